@@ -1,0 +1,80 @@
+/**
+ * The contract between the front end (tensors, autodiff) and a backend (CPU reference, WebGPU).
+ *
+ * A backend owns raw storage (4 bytes per element, see dtype.ts) and runs compute primitives. It
+ * never sees autodiff or views-as-objects: the front end passes each input as a `View` (storage +
+ * shape/strides/offset in elements) and the output's shape and dtype, already checked; the backend
+ * returns a fresh contiguous row-major storage holding the result.
+ *
+ * Ownership: `alloc`/`upload`/`run` return storage with one owner; `release` frees it (the WebGPU
+ * backend returns the buffer to its pool). The front end reference-counts storage shared by views.
+ */
+import type { AnyStorageArray, DType } from './dtype.js';
+import type { ComputePrim, PrimParams } from './prims.js';
+
+/** Opaque per-backend storage handle. `size` is the element count. */
+export interface Storage {
+  readonly size: number;
+}
+
+export interface View<S extends Storage = Storage> {
+  storage: S;
+  dtype: DType;
+  shape: readonly number[];
+  /** Element strides; 0 for broadcast axes, negative for flipped axes. */
+  strides: readonly number[];
+  /** Element offset of index [0, 0, ...]. */
+  offset: number;
+}
+
+export interface OutputSpec {
+  shape: readonly number[];
+  dtype: DType;
+}
+
+export interface MemoryInfo {
+  /** Storage objects currently owned by tensors (not counting pooled free buffers). */
+  liveBuffers: number;
+  liveBytes: number;
+  /** Free buffers kept in a pool for reuse, and their bytes. */
+  pooledBuffers: number;
+  pooledBytes: number;
+}
+
+export interface AdapterReport {
+  backend: 'cpu' | 'webgpu';
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export interface Backend<S extends Storage = Storage> {
+  readonly kind: 'cpu' | 'webgpu';
+  readonly report: AdapterReport;
+  /** Copies `data` (already in the dtype's storage layout) into new storage. */
+  upload(data: AnyStorageArray, dtype: DType): S;
+  /** Reads a view back in logical row-major order (Float64Array for float32 on a float64 CPU
+   *  backend). Flushes pending work first. */
+  read(view: View<S>): Promise<AnyStorageArray | Float64Array>;
+  release(storage: S): void;
+  /** Runs one compute primitive. `inputs` are in the order PrimParams documents. */
+  run<P extends ComputePrim>(prim: P, inputs: View<S>[], params: PrimParams[P], out: OutputSpec): S;
+  /** Submits recorded work (no-op on the CPU). */
+  flush(): void;
+  /** Waits until all submitted work has finished. */
+  sync(): Promise<void>;
+  memory(): MemoryInfo;
+  /** Frees pooled buffers and device resources. */
+  destroy(): void;
+}
+
+/** Error thrown for invalid use of an op: names the op, the shapes/dtypes, and what was expected. */
+export class WgradError extends Error {
+  constructor(op: string, message: string) {
+    super(`${op}: ${message}`);
+    this.name = 'WgradError';
+  }
+}
