@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up: npm dependencies, a WebGPU adapter (Mesa lavapipe from
+# bookworm-backports when none is found), and Debian's chromium for the browser test.
+# Quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+
+# 1. npm dependencies (reinstalled when package-lock.json changed since the last install).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+# 2. A WebGPU adapter through Dawn; install the software Vulkan driver if there is none.
+probe() { node scripts/probe-webgpu.mjs >/dev/null 2>&1; }
+if ! probe; then
+  echo "setup: no WebGPU adapter found; installing Mesa lavapipe (software Vulkan) from backports" >&2
+  bash scripts/setup-vulkan.sh >&2
+  if ! probe; then
+    node scripts/probe-webgpu.mjs || true
+    echo "setup: still no WebGPU adapter; see README (Troubleshooting)" >&2
+    exit 1
+  fi
+fi
+
+# 3. Debian's chromium for the browser test (WebGPU through SwiftShader in headless mode).
+if [ "${WGRAD_SKIP_BROWSER:-}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing Debian's chromium for the browser test" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi

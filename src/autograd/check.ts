@@ -1,0 +1,139 @@
+/**
+ * checkGrads: compares reverse-mode gradients with central finite differences, in float64, on the
+ * CPU reference backend (so rounding does not mask or fake an error). The same checker the test
+ * suite uses.
+ *
+ * For f: (x₁..xₙ) → y it checks L(x) = Σ y ⊙ v for a fixed random cotangent v (so non-scalar
+ * outputs are covered). Each input coordinate is perturbed when an input is small; otherwise the
+ * check runs along `directions` random directions, comparing ⟨∇L, d⟩ with (L(x+εd) − L(x−εd)) / 2ε.
+ * With `order: 2` it checks the gradient of ⟨∇L, w⟩ too (grad of grad).
+ */
+import { WgradError } from '../core/backend.js';
+import { CpuBackend, type CpuStorage } from '../backends/cpu/backend.js';
+import type { View } from '../core/backend.js';
+import { withBackend, fromStorageArray } from '../tensor/engine.js';
+import { add, mul } from '../tensor/ops/elementwise.js';
+import { sum } from '../tensor/ops/reduce.js';
+import { tidy, dispose } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { grad } from './transforms.js';
+
+export interface CheckGradsOptions {
+  /** Finite-difference step (default 1e-5). */
+  eps?: number;
+  /** Tolerances on |autodiff − numeric| ≤ atol + rtol·|numeric| (defaults 1e-6, 1e-4). */
+  atol?: number;
+  rtol?: number;
+  /** Inputs with at most this many elements are checked coordinate by coordinate (default 64). */
+  maxCoords?: number;
+  /** Random directions for larger inputs (default 6). */
+  directions?: number;
+  /** 2 also checks second derivatives (default 1). */
+  order?: 1 | 2;
+  /** Seed of the random cotangent and directions (default 0). */
+  seed?: number;
+}
+
+export interface CheckGradsReport {
+  checks: number;
+  maxAbsError: number;
+  maxRelError: number;
+}
+
+let cpu64: CpuBackend | undefined;
+
+/** Throws a WgradError listing the worst mismatch when autodiff and finite differences disagree. */
+export async function checkGrads(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts: CheckGradsOptions = {}): Promise<CheckGradsReport> {
+  const hosts = await Promise.all(inputs.map(async (x) => Float64Array.from((await x.backend.read(x._view('checkGrads'))) as ArrayLike<number>)));
+  cpu64 ??= new CpuBackend({ float64: true });
+  const shapes = inputs.map((x) => x.shape);
+  const report = withBackend(cpu64, () => checkAt(f, hosts, shapes, opts));
+  if (opts.order === 2) {
+    const rng = mulberry((opts.seed ?? 0) + 7919);
+    const ws = hosts.map((h) => h.map(() => rng() * 2 - 1));
+    const second = withBackend(cpu64, () => {
+      const wTensors = ws.map((w, i) => fromStorageArray(w as unknown as Float32Array, shapes[i], 'float32'));
+      const g = (...xs: Tensor[]) => {
+        const gs = grad((...ys: Tensor[]) => scalarize(f(...ys), opts.seed ?? 0), { argnums: xs.map((_, i) => i) })(...xs) as Tensor[];
+        return gs.reduce((acc: Tensor | undefined, gi, i) => (acc ? add(acc, sum(mul(gi, wTensors[i]))) : sum(mul(gi, wTensors[i]))), undefined)!;
+      };
+      const r = checkAt(g, hosts, shapes, opts);
+      dispose(wTensors);
+      return r;
+    });
+    return { checks: report.checks + second.checks, maxAbsError: Math.max(report.maxAbsError, second.maxAbsError), maxRelError: Math.max(report.maxRelError, second.maxRelError) };
+  }
+  return report;
+}
+
+
+/** L = Σ f(x) ⊙ v with a deterministic pseudo-random v in [−1, 1]. */
+function scalarize(y: Tensor, seed: number): Tensor {
+  const rng = mulberry(seed + 17);
+  const v = Float64Array.from({ length: y.size }, () => rng() * 2 - 1);
+  const vt = fromStorageArray(v as unknown as Float32Array, y.shape, 'float32');
+  const out = sum(mul(y, vt));
+  vt.dispose();
+  return out;
+}
+
+function checkAt(f: (...xs: Tensor[]) => Tensor, hosts: Float64Array[], shapes: (readonly number[])[], opts: CheckGradsOptions): CheckGradsReport {
+  const { eps = 1e-5, atol = 1e-6, rtol = 1e-4, maxCoords = 64, directions = 6, seed = 0 } = opts;
+  const loss = (xs: Float64Array[]): number =>
+    tidy(() => {
+      const ts = xs.map((x, i) => fromStorageArray(x as unknown as Float32Array, shapes[i], 'float32'));
+      const l = scalarize(f(...ts), seed);
+      return readScalar(l);
+    });
+  const analytic: Float64Array[] = tidy(() => {
+    const ts = hosts.map((x, i) => fromStorageArray(x as unknown as Float32Array, shapes[i], 'float32'));
+    const gs = grad((...ys: Tensor[]) => scalarize(f(...ys), seed), { argnums: ts.map((_, i) => i) })(...ts) as Tensor[];
+    return gs.map(readAll);
+  });
+  const rng = mulberry(seed + 1);
+  let checks = 0, maxAbsError = 0, maxRelError = 0;
+  let worst = '';
+  hosts.forEach((x, i) => {
+    const dirs: Float64Array[] = x.length <= maxCoords
+      ? Array.from({ length: x.length }, (_, j) => { const d = new Float64Array(x.length); d[j] = 1; return d; })
+      : Array.from({ length: directions }, () => x.map(() => rng() * 2 - 1));
+    for (const d of dirs) {
+      const plus = hosts.map((h, k) => (k === i ? h.map((v, j) => v + eps * d[j]) : h));
+      const minus = hosts.map((h, k) => (k === i ? h.map((v, j) => v - eps * d[j]) : h));
+      const numeric = (loss(plus) - loss(minus)) / (2 * eps);
+      const auto = analytic[i].reduce((s, g, j) => s + g * d[j], 0);
+      const err = Math.abs(auto - numeric);
+      const rel = err / Math.max(Math.abs(numeric), 1e-12);
+      checks++;
+      maxAbsError = Math.max(maxAbsError, err);
+      if (err > atol) maxRelError = Math.max(maxRelError, rel);
+      if (err > atol + rtol * Math.abs(numeric) && !worst) {
+        worst = `input ${i} ${JSON.stringify(shapes[i])}: autodiff ${auto} vs finite differences ${numeric} (|error| ${err.toExponential(2)})`;
+      }
+    }
+  });
+  if (worst) throw new WgradError('checkGrads', `gradient mismatch at ${worst}`);
+  return { checks, maxAbsError, maxRelError };
+}
+
+// The CPU backend computes eagerly, so its storage can be read synchronously here.
+function readAll(t: Tensor): Float64Array {
+  const b = t.backend as CpuBackend;
+  const c = b.run('copy', [t._view('checkGrads') as View<CpuStorage>], {}, { shape: t.shape, dtype: t.dtype });
+  const out = Float64Array.from(c.data);
+  b.release(c);
+  return out;
+}
+const readScalar = (t: Tensor) => readAll(t)[0];
+
+/** Small deterministic PRNG for cotangents and directions (not for user randomness). */
+function mulberry(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

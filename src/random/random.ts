@@ -1,0 +1,89 @@
+/**
+ * Explicit, splittable PRNG keys (JAX style). A key is two uint32 words held on the host; splitting
+ * and folding run Threefry on the host (no device round trip), and the numbers themselves are
+ * generated on the device by the `random` primitive: element i of a draw is a pure function of
+ * (key, i), so the same key gives the same numbers on every backend and every run.
+ */
+import { WgradError } from '../core/backend.js';
+import type { DType } from '../core/dtype.js';
+import { runPrim } from '../tensor/engine.js';
+import { add, cast, cos, floor, less, log, mul, sqrt, sub } from '../tensor/ops/elementwise.js';
+import { tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { checkShape } from '../tensor/ops/creation.js';
+import { threefry2x32 } from './threefry.js';
+
+export type Key = readonly [number, number];
+
+/** A key from an integer seed (up to 2^53). */
+export function key(seed: number): Key {
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new WgradError('key', `seed must be a non-negative safe integer, got ${seed}`);
+  return [Math.floor(seed / 2 ** 32) >>> 0, seed >>> 0];
+}
+
+function checkKey(op: string, k: Key): void {
+  if (!Array.isArray(k) || k.length !== 2 || k.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff)) {
+    throw new WgradError(op, `expected a key (two uint32 words, from key(seed) or split), got ${JSON.stringify(k)}`);
+  }
+}
+
+/** `n` independent keys derived from `k` (counter domain 1; draws use domain 0). */
+export function split(k: Key, n = 2): Key[] {
+  checkKey('split', k);
+  return Array.from({ length: n }, (_, i) => threefry2x32(k[0], k[1], i, 1));
+}
+
+/** A key derived from `k` and an integer (e.g. a step number). */
+export function foldIn(k: Key, data: number): Key {
+  checkKey('foldIn', k);
+  return threefry2x32(k[0], k[1], data >>> 0, 2);
+}
+
+/** Raw uint32 bits. */
+export function bits(k: Key, shape: readonly number[]): Tensor {
+  checkKey('bits', k);
+  checkShape('bits', shape);
+  return runPrim('random', [], { key: [k[0], k[1]], shape: [...shape], dist: 'bits' }, shape, 'uint32');
+}
+
+/** Uniform float32 in [minval, maxval). */
+export function uniform(k: Key, shape: readonly number[], opts: { minval?: number; maxval?: number } = {}): Tensor {
+  checkKey('uniform', k);
+  checkShape('uniform', shape);
+  const u = runPrim('random', [], { key: [k[0], k[1]], shape: [...shape], dist: 'uniform' }, shape, 'float32');
+  const { minval = 0, maxval = 1 } = opts;
+  if (minval === 0 && maxval === 1) return u;
+  return tidy(() => add(mul(u, maxval - minval), minval));
+}
+
+/** Standard normal float32 (Box–Muller on two independent uniform draws), scaled by `stddev`, shifted by `mean`. */
+export function normal(k: Key, shape: readonly number[], opts: { mean?: number; stddev?: number } = {}): Tensor {
+  const [k1, k2] = split(k);
+  return tidy(() => {
+    const u1 = uniform(k1, shape);
+    const u2 = uniform(k2, shape);
+    // 1 − u1 lies in (0, 1], so the log is finite.
+    const z = mul(sqrt(mul(log(sub(1, u1)), -2)), cos(mul(u2, 2 * Math.PI)));
+    const { mean = 0, stddev = 1 } = opts;
+    return mean === 0 && stddev === 1 ? z : add(mul(z, stddev), mean);
+  });
+}
+
+/** bool tensor, true with probability p. */
+export function bernoulli(k: Key, p: number | Tensor, shape: readonly number[]): Tensor {
+  return tidy(() => less(uniform(k, shape), p));
+}
+
+/** Integers uniform in [low, high). */
+export function randint(k: Key, shape: readonly number[], low: number, high: number, dtype: DType = 'int32'): Tensor {
+  if (!(high > low)) throw new WgradError('randint', `need high > low, got [${low}, ${high})`);
+  return tidy(() => cast(add(floor(mul(uniform(k, shape), high - low)), low), dtype));
+}
+
+/** A random permutation of 0..n−1 (int32): a stable argsort of random bits, on the device. */
+export function permutation(k: Key, n: number): Tensor {
+  return tidy(() => {
+    const b = bits(k, [n]);
+    return runPrim('argsort', [b], { descending: false }, [n], 'int32');
+  });
+}

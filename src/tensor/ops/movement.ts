@@ -1,0 +1,192 @@
+/**
+ * Movement ops. reshape, transpose/permute, broadcastTo, slice (with steps, negative steps flip) are
+ * views: they change shape/strides/offset over the same storage and cost no kernel. pad and concat
+ * write new storage. gather/scatterAdd and oneHot index along an axis.
+ */
+import { WgradError } from '../../core/backend.js';
+import { broadcastShapes, contiguousStrides, fmtShape, normAxes, normAxis, numel } from '../../core/shape.js';
+import { runPrim, viewPrim } from '../engine.js';
+import type { Tensor } from '../tensor.js';
+import { contiguous, copy, equal, cast } from './elementwise.js';
+import { arange } from './creation.js';
+
+/** New shape over the same elements; one dimension may be -1. Copies first if x is not contiguous. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  x._check('reshape');
+  const target = resolveShape(x, shape);
+  const src = x.isContiguous ? x : copy(x);
+  return viewPrim('reshape', src, { shape: target }, target, contiguousStrides(target), src._offset);
+}
+
+function resolveShape(x: Tensor, shape: readonly number[]): number[] {
+  const unknown = shape.filter((d) => d === -1).length;
+  const known = numel(shape.filter((d) => d !== -1));
+  if (unknown > 1 || shape.some((d) => !Number.isInteger(d) || d < -1)) {
+    throw new WgradError('reshape', `invalid target shape ${fmtShape(shape)}`);
+  }
+  const out = shape.map((d) => (d === -1 ? (known === 0 ? 0 : x.size / known) : d));
+  if (numel(out) !== x.size || out.some((d) => !Number.isInteger(d))) {
+    throw new WgradError('reshape', `cannot reshape ${fmtShape(x.shape)} (${x.size} elements) into ${fmtShape(shape)}`);
+  }
+  return out;
+}
+
+/** Output axis i is input axis perm[i]; default reverses the axes. */
+export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
+  x._check('transpose');
+  const p = perm ? perm.map((a) => normAxis('transpose', a, x.rank)) : x.shape.map((_, i) => x.rank - 1 - i);
+  if (p.length !== x.rank || new Set(p).size !== p.length) {
+    throw new WgradError('transpose', `perm [${perm}] is not a permutation of the ${x.rank} axes of ${fmtShape(x.shape)}`);
+  }
+  return viewPrim('permute', x, { perm: p }, p.map((a) => x.shape[a]), p.map((a) => x._strides[a]), x._offset);
+}
+export const permute = transpose;
+
+/** Swaps the last two axes (matrix transpose of a batch). */
+export function mT(x: Tensor): Tensor {
+  if (x.rank < 2) throw new WgradError('mT', `expected rank ≥ 2, got ${fmtShape(x.shape)}`);
+  const perm = x.shape.map((_, i) => i);
+  [perm[x.rank - 2], perm[x.rank - 1]] = [perm[x.rank - 1], perm[x.rank - 2]];
+  return transpose(x, perm);
+}
+
+/** Broadcasts x to `shape` (NumPy rules) as a view with stride 0 on broadcast axes. */
+export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
+  x._check('broadcastTo');
+  const target = [...shape];
+  const result = broadcastShapes('broadcastTo', x.shape, target);
+  if (result.length !== target.length || result.some((d, i) => d !== target[i])) {
+    throw new WgradError('broadcastTo', `cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
+  }
+  const lead = target.length - x.rank;
+  const strides = target.map((d, i) => (i < lead || x.shape[i - lead] !== d ? 0 : x._strides[i - lead]));
+  return viewPrim('expand', x, { shape: target }, target, strides, x._offset);
+}
+
+export function expandDims(x: Tensor, axis: number): Tensor {
+  const a = normAxis('expandDims', axis, x.rank + 1);
+  const shape = [...x.shape];
+  shape.splice(a, 0, 1);
+  return reshape(x, shape);
+}
+
+/** Removes size-1 axes (all of them, or those given). */
+export function squeeze(x: Tensor, axes?: number | readonly number[]): Tensor {
+  const ax = axes === undefined ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : normAxes('squeeze', axes, x.rank);
+  for (const a of ax) {
+    if (x.shape[a] !== 1) throw new WgradError('squeeze', `axis ${a} of ${fmtShape(x.shape)} has size ${x.shape[a]}, not 1`);
+  }
+  return reshape(x, x.shape.filter((_, i) => !ax.includes(i)));
+}
+
+export interface SliceSpec {
+  start?: number;
+  stop?: number;
+  step?: number;
+}
+
+/**
+ * Python-style slicing per axis: `slice(x, [{ start: 1 }, { step: -1 }])`. Missing axes are taken
+ * whole; negative indices count from the end; out-of-range bounds are clipped like Python's.
+ */
+export function slice(x: Tensor, specs: readonly (SliceSpec | number | undefined)[]): Tensor {
+  x._check('slice');
+  if (specs.length > x.rank) {
+    throw new WgradError('slice', `${specs.length} slice specs for a tensor of rank ${x.rank} ${fmtShape(x.shape)}`);
+  }
+  const starts: number[] = [], stops: number[] = [], steps: number[] = [];
+  const shape: number[] = [], strides: number[] = [];
+  let offset = x._offset;
+  x.shape.forEach((dim, i) => {
+    const raw = specs[i];
+    const spec: SliceSpec = typeof raw === 'number' ? { start: raw, stop: raw + 1 } : raw ?? {};
+    const step = spec.step ?? 1;
+    if (!Number.isInteger(step) || step === 0) throw new WgradError('slice', `step must be a non-zero integer, got ${step}`);
+    const norm = (v: number | undefined, dflt: number, lo: number, hi: number) =>
+      v === undefined ? dflt : Math.min(Math.max(v < 0 ? v + dim : v, lo), hi);
+    const start = step > 0 ? norm(spec.start, 0, 0, dim) : norm(spec.start, dim - 1, -1, dim - 1);
+    const stop = step > 0 ? norm(spec.stop, dim, 0, dim) : norm(spec.stop, -1, -1, dim - 1);
+    const len = Math.max(0, Math.ceil((stop - start) / step));
+    starts.push(start); stops.push(stop); steps.push(step);
+    shape.push(len);
+    strides.push(x._strides[i] * step);
+    if (len > 0) offset += start * x._strides[i];
+  });
+  return viewPrim('slice', x, { starts, stops, steps }, shape, strides, offset);
+}
+
+/** Reverses the order of elements along the given axes (a view with negative strides). */
+export function flip(x: Tensor, axes?: number | readonly number[]): Tensor {
+  const ax = normAxes('flip', axes, x.rank);
+  return slice(x, x.shape.map((_, i) => (ax.includes(i) ? { step: -1 } : {})));
+}
+
+/** Pads with a constant: `widths[i] = [before, after]` for each axis (missing trailing axes: none). */
+export function pad(x: Tensor, widths: readonly (readonly [number, number])[], value = 0): Tensor {
+  x._check('pad');
+  if (widths.length > x.rank || widths.flat().some((w) => !Number.isInteger(w) || w < 0)) {
+    throw new WgradError('pad', `widths ${JSON.stringify(widths)} must be non-negative integer [before, after] pairs for ≤ ${x.rank} axes of ${fmtShape(x.shape)}`);
+  }
+  const full: [number, number][] = x.shape.map((_, i) => [widths[i]?.[0] ?? 0, widths[i]?.[1] ?? 0]);
+  const shape = x.shape.map((d, i) => d + full[i][0] + full[i][1]);
+  return runPrim('pad', [x], { widths: full, value }, shape, x.dtype);
+}
+
+/** Joins tensors along an existing axis. */
+export function concat(xs: readonly Tensor[], axis = 0): Tensor {
+  if (xs.length === 0) throw new WgradError('concat', 'expected at least one tensor');
+  const first = xs[0];
+  const a = normAxis('concat', axis, first.rank);
+  for (const t of xs) {
+    t._check('concat');
+    if (t.dtype !== first.dtype || t.rank !== first.rank || t.shape.some((d, i) => i !== a && d !== first.shape[i])) {
+      throw new WgradError('concat', `along axis ${a}, all tensors need one dtype and equal other dims: got ${xs.map((u) => `${u.dtype} ${fmtShape(u.shape)}`).join(', ')}`);
+    }
+  }
+  const shape = [...first.shape];
+  shape[a] = xs.reduce((s, t) => s + t.shape[a], 0);
+  return runPrim('concat', [...xs], { axis: a }, shape, first.dtype);
+}
+
+/** Joins tensors along a new axis. */
+export function stack(xs: readonly Tensor[], axis = 0): Tensor {
+  if (xs.length === 0) throw new WgradError('stack', 'expected at least one tensor');
+  const a = normAxis('stack', axis, xs[0].rank + 1);
+  return concat(xs.map((t) => expandDims(t, a)), a);
+}
+
+/** Picks entries along `axis` by int32 `indices`: out.shape = x.shape[:axis] + indices.shape + x.shape[axis+1:]. */
+export function take(x: Tensor, indices: Tensor, axis = 0): Tensor {
+  x._check('take');
+  indices._check('take');
+  const a = normAxis('take', axis, x.rank);
+  if (indices.dtype !== 'int32') throw new WgradError('take', `indices must be int32, got ${indices.dtype} ${fmtShape(indices.shape)}`);
+  const shape = [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)];
+  return runPrim('gather', [x, indices], { axis: a }, shape, x.dtype);
+}
+
+/** Adjoint of `take`: zeros with dim `axis` = `size`, rows of `updates` added at `indices`. */
+export function scatterAdd(updates: Tensor, indices: Tensor, axis: number, size: number): Tensor {
+  updates._check('scatterAdd');
+  indices._check('scatterAdd');
+  if (indices.dtype !== 'int32') throw new WgradError('scatterAdd', `indices must be int32, got ${indices.dtype}`);
+  const a = normAxis('scatterAdd', axis, updates.rank - indices.rank + 1);
+  const mid = updates.shape.slice(a, a + indices.rank);
+  if (mid.length !== indices.rank || mid.some((d, i) => d !== indices.shape[i])) {
+    throw new WgradError('scatterAdd', `updates ${fmtShape(updates.shape)} must have indices' shape ${fmtShape(indices.shape)} at axis ${a}`);
+  }
+  const shape = [...updates.shape.slice(0, a), size, ...updates.shape.slice(a + indices.rank)];
+  return runPrim('scatterAdd', [updates, indices], { axis: a, size }, shape, updates.dtype);
+}
+
+/** One-hot float32 encoding of int32 labels: shape labels.shape + [depth]. */
+export function oneHot(labels: Tensor, depth: number): Tensor {
+  labels._check('oneHot');
+  if (labels.dtype !== 'int32') throw new WgradError('oneHot', `labels must be int32, got ${labels.dtype}`);
+  const classes = arange(0, depth, 1, 'int32');
+  const hot = cast(equal(expandDims(labels, -1), classes), 'float32');
+  classes.dispose();
+  return hot;
+}
+
+export { contiguous };

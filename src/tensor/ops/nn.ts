@@ -1,0 +1,125 @@
+/**
+ * Neural-network functions composed from primitives: activations, numerically stable softmax
+ * family, normalization, similarity, pooling. Each is differentiable because its parts are.
+ */
+import { WgradError } from '../../core/backend.js';
+import { fmtShape, normAxis } from '../../core/shape.js';
+import type { Tensor } from '../tensor.js';
+import { tidy } from '../scope.js';
+import { constant } from './creation.js';
+import {
+  abs, add, div, exp, greater, log, log1p, maximum, mul, neg, reciprocal, sqrt, sub, tanh, where,
+} from './elementwise.js';
+import { conv2d, type Conv2dOptions } from './linalg.js';
+import { broadcastTo, pad, reshape, slice } from './movement.js';
+import { stopGradient } from '../../autograd/stop.js';
+import { max, sum } from './reduce.js';
+
+export const relu = (x: Tensor) => tidy(() => where(greater(x, 0), x, 0));
+export const leakyRelu = (x: Tensor, slope = 0.01) => tidy(() => where(greater(x, 0), x, mul(x, slope)));
+/** 1 / (1 + e^−x), computed from tanh so it never overflows: σ(x) = (1 + tanh(x/2)) / 2. */
+export const sigmoid = (x: Tensor) => tidy(() => mul(add(tanh(mul(x, 0.5)), 1), 0.5));
+/** log(1 + e^x) = max(x, 0) + log1p(e^−|x|), stable for large |x|. */
+export const softplus = (x: Tensor) => tidy(() => add(maximum(x, 0), log1p(exp(neg(abs(x))))));
+/** GELU, tanh approximation (JAX's default): x/2 · (1 + tanh(√(2/π)·(x + 0.044715 x³))). */
+export const gelu = (x: Tensor) =>
+  tidy(() => {
+    const inner = mul(add(x, mul(mul(mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+    return mul(mul(x, 0.5), add(tanh(inner), 1));
+  });
+
+/** log Σ exp(x) along `axis`, shifted by the (gradient-free) max for stability. */
+export function logsumexp(x: Tensor, axis = -1, opts: { keepdims?: boolean } = {}): Tensor {
+  return tidy(() => {
+    const a = normAxis('logsumexp', axis, x.rank);
+    const m = stopGradientMax(x, a);
+    const s = add(log(sum(exp(sub(x, m)), a, { keepdims: true })), m);
+    return opts.keepdims ? s : reshape(s, x.shape.filter((_, i) => i !== a));
+  });
+}
+
+/** The max along `axis` (kept), as a constant: shifting by it leaves softmax/logsumexp unchanged. */
+function stopGradientMax(x: Tensor, axis: number): Tensor {
+  return stopGradient(max(x, axis, { keepdims: true }));
+}
+
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  return tidy(() => sub(x, logsumexp(x, axis, { keepdims: true })));
+}
+
+export function softmax(x: Tensor, axis = -1): Tensor {
+  return tidy(() => {
+    const a = normAxis('softmax', axis, x.rank);
+    const e = exp(sub(x, stopGradientMax(x, a)));
+    return div(e, sum(e, a, { keepdims: true }));
+  });
+}
+
+/** x / max(‖x‖₂, eps) along `axis`. */
+export function l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
+  return tidy(() => {
+    const norm = sqrt(sum(mul(x, x), axis, { keepdims: true }));
+    return mul(x, reciprocal(maximum(norm, eps)));
+  });
+}
+
+/** Cosine similarity of a and b along `axis` (broadcasting). */
+export function cosineSimilarity(a: Tensor, b: Tensor, axis = -1, eps = 1e-8): Tensor {
+  return tidy(() => sum(mul(l2Normalize(a, axis, eps), l2Normalize(b, axis, eps)), axis));
+}
+
+export interface Pool2dOptions {
+  kernel: number | [number, number];
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+}
+
+const pair = (v: number | [number, number] | undefined, d: [number, number]): [number, number] =>
+  v === undefined ? d : typeof v === 'number' ? [v, v] : v;
+
+function poolGeometry(op: string, x: Tensor, opts: Pool2dOptions) {
+  if (x.rank !== 4) throw new WgradError(op, `expected x [N, C, H, W], got ${fmtShape(x.shape)}`);
+  const k = pair(opts.kernel, [1, 1]);
+  const s = pair(opts.stride, k);
+  const p = pair(opts.padding, [0, 0]);
+  if (p[0] * 2 > k[0] || p[1] * 2 > k[1]) throw new WgradError(op, `padding ${p} must be at most half the kernel ${k}`);
+  const ho = Math.floor((x.shape[2] + 2 * p[0] - k[0]) / s[0]) + 1;
+  const wo = Math.floor((x.shape[3] + 2 * p[1] - k[1]) / s[1]) + 1;
+  if (ho <= 0 || wo <= 0) throw new WgradError(op, `kernel ${k} does not fit input ${fmtShape(x.shape)}`);
+  return { k, s, p, ho, wo };
+}
+
+/**
+ * Max pooling as the elementwise maximum of the kh·kw strided window views: no window primitive is
+ * needed, and its gradient is the gradient of `maximum` (split evenly between tied inputs).
+ */
+export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
+  return tidy(() => {
+    const { k, s, p, ho, wo } = poolGeometry('maxPool2d', x, opts);
+    const xp = p[0] || p[1] ? pad(x, [[0, 0], [0, 0], [p[0], p[0]], [p[1], p[1]]], -Infinity) : x;
+    let out: Tensor | undefined;
+    for (let i = 0; i < k[0]; i++) {
+      for (let j = 0; j < k[1]; j++) {
+        const win = slice(xp, [{}, {}, { start: i, stop: i + (ho - 1) * s[0] + 1, step: s[0] }, { start: j, stop: j + (wo - 1) * s[1] + 1, step: s[1] }]);
+        out = out ? maximum(out, win) : win;
+      }
+    }
+    return out!;
+  });
+}
+
+/** Average pooling (zero padding counted, as PyTorch's default) as a depthwise convolution. */
+export function avgPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
+  return tidy(() => {
+    const { k, s, p } = poolGeometry('avgPool2d', x, opts);
+    const c = x.shape[1];
+    const w = mul(constant(1 / (k[0] * k[1]), 'float32'), onesKernel(c, k));
+    const conv: Conv2dOptions = { stride: s, padding: p, groups: c };
+    return conv2d(x, w, conv);
+  });
+}
+
+function onesKernel(c: number, k: [number, number]): Tensor {
+  return reshape(broadcastOne(c * k[0] * k[1]), [c, 1, k[0], k[1]]);
+}
+const broadcastOne = (n: number) => broadcastTo(constant(1, 'float32'), [n]);
