@@ -1,0 +1,49 @@
+/**
+ * Transposed 2-D convolution layer (PyTorch's ConvTranspose2d): params { w [Cin, Cout/groups, kh,
+ * kw], b? [Cout] }; output size (H − 1)·stride − 2·padding + dilation·(kh − 1) + outputPadding + 1.
+ * The geometry is given at apply time. Default initialization is PyTorch's (uniform ±1/√fanIn with
+ * fanIn = Cout/groups·kh·kw, PyTorch's convention for this layer).
+ */
+import { add } from '../tensor/ops/elementwise.js';
+import { convTranspose2d as convTransposeOp, type Conv2dOptions } from '../tensor/ops/linalg.js';
+import { reshape } from '../tensor/ops/movement.js';
+import { tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { split, type Key } from '../random/random.js';
+import { type Initializer, torchDefault } from './initializers.js';
+import { pair, type Pair } from './util.js';
+
+export type ConvTranspose2dParams = { w: Tensor; b?: Tensor };
+
+export interface ConvTranspose2dConfig {
+  inChannels: number;
+  outChannels: number;
+  kernel: Pair;
+  /** Default 1 (pass the same value to apply). */
+  groups?: number;
+  /** Default true. */
+  bias?: boolean;
+  weightInit?: Initializer;
+  biasInit?: Initializer;
+}
+
+export function init(key: Key, config: ConvTranspose2dConfig): ConvTranspose2dParams {
+  const { inChannels, outChannels, groups = 1, bias = true } = config;
+  const [kh, kw] = pair(config.kernel);
+  const [k1, k2] = split(key);
+  const shape = [inChannels, outChannels / groups, kh, kw];
+  const w = (config.weightInit ?? torchDefault)(k1, shape);
+  if (!bias) return { w };
+  const b = config.biasInit ? config.biasInit(k2, [outChannels]) : torchDefault(k2, [outChannels], { fanIn: (outChannels / groups) * kh * kw });
+  return { w, b };
+}
+
+export type ConvTranspose2dApplyOptions = Conv2dOptions & { outputPadding?: number | [number, number] };
+
+/** x [N, Cin, H, W] → [N, Cout, Ho, Wo]. */
+export function apply(params: ConvTranspose2dParams, x: Tensor, opts: ConvTranspose2dApplyOptions = {}): Tensor {
+  return tidy(() => {
+    const y = convTransposeOp(x, params.w, opts);
+    return params.b ? add(y, reshape(params.b, [1, -1, 1, 1])) : y;
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * 2-D convolution layer (NCHW, cross-correlation as in PyTorch): params { w [O, C/groups, kh, kw],
+ * b? [O] }. The geometry (stride, padding, dilation) is given at apply time, like F.conv2d; groups
+ * is read off the shapes. Default initialization is PyTorch's (uniform ±1/√(C/groups·kh·kw)).
+ */
+import { add } from '../tensor/ops/elementwise.js';
+import { conv2d as conv2dOp, type Conv2dOptions } from '../tensor/ops/linalg.js';
+import { reshape } from '../tensor/ops/movement.js';
+import { tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { split, type Key } from '../random/random.js';
+import { type Initializer, torchDefault } from './initializers.js';
+import { pair, type Pair } from './util.js';
+
+export type Conv2dParams = { w: Tensor; b?: Tensor };
+
+export interface Conv2dConfig {
+  inChannels: number;
+  outChannels: number;
+  kernel: Pair;
+  /** Default 1. */
+  groups?: number;
+  /** Default true. */
+  bias?: boolean;
+  /** Weight initializer, called with [O, C/groups, kh, kw] (default: uniform ±1/√fanIn). */
+  weightInit?: Initializer;
+  /** Bias initializer, called with [O] (default: uniform ±1/√fanIn). */
+  biasInit?: Initializer;
+}
+
+export function init(key: Key, config: Conv2dConfig): Conv2dParams {
+  const { inChannels, outChannels, groups = 1, bias = true } = config;
+  const [kh, kw] = pair(config.kernel);
+  const [k1, k2] = split(key);
+  const shape = [outChannels, inChannels / groups, kh, kw];
+  const w = (config.weightInit ?? torchDefault)(k1, shape);
+  if (!bias) return { w };
+  const b = config.biasInit ? config.biasInit(k2, [outChannels]) : torchDefault(k2, [outChannels], { fanIn: (inChannels / groups) * kh * kw });
+  return { w, b };
+}
+
+export type Conv2dApplyOptions = Omit<Conv2dOptions, 'groups'>;
+
+/** x [N, C, H, W] → [N, O, Ho, Wo]; groups = C / w.shape[1]. */
+export function apply(params: Conv2dParams, x: Tensor, opts: Conv2dApplyOptions = {}): Tensor {
+  return tidy(() => {
+    const groups = x.rank === 4 && params.w.rank === 4 ? x.shape[1] / params.w.shape[1] : 1;
+    const y = conv2dOp(x, params.w, { ...opts, groups: Number.isInteger(groups) ? groups : 1 });
+    return params.b ? add(y, reshape(params.b, [1, -1, 1, 1])) : y;
+  });
+}
