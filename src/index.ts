@@ -1,0 +1,38 @@
+/**
+ * wgrad: functional tensors and reverse-mode autodiff on WebGPU.
+ *
+ *   import * as wg from 'wgrad';        // browser (navigator.gpu)
+ *   import * as wg from 'wgrad/node';   // Node (Dawn, from the `webgpu` package)
+ *   await wg.init();
+ *   const g = wg.grad((x) => wg.sum(wg.mul(x, x)))(wg.tensor([1, 2, 3]));
+ */
+export { init, backendInfo, memoryStats, sync, type InitOptions, type MemoryStats } from './init.js';
+export { Tensor, type NestedArray, type ReadbackArray } from './tensor/tensor.js';
+export { WgradError, type AdapterReport } from './core/backend.js';
+export type { DType } from './core/dtype.js';
+
+export { tensor, zeros, ones, full, arange, linspace, eye, zerosLike, onesLike, fullLike, type Data } from './tensor/ops/creation.js';
+export {
+  neg, abs, sign, exp, log, log1p, expm1, sqrt, rsqrt, reciprocal, sin, cos, tanh, floor, ceil, round,
+  logicalNot, logicalAnd, logicalOr, copy, contiguous, add, sub, mul, div, pow, mod, maximum, minimum,
+  equal, notEqual, less, lessEqual, greater, greaterEqual, square, where, cast, clip, type TensorLike,
+} from './tensor/ops/elementwise.js';
+export { sum, prod, max, min, argmax, argmin, mean, variance, variance as var, type ReduceOptions } from './tensor/ops/reduce.js';
+export {
+  reshape, transpose, permute, mT, broadcastTo, expandDims, squeeze, slice, flip, pad, concat, stack,
+  take, scatterAdd, oneHot, type SliceSpec,
+} from './tensor/ops/movement.js';
+export { matmul, conv2d, convTranspose2d, type Conv2dOptions } from './tensor/ops/linalg.js';
+export { argsort, sort, topk, takeAlongAxis } from './tensor/ops/sort.js';
+
+export { grad, valueAndGrad, vjp, jvp, type GradOf, type GradOptions } from './autograd/transforms.js';
+export { stopGradient } from './autograd/stop.js';
+export { checkGrads, type CheckGradsOptions, type CheckGradsReport } from './autograd/check.js';
+export { tidy, keep, dispose } from './tensor/scope.js';
+export { treeMap, treeLeaves, treeUnflatten, type Tree } from './autograd/tree.js';
+
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export * as losses from './losses/index.js';
+export * as random from './random/random.js';
+export type { Key } from './random/random.js';

@@ -1,0 +1,59 @@
+/**
+ * Choosing and starting a backend. The core never imports Node modules: in the browser WebGPU comes
+ * from `navigator.gpu`; in Node, `wgrad/node` passes Dawn's GPU object (the `webgpu` package).
+ */
+import type { AdapterReport, MemoryInfo } from './core/backend.js';
+import { WgradError } from './core/backend.js';
+import { CpuBackend } from './backends/cpu/backend.js';
+import { requestWebGpuBackend } from './backends/webgpu/device.js';
+import { backend, hasBackend, setBackend } from './tensor/engine.js';
+import { liveTensorCount } from './tensor/scope.js';
+
+export interface InitOptions {
+  /** 'webgpu' (default) or 'cpu' (the plain-TypeScript reference backend). Env: WGRAD_BACKEND. */
+  backend?: 'webgpu' | 'cpu';
+  /** Picks the adapter whose vendor/architecture/device/description contains this text. Env: WGRAD_ADAPTER. */
+  adapter?: string;
+  powerPreference?: GPUPowerPreference;
+  /** The WebGPU entry point (default `navigator.gpu`; `wgrad/node` passes Dawn's). */
+  gpu?: GPU;
+}
+
+const env = (name: string): string | undefined =>
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name] || undefined;
+
+/** Starts a backend (replacing any previous one) and reports what it got. */
+export async function init(opts: InitOptions = {}): Promise<AdapterReport> {
+  const kind = opts.backend ?? (env('WGRAD_BACKEND') as InitOptions['backend']) ?? 'webgpu';
+  if (kind !== 'webgpu' && kind !== 'cpu') {
+    throw new WgradError('init', `unknown backend "${kind}": expected "webgpu" or "cpu"`);
+  }
+  if (hasBackend()) backend().destroy();
+  const b = kind === 'cpu'
+    ? new CpuBackend()
+    : await requestWebGpuBackend({ gpu: opts.gpu, adapter: opts.adapter ?? env('WGRAD_ADAPTER'), powerPreference: opts.powerPreference });
+  setBackend(b);
+  return b.report;
+}
+
+/** What the current backend is. */
+export function backendInfo(): AdapterReport {
+  return backend().report;
+}
+
+export interface MemoryStats extends MemoryInfo {
+  /** Tensors created and not yet disposed. */
+  tensors: number;
+}
+
+/** Live tensors and device memory (live and pooled buffers), to find leaks. */
+export function memoryStats(): MemoryStats {
+  return { tensors: liveTensorCount(), ...backend().memory() };
+}
+
+/** Waits until the device has finished all submitted work (for timing). */
+export async function sync(): Promise<void> {
+  const b = backend();
+  b.flush();
+  await b.sync();
+}
