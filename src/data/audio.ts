@@ -178,43 +178,60 @@ export interface LogMel {
   /** [T] → [frames, nMels]; [..., T] → [..., frames, nMels]. */
   apply(signal: Tensor): Tensor;
   numFrames(t: number): number;
+  /** Frees the matrices (not while a gradient trace that used `apply` is still running). */
   dispose(): void;
+}
+
+function matrices(r: Resolved): [Tensor, Tensor] {
+  const k = Math.floor(r.nFft / 2) + 1;
+  return [
+    fromStorageArray(windowedDftMatrix(r.nFft, r.winLength), [r.nFft, 2 * k], 'float32'),
+    fromStorageArray(Float32Array.from(melFilterbank({ nFreqs: k, nMels: r.nMels, sampleRate: r.sampleRate, fMin: r.fMin, fMax: r.fMax, melScale: r.melScale, norm: r.norm })), [k, r.nMels], 'float32'),
+  ];
+}
+
+type Plan = { idx: Int32Array; frames: number; padBy: number };
+
+function apply(signal: Tensor, r: Resolved, dft: Tensor, fb: Tensor, plan: Plan): Tensor {
+  const k = Math.floor(r.nFft / 2) + 1;
+  const { idx, frames, padBy } = plan;
+  return tidy(() => {
+    const x = padBy > 0 ? pad(signal, [...signal.shape.slice(0, -1).map(() => [0, 0] as [number, number]), [padBy, padBy]]) : signal;
+    const index = fromStorageArray(idx, [frames, r.nFft], 'int32');
+    const framed = take(x, index, x.rank - 1); // [..., frames, nFft]
+    const spec = matmul(framed, dft); // [..., frames, 2K]
+    const lead = spec.shape.slice(0, -1).map(() => ({}));
+    const re = slice(spec, [...lead, { stop: k }]);
+    const im = slice(spec, [...lead, { start: k }]);
+    let power = add(mul(re, re), mul(im, im));
+    if (r.power === 1) power = sqrt(power);
+    const mel = matmul(power, fb);
+    return log(add(mel, r.eps));
+  });
+}
+
+function checkSignal(signal: Tensor): void {
+  signal._check('logMel');
+  if (signal.rank < 1 || signal.dtype !== 'float32') {
+    throw new WgradError('logMel', `expected a float32 signal [..., T], got ${signal.dtype} [${signal.shape.join(', ')}]`);
+  }
 }
 
 /** Builds a reusable log-mel extractor (uploads its matrices once). */
 export function createLogMel(opts: LogMelOptions): LogMel {
   const r = resolve(opts);
-  const k = Math.floor(r.nFft / 2) + 1;
-  const [dft, fb] = keep([
-    fromStorageArray(windowedDftMatrix(r.nFft, r.winLength), [r.nFft, 2 * k], 'float32'),
-    fromStorageArray(Float32Array.from(melFilterbank({ nFreqs: k, nMels: r.nMels, sampleRate: r.sampleRate, fMin: r.fMin, fMax: r.fMax, melScale: r.melScale, norm: r.norm })), [k, r.nMels], 'float32'),
-  ]);
-  const cache = new Map<number, { idx: Int32Array; frames: number; padBy: number }>();
+  const [dft, fb] = keep(matrices(r));
+  const cache = new Map<number, Plan>();
   return {
     options: r,
     numFrames: (t) => numFrames(t, r),
     apply(signal: Tensor): Tensor {
-      if (signal.rank < 1 || signal.dtype !== 'float32') {
-        throw new WgradError('logMel', `expected a float32 signal [..., T], got ${signal.dtype} [${signal.shape.join(', ')}]`);
-      }
+      checkSignal(signal);
       if (dft.isDisposed) throw new WgradError('logMel', 'this extractor was disposed');
       const t = signal.shape[signal.rank - 1];
       let plan = cache.get(t);
       if (!plan) cache.set(t, (plan = frameIndices(t, r)));
-      const { idx, frames, padBy } = plan;
-      return tidy(() => {
-        const x = padBy > 0 ? pad(signal, [...signal.shape.slice(0, -1).map(() => [0, 0] as [number, number]), [padBy, padBy]]) : signal;
-        const index = fromStorageArray(idx, [frames, r.nFft], 'int32');
-        const framed = take(x, index, x.rank - 1); // [..., frames, nFft]
-        const spec = matmul(framed, dft); // [..., frames, 2K]
-        const lead = spec.shape.slice(0, -1).map(() => ({}));
-        const re = slice(spec, [...lead, { stop: k }]);
-        const im = slice(spec, [...lead, { start: k }]);
-        let power = add(mul(re, re), mul(im, im));
-        if (r.power === 1) power = sqrt(power);
-        const mel = matmul(power, fb);
-        return log(add(mel, r.eps));
-      });
+      return apply(signal, r, dft, fb, plan);
     },
     dispose() {
       dft.dispose();
@@ -225,11 +242,11 @@ export function createLogMel(opts: LogMelOptions): LogMel {
 
 /** Log-mel spectrogram of `signal` [..., T] → [..., frames, nMels] (see the module comment). */
 export function logMelSpectrogram(signal: Tensor, opts: LogMelOptions): Tensor {
-  const lm = createLogMel(opts);
-  try {
-    return lm.apply(signal);
-  } finally {
-    lm.dispose();
-  }
+  const r = resolve(opts);
+  checkSignal(signal);
+  const plan = frameIndices(signal.shape[signal.rank - 1], r);
+  return tidy(() => {
+    const [dft, fb] = matrices(r);
+    return apply(signal, r, dft, fb, plan);
+  });
 }
-
