@@ -59,7 +59,7 @@ interface Traced {
  */
 function trace(op: string, f: AnyFn, args: unknown[], argnums: number[], hasAux: boolean, seed: (out: Tensor) => Tensor): { out: Tensor; aux: unknown; grads: unknown[] } {
   const nested = isTracing();
-  const result = tidy((): Traced & { wrapped: unknown[] } => {
+  const result = tidy((): Traced => {
     return withTracing(() => {
       const wrapped = args.map((a, i) => (argnums.includes(i) ? treeMap(a, aliasLeaf(op)) : a));
       const leaves = argnums.flatMap((i) => treeLeaves(wrapped[i]).map(([, t]) => t));
@@ -69,7 +69,7 @@ function trace(op: string, f: AnyFn, args: unknown[], argnums: number[], hasAux:
       const s = seed(out);
       const grads = nested ? backward([out], [s], leaves) : withoutTracing(() => backward([out], [s], leaves));
       for (const l of leaves) l._leaf = false;
-      return { out, aux, grads, wrapped };
+      return { out, aux, grads };
     });
   });
   if (!nested) for (const t of [result.out, ...result.grads, ...treeLeaves(result.aux).map(([, t]) => t)]) t._node = undefined;
@@ -161,7 +161,8 @@ export function jvp<A extends unknown[]>(f: (...args: A) => Tensor, primals: A, 
   const probe = tidy(() => f(...primals));
   const u0 = full(probe.shape, 0);
   probe.dispose();
-  const { aux, grads } = trace('jvp', linear, [u0], [0], true, () => full([], 1));
+  const { out, aux, grads } = trace('jvp', linear, [u0], [0], true, () => full([], 1));
+  out.dispose(); // the scalar ⟨vjp(u), tangents⟩, only needed for its gradient
   u0.dispose();
   return [aux as Tensor, grads[0] as Tensor];
 }

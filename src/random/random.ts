@@ -53,7 +53,9 @@ export function uniform(k: Key, shape: readonly number[], opts: { minval?: numbe
   const u = runPrim('random', [], { key: [k[0], k[1]], shape: [...shape], dist: 'uniform' }, shape, 'float32');
   const { minval = 0, maxval = 1 } = opts;
   if (minval === 0 && maxval === 1) return u;
-  return tidy(() => add(mul(u, maxval - minval), minval));
+  const out = tidy(() => add(mul(u, maxval - minval), minval));
+  u.dispose();
+  return out;
 }
 
 /** Standard normal float32 (Box–Muller on two independent uniform draws), scaled by `stddev`, shifted by `mean`. */

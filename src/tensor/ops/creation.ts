@@ -93,7 +93,10 @@ export function constant(value: number, dtype: DType): Tensor {
 /** A new tensor of `shape` filled with `value` (filled on the device; nothing large is uploaded). */
 export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
   checkShape('full', shape);
-  return runPrim('copy', [broadcastTo(constant(value, dtype), shape)], {}, shape, dtype);
+  const view = broadcastTo(constant(value, dtype), shape);
+  const out = runPrim('copy', [view], {}, shape, dtype);
+  view.dispose();
+  return out;
 }
 export const zeros = (shape: readonly number[], dtype: DType = 'float32') => full(shape, 0, dtype);
 export const ones = (shape: readonly number[], dtype: DType = 'float32') => full(shape, 1, dtype);

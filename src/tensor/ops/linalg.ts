@@ -29,6 +29,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
   const out = runPrim('matmul', [a2, b2], {}, [...batch, m, n], 'float32');
+  if (a2 !== a) a2.dispose();
+  if (b2 !== b) b2.dispose();
   if (a.rank > 1 && b.rank > 1) return out;
   const shape = [...batch, ...(a.rank > 1 ? [m] : []), ...(b.rank > 1 ? [n] : [])];
   const squeezed = reshape(out, shape);

@@ -15,7 +15,9 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   x._check('reshape');
   const target = resolveShape(x, shape);
   const src = x.isContiguous ? x : copy(x);
-  return viewPrim('reshape', src, { shape: target }, target, contiguousStrides(target), src._offset);
+  const out = viewPrim('reshape', src, { shape: target }, target, contiguousStrides(target), src._offset);
+  if (src !== x) src.dispose(); // the view holds its own reference to the copy's storage
+  return out;
 }
 
 function resolveShape(x: Tensor, shape: readonly number[]): number[] {
@@ -152,7 +154,10 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new WgradError('stack', 'expected at least one tensor');
   const a = normAxis('stack', axis, xs[0].rank + 1);
-  return concat(xs.map((t) => expandDims(t, a)), a);
+  const expanded = xs.map((t) => expandDims(t, a));
+  const out = concat(expanded, a);
+  for (const t of expanded) t.dispose();
+  return out;
 }
 
 /** Picks entries along `axis` by int32 `indices`: out.shape = x.shape[:axis] + indices.shape + x.shape[axis+1:]. */
@@ -184,8 +189,10 @@ export function oneHot(labels: Tensor, depth: number): Tensor {
   labels._check('oneHot');
   if (labels.dtype !== 'int32') throw new WgradError('oneHot', `labels must be int32, got ${labels.dtype}`);
   const classes = arange(0, depth, 1, 'int32');
-  const hot = cast(equal(expandDims(labels, -1), classes), 'float32');
-  classes.dispose();
+  const column = expandDims(labels, -1);
+  const eq = equal(column, classes);
+  const hot = cast(eq, 'float32');
+  for (const t of [classes, column, eq]) t.dispose();
   return hot;
 }
 

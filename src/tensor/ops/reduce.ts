@@ -42,14 +42,17 @@ function numeric(op: string, x: Tensor): Tensor {
   return x.dtype === 'bool' ? cast(x, 'int32') : x;
 }
 
-export const sum = (x: Tensor, axes?: Axes, opts: ReduceOptions = {}) => {
-  const y = numeric('sum', x);
-  return reduce('sum', y, axes, opts, y.dtype);
-};
-export const prod = (x: Tensor, axes?: Axes, opts: ReduceOptions = {}) => {
-  const y = numeric('prod', x);
-  return reduce('prod', y, axes, opts, y.dtype);
-};
+/** Runs `fn` on `y` and disposes `y` when it is a temporary made from `x`. */
+function using(x: Tensor, y: Tensor, fn: (y: Tensor) => Tensor): Tensor {
+  const out = fn(y);
+  if (y !== x) y.dispose();
+  return out;
+}
+
+export const sum = (x: Tensor, axes?: Axes, opts: ReduceOptions = {}) =>
+  using(x, numeric('sum', x), (y) => reduce('sum', y, axes, opts, y.dtype));
+export const prod = (x: Tensor, axes?: Axes, opts: ReduceOptions = {}) =>
+  using(x, numeric('prod', x), (y) => reduce('prod', y, axes, opts, y.dtype));
 export const max = (x: Tensor, axes?: Axes, opts: ReduceOptions = {}) => reduce('max', x, axes, opts, x.dtype);
 export const min = (x: Tensor, axes?: Axes, opts: ReduceOptions = {}) => reduce('min', x, axes, opts, x.dtype);
 
@@ -61,10 +64,7 @@ export function argmin(x: Tensor, axis?: number, opts: ReduceOptions = {}): Tens
   return argReduce('argmin', x, axis, opts);
 }
 function argReduce(op: 'argmax' | 'argmin', x: Tensor, axis: number | undefined, opts: ReduceOptions): Tensor {
-  if (axis === undefined) {
-    const flat = reshape(x, [-1]);
-    return reduce(op, flat, [0], {}, 'int32');
-  }
+  if (axis === undefined) return using(x, reshape(x, [-1]), (flat) => reduce(op, flat, [0], {}, 'int32'));
   return reduce(op, x, [normAxis(op, axis, x.rank)], opts, 'int32');
 }
 
@@ -74,17 +74,23 @@ function count(x: Tensor, axes: Axes): number {
 }
 
 export function mean(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
-  const xf = x.dtype === 'float32' ? x : cast(x, 'float32');
-  const s = sum(xf, axes, opts);
-  const m = div(s, count(x, axes));
-  s.dispose();
-  return m;
+  return using(x, x.dtype === 'float32' ? x : cast(x, 'float32'), (xf) => {
+    const s = sum(xf, axes, opts);
+    const m = div(s, count(x, axes));
+    s.dispose();
+    return m;
+  });
 }
 
 /** Variance with `ddof` delta degrees of freedom (0: population variance). */
 export function variance(x: Tensor, axes?: Axes, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
-  const mu = mean(x, axes, { keepdims: true });
-  const d = sub(x, mu);
-  const s = sum(mul(d, d), axes, opts);
-  return div(s, Math.max(count(x, axes) - (opts.ddof ?? 0), 0));
+  return using(x, x.dtype === 'float32' ? x : cast(x, 'float32'), (xf) => {
+    const mu = mean(xf, axes, { keepdims: true });
+    const d = sub(xf, mu);
+    const d2 = mul(d, d);
+    const s = sum(d2, axes, opts);
+    const v = div(s, Math.max(count(x, axes) - (opts.ddof ?? 0), 0));
+    for (const t of [mu, d, d2, s]) t.dispose();
+    return v;
+  });
 }
