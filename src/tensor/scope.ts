@@ -13,6 +13,8 @@ import type { Tensor } from './tensor.js';
 
 const scopes: Set<Tensor>[] = [];
 let tracingDepth = 0;
+/** Traces in progress, including an outermost backward pass that runs with tracing off. */
+let activeTraces = 0;
 let liveTensors = 0;
 
 /** @internal Called by the Tensor constructor. */
@@ -46,11 +48,18 @@ export function isTracing(): boolean {
 /** @internal Runs `fn` with tracing enabled one level deeper. */
 export function withTracing<T>(fn: () => T): T {
   tracingDepth++;
+  activeTraces++;
   try {
     return fn();
   } finally {
     tracingDepth--;
+    activeTraces--;
   }
+}
+
+/** @internal True while a traced graph is alive (its nodes may reference any tensor, constants included). */
+export function graphAlive(): boolean {
+  return activeTraces > 0;
 }
 
 /** @internal Runs `fn` with tracing off (the outermost backward pass records nothing). */

@@ -4,7 +4,7 @@ import type { Backend } from '../../core/backend.js';
 import { type DType, storageArray } from '../../core/dtype.js';
 import { fmtShape, numel } from '../../core/shape.js';
 import { backend, fromStorageArray, runPrim } from '../engine.js';
-import { keep } from '../scope.js';
+import { graphAlive, keep } from '../scope.js';
 import { type NestedArray, Tensor } from '../tensor.js';
 import { broadcastTo } from './movement.js';
 
@@ -69,6 +69,10 @@ function checkRagged(data: NestedArray, shape: readonly number[], axis = 0): voi
 }
 
 // Scalar constants are cached per backend (kept out of every scope) so `mul(x, 2)` uploads nothing.
+// The cache is kept in least-recently-used order (a Map iterates in insertion order; a hit moves
+// the entry to the end). When full, the older half is disposed — never while a traced graph is
+// alive, since its nodes may still read any constant (the cache may then grow past the limit until
+// the trace ends), and never the entries just handed out (an op may ask for two in a row).
 const constants = new WeakMap<Backend, Map<string, Tensor>>();
 const MAX_CONSTANTS = 512;
 
@@ -79,14 +83,22 @@ export function constant(value: number, dtype: DType): Tensor {
   if (!cache) constants.set(b, (cache = new Map()));
   const key = `${dtype}:${Object.is(value, -0) ? '-0' : value}`;
   let t = cache.get(key);
-  if (!t || t.isDisposed) {
-    if (cache.size >= MAX_CONSTANTS) {
-      for (const c of cache.values()) c.dispose();
-      cache.clear();
-    }
-    t = keep(tensor(value, { dtype }));
+  if (t && !t.isDisposed) {
+    cache.delete(key);
     cache.set(key, t);
+    return t;
   }
+  cache.delete(key);
+  if (cache.size >= MAX_CONSTANTS && !graphAlive()) {
+    let evict = cache.size - MAX_CONSTANTS / 2;
+    for (const [k, c] of cache) {
+      if (evict-- <= 0) break;
+      cache.delete(k);
+      c.dispose();
+    }
+  }
+  t = keep(tensor(value, { dtype }));
+  cache.set(key, t);
   return t;
 }
 
