@@ -101,7 +101,12 @@ export function slice(x: Tensor, specs: readonly (SliceSpec | number | undefined
   let offset = x._offset;
   x.shape.forEach((dim, i) => {
     const raw = specs[i];
-    const spec: SliceSpec = typeof raw === 'number' ? { start: raw, stop: raw + 1 } : raw ?? {};
+    if (typeof raw === 'number' && (!Number.isInteger(raw) || raw < -dim || raw >= dim)) {
+      throw new WgradError('slice', `index ${raw} is out of range for axis ${i} of size ${dim} in ${fmtShape(x.shape)}`);
+    }
+    // An integer index keeps its axis with size 1; normalize it first (−1 must not become stop 0).
+    const at = typeof raw === 'number' && raw < 0 ? raw + dim : raw;
+    const spec: SliceSpec = typeof at === 'number' ? { start: at, stop: at + 1 } : at ?? {};
     const step = spec.step ?? 1;
     if (!Number.isInteger(step) || step === 0) throw new WgradError('slice', `step must be a non-zero integer, got ${step}`);
     const norm = (v: number | undefined, dflt: number, lo: number, hi: number) =>
