@@ -8,9 +8,12 @@ import { WgradError } from '../core/backend.js';
 /** What the readers accept: raw bytes in any form a `fetch` or `fs.readFile` gives. */
 export type Bytes = Uint8Array | ArrayBuffer | ArrayBufferView;
 
-/** A Uint8Array over the same memory (no copy). */
+/**
+ * A plain Uint8Array over the same memory (no copy). Subclasses such as Node's Buffer are re-wrapped,
+ * since their `slice` does not copy.
+ */
 export function asBytes(data: Bytes): Uint8Array {
-  if (data instanceof Uint8Array) return data;
+  if (data instanceof Uint8Array && data.constructor === Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   throw new WgradError('io', `expected bytes (Uint8Array, ArrayBuffer or a typed array), got ${Object.prototype.toString.call(data)}`);

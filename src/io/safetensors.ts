@@ -219,7 +219,8 @@ export function readSafetensorsHeader(data: Bytes, name = 'safetensors data'): S
 /** Reads one entry's bytes into a new tensor on the current backend. */
 function readTensor(b: Uint8Array, start: number, e: SafetensorsEntry): Tensor {
   const { dtype } = FROM_ST[e.dtype];
-  const bytes = b.slice(start + e.dataOffsets[0], start + e.dataOffsets[1]); // a fresh, aligned copy
+  const bytes = new Uint8Array(e.dataOffsets[1] - e.dataOffsets[0]); // a fresh, aligned copy
+  bytes.set(b.subarray(start + e.dataOffsets[0], start + e.dataOffsets[1]));
   const n = e.shape.reduce((a, d) => a * d, 1);
   if (dtype === 'bool') return fromStorageArray(Uint32Array.from(bytes, (x) => (x ? 1 : 0)), e.shape, 'bool');
   if (LITTLE_ENDIAN) {
