@@ -114,7 +114,10 @@ describe('batchNorm', () => {
 
 describe('resnet', () => {
   it('tiny: forward shapes, features, state structure', async () => {
+    wg.dispose(nn.resnet.init(key(0), { width: 4, blocks: [1, 1], classes: 3 })); // warm-up (cached constants)
+    const start = live();
     const { params, state } = nn.resnet.init(key(0), { width: 4, blocks: [1, 1], classes: 3 });
+    expect(live()).toBe(start + wg.treeLeaves([params, state]).length); // init leaves nothing else behind
     expect(params.stem.conv.w.shape).toEqual([4, 3, 3, 3]);
     expect(params.stages[0][0].shortcut).toBeUndefined();
     expect(params.stages[1][0].shortcut!.conv.w.shape).toEqual([8, 4, 1, 1]);
