@@ -110,9 +110,18 @@ export function valueAndGrad<F extends AnyFn, N extends Argnums = 0, Aux extends
   f: F,
   opts: GradOptions<N, Aux> = {},
 ): (...args: Parameters<F>) => [Aux extends true ? ReturnType<F> : Tensor, GradOf<Parameters<F>, N>] {
+  return valueAndGradAs('valueAndGrad', f, opts);
+}
+
+/** valueAndGrad whose errors name `op` (so `grad`'s errors say grad). */
+function valueAndGradAs<F extends AnyFn, N extends Argnums, Aux extends boolean>(
+  op: string,
+  f: F,
+  opts: GradOptions<N, Aux>,
+): (...args: Parameters<F>) => [Aux extends true ? ReturnType<F> : Tensor, GradOf<Parameters<F>, N>] {
   return (...args) => {
-    const nums = normArgnums('valueAndGrad', opts.argnums, args.length);
-    const { out, aux, grads } = trace('valueAndGrad', f, args, nums, !!opts.hasAux, scalarSeed('valueAndGrad'));
+    const nums = normArgnums(op, opts.argnums, args.length);
+    const { out, aux, grads } = trace(op, f, args, nums, !!opts.hasAux, scalarSeed(op));
     const value = (opts.hasAux ? [out, aux] : out) as Aux extends true ? ReturnType<F> : Tensor;
     const g = (typeof opts.argnums === 'object' ? grads : grads[0]) as GradOf<Parameters<F>, N>;
     return [value, g];
@@ -121,7 +130,7 @@ export function valueAndGrad<F extends AnyFn, N extends Argnums = 0, Aux extends
 
 /** `grad(f)(...args)` → ∇f with respect to argument 0 (or `argnums`); f must return a float32 scalar. */
 export function grad<F extends AnyFn, N extends Argnums = 0>(f: F, opts: { argnums?: N } = {}): (...args: Parameters<F>) => GradOf<Parameters<F>, N> {
-  const vg = valueAndGrad(f, opts);
+  const vg = valueAndGradAs<F, N, false>('grad', f, opts);
   return (...args) => {
     const [value, g] = vg(...args);
     value.dispose();
@@ -135,7 +144,14 @@ export function grad<F extends AnyFn, N extends Argnums = 0>(f: F, opts: { argnu
  */
 export function vjp<A extends unknown[]>(f: (...args: A) => Tensor, primals: A, cotangent: Tensor): [Tensor, A] {
   const nums = primals.map((_, i) => i);
-  const { out, grads } = trace('vjp', f, primals, nums, false, () => cotangent);
+  const seed = (out: Tensor) => {
+    cotangent._check('vjp');
+    if (cotangent.dtype !== 'float32' || cotangent.shape.join() !== out.shape.join()) {
+      throw new WgradError('vjp', `the cotangent must be float32 with the output's shape ${fmtShape(out.shape)}, got ${cotangent.dtype} ${fmtShape(cotangent.shape)}`);
+    }
+    return cotangent;
+  };
+  const { out, grads } = trace('vjp', f, primals, nums, false, seed);
   return [out, grads as A];
 }
 

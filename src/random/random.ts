@@ -30,12 +30,16 @@ function checkKey(op: string, k: Key): void {
 /** `n` independent keys derived from `k` (counter domain 1; draws use domain 0). */
 export function split(k: Key, n = 2): Key[] {
   checkKey('split', k);
+  if (!Number.isInteger(n) || n < 0) throw new WgradError('split', `n must be a non-negative integer, got ${n}`);
   return Array.from({ length: n }, (_, i) => threefry2x32(k[0], k[1], i, 1));
 }
 
 /** A key derived from `k` and an integer (e.g. a step number). */
 export function foldIn(k: Key, data: number): Key {
   checkKey('foldIn', k);
+  if (!Number.isInteger(data) || data < -(2 ** 31) || data > 0xffffffff) {
+    throw new WgradError('foldIn', `data must be an integer that fits in 32 bits, got ${data}`);
+  }
   return threefry2x32(k[0], k[1], data >>> 0, 2);
 }
 
@@ -60,6 +64,8 @@ export function uniform(k: Key, shape: readonly number[], opts: { minval?: numbe
 
 /** Standard normal float32 (Box–Muller on two independent uniform draws), scaled by `stddev`, shifted by `mean`. */
 export function normal(k: Key, shape: readonly number[], opts: { mean?: number; stddev?: number } = {}): Tensor {
+  checkKey('normal', k);
+  checkShape('normal', shape);
   const [k1, k2] = split(k);
   return tidy(() => {
     const u1 = uniform(k1, shape);
@@ -73,17 +79,23 @@ export function normal(k: Key, shape: readonly number[], opts: { mean?: number; 
 
 /** bool tensor, true with probability p. */
 export function bernoulli(k: Key, p: number | Tensor, shape: readonly number[]): Tensor {
+  checkKey('bernoulli', k);
+  checkShape('bernoulli', shape);
   return tidy(() => less(uniform(k, shape), p));
 }
 
 /** Integers uniform in [low, high). */
 export function randint(k: Key, shape: readonly number[], low: number, high: number, dtype: DType = 'int32'): Tensor {
+  checkKey('randint', k);
+  checkShape('randint', shape);
   if (!(high > low)) throw new WgradError('randint', `need high > low, got [${low}, ${high})`);
   return tidy(() => cast(add(floor(mul(uniform(k, shape), high - low)), low), dtype));
 }
 
 /** A random permutation of 0..n−1 (int32): a stable argsort of random bits, on the device. */
 export function permutation(k: Key, n: number): Tensor {
+  checkKey('permutation', k);
+  checkShape('permutation', [n]);
   return tidy(() => {
     const b = bits(k, [n]);
     return runPrim('argsort', [b], { descending: false }, [n], 'int32');

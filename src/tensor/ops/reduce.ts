@@ -74,6 +74,8 @@ function count(x: Tensor, axes: Axes): number {
 }
 
 export function mean(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
+  x._check('mean');
+  normAxes('mean', axes, x.rank); // validate here so errors name mean, not the sum inside
   return using(x, x.dtype === 'float32' ? x : cast(x, 'float32'), (xf) => {
     const s = sum(xf, axes, opts);
     const m = div(s, count(x, axes));
@@ -84,6 +86,8 @@ export function mean(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
 
 /** Variance with `ddof` delta degrees of freedom (0: population variance). */
 export function variance(x: Tensor, axes?: Axes, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
+  x._check('variance');
+  normAxes('variance', axes, x.rank);
   return using(x, x.dtype === 'float32' ? x : cast(x, 'float32'), (xf) => {
     const mu = mean(xf, axes, { keepdims: true });
     const d = sub(xf, mu);
