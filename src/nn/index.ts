@@ -1,8 +1,11 @@
 /**
  * wgrad.nn: neural-network building blocks as pure functions over pytrees (Equinox style, without
- * modules holding state). Every layer is a namespace with `init(key, config) → params` (stateful
- * layers: `init(config) → { params, state }`) and `apply(params, [state,] x, opts)`; nothing is
- * hidden, parameters and BatchNorm statistics are plain trees of tensors the caller owns.
+ * modules holding state). Every layer is a namespace with `init(key, config) → params` and
+ * `apply(params, x, opts)`. Models with BatchNorm return `{ params, state }` from init and
+ * `[output, newState]` from apply (`apply(params, state, x, opts)`); batchNorm and layerNorm draw
+ * nothing, so their init takes no key. Nothing is hidden: parameters and BatchNorm statistics are
+ * plain trees of tensors the caller owns. Weight layouts: linear [in, out]; conv [O, C/groups, kh,
+ * kw]; convTranspose [Cin, Cout/groups, kh, kw] (PyTorch's).
  *
  * Also re-exports the activation, softmax, normalization and pooling functions of the core.
  */
