@@ -35,9 +35,16 @@ function repeated(n: number, c: number, h: number, w: number): Tensor {
   return tidy(() => mul(broadcastTo(images(1, c, h, w, 7), [n, c, h, w]), 1));
 }
 
-const per = (t: Tensor, d: Float32Array) => {
+const per = (t: Tensor, d: ArrayLike<number>) => {
   const size = t.size / t.shape[0];
-  return Array.from({ length: t.shape[0] }, (_, i) => Array.from(d.subarray(i * size, (i + 1) * size)));
+  return Array.from({ length: t.shape[0] }, (_, i) => Array.from(d).slice(i * size, (i + 1) * size));
+};
+const f32 = async (t: Tensor) => (await t.data()) as Float32Array;
+/** Reads a result and disposes it. */
+const take = async (t: Tensor) => {
+  const d = await f32(t);
+  t.dispose();
+  return d;
 };
 
 async function expectInUnitRange(t: Tensor, tol = 1e-6) {
@@ -186,19 +193,20 @@ describe('flip, grayscale, colour', () => {
     const x = images(3, 3, 4, 4, 3);
     const xd = await x.data();
     const f = tensor([0.5, 1, 1.5]);
-    const b = await data.adjustBrightness(x, f).data();
+    const b = await take(data.adjustBrightness(x, f));
     for (let i = 0; i < xd.length; i++) expect(b[i]).toBeCloseTo(Math.min(1, xd[i] * [0.5, 1, 1.5][Math.floor(i / 48)]), 6);
-    const s0 = await data.adjustSaturation(x, 0).data();
-    const g = await data.rgbToGrayscale(x).data();
+    const s0 = await take(data.adjustSaturation(x, 0));
+    const g = await take(data.rgbToGrayscale(x));
     for (let i = 0; i < xd.length; i++) expect(s0[i]).toBeCloseTo(g[Math.floor(i / 48) * 16 + (i % 16)], 6);
-    const c0 = await data.adjustContrast(x, 0).data();
+    const c0 = await take(data.adjustContrast(x, 0));
     const m = (n: number) => g.subarray(n * 16, n * 16 + 16).reduce((a, v) => a + v, 0) / 16;
     for (let i = 0; i < xd.length; i++) expect(c0[i]).toBeCloseTo(m(Math.floor(i / 48)), 5);
     // Hue: shift 0 is the identity; a host HSV rotation agrees for any shift.
-    const h0 = await data.adjustHue(x, 0).data();
+    const h0 = await take(data.adjustHue(x, 0));
     for (let i = 0; i < xd.length; i++) expect(h0[i]).toBeCloseTo(xd[i], 5);
     const shifts = [0.1, -0.3, 0.45];
-    const h = await data.adjustHue(x, tensor(shifts)).data();
+    const shiftT = tensor(shifts);
+    const h = await take(data.adjustHue(x, shiftT));
     for (let n = 0; n < 3; n++) {
       for (let p = 0; p < 16; p++) {
         const at = (c: number) => n * 48 + c * 16 + p;
@@ -208,9 +216,9 @@ describe('flip, grayscale, colour', () => {
     }
     // Pure red rotated by 1/3 turn is pure green.
     const red = fromStorageArray(Float32Array.from([1, 0, 0]), [1, 3, 1, 1], 'float32');
-    const green = await data.adjustHue(red, 1 / 3).data();
+    const green = await take(data.adjustHue(red, 1 / 3));
     expect(Array.from(green).map((v) => Math.round(v * 1e5) / 1e5)).toEqual([0, 1, 0]);
-    dispose([x, f, red]);
+    dispose([x, f, red, shiftT]);
   });
 
   it('colour jitter: p = 0 is the identity; 1-channel images skip saturation and hue', async () => {
@@ -238,7 +246,7 @@ describe('flip, grayscale, colour', () => {
 describe('WebGPU', () => {
   it('simclrAugment on WebGPU gives the CPU result', async (ctx) => {
     const x = images(8, 3, 16, 16);
-    const xd = await x.data();
+    const xd = await f32(x);
     const k = random.key(77);
     const cpuOut = data.simclrAugment(k, x);
     const want = await cpuOut.data();
