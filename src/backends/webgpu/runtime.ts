@@ -1,0 +1,554 @@
+/**
+ * The WebGPU runtime: implements the GpuRuntime contract of src/kernels/runtime.ts.
+ *
+ * Pipelines. One compute pipeline per KernelSpec.key, created (synchronously) on the first dispatch
+ * of that key with an explicit bind group layout: binding 0 is a dynamic-offset uniform buffer when
+ * the kernel has uniforms, then `readOnly` read-only storage buffers, then read-write ones. Layouts
+ * are shared between keys with the same binding signature. Shader compilation / pipeline errors are
+ * caught with an error scope and reported with the kernel key at the next flush or read.
+ *
+ * Batching. Every dispatch is recorded into ONE command encoder and one compute pass. The batch is
+ * submitted only when (a) a result is read back, (b) `flush()` is called, or (c) the batch holds
+ * `maxBatch` dispatches or its uniform arena is full. Uniforms of a batch live in one CPU-side arena
+ * that is uploaded with a single `writeBuffer` right before the submit; each dispatch binds the
+ * arena with its own dynamic offset. (Queue order makes reusing the one arena buffer across batches
+ * safe: the write of batch n+1 executes after the submit of batch n.)
+ *
+ * Buffers. Storage buffers (STORAGE | COPY_SRC | COPY_DST) are pooled by size bucket (powers of two
+ * split in 4 steps, so at most 25 % slack). A released buffer that the unsubmitted batch still
+ * references goes to a pending-free list: dispatch outputs may reuse it at once (dispatches of one
+ * pass are ordered), but uploads may not, because `queue.writeBuffer` executes before the pending
+ * encoder. Pending-free buffers join the pool when the batch is submitted. Every `alloc` returns a
+ * fresh `GpuStorage` handle around a pooled buffer, so a stale handle cannot alias a reused buffer;
+ * releasing a handle twice throws.
+ *
+ * Bind groups are cached by (layout, buffer identities, uniform size); the cache is cleared when it
+ * grows past a bound (buffer ids are never reused, so stale entries are merely unreachable).
+ */
+import { WgradError } from '../../core/backend.js';
+import type { GpuRuntime, GpuStorage, KernelSpec } from '../../kernels/runtime.js';
+
+/** One pooled GPU buffer. */
+interface Slot {
+  readonly id: number;
+  readonly buffer: GPUBuffer;
+  readonly bytes: number;
+  /** Id of the last batch that recorded a command touching this buffer. */
+  lastBatch: number;
+}
+
+/** The handle given to tensors and kernels. */
+export class GpuBufferHandle implements GpuStorage {
+  released = false;
+  constructor(
+    readonly slot: Slot,
+    readonly size: number,
+  ) {}
+  get buffer(): GPUBuffer {
+    return this.slot.buffer;
+  }
+}
+
+interface PipelineEntry {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  layoutKey: string;
+  hasUniforms: boolean;
+  nBuffers: number;
+}
+
+export interface RuntimeStats {
+  buffersCreated: number;
+  buffersDestroyed: number;
+  pipelinesCreated: number;
+  dispatches: number;
+  submits: number;
+  bindGroupsCreated: number;
+}
+
+export interface RuntimeOptions {
+  /** Dispatches per batch before an automatic submit (default 256). */
+  maxBatch?: number;
+  /** Bytes of free buffers kept in the pool before extra ones are destroyed (default 1 GiB). */
+  maxPooledBytes?: number;
+}
+
+const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
+const USAGE_UNIFORM = 0x40 | 0x08; // UNIFORM | COPY_DST
+const USAGE_STAGING = 0x01 | 0x08; // MAP_READ | COPY_DST
+const MIN_BUCKET = 256;
+const ARENA_BYTES = 65536;
+
+/** Rounds a byte size up to its pool bucket: 2^k · {1, 1.25, 1.5, 1.75}, at least 256 bytes. */
+export function bucketBytes(bytes: number): number {
+  if (bytes <= MIN_BUCKET) return MIN_BUCKET;
+  const p = 2 ** Math.floor(Math.log2(bytes));
+  const step = p / 4;
+  return Math.ceil(bytes / step) * step;
+}
+
+export class WebGpuRuntime implements GpuRuntime {
+  readonly limits: GPUSupportedLimits;
+  readonly features: ReadonlySet<string>;
+  readonly stats: RuntimeStats = {
+    buffersCreated: 0, buffersDestroyed: 0, pipelinesCreated: 0, dispatches: 0, submits: 0, bindGroupsCreated: 0,
+  };
+
+  private readonly maxBatch: number;
+  private readonly maxPooledBytes: number;
+  private readonly uniformAlign: number;
+  private readonly maxBindingBytes: number;
+
+  private readonly pipelines = new Map<string, PipelineEntry>();
+  private readonly layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
+  private bindGroups = new Map<string, GPUBindGroup>();
+
+  /** Free buffers by bucket: `ready` may be used by anything, `pending` only by dispatch outputs. */
+  private readonly ready = new Map<number, Slot[]>();
+  private pending: Slot[] = [];
+  private readonly pendingByBucket = new Map<number, Slot[]>();
+  private nextSlotId = 1;
+
+  private liveBuffers = 0;
+  private liveBytes = 0;
+  private pooledBuffers = 0;
+  private pooledBytes = 0;
+
+  // Current batch.
+  private batchId = 1;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private batchDispatches = 0;
+  private batchKeys: string[] = [];
+  private lastPipeline: GPUComputePipeline | null = null;
+  private readonly arena: GPUBuffer;
+  private readonly arenaMirror = new Uint8Array(ARENA_BYTES);
+  private arenaUsed = 0;
+
+  /** Error scopes of recently created pipelines that have not resolved yet. */
+  private readonly pendingScopes = new Set<Promise<unknown>>();
+  /** First asynchronous error not yet reported; thrown at the next flush or read. */
+  private pendingError: { error: WgradError; key: string; derived: boolean } | null = null;
+  /** Keys whose compile error was already reported (their follow-up errors are not repeated). */
+  private readonly failedKeys = new Set<string>();
+  private lostMessage: string | null = null;
+  private destroyed = false;
+
+  constructor(
+    readonly device: GPUDevice,
+    opts: RuntimeOptions = {},
+  ) {
+    this.limits = device.limits;
+    this.features = new Set(device.features as unknown as Iterable<string>);
+    this.maxBatch = opts.maxBatch ?? 256;
+    this.maxPooledBytes = opts.maxPooledBytes ?? 2 ** 30;
+    this.uniformAlign = Math.max(16, this.limits.minUniformBufferOffsetAlignment);
+    this.maxBindingBytes = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
+    this.arena = device.createBuffer({ size: ARENA_BYTES, usage: USAGE_UNIFORM });
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      const msg = ev.error.message;
+      // An invalid pipeline's own compile error arrives later through its error scope; this one
+      // only says "invalid due to a previous error" and is replaced by it when it arrives.
+      const m = /ComputePipeline "([^"]+)"\] is invalid due to a previous error/.exec(msg);
+      const keys = this.batchKeys.length ? ` (batch kernels: ${[...new Set(this.batchKeys)].slice(0, 8).join(', ')})` : '';
+      this.recordError(m ? m[1] : 'webgpu', `uncaptured ${ev.error.constructor?.name ?? 'error'}: ${msg}${keys}`, m !== null);
+    };
+  }
+
+  // ---------------------------------------------------------------- state checks and errors
+
+  /** Marks the device lost: afterwards every operation throws. */
+  markLost(message: string): void {
+    this.lostMessage = message;
+    this.encoder = null;
+    this.pass = null;
+  }
+
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  get isLost(): boolean {
+    return this.lostMessage !== null;
+  }
+
+  /** Throws when the device was lost or the backend destroyed. */
+  check(op: string): void {
+    if (this.lostMessage !== null) {
+      throw new WgradError(op, `the WebGPU device was lost (${this.lostMessage}); call init() again to create a new backend`);
+    }
+    if (this.destroyed) throw new WgradError(op, 'the WebGPU backend was destroyed; call init() again to create a new backend');
+  }
+
+  private recordError(key: string, message: string, derived = false): void {
+    if (derived && this.failedKeys.has(key)) return;
+    const p = this.pendingError;
+    if (!p || (p.derived && !derived && p.key === key)) {
+      this.pendingError = { error: new WgradError(`kernel ${key}`, message), key, derived };
+    }
+  }
+
+  /**
+   * Throws the first recorded asynchronous error, if any. When `canWait` is false (synchronous
+   * callers) an "invalid pipeline" error is held back while that pipeline's own compile error may
+   * still arrive; the asynchronous callers wait for it first.
+   */
+  throwPendingError(canWait = true): void {
+    const p = this.pendingError;
+    if (!p) return;
+    if (!canWait && p.derived && this.pendingScopes.size > 0) return;
+    this.pendingError = null;
+    this.failedKeys.add(p.key);
+    throw p.error;
+  }
+
+  // ---------------------------------------------------------------- buffers
+
+  private createSlot(bytes: number): Slot {
+    const buffer = this.device.createBuffer({ size: bytes, usage: USAGE_STORAGE });
+    this.stats.buffersCreated++;
+    return { id: this.nextSlotId++, buffer, bytes, lastBatch: 0 };
+  }
+
+  private take(list: Map<number, Slot[]>, bucket: number): Slot | undefined {
+    const l = list.get(bucket);
+    return l && l.length ? l.pop() : undefined;
+  }
+
+  private bucketFor(size: number, op: string): number {
+    const bytes = Math.max(size, 1) * 4;
+    if (bytes > this.maxBindingBytes) {
+      throw new WgradError(op, `a buffer of ${size} elements (${bytes} bytes) exceeds the device's maximum storage buffer binding size of ${this.maxBindingBytes} bytes`);
+    }
+    return Math.min(bucketBytes(bytes), this.maxBindingBytes - (this.maxBindingBytes % 4));
+  }
+
+  private wrap(slot: Slot, size: number): GpuBufferHandle {
+    this.liveBuffers++;
+    this.liveBytes += slot.bytes;
+    return new GpuBufferHandle(slot, size);
+  }
+
+  /** A buffer for a dispatch output: may reuse buffers released earlier in the current batch. */
+  alloc(size: number): GpuStorage {
+    this.check('alloc');
+    const bucket = this.bucketFor(size, 'alloc');
+    let slot = this.take(this.pendingByBucket, bucket);
+    if (slot) {
+      this.pending.splice(this.pending.indexOf(slot), 1);
+    } else {
+      slot = this.take(this.ready, bucket);
+    }
+    if (slot) {
+      this.pooledBuffers--;
+      this.pooledBytes -= slot.bytes;
+    } else {
+      slot = this.createSlot(bucket);
+    }
+    return this.wrap(slot, size);
+  }
+
+  /** A buffer safe to fill with `queue.writeBuffer` (not referenced by the unsubmitted batch). */
+  allocForUpload(size: number): GpuBufferHandle {
+    this.check('upload');
+    const bucket = this.bucketFor(size, 'upload');
+    let slot = this.take(this.ready, bucket);
+    if (slot) {
+      this.pooledBuffers--;
+      this.pooledBytes -= slot.bytes;
+    } else {
+      slot = this.createSlot(bucket);
+    }
+    return this.wrap(slot, size);
+  }
+
+  release(storage: GpuStorage): void {
+    const h = storage as GpuBufferHandle;
+    if (!(h instanceof GpuBufferHandle)) throw new WgradError('release', 'not a WebGPU storage of this backend');
+    if (h.released) throw new WgradError('release', 'storage released twice');
+    h.released = true;
+    this.liveBuffers--;
+    this.liveBytes -= h.slot.bytes;
+    const slot = h.slot;
+    if (this.destroyed || this.lostMessage !== null) {
+      slot.buffer.destroy();
+      return;
+    }
+    if (this.encoder && slot.lastBatch === this.batchId) {
+      this.pending.push(slot);
+      let l = this.pendingByBucket.get(slot.bytes);
+      if (!l) this.pendingByBucket.set(slot.bytes, (l = []));
+      l.push(slot);
+      this.pooledBuffers++;
+      this.pooledBytes += slot.bytes;
+    } else {
+      this.toPool(slot);
+    }
+  }
+
+  private toPool(slot: Slot): void {
+    if (this.pooledBytes + slot.bytes > this.maxPooledBytes) {
+      slot.buffer.destroy();
+      this.stats.buffersDestroyed++;
+      return;
+    }
+    let l = this.ready.get(slot.bytes);
+    if (!l) this.ready.set(slot.bytes, (l = []));
+    l.push(slot);
+    this.pooledBuffers++;
+    this.pooledBytes += slot.bytes;
+  }
+
+  /** Uploads `data` into a fresh buffer of `size` elements. */
+  upload(data: ArrayBufferView, size: number): GpuBufferHandle {
+    const h = this.allocForUpload(size);
+    if (data.byteLength > 0) this.device.queue.writeBuffer(h.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return h;
+  }
+
+  memory() {
+    return {
+      liveBuffers: this.liveBuffers,
+      liveBytes: this.liveBytes,
+      pooledBuffers: this.pooledBuffers,
+      pooledBytes: this.pooledBytes,
+    };
+  }
+
+  /** Destroys every pooled (free) buffer. */
+  trimPool(): void {
+    this.flush(false);
+    for (const l of this.ready.values()) {
+      for (const s of l) {
+        s.buffer.destroy();
+        this.stats.buffersDestroyed++;
+      }
+    }
+    this.ready.clear();
+    this.pooledBuffers = 0;
+    this.pooledBytes = 0;
+    this.bindGroups.clear();
+  }
+
+  // ---------------------------------------------------------------- pipelines
+
+  private layoutFor(hasUniforms: boolean, readOnly: number, nBuffers: number) {
+    const key = `${hasUniforms ? 'u' : ''}${readOnly}/${nBuffers}`;
+    let l = this.layouts.get(key);
+    if (!l) {
+      const entries: GPUBindGroupLayoutEntry[] = [];
+      const COMPUTE = 0x4;
+      if (hasUniforms) entries.push({ binding: 0, visibility: COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } });
+      for (let i = 0; i < nBuffers; i++) {
+        entries.push({
+          binding: i + 1,
+          visibility: COMPUTE,
+          buffer: { type: i < readOnly ? 'read-only-storage' : 'storage' },
+        });
+      }
+      const bgl = this.device.createBindGroupLayout({ entries });
+      const pl = this.device.createPipelineLayout({ bindGroupLayouts: [bgl] });
+      l = { bgl, pl };
+      this.layouts.set(key, l);
+    }
+    return { ...l, key };
+  }
+
+  private pipelineFor(spec: KernelSpec, nBuffers: number): PipelineEntry {
+    let e = this.pipelines.get(spec.key);
+    if (e) return e;
+    const hasUniforms = spec.uniforms.byteLength > 0;
+    const { bgl, pl, key: layoutKey } = this.layoutFor(hasUniforms, spec.readOnly, nBuffers);
+    const code = spec.code();
+    this.device.pushErrorScope('validation');
+    this.device.pushErrorScope('internal');
+    const module = this.device.createShaderModule({ code, label: spec.key });
+    const pipeline = this.device.createComputePipeline({ layout: pl, compute: { module, entryPoint: 'main' }, label: spec.key });
+    const key = spec.key;
+    this.failedKeys.delete(spec.key);
+    const report = (err: GPUError | null) => {
+      if (!err) return;
+      // Evict the invalid pipeline so a later call recompiles (and reports) instead of reusing it.
+      if (this.pipelines.get(key) === e) this.pipelines.delete(key);
+      this.recordError(key, `${err.message}\n--- WGSL ---\n${code}`);
+    };
+    const scopes = Promise.all([this.device.popErrorScope().then(report, () => {}), this.device.popErrorScope().then(report, () => {})]);
+    this.pendingScopes.add(scopes);
+    void scopes.then(() => this.pendingScopes.delete(scopes));
+    this.stats.pipelinesCreated++;
+    e = { pipeline, layout: bgl, layoutKey, hasUniforms, nBuffers };
+    this.pipelines.set(spec.key, e);
+    return e;
+  }
+
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
+  // ---------------------------------------------------------------- recording
+
+  private ensurePass(): GPUComputePassEncoder {
+    if (!this.encoder) {
+      this.encoder = this.device.createCommandEncoder();
+      this.batchDispatches = 0;
+      this.batchKeys = [];
+    }
+    if (!this.pass) {
+      this.pass = this.encoder.beginComputePass();
+      this.lastPipeline = null;
+    }
+    return this.pass;
+  }
+
+  /** The open command encoder with no compute pass open (for copies). */
+  private copyEncoder(): GPUCommandEncoder {
+    if (!this.encoder) {
+      this.encoder = this.device.createCommandEncoder();
+      this.batchDispatches = 0;
+      this.batchKeys = [];
+    }
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    return this.encoder;
+  }
+
+  dispatch(spec: KernelSpec, buffers: GpuStorage[]): void {
+    this.check(spec.key);
+    const [x, y, z] = spec.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxDim || y > maxDim || z > maxDim) {
+      throw new WgradError(`kernel ${spec.key}`, `workgroup grid [${x}, ${y}, ${z}] exceeds maxComputeWorkgroupsPerDimension ${maxDim}`);
+    }
+    for (const b of buffers) {
+      if ((b as GpuBufferHandle).released) throw new WgradError(`kernel ${spec.key}`, 'a bound storage buffer was already released');
+    }
+    const entry = this.pipelineFor(spec, buffers.length);
+    const ubytes = spec.uniforms.byteLength;
+    const usize = Math.ceil(ubytes / 16) * 16;
+    if (usize > ARENA_BYTES) throw new WgradError(`kernel ${spec.key}`, `uniform block of ${ubytes} bytes is too large`);
+    if (this.encoder && (this.batchDispatches >= this.maxBatch || this.arenaUsed + usize > ARENA_BYTES)) this.flush(false);
+
+    const pass = this.ensurePass();
+    let offset = 0;
+    if (entry.hasUniforms) {
+      offset = this.arenaUsed;
+      this.arenaMirror.set(new Uint8Array(spec.uniforms), offset);
+      this.arenaUsed = Math.ceil((offset + usize) / this.uniformAlign) * this.uniformAlign;
+    }
+
+    let bgKey = `${entry.layoutKey}|${usize}`;
+    for (const b of buffers) bgKey += `,${(b as GpuBufferHandle).slot.id}`;
+    let bg = this.bindGroups.get(bgKey);
+    if (!bg) {
+      const entries: GPUBindGroupEntry[] = [];
+      if (entry.hasUniforms) entries.push({ binding: 0, resource: { buffer: this.arena, offset: 0, size: usize } });
+      buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer } }));
+      bg = this.device.createBindGroup({ layout: entry.layout, entries });
+      this.stats.bindGroupsCreated++;
+      if (this.bindGroups.size >= 4096) this.bindGroups = new Map();
+      this.bindGroups.set(bgKey, bg);
+    }
+    if (this.lastPipeline !== entry.pipeline) {
+      pass.setPipeline(entry.pipeline);
+      this.lastPipeline = entry.pipeline;
+    }
+    if (entry.hasUniforms) pass.setBindGroup(0, bg, [offset]);
+    else pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(x, y, z);
+    for (const b of buffers) (b as GpuBufferHandle).slot.lastBatch = this.batchId;
+    this.batchDispatches++;
+    this.batchKeys.push(spec.key);
+    this.stats.dispatches++;
+  }
+
+  /** Submits the recorded batch (if any). Throws a pending asynchronous error when `throwErrors`. */
+  flush(throwErrors = true): void {
+    if (this.encoder && this.lostMessage === null) {
+      if (this.pass) {
+        this.pass.end();
+        this.pass = null;
+      }
+      const cmd = this.encoder.finish();
+      if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaMirror.buffer, 0, this.arenaUsed);
+      this.device.queue.submit([cmd]);
+      this.stats.submits++;
+      this.encoder = null;
+      this.arenaUsed = 0;
+      this.batchId++;
+      // Buffers released during the batch may now be given to uploads too.
+      for (const s of this.pending) {
+        this.pooledBuffers--;
+        this.pooledBytes -= s.bytes;
+        this.toPool(s);
+      }
+      this.pending = [];
+      this.pendingByBucket.clear();
+    }
+    if (throwErrors) this.throwPendingError(false);
+  }
+
+  /**
+   * Reads `count` elements starting at element `offset` of `storage`: records a copy into a staging
+   * buffer, submits the batch and maps the staging buffer.
+   */
+  async readRange(storage: GpuStorage, offset: number, count: number): Promise<ArrayBuffer> {
+    this.check('read');
+    const h = storage as GpuBufferHandle;
+    if (h.released) throw new WgradError('read', 'storage was already released');
+    const bytes = count * 4;
+    if (bytes === 0) return new ArrayBuffer(0);
+    const staging = this.device.createBuffer({ size: bytes, usage: USAGE_STAGING });
+    try {
+      const enc = this.copyEncoder();
+      enc.copyBufferToBuffer(h.buffer, offset * 4, staging, 0, bytes);
+      h.slot.lastBatch = this.batchId;
+      this.flush();
+      try {
+        await staging.mapAsync(1 /* GPUMapMode.READ */);
+      } catch (e) {
+        this.check('read');
+        this.throwPendingError();
+        throw new WgradError('read', `mapping the readback buffer failed: ${(e as Error).message}`);
+      }
+      if (this.pendingScopes.size) await Promise.all(this.pendingScopes);
+      this.throwPendingError();
+      return staging.getMappedRange().slice(0);
+    } finally {
+      if (staging.mapState === 'mapped') staging.unmap();
+      staging.destroy();
+    }
+  }
+
+  async sync(): Promise<void> {
+    this.check('sync');
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    if (this.pendingScopes.size) await Promise.all(this.pendingScopes);
+    this.check('sync');
+    this.throwPendingError();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    if (this.lostMessage === null) {
+      try {
+        this.flush(false);
+      } catch {
+        /* ignore */
+      }
+    }
+    this.destroyed = true;
+    for (const l of this.ready.values()) for (const s of l) s.buffer.destroy();
+    for (const s of this.pending) s.buffer.destroy();
+    this.ready.clear();
+    this.pending = [];
+    this.pendingByBucket.clear();
+    this.pooledBuffers = 0;
+    this.pooledBytes = 0;
+    this.bindGroups.clear();
+    this.arena.destroy();
+  }
+}

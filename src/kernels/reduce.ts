@@ -1,0 +1,257 @@
+/**
+ * Reductions: sum / prod / max / min / argmax / argmin over arbitrary axes
+ * (semantics: src/backends/cpu/reduce.ts).
+ *
+ * Layout: the input view is seen as [outer, reduced] through its strides — kept axes first (in
+ * order; the output is row-major over them), reduced axes last (reduced in row-major order). Kept
+ * and reduced axes are each merged where contiguous (`coalesce`), so e.g. a reduction over axes
+ * (0, 2) of a transposed tensor costs no copy. Ranks, shapes and strides are uniforms; a row is
+ * walked as (leading reduced axes) × (last reduced axis), so the inner loop is a plain strided walk.
+ *
+ * Strategies:
+ *  - 'thread' (short rows, or many rows): one invocation per output element walks its whole row;
+ *    256 lanes per workgroup over consecutive outputs.
+ *  - 'group' (long rows): one 64-lane workgroup per output element (or per chunk of a row, below);
+ *    lane t folds elements t, t+64, ... then a shared-memory tree (6 barriers) combines the 64
+ *    partials.
+ *  - 'split' (sum/prod/max/min with few, very long rows): pass 1 runs the group kernel on G chunks
+ *    of each row, writing [outer, G] partials; pass 2 reduces the partials with the same op.
+ * Pipelines: sum/prod/max/min share one pipeline per (dtype, strategy) with the op as a uniform
+ * switch; argmax/argmin likewise. Arg ops carry (value, index) pairs and combine them with a total
+ * order — a NaN beats everything, then the better value, then the smaller index — so any
+ * combination order gives the CPU's "first extreme, first NaN" answer. Integer sums and products
+ * wrap (order independent); float sums accumulate in f32 in a different order than the CPU's f64:
+ * compare with a tolerance. Empty rows give sum 0, prod 1, max -inf / min +inf (integer extremes
+ * for ints), argmax/argmin 0.
+ */
+import type { OutputSpec } from '../core/backend.js';
+import type { DType } from '../core/dtype.js';
+import type { ReduceOp } from '../core/prims.js';
+import { contiguousStrides, numel } from '../core/shape.js';
+import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
+import { Addr, capFor, coalesce, flatGrid, helpers, storageDecl, Uniforms, wt } from './wgsl.js';
+
+type Kind = 'f32' | 'i32' | 'u32';
+const GROUP_WG = 64;
+const THREAD_WG = 256;
+const NONE = 0xffffffff;
+const VALUE_OPS: ReduceOp[] = ['sum', 'prod', 'max', 'min'];
+const isArg = (op: ReduceOp) => op === 'argmax' || op === 'argmin';
+
+/** WGSL library: `ident(op)`, `comb(op, a, b)` for value ops; `better(dir, a, ia, b, ib)` for arg ops. */
+function combineLib(arg: boolean, k: Kind): string {
+  const T = k;
+  const nan = k === 'f32' ? helpers('isNan', 'bitsF') : '';
+  if (arg) {
+    const nanCase = k === 'f32'
+      ? `let na = isNan(a);
+  let nb = isNan(b);
+  if (na || nb) { return nb && (!na || ib < ia); }`
+      : '';
+    return `${nan}
+fn better(dir: u32, a: ${T}, ia: u32, b: ${T}, ib: u32) -> bool {
+  if (ib == ${NONE}u) { return false; }
+  if (ia == ${NONE}u) { return true; }
+  ${nanCase}
+  let gt = select(b > a, b < a, dir != 0u);
+  return gt || (b == a && ib < ia);
+}`;
+  }
+  const lit = (f: string, i: string, u: string) => (k === 'f32' ? f : k === 'i32' ? i : u);
+  const mx = k === 'f32' ? 'if (isNan(a)) { return a; } if (isNan(b)) { return b; } return max(a, b);' : 'return max(a, b);';
+  const mn = k === 'f32' ? 'if (isNan(a)) { return a; } if (isNan(b)) { return b; } return min(a, b);' : 'return min(a, b);';
+  return `${nan}
+fn mx(a: ${T}, b: ${T}) -> ${T} { ${mx} }
+fn mn(a: ${T}, b: ${T}) -> ${T} { ${mn} }
+fn ident(op: u32) -> ${T} {
+  switch (op) {
+    case 0u: { return ${lit('0.0', '0', '0u')}; }
+    case 1u: { return ${lit('1.0', '1', '1u')}; }
+    case 2u: { return ${lit('bitsF(0xff800000u)', 'bitcast<i32>(0x80000000u)', '0u')}; }
+    default: { return ${lit('bitsF(0x7f800000u)', '2147483647', '0xffffffffu')}; }
+  }
+}
+fn comb(op: u32, a: ${T}, b: ${T}) -> ${T} {
+  switch (op) {
+    case 0u: { return a + b; }
+    case 1u: { return a * b; }
+    case 2u: { return mx(a, b); }
+    default: { return mn(a, b); }
+  }
+}`;
+}
+
+function storeAs(x: string, from: Kind, to: Kind): string {
+  if (from === to) return x;
+  if (to === 'f32') return `f32(${x})`;
+  if (from === 'f32') return `${to}(${x})`;
+  return `bitcast<${to}>(${x})`;
+}
+
+const dtypeOfKind = (k: Kind): DType => (k === 'f32' ? 'float32' : k === 'i32' ? 'int32' : 'uint32');
+
+interface Plan {
+  op: ReduceOp;
+  x: GpuView;
+  keptShape: number[];
+  keptStrides: number[];
+  redShape: number[];
+  redStrides: number[];
+  strategy: 'thread' | 'group';
+  /** G chunks per row of `chunk` elements (group strategy; G = 1 for a plain reduction). */
+  G: number;
+  outKind: Kind;
+}
+
+/** Emits and dispatches one reduction kernel; returns the output (outer × G elements). */
+function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
+  const { op, x, strategy, G, outKind } = plan;
+  const arg = isArg(op);
+  const k = wt(x.dtype);
+  const kc = coalesce(plan.keptShape, [plan.keptStrides]);
+  const rc = coalesce(plan.redShape, [plan.redStrides]);
+  const outer = numel(plan.keptShape);
+  const R = numel(plan.redShape);
+  const rr = rc.shape.length;
+  const lastDim = rr === 0 ? 1 : rc.shape[rr - 1];
+  const lastStride = rr === 0 ? 0 : rc.strides[0][rr - 1];
+  const chunk = Math.ceil(R / G);
+
+  const u = new Uniforms();
+  const outerE = u.u32(outer);
+  const opE = u.u32(arg ? (op === 'argmin' ? 1 : 0) : VALUE_OPS.indexOf(op));
+  const RE = u.u32(R);
+  const rrE = u.u32(rr);
+  const lastDimE = u.u32(lastDim);
+  const lastStrideE = u.i32(lastStride);
+  const outerCntE = u.u32(R === 0 ? 0 : R / lastDim);
+  const GE = u.u32(G);
+  const chunkE = u.u32(chunk);
+  const rcap = capFor(rr);
+  const rdims = u.array(rc.shape, rcap);
+  const rstr = u.array(rc.strides[0].map((s) => s | 0), rcap);
+  const addr = new Addr(u, kc.shape, [{ strides: kc.strides[0], offset: x.offset }]);
+
+  const n = outer * G;
+  const result = rt.alloc(n);
+  const T = k;
+  const fold = (v: string, r: string) =>
+    arg ? `{ let v = ${v}; let ri = ${r}; if (better(${opE}, acc, accI, v, ri)) { acc = v; accI = ri; } }` : `acc = comb(${opE}, acc, ${v});`;
+  const init = arg ? `var acc: ${T} = ${T}(0); var accI: u32 = ${NONE}u;` : `var acc: ${T} = ident(${opE});`;
+  const store = (idx: string) =>
+    arg ? `dst[${idx}] = ${storeAs(`select(accI, 0u, accI == ${NONE}u)`, 'u32', outKind)};` : `dst[${idx}] = ${storeAs('acc', k, outKind)};`;
+  // Base offset of leading-reduced-axes coordinate t (row-major over rdims[0 .. rr-2]).
+  const leadBase = (t: string, out: string) => `var ${out} = rowBase;
+    {
+      var lrem = ${t};
+      for (var dd = i32(${rrE}) - 2; dd >= 0; dd = dd - 1) {
+        let d = u32(dd);
+        let sz = uw(${rdims}u + d);
+        ${out} = ${out} + i32(lrem % sz) * uwi(${rstr}u + d);
+        lrem = lrem / sz;
+      }
+    }`;
+  let body: string;
+  let workgroups: [number, number, number];
+  const maxDim = rt.limits.maxComputeWorkgroupsPerDimension;
+  if (strategy === 'thread') {
+    body = `@compute @workgroup_size(${THREAD_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let o = (wid.y * nwg.x + wid.x) * ${THREAD_WG}u + lid;
+  if (o >= ${outerE}) { return; }
+  ${addr.code('o', ['rowBase'], 'k')}
+  ${init}
+  var r = 0u;
+  for (var t = 0u; t < ${outerCntE}; t = t + 1u) {
+    ${leadBase('t', 'b')}
+    for (var j = 0u; j < ${lastDimE}; j = j + 1u) {
+      ${fold(`src[u32(b + i32(j) * ${lastStrideE})]`, 'r')}
+      r = r + 1u;
+    }
+  }
+  ${store('o')}
+}`;
+    workgroups = flatGrid(outer, THREAD_WG, maxDim);
+  } else {
+    const treeCombine = arg
+      ? `if (better(${opE}, sv[lid], si[lid], sv[lid + s], si[lid + s])) { sv[lid] = sv[lid + s]; si[lid] = si[lid + s]; }`
+      : `sv[lid] = comb(${opE}, sv[lid], sv[lid + s]);`;
+    body = `var<workgroup> sv: array<${T}, ${GROUP_WG}>;
+${arg ? `var<workgroup> si: array<u32, ${GROUP_WG}>;` : ''}
+@compute @workgroup_size(${GROUP_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let wg = wid.y * nwg.x + wid.x;
+  if (wg >= ${outerE} * ${GE}) { return; }
+  let g = wg % ${GE};
+  let o = wg / ${GE};
+  let start = g * ${chunkE};
+  let end = min(start + ${chunkE}, ${RE});
+  ${addr.code('o', ['rowBase'], 'k')}
+  ${init}
+  for (var r = start + lid; r < end; r = r + ${GROUP_WG}u) {
+    var p: i32;
+    if (${rrE} <= 1u) {
+      p = rowBase + i32(r) * ${lastStrideE};
+    } else {
+      let j = r % ${lastDimE};
+      ${leadBase(`r / ${lastDimE}`, 'b')}
+      p = b + i32(j) * ${lastStrideE};
+    }
+    ${fold('src[u32(p)]', 'r')}
+  }
+  sv[lid] = acc;
+  ${arg ? 'si[lid] = accI;' : ''}
+  workgroupBarrier();
+  for (var s = ${GROUP_WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { ${treeCombine} }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    acc = sv[0];
+    ${arg ? 'accI = si[0];' : ''}
+    ${store('wg')}
+  }
+}`;
+    workgroups = grid(n, maxDim);
+  }
+  const key = `red:${arg ? 'arg' : 'val'}:${T}>${outKind}:${strategy}:c${addr.cap},${rcap}`;
+  const code = () => `${u.decl()}
+${storageDecl(1, 'src', T, true)}
+${storageDecl(2, 'dst', outKind, false)}
+${combineLib(arg, k)}
+${body}`;
+  rt.dispatch({ key, code, uniforms: u.buffer(), readOnly: 1, workgroups }, [x.storage, result]);
+  return result;
+}
+
+/** Reduces `x` over `axes` (sorted, unique) into a fresh contiguous buffer of `out.dtype`. */
+export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readonly number[], out: OutputSpec): GpuStorage {
+  const reduced = new Set(axes);
+  const kept = x.shape.map((_, i) => i).filter((i) => !reduced.has(i));
+  const keptShape = kept.map((a) => x.shape[a]);
+  const redShape = axes.map((a) => x.shape[a]);
+  const outer = numel(keptShape);
+  const R = numel(redShape);
+  const outKind = wt(out.dtype);
+  if (outer === 0) return rt.alloc(0);
+  const base = {
+    op, x, keptShape, keptStrides: kept.map((a) => x.strides[a]), redShape, redStrides: axes.map((a) => x.strides[a]), outKind,
+  };
+  if (R <= 64 || (outer >= 4096 && R <= 4096)) return dispatchReduce(rt, { ...base, strategy: 'thread', G: 1 });
+  if (!isArg(op) && outer < 32 && R > 16384) {
+    const G = Math.min(1024, Math.ceil(R / 8192));
+    const k = wt(x.dtype);
+    const partials = dispatchReduce(rt, { ...base, strategy: 'group', G, outKind: k });
+    // Pass 2: the same op over the [outer, G] partials (sum of sums, max of maxes, ...).
+    const pview: GpuView = { storage: partials, dtype: dtypeOfKind(k), shape: [outer, G], strides: contiguousStrides([outer, G]), offset: 0 };
+    const res = dispatchReduce(rt, {
+      op, x: pview, keptShape: [outer], keptStrides: [G], redShape: [G], redStrides: [1], outKind,
+      strategy: G <= 64 ? 'thread' : 'group', G: 1,
+    });
+    rt.release(partials);
+    return res;
+  }
+  return dispatchReduce(rt, { ...base, strategy: 'group', G: 1 });
+}
