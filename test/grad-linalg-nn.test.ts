@@ -269,6 +269,17 @@ describe('activations and the softmax family', () => {
     );
   });
 
+  it('l2Normalize / cosineSimilarity at a zero vector: finite gradients (x / eps there)', async () => {
+    const x = wg.tensor([[0, 0, 0], [1, 2, 2]]);
+    const g = await values(wg.grad((t: wg.Tensor) => wg.sum(wg.mul(wg.nn.l2Normalize(t), wg.tensor([1, 2, 3]))))(x));
+    expect(g.every(Number.isFinite)).toBe(true);
+    const gc = await values(wg.grad((t: wg.Tensor) => wg.sum(wg.nn.cosineSimilarity(t, wg.tensor([1, 2, 3]))))(x));
+    expect(gc.every(Number.isFinite)).toBe(true);
+    // With a large eps both regimes are checkable: rows with norm < eps are x / eps.
+    await wg.checkGrads((t) => wg.nn.l2Normalize(t, -1, 0.5), [wg.tensor([[0.1, -0.2, 0.1], [0, 0, 0], [1, 2, -2]])]);
+    expect(await values(wg.nn.l2Normalize(wg.tensor([0.1, -0.2]), -1, 0.5))).toEqual([0.2, -0.4].map(Math.fround));
+  });
+
   it('cosineSimilarity of broadcast-compatible operands', async () => {
     const arb = broadcastShapesArb(2, { maxRank: 3 })
       .filter(([a, b]) => a.length >= 1 && b.length >= 1)

@@ -55,6 +55,22 @@ describe('reductions over random axes', () => {
     });
   }
 
+  it('prod with exact zeros: the gradient is the product of the other entries (no NaN)', async () => {
+    const withZeros = (n: number) => fc.array(fc.constantFrom(0, 0, 0.5, -0.75, 1.5, -2), { minLength: n, maxLength: n });
+    await fc.assert(
+      fc.asyncProperty(reductionArb(withZeros), async ({ spec, axes, keepdims, seed }) => {
+        // prod is multilinear, so central differences are exact up to rounding even at zeros.
+        await wg.checkGrads((x) => wg.prod(x, axes, { keepdims }), [toTensor(spec)], { seed });
+      }),
+      runs(25),
+    );
+    expect(await values(wg.grad((t: wg.Tensor) => wg.prod(t))(wg.tensor([2, 0, 3])))).toEqual([0, 6, 0]);
+    expect(await values(wg.grad((t: wg.Tensor) => wg.prod(t))(wg.tensor([2, 0, 0])))).toEqual([0, 0, 0]);
+    expect(await values(wg.grad((t: wg.Tensor) => wg.sum(wg.prod(t, 1)))(wg.tensor([[0, 4], [2, 3]])))).toEqual([4, 0, 3, 2]);
+    // Second order at a lane with a single zero.
+    await wg.checkGrads((x) => wg.prod(x, -1), [wg.tensor([[0, 1.5, -2], [0.5, 2, 3]])], { order: 2 });
+  });
+
   it('max/min split the gradient evenly between tied maxima', async () => {
     const x = wg.tensor([[1, 3, 3], [1, 2, 0]]);
     expect(await values(wg.grad((t: wg.Tensor) => wg.sum(wg.max(t, 1)))(x))).toEqual([0, 0.5, 0.5, 0, 1, 0]);

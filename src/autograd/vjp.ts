@@ -9,7 +9,7 @@ import type { Prim, PrimParams } from '../core/prims.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as E from '../tensor/ops/elementwise.js';
 import * as M from '../tensor/ops/movement.js';
-import { sum, keptShape } from '../tensor/ops/reduce.js';
+import { prod, sum, keptShape } from '../tensor/ops/reduce.js';
 import { runPrim } from '../tensor/engine.js';
 import { zerosLike } from '../tensor/ops/creation.js';
 import { matmul } from '../tensor/ops/linalg.js';
@@ -65,8 +65,8 @@ export const vjpRules: { [P in Prim]: VjpRule<P> } = {
   logicalAnd: noneBinary, logicalOr: noneBinary,
   where: (g, [c]) => [null, E.where(c, g, 0), E.where(c, 0, g)], // routes g by the condition
   sum: (g, [x], _, { axes }) => [expandBack(g, x, axes)], // d Σx = Σ dx: broadcast back
-  // d Πx = Πx · Σ dx/x (undefined where x = 0, as in most libraries)
-  prod: (g, [x], y, { axes }) => [E.div(E.mul(expandBack(g, x, axes), expandBack(y, x, axes)), x)],
+  // ∂Πx/∂xᵢ = Π_{j≠i} xⱼ: Πx / xᵢ where xᵢ ≠ 0 (see prodGrad for zeros)
+  prod: (g, [x], y, { axes }) => [prodGrad(g, x, y, axes)],
   // d max x: to the maximal entries, split evenly between ties
   max: (g, [x], y, { axes }) => [extremumGrad(g, x, y, axes)],
   min: (g, [x], y, { axes }) => [extremumGrad(g, x, y, axes)],
@@ -106,6 +106,22 @@ function inversePerm(perm: number[]): number[] {
   const inv = new Array<number>(perm.length);
   perm.forEach((p, i) => (inv[p] = i));
   return inv;
+}
+
+/**
+ * Gradient of a product: y / xᵢ where xᵢ ≠ 0; at a zero, the product of the other entries, which
+ * is the product of the non-zero entries when xᵢ is the lane's only zero and 0 otherwise. (Dividing
+ * by x everywhere gave NaN at zeros.) Second derivatives are exact except between two zeros of the
+ * same lane, where they come out 0.
+ */
+function prodGrad(g: Tensor, x: Tensor, y: Tensor, axes: number[]): Tensor {
+  const zero = E.equal(x, 0);
+  const safe = E.where(zero, 1, x);
+  const others = E.div(expandBack(y, x, axes), safe);
+  const zerosInLane = sum(maskOf(zero), axes, { keepdims: true });
+  const nonzeroProd = prod(safe, axes, { keepdims: true });
+  const atZero = E.where(E.equal(zerosInLane, 1), nonzeroProd, 0);
+  return E.mul(expandBack(g, x, axes), E.where(zero, atZero, others));
 }
 
 function extremumGrad(g: Tensor, x: Tensor, y: Tensor, axes: number[]): Tensor {

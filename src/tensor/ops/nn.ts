@@ -8,7 +8,7 @@ import type { Tensor } from '../tensor.js';
 import { tidy } from '../scope.js';
 import { constant } from './creation.js';
 import {
-  abs, add, div, exp, greater, log, log1p, maximum, mul, neg, reciprocal, sqrt, sub, tanh, where,
+  abs, add, div, exp, greater, log, log1p, maximum, mul, neg, rsqrt, sub, tanh, where,
 } from './elementwise.js';
 import { conv2d, type Conv2dOptions } from './linalg.js';
 import { broadcastTo, pad, reshape, slice } from './movement.js';
@@ -55,11 +55,14 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   });
 }
 
-/** x / max(‖x‖₂, eps) along `axis`. */
+/**
+ * x / max(‖x‖₂, eps) along `axis`, computed as x · rsqrt(max(‖x‖², eps²)): the same values, but the
+ * gradient stays finite at a zero vector (the derivative of √ at 0 made it NaN).
+ */
 export function l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
   return tidy(() => {
-    const norm = sqrt(sum(mul(x, x), axis, { keepdims: true }));
-    return mul(x, reciprocal(maximum(norm, eps)));
+    const sq = sum(mul(x, x), axis, { keepdims: true });
+    return mul(x, rsqrt(maximum(sq, eps * eps)));
   });
 }
 
