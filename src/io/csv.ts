@@ -3,8 +3,9 @@
  *
  * `parseCsv` reads RFC 4180 text: a header row, then records; fields separated by `,` (or
  * `delimiter`); a field in double quotes may hold delimiters, newlines and doubled quotes (`""`);
- * unquoted fields are trimmed; blank lines are skipped; a UTF-8 byte-order mark is dropped. Every
- * record must have as many fields as the header.
+ * unquoted fields are trimmed; blank lines are skipped (so in a one-column file an empty unquoted
+ * field is skipped too: quote it, `""`); a UTF-8 byte-order mark is dropped. Every record must have
+ * as many fields as the header.
  *
  * `fitTabular` learns a preprocessing from the training rows and `encodeTabular` applies it to any
  * split, so the test split is standardized with the training statistics:
