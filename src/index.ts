@@ -34,5 +34,7 @@ export { treeMap, treeLeaves, treeUnflatten, type Tree } from './autograd/tree.j
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export * as losses from './losses/index.js';
+export * as data from './data/index.js';
+export * as io from './io/index.js';
 export * as random from './random/random.js';
 export type { Key } from './random/random.js';

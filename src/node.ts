@@ -7,6 +7,8 @@ import type { AdapterReport } from './core/backend.js';
 import { nodeGpu } from './backends/webgpu/node-gpu.js';
 
 export * from './index.js';
+/** Byte-level io plus file functions: loadFashionMnist, saveCheckpoint (atomic), loadCheckpoint, ... */
+export * as io from './io/node.js';
 
 /** Starts a backend; in Node, WebGPU comes from Dawn unless `opts.gpu` is given. */
 export async function init(opts: InitOptions & { dawnToggles?: string[] } = {}): Promise<AdapterReport> {

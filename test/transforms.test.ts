@@ -176,6 +176,28 @@ describe('valueAndGrad, grad, vjp: arguments and results', () => {
     expect(() => wg.valueAndGrad((x: wg.Tensor) => wg.sum(x), { hasAux: true })(wg.tensor([1]))).toThrow(/valueAndGrad: hasAux/);
   });
 
+  it('arguments that are strided views (transposed, reversed, broadcast) or the same tensor twice', async () => {
+    await fc.assert(
+      fc.asyncProperty(specOf([2, 3], (n) => floatsArb(n)), async (spec) => {
+        const base = toTensor(spec);
+        const f = (t: wg.Tensor) => wg.sum(wg.mul(wg.sin(t), wg.tensor([[1, 2], [3, 4], [5, 6]])));
+        const views = [wg.transpose(base), wg.slice(wg.transpose(base), [{ step: -1 }, { step: -1 }]), wg.broadcastTo(wg.tensor([[0.5, -1]]), [3, 2])];
+        for (const v of views) {
+          const g = wg.grad(f)(v);
+          expect(g.shape).toEqual([3, 2]);
+          expect(await values(g)).toEqual(await values(wg.grad(f)(wg.copy(v))));
+          await wg.checkGrads((t) => wg.mul(wg.sin(t), t), [v]);
+        }
+        // The same tensor passed twice: each argument gets its own gradient.
+        const [ga, gb] = wg.grad((a: wg.Tensor, b: wg.Tensor) => wg.sum(wg.mul(wg.mul(a, a), b)), { argnums: [0, 1] })(base, base);
+        const x = spec.data.map(Math.fround);
+        expect(await values(ga)).toEqual(x.map((v) => Math.fround(2 * v * v) + 0));
+        expect(await values(gb)).toEqual(x.map((v) => Math.fround(v * v) + 0));
+      }),
+      runs(10),
+    );
+  });
+
   it('vjp of a non-scalar function with several primals', async () => {
     const [y, [ga, gb]] = wg.vjp((a: wg.Tensor, b: wg.Tensor) => wg.mul(a, b), [wg.tensor([1, 2, 3]), wg.tensor(2)], wg.tensor([1, 10, 100]));
     expect(await y.array()).toEqual([2, 4, 6]);
