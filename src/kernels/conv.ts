@@ -1,0 +1,292 @@
+/**
+ * conv2d and its two adjoints (NCHW; stride, symmetric zero padding, dilation, groups) as implicit
+ * GEMMs on the tiled kernel of matmul.ts: the operand loaders below compute im2col-style indices
+ * while staging tiles in workgroup memory, so no column matrix is ever materialized.
+ *
+ * Notation: x [N, C, H, W], w [O, Cg, kh, kw], y / gy [N, O, Ho, Wo], Cg = C/G, Og = O/G, P = Ho·Wo,
+ * Q = H·W. Exact semantics (the CPU reference in src/backends/cpu/conv.ts):
+ *   iy = oy·sh − ph + ky·dh, ix = ox·sw − pw + kx·dw; taps outside [0,H)×[0,W) read zero.
+ *
+ *   conv2d       per (n, g):  Y[o, p]  = Σ_k  W[o, k] · Xcol[k, p],   k = (c, ky, kx) ∈ Cg·kh·kw
+ *                A = w (strided; batch stride over g), B = implicit im2col of x
+ *                (1×1, stride 1, no padding: B is x itself, a plain strided matrix).
+ *   inputGrad    per (n, g):  dX[c, q] = Σ_k  Wt[c, k] · Gcol[k, q],  k = (o, ky, kx) ∈ Og·kh·kw
+ *                A = w permuted to [G, Cg, Og·kh·kw] (one small copy), B = the transposed-conv
+ *                gather of gy: gy[n, o, (y+ph−ky·dh)/sh, (x+pw−kx·dw)/sw] when divisible and in range.
+ *   weightGrad   per g:       dW[o, j] = Σ_k  GY[o, k] · Xcol[j, k],  k = (n, oy, ox) ∈ N·P,
+ *                j = (c, ky, kx); A = gy read as [Og, N·P], B = im2col of x transposed. K is long and
+ *                the output small, so the GEMM's split-K path spreads K over many workgroups.
+ * All outputs come out contiguous in the prim's layout directly: [N, G, Og, P] = [N, O, Ho, Wo],
+ * [N, G, Cg, Q] = [N, C, H, W] and [G, Og, Cg·kh·kw] = [O, Cg, kh, kw].
+ */
+import type { OutputSpec } from '../core/backend.js';
+import { WgradError } from '../core/backend.js';
+import type { Conv2dGeometry, PrimParams } from '../core/prims.js';
+import { fmtShape, numel } from '../core/shape.js';
+import { contiguousCopy, runGemm, stridedLoader, type Loader } from './matmul.js';
+import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
+import { coalesce, type Uniforms } from './wgsl.js';
+
+interface Dims {
+  N: number; C: number; H: number; W: number; O: number; kh: number; kw: number; Ho: number; Wo: number;
+  G: number; Cg: number; Og: number;
+}
+
+function dims(op: string, x: readonly number[], w: readonly number[], y: readonly number[], g: Conv2dGeometry): Dims {
+  const [N, C, H, W] = x;
+  const [O, Cgw, kh, kw] = w;
+  const [, , Ho, Wo] = y;
+  const G = g.groups;
+  if (x.length !== 4 || w.length !== 4 || y.length !== 4 || C % G !== 0 || O % G !== 0 || Cgw !== C / G) {
+    throw new WgradError(op, `inconsistent shapes x ${fmtShape(x)}, w ${fmtShape(w)}, y ${fmtShape(y)} for groups ${G}`);
+  }
+  return { N, C, H, W, O, kh, kw, Ho, Wo, G, Cg: C / G, Og: O / G };
+}
+
+/** Pushes the conv geometry uniforms shared by the implicit loaders. */
+function geomUniforms(u: Uniforms, d: Dims, g: Conv2dGeometry) {
+  return {
+    H: u.i32(d.H), W: u.i32(d.W), Ho: u.i32(d.Ho), Wo: u.i32(d.Wo),
+    kh: u.i32(d.kh), kw: u.i32(d.kw), khw: u.i32(d.kh * d.kw),
+    sh: u.i32(g.stride[0]), sw: u.i32(g.stride[1]), ph: u.i32(g.padding[0]), pw: u.i32(g.padding[1]),
+    dh: u.i32(g.dilation[0]), dw: u.i32(g.dilation[1]),
+  };
+}
+
+/**
+ * B operand of conv2d: Xcol[k = (c, ky, kx), p = (oy, ox)] for batch (n = i1, g = i2); the unit is
+ * 4 consecutive p at one k.
+ */
+function im2colLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
+  const [sN, sC, sH, sW] = x.strides;
+  return {
+    key: 'im2col',
+    vec: false,
+    storage: x.storage,
+    setup(u) {
+      const q = geomUniforms(u, d, g);
+      const off = u.i32(x.offset);
+      const bN = u.i32(sN);
+      const bG = u.i32(sC * d.Cg);
+      const xC = u.i32(sC);
+      const xH = u.i32(sH);
+      const xW = u.i32(sW);
+      return {
+        base: `${off} + i32(i1) * ${bN} + i32(i2) * ${bG}`,
+        unit: ({ X, base, o, k, O, K, checked }) => {
+          const L = [
+            `let kk = i32(${k}); let c = kk / ${q.khw}; let r = kk % ${q.khw};`,
+            `let iyB = (r / ${q.kw}) * ${q.dh} - ${q.ph}; let ixB = (r % ${q.kw}) * ${q.dw} - ${q.pw};`,
+            `let cOff = ${base} + c * ${xC};`,
+            `let p0 = i32(${o}); var oy = p0 / ${q.Wo}; var ox = p0 % ${q.Wo};`,
+          ];
+          for (let e = 0; e < 4; e++) {
+            if (e > 0) L.push(`ox = ox + 1; let w${e} = ox == ${q.Wo}; ox = select(ox, 0, w${e}); oy = select(oy, oy + 1, w${e});`);
+            L.push(`let iy${e} = oy * ${q.sh} + iyB; let ix${e} = ox * ${q.sw} + ixB;`);
+            const bounds = [`iy${e} >= 0`, `iy${e} < ${q.H}`, `ix${e} >= 0`, `ix${e} < ${q.W}`];
+            if (checked) bounds.unshift(`${k} < ${K}`, `u32(p0 + ${e}) < ${O}`);
+            L.push(`let ok${e} = ${bounds.join(' && ')};`);
+            L.push(`let v${e} = select(0.0, ${X}[select(0, cOff + iy${e} * ${xH} + ix${e} * ${xW}, ok${e})], ok${e});`);
+          }
+          L.push('let val = vec4<f32>(v0, v1, v2, v3);');
+          return L.join('\n      ');
+        },
+      };
+    },
+  };
+}
+
+/**
+ * B operand of conv2dInputGrad: Gcol[k = (o, ky, kx), q = (iy, ix)] = gy[n, g·Og + o, oy, ox] with
+ * oy = (iy + ph − ky·dh)/sh, ox = (ix + pw − kx·dw)/sw when exact and in range; 4 consecutive q.
+ */
+function col2imLoader(gy: GpuView, d: Dims, g: Conv2dGeometry): Loader {
+  const [sN, sC, sH, sW] = gy.strides;
+  return {
+    key: 'convT',
+    vec: false,
+    storage: gy.storage,
+    setup(u) {
+      const q = geomUniforms(u, d, g);
+      const off = u.i32(gy.offset);
+      const bN = u.i32(sN);
+      const bG = u.i32(sC * d.Og);
+      const gC = u.i32(sC);
+      const gH = u.i32(sH);
+      const gW = u.i32(sW);
+      return {
+        base: `${off} + i32(i1) * ${bN} + i32(i2) * ${bG}`,
+        unit: ({ X, base, o, k, O, K, checked }) => {
+          const L = [
+            `let kk = i32(${k}); let oc = kk / ${q.khw}; let r = kk % ${q.khw};`,
+            `let tyB = ${q.ph} - (r / ${q.kw}) * ${q.dh}; let txB = ${q.pw} - (r % ${q.kw}) * ${q.dw};`,
+            `let cOff = ${base} + oc * ${gC};`,
+            `let q0 = i32(${o}); var iy = q0 / ${q.W}; var ix = q0 % ${q.W};`,
+          ];
+          for (let e = 0; e < 4; e++) {
+            if (e > 0) L.push(`ix = ix + 1; let w${e} = ix == ${q.W}; ix = select(ix, 0, w${e}); iy = select(iy, iy + 1, w${e});`);
+            L.push(`let ty${e} = iy + tyB; let tx${e} = ix + txB; let oy${e} = ty${e} / ${q.sh}; let ox${e} = tx${e} / ${q.sw};`);
+            const bounds = [`ty${e} >= 0`, `tx${e} >= 0`, `oy${e} * ${q.sh} == ty${e}`, `ox${e} * ${q.sw} == tx${e}`, `oy${e} < ${q.Ho}`, `ox${e} < ${q.Wo}`];
+            if (checked) bounds.unshift(`${k} < ${K}`, `u32(q0 + ${e}) < ${O}`);
+            L.push(`let ok${e} = ${bounds.join(' && ')};`);
+            L.push(`let v${e} = select(0.0, ${X}[select(0, cOff + oy${e} * ${gH} + ox${e} * ${gW}, ok${e})], ok${e});`);
+          }
+          L.push('let val = vec4<f32>(v0, v1, v2, v3);');
+          return L.join('\n      ');
+        },
+      };
+    },
+  };
+}
+
+/** A operand of conv2dWeightGrad: GY[o, k = (n, oy, ox)] = gy[n, g·Og + o, oy, ox]; 4 consecutive o. */
+function gyRowsLoader(gy: GpuView, d: Dims): Loader {
+  const [sN, sC, sH, sW] = gy.strides;
+  return {
+    key: 'gyrows',
+    vec: false,
+    storage: gy.storage,
+    setup(u) {
+      const P = u.i32(d.Ho * d.Wo);
+      const Wo = u.i32(d.Wo);
+      const off = u.i32(gy.offset);
+      const bG = u.i32(sC * d.Og);
+      const gN = u.i32(sN);
+      const gC = u.i32(sC);
+      const gH = u.i32(sH);
+      const gW = u.i32(sW);
+      return {
+        base: `${off} + i32(i2) * ${bG}`,
+        unit: ({ X, base, o, k, O, K, checked }) => {
+          const lines = [
+            `let kk = i32(${k}); let nn = kk / ${P}; let p = kk % ${P};`,
+            `let kOff = ${base} + nn * ${gN} + (p / ${Wo}) * ${gH} + (p % ${Wo}) * ${gW} + i32(${o}) * ${gC};`,
+          ];
+          if (!checked) {
+            for (let e = 0; e < 4; e++) lines.push(`let v${e} = ${X}[kOff + ${e} * ${gC}];`);
+          } else {
+            lines.push(`let kin = ${k} < ${K};`);
+            for (let e = 0; e < 4; e++) {
+              lines.push(`let in${e} = kin && ${o} + ${e}u < ${O};`);
+              lines.push(`let v${e} = select(0.0, ${X}[select(0, kOff + ${e} * ${gC}, in${e})], in${e});`);
+            }
+          }
+          lines.push('let val = vec4<f32>(v0, v1, v2, v3);');
+          return lines.join('\n      ');
+        },
+      };
+    },
+  };
+}
+
+/** B operand of conv2dWeightGrad: Xcol[k = (n, oy, ox), j = (c, ky, kx)]; 4 consecutive j. */
+function im2colTLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
+  const [sN, sC, sH, sW] = x.strides;
+  return {
+    key: 'im2colT',
+    vec: false,
+    storage: x.storage,
+    setup(u) {
+      const q = geomUniforms(u, d, g);
+      const P = u.i32(d.Ho * d.Wo);
+      const off = u.i32(x.offset);
+      const bG = u.i32(sC * d.Cg);
+      const xN = u.i32(sN);
+      const xC = u.i32(sC);
+      const xH = u.i32(sH);
+      const xW = u.i32(sW);
+      return {
+        base: `${off} + i32(i2) * ${bG}`,
+        unit: ({ X, base, o, k, O, K, checked }) => {
+          const L = [
+            `let kk = i32(${k}); let nn = kk / ${P}; let p = kk % ${P};`,
+            `let yB = (p / ${q.Wo}) * ${q.sh} - ${q.ph}; let xB = (p % ${q.Wo}) * ${q.sw} - ${q.pw};`,
+            `let nOff = ${base} + nn * ${xN};`,
+            `let j0 = i32(${o}); var c = j0 / ${q.khw}; let r = j0 % ${q.khw}; var ky = r / ${q.kw}; var kx = r % ${q.kw};`,
+          ];
+          for (let e = 0; e < 4; e++) {
+            if (e > 0) {
+              L.push(`kx = kx + 1; let wx${e} = kx == ${q.kw}; kx = select(kx, 0, wx${e}); ky = select(ky, ky + 1, wx${e});`);
+              L.push(`let wy${e} = ky == ${q.kh}; ky = select(ky, 0, wy${e}); c = select(c, c + 1, wy${e});`);
+            }
+            L.push(`let iy${e} = yB + ky * ${q.dh}; let ix${e} = xB + kx * ${q.dw};`);
+            const bounds = [`iy${e} >= 0`, `iy${e} < ${q.H}`, `ix${e} >= 0`, `ix${e} < ${q.W}`];
+            if (checked) bounds.unshift(`${k} < ${K}`, `u32(j0 + ${e}) < ${O}`);
+            L.push(`let ok${e} = ${bounds.join(' && ')};`);
+            L.push(`let v${e} = select(0.0, ${X}[select(0, nOff + c * ${xC} + iy${e} * ${xH} + ix${e} * ${xW}, ok${e})], ok${e});`);
+          }
+          L.push('let val = vec4<f32>(v0, v1, v2, v3);');
+          return L.join('\n      ');
+        },
+      };
+    },
+  };
+}
+
+/** w as the strided A operand [G, Og, Cg·kh·kw] when its (c, ky, kx) axes merge into one, else null. */
+function weightRows(w: GpuView, d: Dims): Loader | null {
+  const [s0, s1, s2, s3] = w.strides;
+  const m = coalesce([d.Cg, d.kh, d.kw], [[s1, s2, s3]]);
+  if (m.shape.length > 1) return null;
+  const sK = m.shape.length === 1 ? m.strides[0][0] : 0;
+  return stridedLoader(w.storage, w.offset, [0, 0, s0 * d.Og], d.Og === 1 ? 1 : s0, sK, d.Og);
+}
+
+export function runConv2d(rt: GpuRuntime, x: GpuView, w: GpuView, params: PrimParams['conv2d'], out: OutputSpec): GpuStorage {
+  const d = dims('conv2d', x.shape, w.shape, out.shape, params);
+  const result = rt.alloc(numel(out.shape));
+  if (numel(out.shape) === 0) return result;
+  const K = d.Cg * d.kh * d.kw;
+  let wTemp: GpuView | null = null;
+  let a = weightRows(w, d);
+  if (!a) {
+    wTemp = contiguousCopy(rt, w);
+    a = weightRows(wTemp, d)!;
+  }
+  const [sh, sw] = params.stride;
+  const [ph, pw] = params.padding;
+  const pointwise = d.kh === 1 && d.kw === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0 && d.H === d.Ho && d.W === d.Wo;
+  const [sN, sC, sH, sW] = x.strides;
+  let b: Loader;
+  if (pointwise && (d.H === 1 || sH === d.W * sW)) {
+    // 1×1 convolution: x[n, g·Cg + c, p] is already the B matrix [Cg, P].
+    const P = d.H * d.W;
+    b = stridedLoader(x.storage, x.offset, [0, sN, sC * d.Cg], P === 1 ? 1 : sW, d.Cg === 1 ? 0 : sC, P);
+  } else {
+    b = im2colLoader(x, d, params);
+  }
+  runGemm(rt, { M: d.Og, N: d.Ho * d.Wo, K, batch: [d.N, d.G], a, b, out: result });
+  if (wTemp) rt.release(wTemp.storage);
+  return result;
+}
+
+export function runConv2dInputGrad(rt: GpuRuntime, gy: GpuView, w: GpuView, params: PrimParams['conv2dInputGrad'], out: OutputSpec): GpuStorage {
+  const d = dims('conv2dInputGrad', out.shape, w.shape, gy.shape, params);
+  const result = rt.alloc(numel(out.shape));
+  if (numel(out.shape) === 0) return result;
+  const K = d.Og * d.kh * d.kw;
+  // Wt[g, c, (o, ky, kx)] = w[g·Og + o, c, ky, kx]: a permuted contiguous copy (w is small).
+  const [s0, s1, s2, s3] = w.strides;
+  const wPerm: GpuView = {
+    storage: w.storage, dtype: w.dtype, offset: w.offset,
+    shape: [d.G, d.Cg, d.Og, d.kh, d.kw],
+    strides: [s0 * d.Og, s1, s0, s2, s3],
+  };
+  const wt = contiguousCopy(rt, wPerm);
+  const a = stridedLoader(wt.storage, 0, [0, 0, d.Cg * K], K, 1, d.Cg);
+  const b = col2imLoader(gy, d, params);
+  runGemm(rt, { M: d.Cg, N: d.H * d.W, K, batch: [d.N, d.G], a, b, out: result });
+  rt.release(wt.storage);
+  return result;
+}
+
+export function runConv2dWeightGrad(rt: GpuRuntime, x: GpuView, gy: GpuView, params: PrimParams['conv2dWeightGrad'], out: OutputSpec): GpuStorage {
+  const d = dims('conv2dWeightGrad', x.shape, out.shape, gy.shape, params);
+  const result = rt.alloc(numel(out.shape));
+  if (numel(out.shape) === 0) return result;
+  const K = d.N * d.Ho * d.Wo;
+  const a = gyRowsLoader(gy, d);
+  const b = im2colTLoader(x, d, params);
+  runGemm(rt, { M: d.Og, N: d.Cg * d.kh * d.kw, K, batch: [d.G], a, b, out: result });
+  return result;
+}
