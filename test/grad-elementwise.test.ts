@@ -47,7 +47,7 @@ describe('unary ops: gradients match finite differences', () => {
         fc.asyncProperty(tensorArb(shapeArb(), vals), fc.nat(1000), async (spec, seed) => {
           await wg.checkGrads(fn, [toTensor(spec)], { seed });
         }),
-        runs(12),
+        runs(25),
       );
     });
   }
@@ -92,7 +92,7 @@ describe('binary ops with broadcasting: gradients match finite differences', () 
           expect(out.shape).toEqual(broadcast(x.shape, y.shape));
           await wg.checkGrads(fn, [toTensor(x), toTensor(y)], { seed });
         }),
-        runs(14),
+        runs(30),
       );
     });
   }
@@ -103,7 +103,7 @@ describe('binary ops with broadcasting: gradients match finite differences', () 
         const f = (x: wg.Tensor) => wg.div(wg.mul(x, wg.sum(x, 0, { keepdims: true })), wg.add(wg.mul(x, x), 1));
         await wg.checkGrads(f, [toTensor(spec)]);
       }),
-      runs(8),
+      runs(15),
     );
   });
 
@@ -114,7 +114,7 @@ describe('binary ops with broadcasting: gradients match finite differences', () 
           wg.add(wg.add(wg.sub(c, wg.mul(x, c)), wg.div(c, x)), wg.add(wg.pow(x, c), wg.pow(2, x)));
         await wg.checkGrads(f, [toTensor(spec)]);
       }),
-      runs(10),
+      runs(15),
     );
   });
 
@@ -123,7 +123,7 @@ describe('binary ops with broadcasting: gradients match finite differences', () 
       fc.asyncProperty(tensorArb(shapeArb(), (n) => awayFromZeroArb(n, 0.3)), fc.constantFrom(2, 3, -1, -2), async (spec, k) => {
         await wg.checkGrads((x) => wg.pow(x, k), [toTensor(spec)]);
       }),
-      runs(8),
+      runs(15),
     );
   });
 });
@@ -148,7 +148,7 @@ describe('where, cast, clip', () => {
         const total = (await values(wg.sum(ga))).concat(await values(wg.sum(gb)));
         expect(total[0] + total[1]).toBeCloseTo(numel(out), 5);
       }),
-      runs(14),
+      runs(25),
     );
   });
 
@@ -194,7 +194,7 @@ describe('second derivatives (grad of grad)', () => {
         await wg.checkGrads((x) => wg.mul(wg.exp(x), wg.sin(x)), [toTensor(spec)], { order: 2 });
         await wg.checkGrads(wg.reciprocal, [toTensor(spec)], { order: 2 });
       }),
-      runs(6),
+      runs(10),
     );
   });
 
@@ -205,7 +205,7 @@ describe('second derivatives (grad of grad)', () => {
         await wg.checkGrads((x, y) => wg.mul(wg.mul(x, y), x), [toTensor(a), toTensor(b)], { order: 2 });
         await wg.checkGrads((x, y) => wg.div(wg.square(wg.add(x, y)), y), [toTensor(a), toTensor(b)], { order: 2 });
       }),
-      runs(8),
+      runs(12),
     );
   });
 
@@ -216,7 +216,7 @@ describe('second derivatives (grad of grad)', () => {
         await wg.checkGrads((x) => wg.mul(wg.log(x), wg.abs(wg.sub(x, 0.25))), [toTensor(spec)], { order: 2 });
         await wg.checkGrads((x) => wg.mul(wg.maximum(x, 0.1), x), [toTensor(spec)], { order: 2 });
       }),
-      runs(6),
+      runs(10),
     );
   });
 });
@@ -241,7 +241,7 @@ describe('non-differentiable primitives pass no gradient', () => {
           const g = wg.grad((t: wg.Tensor) => wg.sum(wg.mul(op(t), t)))(x);
           expect(await values(g)).toEqual(s.data.map((v) => host(f32(v)) + 0));
         }),
-        runs(5),
+        runs(10),
       );
     });
   }
