@@ -1,0 +1,188 @@
+/** Writing the results: a markdown table, JSON, and a hand-written SVG bar chart of the ratios. */
+import type { RowResult } from './harness.js';
+
+export interface RunInfo {
+  date: string;
+  mode: 'quick' | 'full';
+  command: string;
+  node: string;
+  cpu: string;
+  cores: number;
+  loadBefore: number[];
+  loadAfter: number[];
+  adapter: string;
+  wgradBackend: string;
+  wgradError?: string;
+  tfjs: string;
+  tfjsError?: string;
+  timing: string;
+  gitCommit: string;
+  durationS: number;
+  ceilings: {
+    numpy?: { python: string; numpy: string; blas: string; threads: number; results: Record<string, { ms: number; gflops: number }> } | { error: string };
+    torch?: { python: string; torch: string; threads: number; results: Record<string, { ms?: number; steps_per_s?: number; error?: string }> } | { error: string };
+    loadDuring?: number[];
+  };
+  notes: string[];
+}
+
+/** The target ratio (wgrad / TF.js) of a row, from the issue. */
+export function target(r: Pick<RowResult, 'id' | 'group'>): number {
+  if (r.id === 'matmul.1024') return 8;
+  if (r.group === 'train') return 8;
+  if (r.group === 'dispatch') return 3;
+  return 2;
+}
+
+const fmt = (v: number | undefined, digits = 3): string => {
+  if (v === undefined || !Number.isFinite(v)) return '—';
+  if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
+  if (v >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
+  if (v >= 100) return v.toFixed(0);
+  return v.toPrecision(digits);
+};
+const fmtRatio = (v: number | undefined) => (v === undefined ? '—' : v >= 10 ? `${v.toFixed(1)}×` : `${v.toFixed(2)}×`);
+const fmtMs = (v: number | undefined) => (v === undefined ? '—' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+
+function valueCell(r: RowResult, side: 'wgrad' | 'tfjs'): string {
+  const s = r[side];
+  if (!s.ok) return `failed`;
+  let v = fmt(s.value);
+  if (r.batch && r.metric === 'steps/s' && s.value) v += ` (${fmt(s.value * r.batch)} img/s)`;
+  return v;
+}
+
+export function markdown(rows: RowResult[], info: RunInfo): string {
+  const L: string[] = [];
+  L.push(`# wgrad vs TensorFlow.js (WebGPU), side by side`);
+  L.push('');
+  L.push(`- date: ${info.date}; mode: **${info.mode}**; ${info.durationS.toFixed(0)} s; command: \`${info.command}\`; git ${info.gitCommit}`);
+  L.push(`- machine: ${info.cpu}, ${info.cores} cores; Node ${info.node}; load average before ${info.loadBefore.map((x) => x.toFixed(1)).join(' ')}, after ${info.loadAfter.map((x) => x.toFixed(1)).join(' ')}`);
+  L.push(`- adapter: ${info.adapter}`);
+  L.push(`- wgrad: ${info.wgradBackend}${info.wgradError ? ` — **not available: ${info.wgradError}**` : ''}`);
+  L.push(`- TF.js: ${info.tfjs}${info.tfjsError ? ` — **not available: ${info.tfjsError}**` : ''}`);
+  L.push(`- timing: ${info.timing}`);
+  L.push('');
+  L.push('Ratio = wgrad / TF.js throughput (wall-clock medians; > 1 means wgrad is faster). Target from the issue:');
+  L.push('matmul 1024² and every training step ≥ 8×, tiny-op dispatch ≥ 3×, every other row ≥ 2×.');
+  L.push('');
+  L.push('| row | shape | metric | wgrad | TF.js | ratio | target | check | GPU ms wgrad / TF.js | reps |');
+  L.push('|---|---|---|---:|---:|---:|---|---|---:|---:|');
+  let group = '';
+  for (const r of rows) {
+    if (r.group !== group) {
+      group = r.group;
+      L.push(`| **${group}** | | | | | | | | | |`);
+    }
+    const t = target(r);
+    const met = r.ratio === undefined ? '—' : r.ratio >= t ? `≥${t}× ✓` : `≥${t}× ✗`;
+    const chk = r.check.status === 'n/a' ? 'n/a' : `${r.check.status} (${r.check.relErr! < 1e-12 ? '0' : r.check.relErr!.toExponential(1)})`;
+    const gpu = r.wgrad.gpuMs !== undefined || r.tfjs.gpuMs !== undefined ? `${fmtMs(r.wgrad.gpuMs)} / ${fmtMs(r.tfjs.gpuMs)}` : '—';
+    L.push(`| ${cell(r.name)} | ${cell(r.shape)} | ${r.metric} | ${valueCell(r, 'wgrad')} | ${valueCell(r, 'tfjs')} | ${fmtRatio(r.ratio)} | ${met} | ${chk} | ${gpu} | ${r.repeats} |`);
+  }
+  L.push('');
+  const failures = rows.flatMap((r) => (['wgrad', 'tfjs'] as const).filter((s) => !r[s].ok && r[s].error).map((s) => `- ${r.name} (${r.shape}), ${s}: ${r[s].error}`));
+  if (failures.length) {
+    L.push('## Failed rows');
+    L.push('');
+    // Collapse identical messages (e.g. wgrad not loadable at all).
+    const seen = new Map<string, number>();
+    for (const f of failures) {
+      const msg = f.replace(/^- .*?, (wgrad|tfjs): /, '$1: ');
+      seen.set(msg, (seen.get(msg) ?? 0) + 1);
+    }
+    if (seen.size < failures.length) for (const [m, n] of seen) L.push(`- ${n} row(s) — ${m}`);
+    else L.push(...failures);
+    L.push('');
+  }
+  const checks = rows.filter((r) => r.check.detail);
+  if (checks.length) {
+    L.push('## Cross-check values (training rows: losses of the first two steps)');
+    L.push('');
+    for (const r of checks) L.push(`- ${r.name}: ${r.check.detail}; rel. error ${r.check.relErr?.toExponential(2)} (tolerance ${r.check.tol})`);
+    L.push('');
+  }
+  L.push('## CPU ceiling (the software GPU runs on this same CPU)');
+  L.push('');
+  const np = info.ceilings.numpy, th = info.ceilings.torch;
+  if (np && 'results' in np) L.push(`- numpy ${np.numpy} (${np.python}), BLAS: ${np.blas}, ${np.threads} threads.`);
+  else L.push(`- numpy sgemm: not measured${np ? ` (${np.error})` : ''}.`);
+  if (th && 'results' in th) L.push(`- PyTorch ${th.torch} on the CPU (${th.python}), ${th.threads} threads.`);
+  else L.push(`- PyTorch: not measured${th ? ` (${th.error})` : ''}.`);
+  if (info.ceilings.loadDuring) L.push(`- load average while the ceilings ran: ${info.ceilings.loadDuring.map((x) => x.toFixed(1)).join(' ')} (measured after the GPU rows, not interleaved with them).`);
+  L.push('');
+  const ceil = rows.filter((r) => r.ceiling);
+  if (ceil.length) {
+    L.push('| row | metric | wgrad | TF.js | CPU ceiling | wgrad / ceiling | TF.js / ceiling |');
+    L.push('|---|---|---:|---:|---:|---:|---:|');
+    for (const r of ceil) {
+      const c = r.ceiling!;
+      const tr = r.tfjs.value ? r.tfjs.value / c.value : undefined;
+      L.push(`| ${r.name} | ${r.metric} | ${valueCell(r, 'wgrad')} | ${valueCell(r, 'tfjs')} | ${fmt(c.value)} (${c.name}) | ${fmtRatio(c.ratio)} | ${fmtRatio(tr)} |`);
+    }
+    L.push('');
+  }
+  if (info.notes.length) {
+    L.push('## Notes');
+    L.push('');
+    for (const n of info.notes) L.push(`- ${n}`);
+    L.push('');
+  }
+  L.push('Chart: `latest.svg` beside this file (ratios, log scale). Raw samples: `latest.json`.');
+  return L.join('\n') + '\n';
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** A horizontal bar chart of the ratios on a log scale, with the 1× and 8× lines. */
+export function svgChart(rows: RowResult[], info: Pick<RunInfo, 'date' | 'mode' | 'adapter'>): string {
+  const labelW = 330, plotW = 520, rightW = 70, rowH = 20, top = 54, bottom = 40;
+  const width = labelW + plotW + rightW;
+  const height = top + rows.length * rowH + bottom;
+  const ratios = rows.map((r) => r.ratio).filter((v): v is number => v !== undefined && v > 0);
+  const lo = Math.min(0.1, ...ratios.map((v) => 10 ** Math.floor(Math.log10(v))));
+  const hi = Math.max(100, ...ratios.map((v) => 10 ** Math.ceil(Math.log10(v))));
+  const x = (v: number) => labelW + ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * plotW;
+  const o: string[] = [];
+  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
+  o.push(`<rect width="100%" height="100%" fill="white"/>`);
+  o.push(`<text x="10" y="18" font-size="14" font-weight="bold">wgrad / TensorFlow.js throughput (log scale; right of 1× = wgrad faster)</text>`);
+  o.push(`<text x="10" y="36" fill="#555">${esc(`${info.mode} run, ${info.date}; ${info.adapter}`)}</text>`);
+  // Grid: decades and the target lines.
+  for (let d = lo; d <= hi * 1.001; d *= 10) {
+    o.push(`<line x1="${x(d).toFixed(1)}" y1="${top - 4}" x2="${x(d).toFixed(1)}" y2="${height - bottom + 4}" stroke="#ddd"/>`);
+    o.push(`<text x="${x(d).toFixed(1)}" y="${height - bottom + 16}" text-anchor="middle" fill="#555">${d >= 1 ? d.toFixed(0) : d}×</text>`);
+  }
+  const vline = (v: number, color: string, label: string, dash = '') => {
+    o.push(`<line x1="${x(v).toFixed(1)}" y1="${top - 8}" x2="${x(v).toFixed(1)}" y2="${height - bottom + 4}" stroke="${color}" stroke-width="1.5"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
+    o.push(`<text x="${x(v).toFixed(1)}" y="${top - 11}" text-anchor="middle" fill="${color}">${label}</text>`);
+  };
+  vline(1, '#000', '1×');
+  vline(8, '#1a7f37', '8×', '5,3');
+  let group = '';
+  rows.forEach((r, i) => {
+    const y = top + i * rowH;
+    if (r.group !== group) {
+      group = r.group;
+      o.push(`<line x1="10" y1="${y}" x2="${width - 10}" y2="${y}" stroke="#bbb"/>`);
+    }
+    const label = `${r.name} — ${r.shape}`;
+    o.push(`<text x="${labelW - 8}" y="${y + 14}" text-anchor="end">${esc(label.length > 58 ? label.slice(0, 57) + '…' : label)}</text>`);
+    if (r.ratio === undefined) {
+      o.push(`<text x="${x(1) + 6}" y="${y + 14}" fill="#b00">${!r.wgrad.ok ? 'wgrad failed' : !r.tfjs.ok ? 'TF.js failed' : 'n/a'}</text>`);
+      return;
+    }
+    const t = target(r);
+    const color = r.ratio >= t ? '#2da44e' : r.ratio >= 1 ? '#d4a72c' : '#cf222e';
+    const x0 = x(Math.max(lo, Math.min(1, r.ratio))), x1 = x(Math.min(hi, Math.max(1, r.ratio)));
+    o.push(`<rect x="${x0.toFixed(1)}" y="${y + 4}" width="${Math.max(1, x1 - x0).toFixed(1)}" height="${rowH - 8}" fill="${color}"/>`);
+    // Target tick for this row.
+    o.push(`<line x1="${x(t).toFixed(1)}" y1="${y + 2}" x2="${x(t).toFixed(1)}" y2="${y + rowH - 2}" stroke="#000" stroke-width="2"/>`);
+    const fail = r.check.status === 'FAIL' ? ' ✗check' : '';
+    o.push(`<text x="${labelW + plotW + 6}" y="${y + 14}">${esc(fmtRatio(r.ratio) + fail)}</text>`);
+  });
+  o.push(`<text x="10" y="${height - 8}" fill="#555">green: meets its target (black tick: 8× matmul 1024² and training steps, 3× dispatch, 2× others); yellow: faster but below target; red: slower</text>`);
+  o.push('</svg>');
+  return o.join('\n') + '\n';
+}

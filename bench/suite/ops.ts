@@ -1,0 +1,214 @@
+/**
+ * Kernel-level rows: matmul (GFLOP/s), conv2d forward and forward+backward (GFLOP/s), elementwise
+ * chains and reductions (GB/s), and many tiny ops in a row (ops/s).
+ *
+ * Layouts: each library runs in its own native layout (wgrad NCHW / OIHW, TF.js NHWC / HWIO); the
+ * inputs are the same numbers, converted on the host, and TF.js's results are converted back before
+ * the cross-check.
+ */
+import type { RowSpec } from '../harness.js';
+import { type Ctx, needTf, needWg, tfFn, wgFn } from './context.js';
+import { hwioToOihw, nchwToNhwc, nhwcToNchw, oihwToHwio, uniform } from './data.js';
+
+// ---------------------------------------------------------------- matmul
+
+function matmulRow(ctx: Ctx, id: string, name: string, b: number, m: number, k: number, n: number, maxRepeats?: number): RowSpec {
+  const aData = uniform(b * m * k, 1), bData = uniform(b * k * n, 2);
+  const aShape = b > 1 ? [b, m, k] : [m, k], bShape = b > 1 ? [b, k, n] : [k, n];
+  return {
+    group: 'matmul', id, name,
+    shape: `${b > 1 ? `${b}×` : ''}[${m}×${k}]·[${k}×${n}]`,
+    metric: 'GFLOP/s', work: 2 * b * m * k * n, tol: 1e-4, maxRepeats,
+    wgrad: async () => {
+      const wg = needWg(ctx);
+      const A = wg.tensor(aData, { shape: aShape }), B = wg.tensor(bData, { shape: bShape });
+      return wgFn(wg, [A, B], () => wg.matmul(A, B));
+    },
+    tfjs: async () => {
+      const h = needTf(ctx);
+      const A = h.tf.tensor(aData, aShape), B = h.tf.tensor(bData, bShape);
+      return tfFn(h, [A, B], () => h.tf.matMul(A, B));
+    },
+  };
+}
+
+export function matmulRows(ctx: Ctx): RowSpec[] {
+  const sizes = ctx.quick ? [256, 1024] : [256, 512, 1024, 2048];
+  const rows = sizes.map((s) => matmulRow(ctx, `matmul.${s}`, `matmul ${s}²`, 1, s, s, s, s >= 2048 ? 3 : undefined));
+  rows.push(ctx.quick
+    ? matmulRow(ctx, 'matmul.batched', 'batched matmul', 8, 256, 256, 256)
+    : matmulRow(ctx, 'matmul.batched', 'batched matmul', 32, 256, 256, 256));
+  rows.push(ctx.quick
+    ? matmulRow(ctx, 'matmul.tallk', 'tall-K matmul', 1, 256, 8192, 256)
+    : matmulRow(ctx, 'matmul.tallk', 'tall-K matmul', 1, 256, 32768, 256));
+  return rows;
+}
+
+// ---------------------------------------------------------------- conv2d
+
+interface ConvShape {
+  id: string;
+  label: string;
+  n: number; c: number; h: number; w: number; o: number; k: number; stride: number; pad: number;
+}
+
+function convOut(s: ConvShape): [number, number] {
+  return [Math.floor((s.h + 2 * s.pad - s.k) / s.stride) + 1, Math.floor((s.w + 2 * s.pad - s.k) / s.stride) + 1];
+}
+
+function convRow(ctx: Ctx, s: ConvShape, backward: boolean): RowSpec {
+  const [ho, wo] = convOut(s);
+  const fwdFlops = 2 * s.n * s.o * ho * wo * s.c * s.k * s.k;
+  const x = uniform(s.n * s.c * s.h * s.w, 11), wt = uniform(s.o * s.c * s.k * s.k, 12, -0.2, 0.2);
+  const gy = uniform(s.n * s.o * ho * wo, 13);
+  const xNhwc = nchwToNhwc(x, s.n, s.c, s.h, s.w), wHwio = oihwToHwio(wt, s.o, s.c, s.k, s.k);
+  const gyNhwc = nchwToNhwc(gy, s.n, s.o, ho, wo);
+  return {
+    group: 'conv', id: `conv.${s.id}.${backward ? 'bwd' : 'fwd'}`,
+    name: `conv2d ${backward ? 'fwd+bwd' : 'fwd'} ${s.label}`,
+    shape: `${s.n}×${s.c}×${s.h}×${s.w} * ${s.o}×${s.c}×${s.k}×${s.k}${s.stride > 1 ? ` /${s.stride}` : ''}`,
+    metric: 'GFLOP/s', work: backward ? 3 * fwdFlops : fwdFlops, tol: 1e-4,
+    note: backward ? 'forward + input grad + weight grad (3× forward FLOPs)' : undefined,
+    wgrad: async () => {
+      const wg = needWg(ctx);
+      const X = wg.tensor(x, { shape: [s.n, s.c, s.h, s.w] }), W = wg.tensor(wt, { shape: [s.o, s.c, s.k, s.k] });
+      const opts = { stride: s.stride, padding: s.pad };
+      if (!backward) return wgFn(wg, [X, W], () => wg.conv2d(X, W, opts));
+      const GY = wg.tensor(gy, { shape: [s.n, s.o, ho, wo] });
+      return wgFn(wg, [X, W, GY], () => {
+        const [y, [gx, gw]] = wg.vjp((a, b) => wg.conv2d(a, b, opts), [X, W], GY);
+        y.dispose();
+        return [gx, gw];
+      });
+    },
+    tfjs: async () => {
+      const h = needTf(ctx);
+      const { tf } = h;
+      const X = tf.tensor4d(xNhwc, [s.n, s.h, s.w, s.c]), W = tf.tensor4d(wHwio, [s.k, s.k, s.c, s.o]);
+      const conv = (a: typeof X, b: typeof W) => tf.conv2d(a, b, s.stride, s.pad);
+      if (!backward) return tfFn(h, [X, W], () => conv(X, W), ([y]) => nhwcToNchw(y, s.n, s.o, ho, wo));
+      const GY = tf.tensor4d(gyNhwc, [s.n, ho, wo, s.o]);
+      const grads = tf.grads((a, b) => conv(a as typeof X, b as typeof W));
+      return tfFn(h, [X, W, GY], () => grads([X, W], GY), ([gx, gw]) => {
+        const a = nhwcToNchw(gx, s.n, s.c, s.h, s.w), b = hwioToOihw(gw, s.o, s.c, s.k, s.k);
+        const out = new Float32Array(a.length + b.length);
+        out.set(a);
+        out.set(b, a.length);
+        return out;
+      });
+    },
+  };
+}
+
+export function convRows(ctx: Ctx): RowSpec[] {
+  const cnnN = ctx.quick ? 64 : 256, resN = ctx.quick ? 32 : 64;
+  const shapes: ConvShape[] = [
+    { id: 'cnn1', label: 'CNN conv1 1→32', n: cnnN, c: 1, h: 28, w: 28, o: 32, k: 3, stride: 1, pad: 1 },
+    { id: 'cnn2', label: 'CNN conv2 32→64', n: cnnN, c: 32, h: 14, w: 14, o: 64, k: 3, stride: 1, pad: 1 },
+    { id: 'res16', label: 'ResNet 16→16 @32²', n: resN, c: 16, h: 32, w: 32, o: 16, k: 3, stride: 1, pad: 1 },
+    { id: 'res32', label: 'ResNet 32→32 @16²', n: resN, c: 32, h: 16, w: 16, o: 32, k: 3, stride: 1, pad: 1 },
+    { id: 'res64', label: 'ResNet 64→64 @8²', n: resN, c: 64, h: 8, w: 8, o: 64, k: 3, stride: 1, pad: 1 },
+    { id: 'resdown', label: 'ResNet 16→32 stride 2', n: resN, c: 16, h: 32, w: 32, o: 32, k: 3, stride: 2, pad: 1 },
+  ];
+  const use = ctx.quick ? shapes.filter((s) => s.id === 'cnn2' || s.id === 'res32') : shapes;
+  return use.flatMap((s) => [convRow(ctx, s, false), convRow(ctx, s, true)]);
+}
+
+// ---------------------------------------------------------------- memory-bound: elementwise, reductions
+
+const M = 1 << 20;
+const fmtN = (n: number) => (n >= M ? `${n / M}M` : `${n / 1024}K`);
+
+function memRow(ctx: Ctx, kind: 'chain' | 'sum' | 'softmax' | 'layernorm', n: number): RowSpec {
+  const x = uniform(n, 21, -2, 2);
+  const cols = 1024, rows = n / cols;
+  const gamma = uniform(cols, 22, 0.5, 1.5), beta = uniform(cols, 23, -0.5, 0.5);
+  const spec = {
+    chain: { name: 'elementwise chain', shape: `${fmtN(n)}: tanh(x·1.5 + 0.5)·x`, bytes: 8 * n, tol: 1e-5 },
+    sum: { name: 'sum (all)', shape: `${fmtN(n)} → 1`, bytes: 4 * n, tol: 1e-4 },
+    softmax: { name: 'softmax (rows)', shape: `${rows}×${cols}`, bytes: 8 * n, tol: 1e-5 },
+    layernorm: { name: 'layer norm (rows)', shape: `${rows}×${cols}, affine`, bytes: 8 * n, tol: 1e-4 },
+  }[kind];
+  return {
+    group: 'memory', id: `mem.${kind}.${fmtN(n)}`, name: spec.name, shape: spec.shape,
+    metric: 'GB/s', work: spec.bytes, tol: spec.tol,
+    note: 'GB/s counts one read of the input and one write of the output',
+    wgrad: async () => {
+      const wg = needWg(ctx);
+      const X = wg.tensor(x, { shape: kind === 'chain' || kind === 'sum' ? [n] : [rows, cols] });
+      const G = wg.tensor(gamma), B = wg.tensor(beta);
+      const f = {
+        chain: () => wg.mul(wg.tanh(wg.add(wg.mul(X, 1.5), 0.5)), X),
+        sum: () => wg.sum(X),
+        softmax: () => wg.nn.softmax(X, -1),
+        layernorm: () => {
+          const mu = wg.mean(X, -1, { keepdims: true });
+          const v = wg.variance(X, -1, { keepdims: true });
+          return wg.add(wg.mul(wg.mul(wg.sub(X, mu), wg.rsqrt(wg.add(v, 1e-5))), G), B);
+        },
+      }[kind];
+      return wgFn(wg, [X, G, B], f);
+    },
+    tfjs: async () => {
+      const h = needTf(ctx);
+      const { tf } = h;
+      const X = kind === 'chain' || kind === 'sum' ? tf.tensor1d(x) : tf.tensor2d(x, [rows, cols]);
+      const G = tf.tensor1d(gamma), B = tf.tensor1d(beta);
+      const f = {
+        chain: () => tf.mul(tf.tanh(tf.add(tf.mul(X, 1.5), 0.5)), X),
+        sum: () => tf.sum(X),
+        softmax: () => tf.softmax(X, -1),
+        layernorm: () => {
+          const { mean, variance } = tf.moments(X, -1, true);
+          return tf.add(tf.mul(tf.mul(tf.sub(X, mean), tf.rsqrt(tf.add(variance, 1e-5))), G), B);
+        },
+      }[kind];
+      return tfFn(h, [X, G, B], f);
+    },
+  };
+}
+
+export function memoryRows(ctx: Ctx): RowSpec[] {
+  const sizes = ctx.quick ? [M, 4 * M] : [M, 16 * M];
+  const big = ctx.quick ? 4 * M : 16 * M;
+  return [
+    ...sizes.map((n) => memRow(ctx, 'chain', n)),
+    ...sizes.map((n) => memRow(ctx, 'sum', n)),
+    memRow(ctx, 'softmax', big),
+    memRow(ctx, 'layernorm', big),
+  ];
+}
+
+// ---------------------------------------------------------------- dispatch overhead
+
+export function dispatchRows(ctx: Ctx): RowSpec[] {
+  const ops = ctx.quick ? 300 : 1000;
+  const n = 256;
+  const x = uniform(n, 31);
+  return [{
+    group: 'dispatch', id: 'dispatch.tiny', name: 'tiny ops in a row',
+    shape: `${ops} × (add | mul) on [${n}]`, metric: 'ops/s', work: ops, tol: 1e-4,
+    note: 'TF.js with WEBGPU_CPU_FORWARD off for this row, so that its ops run on the GPU too',
+    wgrad: async () => {
+      const wg = needWg(ctx);
+      const X = wg.tensor(x), A = wg.tensor([1.001]), B = wg.tensor([0.999]);
+      return wgFn(wg, [X, A, B], () => {
+        let y = X;
+        for (let i = 0; i < ops; i++) y = i % 2 ? wg.mul(y, B) : wg.add(y, A);
+        return y;
+      });
+    },
+    tfjs: async () => {
+      const h = needTf(ctx);
+      const { tf } = h;
+      const before = tf.env().getBool('WEBGPU_CPU_FORWARD');
+      tf.env().set('WEBGPU_CPU_FORWARD', false);
+      const X = tf.tensor1d(x), A = tf.tensor1d([1.001]), B = tf.tensor1d([0.999]);
+      return tfFn(h, [X, A, B], () => {
+        let y = X;
+        for (let i = 0; i < ops; i++) y = i % 2 ? tf.mul(y, B) : tf.add(y, A);
+        return y;
+      }, undefined, () => tf.env().set('WEBGPU_CPU_FORWARD', before));
+    },
+  }];
+}
