@@ -53,7 +53,7 @@ function sameBackend(op: string, inputs: Tensor[]): Backend {
   for (const t of inputs) {
     t._check(op);
     if (t.backend !== b) {
-      throw new WgradError(op, `inputs live on different backends (${b.kind} and ${t.backend.kind}); move them first`);
+      throw new WgradError(op, `inputs live on different backends (${b.report.description} and ${t.backend.report.description}); create tensors on one backend (checkGrads runs f on its own float64 CPU backend: make constants inside f)`);
     }
   }
   return b;
