@@ -9,11 +9,10 @@
  * fast path (index = offset + i, no index math), otherwise one div/mod per merged axis (wgsl.ts
  * `Addr`). One pass, no workgroup memory.
  *
- * Pipelines: ops are grouped in families that share one pipeline per dtype signature, the op being
- * a uniform `switch` (uniform control flow, so it costs a scalar branch): arithmetic unary ops,
- * logicalNot, arithmetic binary ops, comparisons/logical ops, where, and cast per target dtype.
- * Ranks, shapes, strides and addressing modes are uniforms too. This keeps the pipeline count (and
- * lavapipe's ~0.5 s LLVM compile per new pipeline, see wgsl.ts) to a handful per dtype.
+ * Pipelines are keyed by (op, input dtypes, output dtype) only: ranks, shapes, strides and
+ * addressing modes are uniforms, which keeps the pipeline count — and lavapipe's ~0.5 s LLVM
+ * compile per new pipeline, see wgsl.ts — to one per op and dtype signature. (Making the op a
+ * uniform switch as well would cut compiles further but cost up to 1.5–2× on cheap ops.)
  *
  * Semantics mirror src/backends/cpu/scalar.ts exactly (NaN tests on bits, floor-mod with an exact
  * fmod, Math.pow special cases, saturating float→int casts, wrapping integer arithmetic, integer
@@ -21,10 +20,10 @@
  */
 import type { OutputSpec } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
-import { UNARY_OPS, type BinaryOp, type UnaryOp } from '../core/prims.js';
+import type { BinaryOp, UnaryOp } from '../core/prims.js';
 import { broadcastStrides, numel } from '../core/shape.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
-import { Addr, coalesce, flatGrid, flatMain, storageDecl, Uniforms, WG, wt } from './wgsl.js';
+import { Addr, coalesce, flatGrid, FLAT_END, flatMain, storageDecl, Uniforms, WG, wt } from './wgsl.js';
 
 type Kind = 'f32' | 'i32' | 'u32';
 const kindOf = (d: DType): Kind => wt(d);
@@ -426,21 +425,18 @@ function storeExpr(x: string, from: Kind, to: Kind): string {
   return `bitcast<${to}>(${x})`;
 }
 
-/** A family of ops sharing one pipeline: the op is picked at run time by a uniform id. */
-interface Family {
-  /** Cache-key part naming the family and its input kinds. */
+/** One op's code plus the cache-key part naming it. */
+interface Op {
   name: string;
-  ops: OpCode[];
-  /** Result kind of every op of the family. */
-  type: Kind;
+  code: OpCode;
 }
 
 /**
  * The generic element-parallel map: reads each input (broadcast to out.shape) as a value of its own
- * WGSL type, converts it to the kind the family computes in (`argKinds`), applies op `opId` of the
- * family (a uniform switch) and stores in the output dtype.
+ * WGSL type, converts it to the kind the op computes in (`argKinds`), applies the op and stores in
+ * the output dtype.
  */
-function runMap(rt: GpuRuntime, inputs: GpuView[], out: OutputSpec, argKinds: Kind[], fam: Family, opId: number): GpuStorage {
+function runMap(rt: GpuRuntime, inputs: GpuView[], out: OutputSpec, argKinds: Kind[], op: Op): GpuStorage {
   const n = numel(out.shape);
   const result = rt.alloc(n);
   if (n === 0) return result;
@@ -448,34 +444,21 @@ function runMap(rt: GpuRuntime, inputs: GpuView[], out: OutputSpec, argKinds: Ki
   const merged = coalesce(out.shape, bstrides);
   const u = new Uniforms();
   const nExpr = u.u32(n);
-  const opExpr = u.u32(opId);
   const addr = new Addr(u, merged.shape, inputs.map((v, k) => ({ strides: merged.strides[k], offset: v.offset })));
   const names = inputs.map((_, k) => `p${k}`);
   const args = inputs.map((_, k) => `a${k}`);
   const loads = inputs.map((v, k) => `let a${k} = ${storeExpr(`in${k}[u32(p${k})]`, kindOf(v.dtype), argKinds[k])};`);
   const outKind = kindOf(out.dtype);
-  const key = `ew:${fam.name}:${inputs.map((v) => kindOf(v.dtype)).join('')}>${argKinds.join('')}>${outKind}:c${addr.cap}`;
-  const code = () => {
-    const lib = new Set<string>();
-    for (const o of fam.ops) for (const l of o.lib ?? []) lib.add(l);
-    const params = args.map((a, k) => `${a}: ${argKinds[k]}`).join(', ');
-    const cases = fam.ops.map((o, id) => `    case ${id}u: { return ${o.expr(args)}; }`).join('\n');
-    return `${u.decl()}
+  const key = `ew:${op.name}:${inputs.map((v) => kindOf(v.dtype)).join('')}>${argKinds.join('')}>${outKind}:${addr.key}`;
+  const code = () => `${u.decl()}
 ${inputs.map((v, k) => storageDecl(k + 1, `in${k}`, kindOf(v.dtype), true)).join('\n')}
 ${storageDecl(inputs.length + 1, 'outBuf', outKind, false)}
-${libCode(lib)}
-fn apply(op: u32, ${params}) -> ${fam.type} {
-  switch (op) {
-${cases}
-    default: { return ${fam.ops[0].expr(args)}; }
-  }
-}
+${libCode(new Set(op.code.lib ?? []))}
 ${flatMain(WG, nExpr)}
   ${addr.code('i', names)}
   ${loads.join('\n  ')}
-  outBuf[i] = ${storeExpr(`apply(${opExpr}, ${args.join(', ')})`, fam.type, outKind)};
-}`;
-  };
+  outBuf[i] = ${storeExpr(op.code.expr(args), op.code.type, outKind)};
+${FLAT_END}`;
   rt.dispatch(
     { key, code, uniforms: u.buffer(), readOnly: inputs.length, workgroups: flatGrid(n, WG, rt.limits.maxComputeWorkgroupsPerDimension) },
     [...inputs.map((v) => v.storage), result],
@@ -483,30 +466,16 @@ ${flatMain(WG, nExpr)}
   return result;
 }
 
-const ARITH_UNARY = UNARY_OPS.filter((o) => o !== 'logicalNot');
-const ARITH_BINARY: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'mod', 'maximum', 'minimum'];
-const CMP_BINARY: BinaryOp[] = ['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logicalAnd', 'logicalOr'];
-
 /** Unary op (including copy, which materializes a strided view contiguously). */
 export function runUnary(rt: GpuRuntime, op: UnaryOp, x: GpuView, out: OutputSpec): GpuStorage {
   const k = kindOf(x.dtype);
-  if (op === 'logicalNot') {
-    return runMap(rt, [x], out, [k], { name: 'not', ops: [unaryCode(op, k)], type: 'u32' }, 0);
-  }
-  // Integer kinds have no float-only ops: those slots fall back to the identity (never selected).
-  const ops = ARITH_UNARY.map((o) => (k === 'f32' || !FLOAT_ONLY_UNARY.has(o) ? unaryCode(o, k) : unaryCode('copy', k)));
-  return runMap(rt, [x], out, [k], { name: 'un', ops, type: k }, ARITH_UNARY.indexOf(op));
+  return runMap(rt, [x], out, [k], { name: op, code: unaryCode(op, k) });
 }
-
-const FLOAT_ONLY_UNARY = new Set<UnaryOp>(['exp', 'log', 'log1p', 'expm1', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh']);
 
 /** Binary op; both operands compute in the kind of the first operand's dtype (as on the CPU). */
 export function runBinary(rt: GpuRuntime, op: BinaryOp, a: GpuView, b: GpuView, out: OutputSpec): GpuStorage {
   const k = kindOf(a.dtype);
-  const cmp = CMP_BINARY.includes(op);
-  const list = cmp ? CMP_BINARY : ARITH_BINARY;
-  const fam: Family = { name: cmp ? 'cmp' : 'bin', ops: list.map((o) => binaryCode(o, k)), type: cmp ? 'u32' : k };
-  return runMap(rt, [a, b], out, [k, k], fam, list.indexOf(op));
+  return runMap(rt, [a, b], out, [k, k], { name: op, code: binaryCode(op, k) });
 }
 
 /** where(cond, a, b): cond nonzero (NaN counts as nonzero) picks a, else b. */
@@ -514,7 +483,7 @@ export function runWhere(rt: GpuRuntime, cond: GpuView, a: GpuView, b: GpuView, 
   const kc = kindOf(cond.dtype);
   const k = kindOf(out.dtype);
   const op: OpCode = { expr: ([c, x, y]) => `select(${y}, ${x}, ${nonzero(kc, c)})`, type: k, lib: kc === 'f32' ? ['nz'] : [] };
-  return runMap(rt, [cond, a, b], out, [kc, k, k], { name: 'where', ops: [op], type: k }, 0);
+  return runMap(rt, [cond, a, b], out, [kc, k, k], { name: 'where', code: op });
 }
 
 /** cast {dtype}: saturating float→int (NaN → 0), int32↔uint32 reinterpretation, x != 0 for bool. */
@@ -522,5 +491,5 @@ export function runCast(rt: GpuRuntime, x: GpuView, dtype: DType, out: OutputSpe
   const kx = kindOf(x.dtype);
   const c = castExpr('X', x.dtype, dtype);
   const op: OpCode = { expr: ([a]) => c.expr.replace('X', a), type: kindOf(dtype), lib: c.lib };
-  return runMap(rt, [x], out, [kx], { name: `cast-${dtype}`, ops: [op], type: kindOf(dtype) }, 0);
+  return runMap(rt, [x], out, [kx], { name: `cast-${dtype}`, code: op });
 }

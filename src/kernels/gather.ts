@@ -23,7 +23,7 @@ import { contiguousStrides, numel } from '../core/shape.js';
 import { runUnary } from './elementwise.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
 import { runArgsort } from './sort.js';
-import { Addr, coalesce, flatGrid, flatMain, isRowMajor, storageDecl, Uniforms, WG, wt } from './wgsl.js';
+import { Addr, coalesce, flatGrid, FLAT_END, flatMain, isRowMajor, storageDecl, Uniforms, WG, wt } from './wgsl.js';
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
@@ -53,7 +53,7 @@ export function runGather(rt: GpuRuntime, x: GpuView, indices: GpuView, axis: nu
   const dim = u.i32(x.shape[axis]);
   const axStride = u.i32(x.strides[axis]);
   const T = wt(out.dtype);
-  const key = `gather:${wt(x.dtype)}>${T}:c${addr.cap}`;
+  const key = `gather:${wt(x.dtype)}>${T}:${addr.key}`;
   const code = () => `${u.decl()}
 ${storageDecl(1, 'xb', wt(x.dtype), true)}
 ${storageDecl(2, 'ib', 'i32', true)}
@@ -64,7 +64,7 @@ ${flatMain(WG, nExpr)}
   var v: ${T} = ${zero(T)};
   if (j >= 0 && j < ${dim}) { v = ${T}(xb[u32(xp + j * ${axStride})]); }
   ob[i] = v;
-}`;
+${FLAT_END}`;
   rt.dispatch(
     { key, code, uniforms: u.buffer(), readOnly: 2, workgroups: flatGrid(n, WG, rt.limits.maxComputeWorkgroupsPerDimension) },
     [x.storage, indices.storage, result],
@@ -137,7 +137,7 @@ ${flatMain(WG, cnt)}
     if (ib[u32(${ioff} + perm[mid])] < j) { lo = mid + 1u; } else { hi = mid; }
   }
   st[i] = lo;
-}`;
+${FLAT_END}`;
     rt.dispatch(
       { key: 'scatter:starts', code, uniforms: u.buffer(), readOnly: 2, workgroups: flatGrid(size + 1, WG, rt.limits.maxComputeWorkgroupsPerDimension) },
       [idx.storage, perm, starts],
@@ -162,7 +162,7 @@ ${flatMain(WG, cnt)}
     const bindings = useCsr
       ? `${storageDecl(1, 'ub', uk, true)}\n${storageDecl(2, 'perm', 'i32', true)}\n${storageDecl(3, 'st', 'u32', true)}\n${storageDecl(4, 'ob', T, false)}`
       : `${storageDecl(1, 'ub', uk, true)}\n${storageDecl(2, 'ib', 'i32', true)}\n${storageDecl(3, 'ob', T, false)}`;
-    const key = `scatter:${useCsr ? 'csr' : 'scan'}:${uk}>${T}:c${preA.cap},${postA.cap}`;
+    const key = `scatter:${useCsr ? 'csr' : 'scan'}:${uk}>${T}:${preA.key},${postA.key}`;
     const code = () => `${u.decl()}
 ${bindings}
 ${flatMain(WG, nExpr)}
@@ -175,7 +175,7 @@ ${flatMain(WG, nExpr)}
   var acc: ${T} = ${zero(T)};
   ${loop}
   ob[i] = acc;
-}`;
+${FLAT_END}`;
     rt.dispatch(
       {
         key, code, uniforms: u.buffer(), readOnly: useCsr ? 3 : 2,

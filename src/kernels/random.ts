@@ -8,7 +8,7 @@
 import type { OutputSpec } from '../core/backend.js';
 import { numel } from '../core/shape.js';
 import type { GpuRuntime, GpuStorage } from './runtime.js';
-import { flatGrid, flatMain, storageDecl, Uniforms, WG } from './wgsl.js';
+import { flatGrid, FLAT_END, flatMain, storageDecl, Uniforms, WG } from './wgsl.js';
 
 const ROTATIONS = [13, 15, 26, 6, 17, 29, 16, 24];
 
@@ -52,7 +52,7 @@ ${threefryWgsl()}
 ${flatMain(WG, nE)}
   let bits = threefry2x32(${k0}, ${k1}, i, 0u).x;
   ${uniform ? 'ob[i] = bitcast<f32>((bits >> 9u) | 0x3f800000u) - 1.0;' : 'ob[i] = bits;'}
-}`;
+${FLAT_END}`;
   rt.dispatch(
     { key: `random:${params.dist}`, code, uniforms: u.buffer(), readOnly: 0, workgroups: flatGrid(n, WG, rt.limits.maxComputeWorkgroupsPerDimension) },
     [result],

@@ -16,8 +16,7 @@
  *    partials.
  *  - 'split' (sum/prod/max/min with few, very long rows): pass 1 runs the group kernel on G chunks
  *    of each row, writing [outer, G] partials; pass 2 reduces the partials with the same op.
- * Pipelines: sum/prod/max/min share one pipeline per (dtype, strategy) with the op as a uniform
- * switch; argmax/argmin likewise. Arg ops carry (value, index) pairs and combine them with a total
+ * Pipelines are keyed by (op, dtypes, strategy); ranks, shapes and strides are uniforms. Arg ops carry (value, index) pairs and combine them with a total
  * order — a NaN beats everything, then the better value, then the smaller index — so any
  * combination order gives the CPU's "first extreme, first NaN" answer. Integer sums and products
  * wrap (order independent); float sums accumulate in f32 in a different order than the CPU's f64:
@@ -29,7 +28,7 @@ import type { DType } from '../core/dtype.js';
 import type { ReduceOp } from '../core/prims.js';
 import { contiguousStrides, numel } from '../core/shape.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
-import { Addr, capFor, coalesce, flatGrid, helpers, storageDecl, Uniforms, wt } from './wgsl.js';
+import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt } from './wgsl.js';
 
 type Kind = 'f32' | 'i32' | 'u32';
 const GROUP_WG = 64;
@@ -119,7 +118,8 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
 
   const u = new Uniforms();
   const outerE = u.u32(outer);
-  const opE = u.u32(arg ? (op === 'argmin' ? 1 : 0) : VALUE_OPS.indexOf(op));
+  // The op is a literal (the switches in comb/ident/better fold away): one pipeline per op.
+  const opE = `${arg ? (op === 'argmin' ? 1 : 0) : VALUE_OPS.indexOf(op)}u`;
   const RE = u.u32(R);
   const rrE = u.u32(rr);
   const lastDimE = u.u32(lastDim);
@@ -128,8 +128,8 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
   const GE = u.u32(G);
   const chunkE = u.u32(chunk);
   const rcap = capFor(rr);
-  const rdims = u.array(rc.shape, rcap);
-  const rstr = u.array(rc.strides[0].map((s) => s | 0), rcap);
+  const rdims = Array.from({ length: rcap }, (_, d) => u.u32(rc.shape[d] ?? 1));
+  const rstr = Array.from({ length: rcap }, (_, d) => u.i32(rc.strides[0][d] ?? 0));
   const addr = new Addr(u, kc.shape, [{ strides: kc.strides[0], offset: x.offset }]);
 
   const n = outer * G;
@@ -140,25 +140,24 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
   const init = arg ? `var acc: ${T} = ${T}(0); var accI: u32 = ${NONE}u;` : `var acc: ${T} = ident(${opE});`;
   const store = (idx: string) =>
     arg ? `dst[${idx}] = ${storeAs(`select(accI, 0u, accI == ${NONE}u)`, 'u32', outKind)};` : `dst[${idx}] = ${storeAs('acc', k, outKind)};`;
-  // Base offset of leading-reduced-axes coordinate t (row-major over rdims[0 .. rr-2]).
-  const leadBase = (t: string, out: string) => `var ${out} = rowBase;
-    {
-      var lrem = ${t};
-      for (var dd = i32(${rrE}) - 2; dd >= 0; dd = dd - 1) {
-        let d = u32(dd);
-        let sz = uw(${rdims}u + d);
-        ${out} = ${out} + i32(lrem % sz) * uwi(${rstr}u + d);
-        lrem = lrem / sz;
-      }
-    }`;
+  // Base offset of leading-reduced-axes coordinate t (row-major over rdims[0 .. rr-2]): unrolled
+  // to the rank capacity with uniform guards (see wgsl.ts Addr).
+  const leadBase = (t: string, out: string) => {
+    const ls = [`var ${out} = rowBase;`, `var lrem = ${t};`];
+    for (let d = rcap - 2; d >= 0; d--) {
+      const c = d > 0 ? `i32(lrem % ${rdims[d]})` : 'i32(lrem)';
+      const next = d > 0 ? ` lrem = lrem / ${rdims[d]};` : '';
+      ls.push(`if (${rrE} > ${d + 1}u) { ${out} = ${out} + ${c} * ${rstr[d]};${next} }`);
+    }
+    return ls.join('\n    ');
+  };
   let body: string;
   let workgroups: [number, number, number];
   const maxDim = rt.limits.maxComputeWorkgroupsPerDimension;
   if (strategy === 'thread') {
     body = `@compute @workgroup_size(${THREAD_WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let o = (wid.y * nwg.x + wid.x) * ${THREAD_WG}u + lid;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = gid.y * (nwg.x * ${THREAD_WG}u) + gid.x;
   if (o >= ${outerE}) { return; }
   ${addr.code('o', ['rowBase'], 'k')}
   ${init}
@@ -172,7 +171,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   ${store('o')}
 }`;
-    workgroups = flatGrid(outer, THREAD_WG, maxDim);
+    workgroups = grid(Math.ceil(outer / THREAD_WG), maxDim);
   } else {
     const treeCombine = arg
       ? `if (better(${opE}, sv[lid], si[lid], sv[lid + s], si[lid + s])) { sv[lid] = sv[lid + s]; si[lid] = si[lid + s]; }`
@@ -181,7 +180,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 ${arg ? `var<workgroup> si: array<u32, ${GROUP_WG}>;` : ''}
 @compute @workgroup_size(${GROUP_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
+        @builtin(local_invocation_id) lidv: vec3<u32>) {
+  let lid = lidv.x;
   let wg = wid.y * nwg.x + wid.x;
   if (wg >= ${outerE} * ${GE}) { return; }
   let g = wg % ${GE};
@@ -191,10 +191,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   ${addr.code('o', ['rowBase'], 'k')}
   ${init}
   for (var r = start + lid; r < end; r = r + ${GROUP_WG}u) {
-    var p: i32;
-    if (${rrE} <= 1u) {
-      p = rowBase + i32(r) * ${lastStrideE};
-    } else {
+    var p = rowBase + i32(r) * ${lastStrideE};
+    if (${rrE} > 1u) {
       let j = r % ${lastDimE};
       ${leadBase(`r / ${lastDimE}`, 'b')}
       p = b + i32(j) * ${lastStrideE};
@@ -216,7 +214,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
     workgroups = grid(n, maxDim);
   }
-  const key = `red:${arg ? 'arg' : 'val'}:${T}>${outKind}:${strategy}:c${addr.cap},${rcap}`;
+  const key = `red:${op}:${T}>${outKind}:${strategy}:${addr.key},g${rcap}`;
   const code = () => `${u.decl()}
 ${storageDecl(1, 'src', T, true)}
 ${storageDecl(2, 'dst', outKind, false)}

@@ -25,7 +25,7 @@ import type { OutputSpec } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
 import { numel } from '../core/shape.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
-import { Addr, coalesce, flatGrid, flatMain, storageDecl, Uniforms, WG, wt } from './wgsl.js';
+import { Addr, coalesce, flatGrid, FLAT_END, flatMain, storageDecl, Uniforms, WG, wt } from './wgsl.js';
 
 const nextPow2 = (n: number) => (n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n)));
 
@@ -93,7 +93,7 @@ export function runArgsort(rt: GpuRuntime, x: GpuView, descending: boolean, out:
     const buffers: GpuStorage[] = [];
     if (source === 'input') {
       const addr = new Addr(u, outerM.shape, [{ strides: outerM.strides[0], offset: x.offset }]);
-      modes = `c${addr.cap}`;
+      modes = addr.key;
       const sE = u.i32(sL);
       bindings.push(storageDecl(1, 'xb', wt(kd), true));
       buffers.push(x.storage);
@@ -144,7 +144,8 @@ ${source === 'input' ? keyFn(kd) : ''}
 ${CE}
 @compute @workgroup_size(${WGS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
+        @builtin(local_invocation_id) lidv: vec3<u32>) {
+  let lid = lidv.x;
   let base = (wid.y * nwg.x + wid.x) * ${C}u;
   for (var e = lid; e < ${C}u; e = e + ${WGS}u) {
     let g = base + e;
@@ -195,7 +196,7 @@ ${flatMain(WG, half)}
   let asc = ((e % ${pE}) & ${kE}) == 0u;
   let ka = wk[e]; let ia = wi[e]; let kb = wk[p]; let ib = wi[p];
   if (greater(ka, ia, kb, ib) == asc) { wk[e] = kb; wi[e] = ib; wk[p] = ka; wi[p] = ia; }
-}`;
+${FLAT_END}`;
     rt.dispatch(
       { key: 'argsort:global', code, uniforms: u.buffer(), readOnly: 0, workgroups: flatGrid(N / 2, WG, maxDim) },
       [wk!, wi!],

@@ -2,23 +2,23 @@
  * Shared pieces of WGSL code generation used by the non-contraction kernel families
  * (elementwise, reduce, gather, movement, random, sort).
  *
- * Why kernels are generic over rank and op: on lavapipe the first dispatch of every new pipeline
- * JIT-compiles it with LLVM, which costs 0.3–0.8 s per shader on a 2-core machine (Mesa's disk
- * cache hides it on later runs). Per-(op, rank, layout) specialization would mean hundreds of
- * pipelines and minutes of compilation, so these kernels keep shapes, strides, ranks, addressing
- * modes and (for elementwise and reductions) the op itself in uniforms; a pipeline is keyed only by
- * the dtypes and the kernel's structure. Index arithmetic stays cheap because views are first
- * merged with `coalesce` (most collapse to rank 0–2) and the all-contiguous case skips it entirely.
+ * Pipeline count matters: on lavapipe the first dispatch of every new pipeline JIT-compiles it with
+ * LLVM, 0.3–0.8 s per shader on a 2-core machine (Mesa's disk cache hides it on later runs). So
+ * shapes, strides, offsets and ranks are always uniforms: the all-contiguous case (the common one)
+ * has a fast path, strided views a general path unrolled to rank 4 with uniform guards (views are
+ * first merged with `coalesce`, so most collapse to rank 1–3). Pipelines are keyed by op, dtypes
+ * and the path ('f' / 'g4'), never by shape.
  *
  * Uniforms: a kernel packs its scalar parameters into 32-bit words with `Uniforms`. The WGSL side
  * sees them as `var<uniform> U: array<vec4<u32>, N>`; word k is `U[k/4][k%4]` (bitcast to i32/f32
  * where needed) and `uw(k)` reads a word at a runtime index (for per-axis arrays). The accessor
  * expressions are produced while the words are pushed, so host and shader agree on the layout as
- * long as a kernel pushes the same sequence of words for one cache key.
+ * long as a kernel pushes the same sequence of words for one cache key. (Prefer fixed positions to
+ * `uw(k)` in hot loops: a dynamic offset becomes a per-lane gather on lavapipe.)
  *
- * Indexing: a dispatch of `n` invocations uses a 1-D workgroup of `WG` lanes and a 2-D grid of
- * workgroups (see `grid` in runtime.ts); the flat invocation index is
- * `(wid.y * nwg.x + wid.x) * WG + lid`.
+ * Indexing: element-parallel kernels use 1-D workgroups of `WG` lanes, PER elements per lane, and
+ * a 2-D grid of workgroups (see `grid` in runtime.ts) — see `flatMain`. Kernels use
+ * `local_invocation_id.x`, never `local_invocation_index`, which lavapipe computes slowly.
  *
  * NaN handling: lavapipe's compiler folds `x != x` to false and orders every float comparison, so
  * NaN tests are done on the bits (`isNan`), never with self-comparison. A WGSL const-expression may
@@ -30,8 +30,6 @@ import { grid } from './runtime.js';
 
 /** Default workgroup size of the 1-D element-parallel kernels (a multiple of lavapipe's 8 lanes). */
 export const WG = 256;
-/** Rank capacity of the per-axis uniform arrays (views of higher merged rank get their own key). */
-export const MAXR = 8;
 
 export class Uniforms {
   private readonly words: number[] = [];
@@ -97,18 +95,33 @@ export function storageDecl(binding: number, name: string, type: string, readOnl
   return `@group(0) @binding(${binding}) var<storage, ${readOnly ? 'read' : 'read_write'}> ${name}: array<${type}>;`;
 }
 
-/** The entry-point header of a 1-D element-parallel kernel; defines `i: u32` and returns when i >= n. */
+/** Elements per invocation of the element-parallel kernels (see `flatMain`). */
+export const PER = 16;
+
+/**
+ * The entry-point header of a 1-D element-parallel kernel: each invocation handles up to PER
+ * elements `i` (u32), WG apart (so a workgroup covers WG·PER consecutive elements and lanes stay
+ * coalesced); the body runs inside a loop that stops at n and must be closed with FLAT_END.
+ * Few large workgroups matter on lavapipe, where each workgroup is a task with real overhead (a
+ * plain 1M-element add: 21 ms with one element per invocation, 7 ms with 16). The lane index comes
+ * from local_invocation_id: `local_invocation_index` is markedly slower there.
+ */
 export function flatMain(wg: number, nExpr: string): string {
   return `@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * ${wg}u + lid;
-  if (i >= ${nExpr}) { return; }`;
+        @builtin(local_invocation_id) lidv: vec3<u32>) {
+  let flatBase = (wid.y * nwg.x + wid.x) * ${wg * PER}u + lidv.x;
+  for (var flatK = 0u; flatK < ${PER}u; flatK = flatK + 1u) {
+  let i = flatBase + flatK * ${wg}u;
+  if (i >= ${nExpr}) { break; }`;
 }
 
-/** Workgroup grid for `n` invocations of `wg` lanes each. */
+/** Closes a `flatMain` body. */
+export const FLAT_END = '  }\n}';
+
+/** Workgroup grid for `n` elements handled by `flatMain` kernels of `wg` lanes. */
 export function flatGrid(n: number, wg: number, maxPerDim: number): [number, number, number] {
-  return grid(Math.ceil(n / wg), maxPerDim);
+  return grid(Math.ceil(n / (wg * PER)), maxPerDim);
 }
 
 /**
@@ -143,53 +156,56 @@ export function isRowMajor(shape: readonly number[], strides: readonly number[])
   return true;
 }
 
-/** Rank capacity for a merged rank (MAXR, or the rank itself beyond it; part of a cache key). */
-export const capFor = (rank: number): number => (rank <= MAXR ? MAXR : rank);
+/** Rank capacity of the general addressing path: 4, or the merged rank when larger (rare). */
+export const capFor = (rank: number): number => Math.max(4, rank);
 
 /**
- * Runtime-rank strided addressing of several operands over one (merged) shape. Pushes onto `u`:
- * rank, a `fast` flag (every operand contiguous or all-zero strides), the dims, and per operand its
- * offset, a contiguity flag and its strides. `code(flat, names)` emits WGSL declaring
- * `var names[k]: i32` = the element index of operand k for the row-major flat index `flat` (u32):
- * `offset + flat` or `offset` on the fast path, otherwise one div/mod per merged axis.
- * The shape must already be merged (`coalesce`); the rank capacity is `cap` (see `capFor`).
+ * Strided addressing of several operands over one (merged, see `coalesce`) shape. When every
+ * operand is contiguous or all-zero-strided (a broadcast scalar) it takes the rank-independent fast
+ * path — index = offset + flat, or offset — with the per-operand choice in a uniform. Otherwise the
+ * general path unravels `flat` with one div/mod per axis, unrolled to a rank capacity of 4 with a
+ * uniform `rank > d` guard per axis: uniforms are read at fixed positions (a runtime loop reads
+ * them at dynamic offsets, which lavapipe turns into per-lane gathers, measured 3–7× slower) while
+ * one pipeline still serves every merged rank up to 4. `key` ('f' or 'g<cap>') must be part of the
+ * pipeline key. `code(flat, names)` emits WGSL declaring `var names[k]: i32` = the element index
+ * of operand k for the row-major flat index `flat` (u32).
  */
 export class Addr {
-  private readonly rank: string;
-  private readonly fast: string;
-  private readonly dims: number;
-  private readonly ops: { off: string; contig: string; strides: number }[];
+  readonly key: string;
+  private readonly fast: boolean;
+  private readonly rank: string = '';
+  private readonly dims: string[] = [];
+  private readonly ops: { off: string; contig: string; strides: string[] }[];
 
-  constructor(u: Uniforms, shape: readonly number[], operands: { strides: readonly number[]; offset: number }[], readonly cap = capFor(shape.length)) {
+  constructor(u: Uniforms, shape: readonly number[], operands: { strides: readonly number[]; offset: number }[]) {
     const modes = operands.map((o) => (o.strides.every((s) => s === 0) ? 'z' : isRowMajor(shape, o.strides) ? 'c' : 'g'));
-    this.rank = u.u32(shape.length);
-    this.fast = u.u32(modes.includes('g') ? 0 : 1);
-    this.dims = u.array(shape, cap);
+    this.fast = !modes.includes('g');
+    const cap = capFor(shape.length);
+    this.key = this.fast ? 'f' : `g${cap}`;
+    if (!this.fast) {
+      this.rank = u.u32(shape.length);
+      for (let d = 0; d < cap; d++) this.dims.push(u.u32(shape[d] ?? 1));
+    }
     this.ops = operands.map((o, k) => ({
       off: u.i32(o.offset),
-      contig: u.u32(modes[k] === 'c' ? 1 : 0),
-      strides: u.array(o.strides.map((s) => s | 0), cap),
+      contig: this.fast ? u.u32(modes[k] === 'c' ? 1 : 0) : '',
+      strides: this.fast ? [] : Array.from({ length: cap }, (_, d) => u.i32(o.strides[d] ?? 0)),
     }));
   }
 
-  code(flat: string, names: string[], tag = 'a'): string {
-    const decl = this.ops
-      .map((o, k) => `var ${names[k]}: i32 = ${o.off} + select(0, i32(${flat}), ${o.contig} != 0u);`)
-      .join('\n  ');
-    const loopOff = this.ops.map((o, k) => `${names[k]} = ${o.off};`).join(' ');
-    const loopAdd = this.ops.map((o, k) => `${names[k]} = ${names[k]} + c * uwi(${o.strides}u + d);`).join('\n      ');
-    return `${decl}
-  if (${this.fast} == 0u) {
-    ${loopOff}
-    var ${tag}rem = ${flat};
-    for (var dd = i32(${this.rank}) - 1; dd >= 0; dd = dd - 1) {
-      let d = u32(dd);
-      let sz = uw(${this.dims}u + d);
-      let c = i32(${tag}rem % sz);
-      ${tag}rem = ${tag}rem / sz;
-      ${loopAdd}
+  code(flat: string, names: string[], tag = 'ax'): string {
+    if (this.fast) {
+      return this.ops.map((o, k) => `var ${names[k]}: i32 = ${o.off} + select(0, i32(${flat}), ${o.contig} != 0u);`).join('\n  ');
     }
-  }`;
+    const lines: string[] = [`var ${tag}rem = ${flat};`];
+    for (const [k, o] of this.ops.entries()) lines.push(`var ${names[k]}: i32 = ${o.off};`);
+    for (let d = this.dims.length - 1; d >= 0; d--) {
+      const c = d > 0 ? `i32(${tag}rem % ${this.dims[d]})` : `i32(${tag}rem)`;
+      const adds = this.ops.map((o, k) => `${names[k]} = ${names[k]} + ${tag}c * ${o.strides[d]};`).join(' ');
+      const next = d > 0 ? ` ${tag}rem = ${tag}rem / ${this.dims[d]};` : '';
+      lines.push(`if (${this.rank} > ${d}u) { let ${tag}c = ${c};${next} ${adds} }`);
+    }
+    return lines.join('\n  ');
   }
 }
 

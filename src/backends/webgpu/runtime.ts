@@ -71,6 +71,10 @@ export interface RuntimeOptions {
   maxBatch?: number;
   /** Bytes of free buffers kept in the pool before extra ones are destroyed (default 1 GiB). */
   maxPooledBytes?: number;
+  /** Limits the kernels see, lowered below the device's (tests use a tiny
+   *  maxComputeWorkgroupsPerDimension to exercise 2-D grids); dispatches are still validated
+   *  against the device. */
+  limitOverrides?: Partial<Record<'maxComputeWorkgroupsPerDimension' | 'maxComputeWorkgroupStorageSize', number>>;
 }
 
 const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
@@ -138,7 +142,15 @@ export class WebGpuRuntime implements GpuRuntime {
     readonly device: GPUDevice,
     opts: RuntimeOptions = {},
   ) {
-    this.limits = device.limits;
+    if (opts.limitOverrides && Object.keys(opts.limitOverrides).length) {
+      const copy: Record<string, number> = {};
+      const dl = device.limits as unknown as Record<string, number>;
+      for (const k in dl) if (typeof dl[k] === 'number') copy[k] = dl[k];
+      for (const [k, v] of Object.entries(opts.limitOverrides)) if (v !== undefined) copy[k] = Math.min(copy[k] ?? v, v);
+      this.limits = copy as unknown as GPUSupportedLimits;
+    } else {
+      this.limits = device.limits;
+    }
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.maxBatch = opts.maxBatch ?? 256;
     this.maxPooledBytes = opts.maxPooledBytes ?? 2 ** 30;
@@ -418,7 +430,7 @@ export class WebGpuRuntime implements GpuRuntime {
     this.check(spec.key);
     const [x, y, z] = spec.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
-    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxDim || y > maxDim || z > maxDim) {
       throw new WgradError(`kernel ${spec.key}`, `workgroup grid [${x}, ${y}, ${z}] exceeds maxComputeWorkgroupsPerDimension ${maxDim}`);
     }
