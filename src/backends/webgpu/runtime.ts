@@ -43,6 +43,7 @@ export class GpuBufferHandle implements GpuStorage {
   constructor(
     readonly slot: Slot,
     readonly size: number,
+    readonly owner: WebGpuRuntime,
   ) {}
   get buffer(): GPUBuffer {
     return this.slot.buffer;
@@ -238,7 +239,7 @@ export class WebGpuRuntime implements GpuRuntime {
   private wrap(slot: Slot, size: number): GpuBufferHandle {
     this.liveBuffers++;
     this.liveBytes += slot.bytes;
-    return new GpuBufferHandle(slot, size);
+    return new GpuBufferHandle(slot, size, this);
   }
 
   /** A buffer for a dispatch output: may reuse buffers released earlier in the current batch. */
@@ -276,7 +277,7 @@ export class WebGpuRuntime implements GpuRuntime {
 
   release(storage: GpuStorage): void {
     const h = storage as GpuBufferHandle;
-    if (!(h instanceof GpuBufferHandle)) throw new WgradError('release', 'not a WebGPU storage of this backend');
+    if (!(h instanceof GpuBufferHandle) || h.owner !== this) throw new WgradError('release', 'not a WebGPU storage of this backend');
     if (h.released) throw new WgradError('release', 'storage released twice');
     h.released = true;
     this.liveBuffers--;
@@ -435,7 +436,9 @@ export class WebGpuRuntime implements GpuRuntime {
       throw new WgradError(`kernel ${spec.key}`, `workgroup grid [${x}, ${y}, ${z}] exceeds maxComputeWorkgroupsPerDimension ${maxDim}`);
     }
     for (const b of buffers) {
-      if ((b as GpuBufferHandle).released) throw new WgradError(`kernel ${spec.key}`, 'a bound storage buffer was already released');
+      const h = b as GpuBufferHandle;
+      if (h.owner !== this) throw new WgradError(`kernel ${spec.key}`, 'a bound storage belongs to another backend (mixing tensors of two backends?)');
+      if (h.released) throw new WgradError(`kernel ${spec.key}`, 'a bound storage buffer was already released');
     }
     const entry = this.pipelineFor(spec, buffers.length);
     const ubytes = spec.uniforms.byteLength;
@@ -509,6 +512,7 @@ export class WebGpuRuntime implements GpuRuntime {
   async readRange(storage: GpuStorage, offset: number, count: number): Promise<ArrayBuffer> {
     this.check('read');
     const h = storage as GpuBufferHandle;
+    if (!(h instanceof GpuBufferHandle) || h.owner !== this) throw new WgradError('read', 'not a WebGPU storage of this backend');
     if (h.released) throw new WgradError('read', 'storage was already released');
     const bytes = count * 4;
     if (bytes === 0) return new ArrayBuffer(0);
