@@ -5,12 +5,15 @@
  * input views.
  */
 import fc from 'fast-check';
-import { beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import { broadcastShapes } from '../src/core/shape.js';
+import { DEFAULT_MATMUL_CONFIG, setMatmulConfig, type MatmulConfig } from '../src/kernels/matmul.js';
 import { checkPrim, contiguousLayout, gens, getGpu, makePair, releasePairs, type Layout } from './helpers/gpu.js';
 
-const TOL = { rtol: 1e-4, atol: 1e-4 };
+/** Float32 sums of K products of values in [-4, 4]: absolute error grows with K (the CPU reference
+ *  accumulates in float64), so the absolute tolerance scales with K. */
+const tol = (k: number) => ({ rtol: 1e-4, atol: 1e-4 + 1e-6 * 16 * k });
 
 /** Layout with the last two axes swapped in storage (a transposed view), optionally flipped / strided. */
 function transposedLayout(rank: number, step = 1): Layout {
@@ -19,10 +22,31 @@ function transposedLayout(rank: number, step = 1): Layout {
   return { perm, steps: perm.map((_, i) => (i === rank - 1 ? step : 1)), broadcast: new Array(rank).fill(false), lead: 3 };
 }
 
+/**
+ * Each kernel variant is JIT-compiled by LLVM on first use (seconds for the production 32×4 block),
+ * so most cases run on a reduced register block (8 rows; same generator, same code paths) and a
+ * separate group runs representative cases on the production configuration and on the tiled
+ * (workgroup-memory) kernel used by non-CPU adapters.
+ */
+const REDUCED: Partial<MatmulConfig> = { sgR: 8, sgC: 4, r: 4, c: 4, tk: 16 };
+
 let gpu: WebGpuBackend;
 beforeAll(async () => {
   gpu = await getGpu();
+  setMatmulConfig(REDUCED);
 });
+afterAll(() => {
+  setMatmulConfig(DEFAULT_MATMUL_CONFIG);
+});
+
+async function withConfig(cfg: Partial<MatmulConfig>, f: () => Promise<void>): Promise<void> {
+  const prev = setMatmulConfig(cfg);
+  try {
+    await f();
+  } finally {
+    setMatmulConfig(prev);
+  }
+}
 
 async function check(aShape: number[], bShape: number[], aLayout?: Layout, bLayout?: Layout, seed = 1): Promise<void> {
   const batch = broadcastShapes('matmul', aShape.slice(0, -2), bShape.slice(0, -2));
@@ -30,7 +54,7 @@ async function check(aShape: number[], bShape: number[], aLayout?: Layout, bLayo
   const a = makePair(gpu, 'float32', aShape, aLayout ?? contiguousLayout(aShape.length), gens.float(seed));
   const b = makePair(gpu, 'float32', bShape, bLayout ?? contiguousLayout(bShape.length), gens.float(seed + 7));
   try {
-    await checkPrim(gpu, 'matmul', [a, b], {}, { shape: out, dtype: 'float32' }, TOL, `matmul ${JSON.stringify(aShape)}@${JSON.stringify(bShape)}`);
+    await checkPrim(gpu, 'matmul', [a, b], {}, { shape: out, dtype: 'float32' }, tol(aShape[aShape.length - 1]), `matmul ${JSON.stringify(aShape)}@${JSON.stringify(bShape)}`);
   } finally {
     releasePairs(gpu, [a, b]);
   }
@@ -124,5 +148,22 @@ describe('matmul kernel', () => {
 
   it('a 300×517×129 product', async () => {
     await check([300, 517], [517, 129]);
+  });
+
+  it('production configuration: aligned fast path, ragged checked path, transposed operands', async () => {
+    await withConfig(DEFAULT_MATMUL_CONFIG, async () => {
+      await check([64, 32], [32, 64]);
+      await check([300, 517], [517, 129]);
+      await check([2, 45, 70], [70, 33], transposedLayout(3), transposedLayout(2));
+      await check([5, 600], [600, 7]); // 8-row block + split-K
+    });
+  });
+
+  it('tiled workgroup-memory kernel (non-CPU adapters)', async () => {
+    await withConfig({ ...REDUCED, kind: 'tiled' }, async () => {
+      await check([64, 32], [32, 64]);
+      await check([37, 29], [29, 41], transposedLayout(2), transposedLayout(2));
+      await check([8, 2000], [2000, 8]);
+    });
   });
 });

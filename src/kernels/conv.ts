@@ -45,13 +45,28 @@ function dims(op: string, x: readonly number[], w: readonly number[], y: readonl
 
 /** Pushes the conv geometry uniforms shared by the implicit loaders. */
 function geomUniforms(u: Uniforms, d: Dims, g: Conv2dGeometry) {
+  const inv = (x: number) => u.f32(1 / Math.max(x, 1));
   return {
     H: u.i32(d.H), W: u.i32(d.W), Ho: u.i32(d.Ho), Wo: u.i32(d.Wo),
     kh: u.i32(d.kh), kw: u.i32(d.kw), khw: u.i32(d.kh * d.kw),
     sh: u.i32(g.stride[0]), sw: u.i32(g.stride[1]), ph: u.i32(g.padding[0]), pw: u.i32(g.padding[1]),
     dh: u.i32(g.dilation[0]), dw: u.i32(g.dilation[1]),
+    P: u.i32(d.Ho * d.Wo),
+    iW: inv(d.W), iWo: inv(d.Wo), iKw: inv(d.kw), iKhw: inv(d.kh * d.kw), iSh: inv(g.stride[0]), iSw: inv(g.stride[1]),
+    iP: inv(d.Ho * d.Wo),
   };
 }
+
+/**
+ * Integer division by a uniform divisor through its f32 reciprocal plus one correction step: exact
+ * for |a| < 2^24 (floor semantics). llvmpipe has no vector integer division and would otherwise
+ * run 8 scalar div instructions per division.
+ */
+const DIV_HELPER = `fn cdiv(a: i32, b: i32, inv: f32) -> i32 {
+  let q = i32(floor(f32(a) * inv));
+  let r = a - q * b;
+  return q + select(0, 1, r >= b) - select(0, 1, r < 0);
+}`;
 
 /**
  * B operand of conv2d: Xcol[k = (c, ky, kx), p = (oy, ox)] for batch (n = i1, g = i2); the unit is
@@ -62,6 +77,7 @@ function im2colLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
   return {
     key: 'im2col',
     vec: false,
+    k4: false,
     storage: x.storage,
     setup(u) {
       const q = geomUniforms(u, d, g);
@@ -73,12 +89,13 @@ function im2colLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
       const xW = u.i32(sW);
       return {
         base: `${off} + i32(i1) * ${bN} + i32(i2) * ${bG}`,
+        helpers: DIV_HELPER,
         unit: ({ X, base, o, k, O, K, checked }) => {
-          const L = [
-            `let kk = i32(${k}); let c = kk / ${q.khw}; let r = kk % ${q.khw};`,
-            `let iyB = (r / ${q.kw}) * ${q.dh} - ${q.ph}; let ixB = (r % ${q.kw}) * ${q.dw} - ${q.pw};`,
+          const L: string[] = [
+            `let kk = i32(${k}); let c = cdiv(kk, ${q.khw}, ${q.iKhw}); let r = kk - c * ${q.khw};`,
+            `let ky = cdiv(r, ${q.kw}, ${q.iKw}); let iyB = ky * ${q.dh} - ${q.ph}; let ixB = (r - ky * ${q.kw}) * ${q.dw} - ${q.pw};`,
             `let cOff = ${base} + c * ${xC};`,
-            `let p0 = i32(${o}); var oy = p0 / ${q.Wo}; var ox = p0 % ${q.Wo};`,
+            `let p0 = i32(${o}); var oy = cdiv(p0, ${q.Wo}, ${q.iWo}); var ox = p0 - oy * ${q.Wo};`,
           ];
           for (let e = 0; e < 4; e++) {
             if (e > 0) L.push(`ox = ox + 1; let w${e} = ox == ${q.Wo}; ox = select(ox, 0, w${e}); oy = select(oy, oy + 1, w${e});`);
@@ -105,6 +122,7 @@ function col2imLoader(gy: GpuView, d: Dims, g: Conv2dGeometry): Loader {
   return {
     key: 'convT',
     vec: false,
+    k4: false,
     storage: gy.storage,
     setup(u) {
       const q = geomUniforms(u, d, g);
@@ -116,16 +134,17 @@ function col2imLoader(gy: GpuView, d: Dims, g: Conv2dGeometry): Loader {
       const gW = u.i32(sW);
       return {
         base: `${off} + i32(i1) * ${bN} + i32(i2) * ${bG}`,
+        helpers: DIV_HELPER,
         unit: ({ X, base, o, k, O, K, checked }) => {
-          const L = [
-            `let kk = i32(${k}); let oc = kk / ${q.khw}; let r = kk % ${q.khw};`,
-            `let tyB = ${q.ph} - (r / ${q.kw}) * ${q.dh}; let txB = ${q.pw} - (r % ${q.kw}) * ${q.dw};`,
+          const L: string[] = [
+            `let kk = i32(${k}); let oc = cdiv(kk, ${q.khw}, ${q.iKhw}); let r = kk - oc * ${q.khw};`,
+            `let ky = cdiv(r, ${q.kw}, ${q.iKw}); let tyB = ${q.ph} - ky * ${q.dh}; let txB = ${q.pw} - (r - ky * ${q.kw}) * ${q.dw};`,
             `let cOff = ${base} + oc * ${gC};`,
-            `let q0 = i32(${o}); var iy = q0 / ${q.W}; var ix = q0 % ${q.W};`,
+            `let q0 = i32(${o}); var iy = cdiv(q0, ${q.W}, ${q.iW}); var ix = q0 - iy * ${q.W};`,
           ];
           for (let e = 0; e < 4; e++) {
             if (e > 0) L.push(`ix = ix + 1; let w${e} = ix == ${q.W}; ix = select(ix, 0, w${e}); iy = select(iy, iy + 1, w${e});`);
-            L.push(`let ty${e} = iy + tyB; let tx${e} = ix + txB; let oy${e} = ty${e} / ${q.sh}; let ox${e} = tx${e} / ${q.sw};`);
+            L.push(`let ty${e} = iy + tyB; let tx${e} = ix + txB; let oy${e} = cdiv(ty${e}, ${q.sh}, ${q.iSh}); let ox${e} = cdiv(tx${e}, ${q.sw}, ${q.iSw});`);
             const bounds = [`ty${e} >= 0`, `tx${e} >= 0`, `oy${e} * ${q.sh} == ty${e}`, `ox${e} * ${q.sw} == tx${e}`, `oy${e} < ${q.Ho}`, `ox${e} < ${q.Wo}`];
             if (checked) bounds.unshift(`${k} < ${K}`, `u32(q0 + ${e}) < ${O}`);
             L.push(`let ok${e} = ${bounds.join(' && ')};`);
@@ -145,10 +164,13 @@ function gyRowsLoader(gy: GpuView, d: Dims): Loader {
   return {
     key: 'gyrows',
     vec: false,
+    k4: false,
     storage: gy.storage,
     setup(u) {
       const P = u.i32(d.Ho * d.Wo);
       const Wo = u.i32(d.Wo);
+      const iP = u.f32(1 / Math.max(d.Ho * d.Wo, 1));
+      const iWo = u.f32(1 / Math.max(d.Wo, 1));
       const off = u.i32(gy.offset);
       const bG = u.i32(sC * d.Og);
       const gN = u.i32(sN);
@@ -157,11 +179,29 @@ function gyRowsLoader(gy: GpuView, d: Dims): Loader {
       const gW = u.i32(sW);
       return {
         base: `${off} + i32(i2) * ${bG}`,
-        unit: ({ X, base, o, k, O, K, checked }) => {
-          const lines = [
-            `let kk = i32(${k}); let nn = kk / ${P}; let p = kk % ${P};`,
-            `let kOff = ${base} + nn * ${gN} + (p / ${Wo}) * ${gH} + (p % ${Wo}) * ${gW} + i32(${o}) * ${gC};`,
-          ];
+        helpers: DIV_HELPER,
+        unit: ({ X, base, o, k, O, K, checked, along }) => {
+          const lines: string[] = [];
+          if (along === 'k') {
+            // 4 consecutive k = (n, oy, ox) at one o.
+            lines.push(`let oOff = ${base} + i32(${o}) * ${gC};`);
+            for (let e = 0; e < 4; e++) {
+              lines.push(`let kk${e} = i32(${k}) + ${e}; let nn${e} = cdiv(kk${e}, ${P}, ${iP}); let p${e} = kk${e} - nn${e} * ${P};`);
+              lines.push(`let py${e} = cdiv(p${e}, ${Wo}, ${iWo}); let a${e} = oOff + nn${e} * ${gN} + py${e} * ${gH} + (p${e} - py${e} * ${Wo}) * ${gW};`);
+              if (checked) {
+                lines.push(`let in${e} = ${o} < ${O} && ${k} + ${e}u < ${K};`);
+                lines.push(`let v${e} = select(0.0, ${X}[select(0, a${e}, in${e})], in${e});`);
+              } else {
+                lines.push(`let v${e} = ${X}[a${e}];`);
+              }
+            }
+            lines.push('let val = vec4<f32>(v0, v1, v2, v3);');
+            return lines.join('\n      ');
+          }
+          lines.push(
+            `let kk = i32(${k}); let nn = cdiv(kk, ${P}, ${iP}); let p = kk - nn * ${P}; let py = cdiv(p, ${Wo}, ${iWo});`,
+            `let kOff = ${base} + nn * ${gN} + py * ${gH} + (p - py * ${Wo}) * ${gW} + i32(${o}) * ${gC};`,
+          );
           if (!checked) {
             for (let e = 0; e < 4; e++) lines.push(`let v${e} = ${X}[kOff + ${e} * ${gC}];`);
           } else {
@@ -185,10 +225,10 @@ function im2colTLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
   return {
     key: 'im2colT',
     vec: false,
+    k4: false,
     storage: x.storage,
     setup(u) {
       const q = geomUniforms(u, d, g);
-      const P = u.i32(d.Ho * d.Wo);
       const off = u.i32(x.offset);
       const bG = u.i32(sC * d.Cg);
       const xN = u.i32(sN);
@@ -197,12 +237,13 @@ function im2colTLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
       const xW = u.i32(sW);
       return {
         base: `${off} + i32(i2) * ${bG}`,
+        helpers: DIV_HELPER,
         unit: ({ X, base, o, k, O, K, checked }) => {
-          const L = [
-            `let kk = i32(${k}); let nn = kk / ${P}; let p = kk % ${P};`,
-            `let yB = (p / ${q.Wo}) * ${q.sh} - ${q.ph}; let xB = (p % ${q.Wo}) * ${q.sw} - ${q.pw};`,
+          const L: string[] = [
+            `let kk = i32(${k}); let nn = cdiv(kk, ${q.P}, ${q.iP}); let p = kk - nn * ${q.P};`,
+            `let pyy = cdiv(p, ${q.Wo}, ${q.iWo}); let yB = pyy * ${q.sh} - ${q.ph}; let xB = (p - pyy * ${q.Wo}) * ${q.sw} - ${q.pw};`,
             `let nOff = ${base} + nn * ${xN};`,
-            `let j0 = i32(${o}); var c = j0 / ${q.khw}; let r = j0 % ${q.khw}; var ky = r / ${q.kw}; var kx = r % ${q.kw};`,
+            `let j0 = i32(${o}); var c = cdiv(j0, ${q.khw}, ${q.iKhw}); let r = j0 - c * ${q.khw}; var ky = cdiv(r, ${q.kw}, ${q.iKw}); var kx = r - ky * ${q.kw};`,
           ];
           for (let e = 0; e < 4; e++) {
             if (e > 0) {
@@ -229,7 +270,7 @@ function weightRows(w: GpuView, d: Dims): Loader | null {
   const m = coalesce([d.Cg, d.kh, d.kw], [[s1, s2, s3]]);
   if (m.shape.length > 1) return null;
   const sK = m.shape.length === 1 ? m.strides[0][0] : 0;
-  return stridedLoader(w.storage, w.offset, [0, 0, s0 * d.Og], d.Og === 1 ? 1 : s0, sK, d.Og);
+  return stridedLoader(w.storage, w.offset, [0, 0, s0 * d.Og], d.Og === 1 ? 1 : s0, sK, d.Og, d.Cg * d.kh * d.kw);
 }
 
 export function runConv2d(rt: GpuRuntime, x: GpuView, w: GpuView, params: PrimParams['conv2d'], out: OutputSpec): GpuStorage {
@@ -251,7 +292,7 @@ export function runConv2d(rt: GpuRuntime, x: GpuView, w: GpuView, params: PrimPa
   if (pointwise && (d.H === 1 || sH === d.W * sW)) {
     // 1×1 convolution: x[n, g·Cg + c, p] is already the B matrix [Cg, P].
     const P = d.H * d.W;
-    b = stridedLoader(x.storage, x.offset, [0, sN, sC * d.Cg], P === 1 ? 1 : sW, d.Cg === 1 ? 0 : sC, P);
+    b = stridedLoader(x.storage, x.offset, [0, sN, sC * d.Cg], P === 1 ? 1 : sW, d.Cg === 1 ? 0 : sC, P, d.Cg);
   } else {
     b = im2colLoader(x, d, params);
   }
@@ -273,7 +314,7 @@ export function runConv2dInputGrad(rt: GpuRuntime, gy: GpuView, w: GpuView, para
     strides: [s0 * d.Og, s1, s0, s2, s3],
   };
   const wt = contiguousCopy(rt, wPerm);
-  const a = stridedLoader(wt.storage, 0, [0, 0, d.Cg * K], K, 1, d.Cg);
+  const a = stridedLoader(wt.storage, 0, [0, 0, d.Cg * K], K, 1, d.Cg, K);
   const b = col2imLoader(gy, d, params);
   runGemm(rt, { M: d.Cg, N: d.H * d.W, K, batch: [d.N, d.G], a, b, out: result });
   rt.release(wt.storage);

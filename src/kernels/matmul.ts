@@ -55,9 +55,17 @@ export interface MatmulConfig {
   tk: number;
   /** Unroll factor of the inner k loop (divides tk). */
   unroll: number;
+  /** Walk the copy units with a loop instead of unrolling them (smaller shader, faster JIT). */
+  loopCopy: boolean;
+  /** Kernel family: 'tiled' (workgroup-memory tiles, barriers), 'sg' (one 8-lane subgroup per
+   *  workgroup, no workgroup memory or barriers, A rows shared by subgroupBroadcast), or 'auto'. */
+  kind: 'auto' | 'tiled' | 'sg';
+  /** Register block of the 'sg' kernel: rows (multiple of 8) × columns per lane (multiple of 4). */
+  sgR: number;
+  sgC: number;
 }
 
-export const DEFAULT_MATMUL_CONFIG: MatmulConfig = { wx: 8, wy: 8, r: 8, c: 8, tk: 16, unroll: 1 };
+export const DEFAULT_MATMUL_CONFIG: MatmulConfig = { wx: 8, wy: 8, r: 8, c: 8, tk: 32, unroll: 1, loopCopy: true, kind: 'auto', sgR: 32, sgC: 4 };
 
 let activeConfig: MatmulConfig = DEFAULT_MATMUL_CONFIG;
 
@@ -78,13 +86,16 @@ export interface UnitCtx {
   X: string;
   /** i32 variable holding the batch base offset. */
   base: string;
-  /** u32: first of the 4 consecutive outer coordinates (m for A, n for B) and the k coordinate. */
+  /** u32 outer coordinate (m for A, n for B) and k coordinate of the unit's first element; the
+   *  unit runs along the outer axis or along k, as the loader's `k4` says. */
   o: string;
   k: string;
   /** u32 extents of the outer axis and of K. */
   O: string;
   K: string;
   checked: boolean;
+  /** The unit's 4 elements run along the outer axis ('o') or along K ('k'). */
+  along: 'o' | 'k';
 }
 
 export interface LoaderCode {
@@ -92,7 +103,9 @@ export interface LoaderCode {
   base: string;
   /** Optional WGSL run once per invocation before the K loop (hoisted setup). */
   prelude?: string;
-  /** WGSL statements defining `let val: vec4<f32>` = the 4 elements (o..o+3, k), 0 outside. */
+  /** Optional module-scope WGSL (helper functions); identical strings are emitted once. */
+  helpers?: string;
+  /** WGSL statements defining `let val: vec4<f32>` = the unit's 4 elements, 0 outside the matrix. */
   unit(ctx: UnitCtx): string;
 }
 
@@ -102,19 +115,31 @@ export interface Loader {
   key: string;
   /** The binding holds vec4<f32> elements instead of f32. */
   vec: boolean;
+  /** The tiled kernel should copy units along K (else along the outer axis). */
+  k4: boolean;
   storage: GpuStorage;
   /** Pushes the loader's uniforms (same sequence for one key) and returns its code generators. */
   setup(u: Uniforms): LoaderCode;
 }
 
-/** A strided matrix operand [batch(≤3)..., outer or k ...]: element (o, k) at base + o·sO + k·sK. */
-export function stridedLoader(storage: GpuStorage, offset: number, batchStrides: readonly number[], sO: number, sK: number, outerExtent: number): Loader {
+/**
+ * A strided matrix operand: element (o, k) of batch entry (i0, i1, i2) at
+ * offset + Σ i·batchStrides + o·sO + k·sK. Three load modes (part of the key):
+ *   'v'  the outer axis has unit stride and everything is 4-aligned: one vec4 load per unit of 4 o;
+ *   'kv' the K axis has unit stride and everything is 4-aligned: one vec4 load per unit of 4 k;
+ *   's'  anything else: 4 scalar loads per unit of 4 o.
+ */
+export function stridedLoader(
+  storage: GpuStorage, offset: number, batchStrides: readonly number[], sO: number, sK: number, outerExtent: number, kExtent: number,
+): Loader {
   const bs = [...batchStrides];
   while (bs.length < MAX_BATCH_AXES) bs.unshift(0);
-  const vec = sO === 1 && outerExtent % 4 === 0 && offset % 4 === 0 && sK % 4 === 0 && bs.every((s) => s % 4 === 0);
+  const aligned = offset % 4 === 0 && bs.every((s) => s % 4 === 0);
+  const mode = aligned && sO === 1 && outerExtent % 4 === 0 && sK % 4 === 0 ? 'v' : aligned && sK === 1 && kExtent % 4 === 0 && sO % 4 === 0 ? 'kv' : 's';
   return {
-    key: vec ? 'v' : 's',
-    vec,
+    key: mode,
+    vec: mode !== 's',
+    k4: mode === 'kv',
     storage,
     setup(u) {
       const off = u.i32(offset);
@@ -123,21 +148,25 @@ export function stridedLoader(storage: GpuStorage, offset: number, batchStrides:
       const sk = u.i32(sK);
       return {
         base: `${off} + i32(i0) * ${b[0]} + i32(i1) * ${b[1]} + i32(i2) * ${b[2]}`,
-        unit: ({ X, base, o, k, O, K, checked }) => {
-          if (vec) {
-            const idx = `(${base} + i32(${o}) + i32(${k}) * ${sk}) / 4`;
+        unit: ({ X, base, o, k, O, K, checked, along }) => {
+          const vecUnit = (mode === 'v' && along === 'o') || (mode === 'kv' && along === 'k');
+          if (vecUnit) {
+            const idx = mode === 'v' ? `(${base} + i32(${o}) + i32(${k}) * ${sk}) / 4` : `(${base} + i32(${o}) * ${so} + i32(${k})) / 4`;
             if (!checked) return `let val = ${X}[${idx}];`;
             return `let inb = ${o} < ${O} && ${k} < ${K};
       let val = select(vec4<f32>(0.0), ${X}[select(0, ${idx}, inb)], inb);`;
           }
-          const lines = [`let kOff = ${base} + i32(${k}) * ${sk};`, `let oOff = i32(${o}) * ${so};`];
+          // Scalar elements (of a vec4 binding when the unit runs across the vec4 axis).
+          const at = (i: string) => (mode === 's' ? `${X}[${i}]` : `${X}[(${i}) >> 2u][(${i}) & 3]`);
+          const step = along === 'o' ? so : sk;
+          const lines = [`let e0 = ${base} + i32(${k}) * ${sk} + i32(${o}) * ${so};`];
           if (!checked) {
-            for (let q = 0; q < 4; q++) lines.push(`let v${q} = ${X}[kOff + oOff + ${q} * ${so}];`);
+            for (let q = 0; q < 4; q++) lines.push(`let v${q} = ${at(`e0 + ${q} * ${step}`)};`);
           } else {
-            lines.push(`let kin = ${k} < ${K};`);
+            lines.push(along === 'o' ? `let kin = ${k} < ${K};` : `let oin = ${o} < ${O};`);
             for (let q = 0; q < 4; q++) {
-              lines.push(`let in${q} = kin && ${o} + ${q}u < ${O};`);
-              lines.push(`let v${q} = select(0.0, ${X}[select(0, kOff + oOff + ${q} * ${so}, in${q})], in${q});`);
+              lines.push(along === 'o' ? `let in${q} = kin && ${o} + ${q}u < ${O};` : `let in${q} = oin && ${k} + ${q}u < ${K};`);
+              lines.push(`let v${q} = select(0.0, ${at(`select(0, e0 + ${q} * ${step}, in${q})`)}, in${q});`);
             }
           }
           lines.push('let val = vec4<f32>(v0, v1, v2, v3);');
@@ -169,6 +198,7 @@ export interface GemmProblem {
 
 interface Variant {
   cfg: MatmulConfig;
+  kind: 'tiled' | 'sg';
   a: string;
   b: string;
   checked: boolean;
@@ -178,14 +208,54 @@ interface Variant {
 
 function variantKey(v: Variant): string {
   const c = v.cfg;
-  return `gemm:${c.wx}x${c.wy}:r${c.r}c${c.c}:tk${c.tk}u${c.unroll}:A${v.a}:B${v.b}:${v.checked ? 'chk' : 'fast'}:${v.vecOut ? 'ov4' : 'os'}${v.split ? ':split' : ''}`;
+  if (v.kind === 'sg') {
+    return `gemm:sg:r${c.sgR}c${c.sgC}:A${v.a}:B${v.b}:${v.checked ? 'chk' : 'fast'}:${v.vecOut ? 'ov4' : 'os'}${v.split ? ':split' : ''}`;
+  }
+  return `gemm:${c.wx}x${c.wy}:r${c.r}c${c.c}:tk${c.tk}u${c.unroll}${c.loopCopy ? 'L' : ''}:A${v.a}:B${v.b}:${v.checked ? 'chk' : 'fast'}:${v.vecOut ? 'ov4' : 'os'}${v.split ? ':split' : ''}`;
 }
 
 interface CommonUniforms {
   M: string; N: string; K: string; b1: string; b2: string; zOff: string; nSplit: string; kPer: string;
 }
 
-function gemmCode(v: Variant, cu: CommonUniforms, la: LoaderCode, lb: LoaderCode, aVec: boolean, bVec: boolean, decl: string): string {
+/**
+ * The copy pass of one operand into its k-major tile T[k][o] (vec4 along o). Units are either 4
+ * consecutive o at one k ("o4": one vec4 store) or 4 consecutive k at one o ("k4": 4 scalar stores
+ * into the k-major tile). With `loopCopy` the units are walked by a loop (smaller shader, faster
+ * JIT) instead of being unrolled.
+ */
+function copyPass(X: string, T: string, lc: LoaderCode, k4: boolean, TO: number, o0: string, base: string, O: string, v: Variant, NT: number): string {
+  const { tk } = v.cfg;
+  const TO4 = TO / 4;
+  const units = tk * TO4;
+  const head = k4
+    ? `let kq = unit / ${TO}u; let ol = unit % ${TO}u; let o = ${o0} + ol; let k = t + kq * 4u;`
+    : `let kl = unit / ${TO4}u; let ol = (unit % ${TO4}u) * 4u; let o = ${o0} + ol; let k = t + kl;`;
+  const body = lc.unit({ X, base, o: 'o', k: 'k', O, K: 'K', checked: v.checked, along: k4 ? 'k' : 'o' });
+  const store = k4
+    ? [0, 1, 2, 3].map((q) => `${T}[(kq * 4u + ${q}u) * ${TO4}u + ol / 4u][ol % 4u] = val[${q}];`).join(' ')
+    : `${T}[unit] = val;`;
+  const one = (u: string) => `{
+      let unit = ${u}; ${head}
+      ${body}
+      ${store}
+    }`;
+  if (v.cfg.loopCopy) {
+    const guard = units % NT === 0 ? '' : `if (unit >= ${units}u) { break; }`;
+    return `    for (var u0 = 0u; u0 < ${units}u; u0 = u0 + ${NT}u) {
+      let uu = li + u0; ${guard ? guard.replace('unit', 'uu') : ''}
+      ${one('uu')}
+    }`;
+  }
+  const out: string[] = [];
+  for (let e = 0; e * NT < units; e++) {
+    const guard = (e + 1) * NT > units ? `if (li + ${e * NT}u < ${units}u) ` : '';
+    out.push(`    ${guard}${one(`li + ${e * NT}u`)}`);
+  }
+  return out.join('\n');
+}
+
+function gemmCode(v: Variant, cu: CommonUniforms, la: LoaderCode, lb: LoaderCode, aVec: boolean, bVec: boolean, aK4: boolean, bK4: boolean, decl: string): string {
   const { wx, wy, r, c, tk, unroll } = v.cfg;
   const TM = wy * r;
   const TN = wx * c;
@@ -196,6 +266,7 @@ function gemmCode(v: Variant, cu: CommonUniforms, la: LoaderCode, lb: LoaderCode
   const C4 = c / 4;
   const L: string[] = [];
   L.push(decl);
+  L.push(...new Set([la.helpers ?? '', lb.helpers ?? '']));
   L.push(`@group(0) @binding(1) var<storage, read> A: array<${aVec ? 'vec4<f32>' : 'f32'}>;`);
   L.push(`@group(0) @binding(2) var<storage, read> B: array<${bVec ? 'vec4<f32>' : 'f32'}>;`);
   L.push(`@group(0) @binding(3) var<storage, read_write> O: array<${v.vecOut ? 'vec4<f32>' : 'f32'}>;`);
@@ -219,26 +290,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   ${v.split ? `let kBegin = split * ${cu.kPer}; let kEnd = min(K, kBegin + ${cu.kPer});` : 'let kBegin = 0u; let kEnd = K;'}`);
   for (let i = 0; i < r; i++) for (let j = 0; j < C4; j++) L.push(`  var acc${i}_${j} = vec4<f32>(0.0);`);
   L.push(`  for (var t = kBegin; t < kEnd; t = t + ${tk}u) {`);
-  const unitsA = tk * TM4;
-  const unitsB = tk * TN4;
-  for (let e = 0; e * NT < unitsA; e++) {
-    const guard = (e + 1) * NT > unitsA ? `if (li + ${e * NT}u < ${unitsA}u) ` : '';
-    L.push(`    ${guard}{
-      let unit = li + ${e * NT}u; let kl = unit / ${TM4}u;
-      let o = m0 + (unit % ${TM4}u) * 4u; let k = t + kl;
-      ${la.unit({ X: 'A', base: 'aBase', o: 'o', k: 'k', O: 'M', K: 'K', checked: v.checked })}
-      As[unit] = val;
-    }`);
-  }
-  for (let e = 0; e * NT < unitsB; e++) {
-    const guard = (e + 1) * NT > unitsB ? `if (li + ${e * NT}u < ${unitsB}u) ` : '';
-    L.push(`    ${guard}{
-      let unit = li + ${e * NT}u; let kl = unit / ${TN4}u;
-      let o = n0 + (unit % ${TN4}u) * 4u; let k = t + kl;
-      ${lb.unit({ X: 'B', base: 'bBase', o: 'o', k: 'k', O: 'N', K: 'K', checked: v.checked })}
-      Bs[unit] = val;
-    }`);
-  }
+  L.push(copyPass('A', 'As', la, aK4, TM, 'm0', 'aBase', 'M', v, NT));
+  L.push(copyPass('B', 'Bs', lb, bK4, TN, 'n0', 'bBase', 'N', v, NT));
   L.push(`    workgroupBarrier();`);
   const step = (kk: string) => {
     const out: string[] = [];
@@ -280,6 +333,100 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   return L.join('\n');
 }
 
+/**
+ * The 'sg' kernel (lavapipe): a workgroup is ONE 8-lane subgroup owning an R × 8C output tile; lane
+ * l owns columns l·C .. l·C+C−1 of it for all R rows. Per 4-deep k step, lane l loads A rows
+ * 8q + l (q < R/8) as a unit of 4 k, and its own B columns (C/4 units of 4 n per k); row i's A
+ * values reach every lane through subgroupBroadcast(·, i mod 8). No workgroup memory and no
+ * barrier, so llvmpipe needs no coroutine and keeps accumulators in registers, and every B element
+ * is loaded exactly once per workgroup straight into the lane that uses it.
+ */
+function sgCode(v: Variant, cu: CommonUniforms, la: LoaderCode, lb: LoaderCode, aVec: boolean, bVec: boolean, decl: string): string {
+  const R = v.cfg.sgR;
+  const C = v.cfg.sgC;
+  const C4 = C / 4;
+  const R8 = R / 8;
+  const L: string[] = [];
+  L.push('enable subgroups;');
+  L.push(decl);
+  L.push(...new Set([la.helpers ?? '', lb.helpers ?? '']));
+  L.push(`@group(0) @binding(1) var<storage, read> A: array<${aVec ? 'vec4<f32>' : 'f32'}>;`);
+  L.push(`@group(0) @binding(2) var<storage, read> B: array<${bVec ? 'vec4<f32>' : 'f32'}>;`);
+  L.push(`@group(0) @binding(3) var<storage, read_write> O: array<${v.vecOut ? 'vec4<f32>' : 'f32'}>;`);
+  L.push(`@compute @workgroup_size(8, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = ${cu.M}; let N = ${cu.N}; let K = ${cu.K};
+  let l = lid.x;
+  let m0 = wid.y * ${R}u; let n0 = wid.x * ${8 * C}u;
+  let zz = wid.z + ${cu.zOff};
+  var bi = zz;
+  ${v.split ? `let split = bi % ${cu.nSplit}; bi = bi / ${cu.nSplit};` : ''}
+  let i2 = bi % ${cu.b2}; bi = bi / ${cu.b2};
+  let i1 = bi % ${cu.b1}; let i0 = bi / ${cu.b1};
+  let aBase = ${la.base};
+  let bBase = ${lb.base};
+  ${la.prelude ?? ''}
+  ${lb.prelude ?? ''}
+  ${v.split ? `let kBegin = split * ${cu.kPer}; let kEnd = min(K, kBegin + ${cu.kPer});` : 'let kBegin = 0u; let kEnd = K;'}`);
+  for (let i = 0; i < R; i++) for (let j = 0; j < C4; j++) L.push(`  var acc${i}_${j} = vec4<f32>(0.0);`);
+  L.push(`  for (var t = kBegin; t < kEnd; t = t + 4u) {`);
+  for (let q = 0; q < R8; q++) {
+    L.push(`    var av${q}: vec4<f32>;
+    {
+      let o = m0 + ${8 * q}u + l; let k = t;
+      ${la.unit({ X: 'A', base: 'aBase', o: 'o', k: 'k', O: 'M', K: 'K', checked: v.checked, along: 'k' })}
+      av${q} = val;
+    }`);
+  }
+  for (let kk = 0; kk < 4; kk++) {
+    for (let j = 0; j < C4; j++) {
+      L.push(`    var b${kk}_${j}: vec4<f32>;
+    {
+      let o = n0 + l * ${C}u + ${4 * j}u; let k = t + ${kk}u;
+      ${lb.unit({ X: 'B', base: 'bBase', o: 'o', k: 'k', O: 'N', K: 'K', checked: v.checked, along: 'o' })}
+      b${kk}_${j} = val;
+    }`);
+    }
+  }
+  for (let i = 0; i < R; i++) {
+    L.push(`    {
+      let ar = subgroupBroadcast(av${i >> 3}, ${i & 7}u);`);
+    for (let kk = 0; kk < 4; kk++) {
+      for (let j = 0; j < C4; j++) L.push(`      acc${i}_${j} = fma(vec4<f32>(ar[${kk}]), b${kk}_${j}, acc${i}_${j});`);
+    }
+    L.push('    }');
+  }
+  L.push('  }');
+  L.push('  let oBase = zz * M * N;');
+  for (let i = 0; i < R; i++) {
+    L.push(`  {
+    let row = m0 + ${i}u;`);
+    for (let j = 0; j < C4; j++) {
+      const col = `n0 + l * ${C}u + ${4 * j}u`;
+      if (v.vecOut) {
+        const st = `O[(oBase + row * N + ${col}) / 4u] = acc${i}_${j};`;
+        L.push(v.checked ? `    if (row < M && ${col} < N) { ${st} }` : `    ${st}`);
+      } else {
+        for (let q = 0; q < 4; q++) {
+          const st = `O[oBase + row * N + ${col} + ${q}u] = acc${i}_${j}[${q}];`;
+          L.push(v.checked ? `    if (row < M && ${col} + ${q}u < N) { ${st} }` : `    ${st}`);
+        }
+      }
+    }
+    L.push('  }');
+  }
+  L.push('}');
+  return L.join('\n');
+}
+
+/** The kernel family for this runtime: 'sg' on CPU adapters with 8-lane subgroups, else 'tiled'. */
+function pickKind(rt: GpuRuntime, cfg: MatmulConfig): 'tiled' | 'sg' {
+  if (cfg.kind !== 'auto') return cfg.kind;
+  const info = (rt.device as GPUDevice & { adapterInfo?: GPUAdapterInfo & { subgroupMinSize?: number } }).adapterInfo;
+  const software = !!info && (info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(info.description ?? ''));
+  return rt.features.has('subgroups') && software && (info?.subgroupMinSize ?? 0) >= 8 ? 'sg' : 'tiled';
+}
+
 /** Picks the split-K factor: enough workgroups to keep the thread pool busy, slices ≥ 4·tk deep. */
 function chooseSplit(workgroups: number, K: number, tk: number): number {
   const TARGET = 32;
@@ -291,22 +438,26 @@ function chooseSplit(workgroups: number, K: number, tk: number): number {
 
 /** Runs one GEMM (see GemmProblem) into `p.out`. */
 export function runGemm(rt: GpuRuntime, p: GemmProblem): void {
-  const cfg: MatmulConfig = p.cfg ? { ...activeConfig, ...p.cfg } : activeConfig;
+  let cfg: MatmulConfig = p.cfg ? { ...activeConfig, ...p.cfg } : activeConfig;
   const { M, N, K } = p;
   const batch = [...p.batch];
   if (batch.length > MAX_BATCH_AXES) throw new WgradError('matmul', `at most ${MAX_BATCH_AXES} batch axes, got ${batch.length}`);
   while (batch.length < MAX_BATCH_AXES) batch.unshift(1);
   const nBatch = numel(batch);
   if (M * N * nBatch === 0) return;
-  const TM = cfg.wy * cfg.r;
-  const TN = cfg.wx * cfg.c;
+  const kind = pickKind(rt, cfg);
+  // Short outputs (a few rows) use an 8-row block instead of wasting most of a 32-row one.
+  if (kind === 'sg' && M <= 8 && cfg.sgR > 8) cfg = { ...cfg, sgR: 8 };
+  const TM = kind === 'sg' ? cfg.sgR : cfg.wy * cfg.r;
+  const TN = kind === 'sg' ? 8 * cfg.sgC : cfg.wx * cfg.c;
+  const TK = kind === 'sg' ? 4 : cfg.tk;
   const tilesN = Math.ceil(N / TN);
   const tilesM = Math.ceil(M / TM);
-  const splits = p.splits ?? chooseSplit(tilesN * tilesM * nBatch, K, cfg.tk);
-  const kPer = splits > 1 ? Math.ceil(Math.ceil(K / splits) / cfg.tk) * cfg.tk : Math.max(K, 1);
+  const splits = p.splits ?? chooseSplit(tilesN * tilesM * nBatch, K, TK);
+  const kPer = splits > 1 ? Math.ceil(Math.ceil(K / splits) / TK) * TK : Math.max(K, 1);
   const nSplit = splits > 1 ? Math.ceil(K / kPer) : 1;
-  const checked = M % TM !== 0 || N % TN !== 0 || K % cfg.tk !== 0;
-  const v: Variant = { cfg, a: p.a.key, b: p.b.key, checked, vecOut: N % 4 === 0, split: nSplit > 1 };
+  const checked = M % TM !== 0 || N % TN !== 0 || K % TK !== 0;
+  const v: Variant = { cfg, kind, a: p.a.key, b: p.b.key, checked, vecOut: N % 4 === 0, split: nSplit > 1 };
   const key = variantKey(v);
   const target = nSplit > 1 ? rt.alloc(nSplit * nBatch * M * N) : p.out;
   const zTotal = nBatch * nSplit;
@@ -323,7 +474,7 @@ export function runGemm(rt: GpuRuntime, p: GemmProblem): void {
     rt.dispatch(
       {
         key,
-        code: () => gemmCode(v, cu, la, lb, p.a.vec, p.b.vec, u.decl()),
+        code: () => (kind === 'sg' ? sgCode(v, cu, la, lb, p.a.vec, p.b.vec, u.decl()) : gemmCode(v, cu, la, lb, p.a.vec, p.b.vec, p.a.k4, p.b.k4, u.decl())),
         uniforms: u.buffer(),
         readOnly: 2,
         workgroups: [tilesN, tilesM, zCount],
@@ -422,8 +573,8 @@ function gemmStrided(
   const sBn = N === 1 ? 1 : b.strides[rb - 1];
   runGemm(rt, {
     M, N, K, batch,
-    a: stridedLoader(a.storage, a.offset, aBatch, sAm, sAk, M),
-    b: stridedLoader(b.storage, b.offset, bBatch, sBn, sBk, N),
+    a: stridedLoader(a.storage, a.offset, aBatch, sAm, sAk, M, K),
+    b: stridedLoader(b.storage, b.offset, bBatch, sBn, sBk, N, K),
     out,
     cfg,
   });

@@ -1,0 +1,115 @@
+/**
+ * WebGPU conv2d, conv2dInputGrad and conv2dWeightGrad kernels against the CPU reference on fixed
+ * and random geometries: stride 1–3, padding 0–2, dilation 1–2, groups 1/2/4, kernels 1–5, odd
+ * spatial sizes, batch 1–3, plus non-contiguous input views and the 1×1 (pointwise) fast path.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
+import type { Conv2dGeometry } from '../src/core/prims.js';
+import { convOutSize } from '../src/core/shape.js';
+import { DEFAULT_MATMUL_CONFIG, setMatmulConfig } from '../src/kernels/matmul.js';
+import { checkPrim, contiguousLayout, gens, getGpu, makePair, releasePairs, type Layout } from './helpers/gpu.js';
+
+/** Float32 sums of K products of values in [-4, 4]: the absolute tolerance scales with K. */
+const tol = (k: number) => ({ rtol: 1e-4, atol: 1e-4 + 1e-6 * 16 * k });
+
+let gpu: WebGpuBackend;
+beforeAll(async () => {
+  gpu = await getGpu();
+  // A reduced register block keeps LLVM's JIT time per kernel variant short; the generator and the
+  // conv loaders are the same as with the production block (kernels-matmul.test.ts covers that).
+  setMatmulConfig({ sgR: 8, sgC: 4, r: 4, c: 4, tk: 16 });
+});
+afterAll(() => {
+  setMatmulConfig(DEFAULT_MATMUL_CONFIG);
+});
+
+interface Case {
+  n: number; c: number; h: number; w: number; o: number; kh: number; kw: number;
+  geom: Conv2dGeometry;
+}
+
+/** Checks all three prims for one geometry. */
+async function check(t: Case, seed = 1, layouts: { x?: Layout; w?: Layout; gy?: Layout } = {}): Promise<void> {
+  const { n, c, h, w, o, kh, kw, geom } = t;
+  const ho = convOutSize(h, kh, geom.stride[0], geom.padding[0], geom.dilation[0]);
+  const wo = convOutSize(w, kw, geom.stride[1], geom.padding[1], geom.dilation[1]);
+  if (ho <= 0 || wo <= 0) return;
+  const xs = [n, c, h, w];
+  const ws = [o, c / geom.groups, kh, kw];
+  const ys = [n, o, ho, wo];
+  const x = makePair(gpu, 'float32', xs, layouts.x ?? contiguousLayout(4), gens.float(seed));
+  const wt = makePair(gpu, 'float32', ws, layouts.w ?? contiguousLayout(4), gens.float(seed + 1));
+  const gy = makePair(gpu, 'float32', ys, layouts.gy ?? contiguousLayout(4), gens.float(seed + 2));
+  const what = `${JSON.stringify(t)}`;
+  try {
+    await checkPrim(gpu, 'conv2d', [x, wt], geom, { shape: ys, dtype: 'float32' }, tol((c / geom.groups) * kh * kw), `conv2d ${what}`);
+    await checkPrim(gpu, 'conv2dInputGrad', [gy, wt], { ...geom, inputSize: [h, w] }, { shape: xs, dtype: 'float32' }, tol((o / geom.groups) * kh * kw), `inputGrad ${what}`);
+    await checkPrim(gpu, 'conv2dWeightGrad', [x, gy], { ...geom, kernelSize: [kh, kw] }, { shape: ws, dtype: 'float32' }, tol(n * ho * wo), `weightGrad ${what}`);
+  } finally {
+    releasePairs(gpu, [x, wt, gy]);
+  }
+}
+
+const g = (stride: number[], padding: number[], dilation: number[], groups: number): Conv2dGeometry => ({
+  stride: stride as [number, number], padding: padding as [number, number], dilation: dilation as [number, number], groups,
+});
+
+describe('conv kernels', () => {
+  it('fixed geometries', async () => {
+    await check({ n: 2, c: 4, h: 9, w: 9, o: 6, kh: 3, kw: 3, geom: g([2, 2], [1, 1], [1, 1], 2) });
+    await check({ n: 1, c: 3, h: 7, w: 5, o: 4, kh: 1, kw: 1, geom: g([1, 1], [0, 0], [1, 1], 1) }); // pointwise
+    await check({ n: 3, c: 4, h: 11, w: 8, o: 4, kh: 3, kw: 2, geom: g([2, 3], [2, 1], [2, 1], 4) });
+    await check({ n: 1, c: 2, h: 3, w: 3, o: 2, kh: 3, kw: 3, geom: g([3, 3], [0, 0], [1, 1], 1) }); // 1×1 output
+  });
+
+  it('non-contiguous input views', async () => {
+    const perm: Layout = { perm: [1, 0, 3, 2], steps: [1, 1, 1, 1], broadcast: [false, false, false, false], lead: 3 };
+    const flip: Layout = { perm: [0, 1, 2, 3], steps: [1, -1, 2, 1], broadcast: [false, false, false, false], lead: 1 };
+    const t = { n: 2, c: 4, h: 7, w: 6, o: 4, kh: 3, kw: 2, geom: g([1, 2], [1, 1], [1, 1], 2) };
+    await check(t, 3, { x: perm, w: flip, gy: perm });
+    await check({ n: 2, c: 4, h: 5, w: 5, o: 6, kh: 1, kw: 1, geom: g([1, 1], [0, 0], [1, 1], 1) }, 4, { x: perm, w: perm, gy: flip });
+  });
+
+  it('production register block', async () => {
+    const prev = setMatmulConfig(DEFAULT_MATMUL_CONFIG);
+    try {
+      await check({ n: 2, c: 8, h: 16, w: 16, o: 16, kh: 3, kw: 3, geom: g([1, 1], [1, 1], [1, 1], 1) });
+    } finally {
+      setMatmulConfig(prev);
+    }
+  });
+
+  it('random geometries against the CPU reference', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          n: fc.integer({ min: 1, max: 3 }),
+          groups: fc.constantFrom(1, 2, 4),
+          cg: fc.integer({ min: 1, max: 3 }),
+          og: fc.integer({ min: 1, max: 3 }),
+          h: fc.integer({ min: 1, max: 13 }),
+          w: fc.integer({ min: 1, max: 13 }),
+          kh: fc.integer({ min: 1, max: 5 }),
+          kw: fc.integer({ min: 1, max: 5 }),
+          sh: fc.integer({ min: 1, max: 3 }),
+          sw: fc.integer({ min: 1, max: 3 }),
+          ph: fc.integer({ min: 0, max: 2 }),
+          pw: fc.integer({ min: 0, max: 2 }),
+          dh: fc.integer({ min: 1, max: 2 }),
+          dw: fc.integer({ min: 1, max: 2 }),
+          seed: fc.integer({ min: 1, max: 1000 }),
+        }),
+        async (r) => {
+          const t: Case = {
+            n: r.n, c: r.cg * r.groups, h: r.h | 1, w: r.w | 1, o: r.og * r.groups, kh: r.kh, kw: r.kw,
+            geom: g([r.sh, r.sw], [r.ph, r.pw], [r.dh, r.dw], r.groups),
+          };
+          await check(t, r.seed);
+        },
+      ),
+      { numRuns: 20, seed: 7 },
+    );
+  });
+});
