@@ -1,18 +1,19 @@
 /**
  * Elementwise kernels: unary ops, binary ops, where, cast and copy.
  *
- * Algorithm: one invocation per output element, workgroups of 256 lanes (1-D, the contiguous output
- * dim on X), a 2-D grid of workgroups for large outputs. Each input is read through its own
+ * Algorithm: workgroups of 256 lanes (1-D, the contiguous output dim on X), each lane handling 16
+ * elements 256 apart (wgsl.ts `flatMain`: a workgroup covers 4096 consecutive outputs), a 2-D grid
+ * of workgroups for large outputs. Each input is read through its own
  * broadcast strides and offset (uniforms), so broadcasts, transposes, slices and flips never cost a
  * copy. Axes that are contiguous for every operand are merged first (`coalesce`), so typical views
  * collapse to rank 0–2; when every input is contiguous (or a broadcast scalar) the kernel takes the
- * fast path (index = offset + i, no index math), otherwise one div/mod per merged axis (wgsl.ts
- * `Addr`). One pass, no workgroup memory.
+ * fast path (index = offset + i, no index math), otherwise one div/mod per merged axis, unrolled to
+ * rank 4 (wgsl.ts `Addr`). One pass, no workgroup memory.
  *
- * Pipelines are keyed by (op, input dtypes, output dtype) only: ranks, shapes, strides and
- * addressing modes are uniforms, which keeps the pipeline count — and lavapipe's ~0.5 s LLVM
- * compile per new pipeline, see wgsl.ts — to one per op and dtype signature. (Making the op a
- * uniform switch as well would cut compiles further but cost up to 1.5–2× on cheap ops.)
+ * Pipelines are keyed by (op, input dtypes, output dtype, fast/general path): ranks, shapes,
+ * strides and offsets are uniforms, which keeps the pipeline count — and lavapipe's ~0.5 s LLVM
+ * compile per new pipeline, see wgsl.ts — to at most two per op and dtype signature. (Making the op
+ * a uniform switch as well would cut compiles further but measured 1.5–2× slower on cheap ops.)
  *
  * Semantics mirror src/backends/cpu/scalar.ts exactly (NaN tests on bits, floor-mod with an exact
  * fmod, Math.pow special cases, saturating float→int casts, wrapping integer arithmetic, integer

@@ -1,15 +1,15 @@
 /**
  * gather and scatterAdd along one axis with int32 indices (semantics: src/backends/cpu/gather.ts).
  *
- * gather {axis}: out = [pre, indices..., post]. One invocation per output element, 256 lanes per
- * workgroup. Each output axis gets a stride into x (pre/post axes; 0 on index axes) and a stride into
+ * gather {axis}: out = [pre, indices..., post]. Element-parallel (wgsl.ts `flatMain`: 256 lanes ×
+ * 16 elements per workgroup). Each output axis gets a stride into x (pre/post axes; 0 on index axes) and a stride into
  * indices (index axes; 0 elsewhere); both are merged with `coalesce` and read through the shared
- * runtime-rank addressing (wgsl.ts `Addr`), then out = (0 <= j < dim) ? x[xpos + j·xstride[axis]]
+ * strided addressing (wgsl.ts `Addr`), then out = (0 <= j < dim) ? x[xpos + j·xstride[axis]]
  * : 0. No copies; one pipeline per dtype.
  *
  * scatterAdd {axis, size}: out = zeros [pre, size, post], out[p, idx[k], q] += upd[p, k, q].
  * Deterministic and output-parallel (no atomics): every output element sums its contributions in
- * increasing k, one invocation each.
+ * increasing k, element-parallel like gather.
  *  - few indices (K <= 32): each output element scans all K indices.
  *  - otherwise (CSR): argsort the flat indices (stable, sort.ts) → perm; one pass computes
  *    starts[j] = #{k : idx[k] < j} for j = 0..size by binary search over idx[perm[.]]; then each

@@ -1,14 +1,14 @@
 /**
  * pad and concat (semantics: src/backends/cpu/movement.ts).
  *
- * pad {widths, value}: one invocation per output element (256 lanes, 2-D grid); the output index
+ * pad {widths, value}: element-parallel over the output (wgsl.ts `flatMain`); the output index
  * is unravelled, shifted by the `before` widths and tested against the input shape with one
  * unsigned compare per axis; inside → read the strided input view, outside → `value` (its bits in
  * the output dtype, as a typed-array store converts it). Unrolled to rank 4 with uniform guards
  * (like wgsl.ts `Addr`), shapes and widths in uniforms; no copies.
  *
- * concat {axis}: one strided-copy dispatch per input (all in one batch): invocation per input
- * element, reading the input view through its strides and writing the output region through the
+ * concat {axis}: one strided-copy dispatch per input (all in one batch), element-parallel over the
+ * input, reading the input view through its strides and writing the output region through the
  * output's row-major strides shifted by the input's start along `axis`. Input and region strides
  * are merged with `coalesce`, so e.g. concatenation along axis 0 is a plain contiguous copy.
  */

@@ -1,8 +1,8 @@
 /**
  * random {key, shape, dist}: counter-based Threefry-2x32 (20 rounds), the same function as
  * src/random/threefry.ts. Element i (row-major) is bits_i = threefry2x32(key, [i, 0])[0]; 'uniform'
- * maps bits to [0, 1) as bitcast((bits >> 9) | 0x3f800000) - 1 (exact). One invocation per
- * element, 256 lanes per workgroup, a 2-D grid for large outputs; the key is a uniform, so every
+ * maps bits to [0, 1) as bitcast((bits >> 9) | 0x3f800000) - 1 (exact). Element-parallel
+ * (wgsl.ts `flatMain`: 256 lanes × 16 elements per workgroup, a 2-D grid for large outputs); the key is a uniform, so every
  * call shares one pipeline per dist. Bits are identical to the CPU's by construction.
  */
 import type { OutputSpec } from '../core/backend.js';

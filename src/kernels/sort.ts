@@ -14,12 +14,13 @@
  * share one workgroup.
  *  - local kernel: a workgroup loads a chunk of C = 2048 pairs into workgroup memory (2 × 8 KiB;
  *    1024 when the device has less), 256 lanes run compare-exchange steps with one barrier per
- *    step. When
- *    P ≤ C it does the whole sort (stages k = 2..P) and writes the int32 indices; otherwise it
+ *    step. When P ≤ C it does the whole sort (stages k = 2..P) and writes the int32 indices; otherwise it
  *    sorts chunks (k ≤ C) into global work buffers.
- *  - for P > C, each stage k = 2C..P runs one global dispatch per step j = k/2..C (one invocation
- *    per pair) and finishes the steps j < C with the local kernel in merge mode; the last stage
+ *  - for P > C, each stage k = 2C..P runs one global dispatch per step j = k/2..C (element-parallel
+ *    over the pairs) and finishes the steps j < C with the local kernel in merge mode; the last stage
  *    writes the indices. O(log² P) dispatches, all in one batch.
+ * Cost on lavapipe: ~55 barriers per chunk for 1000-long rows; [256, 1000] takes ~0.5 s under load
+ * (barrier-bound). Per-invocation sorts for short rows would be faster there; not done.
  */
 import type { OutputSpec } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
