@@ -57,6 +57,9 @@ export interface RowSpec {
   batch?: number;
   /** Upper bound on timed repeats for this row (slow rows). */
   maxRepeats?: number;
+  /** `check()` does this many iterations (training rows: 2 steps); it then also serves as the
+   *  warm-up, and the warm-up time is its time divided by this. */
+  checkRuns?: number;
   note?: string;
   wgrad?: () => Promise<SideImpl>;
   tfjs?: () => Promise<SideImpl>;
@@ -87,6 +90,8 @@ export interface RowResult {
   batch?: number;
   note?: string;
   repeats: number;
+  /** GPU time measured in the wall-clock runs themselves (slow rows) rather than in extra runs. */
+  gpuTimeFromWallRuns?: boolean;
   wgrad: SideResult;
   tfjs: SideResult;
   /** wgrad / TF.js throughput (wall clock). */
@@ -105,6 +110,8 @@ export interface HarnessOptions {
   maxRepeats: number;
   /** Extra runs timed with timestamp queries (at most). */
   gpuRepeats: number;
+  /** Above this warm-up time (ms), the wall-clock runs are instrumented instead of extra runs. */
+  instrumentAboveMs: number;
   log: (line: string) => void;
 }
 
@@ -162,8 +169,8 @@ export async function runRow(spec: RowSpec, sides: Side[], opts: HarnessOptions)
     const t0 = performance.now();
     try {
       l.impl = await l.side.make();
-      l.checkValues = await l.impl.check();
-      l.warmMs = await timed(() => l.impl!.run());
+      const checkMs = await timed(async () => (l.checkValues = await l.impl!.check()));
+      l.warmMs = spec.checkRuns ? checkMs / spec.checkRuns : await timed(() => l.impl!.run());
       l.result.ok = true;
     } catch (e) {
       l.result.error = errText(e);
@@ -176,33 +183,42 @@ export async function runRow(spec: RowSpec, sides: Side[], opts: HarnessOptions)
   const ok = lives.filter((l) => l.result.ok);
   const slowest = Math.max(1e-3, ...ok.map((l) => l.warmMs!));
   const cap = Math.min(opts.maxRepeats, spec.maxRepeats ?? Infinity);
-  const repeats = ok.length ? Math.max(opts.minRepeats, Math.min(cap, Math.round((opts.budgetS * 1000) / slowest))) : 0;
+  // Very slow rows (seconds per iteration) get at least 2 repeats instead of minRepeats.
+  const floor = slowest > 4000 ? Math.min(2, opts.minRepeats) : opts.minRepeats;
+  const repeats = ok.length ? Math.max(floor, Math.min(cap, Math.round((opts.budgetS * 1000) / slowest))) : 0;
 
-  const runOnce = async (l: Live, r: number, instrumented: boolean) => {
+  // Slow rows (seconds per iteration): the wall-clock runs themselves are instrumented with
+  // timestamp queries (the added work per submit is far below 1 % there) instead of extra runs.
+  const instrumentWall = slowest > opts.instrumentAboveMs;
+  const runOnce = async (l: Live, r: number, mode: 'wall' | 'gpu' | 'both') => {
     if (!l.result.ok) return;
     try {
-      if (instrumented) {
-        const span = await l.side.span!(() => l.impl!.run());
+      if (mode !== 'wall' && l.side.span) {
+        let wall = 0;
+        const span = await l.side.span(async () => {
+          wall = await timed(() => l.impl!.run());
+        });
         if (span !== null) l.spans.push(span);
-      } else {
+        if (mode === 'both') l.samples.push(wall);
+      } else if (mode !== 'gpu') {
         l.samples.push(await timed(() => l.impl!.run()));
       }
     } catch (e) {
       l.result.ok = false;
-      l.result.error = `during ${instrumented ? 'GPU-timed ' : ''}repeat ${r + 1}: ${errText(e)}`;
+      l.result.error = `during ${mode === 'gpu' ? 'GPU-timed ' : ''}repeat ${r + 1}: ${errText(e)}`;
       opts.log(`    ${l.side.name}: FAILED ${l.result.error}`);
     }
   };
   // Wall-clock repeats, interleaved; the order alternates.
   for (let r = 0; r < repeats; r++) {
-    for (const l of r % 2 === 0 ? ok : [...ok].reverse()) await runOnce(l, r, false);
+    for (const l of r % 2 === 0 ? ok : [...ok].reverse()) await runOnce(l, r, instrumentWall ? 'both' : 'wall');
   }
-  // Separate runs instrumented with timestamp queries (they add a little work per submit, so they
-  // are kept out of the wall-clock samples).
+  // Otherwise separate runs are instrumented with timestamp queries (they add a little work per
+  // submit, which matters for fast rows, so they are kept out of the wall-clock samples).
   const timedSides = ok.filter((l) => l.side.span);
-  const gpuRepeats = timedSides.length ? Math.max(1, Math.min(opts.gpuRepeats, repeats, Math.round((opts.budgetS * 250) / slowest))) : 0;
+  const gpuRepeats = timedSides.length && !instrumentWall ? Math.max(1, Math.min(opts.gpuRepeats, repeats, Math.round((opts.budgetS * 250) / slowest))) : 0;
   for (let r = 0; r < gpuRepeats; r++) {
-    for (const l of r % 2 === 0 ? timedSides : [...timedSides].reverse()) await runOnce(l, r, true);
+    for (const l of r % 2 === 0 ? timedSides : [...timedSides].reverse()) await runOnce(l, r, 'gpu');
   }
   for (const l of lives) {
     try { l.impl?.dispose(); } catch { /* ignore */ }
@@ -221,7 +237,7 @@ export async function runRow(spec: RowSpec, sides: Side[], opts: HarnessOptions)
   const none: SideResult = { ok: false, error: 'not run' };
   const res: RowResult = {
     group: spec.group, id: spec.id, name: spec.name, shape: spec.shape, metric: spec.metric, work: spec.work,
-    batch: spec.batch, note: spec.note, repeats,
+    batch: spec.batch, note: spec.note, repeats, gpuTimeFromWallRuns: instrumentWall && timedSides.length > 0,
     wgrad: w?.result ?? none, tfjs: t?.result ?? none,
     check: { status: 'n/a', tol: spec.tol },
   };

@@ -77,9 +77,10 @@ export function markdown(rows: RowResult[], info: RunInfo): string {
     const t = target(r);
     const met = r.ratio === undefined ? '—' : r.ratio >= t ? `≥${t}× ✓` : `≥${t}× ✗`;
     const chk = r.check.status === 'n/a' ? 'n/a' : `${r.check.status} (${r.check.relErr! < 1e-12 ? '0' : r.check.relErr!.toExponential(1)})`;
-    const gpu = r.wgrad.gpuMs !== undefined || r.tfjs.gpuMs !== undefined ? `${fmtMs(r.wgrad.gpuMs)} / ${fmtMs(r.tfjs.gpuMs)}` : '—';
+    const gpu = r.wgrad.gpuMs !== undefined || r.tfjs.gpuMs !== undefined ? `${fmtMs(r.wgrad.gpuMs)} / ${fmtMs(r.tfjs.gpuMs)}${r.gpuTimeFromWallRuns ? '*' : ''}` : '—';
     L.push(`| ${cell(r.name)} | ${cell(r.shape)} | ${r.metric} | ${valueCell(r, 'wgrad')} | ${valueCell(r, 'tfjs')} | ${fmtRatio(r.ratio)} | ${met} | ${chk} | ${gpu} | ${r.repeats} |`);
   }
+  L.push('GPU ms: median GPU busy time of one iteration from timestamp queries, in separate instrumented runs (* for rows slower than 2 s: in the timed runs themselves).');
   L.push('');
   const failures = rows.flatMap((r) => (['wgrad', 'tfjs'] as const).filter((s) => !r[s].ok && r[s].error).map((s) => `- ${r.name} (${r.shape}), ${s}: ${r[s].error}`));
   if (failures.length) {
@@ -97,7 +98,7 @@ export function markdown(rows: RowResult[], info: RunInfo): string {
   }
   const checks = rows.filter((r) => r.check.detail);
   if (checks.length) {
-    L.push('## Cross-check values (training rows: losses of the first two steps)');
+    L.push('## Cross-check values (scalar results; training rows: the losses of the first two SGD steps from the same weights)');
     L.push('');
     for (const r of checks) L.push(`- ${r.name}: ${r.check.detail}; rel. error ${r.check.relErr?.toExponential(2)} (tolerance ${r.check.tol})`);
     L.push('');
@@ -168,7 +169,7 @@ export function svgChart(rows: RowResult[], info: Pick<RunInfo, 'date' | 'mode' 
       o.push(`<line x1="10" y1="${y}" x2="${width - 10}" y2="${y}" stroke="#bbb"/>`);
     }
     const label = `${r.name} — ${r.shape}`;
-    o.push(`<text x="${labelW - 8}" y="${y + 14}" text-anchor="end">${esc(label.length > 58 ? label.slice(0, 57) + '…' : label)}</text>`);
+    o.push(`<text x="${labelW - 8}" y="${y + 14}" text-anchor="end">${esc(label.length > 54 ? label.slice(0, 53) + '…' : label)}</text>`);
     if (r.ratio === undefined) {
       o.push(`<text x="${x(1) + 6}" y="${y + 14}" fill="#b00">${!r.wgrad.ok ? 'wgrad failed' : !r.tfjs.ok ? 'TF.js failed' : 'n/a'}</text>`);
       return;

@@ -121,7 +121,7 @@ async function main() {
       const h = await startTfjs();
       ctx.tf = h;
       tfDevice = h.device;
-      tfjsName = `@tensorflow/tfjs-core ${h.version} + tfjs-backend-webgpu (navigator.gpu = Dawn from the webgpu package)`;
+      tfjsName = `@tensorflow/tfjs ${h.version} with @tensorflow/tfjs-backend-webgpu (navigator.gpu = Dawn from the webgpu package)`;
       if (h.adapter) adapter = h.adapter;
     } catch (e) {
       ctx.tfError = errText(e);
@@ -146,7 +146,7 @@ async function main() {
   const tfSpan = args.gpuTime ? await gpuTimer(tfDevice) : undefined;
   const timing = `wall clock around each iteration, ended by a device sync (wgrad: wg.sync(); TF.js: submit + queue.onSubmittedWorkDone()); ` +
     (wgSpan || tfSpan
-      ? `GPU busy time from timestamp queries in a few extra instrumented runs (every queue submit bracketed by two timestamp writes; Dawn's timestamp quantization off)`
+      ? `GPU busy time from timestamp queries (every queue submit bracketed by two timestamp writes; Dawn's timestamp quantization off), in a few extra runs, or for rows slower than 2 s per iteration in the timed runs themselves`
       : 'no timestamp queries (adapter lacks timestamp-query, or --no-gpu-time)');
 
   const builders: Record<Group, (c: Ctx) => RowSpec[]> = { matmul: matmulRows, conv: convRows, memory: memoryRows, dispatch: dispatchRows, train: trainRows };
@@ -158,6 +158,7 @@ async function main() {
     minRepeats: args.quick ? 2 : 3,
     maxRepeats: Number.isFinite(args.repeats) ? args.repeats : args.quick ? 5 : 15,
     gpuRepeats: args.quick ? 2 : 3,
+    instrumentAboveMs: 2000,
     log,
   };
   log(`wgrad vs TF.js — ${args.quick ? 'quick' : 'full'} run, ${specs.length} rows; adapter: ${adapter}`);
@@ -225,9 +226,9 @@ async function main() {
     }
   }
 
-  if (ctx.tf) notes.push('TF.js runs in Node on Dawn: `navigator.gpu` is set to the `webgpu` package\'s GPU object (and its GPUBufferUsage/GPUMapMode/... globals installed) before `@tensorflow/tfjs-backend-webgpu` is imported; `tf.setBackend(\'webgpu\')` then works unchanged.');
+  if (ctx.tf) notes.push('TF.js runs in Node on Dawn: `navigator.gpu` is set to the `webgpu` package\'s GPU object (and its GPUBufferUsage/GPUMapMode/... globals installed) before `@tensorflow/tfjs-backend-webgpu` is imported; `tf.setBackend(\'webgpu\')` then works unchanged. The umbrella `@tensorflow/tfjs` is imported because tfjs-core\'s Node bundle lacks the gradient functions. The tiny-op row turns TF.js\'s WEBGPU_CPU_FORWARD off so that its ops run on the GPU.');
   notes.push('Each library runs in its native layout (wgrad NCHW / OIHW, TF.js NHWC / HWIO) on the same numbers; TF.js results are converted on the host for the cross-check.');
-  notes.push('Repeats: after one cross-check run and one warm-up run per side, repeats = clamp(budget / slower side\'s warm-up time); slow rows (large matmuls, training steps with TF.js) get fewer repeats, shown per row.');
+  notes.push('Repeats: after one cross-check run and one warm-up run per side (training rows: the two cross-check steps are the warm-up), repeats = clamp(budget / slower side\'s warm-up time, at least 2–3); slow rows (large matmuls, training steps) get fewer repeats, shown per row.');
   notes.push('The machine is shared: other processes may load its 2 cores (load averages above). Interleaving wgrad and TF.js repeats makes the ratio robust to slow changes of load; absolute numbers are not.');
 
   const info: RunInfo = {

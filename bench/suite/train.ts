@@ -182,7 +182,7 @@ function mlpRow(ctx: Ctx, batch: number): RowSpec {
   const flops = 6 * batch * (784 * 512 + 512 * 256 + 256 * 10);
   return {
     group: 'train', id: 'train.mlp', name: 'training step: MLP', shape: `784-512-256-10, batch ${batch}`,
-    metric: 'steps/s', work: 1, batch, tol: 1e-3, note: `≈${(flops / 1e9).toFixed(2)} GFLOP per step`,
+    metric: 'steps/s', work: 1, batch, tol: 1e-3, checkRuns: 2, note: `≈${(flops / 1e9).toFixed(2)} GFLOP per step`,
     wgrad: async () => {
       const wg = needWg(ctx);
       const X = wg.tensor(x, { shape: [batch, 784] }), Y = wg.tensor(y);
@@ -215,7 +215,7 @@ function cnnRow(ctx: Ctx, batch: number): RowSpec {
   return {
     group: 'train', id: 'train.cnn', name: 'training step: small CNN',
     shape: `conv 1→32, pool, conv 32→64, pool, FC 3136→128→10; batch ${batch}`,
-    metric: 'steps/s', work: 1, batch, tol: 1e-3, maxRepeats: 5,
+    metric: 'steps/s', work: 1, batch, tol: 1e-3, maxRepeats: 5, checkRuns: 2,
     wgrad: async () => {
       const wg = needWg(ctx);
       const X = wg.tensor(x, { shape: [batch, 1, 28, 28] }), Y = wg.tensor(y);
@@ -281,7 +281,7 @@ function sslRow(ctx: Ctx, kind: 'simclr' | 'rocl', b: number): RowSpec {
   return {
     group: 'train', id: `train.${kind}`, name: rocl ? 'training step: RoCL (7-step PGD)' : 'training step: SimCLR',
     shape: `conv encoder 3→16→32, FC 2048→128, head 128→128→64; ${b} images × 2 views${rocl ? ' + adversarial view' : ''}`,
-    metric: 'steps/s', work: 1, batch: b, tol: rocl ? 2e-2 : 1e-3, maxRepeats: 5,
+    metric: 'steps/s', work: 1, batch: b, tol: rocl ? 2e-2 : 1e-3, maxRepeats: 5, checkRuns: 2,
     note: rocl ? `ε = 8/255, α = ${ALPHA}, ${ATTACK_STEPS} sign-gradient steps on NT-Xent (τ = ${TAU})` : `NT-Xent, τ = ${TAU}; noise views`,
     wgrad: async () => {
       const wg = needWg(ctx);
@@ -345,9 +345,10 @@ function sslRow(ctx: Ctx, kind: 'simclr' | 'rocl', b: number): RowSpec {
 export function trainRows(ctx: Ctx): RowSpec[] {
   return [
     mlpRow(ctx, 256),
-    cnnRow(ctx, 256),
-    sslRow(ctx, 'simclr', ctx.quick ? 32 : 64),
-    sslRow(ctx, 'rocl', ctx.quick ? 32 : 64),
+    // The issue's target shape is batch 256; --quick uses 64.
+    cnnRow(ctx, ctx.quick ? 64 : 256),
+    sslRow(ctx, 'simclr', ctx.quick ? 16 : 32),
+    sslRow(ctx, 'rocl', ctx.quick ? 16 : 32),
   ];
 }
 
