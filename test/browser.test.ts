@@ -13,6 +13,24 @@ import * as wg from '../src/index.js';
 const root = normalize(join(import.meta.dirname, '..'));
 const chromiumPath = '/usr/bin/chromium';
 let server: Server;
+
+type BrowserResult = { backend: string; product: number[][]; gradient: number[]; uniform: number[] } | { error: string };
+
+// The page imports the compiled browser entry point (dist/index.js) as a module: no bundler, no Node.
+const PAGE = `<!doctype html><title>wgrad</title><script type="module">
+try {
+  const w = await import('/dist/index.js');
+  const report = await w.init();
+  const a = w.tensor([[1, 2, 3], [4, 5, 6]]);
+  const b = w.tensor([[1, 0], [0, 1], [2, -1]]);
+  const product = await w.matmul(a, b).array();
+  const gradient = await w.grad((x) => w.sum(w.mul(w.nn.softmax(w.mul(x, 0.5)), w.tensor([1, 2, 3]))))(a).data();
+  const uniform = await w.random.uniform(w.random.key(42), [8]).data();
+  window.result = { backend: report.backend, product, gradient: Array.from(gradient), uniform: Array.from(uniform) };
+} catch (e) {
+  window.result = { error: String(e && e.stack || e) };
+}
+</script>`;
 let port = 0;
 
 beforeAll(async () => {
@@ -21,7 +39,7 @@ beforeAll(async () => {
     const path = normalize(join(root, decodeURIComponent((req.url ?? '/').split('?')[0])));
     if (req.url === '/') {
       res.setHeader('content-type', 'text/html');
-      res.end('<!doctype html><title>wgrad</title>');
+      res.end(PAGE);
     } else if (path.startsWith(join(root, 'dist')) && existsSync(path)) {
       res.setHeader('content-type', extname(path) === '.js' ? 'text/javascript' : 'application/octet-stream');
       res.end(readFileSync(path));
@@ -47,16 +65,9 @@ test('wgrad runs in headless chromium on navigator.gpu and matches the CPU refer
   try {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
-    const result = await page.evaluate(async () => {
-      const w = await import('/dist/index.js' as string);
-      const report = await w.init();
-      const a = w.tensor([[1, 2, 3], [4, 5, 6]]);
-      const b = w.tensor([[1, 0], [0, 1], [2, -1]]);
-      const product = await w.matmul(a, b).array();
-      const gradient = await w.grad((x: unknown) => w.sum(w.mul(w.nn.softmax(w.mul(x, 0.5)), w.tensor([1, 2, 3]))))(a).data();
-      const uniform = await w.random.uniform(w.random.key(42), [8]).data();
-      return { backend: report.backend, product, gradient: Array.from(gradient as Float32Array), uniform: Array.from(uniform as Float32Array) };
-    });
+    await page.waitForFunction(() => (window as unknown as { result?: unknown }).result !== undefined, undefined, { timeout: 120_000 });
+    const result = await page.evaluate(() => (window as unknown as { result: BrowserResult }).result);
+    if ('error' in result) throw new Error(`in the browser: ${result.error}`);
     expect(result.backend).toBe('webgpu');
     expect(result.product).toEqual([[7, -1], [16, -1]]);
     const a = wg.tensor([[1, 2, 3], [4, 5, 6]]);
