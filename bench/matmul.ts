@@ -1,8 +1,12 @@
 /**
  * Square float32 matmul on the WebGPU backend: 256², 512², 1024², 2048².
  *
- *   npx tsx bench/matmul.ts [--sizes 256,512,1024,2048] [--reps 5] [--batch 4]
- *                           [--cfg wx,wy,r,c,tk,unroll,loopCopy ...] [--no-check]
+ *   npx tsx bench/matmul.ts [--sizes 256,512,1024,2048] [--reps 5] [--batch 4] [--no-check]
+ *                           [--cfg sg:R,C ...] [--cfg tiled:wx,wy,r,c,tk[,unroll[,loopCopy]] ...]
+ *
+ * Without --cfg the library default runs (on lavapipe: the 'sg' kernel, 32×4 block). 'sg:R,C' is
+ * the subgroup kernel with an R-row × C-column-per-lane block; 'tiled:...' the workgroup-memory
+ * kernel with a wx×wy workgroup, r×c outputs per invocation and K tile tk.
  *
  * Per size and tile configuration: one untimed call (pipeline compilation, reported separately),
  * one warm-up, then `reps` timed repeats; each repeat records `batch` dispatches and ends with a
@@ -34,8 +38,11 @@ const reps = Number(arg('reps') ?? 5);
 const batchArg = arg('batch');
 const check = !process.argv.includes('--no-check');
 const cfgs: MatmulConfig[] = args('cfg').map((s) => {
-  const [wx, wy, r, c, tk, unroll, loop] = s.split(',').map(Number);
-  return { wx, wy, r, c, tk, unroll: unroll || 1, loopCopy: loop !== 0 };
+  const [kind, rest] = s.includes(':') ? s.split(':') : ['tiled', s];
+  const nums = rest.split(',').map(Number);
+  if (kind === 'sg') return { ...DEFAULT_MATMUL_CONFIG, kind: 'sg', sgR: nums[0], sgC: nums[1], sgK: nums[2] || 4, sgLargeMacs: Infinity };
+  const [wx, wy, r, c, tk, unroll, loop] = nums;
+  return { ...DEFAULT_MATMUL_CONFIG, kind: 'tiled', wx, wy, r, c, tk, unroll: unroll || 1, loopCopy: loop !== 0 };
 });
 if (cfgs.length === 0) cfgs.push(DEFAULT_MATMUL_CONFIG);
 
@@ -61,7 +68,12 @@ const cpuMs = () => {
 
 const rows: string[] = [];
 for (const cfg of cfgs) {
-  const label = `${cfg.wx}×${cfg.wy} wg, ${cfg.r}×${cfg.c}/inv, tk ${cfg.tk}${cfg.unroll > 1 ? `, unroll ${cfg.unroll}` : ''}${cfg.loopCopy ? '' : ', unrolled copy'}`;
+  const sg = cfg.kind === 'sg' || (cfg.kind === 'auto' && /llvmpipe|software/i.test(`${backend.report.description} ${backend.report.architecture}`) && backend.report.features.includes('subgroups'));
+  const label = sg
+    ? cfg.sgLargeMacs === Infinity
+      ? `sg: 8-lane wg, ${cfg.sgR}×${cfg.sgC}/lane${cfg.sgK !== 4 ? `, k${cfg.sgK}` : ''}`
+      : `sg default: ${cfg.sgR}×${cfg.sgC}/lane, ${cfg.sgLargeR}×${cfg.sgLargeC} from ${cfg.sgLargeMacs.toExponential(1)} MACs`
+    : `tiled: ${cfg.wx}×${cfg.wy} wg, ${cfg.r}×${cfg.c}/inv, tk ${cfg.tk}${cfg.unroll > 1 ? `, unroll ${cfg.unroll}` : ''}${cfg.loopCopy ? '' : ', unrolled copy'}`;
   for (const n of sizes) {
     const A = rand(n * n, 1);
     const B = rand(n * n, 2);

@@ -19,7 +19,7 @@ beforeAll(async () => {
   gpu = await getGpu();
   // A reduced register block keeps LLVM's JIT time per kernel variant short; the generator and the
   // conv loaders are the same as with the production block (kernels-matmul.test.ts covers that).
-  setMatmulConfig({ sgR: 8, sgC: 4, r: 4, c: 4, tk: 16 });
+  setMatmulConfig({ sgR: 8, sgC: 4, sgLargeMacs: Infinity, r: 4, c: 4, tk: 16 });
 });
 afterAll(() => {
   setMatmulConfig(DEFAULT_MATMUL_CONFIG);

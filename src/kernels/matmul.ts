@@ -63,9 +63,19 @@ export interface MatmulConfig {
   /** Register block of the 'sg' kernel: rows (multiple of 8) × columns per lane (multiple of 4). */
   sgR: number;
   sgC: number;
+  /** Block used instead for large products (M·N·K·batch ≥ sgLargeMacs): faster per flop, but its
+   *  larger shader takes LLVM several times longer to compile, which small products never repay. */
+  sgLargeR: number;
+  sgLargeC: number;
+  sgLargeMacs: number;
+  /** K depth per iteration of the 'sg' kernel's loop (4 or 8). */
+  sgK: number;
 }
 
-export const DEFAULT_MATMUL_CONFIG: MatmulConfig = { wx: 8, wy: 8, r: 8, c: 8, tk: 32, unroll: 1, loopCopy: true, kind: 'auto', sgR: 32, sgC: 4 };
+export const DEFAULT_MATMUL_CONFIG: MatmulConfig = {
+  wx: 8, wy: 8, r: 8, c: 8, tk: 32, unroll: 1, loopCopy: true, kind: 'auto',
+  sgR: 16, sgC: 4, sgK: 4, sgLargeR: 32, sgLargeC: 8, sgLargeMacs: 2 ** 28,
+};
 
 let activeConfig: MatmulConfig = DEFAULT_MATMUL_CONFIG;
 
@@ -151,10 +161,11 @@ export function stridedLoader(
         unit: ({ X, base, o, k, O, K, checked, along }) => {
           const vecUnit = (mode === 'v' && along === 'o') || (mode === 'kv' && along === 'k');
           if (vecUnit) {
-            const idx = mode === 'v' ? `(${base} + i32(${o}) + i32(${k}) * ${sk}) / 4` : `(${base} + i32(${o}) * ${so} + i32(${k})) / 4`;
+            // The element index is a valid (non-negative) one, so a shift divides by 4.
+            const idx = mode === 'v' ? `u32(${base} + i32(${o}) + i32(${k}) * ${sk}) >> 2u` : `u32(${base} + i32(${o}) * ${so} + i32(${k})) >> 2u`;
             if (!checked) return `let val = ${X}[${idx}];`;
             return `let inb = ${o} < ${O} && ${k} < ${K};
-      let val = select(vec4<f32>(0.0), ${X}[select(0, ${idx}, inb)], inb);`;
+      let val = select(vec4<f32>(0.0), ${X}[select(0u, ${idx}, inb)], inb);`;
           }
           // Scalar elements (of a vec4 binding when the unit runs across the vec4 axis).
           const at = (i: string) => (mode === 's' ? `${X}[${i}]` : `${X}[(${i}) >> 2u][(${i}) & 3]`);
@@ -209,7 +220,7 @@ interface Variant {
 function variantKey(v: Variant): string {
   const c = v.cfg;
   if (v.kind === 'sg') {
-    return `gemm:sg:r${c.sgR}c${c.sgC}:A${v.a}:B${v.b}:${v.checked ? 'chk' : 'fast'}:${v.vecOut ? 'ov4' : 'os'}${v.split ? ':split' : ''}`;
+    return `gemm:sg:r${c.sgR}c${c.sgC}k${c.sgK}:A${v.a}:B${v.b}:${v.checked ? 'chk' : 'fast'}:${v.vecOut ? 'ov4' : 'os'}${v.split ? ':split' : ''}`;
   }
   return `gemm:${c.wx}x${c.wy}:r${c.r}c${c.c}:tk${c.tk}u${c.unroll}${c.loopCopy ? 'L' : ''}:A${v.a}:B${v.b}:${v.checked ? 'chk' : 'fast'}:${v.vecOut ? 'ov4' : 'os'}${v.split ? ':split' : ''}`;
 }
@@ -369,16 +380,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   ${lb.prelude ?? ''}
   ${v.split ? `let kBegin = split * ${cu.kPer}; let kEnd = min(K, kBegin + ${cu.kPer});` : 'let kBegin = 0u; let kEnd = K;'}`);
   for (let i = 0; i < R; i++) for (let j = 0; j < C4; j++) L.push(`  var acc${i}_${j} = vec4<f32>(0.0);`);
-  L.push(`  for (var t = kBegin; t < kEnd; t = t + 4u) {`);
-  for (let q = 0; q < R8; q++) {
-    L.push(`    var av${q}: vec4<f32>;
+  const KS = v.cfg.sgK;
+  L.push(`  for (var t = kBegin; t < kEnd; t = t + ${KS}u) {`);
+  for (let h = 0; h < KS / 4; h++) {
+    for (let q = 0; q < R8; q++) {
+      L.push(`    var av${h}_${q}: vec4<f32>;
     {
-      let o = m0 + ${8 * q}u + l; let k = t;
+      let o = m0 + ${8 * q}u + l; let k = t + ${4 * h}u;
       ${la.unit({ X: 'A', base: 'aBase', o: 'o', k: 'k', O: 'M', K: 'K', checked: v.checked, along: 'k' })}
-      av${q} = val;
+      av${h}_${q} = val;
     }`);
+    }
   }
-  for (let kk = 0; kk < 4; kk++) {
+  for (let kk = 0; kk < KS; kk++) {
     for (let j = 0; j < C4; j++) {
       L.push(`    var b${kk}_${j}: vec4<f32>;
     {
@@ -389,10 +403,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
   }
   for (let i = 0; i < R; i++) {
-    L.push(`    {
-      let ar = subgroupBroadcast(av${i >> 3}, ${i & 7}u);`);
-    for (let kk = 0; kk < 4; kk++) {
-      for (let j = 0; j < C4; j++) L.push(`      acc${i}_${j} = fma(vec4<f32>(ar[${kk}]), b${kk}_${j}, acc${i}_${j});`);
+    L.push('    {');
+    for (let h = 0; h < KS / 4; h++) {
+      L.push(`      let ar${h} = subgroupBroadcast(av${h}_${i >> 3}, ${i & 7}u);`);
+      for (let kk = 0; kk < 4; kk++) {
+        for (let j = 0; j < C4; j++) L.push(`      acc${i}_${j} = fma(vec4<f32>(ar${h}[${kk}]), b${4 * h + kk}_${j}, acc${i}_${j});`);
+      }
     }
     L.push('    }');
   }
@@ -446,11 +462,14 @@ export function runGemm(rt: GpuRuntime, p: GemmProblem): void {
   const nBatch = numel(batch);
   if (M * N * nBatch === 0) return;
   const kind = pickKind(rt, cfg);
-  // Short outputs (a few rows) use an 8-row block instead of wasting most of a 32-row one.
-  if (kind === 'sg' && M <= 8 && cfg.sgR > 8) cfg = { ...cfg, sgR: 8 };
+  if (kind === 'sg') {
+    if (M * N * K * nBatch >= cfg.sgLargeMacs) cfg = { ...cfg, sgR: cfg.sgLargeR, sgC: cfg.sgLargeC };
+    // Short outputs (a few rows) use an 8-row block instead of wasting most of a larger one.
+    if (M <= 8 && cfg.sgR > 8) cfg = { ...cfg, sgR: 8 };
+  }
   const TM = kind === 'sg' ? cfg.sgR : cfg.wy * cfg.r;
   const TN = kind === 'sg' ? 8 * cfg.sgC : cfg.wx * cfg.c;
-  const TK = kind === 'sg' ? 4 : cfg.tk;
+  const TK = kind === 'sg' ? cfg.sgK : cfg.tk;
   const tilesN = Math.ceil(N / TN);
   const tilesM = Math.ceil(M / TM);
   const splits = p.splits ?? chooseSplit(tilesN * tilesM * nBatch, K, TK);
