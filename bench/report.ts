@@ -52,7 +52,7 @@ function valueCell(r: RowResult, side: 'wgrad' | 'tfjs'): string {
   return v;
 }
 
-export function markdown(rows: RowResult[], info: RunInfo): string {
+export function markdown(rows: RowResult[], info: RunInfo, base = 'latest'): string {
   const L: string[] = [];
   L.push(`# wgrad vs TensorFlow.js (WebGPU), side by side`);
   L.push('');
@@ -129,7 +129,7 @@ export function markdown(rows: RowResult[], info: RunInfo): string {
     for (const n of info.notes) L.push(`- ${n}`);
     L.push('');
   }
-  L.push('Chart: `latest.svg` beside this file (ratios, log scale). Raw samples: `latest.json`.');
+  L.push(`Chart: \`${base}.svg\` beside this file (ratios, log scale). Raw samples: \`${base}.json\`.`);
   return L.join('\n') + '\n';
 }
 
@@ -138,7 +138,7 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 
 /** A horizontal bar chart of the ratios on a log scale, with the 1× and 8× lines. */
 export function svgChart(rows: RowResult[], info: Pick<RunInfo, 'date' | 'mode' | 'adapter'>): string {
-  const labelW = 330, plotW = 520, rightW = 70, rowH = 20, top = 54, bottom = 40;
+  const labelW = 400, plotW = 520, rightW = 80, rowH = 20, top = 66, bottom = 40;
   const width = labelW + plotW + rightW;
   const height = top + rows.length * rowH + bottom;
   const ratios = rows.map((r) => r.ratio).filter((v): v is number => v !== undefined && v > 0);

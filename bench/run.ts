@@ -241,7 +241,7 @@ async function main() {
     durationS: (performance.now() - t0) / 1000, ceilings, notes,
   };
   mkdirSync(args.out, { recursive: true });
-  const md = markdown(results, info);
+  const md = markdown(results, info, args.name);
   writeFileSync(path.join(args.out, `${args.name}.md`), md);
   writeFileSync(path.join(args.out, `${args.name}.json`), JSON.stringify({ info, rows: results }, null, 1) + '\n');
   writeFileSync(path.join(args.out, `${args.name}.svg`), svgChart(results, info));
