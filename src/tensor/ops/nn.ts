@@ -13,7 +13,7 @@ import {
 import { conv2d, type Conv2dOptions } from './linalg.js';
 import { broadcastTo, pad, reshape, slice } from './movement.js';
 import { stopGradient } from '../../autograd/stop.js';
-import { max, sum } from './reduce.js';
+import { max, mean, sum } from './reduce.js';
 
 export const relu = (x: Tensor) => tidy(() => where(greater(x, 0), x, 0));
 export const leakyRelu = (x: Tensor, slope = 0.01) => tidy(() => where(greater(x, 0), x, mul(x, slope)));
@@ -99,6 +99,8 @@ function poolGeometry(op: string, x: Tensor, opts: Pool2dOptions) {
 export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   return tidy(() => {
     const { k, s, p, ho, wo } = poolGeometry('maxPool2d', x, opts);
+    const tiles = asTiles(x, k, s, p, ho, wo);
+    if (tiles) return max(tiles, [3, 5]);
     const xp = p[0] || p[1] ? pad(x, [[0, 0], [0, 0], [p[0], p[0]], [p[1], p[1]]], -Infinity) : x;
     let out: Tensor | undefined;
     for (let i = 0; i < k[0]; i++) {
@@ -114,12 +116,26 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
 /** Average pooling (zero padding counted, as PyTorch's default) as a depthwise convolution. */
 export function avgPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   return tidy(() => {
-    const { k, s, p } = poolGeometry('avgPool2d', x, opts);
+    const { k, s, p, ho, wo } = poolGeometry('avgPool2d', x, opts);
+    const tiles = asTiles(x, k, s, p, ho, wo);
+    if (tiles) return mean(tiles, [3, 5]);
     const c = x.shape[1];
     const w = mul(constant(1 / (k[0] * k[1]), 'float32'), onesKernel(c, k));
     const conv: Conv2dOptions = { stride: s, padding: p, groups: c };
     return conv2d(x, w, conv);
   });
+}
+
+/**
+ * Non-overlapping, unpadded windows (stride = kernel, the common 2×2 case) are the tiles of a
+ * reshape [N, C, Ho, kh, Wo, kw], so pooling is one reduction over axes 3 and 5 — forward and
+ * backward far cheaper than kh·kw window views. Returns undefined for other geometries.
+ */
+function asTiles(x: Tensor, k: [number, number], s: [number, number], p: [number, number], ho: number, wo: number): Tensor | undefined {
+  if (s[0] !== k[0] || s[1] !== k[1] || p[0] !== 0 || p[1] !== 0) return undefined;
+  const [n, c] = x.shape;
+  const fit = ho * k[0] === x.shape[2] && wo * k[1] === x.shape[3] ? x : slice(x, [{}, {}, { stop: ho * k[0] }, { stop: wo * k[1] }]);
+  return reshape(fit, [n, c, ho, k[0], wo, k[1]]);
 }
 
 function onesKernel(c: number, k: [number, number]): Tensor {
