@@ -74,7 +74,7 @@ export interface MatmulConfig {
 
 export const DEFAULT_MATMUL_CONFIG: MatmulConfig = {
   wx: 8, wy: 8, r: 8, c: 8, tk: 32, unroll: 1, loopCopy: true, kind: 'auto',
-  sgR: 16, sgC: 4, sgK: 4, sgLargeR: 32, sgLargeC: 8, sgLargeMacs: 2 ** 28,
+  sgR: 16, sgC: 4, sgK: 4, sgLargeR: 32, sgLargeC: 8, sgLargeMacs: 2 ** 24,
 };
 
 let activeConfig: MatmulConfig = DEFAULT_MATMUL_CONFIG;
