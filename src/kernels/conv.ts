@@ -1,7 +1,9 @@
 /**
  * conv2d and its two adjoints (NCHW; stride, symmetric zero padding, dilation, groups) as implicit
- * GEMMs on the tiled kernel of matmul.ts: the operand loaders below compute im2col-style indices
- * while staging tiles in workgroup memory, so no column matrix is ever materialized.
+ * GEMMs on the GEMM kernels of matmul.ts (runGemm; 'sg' on lavapipe, 'tiled' elsewhere): the
+ * operand loaders below compute im2col-style indices as the GEMM loads its operand units, so no
+ * column matrix is ever materialized. Index divisions by the (uniform) geometry use an f32
+ * reciprocal plus one correction step (`cdiv`): llvmpipe has no vector integer division.
  *
  * Notation: x [N, C, H, W], w [O, Cg, kh, kw], y / gy [N, O, Ho, Wo], Cg = C/G, Og = O/G, P = Ho·Wo,
  * Q = H·W. Exact semantics (the CPU reference in src/backends/cpu/conv.ts):

@@ -1,29 +1,44 @@
 /**
  * Batched matrix multiply: out[...batch, M, N] = a[...ba, M, K] @ b[...bb, K, N] (float32, NumPy
  * broadcasting of the batch dims), read straight through the input views' strides; and the generic
- * tiled GEMM (`runGemm`) that conv.ts reuses with implicit-im2col operand loaders.
+ * GEMM (`runGemm`) that conv.ts reuses with implicit-im2col operand loaders.
  *
- * Algorithm: two-level tiling. A workgroup of WX × WY invocations (X is lavapipe's 8-lane chunk
- * dimension) owns a TM × TN tile of one batch entry of the output, TM = WY·R, TN = WX·C; invocation
- * (tx, ty) owns an R × C register block (rows ty·R.., columns tx·C..) held in R·C/4 vec4
- * accumulators. The K loop walks TK-deep slices, with two passes and two barriers per slice:
- *   1. copy pass: the workgroup stages A[TM × TK] and B[TK × TN] in workgroup memory, both k-major
- *      as vec4 along M / N (As[k][m], Bs[k][n]); each invocation writes whole vec4 units of 4
- *      consecutive m (n) at one k. An operand "loader" produces a unit: the strided loader reads
- *      through the view's strides (contiguous, transposed, sliced or broadcast, no copy), as one
- *      aligned vec4 load when the M/N axis has unit stride; conv.ts supplies loaders that compute
- *      im2col / transposed-conv indices on the fly (implicit GEMM).
- *   2. FMA pass: per k, R/4 vec4 loads of A and C/4 of B from workgroup memory feed R·C
- *      multiply-adds (outer product, vec4 FMAs).
- * Edges: the "checked" variant zero-fills out-of-range tile elements during the copy (the FMA
- * pass never branches) and masks the final stores; tile-aligned shapes (M % TM = N % TN = K % TK =
- * 0) get the unchecked variant with no bounds tests. K = 0 runs no slice and stores zeros.
+ * Operands are read by "loaders" that produce units of 4 elements (4 consecutive rows/columns at
+ * one k, or 4 consecutive k at one row/column). The strided loader reads any view through its
+ * strides (contiguous, last-two-dims transposed, sliced, flipped, stride-0 broadcast), as one vec4
+ * load when the unit runs along a unit-stride, 4-aligned axis ('v' / 'kv' modes), else as 4 scalar
+ * loads ('s'); no copy is made. conv.ts supplies loaders computing im2col / transposed-conv indices.
  *
- * Why this shape on lavapipe (see /work/shared/PERFORMANCE.md and bench/matmul.ts): every
- * non-constant load in a loop is a per-lane gather (≈ 5–10 instructions per lane) while a vec4 FMA
- * is ≈ 8 instructions for 8 lanes × 4, so the kernel is load-bound and the register block is made
- * as large as the 16 ymm registers allow before spills dominate; vec4 workgroup loads share one
- * per-lane address computation for 4 values.
+ * Two kernel families, chosen per adapter (`pickKind`):
+ *
+ * 'sg' — CPU adapters with 8-lane subgroups (lavapipe). A workgroup is ONE subgroup of 8 lanes
+ *   and owns an R × 8C output tile; lane l owns columns l·C .. l·C+C−1 for all R rows (R·C/4 vec4
+ *   accumulators). Per 4-deep k step, lane l loads A rows 8q+l as units of 4 k (R/8 units) and its
+ *   own B columns (C/4 units per k); row i's A values reach all lanes by subgroupBroadcast(·, i%8).
+ *   No workgroup memory, no barrier. Blocks: 16×4 below 2^24 multiply-adds, 32×8 above (faster,
+ *   but a 32×8 shader takes LLVM ≈ 15 s to JIT versus ≈ 3 s, which small products never repay);
+ *   8×4 when M ≤ 8.
+ * 'tiled' — every other adapter: the classic two-level tiling. A workgroup of WX × WY invocations
+ *   owns a TM × TN tile (TM = WY·R, TN = WX·C); invocation (tx, ty) owns an R × C register block
+ *   (default 8 × 8 in an 8 × 8 workgroup, TK = 32). Per TK slice: a copy pass stages A[TM × TK] and
+ *   B[TK × TN] in workgroup memory (k-major, vec4 along M / N), barrier, an FMA pass (R/4 + C/4 vec4
+ *   loads feed R·C multiply-adds per k), barrier.
+ *
+ * Why two families — measured on lavapipe (Mesa 25, LLVM 15, 2 cores, see bench/matmul.ts):
+ *   - every load whose address is not a compile-time constant, inside a loop, becomes a per-lane
+ *     gather: ≈ 35 instructions per lane for a vec4 from a storage buffer (bounds check per
+ *     component), ≈ 290 for 8 lanes; from workgroup memory not much less. An 8-lane multiply-add is
+ *     2 instructions (no FMA contraction) plus spills. So the kernels are load-bound, and what
+ *     counts is how many multiply-adds each loaded element feeds.
+ *   - a barrier makes llvmpipe run the workgroup as coroutines: everything live across it moves to
+ *     the coroutine frame, and each barrier suspends/resumes every 8-lane chunk. The tiled kernel
+ *     spends ~40 % of its time there; removing the barriers alone (racy) made it 1.6–2.8× faster.
+ *   - the sg kernel needs neither: each B element is loaded once, straight into the lane that uses
+ *     it, and reused R times; A is loaded once per 8 rows and shared by broadcasts (cheap: lane
+ *     extracts and splats). 512²: sg 5.1 GFLOP per CPU-second vs 1.7 for the best tiled variant.
+ * Edges: the "checked" variant zero-fills out-of-range unit elements at load time and masks the
+ * stores; shapes that are multiples of the tile (and K of the k step) get the unchecked variant.
+ * K = 0 runs no k step and stores zeros.
  *
  * Grid: x = N tiles, y = M tiles, z = batch entries × split-K slices (more than 65,535 are spread
  * over several dispatches through a z-offset uniform). Batch dims are coalesced first, so up to 3
@@ -34,8 +49,8 @@
  * range is cut into S slices that run as separate workgroups, each writing a partial product to a
  * temporary [batch, S, M, N] buffer that a second small kernel sums (then released).
  *
- * Every compile-time choice (tile shape, loaders, checked/unchecked, vec4 output, split) is in the
- * pipeline key; sizes and strides are uniforms, so one pipeline serves every shape of its class.
+ * Every compile-time choice (family, block, loaders, checked/unchecked, vec4 output, split) is in
+ * the pipeline key; sizes and strides are uniforms, so one pipeline serves every shape of its class.
  */
 import type { OutputSpec } from '../core/backend.js';
 import { WgradError } from '../core/backend.js';
