@@ -106,6 +106,10 @@ describe('matmul kernel', () => {
     await check([12, 8], [8, 9], flip, flip);
   });
 
+  it('grids beyond 65,535 workgroups per dimension', async () => {
+    await check([2, 3], [3, 2_100_000]); // 65,625 column tiles of 32
+  });
+
   it('many unmergeable batch axes (copy fallback)', async () => {
     await check([2, 1, 3, 1, 4, 5], [1, 2, 1, 3, 5, 3]);
   });

@@ -241,7 +241,7 @@ function variantKey(v: Variant): string {
 }
 
 interface CommonUniforms {
-  M: string; N: string; K: string; b1: string; b2: string; zOff: string; nSplit: string; kPer: string;
+  M: string; N: string; K: string; b1: string; b2: string; xOff: string; yOff: string; zOff: string; nSplit: string; kPer: string;
 }
 
 /**
@@ -303,7 +303,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         @builtin(local_invocation_index) li: u32) {
   let M = ${cu.M}; let N = ${cu.N}; let K = ${cu.K};
   let tx = lid.x; let ty = lid.y;
-  let m0 = wid.y * ${TM}u; let n0 = wid.x * ${TN}u;
+  let m0 = (wid.y + ${cu.yOff}) * ${TM}u; let n0 = (wid.x + ${cu.xOff}) * ${TN}u;
   let zz = wid.z + ${cu.zOff};
   var bi = zz;
   ${v.split ? `let split = bi % ${cu.nSplit}; bi = bi / ${cu.nSplit};` : ''}
@@ -383,7 +383,7 @@ function sgCode(v: Variant, cu: CommonUniforms, la: LoaderCode, lb: LoaderCode, 
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = ${cu.M}; let N = ${cu.N}; let K = ${cu.K};
   let l = lid.x;
-  let m0 = wid.y * ${R}u; let n0 = wid.x * ${8 * C}u;
+  let m0 = (wid.y + ${cu.yOff}) * ${R}u; let n0 = (wid.x + ${cu.xOff}) * ${8 * C}u;
   let zz = wid.z + ${cu.zOff};
   var bi = zz;
   ${v.split ? `let split = bi % ${cu.nSplit}; bi = bi / ${cu.nSplit};` : ''}
@@ -495,26 +495,30 @@ export function runGemm(rt: GpuRuntime, p: GemmProblem): void {
   const key = variantKey(v);
   const target = nSplit > 1 ? rt.alloc(nSplit * nBatch * M * N) : p.out;
   const zTotal = nBatch * nSplit;
-  const zCap = rt.limits.maxComputeWorkgroupsPerDimension;
-  for (let z0 = 0; z0 < zTotal; z0 += zCap) {
-    const zCount = Math.min(zCap, zTotal - z0);
-    const u = new Uniforms();
-    const cu: CommonUniforms = {
-      M: u.u32(M), N: u.u32(N), K: u.u32(K), b1: u.u32(batch[1]), b2: u.u32(batch[2]),
-      zOff: u.u32(z0), nSplit: u.u32(nSplit), kPer: u.u32(kPer),
-    };
-    const la = p.a.setup(u);
-    const lb = p.b.setup(u);
-    rt.dispatch(
-      {
-        key,
-        code: () => (kind === 'sg' ? sgCode(v, cu, la, lb, p.a.vec, p.b.vec, u.decl()) : gemmCode(v, cu, la, lb, p.a.vec, p.b.vec, p.a.k4, p.b.k4, u.decl())),
-        uniforms: u.buffer(),
-        readOnly: 2,
-        workgroups: [tilesN, tilesM, zCount],
-      },
-      [p.a.storage, p.b.storage, target],
-    );
+  // Grids beyond the per-dimension limit are covered by several dispatches with tile offsets.
+  const cap = rt.limits.maxComputeWorkgroupsPerDimension;
+  for (let z0 = 0; z0 < zTotal; z0 += cap) {
+    for (let y0 = 0; y0 < tilesM; y0 += cap) {
+      for (let x0 = 0; x0 < tilesN; x0 += cap) {
+        const u = new Uniforms();
+        const cu: CommonUniforms = {
+          M: u.u32(M), N: u.u32(N), K: u.u32(K), b1: u.u32(batch[1]), b2: u.u32(batch[2]),
+          xOff: u.u32(x0), yOff: u.u32(y0), zOff: u.u32(z0), nSplit: u.u32(nSplit), kPer: u.u32(kPer),
+        };
+        const la = p.a.setup(u);
+        const lb = p.b.setup(u);
+        rt.dispatch(
+          {
+            key,
+            code: () => (kind === 'sg' ? sgCode(v, cu, la, lb, p.a.vec, p.b.vec, u.decl()) : gemmCode(v, cu, la, lb, p.a.vec, p.b.vec, p.a.k4, p.b.k4, u.decl())),
+            uniforms: u.buffer(),
+            readOnly: 2,
+            workgroups: [Math.min(cap, tilesN - x0), Math.min(cap, tilesM - y0), Math.min(cap, zTotal - z0)],
+          },
+          [p.a.storage, p.b.storage, target],
+        );
+      }
+    }
   }
   if (nSplit > 1) {
     runSplitReduce(rt, target, nSplit, nBatch, M * N, p.out);
