@@ -178,7 +178,7 @@ export async function checkPrim<P extends ComputePrim>(
   params: PrimParams[P],
   out: OutputSpec,
   tol: Tolerance,
-  what = prim,
+  what: string = prim,
 ): Promise<void> {
   const cpu = getCpu();
   const cs = cpu.run(prim, inputs.map((p) => p.cpu), params, out);
