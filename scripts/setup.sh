@@ -24,7 +24,15 @@ if ! probe; then
   fi
 fi
 
-# 3. Debian's chromium for the browser test (WebGPU through SwiftShader in headless mode).
+# 3. Optional: Debian's full Fashion-MNIST (`--fashion-mnist`), for examples/fashion-mnist.ts.
+if [ "${1:-}" = --fashion-mnist ] && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "setup: installing Debian's dataset-fashion-mnist" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+
+# 4. Debian's chromium for the browser test (WebGPU through SwiftShader in headless mode).
 if [ "${WGRAD_SKIP_BROWSER:-}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
   echo "setup: installing Debian's chromium for the browser test" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -11,7 +11,7 @@ import { zerosLike } from '../tensor/ops/creation.js';
 import { reshape } from '../tensor/ops/movement.js';
 import { sum } from '../tensor/ops/reduce.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { vjpRules } from './vjp.js';
+import { type Cotangent, vjpRules } from './vjp.js';
 
 /** Sums a cotangent of a broadcast shape down to `shape`. */
 export function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
@@ -61,11 +61,12 @@ export function backward(roots: Tensor[], seeds: Tensor[], leaves: Tensor[]): Te
     const g = cot.get(t);
     const node = t._node;
     if (!g || !node || leafSet.has(t)) continue;
-    const rule = vjpRules[node.prim] as (g: Tensor, inputs: Tensor[], out: Tensor, params: unknown) => (Tensor | null)[];
+    const rule = vjpRules[node.prim] as (g: Tensor, inputs: Tensor[], out: Tensor, params: unknown) => Cotangent[];
     const grads = rule(g, node.inputs, t, node.params);
     node.inputs.forEach((x, j) => {
-      const gj = grads[j];
-      if (gj && relevant.has(x)) accumulate(x, unbroadcast(gj, x.shape));
+      const gj = relevant.has(x) ? grads[j] : null;
+      const value = typeof gj === 'function' ? gj() : gj;
+      if (value) accumulate(x, unbroadcast(value, x.shape));
     });
   }
   return leaves.map((l) => cot.get(l) ?? zerosLike(l));

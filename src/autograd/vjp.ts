@@ -3,7 +3,8 @@
  * its output. Rules are written with differentiable ops, so the backward pass can itself be traced
  * (grad of grad). A rule may return a cotangent with the output's broadcast shape: the backward
  * driver sums it down to the input's shape (un-broadcasting happens once, there). `null` means
- * "no gradient flows to this input" (integer inputs, piecewise-constant functions).
+ * "no gradient flows to this input" (integer inputs, piecewise-constant functions). Costly
+ * cotangents are thunks, so e.g. conv2d never computes the gradient of its data input.
  */
 import type { Prim, PrimParams } from '../core/prims.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -14,7 +15,9 @@ import { runPrim } from '../tensor/engine.js';
 import { zerosLike } from '../tensor/ops/creation.js';
 import { matmul } from '../tensor/ops/linalg.js';
 
-export type VjpRule<P extends Prim> = (g: Tensor, inputs: Tensor[], out: Tensor, params: PrimParams[P]) => (Tensor | null)[];
+/** A cotangent, `null` for none, or a thunk the driver calls only if that input needs a gradient. */
+export type Cotangent = Tensor | null | (() => Tensor);
+export type VjpRule<P extends Prim> = (g: Tensor, inputs: Tensor[], out: Tensor, params: PrimParams[P]) => Cotangent[];
 
 const none = () => [null];
 const noneBinary = () => [null, null];
@@ -44,14 +47,14 @@ export const vjpRules: { [P in Prim]: VjpRule<P> } = {
   cast: (g, [x]) => [x.dtype === 'float32' ? g : null], // identity on floats; no gradient into ints
   add: (g) => [g, g], // d(a+b) = da + db
   sub: (g) => [g, E.neg(g)], // d(a−b) = da − db
-  mul: (g, [a, b]) => [E.mul(g, b), E.mul(g, a)], // d(ab) = b da + a db
-  div: (g, [a, b]) => [E.div(g, b), E.neg(E.div(E.mul(g, a), E.mul(b, b)))], // d(a/b) = da/b − a db/b²
+  mul: (g, [a, b]) => [() => E.mul(g, b), () => E.mul(g, a)], // d(ab) = b da + a db
+  div: (g, [a, b]) => [() => E.div(g, b), () => E.neg(E.div(E.mul(g, a), E.mul(b, b)))], // d(a/b) = da/b − a db/b²
   // d aᵇ = b aᵇ⁻¹ da + aᵇ log a db (the second term taken as 0 where a ≤ 0, where log a is undefined)
   pow: (g, [a, b], y) => [
-    E.mul(g, E.mul(b, E.pow(a, E.sub(b, 1)))),
-    E.mul(g, E.where(E.greater(a, 0), E.mul(y, E.log(E.where(E.greater(a, 0), a, 1))), 0)),
+    () => E.mul(g, E.mul(b, E.pow(a, E.sub(b, 1)))),
+    () => E.mul(g, E.where(E.greater(a, 0), E.mul(y, E.log(E.where(E.greater(a, 0), a, 1))), 0)),
   ],
-  mod: (g, [a, b]) => [g, E.neg(E.mul(g, E.floor(E.div(a, b))))], // a mod b = a − b⌊a/b⌋
+  mod: (g, [a, b]) => [g, () => E.neg(E.mul(g, E.floor(E.div(a, b))))], // a mod b = a − b⌊a/b⌋
   // d max(a, b): to a where a > b, to b where b > a, split evenly on ties
   maximum: (g, [a, b]) => {
     const wa = E.add(maskOf(E.greater(a, b)), E.mul(maskOf(E.equal(a, b)), 0.5));
@@ -63,7 +66,7 @@ export const vjpRules: { [P in Prim]: VjpRule<P> } = {
   },
   eq: noneBinary, ne: noneBinary, lt: noneBinary, le: noneBinary, gt: noneBinary, ge: noneBinary,
   logicalAnd: noneBinary, logicalOr: noneBinary,
-  where: (g, [c]) => [null, E.where(c, g, 0), E.where(c, 0, g)], // routes g by the condition
+  where: (g, [c]) => [null, () => E.where(c, g, 0), () => E.where(c, 0, g)], // routes g by the condition
   sum: (g, [x], _, { axes }) => [expandBack(g, x, axes)], // d Σx = Σ dx: broadcast back
   // ∂Πx/∂xᵢ = Π_{j≠i} xⱼ: Πx / xᵢ where xᵢ ≠ 0 (see prodGrad for zeros)
   prod: (g, [x], y, { axes }) => [prodGrad(g, x, y, axes)],
@@ -84,21 +87,21 @@ export const vjpRules: { [P in Prim]: VjpRule<P> } = {
   gather: (g, [x, idx], _, { axis }) => [M.scatterAdd(g, idx, axis, x.shape[axis]), null], // adjoint: scatter-add
   scatterAdd: (g, [, idx], _, { axis }) => [M.take(g, idx, axis), null], // adjoint: gather
   // C = AB: dA = dC Bᵀ, dB = Aᵀ dC (batch broadcasting undone by the driver)
-  matmul: (g, [a, b]) => [matmul(g, M.mT(b)), matmul(M.mT(a), g)],
+  matmul: (g, [a, b]) => [() => matmul(g, M.mT(b)), () => matmul(M.mT(a), g)],
   // conv is bilinear in (x, w): its adjoints in each argument are the two gradient primitives
   conv2d: (g, [x, w], _, p) => [
-    runPrim('conv2dInputGrad', [g, w], { ...geom(p), inputSize: [x.shape[2], x.shape[3]] }, x.shape, 'float32'),
-    runPrim('conv2dWeightGrad', [x, g], { ...geom(p), kernelSize: [w.shape[2], w.shape[3]] }, w.shape, 'float32'),
+    () => runPrim('conv2dInputGrad', [g, w], { ...geom(p), inputSize: [x.shape[2], x.shape[3]] }, x.shape, 'float32'),
+    () => runPrim('conv2dWeightGrad', [x, g], { ...geom(p), kernelSize: [w.shape[2], w.shape[3]] }, w.shape, 'float32'),
   ],
   // inputGrad(gy, w) is linear in gy (adjoint: conv2d) and in w (adjoint: weightGrad with g as x)
   conv2dInputGrad: (g, [gy, w], _, p) => [
-    runPrim('conv2d', [g, w], geom(p), gy.shape, 'float32'),
-    runPrim('conv2dWeightGrad', [g, gy], { ...geom(p), kernelSize: [w.shape[2], w.shape[3]] }, w.shape, 'float32'),
+    () => runPrim('conv2d', [g, w], geom(p), gy.shape, 'float32'),
+    () => runPrim('conv2dWeightGrad', [g, gy], { ...geom(p), kernelSize: [w.shape[2], w.shape[3]] }, w.shape, 'float32'),
   ],
   // weightGrad(x, gy) is linear in x (adjoint: inputGrad with g as w) and in gy (adjoint: conv2d(x, g))
   conv2dWeightGrad: (g, [x, gy], _, p) => [
-    runPrim('conv2dInputGrad', [gy, g], { ...geom(p), inputSize: [x.shape[2], x.shape[3]] }, x.shape, 'float32'),
-    runPrim('conv2d', [x, g], geom(p), gy.shape, 'float32'),
+    () => runPrim('conv2dInputGrad', [gy, g], { ...geom(p), inputSize: [x.shape[2], x.shape[3]] }, x.shape, 'float32'),
+    () => runPrim('conv2d', [x, g], geom(p), gy.shape, 'float32'),
   ],
 };
 
