@@ -173,7 +173,7 @@ export async function runRow(spec: RowSpec, sides: Side[], opts: HarnessOptions)
       // A check of several iterations is a warm-up too; one more run is timed when that is cheap
       // (the check's time includes pipeline compilation, which would understate the repeats).
       const perRun = spec.checkRuns ? checkMs / spec.checkRuns : Infinity;
-      l.warmMs = perRun > opts.instrumentAboveMs && Number.isFinite(perRun) ? perRun : await timed(() => l.impl!.run());
+      l.warmMs = perRun > 5 * opts.instrumentAboveMs && Number.isFinite(perRun) ? perRun : await timed(() => l.impl!.run());
       l.result.ok = true;
     } catch (e) {
       l.result.error = errText(e);

@@ -80,6 +80,7 @@ export function markdown(rows: RowResult[], info: RunInfo, base = 'latest'): str
     const gpu = r.wgrad.gpuMs !== undefined || r.tfjs.gpuMs !== undefined ? `${fmtMs(r.wgrad.gpuMs)} / ${fmtMs(r.tfjs.gpuMs)}${r.gpuTimeFromWallRuns ? '*' : ''}` : '—';
     L.push(`| ${cell(r.name)} | ${cell(r.shape)} | ${r.metric} | ${valueCell(r, 'wgrad')} | ${valueCell(r, 'tfjs')} | ${fmtRatio(r.ratio)} | ${met} | ${chk} | ${gpu} | ${r.repeats} |`);
   }
+  L.push('');
   L.push('GPU ms: median GPU busy time of one iteration from timestamp queries, in separate instrumented runs (* for rows slower than 2 s: in the timed runs themselves).');
   L.push('');
   const failures = rows.flatMap((r) => (['wgrad', 'tfjs'] as const).filter((s) => !r[s].ok && r[s].error).map((s) => `- ${r.name} (${r.shape}), ${s}: ${r[s].error}`));
