@@ -102,6 +102,10 @@ async function main() {
       // Read losses back in groups so the device is never idle waiting for the host.
       if (pending.length === 20) {
         for (const l of pending.splice(0)) { lossSum += await l.item(); l.dispose(); }
+        if (steps % 100 === 0) {
+          const s = (performance.now() - t0) / 1000;
+          console.log(`  epoch ${epoch} step ${steps}: mean loss ${(lossSum / steps).toFixed(4)}, ${Math.round((steps * batchSize) / s)} images/s`);
+        }
       }
     }
     for (const l of pending.splice(0)) { lossSum += await l.item(); l.dispose(); }
