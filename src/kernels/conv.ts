@@ -25,7 +25,7 @@ import type { OutputSpec } from '../core/backend.js';
 import { WgradError } from '../core/backend.js';
 import type { Conv2dGeometry, PrimParams } from '../core/prims.js';
 import { fmtShape, numel } from '../core/shape.js';
-import { contiguousCopy, runGemm, stridedLoader, type Loader } from './matmul.js';
+import { contiguousCopy, runGemm, stridedLoader, type Loader, type LoaderCode, type UnitCtx } from './matmul.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
 import { coalesce, type Uniforms } from './wgsl.js';
 
@@ -70,49 +70,93 @@ const DIV_HELPER = `fn cdiv(a: i32, b: i32, inv: f32) -> i32 {
   return q + select(0, 1, r >= b) - select(0, 1, r < 0);
 }`;
 
+/** `let q = a / b; let r = a − q·b` (declared `let` or `var`), the division through `cdiv`. */
+function divmod(a: string, b: string, inv: string, q: string, r: string, qDecl = 'let', rDecl = qDecl): string {
+  return `${qDecl} ${q} = cdiv(${a}, ${b}, ${inv}); ${rDecl} ${r} = ${a} - ${q} * ${b};`;
+}
+
+/** Odometer carry: when `inner` reached `limit` (flag `w`), wrap it to 0 and advance `outer`. */
+function carry(inner: string, outer: string, limit: string, w: string): string {
+  return `let ${w} = ${inner} == ${limit}; ${inner} = select(${inner}, 0, ${w}); ${outer} = select(${outer}, ${outer} + 1, ${w});`;
+}
+
+/** Ends a unit: its 4 elements v0..v3 become `val`. */
+function endUnit(L: string[]): string {
+  L.push('let val = vec4<f32>(v0, v1, v2, v3);');
+  return L.join('\n      ');
+}
+
+/** One element of an implicit gather: its coordinates, in-range tests and address. */
+interface GatherElement {
+  coords: string;
+  bounds: string[];
+  addr: string;
+}
+
+/**
+ * Unit code of the implicit gathers (4 consecutive outer coordinates from `first`): `head` sets up
+ * the indices, then per element e `advance(e)` (e > 0) steps the coordinates along the unit and
+ * `element(e)` gives its coordinates, tests and address. Elements failing a test read 0; checked
+ * units also zero elements outside the matrix (k ≥ K or first + e ≥ O).
+ */
+function gatherUnit(c: UnitCtx, head: string[], first: string, advance: (e: number) => string[], element: (e: number) => GatherElement): string {
+  const L = [...head];
+  for (let e = 0; e < 4; e++) {
+    if (e > 0) L.push(...advance(e));
+    const { coords, bounds, addr } = element(e);
+    L.push(coords);
+    const tests = c.checked ? [`${c.k} < ${c.K}`, `u32(${first} + ${e}) < ${c.O}`, ...bounds] : bounds;
+    L.push(`let ok${e} = ${tests.join(' && ')};`);
+    L.push(`let v${e} = select(0.0, ${c.X}[select(0, ${addr}, ok${e})], ok${e});`);
+  }
+  return endUnit(L);
+}
+
+/**
+ * Uniforms of an NCHW view read per group of `perGroup` channels: its offset, batch strides and
+ * axis strides. The batch base covers (n = i1, g = i2) when `batchN`, else g = i2 only (n is then
+ * part of K and its stride `sN` is used by the unit).
+ */
+function viewUniforms(u: Uniforms, v: GpuView, perGroup: number, batchN: boolean) {
+  const [sN, sC, sH, sW] = v.strides;
+  const off = u.i32(v.offset);
+  const bN = batchN ? u.i32(sN) : '';
+  const bG = u.i32(sC * perGroup);
+  const n = batchN ? '' : u.i32(sN);
+  return {
+    base: batchN ? `${off} + i32(i1) * ${bN} + i32(i2) * ${bG}` : `${off} + i32(i2) * ${bG}`,
+    n, c: u.i32(sC), h: u.i32(sH), w: u.i32(sW),
+  };
+}
+
+/** An implicit (computed-index) operand: an f32 binding read as units along the outer axis. */
+function implicitLoader(key: string, storage: GpuStorage, setup: (u: Uniforms) => LoaderCode): Loader {
+  return { key, vec: false, k4: false, storage, setup };
+}
+
 /**
  * B operand of conv2d: Xcol[k = (c, ky, kx), p = (oy, ox)] for batch (n = i1, g = i2); the unit is
  * 4 consecutive p at one k.
  */
 function im2colLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
-  const [sN, sC, sH, sW] = x.strides;
-  return {
-    key: 'im2col',
-    vec: false,
-    k4: false,
-    storage: x.storage,
-    setup(u) {
-      const q = geomUniforms(u, d, g);
-      const off = u.i32(x.offset);
-      const bN = u.i32(sN);
-      const bG = u.i32(sC * d.Cg);
-      const xC = u.i32(sC);
-      const xH = u.i32(sH);
-      const xW = u.i32(sW);
-      return {
-        base: `${off} + i32(i1) * ${bN} + i32(i2) * ${bG}`,
-        helpers: DIV_HELPER,
-        unit: ({ X, base, o, k, O, K, checked }) => {
-          const L: string[] = [
-            `let kk = i32(${k}); let c = cdiv(kk, ${q.khw}, ${q.iKhw}); let r = kk - c * ${q.khw};`,
-            `let ky = cdiv(r, ${q.kw}, ${q.iKw}); let iyB = ky * ${q.dh} - ${q.ph}; let ixB = (r - ky * ${q.kw}) * ${q.dw} - ${q.pw};`,
-            `let cOff = ${base} + c * ${xC};`,
-            `let p0 = i32(${o}); var oy = cdiv(p0, ${q.Wo}, ${q.iWo}); var ox = p0 - oy * ${q.Wo};`,
-          ];
-          for (let e = 0; e < 4; e++) {
-            if (e > 0) L.push(`ox = ox + 1; let w${e} = ox == ${q.Wo}; ox = select(ox, 0, w${e}); oy = select(oy, oy + 1, w${e});`);
-            L.push(`let iy${e} = oy * ${q.sh} + iyB; let ix${e} = ox * ${q.sw} + ixB;`);
-            const bounds = [`iy${e} >= 0`, `iy${e} < ${q.H}`, `ix${e} >= 0`, `ix${e} < ${q.W}`];
-            if (checked) bounds.unshift(`${k} < ${K}`, `u32(p0 + ${e}) < ${O}`);
-            L.push(`let ok${e} = ${bounds.join(' && ')};`);
-            L.push(`let v${e} = select(0.0, ${X}[select(0, cOff + iy${e} * ${xH} + ix${e} * ${xW}, ok${e})], ok${e});`);
-          }
-          L.push('let val = vec4<f32>(v0, v1, v2, v3);');
-          return L.join('\n      ');
-        },
-      };
-    },
-  };
+  return implicitLoader('im2col', x.storage, (u) => {
+    const q = geomUniforms(u, d, g);
+    const s = viewUniforms(u, x, d.Cg, true);
+    return {
+      base: s.base,
+      helpers: DIV_HELPER,
+      unit: (c) => gatherUnit(c, [
+        `let kk = i32(${c.k}); ${divmod('kk', q.khw, q.iKhw, 'c', 'r')}`,
+        `let ky = cdiv(r, ${q.kw}, ${q.iKw}); let iyB = ky * ${q.dh} - ${q.ph}; let ixB = (r - ky * ${q.kw}) * ${q.dw} - ${q.pw};`,
+        `let cOff = ${c.base} + c * ${s.c};`,
+        `let p0 = i32(${c.o}); ${divmod('p0', q.Wo, q.iWo, 'oy', 'ox', 'var')}`,
+      ], 'p0', (e) => [`ox = ox + 1; ${carry('ox', 'oy', q.Wo, `w${e}`)}`], (e) => ({
+        coords: `let iy${e} = oy * ${q.sh} + iyB; let ix${e} = ox * ${q.sw} + ixB;`,
+        bounds: [`iy${e} >= 0`, `iy${e} < ${q.H}`, `ix${e} >= 0`, `ix${e} < ${q.W}`],
+        addr: `cOff + iy${e} * ${s.h} + ix${e} * ${s.w}`,
+      })),
+    };
+  });
 }
 
 /**
@@ -120,150 +164,96 @@ function im2colLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
  * oy = (iy + ph − ky·dh)/sh, ox = (ix + pw − kx·dw)/sw when exact and in range; 4 consecutive q.
  */
 function col2imLoader(gy: GpuView, d: Dims, g: Conv2dGeometry): Loader {
-  const [sN, sC, sH, sW] = gy.strides;
-  return {
-    key: 'convT',
-    vec: false,
-    k4: false,
-    storage: gy.storage,
-    setup(u) {
-      const q = geomUniforms(u, d, g);
-      const off = u.i32(gy.offset);
-      const bN = u.i32(sN);
-      const bG = u.i32(sC * d.Og);
-      const gC = u.i32(sC);
-      const gH = u.i32(sH);
-      const gW = u.i32(sW);
-      return {
-        base: `${off} + i32(i1) * ${bN} + i32(i2) * ${bG}`,
-        helpers: DIV_HELPER,
-        unit: ({ X, base, o, k, O, K, checked }) => {
-          const L: string[] = [
-            `let kk = i32(${k}); let oc = cdiv(kk, ${q.khw}, ${q.iKhw}); let r = kk - oc * ${q.khw};`,
-            `let ky = cdiv(r, ${q.kw}, ${q.iKw}); let tyB = ${q.ph} - ky * ${q.dh}; let txB = ${q.pw} - (r - ky * ${q.kw}) * ${q.dw};`,
-            `let cOff = ${base} + oc * ${gC};`,
-            `let q0 = i32(${o}); var iy = cdiv(q0, ${q.W}, ${q.iW}); var ix = q0 - iy * ${q.W};`,
-          ];
-          for (let e = 0; e < 4; e++) {
-            if (e > 0) L.push(`ix = ix + 1; let w${e} = ix == ${q.W}; ix = select(ix, 0, w${e}); iy = select(iy, iy + 1, w${e});`);
-            L.push(`let ty${e} = iy + tyB; let tx${e} = ix + txB; let oy${e} = cdiv(ty${e}, ${q.sh}, ${q.iSh}); let ox${e} = cdiv(tx${e}, ${q.sw}, ${q.iSw});`);
-            const bounds = [`ty${e} >= 0`, `tx${e} >= 0`, `oy${e} * ${q.sh} == ty${e}`, `ox${e} * ${q.sw} == tx${e}`, `oy${e} < ${q.Ho}`, `ox${e} < ${q.Wo}`];
-            if (checked) bounds.unshift(`${k} < ${K}`, `u32(q0 + ${e}) < ${O}`);
-            L.push(`let ok${e} = ${bounds.join(' && ')};`);
-            L.push(`let v${e} = select(0.0, ${X}[select(0, cOff + oy${e} * ${gH} + ox${e} * ${gW}, ok${e})], ok${e});`);
-          }
-          L.push('let val = vec4<f32>(v0, v1, v2, v3);');
-          return L.join('\n      ');
-        },
-      };
-    },
-  };
+  return implicitLoader('convT', gy.storage, (u) => {
+    const q = geomUniforms(u, d, g);
+    const s = viewUniforms(u, gy, d.Og, true);
+    return {
+      base: s.base,
+      helpers: DIV_HELPER,
+      unit: (c) => gatherUnit(c, [
+        `let kk = i32(${c.k}); ${divmod('kk', q.khw, q.iKhw, 'oc', 'r')}`,
+        `let ky = cdiv(r, ${q.kw}, ${q.iKw}); let tyB = ${q.ph} - ky * ${q.dh}; let txB = ${q.pw} - (r - ky * ${q.kw}) * ${q.dw};`,
+        `let cOff = ${c.base} + oc * ${s.c};`,
+        `let q0 = i32(${c.o}); ${divmod('q0', q.W, q.iW, 'iy', 'ix', 'var')}`,
+      ], 'q0', (e) => [`ix = ix + 1; ${carry('ix', 'iy', q.W, `w${e}`)}`], (e) => ({
+        coords: `let ty${e} = iy + tyB; let tx${e} = ix + txB; let oy${e} = cdiv(ty${e}, ${q.sh}, ${q.iSh}); let ox${e} = cdiv(tx${e}, ${q.sw}, ${q.iSw});`,
+        bounds: [`ty${e} >= 0`, `tx${e} >= 0`, `oy${e} * ${q.sh} == ty${e}`, `ox${e} * ${q.sw} == tx${e}`, `oy${e} < ${q.Ho}`, `ox${e} < ${q.Wo}`],
+        addr: `cOff + oy${e} * ${s.h} + ox${e} * ${s.w}`,
+      })),
+    };
+  });
 }
 
 /** A operand of conv2dWeightGrad: GY[o, k = (n, oy, ox)] = gy[n, g·Og + o, oy, ox]; 4 consecutive o. */
 function gyRowsLoader(gy: GpuView, d: Dims): Loader {
-  const [sN, sC, sH, sW] = gy.strides;
-  return {
-    key: 'gyrows',
-    vec: false,
-    k4: false,
-    storage: gy.storage,
-    setup(u) {
-      const P = u.i32(d.Ho * d.Wo);
-      const Wo = u.i32(d.Wo);
-      const iP = u.f32(1 / Math.max(d.Ho * d.Wo, 1));
-      const iWo = u.f32(1 / Math.max(d.Wo, 1));
-      const off = u.i32(gy.offset);
-      const bG = u.i32(sC * d.Og);
-      const gN = u.i32(sN);
-      const gC = u.i32(sC);
-      const gH = u.i32(sH);
-      const gW = u.i32(sW);
-      return {
-        base: `${off} + i32(i2) * ${bG}`,
-        helpers: DIV_HELPER,
-        unit: ({ X, base, o, k, O, K, checked, along }) => {
-          const lines: string[] = [];
-          if (along === 'k') {
-            // 4 consecutive k = (n, oy, ox) at one o.
-            lines.push(`let oOff = ${base} + i32(${o}) * ${gC};`);
-            for (let e = 0; e < 4; e++) {
-              lines.push(`let kk${e} = i32(${k}) + ${e}; let nn${e} = cdiv(kk${e}, ${P}, ${iP}); let p${e} = kk${e} - nn${e} * ${P};`);
-              lines.push(`let py${e} = cdiv(p${e}, ${Wo}, ${iWo}); let a${e} = oOff + nn${e} * ${gN} + py${e} * ${gH} + (p${e} - py${e} * ${Wo}) * ${gW};`);
-              if (checked) {
-                lines.push(`let in${e} = ${o} < ${O} && ${k} + ${e}u < ${K};`);
-                lines.push(`let v${e} = select(0.0, ${X}[select(0, a${e}, in${e})], in${e});`);
-              } else {
-                lines.push(`let v${e} = ${X}[a${e}];`);
-              }
-            }
-            lines.push('let val = vec4<f32>(v0, v1, v2, v3);');
-            return lines.join('\n      ');
-          }
-          lines.push(
-            `let kk = i32(${k}); let nn = cdiv(kk, ${P}, ${iP}); let p = kk - nn * ${P}; let py = cdiv(p, ${Wo}, ${iWo});`,
-            `let kOff = ${base} + nn * ${gN} + py * ${gH} + (p - py * ${Wo}) * ${gW} + i32(${o}) * ${gC};`,
-          );
-          if (!checked) {
-            for (let e = 0; e < 4; e++) lines.push(`let v${e} = ${X}[kOff + ${e} * ${gC}];`);
-          } else {
-            lines.push(`let kin = ${k} < ${K};`);
-            for (let e = 0; e < 4; e++) {
-              lines.push(`let in${e} = kin && ${o} + ${e}u < ${O};`);
-              lines.push(`let v${e} = select(0.0, ${X}[select(0, kOff + ${e} * ${gC}, in${e})], in${e});`);
+  return implicitLoader('gyrows', gy.storage, (u) => {
+    const P = u.i32(d.Ho * d.Wo);
+    const Wo = u.i32(d.Wo);
+    const iP = u.f32(1 / Math.max(d.Ho * d.Wo, 1));
+    const iWo = u.f32(1 / Math.max(d.Wo, 1));
+    const s = viewUniforms(u, gy, d.Og, false);
+    return {
+      base: s.base,
+      helpers: DIV_HELPER,
+      unit: ({ X, base, o, k, O, K, checked, along }) => {
+        const lines: string[] = [];
+        if (along === 'k') {
+          // 4 consecutive k = (n, oy, ox) at one o.
+          lines.push(`let oOff = ${base} + i32(${o}) * ${s.c};`);
+          for (let e = 0; e < 4; e++) {
+            lines.push(`let kk${e} = i32(${k}) + ${e}; ${divmod(`kk${e}`, P, iP, `nn${e}`, `p${e}`)}`);
+            lines.push(`let py${e} = cdiv(p${e}, ${Wo}, ${iWo}); let a${e} = oOff + nn${e} * ${s.n} + py${e} * ${s.h} + (p${e} - py${e} * ${Wo}) * ${s.w};`);
+            if (checked) {
+              lines.push(`let in${e} = ${o} < ${O} && ${k} + ${e}u < ${K};`);
+              lines.push(`let v${e} = select(0.0, ${X}[select(0, a${e}, in${e})], in${e});`);
+            } else {
+              lines.push(`let v${e} = ${X}[a${e}];`);
             }
           }
-          lines.push('let val = vec4<f32>(v0, v1, v2, v3);');
-          return lines.join('\n      ');
-        },
-      };
-    },
-  };
+          return endUnit(lines);
+        }
+        lines.push(
+          `let kk = i32(${k}); ${divmod('kk', P, iP, 'nn', 'p')} let py = cdiv(p, ${Wo}, ${iWo});`,
+          `let kOff = ${base} + nn * ${s.n} + py * ${s.h} + (p - py * ${Wo}) * ${s.w} + i32(${o}) * ${s.c};`,
+        );
+        if (!checked) {
+          for (let e = 0; e < 4; e++) lines.push(`let v${e} = ${X}[kOff + ${e} * ${s.c}];`);
+        } else {
+          lines.push(`let kin = ${k} < ${K};`);
+          for (let e = 0; e < 4; e++) {
+            lines.push(`let in${e} = kin && ${o} + ${e}u < ${O};`);
+            lines.push(`let v${e} = select(0.0, ${X}[select(0, kOff + ${e} * ${s.c}, in${e})], in${e});`);
+          }
+        }
+        return endUnit(lines);
+      },
+    };
+  });
 }
 
 /** B operand of conv2dWeightGrad: Xcol[k = (n, oy, ox), j = (c, ky, kx)]; 4 consecutive j. */
 function im2colTLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
-  const [sN, sC, sH, sW] = x.strides;
-  return {
-    key: 'im2colT',
-    vec: false,
-    k4: false,
-    storage: x.storage,
-    setup(u) {
-      const q = geomUniforms(u, d, g);
-      const off = u.i32(x.offset);
-      const bG = u.i32(sC * d.Cg);
-      const xN = u.i32(sN);
-      const xC = u.i32(sC);
-      const xH = u.i32(sH);
-      const xW = u.i32(sW);
-      return {
-        base: `${off} + i32(i2) * ${bG}`,
-        helpers: DIV_HELPER,
-        unit: ({ X, base, o, k, O, K, checked }) => {
-          const L: string[] = [
-            `let kk = i32(${k}); let nn = cdiv(kk, ${q.P}, ${q.iP}); let p = kk - nn * ${q.P};`,
-            `let pyy = cdiv(p, ${q.Wo}, ${q.iWo}); let yB = pyy * ${q.sh} - ${q.ph}; let xB = (p - pyy * ${q.Wo}) * ${q.sw} - ${q.pw};`,
-            `let nOff = ${base} + nn * ${xN};`,
-            `let j0 = i32(${o}); var c = cdiv(j0, ${q.khw}, ${q.iKhw}); let r = j0 - c * ${q.khw}; var ky = cdiv(r, ${q.kw}, ${q.iKw}); var kx = r - ky * ${q.kw};`,
-          ];
-          for (let e = 0; e < 4; e++) {
-            if (e > 0) {
-              L.push(`kx = kx + 1; let wx${e} = kx == ${q.kw}; kx = select(kx, 0, wx${e}); ky = select(ky, ky + 1, wx${e});`);
-              L.push(`let wy${e} = ky == ${q.kh}; ky = select(ky, 0, wy${e}); c = select(c, c + 1, wy${e});`);
-            }
-            L.push(`let iy${e} = yB + ky * ${q.dh}; let ix${e} = xB + kx * ${q.dw};`);
-            const bounds = [`iy${e} >= 0`, `iy${e} < ${q.H}`, `ix${e} >= 0`, `ix${e} < ${q.W}`];
-            if (checked) bounds.unshift(`${k} < ${K}`, `u32(j0 + ${e}) < ${O}`);
-            L.push(`let ok${e} = ${bounds.join(' && ')};`);
-            L.push(`let v${e} = select(0.0, ${X}[select(0, nOff + c * ${xC} + iy${e} * ${xH} + ix${e} * ${xW}, ok${e})], ok${e});`);
-          }
-          L.push('let val = vec4<f32>(v0, v1, v2, v3);');
-          return L.join('\n      ');
-        },
-      };
-    },
-  };
+  return implicitLoader('im2colT', x.storage, (u) => {
+    const q = geomUniforms(u, d, g);
+    const s = viewUniforms(u, x, d.Cg, false);
+    return {
+      base: s.base,
+      helpers: DIV_HELPER,
+      unit: (c) => gatherUnit(c, [
+        `let kk = i32(${c.k}); ${divmod('kk', q.P, q.iP, 'nn', 'p')}`,
+        `let pyy = cdiv(p, ${q.Wo}, ${q.iWo}); let yB = pyy * ${q.sh} - ${q.ph}; let xB = (p - pyy * ${q.Wo}) * ${q.sw} - ${q.pw};`,
+        `let nOff = ${c.base} + nn * ${s.n};`,
+        `let j0 = i32(${c.o}); ${divmod('j0', q.khw, q.iKhw, 'c', 'r', 'var', 'let')} ${divmod('r', q.kw, q.iKw, 'ky', 'kx', 'var')}`,
+      ], 'j0', (e) => [
+        `kx = kx + 1; ${carry('kx', 'ky', q.kw, `wx${e}`)}`,
+        carry('ky', 'c', q.kh, `wy${e}`),
+      ], (e) => ({
+        coords: `let iy${e} = yB + ky * ${q.dh}; let ix${e} = xB + kx * ${q.dw};`,
+        bounds: [`iy${e} >= 0`, `iy${e} < ${q.H}`, `ix${e} >= 0`, `ix${e} < ${q.W}`],
+        addr: `nOff + c * ${s.c} + iy${e} * ${s.h} + ix${e} * ${s.w}`,
+      })),
+    };
+  });
 }
 
 /** w as the strided A operand [G, Og, Cg·kh·kw] when its (c, ky, kx) axes merge into one, else null. */
