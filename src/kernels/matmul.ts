@@ -281,6 +281,59 @@ function copyPass(X: string, T: string, lc: LoaderCode, k4: boolean, TO: number,
   return out.join('\n');
 }
 
+/** Module-scope WGSL of both kernel families: the loaders' helpers (once each) and the bindings. */
+function moduleScope(v: Variant, la: LoaderCode, lb: LoaderCode, aVec: boolean, bVec: boolean): string[] {
+  return [
+    ...new Set([la.helpers ?? '', lb.helpers ?? '']),
+    `@group(0) @binding(1) var<storage, read> A: array<${aVec ? 'vec4<f32>' : 'f32'}>;`,
+    `@group(0) @binding(2) var<storage, read> B: array<${bVec ? 'vec4<f32>' : 'f32'}>;`,
+    `@group(0) @binding(3) var<storage, read_write> O: array<${v.vecOut ? 'vec4<f32>' : 'f32'}>;`,
+  ];
+}
+
+/**
+ * Kernel-body WGSL shared by both families after m0 / n0: the batch entry (i0, i1, i2) and split
+ * slice of this workgroup, the operands' batch bases and preludes, and the K range [kBegin, kEnd).
+ */
+function batchPrelude(v: Variant, cu: CommonUniforms, la: LoaderCode, lb: LoaderCode): string {
+  return `  let zz = wid.z + ${cu.zOff};
+  var bi = zz;
+  ${v.split ? `let split = bi % ${cu.nSplit}; bi = bi / ${cu.nSplit};` : ''}
+  let i2 = bi % ${cu.b2}; bi = bi / ${cu.b2};
+  let i1 = bi % ${cu.b1}; let i0 = bi / ${cu.b1};
+  let aBase = ${la.base};
+  let bBase = ${lb.base};
+  ${la.prelude ?? ''}
+  ${lb.prelude ?? ''}
+  ${v.split ? `let kBegin = split * ${cu.kPer}; let kEnd = min(K, kBegin + ${cu.kPer});` : 'let kBegin = 0u; let kEnd = K;'}`;
+}
+
+/**
+ * Stores the accumulators acc{i}_{j} (rows i < R, vec4 columns j < C4) of one invocation: row i at
+ * `row(i)`, vec4 column j from `col(j)`; vec4 stores when the output allows, masked when checked.
+ */
+function storeTile(v: Variant, R: number, C4: number, row: (i: number) => string, col: (j: number) => string): string[] {
+  const L = ['  let oBase = zz * M * N;'];
+  for (let i = 0; i < R; i++) {
+    L.push(`  {
+    let row = ${row(i)};`);
+    for (let j = 0; j < C4; j++) {
+      const cj = col(j);
+      if (v.vecOut) {
+        const st = `O[(oBase + row * N + ${cj}) / 4u] = acc${i}_${j};`;
+        L.push(v.checked ? `    if (row < M && ${cj} < N) { ${st} }` : `    ${st}`);
+      } else {
+        for (let q = 0; q < 4; q++) {
+          const st = `O[oBase + row * N + ${cj} + ${q}u] = acc${i}_${j}[${q}];`;
+          L.push(v.checked ? `    if (row < M && ${cj} + ${q}u < N) { ${st} }` : `    ${st}`);
+        }
+      }
+    }
+    L.push('  }');
+  }
+  return L;
+}
+
 function gemmCode(v: Variant, cu: CommonUniforms, la: LoaderCode, lb: LoaderCode, aVec: boolean, bVec: boolean, aK4: boolean, bK4: boolean, decl: string): string {
   const { wx, wy, r, c, tk, unroll } = v.cfg;
   const TM = wy * r;
@@ -292,10 +345,7 @@ function gemmCode(v: Variant, cu: CommonUniforms, la: LoaderCode, lb: LoaderCode
   const C4 = c / 4;
   const L: string[] = [];
   L.push(decl);
-  L.push(...new Set([la.helpers ?? '', lb.helpers ?? '']));
-  L.push(`@group(0) @binding(1) var<storage, read> A: array<${aVec ? 'vec4<f32>' : 'f32'}>;`);
-  L.push(`@group(0) @binding(2) var<storage, read> B: array<${bVec ? 'vec4<f32>' : 'f32'}>;`);
-  L.push(`@group(0) @binding(3) var<storage, read_write> O: array<${v.vecOut ? 'vec4<f32>' : 'f32'}>;`);
+  L.push(...moduleScope(v, la, lb, aVec, bVec));
   L.push(`var<workgroup> As: array<vec4<f32>, ${tk * TM4}>;`);
   L.push(`var<workgroup> Bs: array<vec4<f32>, ${tk * TN4}>;`);
   L.push(`@compute @workgroup_size(${wx}, ${wy}, 1)
@@ -304,16 +354,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let M = ${cu.M}; let N = ${cu.N}; let K = ${cu.K};
   let tx = lid.x; let ty = lid.y;
   let m0 = (wid.y + ${cu.yOff}) * ${TM}u; let n0 = (wid.x + ${cu.xOff}) * ${TN}u;
-  let zz = wid.z + ${cu.zOff};
-  var bi = zz;
-  ${v.split ? `let split = bi % ${cu.nSplit}; bi = bi / ${cu.nSplit};` : ''}
-  let i2 = bi % ${cu.b2}; bi = bi / ${cu.b2};
-  let i1 = bi % ${cu.b1}; let i0 = bi / ${cu.b1};
-  let aBase = ${la.base};
-  let bBase = ${lb.base};
-  ${la.prelude ?? ''}
-  ${lb.prelude ?? ''}
-  ${v.split ? `let kBegin = split * ${cu.kPer}; let kEnd = min(K, kBegin + ${cu.kPer});` : 'let kBegin = 0u; let kEnd = K;'}`);
+${batchPrelude(v, cu, la, lb)}`);
   for (let i = 0; i < r; i++) for (let j = 0; j < C4; j++) L.push(`  var acc${i}_${j} = vec4<f32>(0.0);`);
   L.push(`  for (var t = kBegin; t < kEnd; t = t + ${tk}u) {`);
   L.push(copyPass('A', 'As', la, aK4, TM, 'm0', 'aBase', 'M', v, NT));
@@ -337,24 +378,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   L.push(`    }`);
   L.push(`    workgroupBarrier();`);
   L.push(`  }`);
-  L.push(`  let oBase = zz * M * N;`);
-  for (let i = 0; i < r; i++) {
-    L.push(`  {
-    let row = m0 + ty * ${r}u + ${i}u;`);
-    for (let j = 0; j < C4; j++) {
-      const col = `n0 + tx * ${c}u + ${4 * j}u`;
-      if (v.vecOut) {
-        const st = `O[(oBase + row * N + ${col}) / 4u] = acc${i}_${j};`;
-        L.push(v.checked ? `    if (row < M && ${col} < N) { ${st} }` : `    ${st}`);
-      } else {
-        for (let q = 0; q < 4; q++) {
-          const st = `O[oBase + row * N + ${col} + ${q}u] = acc${i}_${j}[${q}];`;
-          L.push(v.checked ? `    if (row < M && ${col} + ${q}u < N) { ${st} }` : `    ${st}`);
-        }
-      }
-    }
-    L.push('  }');
-  }
+  L.push(...storeTile(v, r, C4, (i) => `m0 + ty * ${r}u + ${i}u`, (j) => `n0 + tx * ${c}u + ${4 * j}u`));
   L.push('}');
   return L.join('\n');
 }
@@ -375,25 +399,13 @@ function sgCode(v: Variant, cu: CommonUniforms, la: LoaderCode, lb: LoaderCode, 
   const L: string[] = [];
   L.push('enable subgroups;');
   L.push(decl);
-  L.push(...new Set([la.helpers ?? '', lb.helpers ?? '']));
-  L.push(`@group(0) @binding(1) var<storage, read> A: array<${aVec ? 'vec4<f32>' : 'f32'}>;`);
-  L.push(`@group(0) @binding(2) var<storage, read> B: array<${bVec ? 'vec4<f32>' : 'f32'}>;`);
-  L.push(`@group(0) @binding(3) var<storage, read_write> O: array<${v.vecOut ? 'vec4<f32>' : 'f32'}>;`);
+  L.push(...moduleScope(v, la, lb, aVec, bVec));
   L.push(`@compute @workgroup_size(8, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = ${cu.M}; let N = ${cu.N}; let K = ${cu.K};
   let l = lid.x;
   let m0 = (wid.y + ${cu.yOff}) * ${R}u; let n0 = (wid.x + ${cu.xOff}) * ${8 * C}u;
-  let zz = wid.z + ${cu.zOff};
-  var bi = zz;
-  ${v.split ? `let split = bi % ${cu.nSplit}; bi = bi / ${cu.nSplit};` : ''}
-  let i2 = bi % ${cu.b2}; bi = bi / ${cu.b2};
-  let i1 = bi % ${cu.b1}; let i0 = bi / ${cu.b1};
-  let aBase = ${la.base};
-  let bBase = ${lb.base};
-  ${la.prelude ?? ''}
-  ${lb.prelude ?? ''}
-  ${v.split ? `let kBegin = split * ${cu.kPer}; let kEnd = min(K, kBegin + ${cu.kPer});` : 'let kBegin = 0u; let kEnd = K;'}`);
+${batchPrelude(v, cu, la, lb)}`);
   for (let i = 0; i < R; i++) for (let j = 0; j < C4; j++) L.push(`  var acc${i}_${j} = vec4<f32>(0.0);`);
   const KS = v.cfg.sgK;
   L.push(`  for (var t = kBegin; t < kEnd; t = t + ${KS}u) {`);
@@ -428,24 +440,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     L.push('    }');
   }
   L.push('  }');
-  L.push('  let oBase = zz * M * N;');
-  for (let i = 0; i < R; i++) {
-    L.push(`  {
-    let row = m0 + ${i}u;`);
-    for (let j = 0; j < C4; j++) {
-      const col = `n0 + l * ${C}u + ${4 * j}u`;
-      if (v.vecOut) {
-        const st = `O[(oBase + row * N + ${col}) / 4u] = acc${i}_${j};`;
-        L.push(v.checked ? `    if (row < M && ${col} < N) { ${st} }` : `    ${st}`);
-      } else {
-        for (let q = 0; q < 4; q++) {
-          const st = `O[oBase + row * N + ${col} + ${q}u] = acc${i}_${j}[${q}];`;
-          L.push(v.checked ? `    if (row < M && ${col} + ${q}u < N) { ${st} }` : `    ${st}`);
-        }
-      }
-    }
-    L.push('  }');
-  }
+  L.push(...storeTile(v, R, C4, (i) => `m0 + ${i}u`, (j) => `n0 + l * ${C}u + ${4 * j}u`));
   L.push('}');
   return L.join('\n');
 }
