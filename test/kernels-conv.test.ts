@@ -6,11 +6,10 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
-import type { OutputSpec } from '../src/core/backend.js';
-import type { ComputePrim, Conv2dGeometry, PrimParams } from '../src/core/prims.js';
-import { contiguousStrides, convOutSize } from '../src/core/shape.js';
+import type { Conv2dGeometry } from '../src/core/prims.js';
+import { convOutSize } from '../src/core/shape.js';
 import { DEFAULT_MATMUL_CONFIG, setMatmulConfig } from '../src/kernels/matmul.js';
-import { compareArrays, contiguousLayout, gens, getCpu, getGpu, makePair, releasePairs, type Layout, type Pair, type Tolerance } from './helpers/gpu.js';
+import { checkPrim, contiguousLayout, gens, getGpu, makePair, releasePairs, type Layout } from './helpers/gpu.js';
 
 /** Float32 sums of K products of values in [-4, 4]: the absolute tolerance scales with K. */
 const tol = (k: number) => ({ rtol: 1e-4, atol: 1e-4 + 1e-6 * 16 * k });
@@ -31,19 +30,6 @@ interface Case {
   geom: Conv2dGeometry;
 }
 
-/** checkPrim with a free-form label: runs `prim` on both backends and compares the results. */
-async function checkOp<P extends ComputePrim>(prim: P, inputs: Pair[], params: PrimParams[P], out: OutputSpec, tolerance: Tolerance, what: string): Promise<void> {
-  const cpu = getCpu();
-  const cs = cpu.run(prim, inputs.map((p) => p.cpu), params, out);
-  const gs = gpu.run(prim, inputs.map((p) => p.gpu), params, out);
-  const strides = contiguousStrides(out.shape);
-  const want = await cpu.read({ storage: cs, dtype: out.dtype, shape: out.shape, strides, offset: 0 });
-  const got = await gpu.read({ storage: gs, dtype: out.dtype, shape: out.shape, strides, offset: 0 });
-  cpu.release(cs);
-  gpu.release(gs);
-  compareArrays(got, want, tolerance, `${what} ${JSON.stringify(out.shape)}`);
-}
-
 /** Checks all three prims for one geometry. */
 async function check(t: Case, seed = 1, layouts: { x?: Layout; w?: Layout; gy?: Layout } = {}): Promise<void> {
   const { n, c, h, w, o, kh, kw, geom } = t;
@@ -58,9 +44,9 @@ async function check(t: Case, seed = 1, layouts: { x?: Layout; w?: Layout; gy?: 
   const gy = makePair(gpu, 'float32', ys, layouts.gy ?? contiguousLayout(4), gens.float(seed + 2));
   const what = `${JSON.stringify(t)}`;
   try {
-    await checkOp('conv2d', [x, wt], geom, { shape: ys, dtype: 'float32' }, tol((c / geom.groups) * kh * kw), `conv2d ${what}`);
-    await checkOp('conv2dInputGrad', [gy, wt], { ...geom, inputSize: [h, w] }, { shape: xs, dtype: 'float32' }, tol((o / geom.groups) * kh * kw), `inputGrad ${what}`);
-    await checkOp('conv2dWeightGrad', [x, gy], { ...geom, kernelSize: [kh, kw] }, { shape: ws, dtype: 'float32' }, tol(n * ho * wo), `weightGrad ${what}`);
+    await checkPrim(gpu, 'conv2d', [x, wt], geom, { shape: ys, dtype: 'float32' }, tol((c / geom.groups) * kh * kw), `conv2d ${what}`);
+    await checkPrim(gpu, 'conv2dInputGrad', [gy, wt], { ...geom, inputSize: [h, w] }, { shape: xs, dtype: 'float32' }, tol((o / geom.groups) * kh * kw), `inputGrad ${what}`);
+    await checkPrim(gpu, 'conv2dWeightGrad', [x, gy], { ...geom, kernelSize: [kh, kw] }, { shape: ws, dtype: 'float32' }, tol(n * ho * wo), `weightGrad ${what}`);
   } finally {
     releasePairs(gpu, [x, wt, gy]);
   }

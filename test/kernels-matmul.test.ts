@@ -7,11 +7,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
-import type { OutputSpec } from '../src/core/backend.js';
-import type { ComputePrim, PrimParams } from '../src/core/prims.js';
-import { broadcastShapes, contiguousStrides } from '../src/core/shape.js';
+import { broadcastShapes } from '../src/core/shape.js';
 import { DEFAULT_MATMUL_CONFIG, setMatmulConfig, type MatmulConfig } from '../src/kernels/matmul.js';
-import { compareArrays, contiguousLayout, gens, getCpu, getGpu, makePair, releasePairs, type Layout, type Pair, type Tolerance } from './helpers/gpu.js';
+import { checkPrim, contiguousLayout, gens, getGpu, makePair, releasePairs, type Layout } from './helpers/gpu.js';
 
 /** Float32 sums of K products of values in [-4, 4]: absolute error grows with K (the CPU reference
  *  accumulates in float64), so the absolute tolerance scales with K. */
@@ -50,26 +48,13 @@ async function withConfig(cfg: Partial<MatmulConfig>, f: () => Promise<void>): P
   }
 }
 
-/** checkPrim with a free-form label: runs `prim` on both backends and compares the results. */
-async function checkOp<P extends ComputePrim>(prim: P, inputs: Pair[], params: PrimParams[P], out: OutputSpec, tolerance: Tolerance, what: string): Promise<void> {
-  const cpu = getCpu();
-  const cs = cpu.run(prim, inputs.map((p) => p.cpu), params, out);
-  const gs = gpu.run(prim, inputs.map((p) => p.gpu), params, out);
-  const strides = contiguousStrides(out.shape);
-  const want = await cpu.read({ storage: cs, dtype: out.dtype, shape: out.shape, strides, offset: 0 });
-  const got = await gpu.read({ storage: gs, dtype: out.dtype, shape: out.shape, strides, offset: 0 });
-  cpu.release(cs);
-  gpu.release(gs);
-  compareArrays(got, want, tolerance, `${what} ${JSON.stringify(out.shape)}`);
-}
-
 async function check(aShape: number[], bShape: number[], aLayout?: Layout, bLayout?: Layout, seed = 1): Promise<void> {
   const batch = broadcastShapes('matmul', aShape.slice(0, -2), bShape.slice(0, -2));
   const out = [...batch, aShape[aShape.length - 2], bShape[bShape.length - 1]];
   const a = makePair(gpu, 'float32', aShape, aLayout ?? contiguousLayout(aShape.length), gens.float(seed));
   const b = makePair(gpu, 'float32', bShape, bLayout ?? contiguousLayout(bShape.length), gens.float(seed + 7));
   try {
-    await checkOp('matmul', [a, b], {}, { shape: out, dtype: 'float32' }, tol(aShape[aShape.length - 1]), `matmul ${JSON.stringify(aShape)}@${JSON.stringify(bShape)}`);
+    await checkPrim(gpu, 'matmul', [a, b], {}, { shape: out, dtype: 'float32' }, tol(aShape[aShape.length - 1]), `matmul ${JSON.stringify(aShape)}@${JSON.stringify(bShape)}`);
   } finally {
     releasePairs(gpu, [a, b]);
   }
