@@ -9,33 +9,16 @@ import { convTranspose2d as convTransposeOp, type Conv2dOptions } from '../tenso
 import { reshape } from '../tensor/ops/movement.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { split, type Key } from '../random/random.js';
-import { type Initializer, torchDefault } from './initializers.js';
-import { pair, type Pair } from './util.js';
+import type { Key } from '../random/random.js';
+import { initConvParams, type ConvLayerConfig } from './util.js';
 
 export type ConvTranspose2dParams = { w: Tensor; b?: Tensor };
 
-export interface ConvTranspose2dConfig {
-  inChannels: number;
-  outChannels: number;
-  kernel: Pair;
-  /** Default 1 (pass the same value to apply). */
-  groups?: number;
-  /** Default true. */
-  bias?: boolean;
-  weightInit?: Initializer;
-  biasInit?: Initializer;
-}
+/** weightInit is called with [Cin, Cout/groups, kh, kw]; pass the same groups to apply. */
+export type ConvTranspose2dConfig = ConvLayerConfig;
 
 export function init(key: Key, config: ConvTranspose2dConfig): ConvTranspose2dParams {
-  const { inChannels, outChannels, groups = 1, bias = true } = config;
-  const [kh, kw] = pair(config.kernel);
-  const [k1, k2] = split(key);
-  const shape = [inChannels, outChannels / groups, kh, kw];
-  const w = (config.weightInit ?? torchDefault)(k1, shape);
-  if (!bias) return { w };
-  const b = config.biasInit ? config.biasInit(k2, [outChannels]) : torchDefault(k2, [outChannels], { fanIn: (outChannels / groups) * kh * kw });
-  return { w, b };
+  return initConvParams(key, config, config.inChannels, config.outChannels);
 }
 
 export type ConvTranspose2dApplyOptions = Conv2dOptions & { outputPadding?: number | [number, number] };

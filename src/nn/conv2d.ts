@@ -8,35 +8,16 @@ import { conv2d as conv2dOp, type Conv2dOptions } from '../tensor/ops/linalg.js'
 import { reshape } from '../tensor/ops/movement.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { split, type Key } from '../random/random.js';
-import { type Initializer, torchDefault } from './initializers.js';
-import { pair, type Pair } from './util.js';
+import type { Key } from '../random/random.js';
+import { initConvParams, type ConvLayerConfig } from './util.js';
 
 export type Conv2dParams = { w: Tensor; b?: Tensor };
 
-export interface Conv2dConfig {
-  inChannels: number;
-  outChannels: number;
-  kernel: Pair;
-  /** Default 1. */
-  groups?: number;
-  /** Default true. */
-  bias?: boolean;
-  /** Weight initializer, called with [O, C/groups, kh, kw] (default: uniform ±1/√fanIn). */
-  weightInit?: Initializer;
-  /** Bias initializer, called with [O] (default: uniform ±1/√fanIn). */
-  biasInit?: Initializer;
-}
+/** weightInit is called with [O, C/groups, kh, kw]. */
+export type Conv2dConfig = ConvLayerConfig;
 
 export function init(key: Key, config: Conv2dConfig): Conv2dParams {
-  const { inChannels, outChannels, groups = 1, bias = true } = config;
-  const [kh, kw] = pair(config.kernel);
-  const [k1, k2] = split(key);
-  const shape = [outChannels, inChannels / groups, kh, kw];
-  const w = (config.weightInit ?? torchDefault)(k1, shape);
-  if (!bias) return { w };
-  const b = config.biasInit ? config.biasInit(k2, [outChannels]) : torchDefault(k2, [outChannels], { fanIn: (inChannels / groups) * kh * kw });
-  return { w, b };
+  return initConvParams(key, config, config.outChannels, config.inChannels);
 }
 
 export type Conv2dApplyOptions = Omit<Conv2dOptions, 'groups'>;
