@@ -3,25 +3,13 @@
  * gradients) and the CIFAR ResNet (shapes of a tiny and a full-depth one, ResNet-18's parameter
  * count, forward/backward, BN state threading with branches, no leaks), on the CPU backend.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as wg from '../src/index.js';
-import { init } from '../src/init.js';
 import * as nn from '../src/nn/index.js';
 import * as losses from '../src/losses/index.js';
+import { arr, expectClose, key, live, useCpuBackend } from './helpers/cpu.js';
 
-beforeAll(async () => {
-  await init({ backend: 'cpu' });
-});
-
-const arr = async (t: wg.Tensor) => Array.from(await t.data() as Float32Array);
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol = 1e-5) {
-  expect(got.length).toBe(want.length);
-  for (let i = 0; i < want.length; i++) {
-    if (!(Math.abs(got[i] - want[i]) <= tol * (1 + Math.abs(want[i])))) expect.fail(`element ${i}: got ${got[i]}, want ${want[i]}`);
-  }
-}
-const key = wg.random.key;
-const live = () => wg.memoryStats().tensors;
+useCpuBackend();
 const eps = 1e-5;
 
 describe('batchNorm', () => {
