@@ -4,17 +4,9 @@
  * TF.js (NHWC, conv weights HWIO).
  */
 
-/** mulberry32: a small, fast, seeded PRNG in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded host PRNG (mulberry32) that wgrad's gradient checker uses too. */
+import { mulberry32 as rng } from '../../src/random/mulberry.js';
+export { rng };
 
 export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   const r = rng(seed);

@@ -17,6 +17,7 @@ import { sum } from '../tensor/ops/reduce.js';
 import { tidy, dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { grad } from './transforms.js';
+import { mulberry32 } from '../random/mulberry.js';
 
 export interface CheckGradsOptions {
   /** Finite-difference step (default 1e-5). */
@@ -49,7 +50,7 @@ export async function checkGrads(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[
   const shapes = inputs.map((x) => x.shape);
   const report = withBackend(cpu64, () => checkAt(f, hosts, shapes, opts));
   if (opts.order === 2) {
-    const rng = mulberry((opts.seed ?? 0) + 7919);
+    const rng = mulberry32((opts.seed ?? 0) + 7919);
     const ws = hosts.map((h) => h.map(() => rng() * 2 - 1));
     const second = withBackend(cpu64, () => {
       const wTensors = ws.map((w, i) => fromStorageArray(w as unknown as Float32Array, shapes[i], 'float32'));
@@ -69,7 +70,7 @@ export async function checkGrads(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[
 
 /** L = Σ f(x) ⊙ v with a deterministic pseudo-random v in [−1, 1]. */
 function scalarize(y: Tensor, seed: number): Tensor {
-  const rng = mulberry(seed + 17);
+  const rng = mulberry32(seed + 17);
   const v = Float64Array.from({ length: y.size }, () => rng() * 2 - 1);
   const vt = fromStorageArray(v as unknown as Float32Array, y.shape, 'float32');
   const out = sum(mul(y, vt));
@@ -90,7 +91,7 @@ function checkAt(f: (...xs: Tensor[]) => Tensor, hosts: Float64Array[], shapes: 
     const gs = grad((...ys: Tensor[]) => scalarize(f(...ys), seed), { argnums: ts.map((_, i) => i) })(...ts) as Tensor[];
     return gs.map(readAll);
   });
-  const rng = mulberry(seed + 1);
+  const rng = mulberry32(seed + 1);
   let checks = 0, maxAbsError = 0, maxRelError = 0;
   let worst = '';
   hosts.forEach((x, i) => {
@@ -125,15 +126,3 @@ function readAll(t: Tensor): Float64Array {
   return out;
 }
 const readScalar = (t: Tensor) => readAll(t)[0];
-
-/** Small deterministic PRNG for cotangents and directions (not for user randomness). */
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -246,33 +246,24 @@ export class WebGpuRuntime implements GpuRuntime {
   alloc(size: number): GpuStorage {
     this.check('alloc');
     const bucket = this.bucketFor(size, 'alloc');
-    let slot = this.take(this.pendingByBucket, bucket);
-    if (slot) {
-      this.pending.splice(this.pending.indexOf(slot), 1);
-    } else {
-      slot = this.take(this.ready, bucket);
-    }
-    if (slot) {
-      this.pooledBuffers--;
-      this.pooledBytes -= slot.bytes;
-    } else {
-      slot = this.createSlot(bucket);
-    }
-    return this.wrap(slot, size);
+    const pendingSlot = this.take(this.pendingByBucket, bucket);
+    if (pendingSlot) this.pending.splice(this.pending.indexOf(pendingSlot), 1);
+    return this.wrap(this.pooledOrNew(bucket, pendingSlot), size);
   }
 
   /** A buffer safe to fill with `queue.writeBuffer` (not referenced by the unsubmitted batch). */
   allocForUpload(size: number): GpuBufferHandle {
     this.check('upload');
-    const bucket = this.bucketFor(size, 'upload');
-    let slot = this.take(this.ready, bucket);
-    if (slot) {
-      this.pooledBuffers--;
-      this.pooledBytes -= slot.bytes;
-    } else {
-      slot = this.createSlot(bucket);
-    }
-    return this.wrap(slot, size);
+    return this.wrap(this.pooledOrNew(this.bucketFor(size, 'upload')), size);
+  }
+
+  /** `found` (a pooled buffer), else a free pooled buffer of `bucket` bytes, else a new one. */
+  private pooledOrNew(bucket: number, found?: Slot): Slot {
+    const slot = found ?? this.take(this.ready, bucket);
+    if (!slot) return this.createSlot(bucket);
+    this.pooledBuffers--;
+    this.pooledBytes -= slot.bytes;
+    return slot;
   }
 
   release(storage: GpuStorage): void {
