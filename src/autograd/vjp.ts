@@ -127,10 +127,12 @@ function prodGrad(g: Tensor, x: Tensor, y: Tensor, axes: number[]): Tensor {
   return E.mul(expandBack(g, x, axes), E.where(zero, atZero, others));
 }
 
+/** g shared evenly by the entries equal to the extremum; the division runs on the reduced shape. */
 function extremumGrad(g: Tensor, x: Tensor, y: Tensor, axes: number[]): Tensor {
-  const hit = maskOf(E.equal(x, expandBack(y, x, axes)));
-  const ties = sum(hit, axes, { keepdims: true });
-  return E.mul(expandBack(g, x, axes), E.div(hit, ties));
+  const hit = E.equal(x, expandBack(y, x, axes));
+  const ties = sum(maskOf(hit), axes, { keepdims: true });
+  const share = E.div(M.reshape(g, keptShape(x.shape, axes)), ties);
+  return E.where(hit, M.broadcastTo(share, x.shape), 0);
 }
 
 /** Adjoint of a strided slice: place g's entries back at the positions they were read from. */
