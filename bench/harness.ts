@@ -80,15 +80,7 @@ export interface SideResult {
   firstMs?: number;
 }
 
-export interface RowResult {
-  group: Group;
-  id: string;
-  name: string;
-  shape: string;
-  metric: Metric;
-  work: number;
-  batch?: number;
-  note?: string;
+export interface RowResult extends Pick<RowSpec, 'group' | 'id' | 'name' | 'shape' | 'metric' | 'work' | 'batch' | 'note'> {
   repeats: number;
   /** GPU time measured in the wall-clock runs themselves (slow rows) rather than in extra runs. */
   gpuTimeFromWallRuns?: boolean;
