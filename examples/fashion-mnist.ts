@@ -6,6 +6,8 @@
  *
  *   npx tsx examples/fashion-mnist.ts --model cnn --epochs 5
  *   npx tsx examples/fashion-mnist.ts --model linear --epochs 5 [--subset] [--cpu]
+ *
+ * `--schedule cosine` decays the learning rate to 0 over the run (cosine); default constant.
  */
 import * as wg from '../src/node.js';
 import type { Tensor } from '../src/node.js';
@@ -18,6 +20,7 @@ const modelName = arg('model', 'cnn');
 const epochs = Number(arg('epochs', '5'));
 const batchSize = Number(arg('batch', '128'));
 const lr = Number(arg('lr', modelName === 'cnn' ? '1e-3' : '3e-3'));
+const schedule = arg('schedule', 'constant');
 
 type Model = { init: (k: wg.Key) => unknown; apply: (p: any, x: Tensor) => Tensor };
 const models: Record<string, Model> = {
@@ -76,10 +79,12 @@ async function main() {
   const ds = await loadHost(process.argv.includes('--subset'));
   console.log(`${report.backend}: ${report.description}`);
   console.log(`Fashion-MNIST from ${ds.dir}: ${ds.train.n} training and ${ds.test.n} test images`);
-  console.log(`model ${modelName}, Adam lr ${lr}, batch ${batchSize}, ${epochs} epochs`);
+  console.log(`model ${modelName}, Adam lr ${lr} (${schedule}), batch ${batchSize}, ${epochs} epochs`);
 
   let params = model.init(wg.random.key(0));
-  const opt = wg.optim.adam({ lr });
+  const stepsPerEpoch = Math.floor(ds.train.n / batchSize);
+  if (schedule !== 'constant' && schedule !== 'cosine') throw new Error('--schedule must be constant or cosine');
+  const opt = wg.optim.adam({ lr: schedule === 'cosine' ? wg.optim.cosineDecaySchedule(lr, epochs * stepsPerEpoch) : lr });
   let optState = opt.init(params as never);
   const lossAndGrad = wg.valueAndGrad((p: unknown, x: Tensor, y: Tensor) => wg.losses.softmaxCrossEntropy(model.apply(p, x), y));
   for (let epoch = 1; epoch <= epochs; epoch++) {
