@@ -17,6 +17,8 @@ export interface InitOptions {
   powerPreference?: GPUPowerPreference;
   /** The WebGPU entry point (default `navigator.gpu`; `wgrad/node` passes Dawn's). */
   gpu?: GPU;
+  /** Fuse chains of elementwise ops into one kernel (default true). Env: WGRAD_FUSION=0 turns it off. */
+  fusion?: boolean;
 }
 
 const env = (name: string): string | undefined =>
@@ -31,7 +33,12 @@ export async function init(opts: InitOptions = {}): Promise<AdapterReport> {
   if (hasBackend()) backend().destroy();
   const b = kind === 'cpu'
     ? new CpuBackend()
-    : await requestWebGpuBackend({ gpu: opts.gpu, adapter: opts.adapter ?? env('WGRAD_ADAPTER'), powerPreference: opts.powerPreference });
+    : await requestWebGpuBackend({
+      gpu: opts.gpu,
+      adapter: opts.adapter ?? env('WGRAD_ADAPTER'),
+      powerPreference: opts.powerPreference,
+      fusion: opts.fusion ?? env('WGRAD_FUSION') !== '0',
+    });
   setBackend(b);
   return b.report;
 }

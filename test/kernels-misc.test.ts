@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
+import type { WebStorage } from '../src/backends/webgpu/fusion.js';
 import { requestWebGpuBackend } from '../src/backends/webgpu/device.js';
 import { nodeGpu } from '../src/backends/webgpu/node-gpu.js';
 import { WgradError } from '../src/core/backend.js';
@@ -225,7 +226,7 @@ describe('WebGPU runtime', () => {
   it('memory(): allocating and releasing keeps live buffers flat and reuses the pool', async () => {
     gpu.flush();
     const before = gpu.memory();
-    const v = (s: ReturnType<WebGpuBackend['upload']>, n: number) => ({ storage: s, dtype: 'float32' as DType, shape: [n], strides: [1], offset: 0 });
+    const v = (s: WebStorage, n: number) => ({ storage: s, dtype: 'float32' as DType, shape: [n], strides: [1], offset: 0 });
     let created = 0;
     for (let round = 0; round < 6; round++) {
       const held = [];
@@ -261,9 +262,9 @@ describe('WebGPU runtime', () => {
   it('batches dispatches into few submits', async () => {
     gpu.flush();
     const s0 = gpu.runtime.stats.submits;
-    let x = gpu.upload(new Float32Array([1, 2, 3]), 'float32');
+    let x: WebStorage = gpu.upload(new Float32Array([1, 2, 3]), 'float32');
     for (let i = 0; i < 300; i++) {
-      const y = gpu.run('add', [{ storage: x, dtype: 'float32', shape: [3], strides: [1], offset: 0 }, { storage: x, dtype: 'float32', shape: [], strides: [], offset: 0 }], {}, { shape: [3], dtype: 'float32' });
+      const y: WebStorage = gpu.run('add', [{ storage: x, dtype: 'float32', shape: [3], strides: [1], offset: 0 }, { storage: x, dtype: 'float32', shape: [], strides: [], offset: 0 }], {}, { shape: [3], dtype: 'float32' });
       gpu.release(x);
       x = y;
     }

@@ -1,6 +1,6 @@
 /**
  * The WebGPU backend: storage is pooled GPU buffers (runtime.ts), primitives run through the rule
- * table of rules.ts.
+ * table of rules.ts. Elementwise primitives are fused lazily (fusion.ts) unless `fusion: false`.
  *
  * Rules the front end must respect:
  *  - `run`, `upload`, `release` only record work; nothing is submitted until `read`, `flush`,
@@ -17,9 +17,14 @@
 import { WgradError, type AdapterReport, type Backend, type MemoryInfo, type OutputSpec } from '../../core/backend.js';
 import { storageArray, type AnyStorageArray, type DType } from '../../core/dtype.js';
 import type { ComputePrim, PrimParams } from '../../core/prims.js';
+import type { View } from '../../core/backend.js';
 import { numel } from '../../core/shape.js';
 import type { GpuStorage, GpuView } from '../../kernels/runtime.js';
 import { isRowMajor } from '../../kernels/wgsl.js';
+import { runUnary } from '../../kernels/elementwise.js';
+import { binaryOp, castOp, unaryOp, whereOp, type Op } from '../../kernels/elementwise-ops.js';
+import { isBinaryOp, isUnaryOp } from '../../core/prims.js';
+import { Fusion, type WebStorage } from './fusion.js';
 import { gpuRules } from './rules.js';
 import { WebGpuRuntime } from './runtime.js';
 
@@ -39,15 +44,29 @@ function accepts(dtype: DType, data: unknown): boolean {
   }
 }
 
-export class WebGpuBackend implements Backend<GpuStorage> {
+/** The fusable op of an elementwise primitive, or null for every other primitive. */
+function elementwiseOp<P extends ComputePrim>(prim: P, inputs: View<WebStorage>[], params: PrimParams[P], out: OutputSpec): Op | null {
+  if (isUnaryOp(prim)) return unaryOp(prim, inputs[0].dtype);
+  if (isBinaryOp(prim)) return binaryOp(prim, inputs[0].dtype);
+  if (prim === 'where') return whereOp(inputs[0].dtype, out.dtype);
+  if (prim === 'cast') return castOp(inputs[0].dtype, (params as PrimParams['cast']).dtype);
+  return null;
+}
+
+export class WebGpuBackend implements Backend<WebStorage> {
   readonly kind = 'webgpu' as const;
+  /** Null when fusion is off: every primitive then runs at once through gpuRules. */
+  private readonly fusion: Fusion | null;
 
   constructor(
     readonly runtime: WebGpuRuntime,
     readonly report: AdapterReport,
     /** Kept referenced so the WebGPU instance outlives the device (see node-gpu.ts). */
     readonly owner: { gpu?: GPU; adapter?: GPUAdapter } = {},
-  ) {}
+    opts: { fusion?: boolean } = {},
+  ) {
+    this.fusion = opts.fusion === false ? null : new Fusion(runtime);
+  }
 
   get device(): GPUDevice {
     return this.runtime.device;
@@ -59,15 +78,16 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     return this.runtime.upload(data, data.length);
   }
 
-  async read(view: GpuView): Promise<AnyStorageArray> {
+  async read(lazyView: View<WebStorage>): Promise<AnyStorageArray> {
     this.runtime.check('read');
-    const n = numel(view.shape);
-    if (n === 0) return storageArray(view.dtype, 0);
+    const n = numel(lazyView.shape);
+    if (n === 0) return storageArray(lazyView.dtype, 0);
+    const view = this.concrete(lazyView);
     let storage = view.storage;
     let offset = view.offset;
     let temp: GpuStorage | null = null;
     if (!isRowMajor(view.shape, view.strides)) {
-      temp = this.run('copy', [view], {}, { shape: view.shape, dtype: view.dtype });
+      temp = runUnary(this.runtime, 'copy', view, { shape: view.shape, dtype: view.dtype });
       storage = temp;
       offset = 0;
     }
@@ -79,24 +99,37 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     }
   }
 
-  release(storage: GpuStorage): void {
-    this.runtime.release(storage);
+  release(storage: WebStorage): void {
+    if (this.fusion) this.fusion.release(storage);
+    else this.runtime.release(storage as GpuStorage);
   }
 
-  run<P extends ComputePrim>(prim: P, inputs: GpuView[], params: PrimParams[P], out: OutputSpec): GpuStorage {
+  run<P extends ComputePrim>(prim: P, inputs: View<WebStorage>[], params: PrimParams[P], out: OutputSpec): WebStorage {
     this.runtime.check(prim);
     const n = numel(out.shape);
     if (n === 0) return this.runtime.alloc(0);
+    if (this.fusion) {
+      this.fusion.tick();
+      const op = elementwiseOp(prim, inputs, params, out);
+      if (op) return this.fusion.fuse(op, inputs, out);
+    }
     const rule = gpuRules[prim];
-    return rule(this.runtime, inputs, params, out);
+    return rule(this.runtime, inputs.map((v) => this.concrete(v)), params, out);
+  }
+
+  /** `v` over a real buffer (realizing a fused value). */
+  private concrete(v: View<WebStorage>): GpuView {
+    return this.fusion ? this.fusion.concrete(v) : (v as GpuView);
   }
 
   flush(): void {
     this.runtime.check('flush');
+    this.fusion?.realizeAll();
     this.runtime.flush();
   }
 
   sync(): Promise<void> {
+    this.fusion?.realizeAll();
     return this.runtime.sync();
   }
 

@@ -18,6 +18,8 @@ export interface WebGpuOptions extends RuntimeOptions {
   /** Case-insensitive substring of the adapter's vendor, architecture, device or description. */
   adapter?: string;
   forceFallbackAdapter?: boolean;
+  /** Fuse chains of elementwise ops into one kernel (default true; see fusion.ts). */
+  fusion?: boolean;
 }
 
 const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'];
@@ -110,5 +112,5 @@ export async function requestWebGpuBackend(opts: WebGpuOptions = {}): Promise<We
     if (!runtime.isDestroyed) runtime.markLost(`${info.reason}: ${info.message}`);
   });
   // The backend keeps the GPU object and adapter alive: Dawn's instance must outlive the device.
-  return new WebGpuBackend(runtime, report, { gpu, adapter });
+  return new WebGpuBackend(runtime, report, { gpu, adapter }, { fusion: opts.fusion });
 }

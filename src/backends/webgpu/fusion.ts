@@ -1,0 +1,156 @@
+/**
+ * Lazy elementwise fusion for the WebGPU backend.
+ *
+ * An elementwise primitive (unary, binary, where, cast) does not run when it is called: it returns
+ * a `LazyStorage` holding an expression DAG (kernels/elementwise.ts) over the buffers it reads. A
+ * later elementwise op that reads a lazy value in row-major order inlines its expression, so a chain
+ * of ops becomes one kernel. A lazy value is realized — its kernel recorded into a real buffer —
+ *  - when anything else needs its memory: a non-elementwise primitive, a read, a strided or
+ *    broadcast read by an elementwise op (the fused kernel addresses leaves by the output's row-major
+ *    index, so only row-major reads can inline);
+ *  - when inlining would exceed the caps: MAX_NODES op nodes, or more distinct buffers than a
+ *    kernel may bind;
+ *  - at the latest, at the first backend call after a batch of dispatches was submitted (and at
+ *    flush/sync). This cuts chains that would otherwise grow across training steps (Adam's moment
+ *    m ← β·m + (1−β)·g inlines the previous m forever) while keeping every buffer those chains read
+ *    alive.
+ * A value read twice by elementwise consumers before it is realized is recomputed in each; values
+ * read by a non-elementwise op are realized first and then read as buffers.
+ *
+ * Ownership: the front end still owns each storage it gets once (`release` once). A lazy value
+ * additionally owns a reference to every buffer its expression reads, dropped when it is realized
+ * or released; a buffer returns to the pool when its last owner lets go (`owners` counts owners only
+ * for buffers that have more than one).
+ */
+import type { OutputSpec, Storage, View } from '../../core/backend.js';
+import { WgradError } from '../../core/backend.js';
+import { numel } from '../../core/shape.js';
+import type { Op } from '../../kernels/elementwise-ops.js';
+import { leafAt, leafBuffers, opNode, runExpr, type Expr, type OpNode } from '../../kernels/elementwise.js';
+import type { GpuStorage, GpuView } from '../../kernels/runtime.js';
+import { isRowMajor } from '../../kernels/wgsl.js';
+import type { WebGpuRuntime } from './runtime.js';
+
+/** Op nodes per fused kernel (counting repeats): bounds kernel size and recomputation. */
+export const MAX_NODES = 48;
+
+export class LazyStorage implements Storage {
+  /** The expression while unrealized; null once realized or released. */
+  root: OpNode | null;
+  /** The buffers `root` reads (one owner reference each) while unrealized. */
+  leaves: Set<GpuStorage>;
+  /** The result once realized. */
+  buffer: GpuStorage | null = null;
+  released = false;
+
+  constructor(readonly size: number, readonly shape: readonly number[], root: OpNode, leaves: Set<GpuStorage>) {
+    this.root = root;
+    this.leaves = leaves;
+  }
+}
+
+export type WebStorage = GpuStorage | LazyStorage;
+
+export class Fusion {
+  private readonly owners = new Map<GpuStorage, number>();
+  private readonly pending = new Set<LazyStorage>();
+  private seenSubmits = 0;
+  /** Distinct buffers one fused kernel may read (one binding is the output). */
+  readonly maxInputs: number;
+
+  constructor(private readonly rt: WebGpuRuntime) {
+    this.maxInputs = Math.min(rt.limits.maxStorageBuffersPerShaderStage - 1, 8);
+  }
+
+  /** Realizes everything pending when a batch was submitted since the last call (see header). */
+  tick(): void {
+    if (this.rt.stats.submits !== this.seenSubmits) {
+      this.realizeAll();
+      this.seenSubmits = this.rt.stats.submits;
+    }
+  }
+
+  realizeAll(): void {
+    for (const l of [...this.pending]) this.realize(l);
+  }
+
+  /** The buffer holding `s`, recording its kernel first when it is an unrealized lazy value. */
+  realize(s: WebStorage): GpuStorage {
+    if (!(s instanceof LazyStorage)) return s;
+    if (s.released) throw new WgradError('webgpu', 'a fused value was used after release');
+    if (!s.buffer) {
+      const root = s.root!;
+      s.buffer = runExpr(this.rt, root, { shape: s.shape, dtype: root.dtype });
+      for (const b of s.leaves) this.drop(b);
+      s.root = null;
+      s.leaves = new Set();
+      this.pending.delete(s);
+    }
+    return s.buffer;
+  }
+
+  /** `v` over a real buffer. */
+  concrete(v: View<WebStorage>): GpuView {
+    return v.storage instanceof LazyStorage ? { ...v, storage: this.realize(v.storage) } : (v as GpuView);
+  }
+
+  /** The lazy result of `op` over `inputs` (views broadcast to out.shape). */
+  fuse(op: Op, inputs: View<WebStorage>[], out: OutputSpec): LazyStorage {
+    const n = numel(out.shape);
+    const rowMajor = inputs.map((v) => {
+      const s = v.storage;
+      return s instanceof LazyStorage && s.root !== null && v.offset === 0 && numel(v.shape) === n && isRowMajor(v.shape, v.strides);
+    });
+    // A value also read through another view is realized, and then read as a buffer everywhere.
+    const realized = new Set(inputs.filter((_, k) => !rowMajor[k]).map((v) => v.storage));
+    const inlinable = rowMajor.map((r, k) => r && !realized.has(inputs[k].storage));
+    const plan = (inline: boolean[]) => {
+      let size = 1;
+      const buffers = new Set<GpuStorage>();
+      inputs.forEach((v, k) => {
+        const s = v.storage;
+        if (inline[k]) {
+          size += (s as LazyStorage).root!.size;
+          for (const b of (s as LazyStorage).leaves) buffers.add(b);
+        } else if (s instanceof LazyStorage) {
+          // Realized below; counts as a fresh buffer.
+          buffers.add(s.buffer ?? ({ size: 0 } as GpuStorage));
+        } else {
+          buffers.add(s);
+        }
+      });
+      return size <= MAX_NODES && buffers.size <= this.maxInputs;
+    };
+    const inline = plan(inlinable) ? inlinable : inputs.map(() => false);
+    const args: Expr[] = inputs.map((v, k) => (inline[k] ? (v.storage as LazyStorage).root! : leafAt(this.concrete(v), out.shape)));
+    const root = opNode(op, out.dtype, args);
+    const leaves = leafBuffers(root);
+    for (const b of leaves) this.retain(b);
+    const lazy = new LazyStorage(n, out.shape, root, leaves);
+    this.pending.add(lazy);
+    return lazy;
+  }
+
+  /** The front end's release of storage it owns. */
+  release(s: WebStorage): void {
+    if (!(s instanceof LazyStorage)) return this.drop(s);
+    if (s.released) throw new WgradError('release', 'storage released twice');
+    s.released = true;
+    this.pending.delete(s);
+    if (s.buffer) this.drop(s.buffer);
+    else for (const b of s.leaves) this.drop(b);
+    s.root = null;
+    s.leaves = new Set();
+  }
+
+  private retain(b: GpuStorage): void {
+    this.owners.set(b, (this.owners.get(b) ?? 1) + 1);
+  }
+
+  private drop(b: GpuStorage): void {
+    const c = this.owners.get(b);
+    if (c === undefined) this.rt.release(b);
+    else if (c === 2) this.owners.delete(b);
+    else this.owners.set(b, c - 1);
+  }
+}

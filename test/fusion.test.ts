@@ -1,0 +1,142 @@
+/**
+ * Elementwise fusion (src/backends/webgpu/fusion.ts): random programs of elementwise ops mixed with
+ * views (reshape, flips, broadcasts, transposes) and non-elementwise ops give the CPU reference's
+ * results; a chain becomes one dispatch; buffers read by unrealized values stay alive exactly as
+ * long as needed; fusion off and on agree bit for bit.
+ */
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
+import { requestWebGpuBackend } from '../src/backends/webgpu/device.js';
+import { nodeGpu } from '../src/backends/webgpu/node-gpu.js';
+import { CpuBackend } from '../src/backends/cpu/backend.js';
+import type { Backend } from '../src/core/backend.js';
+import * as wg from '../src/index.js';
+import { withBackend } from '../src/tensor/engine.js';
+import { mulberry32 } from '../src/random/mulberry.js';
+
+type T = wg.Tensor;
+/** One program step: combines live values into a new one of the program's shape [a, b, c]. */
+type Step = { kind: number; i: number; j: number; k: number; axis: number };
+
+const UNARY: ((x: T) => T)[] = [
+  (x) => wg.tanh(x),
+  (x) => wg.neg(x),
+  (x) => wg.abs(x),
+  (x) => wg.sin(x),
+  (x) => wg.exp(wg.tanh(x)),
+  (x) => wg.sqrt(wg.add(wg.abs(x), 0.5)),
+  (x) => wg.cast(wg.cast(wg.mul(x, 3), 'int32'), 'float32'),
+  (x) => wg.floor(wg.mul(x, 2)),
+];
+const BINARY: ((x: T, y: T) => T)[] = [
+  (x, y) => wg.add(x, y),
+  (x, y) => wg.sub(x, y),
+  (x, y) => wg.mul(x, y),
+  (x, y) => wg.maximum(x, y),
+  (x, y) => wg.div(x, wg.add(wg.abs(y), 1)),
+  (x, y) => wg.where(wg.greater(x, y), x, wg.mul(y, 0.5)),
+];
+
+function runProgram(shape: number[], inputs: Float32Array[], steps: Step[]): T {
+  const [a, b, c] = shape;
+  const vals: T[] = inputs.map((d) => wg.tensor(d, { shape }));
+  for (const s of steps) {
+    const x = vals[s.i % vals.length];
+    const y = vals[s.j % vals.length];
+    let r: T;
+    switch (s.kind % 7) {
+      case 0: r = UNARY[s.k % UNARY.length](x); break;
+      case 1: r = BINARY[s.k % BINARY.length](x, y); break;
+      // Through a reshape: the leaves of one kernel have different shapes.
+      case 2: r = wg.reshape(BINARY[s.k % BINARY.length](wg.reshape(x, [a * b, c]), wg.reshape(y, [a * b, c])), shape); break;
+      // A flipped (negative-stride) view of a possibly unrealized value.
+      case 3: r = BINARY[s.k % BINARY.length](wg.flip(x, [s.axis % 3]), y); break;
+      // A broadcast row of a value, and a transpose in and out.
+      case 4: r = wg.add(x, wg.slice(y, [{ start: 0, stop: 1 }])); break;
+      case 5: r = wg.transpose(UNARY[s.k % UNARY.length](wg.transpose(x))); break;
+      // A reduction in the middle (realizes its input), broadcast back.
+      default: r = wg.mul(x, wg.mean(y, s.axis % 3, { keepdims: true })); break;
+    }
+    vals.push(r);
+  }
+  return vals[vals.length - 1];
+}
+
+const stepArb = fc.record({ kind: fc.nat(), i: fc.nat(), j: fc.nat(), k: fc.nat(), axis: fc.nat() });
+
+describe('elementwise fusion on WebGPU', () => {
+  let gpu: WebGpuBackend;
+  let unfused: WebGpuBackend;
+  const cpu = new CpuBackend();
+  beforeAll(async () => {
+    gpu = await requestWebGpuBackend({ gpu: nodeGpu() });
+    unfused = await requestWebGpuBackend({ gpu: nodeGpu(), fusion: false });
+  });
+  const on = <R>(b: Backend, f: () => R): R => withBackend(b, () => wg.tidy(f));
+
+  it('random programs of fused ops, views and reductions match the CPU reference', async () => {
+    const arb = fc.tuple(
+      fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 40 })),
+      fc.integer({ min: 1, max: 1e6 }),
+      fc.array(stepArb, { minLength: 1, maxLength: 14 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(arb, async ([shape, seed, steps]) => {
+        const n = shape[0] * shape[1] * shape[2];
+        const rand = mulberry32(seed);
+        const inputs = [0, 1].map(() => Float32Array.from({ length: n }, () => rand() * 4 - 2));
+        const want = await on(cpu, () => runProgram(shape, inputs, steps)).data();
+        const got = on(gpu, () => runProgram(shape, inputs, steps));
+        const gotData = await got.data();
+        got.dispose();
+        for (let q = 0; q < n; q++) {
+          const tol = 1e-4 * Math.max(1, Math.abs(want[q]));
+          if (!(Math.abs(gotData[q] - want[q]) <= tol)) {
+            // floor/cast steps may flip on a last-bit difference of their input: accept a jump of
+            // one unit there (rare), anything else fails.
+            expect(Math.abs(Math.abs(gotData[q] - want[q]) - Math.round(Math.abs(gotData[q] - want[q])))).toBeLessThan(tol);
+          }
+        }
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('a chain is one dispatch, and fusion off gives the same bits', async () => {
+    const x = Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i) * 3);
+    const chain = () => wg.mul(wg.tanh(wg.add(wg.mul(wg.tensor(x), 1.5), 0.5)), wg.tensor(x));
+    await gpu.sync();
+    const d0 = gpu.runtime.stats.dispatches;
+    const fused = on(gpu, chain);
+    const a = await fused.data();
+    expect(gpu.runtime.stats.dispatches - d0).toBe(1);
+    const b = await on(unfused, chain).data();
+    expect(Array.from(a)).toEqual(Array.from(b));
+  });
+
+  it('a value keeps the buffers it reads alive until realized; memory returns to its baseline', async () => {
+    withBackend(gpu, () => wg.tidy(() => void wg.mul(wg.tensor([0]), 2))); // caches the constant 2 first
+    await gpu.sync();
+    const before = gpu.memory().liveBuffers;
+    const { y, z } = on(gpu, () => {
+      const x = wg.tensor([1, 2, 3, 4]);
+      const y = wg.exp(wg.mul(x, 2));
+      const z = wg.add(y, x);
+      x.dispose(); // y and z still read x's buffer
+      return { y, z };
+    });
+    expect(gpu.memory().liveBuffers).toBe(before + 1);
+    const zs = await z.data();
+    [1, 2, 3, 4].forEach((v, q) => expect(zs[q] / (Math.exp(2 * v) + v)).toBeCloseTo(1, 6));
+    y.dispose();
+    z.dispose();
+    expect(gpu.memory().liveBuffers).toBe(before);
+    // Unrealized values that are released never run.
+    const d0 = gpu.runtime.stats.dispatches;
+    withBackend(gpu, () => wg.tidy(() => void wg.tanh(wg.add(wg.tensor([1, 2]), 2))));
+    await gpu.sync();
+    expect(gpu.runtime.stats.dispatches - d0).toBe(0);
+    expect(gpu.memory().liveBuffers).toBe(before);
+  });
+});
