@@ -23,7 +23,7 @@ import { contiguousStrides, numel } from '../core/shape.js';
 import { runUnary } from './elementwise.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
 import { runArgsort } from './sort.js';
-import { Addr, coalesce, flatGrid, FLAT_END, flatMain, isRowMajor, storageDecl, Uniforms, WG, wt } from './wgsl.js';
+import { Addr, coalesce, flatGrid, FLAT_END, flatMain, isRowMajor, storageDecl, Uniforms, WG, wt, udiv } from './wgsl.js';
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
@@ -147,8 +147,8 @@ ${FLAT_END}`;
     // Output element (p, j, q): p over the merged pre axes, q over the merged post axes.
     const u = new Uniforms();
     const nExpr = u.u32(n);
-    const sizeExpr = u.u32(size);
-    const postExpr = u.u32(post);
+    const sizeDiv = u.divisor(size);
+    const postDiv = u.divisor(post);
     const preA = new Addr(u, preM.shape, [{ strides: preM.strides[0], offset: upd.offset }]);
     const postA = new Addr(u, postM.shape, [{ strides: postM.strides[0], offset: 0 }]);
     const ks = u.i32(kStride);
@@ -166,10 +166,8 @@ ${FLAT_END}`;
     const code = () => `${u.decl()}
 ${bindings}
 ${flatMain(WG, nExpr)}
-  let qi = i % ${postExpr};
-  let rest = i / ${postExpr};
-  let j = rest % ${sizeExpr};
-  let pi = rest / ${sizeExpr};
+  ${udiv('i', postDiv, 'rest', 'qi')}
+  ${udiv('rest', sizeDiv, 'pi', 'j')}
   ${preA.code('pi', ['pp'], 'a')}
   ${postA.code('qi', ['qp'], 'b')}
   var acc: ${T} = ${zero(T)};

@@ -15,7 +15,7 @@
 import type { OutputSpec } from '../core/backend.js';
 import { contiguousStrides, numel } from '../core/shape.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
-import { Addr, capFor, coalesce, flatGrid, FLAT_END, flatMain, storageBits, storageDecl, Uniforms, WG, wt } from './wgsl.js';
+import { Addr, capFor, coalesce, flatGrid, FLAT_END, flatMain, storageBits, storageDecl, Uniforms, WG, wt, udiv } from './wgsl.js';
 
 export function runPad(rt: GpuRuntime, x: GpuView, widths: readonly [number, number][], value: number, out: OutputSpec): GpuStorage {
   const n = numel(out.shape);
@@ -30,11 +30,9 @@ export function runPad(rt: GpuRuntime, x: GpuView, widths: readonly [number, num
   const rankE = u.u32(rank);
   const lines: string[] = ['var rem = i;', `var p = ${u.i32(x.offset)};`, 'var inside = true;'];
   for (let d = cap - 1; d >= 0; d--) {
-    const dim = u.u32(out.shape[d] ?? 1);
-    const c = d > 0 ? `rem % ${dim}` : 'rem';
-    const next = d > 0 ? ` rem = rem / ${dim};` : '';
+    const split = d > 0 ? `${udiv('rem', u.divisor(out.shape[d] ?? 1), 'q', 'c')} rem = q;` : 'let c = rem;';
     // x wraps to a huge u32 when the coordinate falls in the `before` padding.
-    lines.push(`if (${rankE} > ${d}u) { let c = ${c};${next} let x = c - ${u.u32(widths[d]?.[0] ?? 0)};
+    lines.push(`if (${rankE} > ${d}u) { ${split} let x = c - ${u.u32(widths[d]?.[0] ?? 0)};
     inside = inside && x < ${u.u32(x.shape[d] ?? 1)}; p = p + i32(x) * ${u.i32(x.strides[d] ?? 0)}; }`);
   }
   const key = `pad:${wt(x.dtype)}>${T}:g${cap}`;

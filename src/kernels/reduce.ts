@@ -30,7 +30,7 @@ import type { DType } from '../core/dtype.js';
 import type { ReduceOp } from '../core/prims.js';
 import { contiguousStrides, numel } from '../core/shape.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
-import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt } from './wgsl.js';
+import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt, udiv } from './wgsl.js';
 
 type Kind = 'f32' | 'i32' | 'u32';
 const GROUP_WG = 64;
@@ -130,7 +130,7 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
   const GE = u.u32(G);
   const chunkE = u.u32(chunk);
   const rcap = capFor(rr);
-  const rdims = Array.from({ length: rcap }, (_, d) => u.u32(rc.shape[d] ?? 1));
+  const rdims = Array.from({ length: rcap }, (_, d) => u.divisor(rc.shape[d] ?? 1));
   const rstr = Array.from({ length: rcap }, (_, d) => u.i32(rc.strides[0][d] ?? 0));
   const addr = new Addr(u, kc.shape, [{ strides: kc.strides[0], offset: x.offset }]);
 
@@ -147,9 +147,8 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
   const leadBase = (t: string, out: string) => {
     const ls = [`var ${out} = rowBase;`, `var lrem = ${t};`];
     for (let d = rcap - 2; d >= 0; d--) {
-      const c = d > 0 ? `i32(lrem % ${rdims[d]})` : 'i32(lrem)';
-      const next = d > 0 ? ` lrem = lrem / ${rdims[d]};` : '';
-      ls.push(`if (${rrE} > ${d + 1}u) { ${out} = ${out} + ${c} * ${rstr[d]};${next} }`);
+      const split = d > 0 ? `${udiv('lrem', rdims[d], 'lq', 'lr')} ${out} = ${out} + i32(lr) * ${rstr[d]}; lrem = lq;` : `${out} = ${out} + i32(lrem) * ${rstr[d]};`;
+      ls.push(`if (${rrE} > ${d + 1}u) { ${split} }`);
     }
     return ls.join('\n    ');
   };

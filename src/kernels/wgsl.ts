@@ -57,6 +57,15 @@ export class Uniforms {
     return `bitcast<f32>(${this.at(this.words.length - 1)})`;
   }
 
+  /**
+   * Pushes a divisor d ≥ 0 with its magic multiplier and shift (see `udiv`); returns their
+   * expressions.
+   */
+  divisor(d: number): Divisor {
+    const [m, sh] = divisorMagic(d);
+    return { d: this.u32(d), m: this.u32(m), s: this.u32(sh) };
+  }
+
   /** Pushes raw 32 bits (already in the storage layout of some dtype); returns a u32 expression. */
   bits(v: number): string {
     return this.u32(v);
@@ -88,6 +97,40 @@ export class Uniforms {
 fn uw(k: u32) -> u32 { return U[k >> 2u][k & 3u]; }
 fn uwi(k: u32) -> i32 { return bitcast<i32>(U[k >> 2u][k & 3u]); }`;
   }
+}
+
+/**
+ * Division by a run-time divisor without a divide instruction. GPUs and lavapipe's x86 code have
+ * no vector integer divide: lavapipe runs a u32 `/` or `%` one lane at a time, which made strided
+ * addressing (one div and mod per axis per element) 2.7× slower than this multiply-high form
+ * (Granlund & Montgomery 1994, round-up method for 31-bit dividends): with l = ⌈log2 d⌉ and
+ * m = ⌈2^(31+l) / d⌉ < 2^32, ⌊n / d⌋ = mulhi(n, m) >> (l − 1) for every n < 2^31 (element indices
+ * are). d = 1 is flagged by m = 0. mulhi is built from 16-bit halves (WGSL has no 64-bit product).
+ */
+export interface Divisor {
+  d: string;
+  m: string;
+  s: string;
+}
+
+/** [m, l − 1] for divisor d (d = 1: [0, 0]; d = 0, an empty axis that is never divided by, too). */
+export function divisorMagic(d: number): [number, number] {
+  if (!Number.isInteger(d) || d < 0 || d > 2 ** 31) throw new Error(`divisorMagic: bad divisor ${d}`);
+  if (d <= 1) return [0, 0];
+  let l = 0;
+  while (2 ** l < d) l++;
+  const m = (2n ** BigInt(31 + l) + BigInt(d) - 1n) / BigInt(d);
+  return [Number(m), l - 1];
+}
+
+/** WGSL statements: `let <q> = n / dv; let <r> = n − q·d;` (n: a u32 expression < 2^31; r optional). */
+export function udiv(n: string, dv: Divisor, q: string, r?: string): string {
+  const t = `${q}_`;
+  const code = `let ${t}n = ${n}; let ${t}a0 = ${t}n & 0xffffu; let ${t}a1 = ${t}n >> 16u; let ${t}b0 = ${dv.m} & 0xffffu; let ${t}b1 = ${dv.m} >> 16u;
+  let ${t}p01 = ${t}a0 * ${t}b1; let ${t}p10 = ${t}a1 * ${t}b0;
+  let ${t}mid = ((${t}a0 * ${t}b0) >> 16u) + (${t}p01 & 0xffffu) + (${t}p10 & 0xffffu);
+  let ${q} = select((${t}a1 * ${t}b1 + (${t}p01 >> 16u) + (${t}p10 >> 16u) + (${t}mid >> 16u)) >> ${dv.s}, ${t}n, ${dv.m} == 0u);`;
+  return r ? `${code} let ${r} = ${t}n - ${q} * ${dv.d};` : code;
 }
 
 /** Storage buffer declaration; `binding` counts the uniform block as binding 0. */
@@ -174,7 +217,7 @@ export class Addr {
   readonly key: string;
   private readonly fast: boolean;
   private readonly rank: string = '';
-  private readonly dims: string[] = [];
+  private readonly dims: Divisor[] = [];
   private readonly ops: { off: string; contig: string; strides: string[] }[];
 
   constructor(u: Uniforms, shape: readonly number[], operands: { strides: readonly number[]; offset: number }[]) {
@@ -184,7 +227,7 @@ export class Addr {
     this.key = this.fast ? 'f' : `g${cap}`;
     if (!this.fast) {
       this.rank = u.u32(shape.length);
-      for (let d = 0; d < cap; d++) this.dims.push(u.u32(shape[d] ?? 1));
+      for (let d = 0; d < cap; d++) this.dims.push(u.divisor(shape[d] ?? 1));
     }
     this.ops = operands.map((o, k) => ({
       off: u.i32(o.offset),
@@ -200,10 +243,9 @@ export class Addr {
     const lines: string[] = [`var ${tag}rem = ${flat};`];
     for (const [k, o] of this.ops.entries()) lines.push(`var ${names[k]}: i32 = ${o.off};`);
     for (let d = this.dims.length - 1; d >= 0; d--) {
-      const c = d > 0 ? `i32(${tag}rem % ${this.dims[d]})` : `i32(${tag}rem)`;
       const adds = this.ops.map((o, k) => `${names[k]} = ${names[k]} + ${tag}c * ${o.strides[d]};`).join(' ');
-      const next = d > 0 ? ` ${tag}rem = ${tag}rem / ${this.dims[d]};` : '';
-      lines.push(`if (${this.rank} > ${d}u) { let ${tag}c = ${c};${next} ${adds} }`);
+      const split = d > 0 ? `${udiv(`${tag}rem`, this.dims[d], `${tag}q`, `${tag}r`)}\n  let ${tag}c = i32(${tag}r); ${tag}rem = ${tag}q;` : `let ${tag}c = i32(${tag}rem);`;
+      lines.push(`if (${this.rank} > ${d}u) {\n  ${split} ${adds} }`);
     }
     return lines.join('\n  ');
   }

@@ -25,6 +25,7 @@
  * Bind groups are cached by (layout, buffer identities, uniform size); the cache is cleared when it
  * grows past a bound (buffer ids are never reused, so stale entries are merely unreachable).
  */
+import type { KernelProfiler } from './profiler.js';
 import { WgradError } from '../../core/backend.js';
 import type { GpuRuntime, GpuStorage, KernelSpec } from '../../kernels/runtime.js';
 
@@ -129,6 +130,8 @@ export class WebGpuRuntime implements GpuRuntime {
   private readonly arena: GPUBuffer;
   private readonly arenaMirror = new Uint8Array(ARENA_BYTES);
   private arenaUsed = 0;
+  /** When set, every dispatch gets a timed pass of its own (profiler.ts). */
+  profiler: KernelProfiler | null = null;
 
   /** Error scopes of recently created pipelines that have not resolved yet. */
   private readonly pendingScopes = new Set<Promise<unknown>>();
@@ -391,11 +394,16 @@ export class WebGpuRuntime implements GpuRuntime {
 
   // ---------------------------------------------------------------- recording
 
-  private ensurePass(): GPUComputePassEncoder {
+  private ensurePass(key: string): GPUComputePassEncoder {
     if (!this.encoder) {
       this.encoder = this.device.createCommandEncoder();
       this.batchDispatches = 0;
       this.batchKeys = [];
+    }
+    if (this.profiler) {
+      this.pass?.end();
+      this.pass = this.profiler.beginPass(this.encoder, key);
+      this.lastPipeline = null;
     }
     if (!this.pass) {
       this.pass = this.encoder.beginComputePass();
@@ -435,9 +443,9 @@ export class WebGpuRuntime implements GpuRuntime {
     const ubytes = spec.uniforms.byteLength;
     const usize = Math.ceil(ubytes / 16) * 16;
     if (usize > ARENA_BYTES) throw new WgradError(`kernel ${spec.key}`, `uniform block of ${ubytes} bytes is too large`);
-    if (this.encoder && (this.batchDispatches >= this.maxBatch || this.arenaUsed + usize > ARENA_BYTES)) this.flush(false);
+    if (this.encoder && (this.batchDispatches >= this.maxBatch || this.arenaUsed + usize > ARENA_BYTES || this.profiler?.full)) this.flush(false);
 
-    const pass = this.ensurePass();
+    const pass = this.ensurePass(spec.key);
     let offset = 0;
     if (entry.hasUniforms) {
       offset = this.arenaUsed;
@@ -477,6 +485,7 @@ export class WebGpuRuntime implements GpuRuntime {
         this.pass.end();
         this.pass = null;
       }
+      this.profiler?.resolve(this.encoder);
       const cmd = this.encoder.finish();
       if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaMirror.buffer, 0, this.arenaUsed);
       this.device.queue.submit([cmd]);
