@@ -1,6 +1,6 @@
 /**
  * Elementwise fusion (src/backends/webgpu/fusion.ts): random programs of elementwise ops mixed with
- * views (reshape, flips, broadcasts, transposes) and non-elementwise ops give the CPU reference's
+ * views (reshape, flips, broadcasts, transposes) and reductions of fused values give the CPU reference's
  * results; a chain becomes one dispatch; buffers read by unrealized values stay alive exactly as
  * long as needed; fusion off and on agree bit for bit.
  */
@@ -45,7 +45,7 @@ function runProgram(shape: number[], inputs: Float32Array[], steps: Step[]): T {
     const x = vals[s.i % vals.length];
     const y = vals[s.j % vals.length];
     let r: T;
-    switch (s.kind % 7) {
+    switch (s.kind % 9) {
       case 0: r = UNARY[s.k % UNARY.length](x); break;
       case 1: r = BINARY[s.k % BINARY.length](x, y); break;
       // Through a reshape: the leaves of one kernel have different shapes.
@@ -55,8 +55,15 @@ function runProgram(shape: number[], inputs: Float32Array[], steps: Step[]): T {
       // A broadcast row of a value, and a transpose in and out.
       case 4: r = wg.add(x, wg.slice(y, [{ start: 0, stop: 1 }])); break;
       case 5: r = wg.transpose(UNARY[s.k % UNARY.length](wg.transpose(x))); break;
-      // A reduction in the middle (realizes its input), broadcast back.
-      default: r = wg.mul(x, wg.mean(y, s.axis % 3, { keepdims: true })); break;
+      // Reductions of unrealized values (the reduce kernel evaluates the expression), broadcast back.
+      case 6: r = wg.mul(x, wg.mean(y, s.axis % 3, { keepdims: true })); break;
+      case 7: r = wg.add(x, wg.reshape(wg.max(wg.transpose(wg.exp(wg.tanh(y))), [0, 1]), [a, 1, 1])); break;
+      // Integer reductions of fused float → int casts, and argmax of a fused value.
+      default: {
+        const ints = wg.sum(wg.cast(wg.mul(y, 3), 'int32'), s.axis % 3, { keepdims: true });
+        const at = wg.argmax(wg.mul(y, -1), s.axis % 3, { keepdims: true });
+        r = wg.add(x, wg.cast(wg.add(ints, at), 'float32'));
+      }
     }
     vals.push(r);
   }
@@ -101,6 +108,17 @@ describe('elementwise fusion on WebGPU', () => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('softmax is three dispatches (max, Σ exp, normalize) and matches the unfused result', async () => {
+    const x = Float32Array.from({ length: 64 * 300 }, (_, i) => Math.sin(i * 0.37) * 5);
+    const f = () => wg.nn.softmax(wg.tensor(x, { shape: [64, 300] }), -1);
+    await gpu.sync();
+    const d0 = gpu.runtime.stats.dispatches;
+    const a = await on(gpu, f).data();
+    expect(gpu.runtime.stats.dispatches - d0).toBe(3);
+    const b = await on(unfused, f).data();
+    for (let q = 0; q < a.length; q++) expect(Math.abs(a[q] - b[q])).toBeLessThan(1e-6 + 1e-5 * b[q]);
   });
 
   it('a chain is one dispatch, and fusion off gives the same bits', async () => {

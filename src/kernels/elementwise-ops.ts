@@ -300,9 +300,10 @@ fn cosF(x: f32) -> f32 {
   },
 };
 
-export function libCode(names: Set<string>): string {
+/** The library functions `names` need, in dependency order; `defined` ones are left out. */
+export function libCode(names: Set<string>, defined: readonly string[] = []): string {
   const out: string[] = [];
-  const seen = new Set<string>();
+  const seen = new Set<string>(defined);
   const visit = (n: string) => {
     if (seen.has(n)) return;
     seen.add(n);

@@ -31,7 +31,7 @@ import type { OutputSpec } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
 import type { BinaryOp, UnaryOp } from '../core/prims.js';
 import { broadcastStrides, numel } from '../core/shape.js';
-import { binaryOp, castOp, kindOf, libCode, storeExpr, unaryOp, whereOp, type Op } from './elementwise-ops.js';
+import { binaryOp, castOp, kindOf, libCode, storeExpr, unaryOp, whereOp, type Kind, type Op } from './elementwise-ops.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
 import { Addr, coalesce, flatGrid, FLAT_END, flatMain, storageDecl, Uniforms, WG } from './wgsl.js';
 
@@ -72,14 +72,28 @@ export function leafBuffers(e: Expr, into = new Set<GpuStorage>()): Set<GpuStora
 
 const valueKind = (e: Expr) => kindOf(e.type === 'leaf' ? e.view.dtype : e.dtype);
 
-/** Runs the expression `root` into a fresh contiguous buffer of `out.shape` (dtype root.dtype). */
-export function runExpr(rt: GpuRuntime, root: OpNode, out: OutputSpec): GpuStorage {
-  const n = numel(out.shape);
-  const result = rt.alloc(n);
-  if (n === 0) return result;
-  const u = new Uniforms();
-  const nExpr = u.u32(n);
+/**
+ * An expression compiled to a WGSL function `fn <name>(i: u32) -> T` that evaluates it at the
+ * row-major index i of its output: its storage declarations (bindings from `firstBinding`, one per
+ * distinct buffer, in `buffers` order), library code, and the cache-key part describing it. Its
+ * uniforms are pushed into `u`. Kernels other than the elementwise one use it to read a fused value
+ * without materializing it (reductions, see reduce.ts).
+ */
+export interface ExprFunction {
+  name: string;
+  /** Storage declarations and the function itself. */
+  code: string;
+  /** Library functions it calls (elementwise-ops.ts `libCode`). */
+  lib: Set<string>;
+  key: string;
+  buffers: GpuStorage[];
+  /** WGSL type of the function's result. */
+  type: Kind;
+}
+
+export function exprFunction(u: Uniforms, root: OpNode, firstBinding: number, name = 'fx'): ExprFunction {
   const buffers: GpuStorage[] = [];
+  const kinds: Kind[] = [];
   const bindingOf = new Map<GpuStorage, number>();
   const names = new Map<Expr, string>();
   const leafNames = new Map<string, string>();
@@ -92,6 +106,7 @@ export function runExpr(rt: GpuRuntime, root: OpNode, out: OutputSpec): GpuStora
     let b = bindingOf.get(v.storage);
     if (b === undefined) {
       b = buffers.push(v.storage) - 1;
+      kinds.push(kindOf(v.dtype));
       bindingOf.set(v.storage, b);
     }
     const merged = coalesce(v.shape, [v.strides]);
@@ -100,7 +115,7 @@ export function runExpr(rt: GpuRuntime, root: OpNode, out: OutputSpec): GpuStora
     if (known) return known;
     const j = leafNames.size;
     const addr = new Addr(u, merged.shape, [{ strides: merged.strides[0], offset: v.offset }]);
-    lines.push(addr.code('i', [`p${j}`], `a${j}`), `let l${j} = in${b}[u32(p${j})];`);
+    lines.push(addr.code('i', [`p${j}`], `a${j}`), `let l${j} = ${name}In${b}[u32(p${j})];`);
     key.push(`L${b}${addr.key}`);
     leafNames.set(id, `l${j}`);
     return `l${j}`;
@@ -108,42 +123,54 @@ export function runExpr(rt: GpuRuntime, root: OpNode, out: OutputSpec): GpuStora
   const visit = (e: Expr): string => {
     const known = names.get(e);
     if (known) return known;
-    let name: string;
+    let value: string;
     if (e.type === 'leaf') {
-      name = visitLeaf(e);
+      value = visitLeaf(e);
     } else {
       const args = e.args.map((a, k) => storeExpr(visit(a), valueKind(a), e.op.argKinds[k]));
-      name = `v${names.size}`;
+      value = `v${names.size}`;
       for (const l of e.op.code.lib ?? []) libs.add(l);
-      lines.push(`let ${name} = ${storeExpr(e.op.code.expr(args), e.op.code.type, kindOf(e.dtype))};`);
+      lines.push(`let ${value} = ${storeExpr(e.op.code.expr(args), e.op.code.type, kindOf(e.dtype))};`);
       key.push(`${e.op.name}:${e.op.argKinds.join('')}>${kindOf(e.dtype)}(${e.args.map((a) => names.get(a)).join(',')})`);
     }
-    names.set(e, name);
-    return name;
+    names.set(e, value);
+    return value;
   };
-  const rootName = visit(root);
-  const outKind = kindOf(out.dtype);
-  const inKinds = buffers.map((_, b) => {
-    for (const [e] of names) if (e.type === 'leaf' && e.view.storage === buffers[b]) return kindOf(e.view.dtype);
-    throw new Error('unreachable');
-  });
-  const code = () => `${u.decl()}
-${buffers.map((_, b) => storageDecl(b + 1, `in${b}`, inKinds[b], true)).join('\n')}
-${storageDecl(buffers.length + 1, 'outBuf', outKind, false)}
-${libCode(libs)}
-${flatMain(WG, nExpr)}
+  const result = visit(root);
+  const type = kindOf(root.dtype);
+  const code = `${buffers.map((_, b) => storageDecl(firstBinding + b, `${name}In${b}`, kinds[b], true)).join('\n')}
+fn ${name}(i: u32) -> ${type} {
   ${lines.join('\n  ')}
-  outBuf[i] = ${storeExpr(rootName, kindOf(root.dtype), outKind)};
+  return ${result};
+}`;
+  return { name, code, lib: libs, key: `${kinds.join('')}>${type}:${key.join(';')}`, buffers, type };
+}
+
+/** Runs the expression `root` into a fresh contiguous buffer of `out.shape` (dtype root.dtype). */
+export function runExpr(rt: GpuRuntime, root: OpNode, out: OutputSpec): GpuStorage {
+  const n = numel(out.shape);
+  const result = rt.alloc(n);
+  if (n === 0) return result;
+  const u = new Uniforms();
+  const nExpr = u.u32(n);
+  const fx = exprFunction(u, root, 1);
+  const outKind = kindOf(out.dtype);
+  const code = () => `${u.decl()}
+${fx.code}
+${libCode(fx.lib)}
+${storageDecl(fx.buffers.length + 1, 'outBuf', outKind, false)}
+${flatMain(WG, nExpr)}
+  outBuf[i] = ${storeExpr(`${fx.name}(i)`, fx.type, outKind)};
 ${FLAT_END}`;
   rt.dispatch(
     {
-      key: `ew:${inKinds.join('')}>${outKind}:${key.join(';')}`,
+      key: `ew:${fx.key}>${outKind}`,
       code,
       uniforms: u.buffer(),
-      readOnly: buffers.length,
+      readOnly: fx.buffers.length,
       workgroups: flatGrid(n, WG, rt.limits.maxComputeWorkgroupsPerDimension),
     },
-    [...buffers, result],
+    [...fx.buffers, result],
   );
   return result;
 }

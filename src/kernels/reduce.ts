@@ -18,6 +18,9 @@
  *    partials.
  *  - 'split' (sum/prod/max/min with few, very long rows): pass 1 runs the group kernel on G chunks
  *    of each row, writing [outer, G] partials; pass 2 reduces the partials with the same op.
+ * Fused input: the values may come from an unrealized elementwise expression instead of a buffer
+ * (`source`; the WebGPU backend's fusion): the kernel then calls the expression's WGSL function at
+ * each address the view gives, so softmax's Σ exp(x − max) never writes exp(x − max) to memory.
  * Pipelines are keyed by (op, dtypes, strategy); ranks, shapes and strides are uniforms. Arg ops carry (value, index) pairs and combine them with a total
  * order — a NaN beats everything, then the better value, then the smaller index — so any
  * combination order gives the CPU's "first extreme, first NaN" answer. Integer sums and products
@@ -31,6 +34,8 @@ import type { ReduceOp } from '../core/prims.js';
 import { contiguousStrides, numel } from '../core/shape.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
 import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt, udiv } from './wgsl.js';
+import { exprFunction, type OpNode } from './elementwise.js';
+import { libCode } from './elementwise-ops.js';
 
 type Kind = 'f32' | 'i32' | 'u32';
 const GROUP_WG = 64;
@@ -102,6 +107,9 @@ interface Plan {
   /** G chunks per row of `chunk` elements (group strategy; G = 1 for a plain reduction). */
   G: number;
   outKind: Kind;
+  /** A fused elementwise value to reduce instead of x's buffer: x's strides then address its
+   *  row-major output (see elementwise.ts exprFunction; x.storage is not read). */
+  source?: OpNode;
 }
 
 /** Emits and dispatches one reduction kernel; returns the output (outer × G elements). */
@@ -133,6 +141,9 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
   const rdims = Array.from({ length: rcap }, (_, d) => u.divisor(rc.shape[d] ?? 1));
   const rstr = Array.from({ length: rcap }, (_, d) => u.i32(rc.strides[0][d] ?? 0));
   const addr = new Addr(u, kc.shape, [{ strides: kc.strides[0], offset: x.offset }]);
+  const lastDimD = u.divisor(lastDim);
+  const fx = plan.source ? exprFunction(u, plan.source, 1) : null;
+  const load = (p: string) => (fx ? `fx(u32(${p}))` : `src[u32(${p})]`);
 
   const n = outer * G;
   const result = rt.alloc(n);
@@ -166,7 +177,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var t = 0u; t < ${outerCntE}; t = t + 1u) {
     ${leadBase('t', 'b')}
     for (var j = 0u; j < ${lastDimE}; j = j + 1u) {
-      ${fold(`src[u32(b + i32(j) * ${lastStrideE})]`, 'r')}
+      ${fold(load(`b + i32(j) * ${lastStrideE}`), 'r')}
       r = r + 1u;
     }
   }
@@ -194,11 +205,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var r = start + lid; r < end; r = r + ${GROUP_WG}u) {
     var p = rowBase + i32(r) * ${lastStrideE};
     if (${rrE} > 1u) {
-      let j = r % ${lastDimE};
-      ${leadBase(`r / ${lastDimE}`, 'b')}
+      ${udiv('r', lastDimD, 'rq', 'j')}
+      ${leadBase('rq', 'b')}
       p = b + i32(j) * ${lastStrideE};
     }
-    ${fold('src[u32(p)]', 'r')}
+    ${fold(load('p'), 'r')}
   }
   sv[lid] = acc;
   ${arg ? 'si[lid] = accI;' : ''}
@@ -215,18 +226,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
     workgroups = grid(n, maxDim);
   }
-  const key = `red:${op}:${T}>${outKind}:${strategy}:${addr.key},g${rcap}`;
+  const inputs = fx ? fx.buffers : [x.storage as GpuStorage];
+  const key = `red:${op}:${T}>${outKind}:${strategy}:${addr.key},g${rcap}${fx ? `:fx(${fx.key})` : ''}`;
   const code = () => `${u.decl()}
-${storageDecl(1, 'src', T, true)}
-${storageDecl(2, 'dst', outKind, false)}
+${fx ? `${fx.code}\n${libCode(fx.lib, k === 'f32' ? ['isNan'] : [])}` : storageDecl(1, 'src', T, true)}
+${storageDecl(inputs.length + 1, 'dst', outKind, false)}
 ${combineLib(arg, k)}
 ${body}`;
-  rt.dispatch({ key, code, uniforms: u.buffer(), readOnly: 1, workgroups }, [x.storage, result]);
+  rt.dispatch({ key, code, uniforms: u.buffer(), readOnly: inputs.length, workgroups }, [...inputs, result]);
   return result;
 }
 
-/** Reduces `x` over `axes` (sorted, unique) into a fresh contiguous buffer of `out.dtype`. */
-export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readonly number[], out: OutputSpec): GpuStorage {
+/**
+ * Reduces `x` over `axes` (sorted, unique) into a fresh contiguous buffer of `out.dtype`. With
+ * `source`, the values are that fused expression's instead of x's buffer (x gives the view).
+ */
+export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readonly number[], out: OutputSpec, source?: OpNode): GpuStorage {
   const reduced = new Set(axes);
   const kept = x.shape.map((_, i) => i).filter((i) => !reduced.has(i));
   const keptShape = kept.map((a) => x.shape[a]);
@@ -236,7 +251,7 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
   const outKind = wt(out.dtype);
   if (outer === 0) return rt.alloc(0);
   const base = {
-    op, x, keptShape, keptStrides: kept.map((a) => x.strides[a]), redShape, redStrides: axes.map((a) => x.strides[a]), outKind,
+    op, x, keptShape, keptStrides: kept.map((a) => x.strides[a]), redShape, redStrides: axes.map((a) => x.strides[a]), outKind, source,
   };
   // One invocation per row whenever there are enough rows to fill the device: on lavapipe this beats
   // a workgroup per row 2–10× (no barriers, lanes of one SIMD chunk walk 8 rows side by side). Very

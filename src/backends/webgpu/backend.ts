@@ -23,8 +23,9 @@ import type { GpuStorage, GpuView } from '../../kernels/runtime.js';
 import { isRowMajor } from '../../kernels/wgsl.js';
 import { runUnary } from '../../kernels/elementwise.js';
 import { binaryOp, castOp, unaryOp, whereOp, type Op } from '../../kernels/elementwise-ops.js';
-import { isBinaryOp, isUnaryOp } from '../../core/prims.js';
-import { Fusion, type WebStorage } from './fusion.js';
+import { isBinaryOp, isReduceOp, isUnaryOp } from '../../core/prims.js';
+import { runReduce } from '../../kernels/reduce.js';
+import { Fusion, LazyStorage, type WebStorage } from './fusion.js';
 import { gpuRules } from './rules.js';
 import { WebGpuRuntime } from './runtime.js';
 
@@ -112,6 +113,11 @@ export class WebGpuBackend implements Backend<WebStorage> {
       this.fusion.tick();
       const op = elementwiseOp(prim, inputs, params, out);
       if (op) return this.fusion.fuse(op, inputs, out);
+      // A reduction reads an unrealized value through its expression (never materialized).
+      const x = inputs[0];
+      if (isReduceOp(prim) && x.storage instanceof LazyStorage && x.storage.root) {
+        return runReduce(this.runtime, prim, x as unknown as GpuView, (params as PrimParams['sum']).axes, out, x.storage.root);
+      }
     }
     const rule = gpuRules[prim];
     return rule(this.runtime, inputs.map((v) => this.concrete(v)), params, out);

@@ -5,9 +5,11 @@
  * a `LazyStorage` holding an expression DAG (kernels/elementwise.ts) over the buffers it reads. A
  * later elementwise op that reads a lazy value in row-major order inlines its expression, so a chain
  * of ops becomes one kernel. A lazy value is realized — its kernel recorded into a real buffer —
- *  - when anything else needs its memory: a non-elementwise primitive, a read, a strided or
- *    broadcast read by an elementwise op (the fused kernel addresses leaves by the output's row-major
- *    index, so only row-major reads can inline);
+ *  - when anything else needs its memory: a non-elementwise primitive other than a reduction, a
+ *    read, a strided or broadcast read by an elementwise op (the fused kernel addresses leaves by the
+ *    output's row-major index, so only row-major reads can inline). Reductions never realize their
+ *    input: the reduce kernel calls the expression as a function at every address it reads
+ *    (kernels/reduce.ts), so softmax's Σ exp(x − max) never stores exp(x − max);
  *  - when inlining would exceed the caps: MAX_NODES op nodes, or more distinct buffers than a
  *    kernel may bind;
  *  - at the latest, at the first backend call after a batch of dispatches was submitted (and at
