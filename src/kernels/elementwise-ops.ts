@@ -10,17 +10,18 @@
  */
 import type { DType } from '../core/dtype.js';
 import type { BinaryOp, UnaryOp } from '../core/prims.js';
-import { wt } from './wgsl.js';
+import { WGSL_HELPERS, wt } from './wgsl.js';
 
 export type Kind = 'f32' | 'i32' | 'u32';
 export const kindOf = (d: DType): Kind => wt(d);
 /** WGSL function library for the elementwise ops; each entry lists its dependencies. */
 const LIB: Record<string, { deps: string[]; code: string }> = {
-  isNan: { deps: [], code: `fn isNan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }` },
-  isInf: { deps: [], code: `fn isInf(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }` },
+  // The helpers other kernel families use too come from wgsl.ts, under the same names.
+  isNan: { deps: [], code: WGSL_HELPERS.isNan },
+  isInf: { deps: [], code: WGSL_HELPERS.isInf },
   nz: { deps: [], code: `fn nzF(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) != 0u; }` },
-  nanF: { deps: [], code: `fn nanF() -> f32 { var b = 0x7fc00000u; return bitcast<f32>(b); }` },
-  infF: { deps: [], code: `fn infF() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }` },
+  nanF: { deps: [], code: WGSL_HELPERS.nanF },
+  infF: { deps: [], code: WGSL_HELPERS.infF },
   // sin/cos: the builtins are accurate below 2^23 on lavapipe but not beyond; there every f32 is
   // an integer m·2^e and a Payne–Hanek reduction with 64 bits of 1/(2π) (16-bit limb products)
   // gives the quadrant and a reduced angle in [-π/4, π/4].
@@ -300,7 +301,10 @@ fn cosF(x: f32) -> f32 {
   },
 };
 
-/** The library functions `names` need, in dependency order; `defined` ones are left out. */
+/**
+ * The library functions `names` need, in dependency order; `defined` ones (helpers a kernel
+ * already declares, e.g. from wgsl.ts `helpers`) are left out.
+ */
 export function libCode(names: Set<string>, defined: readonly string[] = []): string {
   const out: string[] = [];
   const seen = new Set<string>(defined);

@@ -35,19 +35,21 @@ import { contiguousStrides, numel } from '../core/shape.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
 import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt, udiv } from './wgsl.js';
 import { exprFunction, type OpNode } from './elementwise.js';
-import { libCode } from './elementwise-ops.js';
+import { libCode, storeExpr, type Kind } from './elementwise-ops.js';
 
-type Kind = 'f32' | 'i32' | 'u32';
 const GROUP_WG = 64;
 const THREAD_WG = 256;
 const NONE = 0xffffffff;
 const VALUE_OPS: ReduceOp[] = ['sum', 'prod', 'max', 'min'];
 const isArg = (op: ReduceOp) => op === 'argmax' || op === 'argmin';
 
+/** The wgsl.ts helpers `combineLib` declares for values of kind k. */
+const combineHelpers = (k: Kind): string[] => (k === 'f32' ? ['isNan', 'bitsF'] : []);
+
 /** WGSL library: `ident(op)`, `comb(op, a, b)` for value ops; `better(dir, a, ia, b, ib)` for arg ops. */
 function combineLib(arg: boolean, k: Kind): string {
   const T = k;
-  const nan = k === 'f32' ? helpers('isNan', 'bitsF') : '';
+  const nan = helpers(...combineHelpers(k));
   if (arg) {
     const nanCase = k === 'f32'
       ? `let na = isNan(a);
@@ -85,13 +87,6 @@ fn comb(op: u32, a: ${T}, b: ${T}) -> ${T} {
     default: { return mn(a, b); }
   }
 }`;
-}
-
-function storeAs(x: string, from: Kind, to: Kind): string {
-  if (from === to) return x;
-  if (to === 'f32') return `f32(${x})`;
-  if (from === 'f32') return `${to}(${x})`;
-  return `bitcast<${to}>(${x})`;
 }
 
 const dtypeOfKind = (k: Kind): DType => (k === 'f32' ? 'float32' : k === 'i32' ? 'int32' : 'uint32');
@@ -152,7 +147,7 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
     arg ? `{ let v = ${v}; let ri = ${r}; if (better(${opE}, acc, accI, v, ri)) { acc = v; accI = ri; } }` : `acc = comb(${opE}, acc, ${v});`;
   const init = arg ? `var acc: ${T} = ${T}(0); var accI: u32 = ${NONE}u;` : `var acc: ${T} = ident(${opE});`;
   const store = (idx: string) =>
-    arg ? `dst[${idx}] = ${storeAs(`select(accI, 0u, accI == ${NONE}u)`, 'u32', outKind)};` : `dst[${idx}] = ${storeAs('acc', k, outKind)};`;
+    arg ? `dst[${idx}] = ${storeExpr(`select(accI, 0u, accI == ${NONE}u)`, 'u32', outKind)};` : `dst[${idx}] = ${storeExpr('acc', k, outKind)};`;
   // Base offset of leading-reduced-axes coordinate t (row-major over rdims[0 .. rr-2]): unrolled
   // to the rank capacity with uniform guards (see wgsl.ts Addr).
   const leadBase = (t: string, out: string) => {
@@ -229,7 +224,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   const inputs = fx ? fx.buffers : [x.storage as GpuStorage];
   const key = `red:${op}:${T}>${outKind}:${strategy}:${addr.key},g${rcap}${fx ? `:fx(${fx.key})` : ''}`;
   const code = () => `${u.decl()}
-${fx ? `${fx.code}\n${libCode(fx.lib, k === 'f32' ? ['isNan'] : [])}` : storageDecl(1, 'src', T, true)}
+${fx ? `${fx.code}\n${libCode(fx.lib, combineHelpers(k))}` : storageDecl(1, 'src', T, true)}
 ${storageDecl(inputs.length + 1, 'dst', outKind, false)}
 ${combineLib(arg, k)}
 ${body}`;

@@ -28,7 +28,7 @@ import type { OutputSpec, Storage, View } from '../../core/backend.js';
 import { WgradError } from '../../core/backend.js';
 import { numel } from '../../core/shape.js';
 import type { Op } from '../../kernels/elementwise-ops.js';
-import { leafAt, leafBuffers, opNode, runExpr, type Expr, type OpNode } from '../../kernels/elementwise.js';
+import { leafAt, leafBuffers, opNode, runExpr, type OpNode } from '../../kernels/elementwise.js';
 import type { GpuStorage, GpuView } from '../../kernels/runtime.js';
 import { isRowMajor } from '../../kernels/wgsl.js';
 import type { WebGpuRuntime } from './runtime.js';
@@ -106,26 +106,12 @@ export class Fusion {
     // A value also read through another view is realized, and then read as a buffer everywhere.
     const realized = new Set(inputs.filter((_, k) => !rowMajor[k]).map((v) => v.storage));
     const inlinable = rowMajor.map((r, k) => r && !realized.has(inputs[k].storage));
-    const plan = (inline: boolean[]) => {
-      let size = 1;
-      const buffers = new Set<GpuStorage>();
-      inputs.forEach((v, k) => {
-        const s = v.storage;
-        if (inline[k]) {
-          size += (s as LazyStorage).root!.size;
-          for (const b of (s as LazyStorage).leaves) buffers.add(b);
-        } else if (s instanceof LazyStorage) {
-          // Realized below; counts as a fresh buffer.
-          buffers.add(s.buffer ?? ({ size: 0 } as GpuStorage));
-        } else {
-          buffers.add(s);
-        }
-      });
-      return size <= MAX_NODES && buffers.size <= this.maxInputs;
-    };
-    const inline = plan(inlinable) ? inlinable : inputs.map(() => false);
-    const args: Expr[] = inputs.map((v, k) => (inline[k] ? (v.storage as LazyStorage).root! : leafAt(this.concrete(v), out.shape)));
-    const root = opNode(op, out.dtype, args);
+    // Non-inlined values are realized by `concrete` while building; if inlining would break the
+    // caps, the inlinable ones are realized too and read as buffers.
+    const build = (inline: boolean[]) =>
+      opNode(op, out.dtype, inputs.map((v, k) => (inline[k] ? (v.storage as LazyStorage).root! : leafAt(this.concrete(v), out.shape))));
+    let root = build(inlinable);
+    if (root.size > MAX_NODES || leafBuffers(root).size > this.maxInputs) root = build(inputs.map(() => false));
     const leaves = leafBuffers(root);
     for (const b of leaves) this.retain(b);
     const lazy = new LazyStorage(n, out.shape, root, leaves);
