@@ -101,7 +101,7 @@ describe('IDX', () => {
     expect(fallback.train.images.shape).toEqual([100, 1, 28, 28]);
     // The subset is the prefix of the full set.
     expect(Array.from(await fallback.train.labels.data())).toEqual(Array.from(labels.subarray(0, 100)));
-    await expect(io.loadFashionMnist({ dir: '/nonexistent' })).rejects.toThrow(/\/nonexistent\/train-images-idx3-ubyte\(\.gz\) not found/);
+    await expect(io.loadFashionMnist({ dir: '/nonexistent' })).rejects.toThrow(/\/nonexistent\/train-images-idx3-ubyte\(\.gz\), .*\/nonexistent\/t10k-labels-idx1-ubyte\(\.gz\) not found/);
     dispose([sub.train, sub.test, fallback.train, fallback.test]);
     expect(memoryStats().tensors).toBe(before);
   });

@@ -91,15 +91,17 @@ export async function loadFashionMnist(opts: FashionMnistOptions = {}): Promise<
   } else {
     [dir, source] = [FASHION_MNIST_SUBSET_DIR, 'subset'];
   }
-  const read = async (file: string): Promise<[IdxArray, string]> => {
-    const path = await findFile(dir, file);
-    if (!path) {
-      throw new WgradError('loadFashionMnist', `${join(dir, file)}(.gz) not found${source === 'dir' ? '' : ' (install Debian\'s dataset-fashion-mnist, or pass { dir })'}`);
-    }
-    return [await readIdxFile(path), path];
-  };
+  // Look up all four first, so that the error lists every missing file (and does not depend on
+  // which parallel read fails first).
+  const names = [FILES.trainImages, FILES.trainLabels, FILES.testImages, FILES.testLabels];
+  const paths = await Promise.all(names.map((file) => findFile(dir, file)));
+  const missing = names.filter((_, i) => paths[i] === undefined).map((file) => `${join(dir, file)}(.gz)`);
+  if (missing.length > 0) {
+    const hint = source === 'dir' ? '' : ' (install Debian\'s dataset-fashion-mnist, or pass { dir })';
+    throw new WgradError('loadFashionMnist', `${missing.join(', ')} not found${hint}`);
+  }
   const [[trI, trIPath], [trL, trLPath], [teI, teIPath], [teL, teLPath]] = await Promise.all(
-    [FILES.trainImages, FILES.trainLabels, FILES.testImages, FILES.testLabels].map(read),
+    (paths as string[]).map(async (path): Promise<[IdxArray, string]> => [await readIdxFile(path), path]),
   );
   const check = (img: IdxArray, imgPath: string, lab: IdxArray, labPath: string) => {
     if (img.dtype !== 'uint8' || img.shape.length !== 3 || img.shape[1] !== 28 || img.shape[2] !== 28) {
