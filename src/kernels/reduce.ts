@@ -9,6 +9,11 @@
  * walked as (leading reduced axes) × (last reduced axis), so the inner loop is a plain strided walk.
  *
  * Strategies:
+ *  - 'vec4' (value ops whose reduced axes merge into one contiguous axis of a multiple of 4, rows
+ *    4-aligned): one invocation per row, or per chunk of a few long rows (then a second pass over
+ *    the [outer, G] partials), folding one vec4 load per 4 elements into 4 accumulators. lavapipe
+ *    turns every non-constant load into a per-lane gather, so 4× fewer loads is what counts:
+ *    16M-element sum 50 → 24 ms, softmax's row max 53 → 39 ms (2 cores, Mesa 25).
  *  - 'thread' (short rows, or ≥ 256 rows of ≤ 2048): one invocation per output element walks its row;
  *    256 lanes per workgroup over consecutive outputs. (Measured on lavapipe: 3× faster than a
  *    workgroup per row for [1024, 1024] and 10× for [8192, 128]; a subgroup per row was on par.)
@@ -34,7 +39,7 @@ import type { ReduceOp } from '../core/prims.js';
 import { contiguousStrides, numel } from '../core/shape.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
 import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt, udiv } from './wgsl.js';
-import { exprFunction, type OpNode } from './elementwise.js';
+import { exprFunction, vec4Ready, type OpNode } from './elementwise.js';
 import { libCode, storeExpr, type Kind } from './elementwise-ops.js';
 
 const GROUP_WG = 64;
@@ -98,7 +103,7 @@ interface Plan {
   keptStrides: number[];
   redShape: number[];
   redStrides: number[];
-  strategy: 'thread' | 'group';
+  strategy: 'thread' | 'group' | 'vec4';
   /** G chunks per row of `chunk` elements (group strategy; G = 1 for a plain reduction). */
   G: number;
   outKind: Kind;
@@ -137,7 +142,9 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
   const rstr = Array.from({ length: rcap }, (_, d) => u.i32(rc.strides[0][d] ?? 0));
   const addr = new Addr(u, kc.shape, [{ strides: kc.strides[0], offset: x.offset }]);
   const lastDimD = u.divisor(lastDim);
-  const fx = plan.source ? exprFunction(u, plan.source, 1) : null;
+  const v4 = strategy === 'vec4';
+  const fx = plan.source ? exprFunction(u, plan.source, 1, 'fx', v4 ? 4 : 1) : null;
+  // At width 4, p is a vec4 index.
   const load = (p: string) => (fx ? `fx(u32(${p}))` : `src[u32(${p})]`);
 
   const n = outer * G;
@@ -161,7 +168,31 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
   let body: string;
   let workgroups: [number, number, number];
   const maxDim = rt.limits.maxComputeWorkgroupsPerDimension;
-  if (strategy === 'thread') {
+  if (v4) {
+    // Row (or chunk g of row o) = contiguous, 4-aligned vec4s; each lane folds its own.
+    const chunk4 = u.u32(Math.ceil(R / 4 / G));
+    const len4 = u.u32(R / 4);
+    const GD = u.divisor(G);
+    const comps = ['x', 'y', 'z', 'w'];
+    body = `@compute @workgroup_size(${THREAD_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let s = gid.y * (nwg.x * ${THREAD_WG}u) + gid.x;
+  if (s >= ${outerE} * ${GE}) { return; }
+  ${udiv('s', GD, 'o', 'g')}
+  ${addr.code('o', ['rowBase'], 'k')}
+  let b4 = u32(rowBase) >> 2u;
+  let start = g * ${chunk4};
+  let end = min(start + ${chunk4}, ${len4});
+  ${comps.map((c) => `var acc${c}: ${T} = ident(${opE});`).join(' ')}
+  for (var j = start; j < end; j = j + 1u) {
+    let v = ${load('b4 + j')};
+    ${comps.map((c) => `acc${c} = comb(${opE}, acc${c}, v.${c});`).join(' ')}
+  }
+  let acc = comb(${opE}, comb(${opE}, accx, accy), comb(${opE}, accz, accw));
+  ${store('s')}
+}`;
+    workgroups = grid(Math.ceil(n / THREAD_WG), maxDim);
+  } else if (strategy === 'thread') {
     body = `@compute @workgroup_size(${THREAD_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let o = gid.y * (nwg.x * ${THREAD_WG}u) + gid.x;
@@ -224,7 +255,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   const inputs = fx ? fx.buffers : [x.storage as GpuStorage];
   const key = `red:${op}:${T}>${outKind}:${strategy}:${addr.key},g${rcap}${fx ? `:fx(${fx.key})` : ''}`;
   const code = () => `${u.decl()}
-${fx ? `${fx.code}\n${libCode(fx.lib, combineHelpers(k))}` : storageDecl(1, 'src', T, true)}
+${fx ? `${fx.code}\n${libCode(fx.lib, combineHelpers(k))}` : storageDecl(1, 'src', v4 ? `vec4<${T}>` : T, true)}
 ${storageDecl(inputs.length + 1, 'dst', outKind, false)}
 ${combineLib(arg, k)}
 ${body}`;
@@ -248,6 +279,19 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
   const base = {
     op, x, keptShape, keptStrides: kept.map((a) => x.strides[a]), redShape, redStrides: axes.map((a) => x.strides[a]), outKind, source,
   };
+  if (vec4Rows(op, x, axes, kept, source)) {
+    // Few long rows are cut into G chunks (a lane each) and the [outer, G] partials reduced again.
+    const G = outer < 256 && R >= 8192 ? Math.min(1024, Math.floor(R / 4096)) : 1;
+    const chunk = 4 * Math.ceil(R / 4 / G);
+    const G2 = Math.ceil(R / chunk);
+    if (G2 === 1) return dispatchReduce(rt, { ...base, strategy: 'vec4', G: 1 });
+    const k = wt(x.dtype);
+    const partials = dispatchReduce(rt, { ...base, strategy: 'vec4', G: G2, outKind: k });
+    const pview: GpuView = { storage: partials, dtype: dtypeOfKind(k), shape: [outer, G2], strides: contiguousStrides([outer, G2]), offset: 0 };
+    const res = runReduce(rt, op, pview, [1], out);
+    rt.release(partials);
+    return res;
+  }
   // One invocation per row whenever there are enough rows to fill the device: on lavapipe this beats
   // a workgroup per row 2–10× (no barriers, lanes of one SIMD chunk walk 8 rows side by side). Very
   // long rows keep the workgroup strategy unless there are many of them (a 256-row workgroup is
@@ -267,4 +311,18 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
     return res;
   }
   return dispatchReduce(rt, { ...base, strategy: 'group', G: 1 });
+}
+
+/**
+ * Whether the 'vec4' strategy applies: a value op (sum/prod/max/min) whose reduced axes merge into
+ * one contiguous axis of a multiple of 4 elements, every row starting 4-aligned in a buffer bound as
+ * vec4s (or a fused source that `vec4Ready` can evaluate 4 at a time). Rows are then read with one
+ * vec4 load per 4 elements: measured 1.4–2.4× faster than a scalar walk on lavapipe.
+ */
+function vec4Rows(op: ReduceOp, x: GpuView, axes: readonly number[], kept: number[], source?: OpNode): boolean {
+  if (isArg(op) || numel(axes.map((a) => x.shape[a])) === 0) return false;
+  const rc = coalesce(axes.map((a) => x.shape[a]), [axes.map((a) => x.strides[a])]);
+  if (rc.shape.length !== 1 || rc.strides[0][0] !== 1 || rc.shape[0] % 4 !== 0) return false;
+  if (x.offset % 4 !== 0 || !kept.every((a) => x.shape[a] === 1 || x.strides[a] % 4 === 0)) return false;
+  return source ? vec4Ready(source) : (x.storage as GpuStorage).buffer.size % 16 === 0;
 }
