@@ -110,6 +110,48 @@ describe('elementwise fusion on WebGPU', () => {
     );
   });
 
+  it('vec4 paths (vector, splat and scalar leaf loads; split long rows; NaN) match the CPU reference', async () => {
+    const keys: string[] = [];
+    const rt = gpu.runtime as unknown as { dispatch: (spec: { key: string }, bufs: unknown) => void };
+    const dispatch = rt.dispatch.bind(rt);
+    rt.dispatch = (spec, bufs) => { keys.push(spec.key); dispatch(spec, bufs); };
+    try {
+      const rand = mulberry32(7);
+      const xs = Float32Array.from({ length: 6 * 8 * 12 }, () => rand() * 4 - 2);
+      const long = Float32Array.from({ length: 3 * 20000 }, () => rand() * 2 - 1);
+      long[3 * 20000 - 5] = NaN;
+      const cases: [string, () => T][] = [
+        // 'v' (x), 's' (row max), 'v' with an outer broadcast (a [12] row vector), then row sums.
+        ['softmax + bias', () => wg.add(wg.nn.softmax(wg.tensor(xs, { shape: [48, 12] }), -1), wg.tensor(xs.subarray(0, 12)))],
+        // A transposed leaf: 4 scalar loads per index ('x').
+        ['transpose leaf', () => wg.mul(wg.tensor(xs, { shape: [24, 24] }), wg.transpose(wg.exp(wg.tensor(xs, { shape: [24, 24] }))))],
+        // A slice whose offset is not 4-aligned (scalar path for it), and a row-sum of a fused value.
+        ['unaligned slice', () => wg.sum(wg.mul(wg.slice(wg.tensor(xs, { shape: [6, 96] }), [{}, { start: 1, stop: 89 }]), 2), -1)],
+        ['sum over rows of 8', () => wg.sum(wg.tanh(wg.tensor(xs, { shape: [6, 8, 12] })), [0, 2])],
+        // Few long rows: chunks plus a second pass; a NaN in the last chunk wins max.
+        ['long rows', () => wg.concat([wg.sum(wg.tensor(long, { shape: [3, 20000] }), -1), wg.max(wg.tensor(long, { shape: [3, 20000] }), -1)], 0)],
+        ['fused long rows', () => wg.min(wg.mul(wg.tensor(long.subarray(0, 40000), { shape: [40000] }), -1))],
+      ];
+      for (const [name, f] of cases) {
+        const want = await on(cpu, f).data();
+        const y = on(gpu, f);
+        const got = await y.data();
+        y.dispose();
+        for (let q = 0; q < want.length; q++) {
+          const ok = Number.isNaN(want[q]) ? Number.isNaN(got[q]) : Math.abs(got[q] - want[q]) <= 1e-4 * Math.max(1, Math.abs(want[q]));
+          expect(ok, `${name}[${q}]: ${got[q]} vs ${want[q]}`).toBe(true);
+        }
+      }
+    } finally {
+      rt.dispatch = dispatch;
+    }
+    // The paths above did run.
+    expect(keys.some((k) => k.startsWith('ew:') && k.includes('w4') && k.includes('0v') && k.includes('s'))).toBe(true);
+    expect(keys.some((k) => k.startsWith('ew:') && /\dx/.test(k))).toBe(true);
+    expect(keys.some((k) => k.startsWith('red:') && k.includes(':vec4:') && k.includes('fx('))).toBe(true);
+    expect(keys.some((k) => k.startsWith('red:max') && k.includes(':vec4:'))).toBe(true);
+  });
+
   it('softmax is three dispatches (max, Σ exp, normalize) and matches the unfused result', async () => {
     const x = Float32Array.from({ length: 64 * 300 }, (_, i) => Math.sin(i * 0.37) * 5);
     const f = () => wg.nn.softmax(wg.tensor(x, { shape: [64, 300] }), -1);
