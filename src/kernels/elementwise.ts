@@ -139,8 +139,8 @@ function load4Mode(strides: readonly number[], offset: number): Load4 {
 
 /**
  * An expression compiled to a WGSL function that evaluates it at row-major indices of its output:
- * `fn <name>(i: u32) -> T` (width 1), or with width 4 `fn <name>(i4: u32) -> vec4<T>` for the
- * elements 4·i4 .. 4·i4 + 3 (only where `vec4Ready`). Carries its storage declarations (bindings
+ * `fn <name>(i: u32) -> T` (width 1), or with width 4 `fn <name>(i: u32) -> vec4<T>` for the
+ * elements 4·i .. 4·i + 3 (only where `vec4Ready`). Carries its storage declarations (bindings
  * from `firstBinding`, one per distinct buffer, in `buffers` order; vec4 arrays at width 4), library
  * code, and the cache-key part describing it. Its uniforms are pushed into `u`. Kernels other than
  * the elementwise one use it to read a fused value without materializing it (reductions, see

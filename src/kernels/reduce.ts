@@ -280,17 +280,10 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
     op, x, keptShape, keptStrides: kept.map((a) => x.strides[a]), redShape, redStrides: axes.map((a) => x.strides[a]), outKind, source,
   };
   if (vec4Rows(op, x, axes, kept, source)) {
-    // Few long rows are cut into G chunks (a lane each) and the [outer, G] partials reduced again.
-    const G = outer < 256 && R >= 8192 ? Math.min(1024, Math.floor(R / 4096)) : 1;
-    const chunk = 4 * Math.ceil(R / 4 / G);
-    const G2 = Math.ceil(R / chunk);
-    if (G2 === 1) return dispatchReduce(rt, { ...base, strategy: 'vec4', G: 1 });
-    const k = wt(x.dtype);
-    const partials = dispatchReduce(rt, { ...base, strategy: 'vec4', G: G2, outKind: k });
-    const pview: GpuView = { storage: partials, dtype: dtypeOfKind(k), shape: [outer, G2], strides: contiguousStrides([outer, G2]), offset: 0 };
-    const res = runReduce(rt, op, pview, [1], out);
-    rt.release(partials);
-    return res;
+    // Few long rows are cut into chunks of a multiple of 4 elements (a lane each).
+    const chunk = outer < 256 && R >= 8192 ? 4 * Math.ceil(R / 4 / Math.min(1024, Math.floor(R / 4096))) : R;
+    const G = Math.ceil(R / chunk);
+    return G === 1 ? dispatchReduce(rt, { ...base, strategy: 'vec4', G }) : twoPass(rt, { ...base, strategy: 'vec4', G }, out);
   }
   // One invocation per row whenever there are enough rows to fill the device: on lavapipe this beats
   // a workgroup per row 2–10× (no barriers, lanes of one SIMD chunk walk 8 rows side by side). Very
@@ -298,19 +291,23 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
   // one task on one CPU thread).
   if (R <= 64 || (outer >= 256 && (R <= 2048 || outer >= 4096))) return dispatchReduce(rt, { ...base, strategy: 'thread', G: 1 });
   if (!isArg(op) && outer < 32 && R > 16384) {
-    const G = Math.min(1024, Math.ceil(R / 8192));
-    const k = wt(x.dtype);
-    const partials = dispatchReduce(rt, { ...base, strategy: 'group', G, outKind: k });
-    // Pass 2: the same op over the [outer, G] partials (sum of sums, max of maxes, ...).
-    const pview: GpuView = { storage: partials, dtype: dtypeOfKind(k), shape: [outer, G], strides: contiguousStrides([outer, G]), offset: 0 };
-    const res = dispatchReduce(rt, {
-      op, x: pview, keptShape: [outer], keptStrides: [G], redShape: [G], redStrides: [1], outKind,
-      strategy: G <= 64 ? 'thread' : 'group', G: 1,
-    });
-    rt.release(partials);
-    return res;
+    return twoPass(rt, { ...base, strategy: 'group', G: Math.min(1024, Math.ceil(R / 8192)) }, out);
   }
   return dispatchReduce(rt, { ...base, strategy: 'group', G: 1 });
+}
+
+/**
+ * Pass 1 reduces G chunks of each row into [outer, G] partials (in x's kind); pass 2 reduces
+ * those with the same op (sum of sums, max of maxes, ...) into `out`.
+ */
+function twoPass(rt: GpuRuntime, plan: Plan, out: OutputSpec): GpuStorage {
+  const k = wt(plan.x.dtype);
+  const outer = numel(plan.keptShape);
+  const partials = dispatchReduce(rt, { ...plan, outKind: k });
+  const pview: GpuView = { storage: partials, dtype: dtypeOfKind(k), shape: [outer, plan.G], strides: contiguousStrides([outer, plan.G]), offset: 0 };
+  const res = runReduce(rt, plan.op, pview, [1], out);
+  rt.release(partials);
+  return res;
 }
 
 /**
