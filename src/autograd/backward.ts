@@ -66,8 +66,28 @@ export function backward(roots: Tensor[], seeds: Tensor[], leaves: Tensor[]): Te
     node.inputs.forEach((x, j) => {
       const gj = relevant.has(x) ? grads[j] : null;
       const value = typeof gj === 'function' ? gj() : gj;
-      if (value) accumulate(x, unbroadcast(value, x.shape));
+      if (!value) return;
+      checkBroadcastable(node.prim, j, value, x);
+      accumulate(x, checkCotangent(node.prim, `input ${j}`, unbroadcast(value, x.shape), x));
     });
   }
-  return leaves.map((l) => cot.get(l) ?? zerosLike(l));
+  return leaves.map((l, i) => checkCotangent('backward', `leaf ${i}`, cot.get(l) ?? zerosLike(l), l));
+}
+
+const describe = (t: Tensor) => `${t.dtype} ${fmtShape(t.shape)}`;
+
+/** A rule's cotangent must have the input's shape or a broadcast of it (the driver sums it down). */
+function checkBroadcastable(prim: string, j: number, g: Tensor, x: Tensor): void {
+  const lead = g.rank - x.rank;
+  if (lead >= 0 && x.shape.every((d, i) => d === g.shape[lead + i] || d === 1)) return;
+  throw new WgradError(prim, `VJP rule gave input ${j} a cotangent of ${describe(g)}, which does not broadcast from the input's ${describe(x)}`);
+}
+
+/**
+ * Every cotangent leaving the driver has exactly its input's shape and dtype: a wrong rule or a broken
+ * un-broadcast must fail here, naming the primitive, not as a NaN or a reshape error far downstream.
+ */
+function checkCotangent(prim: string, what: string, g: Tensor, x: Tensor): Tensor {
+  if (g.dtype === x.dtype && g.rank === x.rank && g.shape.every((d, i) => d === x.shape[i])) return g;
+  throw new WgradError(prim, `cotangent of ${what} is ${describe(g)}, expected the input's ${describe(x)}`);
 }

@@ -7,6 +7,11 @@
  * outputs are covered). Each input coordinate is perturbed when an input is small; otherwise the
  * check runs along `directions` random directions, comparing ⟨∇L, d⟩ with (L(x+εd) − L(x−εd)) / 2ε.
  * With `order: 2` it checks the gradient of ⟨∇L, w⟩ too (grad of grad).
+ *
+ * A non-finite autodiff or numeric value is always a mismatch (NaN compares false with every
+ * tolerance, so it must be caught explicitly) unless `allowSameNonFinite` is set and both sides
+ * are the same non-finite value. Every gradient must have its input's shape and dtype: a gradient
+ * of the wrong length would otherwise turn into NaN (or pass) in the directional dot product.
  */
 import { WgradError } from '../core/backend.js';
 import { CpuBackend, type CpuStorage } from '../backends/cpu/backend.js';
@@ -33,6 +38,12 @@ export interface CheckGradsOptions {
   order?: 1 | 2;
   /** Seed of the random cotangent and directions (default 0). */
   seed?: number;
+  /**
+   * Accept a check where autodiff and finite differences give the same non-finite value (both NaN,
+   * or the same infinity), e.g. at a pole where both blow up the same way. Off by default: any
+   * other non-finite value on either side is a mismatch.
+   */
+  allowSameNonFinite?: boolean;
 }
 
 export interface CheckGradsReport {
@@ -79,7 +90,7 @@ function scalarize(y: Tensor, seed: number): Tensor {
 }
 
 function checkAt(f: (...xs: Tensor[]) => Tensor, hosts: Float64Array[], shapes: (readonly number[])[], opts: CheckGradsOptions): CheckGradsReport {
-  const { eps = 1e-5, atol = 1e-6, rtol = 1e-4, maxCoords = 64, directions = 6, seed = 0 } = opts;
+  const { eps = 1e-5, atol = 1e-6, rtol = 1e-4, maxCoords = 64, directions = 6, seed = 0, allowSameNonFinite = false } = opts;
   const loss = (xs: Float64Array[]): number =>
     tidy(() => {
       const ts = xs.map((x, i) => fromStorageArray(x as unknown as Float32Array, shapes[i], 'float32'));
@@ -89,6 +100,11 @@ function checkAt(f: (...xs: Tensor[]) => Tensor, hosts: Float64Array[], shapes: 
   const analytic: Float64Array[] = tidy(() => {
     const ts = hosts.map((x, i) => fromStorageArray(x as unknown as Float32Array, shapes[i], 'float32'));
     const gs = grad((...ys: Tensor[]) => scalarize(f(...ys), seed), { argnums: ts.map((_, i) => i) })(...ts) as Tensor[];
+    gs.forEach((g, i) => {
+      if (g.dtype !== 'float32' || g.shape.length !== shapes[i].length || g.shape.some((d, j) => d !== shapes[i][j])) {
+        throw new WgradError('checkGrads', `the gradient of input ${i} is ${g.dtype} ${JSON.stringify(g.shape)}, expected float32 ${JSON.stringify(shapes[i])} (the input's)`);
+      }
+    });
     return gs.map(readAll);
   });
   const rng = mulberry32(seed + 1);
@@ -103,9 +119,15 @@ function checkAt(f: (...xs: Tensor[]) => Tensor, hosts: Float64Array[], shapes: 
       const minus = hosts.map((h, k) => (k === i ? h.map((v, j) => v - eps * d[j]) : h));
       const numeric = (loss(plus) - loss(minus)) / (2 * eps);
       const auto = analytic[i].reduce((s, g, j) => s + g * d[j], 0);
+      checks++;
+      if (!Number.isFinite(auto) || !Number.isFinite(numeric)) {
+        if (allowSameNonFinite && (Object.is(auto, numeric) || (Number.isNaN(auto) && Number.isNaN(numeric)))) continue;
+        maxAbsError = Infinity;
+        worst ||= `input ${i} ${JSON.stringify(shapes[i])}: autodiff ${auto} vs finite differences ${numeric} (non-finite)`;
+        continue;
+      }
       const err = Math.abs(auto - numeric);
       const rel = err / Math.max(Math.abs(numeric), 1e-12);
-      checks++;
       maxAbsError = Math.max(maxAbsError, err);
       if (err > atol) maxRelError = Math.max(maxRelError, rel);
       if (err > atol + rtol * Math.abs(numeric) && !worst) {
