@@ -26,8 +26,21 @@ const UNARY: ((x: T) => T)[] = [
   (x) => wg.sin(x),
   (x) => wg.exp(wg.tanh(x)),
   (x) => wg.sqrt(wg.add(wg.abs(x), 0.5)),
+];
+/**
+ * Integer-valued steps (casts to int, floor, integer sums, argmax) of fused values. They read the
+ * program's inputs, which both backends hold exactly (a float step's last-bit rounding could move a
+ * floor across an integer), so their results must agree exactly: an off-by-one is a bug.
+ */
+const INTEGER: ((x: T, y: T, axis: number) => T)[] = [
   (x) => wg.cast(wg.cast(wg.mul(x, 3), 'int32'), 'float32'),
   (x) => wg.floor(wg.mul(x, 2)),
+  (x, y, axis) => {
+    const ints = wg.sum(wg.cast(wg.mul(y, 3), 'int32'), axis, { keepdims: true });
+    const at = wg.argmax(wg.mul(y, -1), axis, { keepdims: true });
+    return wg.add(wg.mul(x, 0), wg.cast(wg.add(ints, at), 'float32'));
+  },
+  (x, _, axis) => wg.add(wg.floor(x), wg.cast(wg.argmin(wg.cast(wg.mul(x, 4), 'int32'), axis, { keepdims: true }), 'float32')),
 ];
 const BINARY: ((x: T, y: T) => T)[] = [
   (x, y) => wg.add(x, y),
@@ -38,9 +51,12 @@ const BINARY: ((x: T, y: T) => T)[] = [
   (x, y) => wg.where(wg.greater(x, y), x, wg.mul(y, 0.5)),
 ];
 
-function runProgram(shape: number[], inputs: Float32Array[], steps: Step[]): T {
+/** Runs the program; returns its last value and the results of its integer-valued steps, stacked. */
+function runProgram(shape: number[], inputs: Float32Array[], steps: Step[]): { out: T; ints: T | null } {
   const [a, b, c] = shape;
-  const vals: T[] = inputs.map((d) => wg.tensor(d, { shape }));
+  const leaves: T[] = inputs.map((d) => wg.tensor(d, { shape }));
+  const vals: T[] = [...leaves];
+  const ints: T[] = [];
   for (const s of steps) {
     const x = vals[s.i % vals.length];
     const y = vals[s.j % vals.length];
@@ -58,16 +74,15 @@ function runProgram(shape: number[], inputs: Float32Array[], steps: Step[]): T {
       // Reductions of unrealized values (the reduce kernel evaluates the expression), broadcast back.
       case 6: r = wg.mul(x, wg.mean(y, s.axis % 3, { keepdims: true })); break;
       case 7: r = wg.add(x, wg.reshape(wg.max(wg.transpose(wg.exp(wg.tanh(y))), [0, 1]), [a, 1, 1])); break;
-      // Integer reductions of fused float → int casts, and argmax of a fused value.
+      // Integer-valued steps (int casts, floor, integer reductions, argmax/argmin) of fused values of the inputs.
       default: {
-        const ints = wg.sum(wg.cast(wg.mul(y, 3), 'int32'), s.axis % 3, { keepdims: true });
-        const at = wg.argmax(wg.mul(y, -1), s.axis % 3, { keepdims: true });
-        r = wg.add(x, wg.cast(wg.add(ints, at), 'float32'));
+        r = INTEGER[s.k % INTEGER.length](leaves[s.i % 2], leaves[s.j % 2], s.axis % 3);
+        ints.push(r);
       }
     }
     vals.push(r);
   }
-  return vals[vals.length - 1];
+  return { out: vals[vals.length - 1], ints: ints.length ? wg.stack(ints) : null };
 }
 
 const stepArb = fc.record({ kind: fc.nat(), i: fc.nat(), j: fc.nat(), k: fc.nat(), axis: fc.nat() });
@@ -93,18 +108,16 @@ describe('elementwise fusion on WebGPU', () => {
         const n = shape[0] * shape[1] * shape[2];
         const rand = mulberry32(seed);
         const inputs = [0, 1].map(() => Float32Array.from({ length: n }, () => rand() * 4 - 2));
-        const want = await on(cpu, () => runProgram(shape, inputs, steps)).data();
+        const want = on(cpu, () => runProgram(shape, inputs, steps));
         const got = on(gpu, () => runProgram(shape, inputs, steps));
-        const gotData = await got.data();
-        got.dispose();
+        const [wantOut, gotOut] = [await want.out.data(), await got.out.data()];
         for (let q = 0; q < n; q++) {
-          const tol = 1e-4 * Math.max(1, Math.abs(want[q]));
-          if (!(Math.abs(gotData[q] - want[q]) <= tol)) {
-            // floor/cast steps may flip on a last-bit difference of their input: accept a jump of
-            // one unit there (rare), anything else fails.
-            expect(Math.abs(Math.abs(gotData[q] - want[q]) - Math.round(Math.abs(gotData[q] - want[q])))).toBeLessThan(tol);
-          }
+          const tol = 1e-4 * Math.max(1, Math.abs(wantOut[q]));
+          if (!(Math.abs(gotOut[q] - wantOut[q]) <= tol)) expect.fail(`output[${q}]: WebGPU ${gotOut[q]}, CPU ${wantOut[q]}`);
         }
+        // Integer-valued steps: exactly equal.
+        if (want.ints) expect(Array.from(await got.ints!.data())).toEqual(Array.from(await want.ints.data()));
+        wg.dispose([want, got]);
       }),
       { numRuns: 25 },
     );
