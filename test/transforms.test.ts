@@ -139,8 +139,8 @@ describe('valueAndGrad, grad, vjp: arguments and results', () => {
     expect(await gz.array()).toEqual([[0, 0, 0]]);
   });
 
-  it('pytrees: nested objects and arrays of tensors, non-tensor leaves carried along', async () => {
-    const params = { w: wg.tensor([[1, 2], [3, 4]]), layers: [{ b: wg.tensor([0.5, -0.5]), name: 'l0' }, wg.tensor(2)], depth: 3 };
+  it('pytrees: nested objects and arrays of tensors, null leaves (empty subtrees) carried along', async () => {
+    const params = { w: wg.tensor([[1, 2], [3, 4]]), layers: [{ b: wg.tensor([0.5, -0.5]), skip: null }, wg.tensor(2)], extra: undefined };
     const f = (p: typeof params, x: wg.Tensor) => {
       const h = wg.add(wg.matmul(x, p.w), (p.layers[0] as { b: wg.Tensor }).b);
       return wg.mul(wg.sum(wg.mul(h, h)), p.layers[1] as wg.Tensor);
@@ -149,8 +149,8 @@ describe('valueAndGrad, grad, vjp: arguments and results', () => {
     const [value, g] = wg.valueAndGrad(f)(params, x);
     // h = x w + b = [1−3+0.5, 2−4−0.5] = [−1.5, −2.5]; value = 2 Σ h² = 2·8.5 = 17.
     expect(await value.item()).toBe(17);
-    expect(g.depth).toBe(3);
-    expect((g.layers[0] as { name: string }).name).toBe('l0');
+    expect('extra' in g && g.extra === undefined).toBe(true);
+    expect((g.layers[0] as { skip: null }).skip).toBe(null);
     // ∂/∂w = 2·2 xᵀh, ∂/∂b = 4h, ∂/∂s = Σ h².
     expect(await g.w.array()).toEqual([[-6, -10], [6, 10]]);
     expect(await (g.layers[0] as { b: wg.Tensor }).b.array()).toEqual([-6, -10]);
@@ -159,6 +159,53 @@ describe('valueAndGrad, grad, vjp: arguments and results', () => {
     const [, [gp, gx]] = wg.valueAndGrad(f, { argnums: [0, 1] as const })(params, x);
     expect(await gp.w.array()).toEqual([[-6, -10], [6, 10]]);
     expect(await gx.array()).toEqual([4 * (-1.5 * 1 + -2.5 * 2), 4 * (-1.5 * 3 + -2.5 * 4)]);
+  });
+
+  it('a non-tensor where a gradient is asked for raises, naming the argument and path (never returns the input)', async () => {
+    const noGrad = (f: () => unknown, ...parts: string[]) => {
+      expect(f).toThrow(wg.WgradError);
+      try { f(); } catch (e) { for (const p of parts) expect((e as Error).message).toContain(p); }
+    };
+    const live = wg.memoryStats().tensors;
+    noGrad(() => wg.grad((x: wg.Tensor) => wg.sum(wg.mul(2, x)))(3 as unknown as wg.Tensor), 'grad: ', 'number 3', 'argument 0');
+    const x = wg.tensor([1, 2]);
+    const tree = { a: x, layers: [{ w: x, scale: 0.5 }] };
+    noGrad(() => wg.grad((p: typeof tree) => wg.sum(wg.mul(p.a, p.layers[0].scale)))(tree), 'grad: ', 'number 0.5', 'argument 0 at layers[0].scale');
+    noGrad(() => wg.valueAndGrad((y: wg.Tensor, p: { s: string }) => wg.sum(y), { argnums: [0, 1] })(x, { s: 'relu' }), 'valueAndGrad: ', 'string relu', 'argument 1 at s');
+    noGrad(() => wg.grad((y: Float32Array) => wg.sum(wg.tensor(Array.from(y))))(new Float32Array([1])), 'grad: ', 'Float32Array', 'argument 0');
+    const ct = wg.tensor([1, 1]);
+    noGrad(() => wg.vjp((y: wg.Tensor, k: number) => wg.mul(y, k), [x, 2], ct), 'vjp: ', 'number 2', 'argument 1');
+    wg.dispose([x, ct]);
+    expect(wg.memoryStats().tensors).toBe(live);
+    // Non-differentiated arguments may hold anything.
+    const g = wg.grad((y: wg.Tensor, k: number) => wg.sum(wg.mul(y, k)))(wg.tensor([1, 2]), 3);
+    expect(await g.array()).toEqual([3, 3]);
+  });
+
+  it('vjp with a cotangent that is not a float32 tensor of the output shape raises, naming expected and got', () => {
+    const x = wg.tensor([1, 2]);
+    const f = (y: wg.Tensor) => wg.exp(y);
+    const cases: [unknown, string][] = [
+      [[1, 2], 'an array of length 2'],
+      [[wg.tensor([1, 2])], 'an array of length 1'],
+      [1, 'number 1'],
+      [undefined, 'got undefined'],
+      [wg.tensor([1, 2], { dtype: 'int32' }), 'int32 [2]'],
+      [wg.tensor([[1, 2]]), 'float32 [1, 2]'],
+    ];
+    for (const [ct, got] of cases) {
+      expect(() => wg.vjp(f, [x], ct as wg.Tensor)).toThrow(wg.WgradError);
+      expect(() => wg.vjp(f, [x], ct as wg.Tensor)).toThrow(`vjp: the cotangent must be a float32 Tensor of the output's shape [2]`);
+      expect(() => wg.vjp(f, [x], ct as wg.Tensor)).toThrow(got);
+    }
+  });
+
+  it('argnums as an array literal infers a tuple (no `as const`)', () => {
+    const f = (a: wg.Tensor, b: { w: wg.Tensor }) => wg.sum(wg.mul(a, b.w));
+    const pair: [wg.Tensor, { w: wg.Tensor }] = wg.grad(f, { argnums: [0, 1] })(wg.tensor([1]), { w: wg.tensor([2]) });
+    const [, second]: [wg.Tensor, [{ w: wg.Tensor }, wg.Tensor]] = wg.valueAndGrad(f, { argnums: [1, 0] })(wg.tensor([1]), { w: wg.tensor([2]) });
+    expect(pair).toHaveLength(2);
+    expect(second).toHaveLength(2);
   });
 
   it('hasAux: [value, aux] passes through; aux holds live, untraced tensors', async () => {

@@ -23,6 +23,7 @@ import { backward } from './backward.js';
 import { treeLeaves, treeMap, treeUnflatten } from './tree.js';
 
 type AnyFn = (...args: any[]) => any;
+/** Declared on `const` type parameters, so `argnums: [0, 1]` infers the tuple [0, 1] without `as const`. */
 type Argnums = number | readonly number[];
 /** The gradient's structure for the given argnums: one pytree, or a tuple of them. */
 export type GradOf<A extends readonly unknown[], N> = N extends number
@@ -36,10 +37,34 @@ export interface GradOptions<N extends Argnums, Aux extends boolean> {
   hasAux?: Aux;
 }
 
-function aliasLeaf(op: string): (t: Tensor, path: string) => Tensor {
+/** "argument 1" or "argument 1 at layers[0].w": where a leaf sits in the arguments. */
+function leafName(argnum: number, path: string): string {
+  return `argument ${argnum}${path ? ` at ${path}` : ''}`;
+}
+
+/**
+ * Every leaf of a differentiated argument must be a tensor (null and undefined are empty
+ * subtrees): a number, string or other object there would come back unchanged as its own
+ * "gradient". JAX raises for such leaves too.
+ */
+function checkDifferentiable(op: string, tree: unknown, argnum: number, path = ''): void {
+  if (tree instanceof Tensor || tree === null || tree === undefined) return;
+  if (Array.isArray(tree)) {
+    tree.forEach((v, i) => checkDifferentiable(op, v, argnum, `${path}[${i}]`));
+    return;
+  }
+  if (typeof tree === 'object' && Object.getPrototypeOf(tree) === Object.prototype) {
+    for (const [k, v] of Object.entries(tree)) checkDifferentiable(op, v, argnum, path ? `${path}.${k}` : k);
+    return;
+  }
+  throw new WgradError(op, `cannot differentiate with respect to ${describeValue(tree)} (${leafName(argnum, path)}): only float32 tensors have gradients; ` +
+    'pass it as a tensor, or leave it out of argnums (pass it in an argument that is not differentiated)');
+}
+
+function aliasLeaf(op: string, argnum: number): (t: Tensor, path: string) => Tensor {
   return (t, path) => {
     if (t.dtype !== 'float32') {
-      throw new WgradError(op, `cannot differentiate with respect to ${t.dtype} tensor ${path || '(argument)'} ${fmtShape(t.shape)}; only float32 leaves have gradients`);
+      throw new WgradError(op, `cannot differentiate with respect to ${t.dtype} tensor ${path || '(argument)'} ${fmtShape(t.shape)} (${leafName(argnum, path)}); only float32 leaves have gradients`);
     }
     const a = viewPrim('reshape', t, { shape: [...t.shape] }, t.shape, t._strides, t._offset);
     a._leaf = true;
@@ -61,7 +86,8 @@ function trace(op: string, f: AnyFn, args: unknown[], argnums: number[], hasAux:
   const nested = isTracing();
   const result = tidy((): Traced => {
     return withTracing(() => {
-      const wrapped = args.map((a, i) => (argnums.includes(i) ? treeMap(a, aliasLeaf(op)) : a));
+      for (const i of argnums) checkDifferentiable(op, args[i], i);
+      const wrapped = args.map((a, i) => (argnums.includes(i) ? treeMap(a, aliasLeaf(op, i)) : a));
       const leaves = argnums.flatMap((i) => treeLeaves(wrapped[i]).map(([, t]) => t));
       const res = f(...wrapped);
       const [out, aux] = hasAux ? (Array.isArray(res) && res.length === 2 ? res : badAux(op)) : [res, undefined];
@@ -79,6 +105,14 @@ function trace(op: string, f: AnyFn, args: unknown[], argnums: number[], hasAux:
     return treeUnflatten(args[i], result.grads.slice(k, (k += n)));
   });
   return { out: result.out, aux: result.aux, grads };
+}
+
+/** A short description of a value that should have been a Tensor, for error messages. */
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (typeof v !== 'object') return `${typeof v} ${String(v).slice(0, 40)}`;
+  return `a ${v.constructor?.name ?? 'null-prototype'} object`;
 }
 
 function badAux(op: string): never {
@@ -106,7 +140,7 @@ function normArgnums(op: string, argnums: Argnums | undefined, nargs: number): n
  * `valueAndGrad(f)(...args)` → `[f(...args), ∇f]`, the gradient with respect to argument 0 (or
  * `argnums`), shaped like that argument's pytree. With `hasAux`, returns `[[value, aux], grads]`.
  */
-export function valueAndGrad<F extends AnyFn, N extends Argnums = 0, Aux extends boolean = false>(
+export function valueAndGrad<F extends AnyFn, const N extends Argnums = 0, Aux extends boolean = false>(
   f: F,
   opts: GradOptions<N, Aux> = {},
 ): (...args: Parameters<F>) => [Aux extends true ? ReturnType<F> : Tensor, GradOf<Parameters<F>, N>] {
@@ -129,7 +163,7 @@ function valueAndGradAs<F extends AnyFn, N extends Argnums, Aux extends boolean>
 }
 
 /** `grad(f)(...args)` → ∇f with respect to argument 0 (or `argnums`); f must return a float32 scalar. */
-export function grad<F extends AnyFn, N extends Argnums = 0>(f: F, opts: { argnums?: N } = {}): (...args: Parameters<F>) => GradOf<Parameters<F>, N> {
+export function grad<F extends AnyFn, const N extends Argnums = 0>(f: F, opts: { argnums?: N } = {}): (...args: Parameters<F>) => GradOf<Parameters<F>, N> {
   const vg = valueAndGradAs<F, N, false>('grad', f, opts);
   return (...args) => {
     const [value, g] = vg(...args);
@@ -145,9 +179,13 @@ export function grad<F extends AnyFn, N extends Argnums = 0>(f: F, opts: { argnu
 export function vjp<A extends unknown[]>(f: (...args: A) => Tensor, primals: A, cotangent: Tensor): [Tensor, A] {
   const nums = primals.map((_, i) => i);
   const seed = (out: Tensor) => {
+    const expected = `a float32 Tensor of the output's shape ${fmtShape(out.shape)}`;
+    if (!(cotangent instanceof Tensor)) {
+      throw new WgradError('vjp', `the cotangent must be ${expected} (f returns one Tensor), got ${describeValue(cotangent)}`);
+    }
     cotangent._check('vjp');
     if (cotangent.dtype !== 'float32' || cotangent.shape.join() !== out.shape.join()) {
-      throw new WgradError('vjp', `the cotangent must be float32 with the output's shape ${fmtShape(out.shape)}, got ${cotangent.dtype} ${fmtShape(cotangent.shape)}`);
+      throw new WgradError('vjp', `the cotangent must be ${expected}, got ${cotangent.dtype} ${fmtShape(cotangent.shape)}`);
     }
     return cotangent;
   };
