@@ -1,3 +1,5 @@
+/// <reference lib="esnext.disposable" preserve="true" />
+// (Tensor implements Symbol.dispose, for `using`: the published types say where that comes from.)
 /**
  * wgrad: functional tensors and reverse-mode autodiff on WebGPU.
  *
@@ -6,7 +8,7 @@
  *   await wg.init();
  *   const g = wg.grad((x) => wg.sum(wg.mul(x, x)))(wg.tensor([1, 2, 3]));
  */
-export { init, backendInfo, memoryStats, sync, type InitOptions, type MemoryStats } from './init.js';
+export { init, backendInfo, memoryStats, sync, type InitOptions, type GpuEntryPoint, type MemoryStats } from './init.js';
 export { Tensor, type NestedArray, type ReadbackArray } from './tensor/tensor.js';
 export { WgradError, type AdapterReport } from './core/backend.js';
 export type { DType } from './core/dtype.js';

@@ -9,14 +9,22 @@ import { requestWebGpuBackend } from './backends/webgpu/device.js';
 import { backend, hasBackend, setBackend } from './tensor/engine.js';
 import { liveTensorCount } from './tensor/scope.js';
 
+/**
+ * The part of WebGPU's `GPU` object (`navigator.gpu`) that `init` takes, declared here so that the
+ * published types need no WebGPU type package: any real `GPU` object fits.
+ */
+export interface GpuEntryPoint {
+  requestAdapter(options?: { powerPreference?: 'low-power' | 'high-performance'; forceFallbackAdapter?: boolean }): Promise<unknown>;
+}
+
 export interface InitOptions {
   /** 'webgpu' (default) or 'cpu' (the plain-TypeScript reference backend). Env: WGRAD_BACKEND. */
   backend?: 'webgpu' | 'cpu';
   /** Picks the adapter whose vendor/architecture/device/description contains this text. Env: WGRAD_ADAPTER. */
   adapter?: string;
-  powerPreference?: GPUPowerPreference;
+  powerPreference?: 'low-power' | 'high-performance';
   /** The WebGPU entry point (default `navigator.gpu`; `wgrad/node` passes Dawn's). */
-  gpu?: GPU;
+  gpu?: GpuEntryPoint;
   /** Fuse chains of elementwise ops into one kernel (default true). Env: WGRAD_FUSION=0 turns it off. */
   fusion?: boolean;
 }
@@ -34,7 +42,7 @@ export async function init(opts: InitOptions = {}): Promise<AdapterReport> {
   const b = kind === 'cpu'
     ? new CpuBackend()
     : await requestWebGpuBackend({
-      gpu: opts.gpu,
+      gpu: opts.gpu as GPU | undefined,
       adapter: opts.adapter ?? env('WGRAD_ADAPTER'),
       powerPreference: opts.powerPreference,
       fusion: opts.fusion ?? env('WGRAD_FUSION') !== '0',

@@ -38,9 +38,12 @@ const WANTED_LIMITS = [
   'maxDynamicUniformBuffersPerPipelineLayout',
 ];
 
+// Commands a package user can run (scripts/setup.sh is not in the package): Dawn needs Mesa >= 23.
 const NO_ADAPTER_HELP =
-  'no WebGPU adapter was found. On Debian/Ubuntu run `bash scripts/setup.sh` (installs the Mesa ' +
-  'lavapipe software Vulkan driver from bookworm-backports), check that a Vulkan driver is installed, ' +
+  'no WebGPU adapter was found. Without a GPU driver, install the Mesa lavapipe software Vulkan driver: ' +
+  'on Debian 12 `sudo apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` ' +
+  '(after adding `deb http://deb.debian.org/debian bookworm-backports main` to the apt sources), ' +
+  'on Ubuntu 24.04 or Debian 13 `sudo apt-get install mesa-vulkan-drivers libvulkan1`; ' +
   "or use the CPU backend with init({ backend: 'cpu' })";
 
 function describe(info: GPUAdapterInfo): string {
@@ -93,7 +96,7 @@ async function pickAdapter(gpu: GPU, opts: WebGpuOptions): Promise<GPUAdapter> {
 export async function requestWebGpuBackend(opts: WebGpuOptions = {}): Promise<WebGpuBackend> {
   const gpu = opts.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (!gpu) {
-    throw new WgradError('init', `WebGPU is not available (no navigator.gpu): in Node pass { gpu: nodeGpu() } from 'wgrad/node'; ${NO_ADAPTER_HELP}`);
+    throw new WgradError('init', `WebGPU is not available (no navigator.gpu): in Node import wgrad from 'wgrad/node', which gets WebGPU from Dawn (the \`webgpu\` package); ${NO_ADAPTER_HELP}`);
   }
   const adapter = await pickAdapter(gpu, opts);
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];

@@ -2,19 +2,34 @@
  * Node entry point for WebGPU: the `webgpu` npm package (Dawn). This is the only file under src/
  * that imports Node-specific modules; browser builds never load it.
  *
- *   import { nodeGpu } from 'wgrad/node';
- *   const backend = await requestWebGpuBackend({ gpu: nodeGpu() });
+ * `webgpu` is an optional peer dependency (132 MB of Dawn binaries a browser user should not get),
+ * so it is imported dynamically: `wgrad/node` loads without it, and `init()` on WebGPU then says to
+ * `npm install webgpu` (the CPU backend works either way).
  *
  * `dawnToggles` are passed to Dawn as `enable-dawn-features=...` (e.g. ['disable_robustness']).
  */
-import { create, globals } from 'webgpu';
+import { WgradError } from '../../core/backend.js';
+
+type Dawn = typeof import('webgpu');
+
+// Top-level await keeps nodeGpu() synchronous; a failed import is reported when WebGPU is asked for.
+const dawn: Dawn | Error = await import('webgpu').catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
 
 let installed = false;
 /** One Dawn instance per option set, kept alive for the life of the process: a collected instance
  *  takes its devices' event processing down with it (a use-after-free crash inside Dawn). */
 const instances = new Map<string, GPU>();
 
+function loadDawn(): Dawn {
+  if (!(dawn instanceof Error)) return dawn;
+  const missing = (dawn as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && /'webgpu'/.test(dawn.message);
+  throw new WgradError('init', missing
+    ? "WebGPU in Node needs the optional peer dependency `webgpu` (Dawn): run `npm install webgpu`, or use the CPU backend with init({ backend: 'cpu' })"
+    : `the \`webgpu\` package (Dawn) failed to load: ${dawn.message}; reinstall it (\`npm install webgpu\`), or use the CPU backend with init({ backend: 'cpu' })`);
+}
+
 export function nodeGpu(opts: { dawnToggles?: string[]; disableToggles?: string[]; dawnOptions?: string[] } = {}): GPU {
+  const { create, globals } = loadDawn();
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
   if (!installed) {
     // GPUBufferUsage, GPUMapMode, ... as globals, like in a browser.
