@@ -8,24 +8,40 @@
  *   await wg.init();
  *   const g = wg.grad((x) => wg.sum(wg.mul(x, x)))(wg.tensor([1, 2, 3]));
  */
+import { ops } from './tensor/engine.js';
+import * as creationOps from './tensor/ops/creation.js';
+import * as elementwiseOps from './tensor/ops/elementwise.js';
+import * as reduceOps from './tensor/ops/reduce.js';
+import * as movementOps from './tensor/ops/movement.js';
+import * as linalgOps from './tensor/ops/linalg.js';
+import * as sortOps from './tensor/ops/sort.js';
+
 export { init, backendInfo, memoryStats, sync, type InitOptions, type GpuEntryPoint, type MemoryStats } from './init.js';
 export { Tensor, type NestedArray, type ReadbackArray } from './tensor/tensor.js';
 export { WgradError, type AdapterReport } from './core/backend.js';
 export type { DType } from './core/dtype.js';
 
-export { tensor, zeros, ones, full, arange, linspace, eye, zerosLike, onesLike, fullLike, type Data } from './tensor/ops/creation.js';
-export {
+// The tensor ops, each wrapped by `op` (src/tensor/engine.ts): a failed call frees the tensors it
+// created and its backend errors name the op called.
+export type { Data } from './tensor/ops/creation.js';
+export type { TensorLike } from './tensor/ops/elementwise.js';
+export type { ReduceOptions } from './tensor/ops/reduce.js';
+export type { SliceSpec } from './tensor/ops/movement.js';
+export type { Conv2dOptions } from './tensor/ops/linalg.js';
+export const { tensor, zeros, ones, full, arange, linspace, eye, zerosLike, onesLike, fullLike } = ops(creationOps);
+export const {
   neg, abs, sign, exp, log, log1p, expm1, sqrt, rsqrt, reciprocal, sin, cos, tanh, floor, ceil, round,
   logicalNot, logicalAnd, logicalOr, copy, contiguous, add, sub, mul, div, pow, mod, maximum, minimum,
-  equal, notEqual, less, lessEqual, greater, greaterEqual, square, where, cast, clip, type TensorLike,
-} from './tensor/ops/elementwise.js';
-export { sum, prod, max, min, argmax, argmin, mean, variance, variance as var, type ReduceOptions } from './tensor/ops/reduce.js';
-export {
+  equal, notEqual, less, lessEqual, greater, greaterEqual, square, where, cast, clip,
+} = ops(elementwiseOps);
+export const { sum, prod, max, min, argmax, argmin, mean, variance } = ops(reduceOps);
+export { variance as var };
+export const {
   reshape, transpose, permute, mT, broadcastTo, expandDims, squeeze, slice, flip, pad, concat, stack,
-  take, scatterAdd, oneHot, type SliceSpec,
-} from './tensor/ops/movement.js';
-export { matmul, conv2d, convTranspose2d, type Conv2dOptions } from './tensor/ops/linalg.js';
-export { argsort, sort, topk, takeAlongAxis } from './tensor/ops/sort.js';
+  take, scatterAdd, oneHot,
+} = ops(movementOps);
+export const { matmul, conv2d, convTranspose2d } = ops(linalgOps);
+export const { argsort, sort, topk, takeAlongAxis } = ops(sortOps);
 
 export { grad, valueAndGrad, vjp, jvp, type GradOf, type GradOptions } from './autograd/transforms.js';
 export { stopGradient } from './autograd/stop.js';

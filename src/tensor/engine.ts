@@ -9,7 +9,7 @@ import type { Backend } from '../core/backend.js';
 import { WgradError } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
 import type { ComputePrim, Prim, PrimParams, ViewPrim } from '../core/prims.js';
-import { isTracing } from './scope.js';
+import { isTracing, opScope } from './scope.js';
 import { StorageRef, Tensor } from './tensor.js';
 
 let current: Backend | undefined;
@@ -40,6 +40,40 @@ export function withBackend<T>(b: Backend, fn: () => T): T {
   }
 }
 
+/** The public op the user called (the outermost `op` running), named by backend errors. */
+let userOp: string | null = null;
+
+/**
+ * Wraps a public op: if it throws, every tensor it created is freed (opScope), and an error of the
+ * backend names the op the user called rather than the primitive it failed in (`zeros`, not `copy`).
+ */
+export function op<F extends (...args: never[]) => unknown>(name: string, fn: F): F {
+  const wrapped = function (this: unknown, ...args: Parameters<F>): ReturnType<F> {
+    const outer = userOp;
+    userOp ??= name;
+    try {
+      return opScope(() => fn.apply(this, args) as ReturnType<F>);
+    } finally {
+      userOp = outer;
+    }
+  };
+  Object.defineProperty(wrapped, 'name', { value: fn.name || name });
+  return wrapped as unknown as F;
+}
+
+/** Wraps every function of an ops module with `op` (named by its export name). */
+export function ops<M extends object>(module: M): M {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(module)) out[k] = typeof v === 'function' ? op(k, v as (...a: never[]) => unknown) : v;
+  return out as M;
+}
+
+/** A backend error of primitive `prim`, renamed after the op the user called when that differs. */
+function fromBackend(e: unknown, prim: string): unknown {
+  if (!(e instanceof WgradError) || userOp === null || userOp === prim || !e.message.startsWith(`${prim}: `)) return e;
+  return new WgradError(userOp, `${e.message.slice(prim.length + 2)} (in its ${prim} step)`);
+}
+
 const isTraced = (t: Tensor) => t._node !== undefined || t._leaf;
 
 function record<P extends Prim>(out: Tensor, prim: P, inputs: Tensor[], params: PrimParams[P]): void {
@@ -67,7 +101,13 @@ export function runPrim<P extends ComputePrim>(
   dtype: DType,
 ): Tensor {
   const b = sameBackend(prim, inputs);
-  const storage = b.run(prim, inputs.map((t) => t._view(prim)), params, { shape, dtype });
+  const views = inputs.map((t) => t._view(prim));
+  let storage: ReturnType<Backend['run']>;
+  try {
+    storage = b.run(prim, views, params, { shape, dtype });
+  } catch (e) {
+    throw fromBackend(e, prim);
+  }
   const out = new Tensor(new StorageRef(b, storage), shape, dtype);
   record(out, prim, inputs, params);
   return out;
@@ -90,5 +130,11 @@ export function viewPrim<P extends ViewPrim>(
 /** Uploads host data as a new tensor on the current backend. */
 export function fromStorageArray(data: Parameters<Backend['upload']>[0], shape: readonly number[], dtype: DType): Tensor {
   const b = backend();
-  return new Tensor(new StorageRef(b, b.upload(data, dtype)), shape, dtype);
+  let storage: ReturnType<Backend['upload']>;
+  try {
+    storage = b.upload(data, dtype);
+  } catch (e) {
+    throw fromBackend(e, 'upload');
+  }
+  return new Tensor(new StorageRef(b, storage), shape, dtype);
 }

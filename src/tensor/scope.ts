@@ -119,6 +119,25 @@ function closeScope(scope: Set<Tensor>, keepSet: Set<Tensor>): void {
   }
 }
 
+/**
+ * @internal Runs one public op in a scope of its own: when it throws, the tensors it created (views
+ * and temporaries made before the failing step) are freed, so a failed op leaks nothing; when it
+ * returns, they all stay alive exactly as without the scope (the op disposes its temporaries).
+ */
+export function opScope<T>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    closeScope(scope, new Set());
+    throw e;
+  }
+  closeScope(scope, scope);
+  return result;
+}
+
 /** Takes tensors out of every open scope: they live until disposed explicitly. Returns its argument. */
 export function keep<T>(tree: T): T {
   for (const t of treeTensors(tree)) for (const s of scopes) s.delete(t);
