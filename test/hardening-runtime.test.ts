@@ -29,6 +29,154 @@ async function stillWorks(): Promise<void> {
   wg.dispose([b, s]);
 }
 
+describe('WebGPU with fusion: a failed value does not poison the device', () => {
+  beforeAll(async () => {
+    await wg.init({ backend: 'webgpu', fusion: true });
+    // Warm up the constant cache (scalar constants stay alive by design).
+    wg.zeros([2]).dispose();
+    await stillWorks();
+  });
+
+  test('zeros too large for a storage buffer throws at the call, naming zeros, the size and the limit', async () => {
+    const before = await settled();
+    const limit = runtime().maxBindingBytes;
+    let err: unknown;
+    try {
+      wg.zeros([40000, 1000]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(wg.WgradError);
+    const msg = (err as Error).message;
+    expect(msg).toMatch(/^zeros: /);
+    expect(msg).toContain('[40000, 1000]');
+    expect(msg).toContain('160000000 bytes');
+    expect(msg).toContain(`${limit} bytes`);
+    // Every later op works, and nothing leaked.
+    await stillWorks();
+    await stillWorks();
+    expect(await settled()).toEqual(before);
+  });
+
+  test('a fused elementwise op with a too-large broadcast result throws at that op', async () => {
+    const row = wg.tensor(new Float32Array(1000).fill(1), { shape: [1, 1000] });
+    wg.add(row, 1).dispose();
+    const before = await settled();
+    const big = wg.broadcastTo(row, [40000, 1000]); // a view: no memory
+    expect(() => wg.add(big, 1)).toThrow(/^add: the result \(float32 \[40000, 1000\].*exceeds the device's maximum storage buffer binding size/);
+    // A reduction of the view needs no large buffer and still works.
+    const s = wg.sum(big);
+    expect(await s.item()).toBe(40000 * 1000);
+    wg.dispose([big, s]);
+    await stillWorks();
+    expect(await settled()).toEqual(before);
+    row.dispose();
+  });
+
+  test('oneHot with a NaN depth, and a failed read inside a helper, leave later ops working', async () => {
+    const labels = wg.tensor([0, 1], { dtype: 'int32' });
+    expect(() => wg.oneHot(labels, NaN)).toThrow(wg.WgradError);
+    const helper = async () => {
+      const v = wg.zeros([50000, 1000]); // never returned: the caller cannot dispose it
+      return v.array();
+    };
+    await expect(helper()).rejects.toThrow(/^zeros: /);
+    labels.dispose();
+    await stillWorks();
+  });
+
+  test('a kernel that fails while a fused value is realized: the error names its op once; later ops work', async () => {
+    const rt = runtime();
+    const x = wg.tensor([0.5, 1, 2]);
+    await x.data();
+    const before = await settled();
+    const dispatch = rt.dispatch.bind(rt);
+    let failures = 0;
+    // Every fused kernel that computes log1p fails (as a kernel the device rejects would).
+    rt.dispatch = (spec: KernelSpec, buffers: GpuStorage[]) => {
+      if (spec.key.startsWith('ew:') && spec.key.includes('log1p')) {
+        failures++;
+        throw new wg.WgradError(`kernel ${spec.key}`, 'simulated kernel failure');
+      }
+      dispatch(spec, buffers);
+    };
+    try {
+      (() => {
+        wg.log1p(x); // unreachable once this helper returns: only the runtime holds it
+      })();
+      // sync realizes every pending value: the failure surfaces here, once, naming log1p.
+      await expect(wg.sync()).rejects.toThrow(/^log1p: computing its fused float32 \[3\] result failed: .*simulated kernel failure/);
+      expect(failures).toBe(1);
+      await wg.sync();
+      await stillWorks();
+      const y = wg.add(x, 1);
+      expect(Array.from(await y.data())).toEqual([1.5, 2, 3]);
+      expect(failures).toBe(1);
+      y.dispose();
+      // A reachable failed value throws its own error when used, and nothing else does.
+      // Realized on the way by an unrelated op (after a submit): that op still works, and the
+      // error comes once, at the next read.
+      const pending = wg.log1p(x);
+      const total = wg.sum(x);
+      expect(await total.item()).toBeCloseTo(3.5, 6); // the read submits a batch
+      const unrelated = wg.mul(x, 2); // realizes everything pending first
+      expect(failures).toBe(2);
+      await expect(total.item()).rejects.toThrow(/^log1p: .*simulated kernel failure/);
+      expect(await total.item()).toBeCloseTo(3.5, 6);
+      expect(Array.from(await unrelated.data())).toEqual([1, 2, 4]);
+      await expect(pending.data()).rejects.toThrow(/^log1p: .*simulated kernel failure/);
+      await stillWorks();
+      wg.dispose([pending, unrelated, total]);
+      const e = wg.log1p(x);
+      await expect(e.data()).rejects.toThrow(/^log1p: .*simulated kernel failure/);
+      await expect(e.data()).rejects.toThrow(/^log1p: .*simulated kernel failure/);
+      await stillWorks();
+      e.dispose();
+    } finally {
+      rt.dispatch = dispatch;
+    }
+    // The failed values freed their output buffers and the references to their inputs.
+    const after = await settled();
+    expect(after.liveBuffers).toBe(before.liveBuffers);
+    expect(after.liveBytes).toBe(before.liveBytes);
+    x.dispose();
+  });
+
+  test('a buffer the device fails to create (out of memory) is reported once, naming the op, and never reused', async () => {
+    const rt = runtime();
+    const device = rt.device;
+    const createBuffer = device.createBuffer.bind(device);
+    const n = 3000; // a bucket of 12288 bytes that no other test uses
+    const x = wg.tensor(new Float32Array(n).fill(1));
+    await x.data();
+    rt.trimPool();
+    let armed = true;
+    // The next new buffer of that bucket is invalid, as after an out-of-memory error.
+    device.createBuffer = (d: GPUBufferDescriptor) => {
+      if (armed && d.size === 12288) {
+        armed = false;
+        return createBuffer({ ...d, size: 2 ** 40 });
+      }
+      return createBuffer(d);
+    };
+    try {
+      const y = wg.exp(x);
+      await expect(y.data()).rejects.toThrow(/^exp: allocating a GPU buffer of 12288 bytes failed/);
+      y.dispose();
+      // The same op again gets a valid buffer (the invalid one was destroyed, not pooled).
+      for (let i = 0; i < 3; i++) {
+        const z = wg.exp(x);
+        expect((await z.data())[0]).toBeCloseTo(Math.E, 5);
+        z.dispose();
+      }
+      await stillWorks();
+    } finally {
+      device.createBuffer = createBuffer;
+      x.dispose();
+    }
+  });
+});
+
 describe('a failed op leaks nothing (outside tidy)', () => {
   beforeAll(async () => {
     await wg.init({ backend: 'cpu' });
@@ -61,5 +209,20 @@ describe('a failed op leaks nothing (outside tidy)', () => {
     };
     const g = wg.grad(f)(wg.tensor([1, 2, 3]));
     expect(Array.from(await g.data())).toEqual([2, 4, 6]);
+  });
+});
+
+describe('WebGPU: a failed op leaks nothing', () => {
+  beforeAll(async () => {
+    await wg.init({ backend: 'webgpu' });
+    wg.zeros([2]).dispose();
+    wg.ones([2], 'int32').dispose();
+  });
+
+  test('a too-large zeros leaves live tensors and buffers as they were', async () => {
+    const before = await settled();
+    expect(() => wg.zeros([40000, 1000])).toThrow(/^zeros: /);
+    expect(() => wg.ones([40000, 1000], 'int32')).toThrow(/^ones: /);
+    expect(await settled()).toEqual(before);
   });
 });

@@ -18,7 +18,7 @@ import { WgradError, type AdapterReport, type Backend, type MemoryInfo, type Out
 import { storageArray, type AnyStorageArray, type DType } from '../../core/dtype.js';
 import type { ComputePrim, PrimParams } from '../../core/prims.js';
 import type { View } from '../../core/backend.js';
-import { numel } from '../../core/shape.js';
+import { fmtShape, numel } from '../../core/shape.js';
 import type { GpuStorage, GpuView } from '../../kernels/runtime.js';
 import { isRowMajor } from '../../kernels/wgsl.js';
 import { runUnary } from '../../kernels/elementwise.js';
@@ -76,6 +76,8 @@ export class WebGpuBackend implements Backend<WebStorage> {
   upload(data: AnyStorageArray, dtype: DType): GpuStorage {
     this.runtime.check('upload');
     if (!accepts(dtype, data)) throw new WgradError('upload', `a ${data.constructor.name} cannot hold dtype ${dtype}`);
+    this.checkFits('upload', { shape: [data.length], dtype });
+    this.runtime.activeOp = 'upload';
     return this.runtime.upload(data, data.length);
   }
 
@@ -88,7 +90,8 @@ export class WebGpuBackend implements Backend<WebStorage> {
     let offset = view.offset;
     let temp: GpuStorage | null = null;
     if (!isRowMajor(view.shape, view.strides)) {
-      temp = runUnary(this.runtime, 'copy', view, { shape: view.shape, dtype: view.dtype });
+      this.runtime.activeOp = 'read';
+      temp = this.runtime.attempt(() => runUnary(this.runtime, 'copy', view, { shape: view.shape, dtype: view.dtype }));
       storage = temp;
       offset = 0;
     }
@@ -109,18 +112,35 @@ export class WebGpuBackend implements Backend<WebStorage> {
     this.runtime.check(prim);
     const n = numel(out.shape);
     if (n === 0) return this.runtime.alloc(0);
+    // Checked here, at the op, even for a fused value that would only be allocated later: a value
+    // that can never be realized must not be created (it would fail inside some later op).
+    this.checkFits(prim, out);
+    this.runtime.activeOp = prim;
     if (this.fusion) {
       this.fusion.tick();
+      this.runtime.activeOp = prim;
       const op = elementwiseOp(prim, inputs, params, out);
-      if (op) return this.fusion.fuse(op, inputs, out);
+      if (op) return this.fusion.fuse(op, inputs, out, prim);
       // A reduction reads an unrealized value through its expression (never materialized).
       const x = inputs[0];
       if (isReduceOp(prim) && x.storage instanceof LazyStorage && x.storage.root) {
-        return runReduce(this.runtime, prim, x as unknown as GpuView, (params as PrimParams['sum']).axes, out, x.storage.root);
+        const root = x.storage.root;
+        return this.runtime.attempt(() => runReduce(this.runtime, prim, x as unknown as GpuView, (params as PrimParams['sum']).axes, out, root));
       }
     }
     const rule = gpuRules[prim];
-    return rule(this.runtime, inputs.map((v) => this.concrete(v)), params, out);
+    const concrete = inputs.map((v) => this.concrete(v));
+    this.runtime.activeOp = prim;
+    return this.runtime.attempt(() => rule(this.runtime, concrete, params, out));
+  }
+
+  /** Throws (naming `op`, the size and the limit) when `out` cannot fit in one storage buffer. */
+  private checkFits(op: string, out: OutputSpec): void {
+    const n = numel(out.shape);
+    const max = this.runtime.maxBindingBytes;
+    if (!(n * 4 <= max)) {
+      throw new WgradError(op, `the result (${out.dtype} ${fmtShape(out.shape)}, ${n} elements, ${n * 4} bytes) exceeds the device's maximum storage buffer binding size of ${max} bytes; split the work into smaller tensors`);
+    }
   }
 
   /** `v` over a real buffer (realizing a fused value). */

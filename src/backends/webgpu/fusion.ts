@@ -19,6 +19,11 @@
  * A value read twice by elementwise consumers before it is realized is recomputed in each; values
  * read by a non-elementwise op are realized first and then read as buffers.
  *
+ * Failure: a value whose kernel cannot be recorded is dead: it leaves the pending set and drops its
+ * inputs, and its error (naming the primitive that made it) is thrown once — by the call that
+ * needed it, or, when it was realized on the way (at a batch boundary), at the next flush, sync or
+ * read — and again only if that value itself is used. Nothing else is affected.
+ *
  * Ownership: the front end still owns each storage it gets once (`release` once). A lazy value
  * additionally owns a reference to every buffer its expression reads, dropped when it is realized
  * or released; a buffer returns to the pool when its last owner lets go (`owners` counts owners only
@@ -44,8 +49,17 @@ export class LazyStorage implements Storage {
   /** The result once realized. */
   buffer: GpuStorage | null = null;
   released = false;
+  /** Set when realizing failed: the value is dead (it left the pending set); using it throws this. */
+  failure: WgradError | null = null;
 
-  constructor(readonly size: number, readonly shape: readonly number[], root: OpNode, leaves: Set<GpuStorage>) {
+  constructor(
+    readonly size: number,
+    readonly shape: readonly number[],
+    root: OpNode,
+    leaves: Set<GpuStorage>,
+    /** The primitive that made this value, named by its realization errors. */
+    readonly origin = 'fused op',
+  ) {
     this.root = root;
     this.leaves = leaves;
   }
@@ -67,28 +81,70 @@ export class Fusion {
   /** Realizes everything pending when a batch was submitted since the last call (see header). */
   tick(): void {
     if (this.rt.stats.submits !== this.seenSubmits) {
-      this.realizeAll();
-      this.seenSubmits = this.rt.stats.submits;
+      try {
+        this.realizeAll();
+      } catch (e) {
+        // Not this op's error: it is reported at the next flush, sync or read (or when the
+        // failed value is used), like an asynchronous kernel error.
+        if (!(e instanceof WgradError)) throw e;
+        this.rt.deferError(e);
+      } finally {
+        this.seenSubmits = this.rt.stats.submits;
+      }
     }
   }
 
+  /**
+   * Realizes every pending value. A value that fails leaves the pending set (see `realize`); the
+   * others are still realized, and the first failure is thrown once, here.
+   */
   realizeAll(): void {
-    for (const l of [...this.pending]) this.realize(l);
+    let first: unknown = null;
+    for (const l of [...this.pending]) {
+      try {
+        this.realize(l);
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    if (first) throw first;
   }
 
-  /** The buffer holding `s`, recording its kernel first when it is an unrealized lazy value. */
+  /**
+   * The buffer holding `s`, recording its kernel first when it is an unrealized lazy value. When
+   * that fails, `s` is dead: it leaves the pending set and drops its inputs (so no later op trips
+   * over it), and the error, naming the primitive that made it, is thrown now and whenever `s` is
+   * used again.
+   */
   realize(s: WebStorage): GpuStorage {
     if (!(s instanceof LazyStorage)) return s;
+    if (s.failure) {
+      this.rt.forgetError(s.failure);
+      throw s.failure;
+    }
     if (s.released) throw new WgradError('webgpu', 'a fused value was used after release');
     if (!s.buffer) {
       const root = s.root!;
-      s.buffer = runExpr(this.rt, root, { shape: s.shape, dtype: root.dtype });
-      for (const b of s.leaves) this.drop(b);
-      s.root = null;
-      s.leaves = new Set();
-      this.pending.delete(s);
+      try {
+        this.rt.activeOp = s.origin;
+        s.buffer = this.rt.attempt(() => runExpr(this.rt, root, { shape: s.shape, dtype: root.dtype }));
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        s.failure = new WgradError(s.origin, `computing its fused ${root.dtype} [${s.shape.join(', ')}] result failed: ${why}`);
+        this.dropInputs(s);
+        throw s.failure;
+      }
+      this.dropInputs(s);
     }
     return s.buffer;
+  }
+
+  /** `s` no longer needs the buffers its expression reads (realized, failed or released). */
+  private dropInputs(s: LazyStorage): void {
+    for (const b of s.leaves) this.drop(b);
+    s.root = null;
+    s.leaves = new Set();
+    this.pending.delete(s);
   }
 
   /** `v` over a real buffer. */
@@ -97,7 +153,7 @@ export class Fusion {
   }
 
   /** The lazy result of `op` over `inputs` (views broadcast to out.shape). */
-  fuse(op: Op, inputs: View<WebStorage>[], out: OutputSpec): LazyStorage {
+  fuse(op: Op, inputs: View<WebStorage>[], out: OutputSpec, origin?: string): LazyStorage {
     const n = numel(out.shape);
     const rowMajor = inputs.map((v) => {
       const s = v.storage;
@@ -114,7 +170,7 @@ export class Fusion {
     if (root.size > MAX_NODES || leafBuffers(root).size > this.maxInputs) root = build(inputs.map(() => false));
     const leaves = leafBuffers(root);
     for (const b of leaves) this.retain(b);
-    const lazy = new LazyStorage(n, out.shape, root, leaves);
+    const lazy = new LazyStorage(n, out.shape, root, leaves, origin);
     this.pending.add(lazy);
     return lazy;
   }
@@ -124,11 +180,8 @@ export class Fusion {
     if (!(s instanceof LazyStorage)) return this.drop(s);
     if (s.released) throw new WgradError('release', 'storage released twice');
     s.released = true;
-    this.pending.delete(s);
     if (s.buffer) this.drop(s.buffer);
-    else for (const b of s.leaves) this.drop(b);
-    s.root = null;
-    s.leaves = new Set();
+    this.dropInputs(s);
   }
 
   private retain(b: GpuStorage): void {

@@ -36,6 +36,8 @@ interface Slot {
   readonly bytes: number;
   /** Id of the last batch that recorded a command touching this buffer. */
   lastBatch: number;
+  /** Set when creating the buffer failed (out of memory, validation): it is destroyed, never pooled. */
+  invalid: boolean;
 }
 
 /** The handle given to tensors and kernels. */
@@ -103,7 +105,12 @@ export class WebGpuRuntime implements GpuRuntime {
   private readonly maxBatch: number;
   private readonly maxPooledBytes: number;
   private readonly uniformAlign: number;
-  private readonly maxBindingBytes: number;
+  /** The largest storage buffer a kernel may bind (every tensor's storage must fit). */
+  readonly maxBindingBytes: number;
+  /** The op being recorded (set by the backend), named by asynchronous allocation errors. */
+  activeOp = 'webgpu';
+  /** Buffers allocated inside the innermost `attempt` (released when it fails). */
+  private allocLog: GpuBufferHandle[] | null = null;
 
   private readonly pipelines = new Map<string, PipelineEntry>();
   private readonly layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
@@ -162,13 +169,26 @@ export class WebGpuRuntime implements GpuRuntime {
     this.maxBindingBytes = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
     this.arena = device.createBuffer({ size: ARENA_BYTES, usage: USAGE_UNIFORM });
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
-      const msg = ev.error.message;
-      // An invalid pipeline's own compile error arrives later through its error scope; this one
-      // only says "invalid due to a previous error" and is replaced by it when it arrives.
-      const m = /ComputePipeline "([^"]+)"\] is invalid due to a previous error/.exec(msg);
-      const keys = this.batchKeys.length ? ` (batch kernels: ${[...new Set(this.batchKeys)].slice(0, 8).join(', ')})` : '';
-      this.recordError(m ? m[1] : 'webgpu', `uncaptured ${ev.error.constructor?.name ?? 'error'}: ${msg}${keys}`, m !== null);
+      this.batchError(ev.error, this.batchKeys, 'uncaptured ');
     };
+  }
+
+  /** Records an error of a batch whose kernels were `keys` (so the message says what ran). */
+  private batchError(error: GPUError, keys: readonly string[], how = ''): void {
+    const msg = error.message;
+    // An invalid pipeline's own compile error arrives later through its error scope; this one
+    // only says "invalid due to a previous error" and is replaced by it when it arrives.
+    // Likewise a buffer whose creation failed (out of memory): its allocation error names the op.
+    const m = /ComputePipeline "([^"]+)"\] is invalid due to a previous error/.exec(msg);
+    const derived = m !== null || /\[Invalid Buffer[^\]]*\] is invalid due to a previous error/.test(msg);
+    const names = keys.length ? ` (batch kernels: ${[...new Set(keys)].slice(0, 8).join(', ')})` : '';
+    this.recordError(m ? m[1] : 'webgpu', `${how}${error.constructor?.name ?? 'error'}: ${msg}${names}`, derived);
+  }
+
+  /** Waits for `scopes` (error-scope promises) before the next read reports errors. */
+  private track(scopes: Promise<unknown>): void {
+    this.pendingScopes.add(scopes);
+    void scopes.then(() => this.pendingScopes.delete(scopes));
   }
 
   // ---------------------------------------------------------------- state checks and errors
@@ -196,12 +216,26 @@ export class WebGpuRuntime implements GpuRuntime {
     if (this.destroyed) throw new WgradError(op, 'the WebGPU backend was destroyed; call init() again to create a new backend');
   }
 
-  private recordError(key: string, message: string, derived = false): void {
+  /**
+   * Keeps the first error until it is thrown; a derived one ("invalid due to a previous error")
+   * gives way to the error it derives from when that arrives later.
+   */
+  private recordError(key: string, message: string, derived = false, op = `kernel ${key}`): void {
     if (derived && this.failedKeys.has(key)) return;
     const p = this.pendingError;
-    if (!p || (p.derived && !derived && p.key === key)) {
-      this.pendingError = { error: new WgradError(`kernel ${key}`, message), key, derived };
+    if (!p || (p.derived && !derived)) {
+      this.pendingError = { error: new WgradError(op, message), key, derived };
     }
+  }
+
+  /** Reports `error` at the next flush or read: an error found while recording something else. */
+  deferError(error: WgradError): void {
+    if (!this.pendingError) this.pendingError = { error, key: 'deferred', derived: false };
+  }
+
+  /** Drops `error` if it is still waiting to be reported (it was just thrown another way). */
+  forgetError(error: unknown): void {
+    if (this.pendingError?.error === error) this.pendingError = null;
   }
 
   /**
@@ -221,14 +255,55 @@ export class WebGpuRuntime implements GpuRuntime {
   // ---------------------------------------------------------------- buffers
 
   private createSlot(bytes: number): Slot {
+    // Out of memory (or any other failure) gives an invalid buffer and an error only later: the
+    // slot is marked then, so it is destroyed on release instead of poisoning the pool, and the
+    // error (naming the op) is thrown once, at the next flush or read.
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
     const buffer = this.device.createBuffer({ size: bytes, usage: USAGE_STORAGE });
+    const slot: Slot = { id: this.nextSlotId++, buffer, bytes, lastBatch: 0, invalid: false };
+    const op = this.activeOp;
+    const report = (err: GPUError | null) => {
+      if (!err) return;
+      slot.invalid = true;
+      this.recordError(`alloc ${slot.id}`, `allocating a GPU buffer of ${bytes} bytes failed (${err.constructor?.name ?? 'error'}: ${err.message.trim()}); the tensor it was for is unusable, later ops are not affected`, false, op);
+    };
+    this.track(Promise.all([this.device.popErrorScope().then(report, () => {}), this.device.popErrorScope().then(report, () => {})]));
     this.stats.buffersCreated++;
-    return { id: this.nextSlotId++, buffer, bytes, lastBatch: 0 };
+    return slot;
   }
 
+  /** A free slot of `bucket` bytes from `list`; invalid ones found on the way are destroyed. */
   private take(list: Map<number, Slot[]>, bucket: number): Slot | undefined {
     const l = list.get(bucket);
-    return l && l.length ? l.pop() : undefined;
+    while (l && l.length) {
+      const slot = l.pop()!;
+      if (!slot.invalid) return slot;
+      if (list === this.pendingByBucket) this.pending.splice(this.pending.indexOf(slot), 1);
+      this.pooledBuffers--;
+      this.pooledBytes -= slot.bytes;
+      slot.buffer.destroy();
+      this.stats.buffersDestroyed++;
+    }
+    return undefined;
+  }
+
+  /**
+   * Runs `fn` (which records kernels); when it throws, every buffer it allocated and did not
+   * release is released, so a failed kernel leaks no memory. Not nested.
+   */
+  attempt<T>(fn: () => T): T {
+    const saved = this.allocLog;
+    const log: GpuBufferHandle[] = [];
+    this.allocLog = log;
+    try {
+      return fn();
+    } catch (e) {
+      for (const h of log) if (!h.released) this.release(h);
+      throw e;
+    } finally {
+      this.allocLog = saved;
+    }
   }
 
   private bucketFor(size: number, op: string): number {
@@ -242,7 +317,9 @@ export class WebGpuRuntime implements GpuRuntime {
   private wrap(slot: Slot, size: number): GpuBufferHandle {
     this.liveBuffers++;
     this.liveBytes += slot.bytes;
-    return new GpuBufferHandle(slot, size, this);
+    const h = new GpuBufferHandle(slot, size, this);
+    this.allocLog?.push(h);
+    return h;
   }
 
   /** A buffer for a dispatch output: may reuse buffers released earlier in the current batch. */
@@ -277,8 +354,9 @@ export class WebGpuRuntime implements GpuRuntime {
     this.liveBuffers--;
     this.liveBytes -= h.slot.bytes;
     const slot = h.slot;
-    if (this.destroyed || this.lostMessage !== null) {
+    if (this.destroyed || this.lostMessage !== null || slot.invalid) {
       slot.buffer.destroy();
+      if (slot.invalid) this.stats.buffersDestroyed++;
       return;
     }
     if (this.encoder && slot.lastBatch === this.batchId) {
@@ -294,7 +372,7 @@ export class WebGpuRuntime implements GpuRuntime {
   }
 
   private toPool(slot: Slot): void {
-    if (this.pooledBytes + slot.bytes > this.maxPooledBytes) {
+    if (slot.invalid || this.pooledBytes + slot.bytes > this.maxPooledBytes) {
       slot.buffer.destroy();
       this.stats.buffersDestroyed++;
       return;
@@ -379,9 +457,7 @@ export class WebGpuRuntime implements GpuRuntime {
       if (this.pipelines.get(key) === e) this.pipelines.delete(key);
       this.recordError(key, `${err.message}\n--- WGSL ---\n${code}`);
     };
-    const scopes = Promise.all([this.device.popErrorScope().then(report, () => {}), this.device.popErrorScope().then(report, () => {})]);
-    this.pendingScopes.add(scopes);
-    void scopes.then(() => this.pendingScopes.delete(scopes));
+    this.track(Promise.all([this.device.popErrorScope().then(report, () => {}), this.device.popErrorScope().then(report, () => {})]));
     this.stats.pipelinesCreated++;
     e = { pipeline, layout: bgl, layoutKey, hasUniforms, nBuffers };
     this.pipelines.set(spec.key, e);
@@ -438,6 +514,7 @@ export class WebGpuRuntime implements GpuRuntime {
       const h = b as GpuBufferHandle;
       if (h.owner !== this) throw new WgradError(`kernel ${spec.key}`, 'a bound storage belongs to another backend (mixing tensors of two backends?)');
       if (h.released) throw new WgradError(`kernel ${spec.key}`, 'a bound storage buffer was already released');
+      if (h.slot.invalid) throw new WgradError(`kernel ${spec.key}`, `a bound storage buffer (${h.slot.bytes} bytes) could not be allocated (out of device memory?)`);
     }
     const entry = this.pipelineFor(spec, buffers.length);
     const ubytes = spec.uniforms.byteLength;
@@ -486,9 +563,17 @@ export class WebGpuRuntime implements GpuRuntime {
         this.pass = null;
       }
       this.profiler?.resolve(this.encoder);
+      // Errors of this batch (validation, out of memory) name its kernels; the runtime goes on.
+      const keys = this.batchKeys;
+      const report = (err: GPUError | null) => {
+        if (err) this.batchError(err, keys);
+      };
+      this.device.pushErrorScope('out-of-memory');
+      this.device.pushErrorScope('validation');
       const cmd = this.encoder.finish();
       if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaMirror.buffer, 0, this.arenaUsed);
       this.device.queue.submit([cmd]);
+      this.track(Promise.all([this.device.popErrorScope().then(report, () => {}), this.device.popErrorScope().then(report, () => {})]));
       this.stats.submits++;
       this.encoder = null;
       this.arenaUsed = 0;
