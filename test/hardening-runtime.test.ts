@@ -226,3 +226,23 @@ describe('WebGPU: a failed op leaks nothing', () => {
     expect(await settled()).toEqual(before);
   });
 });
+
+describe('tensors of a previous init()', () => {
+  afterAll(async () => {
+    await wg.init({ backend: 'cpu' });
+  });
+
+  test('using one after init() again says it belongs to a previous init(), naming the op', async () => {
+    await wg.init({ backend: 'webgpu' });
+    const old = wg.tensor([1, 2]);
+    await wg.init({ backend: 'webgpu' });
+    const fresh = wg.tensor([3, 4]);
+    expect(() => wg.add(old, fresh)).toThrow(/^add: tensor #\d+ \(float32 \[2\]\) belongs to a previous init\(\)/);
+    expect(() => wg.add(fresh, old)).toThrow(/^add: tensor #\d+ \(float32 \[2\]\) belongs to a previous init\(\)/);
+    expect(() => wg.exp(old)).toThrow(/^exp: .*belongs to a previous init\(\)/);
+    await expect(old.data()).rejects.toThrow(/^data: .*belongs to a previous init\(\)/);
+    old.dispose(); // still safe
+    expect(Array.from(await fresh.data())).toEqual([3, 4]);
+    fresh.dispose();
+  });
+});

@@ -10,11 +10,13 @@ import { WgradError } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
 import type { ComputePrim, Prim, PrimParams, ViewPrim } from '../core/prims.js';
 import { isTracing, opScope } from './scope.js';
-import { StorageRef, Tensor } from './tensor.js';
+import { retireBackend, StorageRef, Tensor } from './tensor.js';
 
 let current: Backend | undefined;
 
+/** Makes `backend` current; the one it replaces is retired (its tensors then say so when used). */
 export function setBackend(backend: Backend): void {
+  if (current && current !== backend) retireBackend(current);
   current = backend;
 }
 

@@ -27,6 +27,14 @@ export class StorageRef {
   }
 }
 
+/** Backends that a later `init()` replaced: their tensors can no longer be used. */
+const retired = new WeakSet<Backend>();
+
+/** @internal Called when init() replaces `b` (and destroys it). */
+export function retireBackend(b: Backend): void {
+  retired.add(b);
+}
+
 /** How a traced tensor was computed: the primitive, its inputs and its parameters. */
 export interface Node<P extends Prim = Prim> {
   prim: P;
@@ -75,6 +83,9 @@ export class Tensor<D extends DType = DType> {
   _check(op: string): void {
     if (this._disposed) {
       throw new WgradError(op, `tensor #${this.id} (${this.dtype} ${fmtShape(this.shape)}) was used after dispose()`);
+    }
+    if (retired.has(this._ref.backend)) {
+      throw new WgradError(op, `tensor #${this.id} (${this.dtype} ${fmtShape(this.shape)}) belongs to a previous init(): a later init() replaced its ${this._ref.backend.kind} backend and freed its memory; create the tensor again after init() (to keep its values, read them with data() before calling init() again)`);
     }
   }
 
