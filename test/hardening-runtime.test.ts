@@ -246,3 +246,70 @@ describe('tensors of a previous init()', () => {
     fresh.dispose();
   });
 });
+
+/** Safetensors bytes of a header object and a data section. */
+function safetensors(header: object, data: Uint8Array): Uint8Array {
+  let json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8;
+  const h = new Uint8Array(padded).fill(0x20);
+  h.set(json);
+  json = h;
+  const out = new Uint8Array(8 + json.length + data.length);
+  new DataView(out.buffer).setUint32(0, json.length, true);
+  out.set(json, 8);
+  out.set(data, 8 + json.length);
+  return out;
+}
+
+describe('checkpoint trees cannot replace a prototype', () => {
+  beforeAll(async () => {
+    await wg.init({ backend: 'cpu' });
+  });
+
+  const f32 = new Uint8Array(new Float32Array([1, 2]).buffer);
+  const entry = { dtype: 'F32', shape: [2], data_offsets: [0, 8] };
+
+  test.each([
+    ['{"w":{"$tensor":"w"},"$__proto__":{"w":{"$tensor":"w"}}}', '__proto__'],
+    ['{"inner":{"$__proto__":[1,2]},"w":{"$tensor":"w"}}', '__proto__'],
+    ['{"w":{"$tensor":"w"},"constructor":1}', 'constructor'],
+    ['{"w":{"$tensor":"w"},"prototype":{"a":1}}', 'prototype'],
+  ])('tree %s is refused before any tensor is created', (tree, key) => {
+    const bytes = safetensors({ __metadata__: { format: 'wgrad', 'wgrad.version': '1', 'wgrad.tree': tree }, w: entry }, f32);
+    const before = wg.memoryStats();
+    expect(() => wg.io.deserializeTree(bytes, { name: 'evil.safetensors' })).toThrow(new RegExp(`evil\\.safetensors.*the key "${key}" is not allowed`));
+    expect(wg.memoryStats()).toEqual(before);
+  });
+
+  test('a flat file (no wgrad.tree) with a tensor named __proto__ is refused', () => {
+    // JSON.parse makes "__proto__" an own key (an object literal would set the prototype instead).
+    const bytes = safetensors(JSON.parse(`{"__proto__":${JSON.stringify(entry)}}`), f32);
+    const before = wg.memoryStats();
+    expect(() => wg.io.deserializeTree(bytes)).toThrow(/tensor name: the key "__proto__" is not allowed/);
+    expect(wg.memoryStats()).toEqual(before);
+  });
+
+  test('serializeTree refuses such keys too, and a normal tree round-trips', async () => {
+    const w = wg.tensor([1, 2]);
+    const evil = JSON.parse('{"__proto__": {"x": 1}}');
+    await expect(wg.io.serializeTree({ w, config: evil })).rejects.toThrow(/serializeTree: config: the key "__proto__" is not allowed/);
+    const { tree } = wg.io.deserializeTree<{ w: wg.Tensor; $x: number }>(await wg.io.serializeTree({ w, $x: 3 }));
+    expect(Object.getPrototypeOf(tree)).toBe(Object.prototype);
+    expect(tree.$x).toBe(3);
+    expect(Array.from(await tree.w.data())).toEqual([1, 2]);
+    wg.dispose([w, tree]);
+  });
+});
+
+describe('CSV numbers outside float32', () => {
+  test('1e400 (Infinity in JS) is an error naming the line and the column, in training and in encoding', () => {
+    const train = 'x,y,label\n1,2,a\n3,1e400,b\n5,6,a\n';
+    expect(() => wg.io.fitTabular(train, { label: 'label' })).toThrow(/line 3, column "y" \(2\): "1e400" is outside the float32 range/);
+    const schema = wg.io.fitTabular('x,y,label\n1,2,a\n3,4,b\n', { label: 'label' });
+    expect(() => wg.io.encodeTabular(schema, 'x,y,label\n1,2,a\n-1e39,4,b\n')).toThrow(/line 3, column "x" \(1\): "-1e39" is outside the float32 range/);
+    expect(() => wg.io.fitTabular('x,t\n1,2\n2,1e999\n', { label: 't', task: 'regression' })).toThrow(/line 3, column "t" \(2\): "1e999" is outside/);
+    // The largest float32 values are fine.
+    const ok = wg.io.encodeTabular(wg.io.fitTabular('x,label\n3e38,a\n-3e38,b\n', { label: 'label' }), 'x,label\n3e38,a\n');
+    expect(Number.isFinite(ok.x[0])).toBe(true);
+  });
+});

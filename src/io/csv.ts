@@ -22,6 +22,7 @@
  *   - missing values are the fields equal (after trimming) to one of `missing` (default: empty,
  *     `NA`, `?`).
  * Errors name the line (1-based, counting the header, where the record starts) and the column.
+ * A number outside the float32 range (e.g. `1e400`, which would read as Infinity) is an error too.
  */
 import { WgradError } from '../core/backend.js';
 import { fromStorageArray } from '../tensor/engine.js';
@@ -176,6 +177,17 @@ function columnIndex(t: CsvTable, col: string, what: string): number {
 
 const where = (t: CsvTable, r: number, col: string, c: number) => `${t.name}, line ${t.lines[r]}, column ${JSON.stringify(col)} (${c + 1})`;
 
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** The value of the decimal `v` at row r, column c; one that float32 cannot hold (1e400 → Infinity) is an error. */
+function numberAt(op: string, t: CsvTable, r: number, col: string, c: number, v: string): number {
+  const x = Number(v);
+  if (!(Math.abs(x) <= FLOAT32_MAX)) {
+    throw new WgradError(op, `${where(t, r, col, c)}: ${JSON.stringify(v.trim())} is outside the float32 range (±3.4e38)`);
+  }
+  return x;
+}
+
 /** Learns the preprocessing (column kinds, statistics, categories, classes) from training rows. */
 export function fitTabular(train: CsvTable | string, opts: TabularOptions): TabularSchema {
   const t = table(train, opts.delimiter, 'training CSV');
@@ -197,6 +209,7 @@ export function fitTabular(train: CsvTable | string, opts: TabularOptions): Tabu
     if (task === 'regression' && !isNumber(v)) {
       throw new WgradError('fitTabular', `${where(t, r, opts.label, labelCol)}: a regression target must be numeric, got ${JSON.stringify(v)}`);
     }
+    if (task === 'regression') numberAt('fitTabular', t, r, opts.label, labelCol, v);
     return v;
   });
   if (task === 'classification') {
@@ -213,7 +226,7 @@ export function fitTabular(train: CsvTable | string, opts: TabularOptions): Tabu
     const missingCount = t.rows.length - values.length;
     const numeric = !opts.categorical?.includes(col) && values.length > 0 && values.every(isNumber);
     if (numeric) {
-      const xs = values.map(Number);
+      const xs = t.rows.flatMap((row, r) => (isMissing(row[c]) ? [] : [numberAt('fitTabular', t, r, col, c, row[c])]));
       const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
       const v = xs.reduce((a, b) => a + (b - mean) * (b - mean), 0) / xs.length;
       const std = Math.sqrt(v) > 0 ? Math.sqrt(v) : 1;
@@ -253,7 +266,7 @@ export function encodeTabular(schema: TabularSchema, data: CsvTable | string, op
         if (!isNumber(v)) {
           throw new WgradError('encodeTabular', `${where(t, r, col.name, c)}: ${JSON.stringify(v)} is not a number, but the column was numeric in training`);
         }
-        x[r * d + offset] = (Number(v) - col.mean) / col.std;
+        x[r * d + offset] = (numberAt('encodeTabular', t, r, col.name, c, v) - col.mean) / col.std;
       }
       offset += 1;
     } else {
@@ -283,7 +296,7 @@ export function encodeTabular(schema: TabularSchema, data: CsvTable | string, op
     y = Float32Array.from(t.rows, (row, r) => {
       const v = row[labelCol];
       if (!isNumber(v)) throw new WgradError('encodeTabular', `${where(t, r, schema.label, labelCol)}: the regression target ${JSON.stringify(v)} is not a number`);
-      return Number(v);
+      return numberAt('encodeTabular', t, r, schema.label, labelCol, v);
     });
   }
   return { x, y, n, d };

@@ -16,7 +16,10 @@
  * tensor is `{"$tensor": name}`, a non-finite number or −0 is `{"$number": "NaN" | "Infinity" |
  * "-Infinity" | "-0"}`, undefined is `{"$undefined": true}` and an object key starting with `$` gets
  * one more `$`. A file without "wgrad.tree" (written by another tool) reads back as a flat object
- * `{ name: tensor }`.
+ * `{ name: tensor }`. Object keys (and flat tensor names) `__proto__`, `constructor` and `prototype`
+ * are refused on writing and on reading: assigned to a plain object they would replace or shadow
+ * its prototype (a loaded tree could then alias another object, and `dispose(tree)` free tensors
+ * it does not own).
  */
 import { WgradError } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
@@ -59,6 +62,15 @@ export interface SerializeOptions {
 
 type Encoded = null | boolean | number | string | Encoded[] | { [k: string]: Encoded };
 
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Throws (naming `where`) when `key` is one of the keys a plain object cannot safely hold. */
+function checkKey(op: string, key: string, where: string): void {
+  if (FORBIDDEN_KEYS.has(key)) {
+    throw new WgradError(op, `${where}: the key ${JSON.stringify(key)} is not allowed in a tree (it would replace or shadow the object's prototype); rename it`);
+  }
+}
+
 /**
  * Serializes a pytree to safetensors bytes. Async because tensors are read back from the device.
  * The tensors are not disposed.
@@ -90,6 +102,7 @@ export async function serializeTree(tree: unknown, opts: SerializeOptions = {}):
       const inner = new Set(seen).add(v);
       const out: { [k: string]: Encoded } = {};
       for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+        checkKey('serializeTree', k, path || '(root)');
         out[k.startsWith('$') ? `$${k}` : k] = encode(x, path ? `${path}.${k}` : k, inner);
       }
       return out;
@@ -249,6 +262,7 @@ export function deserializeTree<T = unknown>(data: Bytes, opts: { name?: string 
   if (rawTree === undefined) {
     // A file from another writer: a flat object of its tensors.
     const flat: Record<string, Tensor> = {};
+    for (const e of header.entries) checkKey('safetensors', e.name, `${name}: tensor name`);
     for (const e of header.entries) flat[e.name] = readTensor(b, header.dataStart, e);
     return { tree: flat as T, metadata: header.metadata };
   }
@@ -266,7 +280,10 @@ export function deserializeTree<T = unknown>(data: Bytes, opts: { name?: string 
       if (typeof v.$tensor === 'string' && Object.keys(v).length === 1) {
         if (!byName.has(v.$tensor)) fail(`the tree refers to tensor ${JSON.stringify(v.$tensor)}, which the file does not hold`);
         refs.add(v.$tensor);
-      } else Object.values(v).forEach(collect);
+      } else {
+        for (const k of Object.keys(v)) checkKey('safetensors', k.startsWith('$') ? k.slice(1) : k, `${name}: the tree in __metadata__["${TREE_KEY}"]`);
+        Object.values(v).forEach(collect);
+      }
     }
   };
   collect(structure);
