@@ -131,9 +131,11 @@ function scratchCopy(): string {
 function runTests(dir: string, m: Mutant): { ok: boolean; seconds: number; tail: string } {
   const start = Date.now();
   const cmdArgs = ['vitest', 'run', ...m.tests, ...(m.filter ? ['-t', m.filter] : [])];
-  const r = spawnSync('npx', cmdArgs, { cwd: dir, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' }, maxBuffer: 64 << 20 });
-  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  const failLine = out.split('\n').find((l) => /FAIL|AssertionError|WgradError|Error:/.test(l)) ?? '';
+  const r = spawnSync('npx', cmdArgs, { cwd: dir, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, maxBuffer: 64 << 20 });
+  // eslint-disable-next-line no-control-regex
+  const lines = `${r.stdout ?? ''}${r.stderr ?? ''}`.replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+  // The first failure's reason (what the tests saw), else the first failing test's name.
+  const failLine = lines.find((l) => /AssertionError|WgradError|Error:/.test(l)) ?? lines.find((l) => /FAIL/.test(l)) ?? '';
   return { ok: r.status === 0, seconds: (Date.now() - start) / 1000, tail: failLine.trim().slice(0, 160) };
 }
 
