@@ -22,9 +22,10 @@ describe('matmul', () => {
   /** Operand shapes for every rank combination: 1-D·1-D, 1-D·2-D, 2-D·1-D, 2-D·2-D, batched with broadcasting. */
   const matmulArb = fc
     .record({
-      m: fc.integer({ min: 1, max: 3 }), k: fc.integer({ min: 1, max: 3 }), n: fc.integer({ min: 1, max: 3 }),
+      // Size-0 dims (K = 0 gives zeros; an empty M, N or batch an empty product) now and then.
+      m: fc.integer({ min: 0, max: 3 }), k: fc.integer({ min: 0, max: 3 }), n: fc.integer({ min: 0, max: 3 }),
       ranks: fc.constantFrom('1x1', '1x2', '2x1', '2x2', 'batched', '1xbatched', 'batchedx1'),
-      batch: broadcastShapesArb(2, { maxRank: 2, maxDim: 2 }),
+      batch: broadcastShapesArb(2, { maxRank: 2, maxDim: 2, empty: true }),
     })
     .map(({ m, k, n, ranks, batch: [ba, bb] }) => {
       const shapes: Record<string, [number[], number[]]> = {

@@ -1,7 +1,8 @@
 /**
  * WebGPU conv2d, conv2dInputGrad and conv2dWeightGrad kernels against the CPU reference on fixed
  * and random geometries: stride 1–3, padding 0–2, dilation 1–2, groups 1/2/4, kernels 1–5, odd
- * spatial sizes, batch 1–3, plus non-contiguous input views and the 1×1 (pointwise) fast path.
+ * and even spatial sizes, batch 1–3, random non-contiguous input views, the 1×1 (pointwise) fast
+ * path, and NaN/±∞/−0 inputs (non-finite results compared exactly, zeros by sign).
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -9,7 +10,7 @@ import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import type { Conv2dGeometry } from '../src/core/prims.js';
 import { convOutSize } from '../src/core/shape.js';
 import { DEFAULT_MATMUL_CONFIG, setMatmulConfig } from '../src/kernels/matmul.js';
-import { checkPrim, contiguousLayout, gens, getGpu, makePair, releasePairs, type Layout } from './helpers/gpu.js';
+import { checkPrim, contiguousLayout, gens, getGpu, layoutArb, makePair, releasePairs, type Layout } from './helpers/gpu.js';
 
 /** Float32 sums of K products of values in [-4, 4]: the absolute tolerance scales with K. */
 const tol = (k: number) => ({ rtol: 1e-4, atol: 1e-4 + 1e-6 * 16 * k });
@@ -30,8 +31,11 @@ interface Case {
   geom: Conv2dGeometry;
 }
 
-/** Checks all three prims for one geometry. */
-async function check(t: Case, seed = 1, layouts: { x?: Layout; w?: Layout; gy?: Layout } = {}): Promise<void> {
+/** Storage-index value generators of the operands (default: finite values in [-4, 4]). */
+type Gens = { x?: (i: number) => number; w?: (i: number) => number; gy?: (i: number) => number };
+
+/** Checks all three prims for one geometry (±∞ exactly, NaN as NaN, zeros with their sign). */
+async function check(t: Case, seed = 1, layouts: { x?: Layout; w?: Layout; gy?: Layout } = {}, values: Gens = {}): Promise<void> {
   const { n, c, h, w, o, kh, kw, geom } = t;
   const ho = convOutSize(h, kh, geom.stride[0], geom.padding[0], geom.dilation[0]);
   const wo = convOutSize(w, kw, geom.stride[1], geom.padding[1], geom.dilation[1]);
@@ -39,14 +43,15 @@ async function check(t: Case, seed = 1, layouts: { x?: Layout; w?: Layout; gy?: 
   const xs = [n, c, h, w];
   const ws = [o, c / geom.groups, kh, kw];
   const ys = [n, o, ho, wo];
-  const x = makePair(gpu, 'float32', xs, layouts.x ?? contiguousLayout(4), gens.float(seed));
-  const wt = makePair(gpu, 'float32', ws, layouts.w ?? contiguousLayout(4), gens.float(seed + 1));
-  const gy = makePair(gpu, 'float32', ys, layouts.gy ?? contiguousLayout(4), gens.float(seed + 2));
+  const x = makePair(gpu, 'float32', xs, layouts.x ?? contiguousLayout(4), values.x ?? gens.float(seed));
+  const wt = makePair(gpu, 'float32', ws, layouts.w ?? contiguousLayout(4), values.w ?? gens.float(seed + 1));
+  const gy = makePair(gpu, 'float32', ys, layouts.gy ?? contiguousLayout(4), values.gy ?? gens.float(seed + 2));
   const what = `${JSON.stringify(t)}`;
+  const bits = (k: number) => ({ ...tol(k), signedZeros: true });
   try {
-    await checkPrim(gpu, 'conv2d', [x, wt], geom, { shape: ys, dtype: 'float32' }, tol((c / geom.groups) * kh * kw), `conv2d ${what}`);
-    await checkPrim(gpu, 'conv2dInputGrad', [gy, wt], { ...geom, inputSize: [h, w] }, { shape: xs, dtype: 'float32' }, tol((o / geom.groups) * kh * kw), `inputGrad ${what}`);
-    await checkPrim(gpu, 'conv2dWeightGrad', [x, gy], { ...geom, kernelSize: [kh, kw] }, { shape: ws, dtype: 'float32' }, tol(n * ho * wo), `weightGrad ${what}`);
+    await checkPrim(gpu, 'conv2d', [x, wt], geom, { shape: ys, dtype: 'float32' }, bits((c / geom.groups) * kh * kw), `conv2d ${what}`);
+    await checkPrim(gpu, 'conv2dInputGrad', [gy, wt], { ...geom, inputSize: [h, w] }, { shape: xs, dtype: 'float32' }, bits((o / geom.groups) * kh * kw), `inputGrad ${what}`);
+    await checkPrim(gpu, 'conv2dWeightGrad', [x, gy], { ...geom, kernelSize: [kh, kw] }, { shape: ws, dtype: 'float32' }, bits(n * ho * wo), `weightGrad ${what}`);
   } finally {
     releasePairs(gpu, [x, wt, gy]);
   }
@@ -81,7 +86,8 @@ describe('conv kernels', () => {
     }
   });
 
-  it('random geometries against the CPU reference', async () => {
+  it('random geometries (even and odd sizes, strided/transposed/flipped input views) against the CPU reference', async () => {
+    const viewArb = fc.option(layoutArb(4, { allowBroadcast: false }), { nil: undefined, freq: 2 });
     await fc.assert(
       fc.asyncProperty(
         fc.record({
@@ -100,16 +106,45 @@ describe('conv kernels', () => {
           dh: fc.integer({ min: 1, max: 2 }),
           dw: fc.integer({ min: 1, max: 2 }),
           seed: fc.integer({ min: 1, max: 1000 }),
+          views: fc.record({ x: viewArb, w: viewArb, gy: viewArb }),
         }),
         async (r) => {
           const t: Case = {
-            n: r.n, c: r.cg * r.groups, h: r.h | 1, w: r.w | 1, o: r.og * r.groups, kh: r.kh, kw: r.kw,
+            n: r.n, c: r.cg * r.groups, h: r.h, w: r.w, o: r.og * r.groups, kh: r.kh, kw: r.kw,
             geom: g([r.sh, r.sw], [r.ph, r.pw], [r.dh, r.dw], r.groups),
           };
-          await check(t, r.seed);
+          await check(t, r.seed, r.views);
         },
       ),
-      { numRuns: 20, seed: 7 },
+      { numRuns: 20 },
     );
+  });
+
+  it('NaN, ±∞ and −0 in inputs (and, without padding, in weights and output gradients): non-finite results as the CPU gives them', async () => {
+    // Padded taps must read an exact 0, not a masked load times 0 (∞·0 = NaN): the element a
+    // masked-out load falls back to (storage index 0) is ∞, and so are elements on the spatial
+    // edges and channel/group boundaries; channel 1 starts with a −0 row.
+    // Non-finite weights or output gradients meet padded or out-of-range taps (0 on the GPU, skipped
+    // by the CPU reference: ∞·0 is NaN on one and absent on the other), so they appear only in the
+    // 1×1 case, where every tap is in range.
+    const specialsAt = (seed: number, at: Map<number, number>) => {
+      const base = gens.float(seed);
+      return (i: number) => (at.has(i) ? at.get(i)! : base(i));
+    };
+    const cases: Case[] = [
+      { n: 2, c: 4, h: 9, w: 8, o: 6, kh: 3, kw: 3, geom: g([1, 1], [1, 1], [1, 1], 2) },
+      { n: 1, c: 3, h: 6, w: 7, o: 2, kh: 3, kw: 2, geom: g([2, 1], [1, 1], [2, 1], 1) },
+      { n: 2, c: 2, h: 5, w: 5, o: 4, kh: 1, kw: 1, geom: g([1, 1], [0, 0], [1, 1], 1) }, // pointwise
+    ];
+    for (const t of cases) {
+      const hw = t.h * t.w;
+      const x = new Map<number, number>([[0, Infinity], [hw - 1, NaN], [t.n * t.c * hw - 1, -Infinity], [(t.c - 1) * hw + t.w - 1, -Infinity]]);
+      for (let q = 0; q < t.w; q++) x.set(hw + q, -0);
+      const pointwise = t.kh === 1 && t.kw === 1;
+      const wSize = (t.c / t.geom.groups) * t.kh * t.kw;
+      const w = new Map<number, number>(pointwise ? [[0, -0], [wSize * (t.o - 1), NaN], [wSize - 1, -Infinity]] : []);
+      const gy = new Map<number, number>(pointwise ? [[0, NaN], [3, Infinity], [5, -0]] : []);
+      await check(t, 5, {}, { x: specialsAt(5, x), w: specialsAt(6, w), gy: specialsAt(7, gy) });
+    }
   });
 });

@@ -48,17 +48,65 @@ async function withConfig(cfg: Partial<MatmulConfig>, f: () => Promise<void>): P
   }
 }
 
-async function check(aShape: number[], bShape: number[], aLayout?: Layout, bLayout?: Layout, seed = 1): Promise<void> {
+/** Storage-index value generators of the two operands (default: finite values in [-4, 4]). */
+interface Gens { a?: (i: number) => number; b?: (i: number) => number }
+
+async function check(aShape: number[], bShape: number[], aLayout?: Layout, bLayout?: Layout, seed = 1, values: Gens = {}): Promise<void> {
   const batch = broadcastShapes('matmul', aShape.slice(0, -2), bShape.slice(0, -2));
   const out = [...batch, aShape[aShape.length - 2], bShape[bShape.length - 1]];
-  const a = makePair(gpu, 'float32', aShape, aLayout ?? contiguousLayout(aShape.length), gens.float(seed));
-  const b = makePair(gpu, 'float32', bShape, bLayout ?? contiguousLayout(bShape.length), gens.float(seed + 7));
+  const a = makePair(gpu, 'float32', aShape, aLayout ?? contiguousLayout(aShape.length), values.a ?? gens.float(seed));
+  const b = makePair(gpu, 'float32', bShape, bLayout ?? contiguousLayout(bShape.length), values.b ?? gens.float(seed + 7));
   try {
-    await checkPrim(gpu, 'matmul', [a, b], {}, { shape: out, dtype: 'float32' }, tol(aShape[aShape.length - 1]), `matmul ${JSON.stringify(aShape)}@${JSON.stringify(bShape)}`);
+    const t = { ...tol(aShape[aShape.length - 1]), signedZeros: true };
+    await checkPrim(gpu, 'matmul', [a, b], {}, { shape: out, dtype: 'float32' }, t, `matmul ${JSON.stringify(aShape)}@${JSON.stringify(bShape)}`);
   } finally {
     releasePairs(gpu, [a, b]);
   }
 }
+
+/** Special values for the kernels' edges. */
+const SPECIALS = [Infinity, -Infinity, NaN, -0];
+
+/**
+ * Finite values except at the listed [row, column] positions of a contiguous [rows, cols] matrix.
+ * Rows and columns on tile and k-step edges get ±∞, NaN and −0, so a kernel that reads one element
+ * past a row (an off-by-one bound) picks up the next row's special and turns a finite row into NaN.
+ */
+function edgeSpecials(seed: number, cols: number, at: [number, number, number][]): (i: number) => number {
+  const special = new Map(at.map(([r, c, v]) => [r * cols + c, v]));
+  const base = gens.float(seed);
+  return (i) => (special.has(i) ? special.get(i)! : base(i));
+}
+
+/**
+ * Specials at tile edges of an M×K @ K×N product for tile height tm, width tn and k step tk: A gets
+ * them in its first and last columns on rows next to tile edges (the rows just before stay
+ * finite), and at k-step edges; B in its first and last rows on column-tile edges and at k-step
+ * edges; one A row and one B column are all −0.
+ */
+function tileEdgeCase(M: number, K: number, N: number, tm: number, tn: number, tk: number, seed: number): Gens {
+  const rows = [...new Set([1, tm, 2 * tm, M - 1].filter((r) => r > 0 && r < M))];
+  const aAt: [number, number, number][] = rows.flatMap((r, i) => [[r, 0, SPECIALS[i % 4]], [r, K - 1, SPECIALS[(i + 1) % 4]]] as [number, number, number][]);
+  for (const k of [tk - 1, tk, 2 * tk - 1]) if (k < K && tm + 3 < M) aAt.push([tm + 3, k, SPECIALS[k % 3]]);
+  const negZeroRow = Math.min(M - 1, tm - 2 > 0 ? tm - 2 : 0);
+  for (let k = 0; k < K; k++) if (!aAt.some(([r]) => r === negZeroRow)) aAt.push([negZeroRow, k, -0]);
+  const cols = [...new Set([0, tn - 1, tn, N - 1].filter((c) => c >= 0 && c < N))];
+  const bAt: [number, number, number][] = cols.flatMap((c, i) => [[0, c, SPECIALS[(i + 2) % 4]], [K - 1, c, SPECIALS[(i + 3) % 4]]] as [number, number, number][]);
+  for (const k of [tk - 1, tk]) if (k < K && N > 5) bAt.push([k, 5, SPECIALS[k % 2]]);
+  const negZeroCol = Math.min(N - 1, 3);
+  for (let k = 0; k < K; k++) if (!bAt.some(([, c]) => c === negZeroCol)) bAt.push([k, negZeroCol, -0]);
+  return { a: edgeSpecials(seed, K, aAt), b: edgeSpecials(seed + 7, N, bAt) };
+}
+
+/** Sparse specials anywhere (about 1 in 40 storage elements), for random shapes and layouts. */
+const sparseSpecials = (seed: number) => {
+  const base = gens.float(seed);
+  return (i: number) => {
+    const r = Math.sin(seed * 7.3 + i * 31.1) * 43758.5453;
+    const f = r - Math.floor(r);
+    return f < 0.025 ? SPECIALS[Math.floor(f * 160) % 4] : base(i);
+  };
+};
 
 describe('matmul kernel', () => {
   it('small and degenerate shapes', async () => {
@@ -172,5 +220,63 @@ describe('matmul kernel', () => {
       await check([64, 32], [32, 64]);
       await check([37, 29], [29, 41], transposedLayout(2), transposedLayout(2));
     });
+  });
+
+  it('NaN, ±∞ and −0 at tile edges: non-finite results and signed zeros as the CPU gives them (sg, production, tiled)', async () => {
+    // A ragged shape (the checked loaders; K = 37 takes the scalar loads) and an aligned one, on the
+    // variants the other tests compile anyway (LLVM's JIT takes seconds per kernel variant).
+    const configs: [Partial<MatmulConfig>, number, number, number][] = [
+      [REDUCED, 8, 32, 4], // sg, reduced block: 8-row tiles, 32 columns, k step 4
+      [DEFAULT_MATMUL_CONFIG, 16, 32, 4], // sg, production block
+      [{ ...REDUCED, kind: 'tiled' }, 32, 32, 16], // tiled: 4×4 per invocation in an 8×8 workgroup, k tile 16
+    ];
+    for (const [cfg, tm, tn, tk] of configs) {
+      await withConfig(cfg, async () => {
+        for (const [M, K, N] of [[33, 37, 65], [64, 32, 64]]) await check([M, K], [K, N], undefined, undefined, 1, tileEdgeCase(M, K, N, tm, tn, tk, M + K));
+      });
+    }
+    // Batched, with split-K (long K, small output).
+    await check([2, 7, 300], [300, 5], undefined, undefined, 1, { a: sparseSpecials(3), b: sparseSpecials(4) });
+  });
+
+  it('random shapes and layouts with sparse NaN/±∞/−0 (sg and tiled kernels)', async () => {
+    const arb = fc.record({
+      m: fc.integer({ min: 1, max: 70 }),
+      k: fc.integer({ min: 1, max: 70 }),
+      n: fc.integer({ min: 1, max: 70 }),
+      tA: fc.boolean(),
+      tB: fc.boolean(),
+      tiled: fc.boolean(),
+      seed: fc.integer({ min: 1, max: 1000 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ m, k, n, tA, tB, tiled, seed }) => {
+        await withConfig(tiled ? { ...REDUCED, kind: 'tiled' } : REDUCED, () =>
+          check([m, k], [k, n], tA ? transposedLayout(2) : undefined, tB ? transposedLayout(2) : undefined, seed, { a: sparseSpecials(seed), b: sparseSpecials(seed + 1) }),
+        );
+      }),
+      { numRuns: 8 },
+    );
+  });
+
+  it('tiled workgroup-memory kernel on random shapes, batches and layouts', async () => {
+    const arb = fc.record({
+      m: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 41, max: 140 })),
+      k: fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 41, max: 300 })),
+      n: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 41, max: 140 })),
+      batch: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 1 }),
+      tA: fc.boolean(),
+      tB: fc.boolean(),
+      seed: fc.integer({ min: 1, max: 1000 }),
+    });
+    await withConfig({ ...REDUCED, kind: 'tiled' }, () =>
+      fc.assert(
+        fc.asyncProperty(arb, async ({ m, k, n, batch, tA, tB, seed }) => {
+          const aShape = [...batch, m, k];
+          await check(aShape, [k, n], tA ? transposedLayout(aShape.length) : undefined, tB ? transposedLayout(2) : undefined, seed);
+        }),
+        { numRuns: 6 },
+      ),
+    );
   });
 });

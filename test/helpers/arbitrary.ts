@@ -15,9 +15,16 @@ export type Shape = number[];
 
 export const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** A shape of rank minRank..maxRank with dims 1..maxDim (size-1 axes and scalars included). */
-export function shapeArb({ minRank = 0, maxRank = 3, minDim = 1, maxDim = 3 } = {}): fc.Arbitrary<Shape> {
-  return fc.array(fc.integer({ min: minDim, max: maxDim }), { minLength: minRank, maxLength: maxRank });
+/**
+ * A shape of rank minRank..maxRank with dims minDim..maxDim (size-1 axes and scalars included).
+ * With `empty`, about one shape in five of rank ≥ 1 has a size-0 axis (a random one).
+ */
+export function shapeArb({ minRank = 0, maxRank = 3, minDim = 1, maxDim = 3, empty = false } = {}): fc.Arbitrary<Shape> {
+  const dims = fc.array(fc.integer({ min: minDim, max: maxDim }), { minLength: minRank, maxLength: maxRank });
+  if (!empty) return dims;
+  return fc.tuple(dims, fc.integer({ min: 0, max: 4 }), fc.nat()).map(([s, pick, at]) =>
+    pick === 0 && s.length > 0 ? s.map((d, i) => (i === at % s.length ? 0 : d)) : s,
+  );
 }
 
 /**
@@ -30,9 +37,10 @@ export function derivedShapeArb(base: Shape): fc.Arbitrary<Shape> {
     .map(([drop, ones]) => base.slice(drop).map((d, i) => (ones[i + drop] ? 1 : d)));
 }
 
-/** `count` shapes that broadcast together (scalars, missing leading axes and size-1 axes included). */
-export function broadcastShapesArb(count = 2, opts: { maxRank?: number; maxDim?: number } = {}): fc.Arbitrary<Shape[]> {
-  return shapeArb({ minRank: 0, maxRank: opts.maxRank ?? 3, maxDim: opts.maxDim ?? 3 }).chain((base) =>
+/** `count` shapes that broadcast together (scalars, missing leading axes and size-1 axes included;
+ *  with `empty`, sometimes a size-0 axis, which broadcasts against 1). */
+export function broadcastShapesArb(count = 2, opts: { maxRank?: number; maxDim?: number; empty?: boolean } = {}): fc.Arbitrary<Shape[]> {
+  return shapeArb({ minRank: 0, maxRank: opts.maxRank ?? 3, maxDim: opts.maxDim ?? 3, empty: opts.empty }).chain((base) =>
     fc.tuple(...Array.from({ length: count }, () => derivedShapeArb(base))),
   );
 }

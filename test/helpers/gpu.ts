@@ -140,11 +140,14 @@ export interface Tolerance {
   /** Per-element magnitude (e.g. the sum of |terms| of a sum): allows |diff| <= stol * scale[i]. */
   scale?: ArrayLike<number>;
   stol?: number;
+  /** Zero results must match in sign (+0 vs −0), as their bit patterns do. ±∞ always match exactly and NaN
+   *  matches NaN (its sign and payload are not specified by IEEE 754 or WGSL, so they are not compared). */
+  signedZeros?: boolean;
 }
 
 export function compareArrays(got: ArrayLike<number>, want: ArrayLike<number>, tol: Tolerance, what: string): void {
   expect(got.length, `${what}: length`).toBe(want.length);
-  const { rtol = 1e-5, atol = 1e-6, exact = false, scale, stol = 0 } = tol;
+  const { rtol = 1e-5, atol = 1e-6, exact = false, scale, stol = 0, signedZeros = false } = tol;
   for (let i = 0; i < want.length; i++) {
     const g = got[i];
     const w = want[i];
@@ -156,6 +159,7 @@ export function compareArrays(got: ArrayLike<number>, want: ArrayLike<number>, t
       if (g !== w) expect.fail(`${what}: element ${i}: got ${g}, want ${w}`);
       continue;
     }
+    if (signedZeros && w === 0 && g === 0 && !Object.is(g, w)) expect.fail(`${what}: element ${i}: got ${Object.is(g, -0) ? '-0' : g}, want ${Object.is(w, -0) ? '-0' : w}`);
     const allowed = atol + rtol * Math.abs(w) + (scale ? stol * scale[i] : 0);
     if (!(Math.abs(g - w) <= allowed)) expect.fail(`${what}: element ${i}: got ${g}, want ${w} (|diff| ${Math.abs(g - w)})`);
   }
