@@ -175,6 +175,25 @@ describe('WebGPU with fusion: a failed value does not poison the device', () => 
       x.dispose();
     }
   });
+
+  test('a validation error inside a batch names its kernels once; the buffer it names is never reused', async () => {
+    const x = wg.tensor(new Float32Array(777).fill(1));
+    await x.data();
+    // A buffer destroyed behind wgrad's back (as after a device-side failure).
+    (x._ref.storage as GpuStorage).buffer.destroy();
+    const y = wg.exp(x);
+    await expect(y.data()).rejects.toThrow(/used in submit while destroyed.*\(batch kernels: ew:.*exp/s);
+    wg.dispose([x, y]);
+    for (let i = 0; i < 3; i++) {
+      const [z, w] = wg.tidy(() => {
+        const z = wg.tensor(new Float32Array(777).fill(2)); // the same pool bucket as x
+        return [z, wg.exp(z)];
+      });
+      expect((await w.data())[0]).toBeCloseTo(Math.exp(2), 5);
+      wg.dispose([z, w]);
+    }
+    await stillWorks();
+  });
 });
 
 describe('a failed op leaks nothing (outside tidy)', () => {

@@ -121,6 +121,8 @@ export class WebGpuRuntime implements GpuRuntime {
   private pending: Slot[] = [];
   private readonly pendingByBucket = new Map<number, Slot[]>();
   private nextSlotId = 1;
+  /** Every slot not yet destroyed, by id (its buffer's label is `wgrad#id`, as errors print it). */
+  private readonly slots = new Map<number, Slot>();
 
   private liveBuffers = 0;
   private liveBytes = 0;
@@ -182,6 +184,11 @@ export class WebGpuRuntime implements GpuRuntime {
     const m = /ComputePipeline "([^"]+)"\] is invalid due to a previous error/.exec(msg);
     const derived = m !== null || /\[Invalid Buffer[^\]]*\] is invalid due to a previous error/.test(msg);
     const names = keys.length ? ` (batch kernels: ${[...new Set(keys)].slice(0, 8).join(', ')})` : '';
+    // Buffers the error names (invalid, destroyed, ...) are never pooled or reused.
+    for (const [, id] of msg.matchAll(/Buffer "wgrad#(\d+)"/g)) {
+      const slot = this.slots.get(Number(id));
+      if (slot) slot.invalid = true;
+    }
     this.recordError(m ? m[1] : 'webgpu', `${how}${error.constructor?.name ?? 'error'}: ${msg}${names}`, derived);
   }
 
@@ -260,8 +267,10 @@ export class WebGpuRuntime implements GpuRuntime {
     // error (naming the op) is thrown once, at the next flush or read.
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
-    const buffer = this.device.createBuffer({ size: bytes, usage: USAGE_STORAGE });
-    const slot: Slot = { id: this.nextSlotId++, buffer, bytes, lastBatch: 0, invalid: false };
+    const id = this.nextSlotId++;
+    const buffer = this.device.createBuffer({ size: bytes, usage: USAGE_STORAGE, label: `wgrad#${id}` });
+    const slot: Slot = { id, buffer, bytes, lastBatch: 0, invalid: false };
+    this.slots.set(id, slot);
     const op = this.activeOp;
     const report = (err: GPUError | null) => {
       if (!err) return;
@@ -282,10 +291,15 @@ export class WebGpuRuntime implements GpuRuntime {
       if (list === this.pendingByBucket) this.pending.splice(this.pending.indexOf(slot), 1);
       this.pooledBuffers--;
       this.pooledBytes -= slot.bytes;
-      slot.buffer.destroy();
-      this.stats.buffersDestroyed++;
+      this.destroySlot(slot);
     }
     return undefined;
+  }
+
+  private destroySlot(slot: Slot, count = true): void {
+    slot.buffer.destroy();
+    this.slots.delete(slot.id);
+    if (count) this.stats.buffersDestroyed++;
   }
 
   /**
@@ -355,8 +369,7 @@ export class WebGpuRuntime implements GpuRuntime {
     this.liveBytes -= h.slot.bytes;
     const slot = h.slot;
     if (this.destroyed || this.lostMessage !== null || slot.invalid) {
-      slot.buffer.destroy();
-      if (slot.invalid) this.stats.buffersDestroyed++;
+      this.destroySlot(slot, slot.invalid);
       return;
     }
     if (this.encoder && slot.lastBatch === this.batchId) {
@@ -373,8 +386,7 @@ export class WebGpuRuntime implements GpuRuntime {
 
   private toPool(slot: Slot): void {
     if (slot.invalid || this.pooledBytes + slot.bytes > this.maxPooledBytes) {
-      slot.buffer.destroy();
-      this.stats.buffersDestroyed++;
+      this.destroySlot(slot);
       return;
     }
     let l = this.ready.get(slot.bytes);
@@ -403,12 +415,7 @@ export class WebGpuRuntime implements GpuRuntime {
   /** Destroys every pooled (free) buffer. */
   trimPool(): void {
     this.flush(false);
-    for (const l of this.ready.values()) {
-      for (const s of l) {
-        s.buffer.destroy();
-        this.stats.buffersDestroyed++;
-      }
-    }
+    for (const l of this.ready.values()) for (const s of l) this.destroySlot(s);
     this.ready.clear();
     this.pooledBuffers = 0;
     this.pooledBytes = 0;
@@ -642,8 +649,8 @@ export class WebGpuRuntime implements GpuRuntime {
       }
     }
     this.destroyed = true;
-    for (const l of this.ready.values()) for (const s of l) s.buffer.destroy();
-    for (const s of this.pending) s.buffer.destroy();
+    for (const l of this.ready.values()) for (const s of l) this.destroySlot(s, false);
+    for (const s of this.pending) this.destroySlot(s, false);
     this.ready.clear();
     this.pending = [];
     this.pendingByBucket.clear();
