@@ -2,6 +2,8 @@
  * Data types. Every dtype is stored in 4-byte words on both backends (bool as 0/1 in a u32),
  * so a buffer's byte size is always 4 × its element count and WGSL can read every dtype.
  */
+import { WgradError } from './backend.js';
+
 export type DType = 'float32' | 'int32' | 'uint32' | 'bool';
 export const DTYPES: readonly DType[] = ['float32', 'int32', 'uint32', 'bool'];
 
@@ -30,3 +32,11 @@ export function wgslType(dtype: DType): 'f32' | 'i32' | 'u32' {
 
 export const isFloat = (d: DType) => d === 'float32';
 export const isInt = (d: DType) => d === 'int32' || d === 'uint32';
+
+/** Checks a dtype argument (e.g. 'float64' is not one): raises a WgradError naming `op`. */
+export function checkDType(op: string, dtype: unknown): DType {
+  if (!(DTYPES as readonly unknown[]).includes(dtype)) {
+    throw new WgradError(op, `unsupported dtype ${typeof dtype === 'string' ? JSON.stringify(dtype) : String(dtype)}: expected one of ${DTYPES.join(', ')}`);
+  }
+  return dtype as DType;
+}

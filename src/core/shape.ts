@@ -56,9 +56,50 @@ export function broadcastStrides(shape: Shape, strides: readonly number[], targe
   return out;
 }
 
+// ---- argument validation: every shape, size, axis and offset argument of the API is checked here,
+// once, so that a bad value (non-integer, negative, NaN, Infinity, a string) raises a WgradError
+// naming the op and the argument instead of a wrong shape, a NaN or a backend error later. ----
+
+/** A value as an error message shows it (strings quoted, so '0' is told apart from 0). */
+export const fmtValue = (v: unknown): string =>
+  typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? `[${v.map(fmtValue).join(',')}]` : String(v);
+
+/** Largest element count a shape may have (so that sizes stay exact integers). */
+const MAX_SIZE = Number.MAX_SAFE_INTEGER;
+
+/** Checks that `v` is an integer ≥ `min` (a size, count or offset argument named `name`); returns it. */
+export function checkInt(op: string, name: string, v: unknown, min = 0): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new WgradError(op, `${name} must be an integer ≥ ${min}, got ${fmtValue(v)}${typeof v === 'number' ? '' : ` (${typeof v})`}`);
+  }
+  return v;
+}
+
+/** Checks that `v` is a finite number (a range bound or step named `name`); returns it. */
+export function checkFinite(op: string, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new WgradError(op, `${name} must be a finite number, got ${fmtValue(v)}${typeof v === 'number' ? '' : ` (${typeof v})`}`);
+  }
+  return v;
+}
+
+/** Checks a shape argument (an array of non-negative integers); returns a plain copy. */
+export function checkShape(op: string, shape: unknown, name = 'shape'): number[] {
+  if (!Array.isArray(shape)) throw new WgradError(op, `${name} must be an array of non-negative integers, got ${fmtValue(shape)}`);
+  const bad = shape.findIndex((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0);
+  if (bad >= 0) {
+    throw new WgradError(op, `invalid ${name} ${fmtValue(shape)}: dimension ${bad} is ${fmtValue(shape[bad])}, expected a non-negative integer`);
+  }
+  if (numel(shape) > MAX_SIZE) throw new WgradError(op, `${name} ${fmtValue(shape)} has more than 2^53 elements`);
+  return [...shape] as number[];
+}
+
 /** Normalizes a possibly negative axis; throws naming `op` when out of range. */
 export function normAxis(op: string, axis: number, rank: number): number {
-  if (!Number.isInteger(axis) || axis < -rank || axis >= Math.max(rank, 1) || (rank === 0 && axis !== 0 && axis !== -1)) {
+  if (typeof axis !== 'number' || !Number.isInteger(axis)) {
+    throw new WgradError(op, `axis ${fmtValue(axis)} must be an integer${typeof axis === 'number' ? '' : `, got a ${typeof axis}`} (for a tensor of rank ${rank})`);
+  }
+  if (axis < -rank || axis >= Math.max(rank, 1) || (rank === 0 && axis !== 0 && axis !== -1)) {
     throw new WgradError(op, `axis ${axis} is out of range for a tensor of rank ${rank} (expected an integer in [${-rank}, ${rank - 1}])`);
   }
   return axis < 0 ? axis + rank : axis;
@@ -67,6 +108,9 @@ export function normAxis(op: string, axis: number, rank: number): number {
 /** Normalizes, sorts and de-duplicates axes (undefined = all axes). */
 export function normAxes(op: string, axes: number | readonly number[] | undefined, rank: number): number[] {
   if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
+  if (typeof axes !== 'number' && !Array.isArray(axes)) {
+    throw new WgradError(op, `axes must be an integer or an array of integers, got ${fmtValue(axes)} (${typeof axes})`);
+  }
   const list = typeof axes === 'number' ? [axes] : axes;
   const out = [...new Set(list.map((a) => normAxis(op, a, rank)))].sort((a, b) => a - b);
   if (out.length !== list.length) throw new WgradError(op, `repeated axis in [${list.join(', ')}]`);

@@ -10,7 +10,7 @@ import { runPrim } from '../tensor/engine.js';
 import { add, cast, cos, floor, less, log, mul, sqrt, sub } from '../tensor/ops/elementwise.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { checkShape } from '../tensor/ops/creation.js';
+import { checkInt, checkShape } from '../core/shape.js';
 import { threefry2x32 } from './threefry.js';
 
 export type Key = readonly [number, number];
@@ -95,7 +95,7 @@ export function randint(k: Key, shape: readonly number[], low: number, high: num
 /** A random permutation of 0..n−1 (int32): a stable argsort of random bits, on the device. */
 export function permutation(k: Key, n: number): Tensor {
   checkKey('permutation', k);
-  checkShape('permutation', [n]);
+  checkInt('permutation', 'n', n);
   return tidy(() => {
     const b = bits(k, [n]);
     return runPrim('argsort', [b], { descending: false }, [n], 'int32');

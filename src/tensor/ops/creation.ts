@@ -1,8 +1,8 @@
 /** Creating tensors: from host data, constants (filled on the device), ranges, identity. */
 import { WgradError } from '../../core/backend.js';
 import type { Backend } from '../../core/backend.js';
-import { type DType, storageArray } from '../../core/dtype.js';
-import { fmtShape, numel } from '../../core/shape.js';
+import { checkDType, type DType, storageArray } from '../../core/dtype.js';
+import { checkFinite, checkInt, checkShape, fmtShape, numel } from '../../core/shape.js';
 import { backend, fromStorageArray, runPrim } from '../engine.js';
 import { graphAlive, keep } from '../scope.js';
 import { type NestedArray, Tensor } from '../tensor.js';
@@ -29,32 +29,60 @@ function defaultDType(data: Data): DType {
   return typeof first === 'boolean' ? 'bool' : 'float32';
 }
 
+const INT_RANGE: Partial<Record<DType, [number, number]>> = { int32: [-(2 ** 31), 2 ** 31 - 1], uint32: [0, 2 ** 32 - 1] };
+
+/**
+ * Stores host values into a dtype's storage, checking each one (see README "Semantics"): elements
+ * are all numbers or all booleans (booleans store as 0/1); int32/uint32 take only integers in their
+ * range — never a silent truncation or wrap-around (`cast` truncates and saturates on request);
+ * float32 rounds to nearest; bool is v ≠ 0.
+ */
+function toStorage(flat: ArrayLike<unknown>, dtype: DType, typed: boolean): ReturnType<typeof storageArray> {
+  const out = storageArray(dtype, flat.length);
+  const range = INT_RANGE[dtype];
+  const kind = typed || flat.length === 0 ? 'number' : typeof flat[0];
+  for (let i = 0; i < flat.length; i++) {
+    const raw = flat[i];
+    if (!typed && (typeof raw !== kind || (kind !== 'number' && kind !== 'boolean'))) {
+      const what = raw === null ? 'null' : typeof raw === 'string' ? `the string ${JSON.stringify(raw)}` : typeof raw;
+      throw new WgradError('tensor', kind === 'number' || kind === 'boolean'
+        ? `element ${i} is ${what === 'number' || what === 'boolean' ? `${what} ${String(raw)}` : what} but element 0 is a ${kind}: the data must be all numbers or all booleans`
+        : `element ${i} is ${what}: expected numbers or booleans`);
+    }
+    const v = Number(raw);
+    if (range && !(Number.isInteger(v) && v >= range[0] && v <= range[1])) {
+      throw new WgradError('tensor', `element ${i} (${v}) is not an integer in the ${dtype} range [${range[0]}, ${range[1]}]; use cast(tensor(data), '${dtype}') to truncate and saturate`);
+    }
+    out[i] = dtype === 'bool' ? (v !== 0 ? 1 : 0) : v;
+  }
+  return out;
+}
+
 /**
  * A tensor from nested arrays, a number/boolean, or a flat typed array (with `shape`).
  * Default dtype: float32 for numbers, bool for booleans, else the typed array's own.
  */
 export function tensor(data: Data, opts: { dtype?: DType; shape?: readonly number[] } = {}): Tensor {
-  const dtype = opts.dtype ?? defaultDType(data);
-  let flat: ArrayLike<number | boolean>;
+  const isTyped = ArrayBuffer.isView(data);
+  if (!isTyped && !Array.isArray(data) && typeof data !== 'number' && typeof data !== 'boolean') {
+    throw new WgradError('tensor', `expected nested arrays of numbers or booleans, a number, a boolean or a typed array, got ${data === null ? 'null' : typeof data}`);
+  }
+  const dtype = opts.dtype === undefined ? defaultDType(data) : checkDType('tensor', opts.dtype);
+  const given = opts.shape === undefined ? undefined : checkShape('tensor', opts.shape);
+  let flat: ArrayLike<unknown>;
   let shape: readonly number[];
-  if (ArrayBuffer.isView(data)) {
+  if (isTyped) {
     flat = data as ArrayLike<number>;
-    shape = opts.shape ?? [flat.length];
+    shape = given ?? [flat.length];
   } else {
-    shape = opts.shape ?? inferShape(data as NestedArray);
-    const nested = Array.isArray(data) ? (data as NestedArray[]).flat(Infinity as 1) : [data];
-    flat = nested as ArrayLike<number | boolean>;
-    if (!opts.shape) checkRagged(data as NestedArray, shape);
+    shape = given ?? inferShape(data as NestedArray);
+    flat = Array.isArray(data) ? (data as NestedArray[]).flat(Infinity as 1) : [data];
+    if (!given) checkRagged(data as NestedArray, shape);
   }
   if (numel(shape) !== flat.length) {
     throw new WgradError('tensor', `${flat.length} values cannot fill shape ${fmtShape(shape)}`);
   }
-  const out = storageArray(dtype, flat.length);
-  for (let i = 0; i < flat.length; i++) {
-    const v = Number(flat[i]);
-    out[i] = dtype === 'bool' ? (v !== 0 ? 1 : 0) : v;
-  }
-  return fromStorageArray(out, shape, dtype);
+  return fromStorageArray(toStorage(flat, dtype, isTyped), shape, dtype);
 }
 
 function checkRagged(data: NestedArray, shape: readonly number[], axis = 0): void {
@@ -104,9 +132,11 @@ export function constant(value: number, dtype: DType): Tensor {
 
 /** A new tensor of `shape` filled with `value` (filled on the device; nothing large is uploaded). */
 export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
-  checkShape('full', shape);
-  const view = broadcastTo(constant(value, dtype), shape);
-  const out = runPrim('copy', [view], {}, shape, dtype);
+  const target = checkShape('full', shape);
+  checkDType('full', dtype);
+  checkValue('full', value, dtype);
+  const view = broadcastTo(constant(value, dtype), target);
+  const out = runPrim('copy', [view], {}, target, dtype);
   view.dispose();
   return out;
 }
@@ -116,25 +146,38 @@ export const zerosLike = (x: Tensor) => full(x.shape, 0, x.dtype);
 export const onesLike = (x: Tensor) => full(x.shape, 1, x.dtype);
 export const fullLike = (x: Tensor, value: number) => full(x.shape, value, x.dtype);
 
-export function checkShape(op: string, shape: readonly number[]): void {
-  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new WgradError(op, `invalid shape ${JSON.stringify(shape)}: expected non-negative integers`);
+/** Checks a fill value for `dtype`: any number for float32 and bool, an in-range integer otherwise. */
+export function checkValue(op: string, value: unknown, dtype: DType): void {
+  if (typeof value !== 'number') throw new WgradError(op, `value must be a number, got ${value === null ? 'null' : typeof value}`);
+  const range = INT_RANGE[dtype];
+  if (range && !(Number.isInteger(value) && value >= range[0] && value <= range[1])) {
+    throw new WgradError(op, `value ${value} is not an integer in the ${dtype} range [${range[0]}, ${range[1]}]`);
   }
 }
 
-/** Values start, start + step, ... below stop (NumPy's arange). */
+/**
+ * Values start, start + step, ... below stop (NumPy's arange). Bounds and step must be finite (and
+ * integers for an integer dtype); the length must be a valid size.
+ */
 export function arange(start: number, stop?: number, step = 1, dtype: DType = 'float32'): Tensor {
   if (stop === undefined) [start, stop] = [0, start];
+  checkDType('arange', dtype);
+  for (const [name, v] of [['start', start], ['stop', stop], ['step', step]] as const) {
+    checkFinite('arange', name, v);
+    if (dtype !== 'float32' && dtype !== 'bool' && !Number.isSafeInteger(v)) {
+      throw new WgradError('arange', `${name} must be an integer for dtype ${dtype}, got ${v}`);
+    }
+  }
   if (step === 0) throw new WgradError('arange', 'step must not be 0');
-  const n = Math.max(0, Math.ceil((stop - start) / step));
-  const out = storageArray(dtype, n);
-  for (let i = 0; i < n; i++) out[i] = start + i * step;
-  return fromStorageArray(out, [n], dtype);
+  const n = checkInt('arange', `the length ⌈(stop − start) / step⌉ for [${start}, ${stop}) by ${step}`, Math.max(0, Math.ceil((stop - start) / step)));
+  const values = new Array<number>(n);
+  for (let i = 0; i < n; i++) values[i] = start + i * step;
+  return fromStorageArray(toStorage(values, dtype, false), [n], dtype);
 }
 
 /** `num` evenly spaced values from start to stop inclusive. */
 export function linspace(start: number, stop: number, num: number): Tensor {
-  if (!Number.isInteger(num) || num < 0) throw new WgradError('linspace', `num must be a non-negative integer, got ${num}`);
+  checkInt('linspace', 'num', num);
   const out = new Float32Array(num);
   const step = num > 1 ? (stop - start) / (num - 1) : 0;
   for (let i = 0; i < num; i++) out[i] = start + i * step;
@@ -144,7 +187,8 @@ export function linspace(start: number, stop: number, num: number): Tensor {
 
 /** n×m identity (m defaults to n). */
 export function eye(n: number, m = n, dtype: DType = 'float32'): Tensor {
-  checkShape('eye', [n, m]);
+  checkShape('eye', [n, m], '[n, m]');
+  checkDType('eye', dtype);
   const out = storageArray(dtype, n * m);
   for (let i = 0; i < Math.min(n, m); i++) out[i * m + i] = 1;
   return fromStorageArray(out, [n, m], dtype);
