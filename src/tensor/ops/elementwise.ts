@@ -1,10 +1,10 @@
 /**
  * Elementwise ops: unary, binary (NumPy broadcasting), where, cast.
- * Binary operands must share a dtype; a plain number takes the dtype of the tensor beside it.
+ * Binary operands must share a dtype; a plain number is weakly typed (JAX's rule, see `weakDType`).
  * Gradients of broadcast operands are summed back to their shapes once, in the backward driver.
  */
 import { WgradError } from '../../core/backend.js';
-import type { DType } from '../../core/dtype.js';
+import { checkDType, type DType } from '../../core/dtype.js';
 import { type BinaryOp, COMPARISON_OPS, type UnaryOp } from '../../core/prims.js';
 import { broadcastShapes, fmtShape } from '../../core/shape.js';
 import { runPrim, viewPrim } from '../engine.js';
@@ -15,8 +15,16 @@ export type TensorLike = Tensor | number;
 
 const FLOAT_ONLY = new Set<UnaryOp>(['exp', 'log', 'log1p', 'expm1', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'floor', 'ceil', 'round']);
 
-function unary(op: UnaryOp, x: Tensor): Tensor {
+/** @internal Checks that an argument is a live Tensor (not a number, array or undefined). */
+export function checkTensor(op: string, x: unknown, name = 'x'): asserts x is Tensor {
+  if (!(x instanceof Tensor)) {
+    throw new WgradError(op, `${name} must be a Tensor, got ${x === null ? 'null' : Array.isArray(x) ? 'a JS array (wrap it with tensor([...]))' : typeof x}`);
+  }
   x._check(op);
+}
+
+function unary(op: UnaryOp, x: Tensor): Tensor {
+  checkTensor(op, x);
   if (FLOAT_ONLY.has(op) && x.dtype !== 'float32') {
     throw new WgradError(op, `expected a float32 tensor, got ${x.dtype} ${fmtShape(x.shape)}; cast it first`);
   }
@@ -55,30 +63,69 @@ function copyView(x: Tensor): Tensor {
   return viewPrim('reshape', x, { shape: [...x.shape] }, x.shape, x._strides, x._offset);
 }
 
-/** @internal Turns the operands of a binary op into tensors of one dtype. */
-export function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
-  if (typeof a === 'number' && typeof b === 'number') {
-    return [constant(a, 'float32'), constant(b, 'float32')];
+/**
+ * Weak typing of JS numbers (JAX's rule): a number beside a tensor takes the tensor's dtype when it
+ * is exactly a value of that dtype (any number for float32; an in-range integer for int32/uint32;
+ * 0 or 1 for bool). A non-integer number (1.5, NaN, ±Infinity) beside an int32/uint32/bool tensor
+ * promotes both to float32; another integer beside a bool tensor promotes it to int32; an integer
+ * outside the int32/uint32 range raises. Two numbers are float32. Tensors of different dtypes
+ * raise (cast one first): only numbers are weak.
+ */
+function weakDType(op: string, value: number, t: Tensor): DType {
+  const d = t.dtype;
+  if (d === 'float32') return d;
+  if (!Number.isInteger(value)) return 'float32';
+  if (d === 'bool') return value === 0 || value === 1 ? 'bool' : 'int32';
+  const [lo, hi] = d === 'int32' ? [-(2 ** 31), 2 ** 31 - 1] : [0, 2 ** 32 - 1];
+  if (value < lo || value > hi) {
+    throw new WgradError(op, `the number ${value} is outside the ${d} range [${lo}, ${hi}] of the other operand (${d} ${fmtShape(t.shape)}); cast the tensor to float32 first`);
   }
-  if (typeof a === 'number') return [constant(a, (b as Tensor).dtype), b as Tensor];
-  if (typeof b === 'number') return [a, constant(b, a.dtype)];
-  a._check(op);
-  b._check(op);
-  if (a.dtype !== b.dtype) {
-    throw new WgradError(op, `dtype mismatch: ${a.dtype} ${fmtShape(a.shape)} and ${b.dtype} ${fmtShape(b.shape)}; cast one of them first`);
+  return d;
+}
+
+function checkOperand(op: string, v: unknown, position: string): asserts v is TensorLike {
+  if (v instanceof Tensor) return v._check(op);
+  if (typeof v === 'number') return;
+  const what = v === null ? 'null' : Array.isArray(v) ? 'a JS array (wrap it with tensor([...]))' : typeof v;
+  throw new WgradError(op, `the ${position} operand must be a Tensor or a number, got ${what}`);
+}
+
+/**
+ * @internal Turns the operands of a binary op into tensors of one dtype (see `weakDType`). The
+ * callback receives them; temporaries made by a promotion are disposed after it returns.
+ */
+export function withOperands<T>(op: string, a: TensorLike, b: TensorLike, fn: (x: Tensor, y: Tensor) => T): T {
+  checkOperand(op, a, 'first');
+  checkOperand(op, b, 'second');
+  if (typeof a === 'number' && typeof b === 'number') return fn(constant(a, 'float32'), constant(b, 'float32'));
+  if (typeof a !== 'number' && typeof b !== 'number') {
+    if (a.dtype !== b.dtype) {
+      throw new WgradError(op, `dtype mismatch: ${a.dtype} ${fmtShape(a.shape)} and ${b.dtype} ${fmtShape(b.shape)}; cast one of them first`);
+    }
+    return fn(a, b);
   }
-  return [a, b];
+  const t = (typeof a === 'number' ? b : a) as Tensor;
+  const n = (typeof a === 'number' ? a : b) as number;
+  const dtype = weakDType(op, n, t);
+  const promoted = dtype === t.dtype ? t : runPrim('cast', [t], { dtype }, t.shape, dtype);
+  try {
+    const c = constant(n, dtype);
+    return typeof a === 'number' ? fn(c, promoted) : fn(promoted, c);
+  } finally {
+    if (promoted !== t) promoted.dispose();
+  }
 }
 
 function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands(op, a, b);
-  const shape = broadcastShapes(op, x.shape, y.shape);
-  const logical = op === 'logicalAnd' || op === 'logicalOr';
-  if (logical && x.dtype !== 'bool') throw new WgradError(op, `expected bool tensors, got ${x.dtype}`);
-  if (!logical && x.dtype === 'bool' && !COMPARISON_OPS.includes(op)) {
-    throw new WgradError(op, `arithmetic on bool tensors is not defined; cast to int32 or float32 first`);
-  }
-  return runPrim(op, [x, y], {}, shape, COMPARISON_OPS.includes(op) ? 'bool' : x.dtype);
+  return withOperands(op, a, b, (x, y) => {
+    const shape = broadcastShapes(op, x.shape, y.shape);
+    const logical = op === 'logicalAnd' || op === 'logicalOr';
+    if (logical && x.dtype !== 'bool') throw new WgradError(op, `expected bool tensors, got ${x.dtype}`);
+    if (!logical && x.dtype === 'bool' && !COMPARISON_OPS.includes(op)) {
+      throw new WgradError(op, `arithmetic on bool tensors is not defined; cast to int32 or float32 first`);
+    }
+    return runPrim(op, [x, y], {}, shape, COMPARISON_OPS.includes(op) ? 'bool' : x.dtype);
+  });
 }
 
 export const add = (a: TensorLike, b: TensorLike) => binary('add', a, b);
@@ -102,16 +149,19 @@ export const square = (x: Tensor) => mul(x, x);
 
 /** cond ? a : b, all three broadcast; `cond` must be bool. */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  if (!(cond instanceof Tensor)) throw new WgradError('where', `the condition must be a bool Tensor, got ${cond === null ? 'null' : typeof cond}`);
   cond._check('where');
   if (cond.dtype !== 'bool') throw new WgradError('where', `condition must be bool, got ${cond.dtype} ${fmtShape(cond.shape)}`);
-  const [x, y] = operands('where', a, b);
-  const shape = broadcastShapes('where', cond.shape, x.shape, y.shape);
-  return runPrim('where', [cond, x, y], {}, shape, x.dtype);
+  return withOperands('where', a, b, (x, y) => {
+    const shape = broadcastShapes('where', cond.shape, x.shape, y.shape);
+    return runPrim('where', [cond, x, y], {}, shape, x.dtype);
+  });
 }
 
 /** Converts to `dtype`: float → int truncates toward zero (saturating); anything → bool is x ≠ 0. */
 export function cast(x: Tensor, dtype: DType): Tensor {
-  x._check('cast');
+  checkTensor('cast', x);
+  checkDType('cast', dtype);
   if (x.dtype === dtype) return copyView(x);
   return runPrim('cast', [x], { dtype }, x.shape, dtype);
 }

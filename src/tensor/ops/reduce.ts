@@ -5,7 +5,7 @@ import type { ReduceOp } from '../../core/prims.js';
 import { fmtShape, normAxes, normAxis } from '../../core/shape.js';
 import { runPrim } from '../engine.js';
 import type { Tensor } from '../tensor.js';
-import { cast, div, mul, sub } from './elementwise.js';
+import { cast, checkTensor, div, mul, sub } from './elementwise.js';
 import { reshape } from './movement.js';
 
 export interface ReduceOptions {
@@ -19,7 +19,7 @@ export function keptShape(shape: readonly number[], axes: readonly number[]): nu
 }
 
 function reduce(op: ReduceOp, x: Tensor, axes: Axes, opts: ReduceOptions, dtype: DType): Tensor {
-  x._check(op);
+  checkTensor(op, x);
   const ax = normAxes(op, axes, x.rank);
   if ((op === 'max' || op === 'min' || op === 'argmax' || op === 'argmin') && ax.some((a) => x.shape[a] === 0)) {
     throw new WgradError(op, `cannot reduce an empty axis of ${fmtShape(x.shape)}: ${op} has no identity`);
@@ -38,6 +38,7 @@ function reduce(op: ReduceOp, x: Tensor, axes: Axes, opts: ReduceOptions, dtype:
 }
 
 function numeric(op: string, x: Tensor): Tensor {
+  checkTensor(op, x);
   // Summing booleans counts them, as in NumPy.
   return x.dtype === 'bool' ? cast(x, 'int32') : x;
 }
