@@ -26,7 +26,7 @@ export type { DType } from './core/dtype.js';
 export type { Data } from './tensor/ops/creation.js';
 export type { TensorLike } from './tensor/ops/elementwise.js';
 export type { ReduceOptions } from './tensor/ops/reduce.js';
-export type { SliceSpec } from './tensor/ops/movement.js';
+export type { SliceSpec, TakeOptions, ScatterAddOptions } from './tensor/ops/movement.js';
 export type { Conv2dOptions } from './tensor/ops/linalg.js';
 export const { tensor, zeros, ones, full, arange, linspace, eye, zerosLike, onesLike, fullLike } = ops(creationOps);
 export const {

@@ -4,11 +4,12 @@
  * write new storage. gather/scatterAdd and oneHot index along an axis.
  */
 import { WgradError } from '../../core/backend.js';
-import { broadcastShapes, contiguousStrides, fmtShape, normAxes, normAxis, numel } from '../../core/shape.js';
+import { broadcastShapes, checkInt, checkShape, contiguousStrides, fmtShape, fmtValue, normAxes, normAxis, numel } from '../../core/shape.js';
 import { runPrim, viewPrim } from '../engine.js';
-import type { Tensor } from '../tensor.js';
-import { contiguous, copy, equal, cast } from './elementwise.js';
-import { arange } from './creation.js';
+import { Tensor } from '../tensor.js';
+import { tidy } from '../scope.js';
+import { add, cast, clip, contiguous, copy, equal, greaterEqual, less, logicalAnd, where } from './elementwise.js';
+import { arange, checkValue } from './creation.js';
 
 /** New shape over the same elements; one dimension may be -1. Copies first if x is not contiguous. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
@@ -21,10 +22,11 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 function resolveShape(x: Tensor, shape: readonly number[]): number[] {
+  if (!Array.isArray(shape)) throw new WgradError('reshape', `shape must be an array of integers, got ${fmtValue(shape)}`);
   const unknown = shape.filter((d) => d === -1).length;
   const known = numel(shape.filter((d) => d !== -1));
   if (unknown > 1 || shape.some((d) => !Number.isInteger(d) || d < -1)) {
-    throw new WgradError('reshape', `invalid target shape ${fmtShape(shape)}`);
+    throw new WgradError('reshape', `invalid target shape ${shape.every((d) => typeof d === 'number') ? fmtShape(shape) : fmtValue(shape)}: expected non-negative integers and at most one -1`);
   }
   const out = shape.map((d) => (d === -1 ? (known === 0 ? 0 : x.size / known) : d));
   if (numel(out) !== x.size || out.some((d) => !Number.isInteger(d))) {
@@ -55,7 +57,7 @@ export function mT(x: Tensor): Tensor {
 /** Broadcasts x to `shape` (NumPy rules) as a view with stride 0 on broadcast axes. */
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   x._check('broadcastTo');
-  const target = [...shape];
+  const target = checkShape('broadcastTo', shape);
   const result = broadcastShapes('broadcastTo', x.shape, target);
   if (result.length !== target.length || result.some((d, i) => d !== target[i])) {
     throw new WgradError('broadcastTo', `cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
@@ -93,6 +95,7 @@ export interface SliceSpec {
  */
 export function slice(x: Tensor, specs: readonly (SliceSpec | number | undefined)[]): Tensor {
   x._check('slice');
+  if (!Array.isArray(specs as unknown)) throw new WgradError('slice', `expected an array of slice specs (one per axis), got ${fmtValue(specs)}`);
   if (specs.length > x.rank) {
     throw new WgradError('slice', `${specs.length} slice specs for a tensor of rank ${x.rank} ${fmtShape(x.shape)}`);
   }
@@ -107,8 +110,15 @@ export function slice(x: Tensor, specs: readonly (SliceSpec | number | undefined
     // An integer index keeps its axis with size 1; normalize it first (−1 must not become stop 0).
     const at = typeof raw === 'number' && raw < 0 ? raw + dim : raw;
     const spec: SliceSpec = typeof at === 'number' ? { start: at, stop: at + 1 } : at ?? {};
+    if (typeof spec !== 'object') throw new WgradError('slice', `spec ${i} must be an integer index or { start, stop, step }, got ${fmtValue(spec)}`);
+    for (const key of ['start', 'stop'] as const) {
+      const v = spec[key];
+      if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v))) {
+        throw new WgradError('slice', `${key} of axis ${i} must be an integer (or undefined), got ${fmtValue(v)}`);
+      }
+    }
     const step = spec.step ?? 1;
-    if (!Number.isInteger(step) || step === 0) throw new WgradError('slice', `step must be a non-zero integer, got ${step}`);
+    if (typeof step !== 'number' || !Number.isSafeInteger(step) || step === 0) throw new WgradError('slice', `step of axis ${i} must be a non-zero integer, got ${fmtValue(step)}`);
     const norm = (v: number | undefined, dflt: number, lo: number, hi: number) =>
       v === undefined ? dflt : Math.min(Math.max(v < 0 ? v + dim : v, lo), hi);
     const start = step > 0 ? norm(spec.start, 0, 0, dim) : norm(spec.start, dim - 1, -1, dim - 1);
@@ -131,9 +141,10 @@ export function flip(x: Tensor, axes?: number | readonly number[]): Tensor {
 /** Pads with a constant: `widths[i] = [before, after]` for each axis (missing trailing axes: none). */
 export function pad(x: Tensor, widths: readonly (readonly [number, number])[], value = 0): Tensor {
   x._check('pad');
-  if (widths.length > x.rank || widths.flat().some((w) => !Number.isInteger(w) || w < 0)) {
+  if (!Array.isArray(widths as unknown) || widths.length > x.rank || widths.some((w) => !Array.isArray(w) || w.length !== 2) || widths.flat().some((w) => !Number.isSafeInteger(w) || w < 0)) {
     throw new WgradError('pad', `widths ${JSON.stringify(widths)} must be non-negative integer [before, after] pairs for ≤ ${x.rank} axes of ${fmtShape(x.shape)}`);
   }
+  if (typeof value !== 'number') throw new WgradError('pad', `value must be a number, got ${fmtValue(value)}`);
   const full: [number, number][] = x.shape.map((_, i) => [widths[i]?.[0] ?? 0, widths[i]?.[1] ?? 0]);
   const shape = x.shape.map((d, i) => d + full[i][0] + full[i][1]);
   return runPrim('pad', [x], { widths: full, value }, shape, x.dtype);
@@ -141,6 +152,7 @@ export function pad(x: Tensor, widths: readonly (readonly [number, number])[], v
 
 /** Joins tensors along an existing axis. */
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
+  if (!Array.isArray(xs as unknown)) throw new WgradError('concat', `expected an array of tensors, got ${fmtValue(xs)}`);
   if (xs.length === 0) throw new WgradError('concat', 'expected at least one tensor');
   const first = xs[0];
   const a = normAxis('concat', axis, first.rank);
@@ -157,6 +169,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 
 /** Joins tensors along a new axis. */
 export function stack(xs: readonly Tensor[], axis = 0): Tensor {
+  if (!Array.isArray(xs as unknown)) throw new WgradError('stack', `expected an array of tensors, got ${fmtValue(xs)}`);
   if (xs.length === 0) throw new WgradError('stack', 'expected at least one tensor');
   const a = normAxis('stack', axis, xs[0].rank + 1);
   const expanded = xs.map((t) => expandDims(t, a));
@@ -165,34 +178,97 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   return out;
 }
 
-/** Picks entries along `axis` by int32 `indices`: out.shape = x.shape[:axis] + indices.shape + x.shape[axis+1:]. */
-export function take(x: Tensor, indices: Tensor, axis = 0): Tensor {
-  x._check('take');
-  indices._check('take');
-  const a = normAxis('take', axis, x.rank);
-  if (indices.dtype !== 'int32') throw new WgradError('take', `indices must be int32, got ${indices.dtype} ${fmtShape(indices.shape)}`);
-  const shape = [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)];
-  return runPrim('gather', [x, indices], { axis: a }, shape, x.dtype);
+/**
+ * Index rule of take and scatterAdd (NumPy/JAX; README "Semantics"): an index i < 0 counts from the
+ * end (i + dim); an index still outside [0, dim) follows `mode`:
+ *   take:       'fill' (default, JAX's): that output is `fillValue` (default NaN for float32, the
+ *               most negative int32, the largest uint32, true for bool); 'clip': clamped to [0, dim).
+ *   scatterAdd: 'drop' (default, the adjoint of 'fill'): the update is dropped; 'clip': clamped.
+ * There is no 'raise' mode: checking would need a device round trip. The gather/scatterAdd
+ * primitives only ever see in-range indices (masked, not dropped, values are where-selected), so
+ * every gradient follows the same rule as the forward pass.
+ */
+export interface TakeOptions {
+  mode?: 'fill' | 'clip';
+  /** The value of out-of-range positions in 'fill' mode (must be a value of x's dtype). */
+  fillValue?: number;
+}
+export interface ScatterAddOptions {
+  mode?: 'drop' | 'clip';
 }
 
-/** Adjoint of `take`: zeros with dim `axis` = `size`, rows of `updates` added at `indices`. */
-export function scatterAdd(updates: Tensor, indices: Tensor, axis: number, size: number): Tensor {
+const DEFAULT_FILL = { float32: NaN, int32: -(2 ** 31), uint32: 2 ** 32 - 1, bool: 1 } as const;
+
+function checkIndices(op: string, indices: Tensor): void {
+  if (!(indices instanceof Tensor)) throw new WgradError(op, `indices must be an int32 Tensor, got ${fmtValue(indices)}`);
+  indices._check(op);
+  if (indices.dtype !== 'int32') throw new WgradError(op, `indices must be int32, got ${indices.dtype} ${fmtShape(indices.shape)}`);
+}
+
+function checkMode<M extends string>(op: string, mode: unknown, modes: readonly M[]): M {
+  if (!modes.includes(mode as M)) throw new WgradError(op, `mode must be one of ${modes.map((m) => `'${m}'`).join(', ')}, got ${fmtValue(mode)}`);
+  return mode as M;
+}
+
+/** Negative indices + dim. */
+const wrapNegative = (idx: Tensor, dim: number) => where(less(idx, 0), add(idx, dim), idx);
+const inRange = (idx: Tensor, dim: number) => logicalAnd(greaterEqual(idx, 0), less(idx, dim));
+/** `mask` (indices' shape) reshaped to broadcast over an operand whose index axes start at `axis`. */
+const alignMask = (mask: Tensor, axis: number, rank: number) =>
+  reshape(mask, [...new Array<number>(axis).fill(1), ...mask.shape, ...new Array<number>(rank - axis - mask.rank).fill(1)]);
+
+function clipIndices(op: string, idx: Tensor, dim: number): Tensor {
+  if (dim === 0 && idx.size > 0) throw new WgradError(op, `mode 'clip' cannot index an axis of size 0`);
+  return clip(idx, 0, Math.max(dim - 1, 0));
+}
+
+/** Picks entries along `axis` by int32 `indices`: out.shape = x.shape[:axis] + indices.shape + x.shape[axis+1:]. */
+export function take(x: Tensor, indices: Tensor, axis = 0, opts: TakeOptions = {}): Tensor {
+  x._check('take');
+  checkIndices('take', indices);
+  const a = normAxis('take', axis, x.rank);
+  const mode = checkMode('take', opts.mode ?? 'fill', ['fill', 'clip'] as const);
+  const fill = opts.fillValue ?? DEFAULT_FILL[x.dtype];
+  checkValue('take', fill, x.dtype);
+  const dim = x.shape[a];
+  const shape = [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)];
+  return tidy(() => {
+    const idx = wrapNegative(indices, dim);
+    if (mode === 'clip') return runPrim('gather', [x, clipIndices('take', idx, dim)], { axis: a }, shape, x.dtype);
+    const valid = inRange(idx, dim);
+    const gathered = runPrim('gather', [x, where(valid, idx, 0)], { axis: a }, shape, x.dtype);
+    return where(alignMask(valid, a, shape.length), gathered, x.dtype === 'bool' ? Number(fill !== 0) : fill);
+  });
+}
+
+/**
+ * Adjoint of `take`: zeros with dim `axis` = `size`, rows of `updates` added at `indices`
+ * (negative indices count from the end; out-of-range ones follow `mode`, see above).
+ */
+export function scatterAdd(updates: Tensor, indices: Tensor, axis: number, size: number, opts: ScatterAddOptions = {}): Tensor {
   updates._check('scatterAdd');
-  indices._check('scatterAdd');
-  if (indices.dtype !== 'int32') throw new WgradError('scatterAdd', `indices must be int32, got ${indices.dtype}`);
+  checkIndices('scatterAdd', indices);
+  checkInt('scatterAdd', 'size', size);
   const a = normAxis('scatterAdd', axis, updates.rank - indices.rank + 1);
+  const mode = checkMode('scatterAdd', opts.mode ?? 'drop', ['drop', 'clip'] as const);
   const mid = updates.shape.slice(a, a + indices.rank);
   if (mid.length !== indices.rank || mid.some((d, i) => d !== indices.shape[i])) {
     throw new WgradError('scatterAdd', `updates ${fmtShape(updates.shape)} must have indices' shape ${fmtShape(indices.shape)} at axis ${a}`);
   }
   const shape = [...updates.shape.slice(0, a), size, ...updates.shape.slice(a + indices.rank)];
-  return runPrim('scatterAdd', [updates, indices], { axis: a, size }, shape, updates.dtype);
+  return tidy(() => {
+    const idx = wrapNegative(indices, size);
+    if (mode === 'clip') return runPrim('scatterAdd', [updates, clipIndices('scatterAdd', idx, size)], { axis: a, size }, shape, updates.dtype);
+    const valid = inRange(idx, size);
+    const kept = where(alignMask(valid, a, updates.rank), updates, 0);
+    return runPrim('scatterAdd', [kept, where(valid, idx, 0)], { axis: a, size }, shape, updates.dtype);
+  });
 }
 
-/** One-hot float32 encoding of int32 labels: shape labels.shape + [depth]. */
+/** One-hot float32 encoding of int32 labels: shape labels.shape + [depth]; a label outside [0, depth) gives a zero row. */
 export function oneHot(labels: Tensor, depth: number): Tensor {
-  labels._check('oneHot');
-  if (labels.dtype !== 'int32') throw new WgradError('oneHot', `labels must be int32, got ${labels.dtype}`);
+  checkIndices('oneHot', labels);
+  checkInt('oneHot', 'depth', depth);
   const classes = arange(0, depth, 1, 'int32');
   const column = expandDims(labels, -1);
   const eq = equal(column, classes);
