@@ -3,19 +3,20 @@
  * family, normalization, similarity, pooling. Each is differentiable because its parts are.
  */
 import { WgradError } from '../../core/backend.js';
-import { fmtShape, normAxis } from '../../core/shape.js';
+import { checkInt, fmtShape, fmtValue, normAxis } from '../../core/shape.js';
 import type { Tensor } from '../tensor.js';
 import { tidy } from '../scope.js';
 import { constant } from './creation.js';
 import {
-  abs, add, div, exp, greater, log, log1p, maximum, mul, neg, rsqrt, sub, tanh, where,
+  abs, add, div, exp, greater, less, lessEqual, log, log1p, maximum, mul, neg, rsqrt, sub, tanh, where,
 } from './elementwise.js';
 import { conv2d, type Conv2dOptions } from './linalg.js';
 import { broadcastTo, pad, reshape, slice } from './movement.js';
 import { stopGradient } from '../../autograd/stop.js';
 import { max, mean, sum } from './reduce.js';
 
-export const relu = (x: Tensor) => tidy(() => where(greater(x, 0), x, 0));
+/** max(x, 0); NaN stays NaN (as in PyTorch and JAX: a diverging run is not hidden); relu'(0) = 0. */
+export const relu = (x: Tensor) => tidy(() => where(lessEqual(x, 0), 0, x));
 export const leakyRelu = (x: Tensor, slope = 0.01) => tidy(() => where(greater(x, 0), x, mul(x, slope)));
 /** 1 / (1 + e^−x), computed from tanh so it never overflows: σ(x) = (1 + tanh(x/2)) / 2. */
 export const sigmoid = (x: Tensor) => tidy(() => mul(add(tanh(mul(x, 0.5)), 1), 0.5));
@@ -28,11 +29,16 @@ export const gelu = (x: Tensor) =>
     return mul(mul(x, 0.5), add(tanh(inner), 1));
   });
 
-/** log Σ exp(x) along `axis`, shifted by the (gradient-free) max for stability. */
+/**
+ * log Σ exp(x) along `axis`, shifted by the (gradient-free) max for stability. A non-finite max
+ * shifts by 0 instead (JAX's rule), so an all −∞ row gives −∞ and a row holding +∞ gives +∞ (the
+ * shift by ±∞ would give ∞ − ∞ = NaN).
+ */
 export function logsumexp(x: Tensor, axis = -1, opts: { keepdims?: boolean } = {}): Tensor {
   return tidy(() => {
     const a = normAxis('logsumexp', axis, x.rank);
-    const m = stopGradientMax(x, a);
+    const mx = stopGradientMax(x, a);
+    const m = where(less(abs(mx), Infinity), mx, 0);
     const s = add(log(sum(exp(sub(x, m)), a, { keepdims: true })), m);
     return opts.keepdims ? s : reshape(s, x.shape.filter((_, i) => i !== a));
   });
@@ -77,14 +83,22 @@ export interface Pool2dOptions {
   padding?: number | [number, number];
 }
 
-const pair = (v: number | [number, number] | undefined, d: [number, number]): [number, number] =>
-  v === undefined ? d : typeof v === 'number' ? [v, v] : v;
+/** A pool option as a pair of integers ≥ min (a number means both axes). */
+function pair(op: string, name: string, v: unknown, d: [number, number], min: number): [number, number] {
+  if (v === undefined) return d;
+  const p = typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(p) || p.length !== 2) throw new WgradError(op, `${name} must be an integer or a pair of integers ≥ ${min}, got ${fmtValue(v)}`);
+  return [checkInt(op, name, p[0], min), checkInt(op, name, p[1], min)];
+}
 
 function poolGeometry(op: string, x: Tensor, opts: Pool2dOptions) {
+  x._check(op);
   if (x.rank !== 4) throw new WgradError(op, `expected x [N, C, H, W], got ${fmtShape(x.shape)}`);
-  const k = pair(opts.kernel, [1, 1]);
-  const s = pair(opts.stride, k);
-  const p = pair(opts.padding, [0, 0]);
+  if (typeof opts !== 'object' || opts === null) throw new WgradError(op, `expected options { kernel, stride?, padding? }, got ${fmtValue(opts)}`);
+  if (opts.kernel === undefined) throw new WgradError(op, 'the kernel option is required');
+  const k = pair(op, 'kernel', opts.kernel, [1, 1], 1);
+  const s = pair(op, 'stride', opts.stride, k, 1);
+  const p = pair(op, 'padding', opts.padding, [0, 0], 0);
   if (p[0] * 2 > k[0] || p[1] * 2 > k[1]) throw new WgradError(op, `padding ${p} must be at most half the kernel ${k}`);
   const ho = Math.floor((x.shape[2] + 2 * p[0] - k[0]) / s[0]) + 1;
   const wo = Math.floor((x.shape[3] + 2 * p[1] - k[1]) / s[1]) + 1;
