@@ -202,11 +202,11 @@ describe('elementwise', () => {
     expect(await run('mod', [tensor([-4, 5.5], [2]), tensor([2, 2], [2])], {}, [2])).toEqual([0, 1.5]);
   });
 
-  it('int32 arithmetic wraps, div truncates, mod floors, x/0 = x, x mod 0 = 0', async () => {
+  it('int32 arithmetic wraps, div and mod floor, x/0 = 0, x mod 0 = 0', async () => {
     const i = (xs: number[]) => tensor(xs, [xs.length], 'int32');
     const a = i([7, -7, 7, -7, 5, -2147483648, 2147483647]);
     const b = i([2, 2, -2, -2, 0, -1, 1]);
-    expect(await run('div', [a, b], {}, [7], 'int32')).toEqual([3, -3, -3, 3, 5, -2147483648, 2147483647]);
+    expect(await run('div', [a, b], {}, [7], 'int32')).toEqual([3, -4, -4, 3, 0, -2147483648, 2147483647]);
     expect(await run('mod', [a, b], {}, [7], 'int32')).toEqual([1, 1, -1, -1, 0, 0, 0]);
     expect(await run('add', [a, b], {}, [7], 'int32')).toEqual([9, -5, 5, -9, 5, 2147483647, -2147483648]);
     expect(await run('mul', [i([65536, -3]), i([65536, 5])], {}, [2], 'int32')).toEqual([0, -15]);
@@ -222,7 +222,7 @@ describe('elementwise', () => {
     expect(await run('sub', [u([0]), u([1])], {}, [1], 'uint32')).toEqual([4294967295]);
     expect(await run('add', [u([4294967295]), u([2])], {}, [1], 'uint32')).toEqual([1]);
     expect(await run('mul', [u([4294967295]), u([4294967295])], {}, [1], 'uint32')).toEqual([1]);
-    expect(await run('div', [u([4294967295, 9]), u([2, 0])], {}, [2], 'uint32')).toEqual([2147483647, 9]);
+    expect(await run('div', [u([4294967295, 9]), u([2, 0])], {}, [2], 'uint32')).toEqual([2147483647, 0]);
     expect(await run('mod', [u([4294967295, 9]), u([10, 0])], {}, [2], 'uint32')).toEqual([5, 0]);
     expect(await run('pow', [u([2, 3]), u([32, 3])], {}, [2], 'uint32')).toEqual([0, 27]);
     expect(await run('lt', [u([4294967295]), u([1])], {}, [1], 'bool')).toEqual([0]);

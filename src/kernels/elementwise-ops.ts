@@ -6,7 +6,7 @@
  *
  * Semantics mirror src/backends/cpu/scalar.ts exactly (NaN tests on bits, floor-mod with an exact
  * fmod, Math.pow special cases, saturating float→int casts, wrapping integer arithmetic, integer
- * x / 0 = x and x mod 0 = 0). bool is a u32 0/1 and computes like uint32.
+ * floor division with x / 0 = 0 and x mod 0 = 0). bool is a u32 0/1 and computes like uint32.
  */
 import type { DType } from '../core/dtype.js';
 import type { BinaryOp, UnaryOp } from '../core/prims.js';
@@ -237,8 +237,19 @@ fn cosF(x: f32) -> f32 {
   return select(r, -r, x < 0.0 && yOdd);
 }`,
   },
-  divI: { deps: [], code: `fn divI(a: i32, b: i32) -> i32 { if (b == 0) { return a; } if (b == -1) { return -a; } return a / b; }` },
-  divU: { deps: [], code: `fn divU(a: u32, b: u32) -> u32 { if (b == 0u) { return a; } return a / b; }` },
+  // Floor division, consistent with modI: the truncated quotient steps down when the remainder is
+  // nonzero and the signs differ. b == -1 is -a (wrapping: WGSL leaves -2^31 / -1 to the driver).
+  divI: {
+    deps: [],
+    code: `fn divI(a: i32, b: i32) -> i32 {
+  if (b == 0) { return 0; }
+  if (b == -1) { return 0 - a; }
+  let q = a / b;
+  if ((a % b) != 0 && ((a < 0) != (b < 0))) { return q - 1; }
+  return q;
+}`,
+  },
+  divU: { deps: [], code: `fn divU(a: u32, b: u32) -> u32 { if (b == 0u) { return 0u; } return a / b; }` },
   modI: {
     deps: [],
     code: `fn modI(a: i32, b: i32) -> i32 {

@@ -17,8 +17,9 @@
  *   logicalAnd / logicalOr: (a != 0) op (b != 0) (NaN counts as true), output bool.
  * int32 / uint32 (bool computes as uint32):
  *   add sub mul neg abs wrap modulo 2^32 (mul via Math.imul; abs(-2^31) = -2^31).
- *   div          truncates toward zero; x / 0 = x; int32 -2^31 / -1 = -2^31 (as WGSL defines).
- *   mod          floor-mod (sign of the divisor) ; x mod 0 = 0; -2^31 mod -1 = 0.
+ *   div          floors (NumPy/JAX floor_divide), so x = y·(x div y) + (x mod y) for every y ≠ 0;
+ *                x / 0 = 0 (NumPy's result); int32 -2^31 / -1 = -2^31 (wraps).
+ *   mod          floor-mod (sign of the divisor); x mod 0 = 0 (NumPy's result); -2^31 mod -1 = 0.
  *   pow          repeated multiplication with wrap-around; for a negative exponent the result is
  *                1 for base 1, ±1 for base -1 (by exponent parity), and 0 otherwise (also base 0).
  *   sign         -1 / 0 / 1; logicalNot, comparisons, logical ops output 0/1.
@@ -59,10 +60,13 @@ export function intMod(x: number, y: number): number {
   return r === 0 ? 0 : r;
 }
 
-/** Integer division truncating toward zero; x / 0 = x. Exact for 32-bit inputs (the quotient's
- *  distance from the next integer is ≥ 2^-32 relative, far above double precision). */
+/** Integer floor division (consistent with intMod); x / 0 = 0. The truncated quotient is exact for
+ *  32-bit inputs (its distance from the next integer is ≥ 2^-32 relative, far above double
+ *  precision); the remainder decides the step down. */
 export function intDiv(x: number, y: number): number {
-  return y === 0 ? x : Math.trunc(x / y);
+  if (y === 0) return 0;
+  const q = Math.trunc(x / y);
+  return x % y !== 0 && x < 0 !== y < 0 ? q - 1 : q;
 }
 
 /** Integer power by square-and-multiply, wrapping like repeated multiplication. */
