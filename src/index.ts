@@ -55,4 +55,5 @@ export * as losses from './losses/index.js';
 export * as data from './data/index.js';
 export * as io from './io/index.js';
 export * as random from './random/random.js';
+export * as attacks from './attacks/index.js';
 export type { Key } from './random/random.js';
