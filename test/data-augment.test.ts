@@ -16,6 +16,7 @@ import { broadcastTo, slice } from '../src/tensor/ops/movement.js';
 import { mul } from '../src/tensor/ops/elementwise.js';
 import { dispose, tidy } from '../src/tensor/scope.js';
 import type { Tensor } from '../src/tensor/tensor.js';
+import { skipUnlessCi } from './helpers/ci.js';
 
 beforeAll(async () => {
   await init({ backend: 'cpu' });
@@ -254,7 +255,7 @@ describe('WebGPU', () => {
     try {
       await nodeInit({ backend: 'webgpu' });
     } catch (e) {
-      ctx.skip(`no WebGPU adapter: ${(e as Error).message}`);
+      skipUnlessCi(ctx, `no WebGPU adapter: ${(e as Error).message}`);
     }
     try {
       const gx = fromStorageArray(xd, [8, 3, 16, 16], 'float32');

@@ -2,12 +2,13 @@
  * The small CNN's forward pass agrees between the CPU reference backend and WebGPU, from the same
  * parameters and inputs (the gradients of the primitives are compared by the kernel tests; a full
  * CNN backward pass on a software GPU takes tens of seconds). Skipped, with the reason printed, when
- * no WebGPU backend can be started here.
+ * no WebGPU backend can be started here — except in CI (CI=true), where that is a failure.
  */
 import { beforeAll, expect, it } from 'vitest';
 import * as wg from '../src/index.js';
 import { init } from '../src/init.js';
 import * as nn from '../src/nn/index.js';
+import { skipUnlessCi } from './helpers/ci.js';
 
 type Host = { shape: readonly number[]; data: Float32Array };
 let cpuResult: { template: nn.SmallCnnParams; params: [string, Host][]; x: Host; logits: Float32Array } | undefined;
@@ -40,8 +41,8 @@ beforeAll(async () => {
 
 it('small CNN: the WebGPU forward pass matches the CPU reference', async (ctx) => {
   if (!gpuReady) {
-    console.warn(`nn-webgpu: skipped, no working WebGPU backend (${whyNot})`);
-    ctx.skip();
+    console.warn(`nn-webgpu: no working WebGPU backend (${whyNot})`);
+    skipUnlessCi(ctx, `no working WebGPU backend (${whyNot})`);
   }
   const ref = cpuResult!;
   const leaves = ref.params.map(([, h]) => wg.tensor(h.data, { shape: h.shape }));
