@@ -1,0 +1,14 @@
+/** Starting the backend for a command: WebGPU (Dawn; lavapipe without a GPU) or the CPU reference. */
+import { init } from '../node.js';
+import type { FlagSpec } from './args.js';
+
+export const BACKEND_FLAG: FlagSpec = {
+  kind: 'string', choices: ['webgpu', 'cpu'], default: process.env.WGRAD_BACKEND === 'cpu' ? 'cpu' : 'webgpu',
+  help: 'compute backend (env WGRAD_BACKEND)',
+};
+
+/** Starts the backend; returns a one-line description of it. */
+export async function startBackend(backend: string): Promise<string> {
+  const r = await init({ backend: backend as 'webgpu' | 'cpu' });
+  return r.backend === 'cpu' ? 'the CPU reference backend' : `WebGPU (${[r.vendor, r.architecture, r.description].filter(Boolean).join(', ')})`;
+}

@@ -1,0 +1,284 @@
+/**
+ * One training run of a self-supervised method, as `wgrad train` and `wgrad compare` drive it: the
+ * data order, keys, optimizer, progress, metrics, checkpoints and resume.
+ *
+ * Determinism (what makes --resume continue bit for bit): every random choice is derived from the
+ * seed by folding in counters — the model init from split(key(seed))[0], the data order of epoch e
+ * from permutationIndices(foldIn(kData, e), n), the key of step s of epoch e from
+ * foldIn(foldIn(kTrain, e), s) (the VAE phase has its own keys). A checkpoint holds everything else
+ * that changes: params, BN statistics, optimizer state (whose step count drives the schedule), the
+ * completed epochs of each phase and the loss history. It is written atomically after every epoch
+ * (io.saveCheckpoint: temporary file + rename), so an interrupted run resumes from its last epoch.
+ */
+import { existsSync, mkdirSync, promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { WgradError } from '../core/backend.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/node.js';
+import { foldIn, key as prngKey, split, type Key } from '../random/random.js';
+import { permutationIndices } from '../data/batching.js';
+import { dispose } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { sync } from '../init.js';
+import * as ssl from '../ssl/index.js';
+import { batchTensors, type HostDataset } from './data.js';
+import { Progress } from './progress.js';
+
+export interface RunConfig {
+  method: ssl.MethodName;
+  /** β of the robustness regularizer (0: off). */
+  regularizer: number;
+  data: string;
+  trainLimit?: number;
+  testLimit?: number;
+  epochs: number;
+  batch: number;
+  /** Attack radius (RoCL: pixels, L∞; IDAA: latent step); also the regularizer's ε. */
+  eps: number;
+  alpha?: number;
+  attackSteps?: number;
+  regSteps?: number;
+  seed: number;
+  encoder: 'cnn' | 'resnet';
+  width: number;
+  featureDim?: number;
+  projDim: number;
+  optimizer: ssl.OptimizerSpec['name'];
+  lr: number;
+  warmupEpochs: number;
+  vaeEpochs: number;
+  vaeLr: number;
+  cropScale: number;
+}
+
+export interface EpochRecord {
+  phase: 'vae' | 'encoder';
+  epoch: number;
+  loss: number;
+  parts: Record<string, number>;
+  seconds: number;
+  imagesPerSec: number;
+}
+
+export interface RunCheckpoint {
+  format: 'wgrad-ssl-run';
+  version: 1;
+  config: RunConfig;
+  modelConfig: ssl.ModelConfig;
+  vaeEpochsDone: number;
+  epochsDone: number;
+  params: ssl.ModelParams;
+  state: ssl.SslState;
+  vae?: { params: ssl.VaeParams; state: { model: ssl.VaeState; opt: unknown } };
+  history: EpochRecord[];
+}
+
+export interface RunHooks {
+  /** Progress and status lines (default stderr). */
+  log?: (line: string) => void;
+  /** Stop after this many encoder epochs in this invocation (for tests and split runs). */
+  stopAfter?: number;
+  progressStream?: ConstructorParameters<typeof Progress>[2] extends infer O ? O extends { stream?: infer S } ? S : never : never;
+}
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+export const METRICS_FILE = 'metrics.jsonl';
+
+/** Keys of a run: model init, data order, encoder steps, VAE init, VAE steps. */
+function runKeys(seed: number): { init: Key; data: Key; train: Key; vaeInit: Key; vae: Key } {
+  const [init, data, train, vaeInit, vae] = split(prngKey(seed), 5);
+  return { init, data, train, vaeInit, vae };
+}
+
+export function modelConfigFor(cfg: RunConfig, ds: HostDataset): ssl.ModelConfig {
+  return ssl.methodModelConfig(cfg.method, {
+    encoder: cfg.encoder, inChannels: ds.shape[0], imageSize: ds.shape[1], width: cfg.width, featureDim: cfg.featureDim, projDim: cfg.projDim,
+  });
+}
+
+export function stepsPerEpoch(n: number, batch: number): number {
+  const s = Math.floor(n / batch);
+  if (s < 1) throw new WgradError('train', `--batch ${batch} is larger than the training set (${n} images)`);
+  return s;
+}
+
+function optimizerSpec(cfg: RunConfig, perEpoch: number): ssl.OptimizerSpec {
+  const total = cfg.epochs * perEpoch;
+  return {
+    name: cfg.optimizer, lr: cfg.lr, schedule: 'cosine', warmupSteps: Math.min(cfg.warmupEpochs * perEpoch, Math.floor(total / 10)), totalSteps: total,
+    momentum: 0.9, weightDecay: cfg.optimizer === 'adam' ? 0 : 1e-6,
+  };
+}
+
+const vaeOptimizer = (cfg: RunConfig) => ssl.makeOptimizer({ name: 'adam', lr: cfg.vaeLr, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
+
+/** A fresh run's state. */
+function freshRun(cfg: RunConfig, ds: HostDataset): RunCheckpoint {
+  const keys = runKeys(cfg.seed);
+  const modelConfig = modelConfigFor(cfg, ds);
+  const { params, state } = ssl.model.init(keys.init, modelConfig);
+  const opt = ssl.makeOptimizer(optimizerSpec(cfg, stepsPerEpoch(ds.train.n, cfg.batch)));
+  let vae: RunCheckpoint['vae'];
+  if (cfg.method === 'idaa') {
+    const v = ssl.vae.init(keys.vaeInit, { inChannels: ds.shape[0], imageSize: ds.shape[1] });
+    vae = { params: v.params, state: { model: v.state, opt: vaeOptimizer(cfg).init(v.params) } };
+  }
+  return { format: 'wgrad-ssl-run', version: 1, config: cfg, modelConfig, vaeEpochsDone: 0, epochsDone: 0, params, state: ssl.initState(params, state, opt), vae, history: [] };
+}
+
+/** Settings that must match for --resume (epochs may grow; everything else is fixed by the run). */
+const RESUME_FIXED: (keyof RunConfig)[] = ['method', 'regularizer', 'data', 'trainLimit', 'batch', 'eps', 'alpha', 'attackSteps', 'regSteps', 'seed', 'encoder', 'width', 'featureDim', 'projDim', 'optimizer', 'lr', 'warmupEpochs', 'vaeEpochs', 'vaeLr', 'cropScale'];
+
+export async function loadRun(dir: string): Promise<RunCheckpoint> {
+  const path = join(dir, CHECKPOINT_FILE);
+  if (!existsSync(path)) throw new WgradError('checkpoint', `no checkpoint in ${dir} (expected ${CHECKPOINT_FILE})`);
+  const { tree } = await loadCheckpoint<RunCheckpoint>(path);
+  if (tree?.format !== 'wgrad-ssl-run') throw new WgradError('checkpoint', `${path} is not a wgrad training run (format ${JSON.stringify(tree?.format)})`);
+  return tree;
+}
+
+async function save(dir: string, run: RunCheckpoint): Promise<void> {
+  await saveCheckpoint(join(dir, CHECKPOINT_FILE), run, { metadata: { method: run.config.method } });
+}
+
+/** Reads a batch of losses (and parts) back, adds them to `sums`, frees them; returns the losses. */
+async function drain(pending: { loss: Tensor; parts: Record<string, Tensor> }[], sums: Record<string, number>): Promise<number[]> {
+  const out: number[] = [];
+  for (const p of pending.splice(0)) {
+    const l = await p.loss.item();
+    out.push(l);
+    sums.loss = (sums.loss ?? 0) + l;
+    for (const [k, t] of Object.entries(p.parts)) sums[k] = (sums[k] ?? 0) + (await t.item());
+    dispose([p.loss, p.parts]);
+  }
+  return out;
+}
+
+interface EpochLoop {
+  phase: 'vae' | 'encoder';
+  epoch: number;
+  epochs: number;
+  steps: number;
+  order: Int32Array;
+  step: (x: Tensor, k: Key) => { loss: Tensor; parts: Record<string, Tensor> };
+  stepKey: (s: number) => Key;
+}
+
+/** Runs one epoch; returns its record. */
+async function runEpoch(loop: EpochLoop, ds: HostDataset, batch: number, hooks: RunHooks, onLosses: (first: number, losses: number[]) => Promise<void>): Promise<EpochRecord> {
+  const label = `${loop.phase === 'vae' ? 'vae   ' : 'epoch '}${loop.epoch}/${loop.epochs}`;
+  const bar = new Progress(label, loop.steps, { imagesPerStep: batch, stream: hooks.progressStream });
+  const t0 = performance.now();
+  const sums: Record<string, number> = {};
+  const pending: { loss: Tensor; parts: Record<string, Tensor> }[] = [];
+  let done = 0;
+  for (let s = 0; s < loop.steps; s++) {
+    const { x } = batchTensors(ds.train, ds.shape, loop.order.subarray(s * batch, (s + 1) * batch));
+    try {
+      pending.push(loop.step(x, loop.stepKey(s)));
+    } finally {
+      x.dispose();
+    }
+    // Read losses back a few steps late, so the device is not idle while the host waits.
+    if (pending.length >= 2 || s === loop.steps - 1) {
+      const first = done;
+      done += pending.length;
+      await onLosses(first, await drain(pending, sums));
+      bar.update(done, { loss: sums.loss / done });
+    }
+  }
+  await sync();
+  const seconds = (performance.now() - t0) / 1000;
+  const parts = Object.fromEntries(Object.entries(sums).filter(([k]) => k !== 'loss').map(([k, v]) => [k, v / loop.steps]));
+  return { phase: loop.phase, epoch: loop.epoch, loss: sums.loss / loop.steps, parts, seconds, imagesPerSec: (loop.steps * batch) / seconds };
+}
+
+/**
+ * Trains (or resumes) the run in `dir`. Returns the final checkpoint tree (the caller owns its
+ * tensors).
+ */
+export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume: boolean, hooks: RunHooks = {}): Promise<RunCheckpoint> {
+  const log = hooks.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  mkdirSync(dir, { recursive: true });
+  const ckptPath = join(dir, CHECKPOINT_FILE);
+  let run: RunCheckpoint;
+  if (resume && existsSync(ckptPath)) {
+    run = await loadRun(dir);
+    for (const k of RESUME_FIXED) {
+      if (JSON.stringify(run.config[k]) !== JSON.stringify(cfg[k])) {
+        dispose(run);
+        throw new WgradError('train', `--resume: the checkpoint in ${dir} was trained with ${k} = ${JSON.stringify(run.config[k])}, not ${JSON.stringify(cfg[k])}`);
+      }
+    }
+    if (cfg.epochs !== run.config.epochs) {
+      dispose(run);
+      throw new WgradError('train', `--resume: the run was started with --epochs ${run.config.epochs} (the learning-rate schedule depends on it), got ${cfg.epochs}`);
+    }
+    log(`resuming ${dir}: ${run.vaeEpochsDone}/${cfg.method === 'idaa' ? cfg.vaeEpochs : 0} VAE epochs and ${run.epochsDone}/${cfg.epochs} epochs done`);
+  } else {
+    if (existsSync(ckptPath)) throw new WgradError('train', `${ckptPath} exists: pass --resume to continue it, or choose another --out`);
+    run = freshRun(cfg, ds);
+    await fsp.writeFile(join(dir, METRICS_FILE), '');
+  }
+  const metrics = async (rec: object) => fsp.appendFile(join(dir, METRICS_FILE), `${JSON.stringify(rec)}\n`);
+  const stepLines = (phase: string, epoch: number) => async (first: number, losses: number[]) => {
+    await fsp.appendFile(join(dir, METRICS_FILE), losses.map((loss, i) => `${JSON.stringify({ event: 'step', phase, epoch, step: first + i + 1, loss })}\n`).join(''));
+  };
+  const keys = runKeys(cfg.seed);
+  const perEpoch = stepsPerEpoch(ds.train.n, cfg.batch);
+
+  // Phase 1 (IDAA): the VAE.
+  if (cfg.method === 'idaa' && run.vae) {
+    const opt = vaeOptimizer(cfg);
+    for (let e = run.vaeEpochsDone + 1; e <= cfg.vaeEpochs; e++) {
+      const rec = await runEpoch({
+        phase: 'vae', epoch: e, epochs: cfg.vaeEpochs, steps: perEpoch, order: permutationIndices(foldIn(keys.data, 100000 + e), ds.train.n),
+        stepKey: (s) => foldIn(foldIn(keys.vae, e), s),
+        step: (x, k) => {
+          const v = run.vae!;
+          const r = ssl.vae.vaeStep(v.params, v.state, x, k, { optimizer: opt });
+          dispose(v);
+          run.vae = { params: r.params, state: r.state };
+          return { loss: r.loss, parts: r.parts };
+        },
+      }, ds, cfg.batch, hooks, stepLines('vae', e));
+      run.vaeEpochsDone = e;
+      run.history.push(rec);
+      await save(dir, run);
+      await metrics({ event: 'epoch', ...rec });
+    }
+  }
+
+  // Phase 2: the encoder.
+  const opt = ssl.makeOptimizer(optimizerSpec(cfg, perEpoch));
+  const step = ssl.methodStep(settingsOf(cfg), opt, run.vae && { params: run.vae.params, state: run.vae.state.model });
+  let ran = 0;
+  for (let e = run.epochsDone + 1; e <= cfg.epochs; e++) {
+    if (hooks.stopAfter !== undefined && ran >= hooks.stopAfter) break;
+    const rec = await runEpoch({
+      phase: 'encoder', epoch: e, epochs: cfg.epochs, steps: perEpoch, order: permutationIndices(foldIn(keys.data, e), ds.train.n),
+      stepKey: (s) => foldIn(foldIn(keys.train, e), s),
+      step: (x, k) => {
+        const r = step(run.params, run.state, x, k);
+        dispose([run.params, run.state]);
+        run.params = r.params;
+        run.state = r.state;
+        return { loss: r.loss, parts: r.parts };
+      },
+    }, ds, cfg.batch, hooks, stepLines('encoder', e));
+    run.epochsDone = e;
+    run.history.push(rec);
+    await save(dir, run);
+    await metrics({ event: 'epoch', ...rec });
+    ran++;
+  }
+  return run;
+}
+
+/** The method settings of a run configuration. */
+export function settingsOf(cfg: RunConfig): ssl.MethodSettings {
+  return {
+    method: cfg.method, eps: cfg.eps, alpha: cfg.alpha, attackSteps: cfg.attackSteps,
+    augment: { crop: { scale: [cfg.cropScale, 1] } },
+    regularizer: cfg.regularizer > 0 ? { weight: cfg.regularizer, eps: cfg.eps, steps: cfg.regSteps } : undefined,
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * RoCL — Adversarial Self-Supervised Contrastive Learning (Kim, Tack, Hwang, NeurIPS 2020), after
+ * the paper and its official code (METHODS.md):
+ *
+ *   1. Instance-wise attack (attacks.instanceContrastive): from x⁰ = clip(t(x) + U(−ε, ε), 0, 1),
+ *      k PGD steps x ← Π(x + α·sign(∇ₓ NT-Xent([z(x); z(t'(x))]))) with the encoder and projector in
+ *      eval mode (BN on running statistics): the positive is the other view t'(x), the negatives
+ *      the rest of the batch. Official CIFAR values: ε = 8/255, α = 0.007, k = 7, τ = 0.5.
+ *   2. Loss  L = NT-Xent₃({t(x), t'(x), t(x)ᵃᵈᵛ}) + (1/λ)·NT-Xent(t(x)ᵃᵈᵛ, t'(x)),  λ = 256,
+ *      where NT-Xent₃ is the 3-view loss over 3N rows with positives summed (`positives: 'sum'`,
+ *      RoCL's NT_xent for adv_type 'Rep'; losses/contrastive.ts).
+ *   3. LARS over SGD (momentum 0.9, weight decay 1e-6, trust 0.001), warm-up then cosine — chosen
+ *      by the caller through makeOptimizer (the CLI's default for this method).
+ *
+ * Readings where the paper is silent or the code differs (each an option):
+ *   - `positives`: 'sum' (RoCL's code, default) or 'mean' for the 3-view term.
+ *   - The three views go through the encoder as one batch (RoCL's torch.cat), and the (1/λ) term
+ *     reuses those projections; RoCL's code recomputes [xᵃᵈᵛ; t'(x)] in a second train-mode forward,
+ *     which differs only in the BN batch statistics and costs a second forward+backward.
+ *   - `attackTarget`: 'other' (the positive of the attack is t'(x), as METHODS.md states, default)
+ *     or 'same' (t(x) itself, RoCL's `attack_to original` option).
+ *   - On 28×28 Fashion-MNIST the budget follows the evaluation: ε = 0.1 by the CLI, α = ε/4
+ *     (RoCL's α/ε ≈ 0.22 on CIFAR), k = 7.
+ */
+import { instanceContrastive } from '../attacks/unlabeled.js';
+import { ntXent } from '../losses/contrastive.js';
+import { split, type Key } from '../random/random.js';
+import { add, mul } from '../tensor/ops/elementwise.js';
+import { dispose } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { applyStep, type CommonOptions, evalEmbedding, forwardViews, type SslState, type StepResult, twoViews, withDefaults } from './common.js';
+import type { ModelParams, ModelState } from './model.js';
+import { withRegularizer } from './regularizer.js';
+
+export interface RoclOptions extends CommonOptions {
+  /** L∞ radius of the instance-wise attack (default 8/255, RoCL's CIFAR value). */
+  eps?: number;
+  /** Attack step size (default 0.007). */
+  alpha?: number;
+  /** Attack steps k (default 7). */
+  steps?: number;
+  /** Random start of the attack (default true). */
+  randomStart?: boolean;
+  /** λ: the 2-view term's weight is 1/λ (default 256). */
+  lambda?: number;
+  /** How the 3-view loss combines an anchor's two positives (default 'sum'). */
+  positives?: 'sum' | 'mean';
+  /** The attack's positive: the other view (default) or the attacked view itself. */
+  attackTarget?: 'other' | 'same';
+}
+
+export const ROCL_DEFAULTS = {
+  eps: 8 / 255, alpha: 0.007, steps: 7, randomStart: true, lambda: 256, positives: 'sum' as 'sum' | 'mean',
+  attackTarget: 'other' as 'other' | 'same', temperature: 0.5, jointForward: true,
+};
+
+/** RoCL's instance-wise adversarial view of `a` against the positive `b` (eval mode). */
+export function roclAttack(params: ModelParams, state: ModelState, a: Tensor, b: Tensor, key: Key, opts: Omit<RoclOptions, 'optimizer'> = {}): Tensor {
+  const o = withDefaults(ROCL_DEFAULTS, opts);
+  return instanceContrastive(evalEmbedding(params, state), a, o.attackTarget === 'same' ? a : b, key, {
+    eps: o.eps, alpha: o.alpha, steps: o.steps, randomStart: o.randomStart, temperature: o.temperature,
+  });
+}
+
+/**
+ * RoCL's loss from the three projections: NT-Xent₃({za, zb, zAdv}) + (1/λ)·NT-Xent(zAdv, zb).
+ * Returns [total, threeView, twoView].
+ */
+export function roclObjective(za: Tensor, zb: Tensor, zAdv: Tensor, opts: { temperature?: number; lambda?: number; positives?: 'sum' | 'mean' } = {}): [Tensor, Tensor, Tensor] {
+  const { temperature, lambda, positives } = withDefaults(ROCL_DEFAULTS, opts);
+  const three = ntXent([za, zb, zAdv], { temperature, positives });
+  const two = ntXent([zAdv, zb], { temperature });
+  return [add(three, mul(two, 1 / lambda)), three, two];
+}
+
+/** The RoCL loss at fixed views (differentiable in params). */
+export function roclLoss(params: ModelParams, state: ModelState, a: Tensor, b: Tensor, adv: Tensor, opts: Omit<RoclOptions, 'optimizer'> = {}) {
+  const [[va, vb, vAdv], next] = forwardViews(params, state, [a, b, adv], { joint: opts.jointForward ?? ROCL_DEFAULTS.jointForward, momentum: opts.bnMomentum });
+  const [total, three, two] = roclObjective(va.z, vb.z, vAdv.z, opts);
+  return [total, { state: next, parts: { ntXent3: three, ntXentAdv: two }, anchorFeatures: va.features }] as [Tensor, { state: ModelState; parts: Record<string, Tensor>; anchorFeatures: Tensor }];
+}
+
+/** One RoCL step on a batch x [N, C, H, W] in [0, 1]. */
+export function roclStep(params: ModelParams, state: SslState, x: Tensor, key: Key, opts: RoclOptions): StepResult {
+  const [kViews, kAttack, kReg] = split(key, 3);
+  const [a, b] = twoViews(kViews, x, opts.augment);
+  let adv: Tensor | undefined;
+  try {
+    adv = roclAttack(params, state.model, a, b, kAttack, opts);
+    const xAdv = adv;
+    return withRegularizer(params, state, x, a, kReg, opts.regularizer, (extra) =>
+      applyStep(params, state, opts.optimizer, (p, s) => roclLoss(p, s, a, b, xAdv, opts), extra));
+  } finally {
+    dispose([a, b, adv]);
+  }
+}
