@@ -224,6 +224,33 @@ describe('second derivatives (grad of grad)', () => {
 /** Host copy of the CPU rule semantics needed for expected gradients. */
 const f32 = (v: number) => Math.fround(v);
 
+describe('second derivatives of rsqrt, log1p, expm1, mod, minimum, where', () => {
+  it('rsqrt, log1p, expm1 (and composed with a product)', async () => {
+    await fc.assert(
+      fc.asyncProperty(tensorArb(shapeArb({ maxDim: 2 }), (n) => positiveArb(n, 0.4, 2)), fc.nat(1000), async (spec, seed) => {
+        await wg.checkGrads(wg.rsqrt, [toTensor(spec)], { order: 2, seed });
+        await wg.checkGrads((x) => wg.mul(wg.log1p(x), x), [toTensor(spec)], { order: 2, seed });
+        await wg.checkGrads((x) => wg.expm1(wg.mul(x, wg.sub(x, 1))), [toTensor(spec)], { order: 2, seed });
+      }),
+      runs(10),
+    );
+  });
+
+  it('mod (a·(a mod b) in both operands), minimum (products of both), where (broadcast branches)', async () => {
+    const modArb = broadcastShapesArb(2, { maxDim: 2 }).chain(([sa, sb]) => fc.tuple(specOf(sa, modDividends), specOf(sb, modDivisors)));
+    const minArb = broadcastShapesArb(2, { maxDim: 2 }).chain(([sa, sb]) => fc.tuple(specOf(sa, offGrid(0.25)), specOf(sb, offGrid(0.75))));
+    await fc.assert(
+      fc.asyncProperty(modArb, minArb, fc.nat(1000), async ([a, b], [c, d], seed) => {
+        // ∂²/∂a∂b (a·(a mod b)) = −⌊a/b⌋: the divisor's gradient rule is itself differentiated.
+        await wg.checkGrads((x, y) => wg.mul(x, wg.mul(wg.mod(x, y), y)), [toTensor(a), toTensor(b)], { order: 2, seed });
+        await wg.checkGrads((x, y) => wg.mul(wg.minimum(x, y), wg.mul(wg.add(x, y), x)), [toTensor(c), toTensor(d)], { order: 2, seed });
+        await wg.checkGrads((x, y) => wg.where(wg.greater(x, y), wg.mul(wg.mul(x, x), y), wg.exp(wg.mul(x, y))), [toTensor(c), toTensor(d)], { order: 2, seed });
+      }),
+      runs(10),
+    );
+  });
+});
+
 describe('non-differentiable primitives pass no gradient', () => {
   const spec = tensorArb(shapeArb({ minRank: 1 }), (n) => fc.array(fc.constantFrom(-2.7, -1.3, -0.4, 0.3, 0.7, 1.6, 2.2), { minLength: n, maxLength: n }));
 

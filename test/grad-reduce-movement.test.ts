@@ -396,6 +396,21 @@ describe('sorting: takeAlongAxis, sort, topk values', () => {
     );
   });
 
+  it('second order: min of a product, sort and topk values composed with products', async () => {
+    const arb = tensorArb(shapeArb({ minRank: 1, maxRank: 2, maxDim: 4 }), (n) => distinctArb(n, 0.3)).chain((spec) =>
+      fc.record({ spec: fc.constant(spec), axis: axisArb(spec.shape.length), descending: fc.boolean(), k: fc.nat(spec.shape.at(-1)!), seed: fc.nat(1000) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ spec, axis, descending, k, seed }) => {
+        const pos = toTensor(positiveShift(spec));
+        await wg.checkGrads((x) => wg.mul(wg.min(wg.mul(x, x), axis, { keepdims: true }), wg.sum(x, axis, { keepdims: true })), [pos], { order: 2, seed });
+        await wg.checkGrads((x) => wg.mul(wg.sort(x, axis, { descending }), wg.sort(wg.mul(x, x), axis, { descending })), [pos], { order: 2, seed });
+        await wg.checkGrads((x) => wg.mul(wg.topk(x, k)[0], wg.topk(wg.exp(x), k)[0]), [toTensor(spec)], { order: 2, seed });
+      }),
+      runs(12),
+    );
+  });
+
   it('sort (both directions, random axis) and topk values', async () => {
     const arb = tensorArb(shapeArb({ minRank: 1, maxRank: 3, maxDim: 4 }), (n) => distinctArb(n)).chain((spec) =>
       fc.record({ spec: fc.constant(spec), axis: axisArb(spec.shape.length), descending: fc.boolean(), k: fc.nat(spec.shape.at(-1)!) }),
