@@ -9,6 +9,8 @@ import { init as nodeInit } from '../src/node.js';
 import * as data from '../src/data/index.js';
 import * as random from '../src/random/random.js';
 import { checkGrads } from '../src/autograd/check.js';
+import { grad } from '../src/autograd/transforms.js';
+import { sum } from '../src/tensor/ops/reduce.js';
 import { fromStorageArray } from '../src/tensor/engine.js';
 import { full, tensor } from '../src/tensor/ops/creation.js';
 import { broadcastTo, slice } from '../src/tensor/ops/movement.js';
@@ -150,6 +152,54 @@ describe('crops', () => {
     const x = images(2, 3, 5, 4);
     const k = random.key(3);
     await checkGrads((t) => data.simclrAugment(k, t, { colorJitter: false, grayscale: { p: 0.5 }, crop: { scale: [0.3, 0.8] } }), [x]);
+    x.dispose();
+  });
+});
+
+describe('gradients of the composed augmentations', () => {
+  /** RGB pixels in [0.25, 0.75] whose channels differ by ≥ 0.1 (no ties for hue's max/min branches). */
+  function distinctRgb(n: number, h: number, w: number): Tensor {
+    const px = h * w;
+    const v = new Float32Array(n * 3 * px);
+    for (let s = 0; s < n; s++) {
+      for (let q = 0; q < px; q++) {
+        const base = 0.25 + 0.3 * (((s * px + q) * 0.618) % 1);
+        const order = [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 2, 1], [1, 0, 2], [2, 1, 0]][(s * px + q) % 6];
+        order.forEach((c, rank) => (v[(s * 3 + c) * px + q] = base + 0.1 * rank));
+      }
+    }
+    return fromStorageArray(v, [n, 3, h, w], 'float32');
+  }
+
+  it('cropAndResize: gradients in the images and in the (non-integer) box coordinates', async () => {
+    const x = images(2, 2, 5, 6);
+    // Box edges and sample coordinates away from integers (the tent weights' kinks) and from the clamps' ties.
+    const box = [tensor([1.3, 0.45]), tensor([0.7, 1.15]), tensor([2.6, 3.35]), tensor([3.4, 2.7])];
+    await checkGrads((t, top, left, height, width) => data.cropAndResize(t, { top, left, height, width }, 3, 4), [x, ...box]);
+    dispose([x, ...box]);
+  });
+
+  it('colour adjustments: gradients in the images and the per-sample factors (inside the clamp)', async () => {
+    const x = distinctRgb(2, 3, 2);
+    const f = tensor([0.85, 1.15]);
+    await checkGrads((t, s) => data.adjustBrightness(t, s), [x, f]);
+    await checkGrads((t, s) => data.adjustContrast(t, s), [x, f]);
+    await checkGrads((t, s) => data.adjustSaturation(t, s), [x, f]);
+    await checkGrads((t, s) => data.adjustHue(t, s), [x, tensor([0.03, -0.04])]);
+    await checkGrads((t) => data.rgbToGrayscale(t), [x]);
+    dispose([x, f]);
+  });
+
+  it('gaussianNoise with a fixed key: identity gradient inside the clamp, zero where it clips', async () => {
+    const k = random.key(11);
+    const x = distinctRgb(2, 3, 3);
+    await checkGrads((t) => data.gaussianNoise(k, t, { std: 0.05 }), [x]);
+    await checkGrads((t) => data.gaussianNoise(k, t, { std: 0.5, clip: false }), [x]);
+    // With a large std some pixels clip: their gradient is 0, the others' 1.
+    const g = await grad((t: Tensor) => sum(data.gaussianNoise(k, t, { std: 0.5 })))(x).data();
+    const y = await data.gaussianNoise(k, x, { std: 0.5 }).data();
+    y.forEach((v, i) => expect(g[i]).toBe(v > 0 && v < 1 ? 1 : 0));
+    expect(Array.from(g).some((v) => v === 0)).toBe(true);
     x.dispose();
   });
 });

@@ -92,6 +92,17 @@ describe('dropout', () => {
     expect(Math.abs(dropped - 0.3)).toBeLessThan(0.03);
   });
 
+  it('gradients with a fixed key: the kept mask scaled by 1/(1 − rate), through a nonlinearity too', async () => {
+    const k = key(4);
+    const x = wg.tensor(Float32Array.from({ length: 24 }, (_, i) => Math.sin(i * 1.3)), { shape: [4, 6] });
+    await wg.checkGrads((t) => nn.dropout(k, t, 0.4, true), [x]);
+    await wg.checkGrads((t) => wg.mul(nn.dropout(k, wg.tanh(t), 0.25, true), t), [x], { order: 2 });
+    // The gradient of Σ dropout(x) is exactly the forward mask of ones.
+    const mask = await arr(nn.dropout(k, wg.ones([4, 6]), 0.4, true));
+    expect(await arr(wg.grad((t: wg.Tensor) => wg.sum(nn.dropout(k, t, 0.4, true)))(x))).toEqual(mask);
+    expect(mask.some((v) => v === 0) && mask.some((v) => v !== 0)).toBe(true);
+  });
+
   it('is the identity in eval mode or at rate 0, and zero at rate 1', async () => {
     const x = wg.tensor([1, 2, 3]);
     const y = nn.dropout(key(1), x, 0.5, false);
