@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as wg from '../src/index.js';
-import { unbroadcast } from '../src/autograd/backward.js';
+import { checkCotangent, unbroadcast } from '../src/autograd/backward.js';
 import { vjpRules } from '../src/autograd/vjp.js';
 
 beforeAll(async () => {
@@ -87,6 +87,11 @@ describe('the backward driver checks every cotangent against its input', () => {
     expect(u.shape).toEqual([1, 3]);
     expect(Array.from(await u.data())).toEqual([8, 8, 8]);
     expect(unbroadcast(wg.ones([2, 3]), [2, 3]).shape).toEqual([2, 3]);
+    // What a broken un-broadcast would hand on, through the check the driver applies after it.
+    expect(() => checkCotangent('add', 'input 0', wg.ones([2, 3]), wg.ones([1, 3]))).toThrow(
+      "add: cotangent of input 0 is float32 [2, 3], expected the input's float32 [1, 3]",
+    );
+    expect(checkCotangent('add', 'input 0', u, wg.ones([1, 3]))).toBe(u);
   });
 
   it('a view rule that forgets to reshape back is an error naming it, not a NaN downstream', () => {

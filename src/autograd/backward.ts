@@ -87,7 +87,7 @@ function checkBroadcastable(prim: string, j: number, g: Tensor, x: Tensor): void
  * Every cotangent leaving the driver has exactly its input's shape and dtype: a wrong rule or a broken
  * un-broadcast must fail here, naming the primitive, not as a NaN or a reshape error far downstream.
  */
-function checkCotangent(prim: string, what: string, g: Tensor, x: Tensor): Tensor {
+export function checkCotangent(prim: string, what: string, g: Tensor, x: Tensor): Tensor {
   if (g.dtype === x.dtype && g.rank === x.rank && g.shape.every((d, i) => d === x.shape[i])) return g;
   throw new WgradError(prim, `cotangent of ${what} is ${describe(g)}, expected the input's ${describe(x)}`);
 }
