@@ -1,0 +1,25 @@
+/**
+ * wgrad.evaluation: clean and robust accuracy over a dataset (with a progress line), feature
+ * extraction, linear probes (plain and robust), weighted kNN, accuracy-versus-ε sweeps and a small
+ * SVG line-chart writer.
+ *
+ *   const model = (x) => wg.nn.smallCnn.apply(params, x);
+ *   const clean = await evaluation.accuracy(model, test, { progress: true });
+ *   const pgd20 = (x, y, k) => attacks.pgd(attacks.crossEntropy(model, y), x, k, { eps: 0.1, alpha: 0.01, steps: 20 });
+ *   const robust = await evaluation.robustAccuracy(model, test, pgd20);
+ */
+export {
+  type Batch, type BatchSource, type LabeledData, type ProgressOptions, type ProgressSetting,
+  datasetSize, progressLine, progressReporter,
+} from './data.js';
+export {
+  accuracy, robustAccuracy, extractFeatures,
+  type Model, type Attack, type AccuracyOptions, type AccuracyResult, type ExtractOptions,
+} from './accuracy.js';
+export {
+  trainLinearHead, linearProbe, robustLinearEval,
+  type LinearHeadOptions, type LinearProbeOptions, type RobustLinearOptions, type RobustLinearResult,
+} from './linear.js';
+export { knnPredict, knnAccuracy, type KnnOptions, type FeatureSet } from './knn.js';
+export { accuracyVsEps, sweepChart, type SweepEntry, type SweepResult, type SweepOptions } from './sweep.js';
+export { lineChart, niceTicks, escapeXml, type Series, type LineChartOptions } from './svg.js';

@@ -1,0 +1,202 @@
+/**
+ * Linear evaluation of a frozen representation.
+ *
+ * `trainLinearHead` fits a linear softmax classifier (nn.linear, PyTorch init) on features with
+ * cross-entropy. The schedule, by default (RoCL's linear evaluation, shortened):
+ *   SGD, momentum 0.9, lr 0.1, weight decay 5e-4 on the weights (not the bias), batch 256,
+ *   30 epochs, the learning rate multiplied by 0.1 after 60 % and again after 80 % of the epochs
+ *   (`schedule: 'step'`); reshuffled every epoch from `key`.
+ * `optimizer: 'adam'` uses Adam lr 1e-3 (no weight decay) with cosine decay to 0 instead
+ * (IDAA's logistic regression is close to this). Every option can be overridden.
+ *
+ * `linearProbe` extracts the features of a train and a test set with the frozen encoder, trains
+ * the head and reports test accuracy. `robustLinearEval` (RoCL's "robust linear evaluation")
+ * trains the head on PGD examples made through encoder + current head (the encoder frozen), then
+ * reports clean and PGD accuracy of encoder + head.
+ */
+import { WgradError } from '../core/backend.js';
+import { valueAndGrad } from '../autograd/transforms.js';
+import { softmaxCrossEntropy } from '../losses/classification.js';
+import * as linear from '../nn/linear.js';
+import { adam, sgd } from '../optim/optimizers.js';
+import { cosineDecaySchedule, piecewiseConstantSchedule } from '../optim/schedules.js';
+import { applyUpdates } from '../optim/transforms.js';
+import type { Schedule } from '../optim/types.js';
+import { permutationIndices, takeRows } from '../data/batching.js';
+import { stopGradient } from '../autograd/stop.js';
+import { foldIn, key as makeKey, split, type Key } from '../random/random.js';
+import { dispose, tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { pgd } from '../attacks/pgd.js';
+import { crossEntropy } from '../attacks/objectives.js';
+import { accuracy, type AccuracyResult, extractFeatures, type Model } from './accuracy.js';
+import { checkBatchSize, checkDataset, type LabeledData, type ProgressSetting, progressReporter, takeBatch } from './data.js';
+
+export interface LinearHeadOptions {
+  classes: number;
+  /** Default 30. */
+  epochs?: number;
+  /** Default 256. */
+  batchSize?: number;
+  /** 'sgd' (default) or 'adam'. */
+  optimizer?: 'sgd' | 'adam';
+  /** Default 0.1 (SGD) / 1e-3 (Adam). */
+  lr?: number;
+  /** SGD momentum (default 0.9). */
+  momentum?: number;
+  /** Default 5e-4 (SGD) / 0 (Adam); weights only. */
+  weightDecay?: number;
+  /** Default 'step' (SGD) / 'cosine' (Adam). */
+  schedule?: 'step' | 'cosine' | 'constant';
+  /** Shuffling and initialization (default key(0)). */
+  key?: Key;
+  progress?: ProgressSetting;
+}
+
+type ResolvedHead = Required<Omit<LinearHeadOptions, 'progress'>> & { progress?: ProgressSetting };
+
+function resolve(op: string, o: LinearHeadOptions): ResolvedHead {
+  const isSgd = (o.optimizer ?? 'sgd') === 'sgd';
+  const r: ResolvedHead = {
+    epochs: 30, batchSize: 256, optimizer: 'sgd', momentum: 0.9, key: makeKey(0),
+    lr: isSgd ? 0.1 : 1e-3, weightDecay: isSgd ? 5e-4 : 0, schedule: isSgd ? 'step' : 'cosine', ...o,
+  };
+  if (!Number.isInteger(r.classes) || r.classes < 2) throw new WgradError(op, `classes must be an integer ≥ 2, got ${r.classes}`);
+  if (!Number.isInteger(r.epochs) || r.epochs < 1) throw new WgradError(op, `epochs must be an integer ≥ 1, got ${r.epochs}`);
+  if (!(r.lr > 0)) throw new WgradError(op, `lr must be > 0, got ${r.lr}`);
+  checkBatchSize(op, r.batchSize);
+  return r;
+}
+
+function makeOptimizer(o: ResolvedHead, stepsPerEpoch: number) {
+  const total = o.epochs * stepsPerEpoch;
+  const lr: Schedule | number = o.schedule === 'cosine' ? cosineDecaySchedule(o.lr, total)
+    : o.schedule === 'step' ? piecewiseConstantSchedule(o.lr, { [Math.round(0.6 * total)]: 0.1, [Math.round(0.8 * total)]: 0.1 })
+    : o.lr;
+  const decayWeights = (path: string) => path.endsWith('w');
+  return o.optimizer === 'sgd'
+    ? sgd({ lr, momentum: o.momentum, weightDecay: o.weightDecay, decayMask: decayWeights })
+    : adam({ lr });
+}
+
+/** Trains a linear head on features [N, D] with int32 labels [N]; returns its params (caller owns). */
+export async function trainLinearHead(features: Tensor, labels: Tensor, opts: LinearHeadOptions): Promise<linear.LinearParams> {
+  const o = resolve('trainLinearHead', opts);
+  checkDataset('trainLinearHead', { images: features, labels });
+  if (features.rank !== 2) throw new WgradError('trainLinearHead', `features must be [N, D], got rank ${features.rank}`);
+  const n = features.shape[0];
+  const stepsPerEpoch = Math.ceil(n / o.batchSize);
+  const [kInit, kShuffle] = split(o.key);
+  let head = linear.init(kInit, { inFeatures: features.shape[1], outFeatures: o.classes });
+  const opt = makeOptimizer(o, stepsPerEpoch);
+  let state = opt.init(head);
+  const lossAndGrad = valueAndGrad((p: linear.LinearParams, x: Tensor, y: Tensor) => softmaxCrossEntropy(linear.apply(p, x), y));
+  const report = progressReporter(o.progress, 'linear head', o.epochs * n);
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const order = permutationIndices(foldIn(kShuffle, epoch), n);
+    for (let start = 0; start < n; start += o.batchSize) {
+      const rows = order.subarray(start, Math.min(n, start + o.batchSize));
+      const [nextHead, nextState] = tidy(() => {
+        const { x, y } = takeRows({ x: features, y: labels }, rows);
+        const [, grads] = lossAndGrad(head, x, y);
+        const [updates, s] = opt.update(grads, state, head);
+        return [applyUpdates(head, updates), s] as const;
+      });
+      dispose([head, state]);
+      [head, state] = [nextHead, nextState];
+    }
+    await head.w.data(); // one sync per epoch keeps the queue short
+    report((epoch + 1) * n);
+  }
+  dispose(state);
+  return head;
+}
+
+export interface LinearProbeOptions extends LinearHeadOptions {
+  /** Batch size of the feature extraction (default 256). */
+  extractBatchSize?: number;
+}
+
+/** Features of the frozen encoder on both sets, a head trained on the train features, test accuracy. */
+export async function linearProbe(encoder: Model, train: LabeledData, test: LabeledData, opts: LinearProbeOptions): Promise<{ head: linear.LinearParams; accuracy: number; trainAccuracy: number }> {
+  const ex = { batchSize: opts.extractBatchSize ?? 256 };
+  const tr = await extractFeatures(encoder, train, ex);
+  const te = await extractFeatures(encoder, test, ex);
+  try {
+    const head = await trainLinearHead(tr.features, tr.labels, opts);
+    const apply = (x: Tensor) => linear.apply(head, x);
+    const trainAccuracy = (await accuracy(apply, { images: tr.features, labels: tr.labels })).accuracy;
+    const testAccuracy = (await accuracy(apply, { images: te.features, labels: te.labels })).accuracy;
+    return { head, accuracy: testAccuracy, trainAccuracy };
+  } finally {
+    dispose([tr, te]);
+  }
+}
+
+export interface RobustLinearOptions extends LinearHeadOptions {
+  /** PGD used to train the head (RoCL: L∞ ε = 8/255, α = 0.007, 10 steps). */
+  trainAttack?: { eps?: number; alpha?: number; steps?: number };
+  /** PGD used to evaluate (default: PGD-20, ε = 8/255, α = ε/10, random start). */
+  evalAttack?: { eps?: number; alpha?: number; steps?: number };
+  /** Evaluate on the first `evalLimit` test examples only. */
+  evalLimit?: number;
+}
+
+export interface RobustLinearResult {
+  head: linear.LinearParams;
+  clean: AccuracyResult;
+  robust: AccuracyResult;
+}
+
+/** RoCL's robust linear evaluation (see the header). */
+export async function robustLinearEval(encoder: Model, train: LabeledData, test: LabeledData, opts: RobustLinearOptions): Promise<RobustLinearResult> {
+  const o = resolve('robustLinearEval', opts);
+  const n = checkDataset('robustLinearEval', train);
+  const ta = { eps: 8 / 255, alpha: 0.007, steps: 10, ...opts.trainAttack };
+  const ea = { eps: 8 / 255, steps: 20, ...opts.evalAttack };
+  const [kInit, kShuffle, kAttack, kEval] = split(o.key, 4);
+  // The head's input width, from one example.
+  const width = tidy(() => { const b = takeBatch(train, 0, 1); const f = encoder(b.images); dispose(b); return f.shape[1]; });
+  let head = linear.init(kInit, { inFeatures: width, outFeatures: o.classes });
+  const opt = makeOptimizer(o, Math.ceil(n / o.batchSize));
+  let state = opt.init(head);
+  const features = (x: Tensor) => stopGradient(encoder(x));
+  const lossAndGrad = valueAndGrad((p: linear.LinearParams, f: Tensor, y: Tensor) => softmaxCrossEntropy(linear.apply(p, f), y));
+  const report = progressReporter(o.progress, 'robust linear head', o.epochs * n);
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const order = permutationIndices(foldIn(kShuffle, epoch), n);
+    const runStarts = permutationIndices(foldIn(kShuffle, epoch), Math.ceil(n / o.batchSize));
+    for (let start = 0, b = 0; start < n; start += o.batchSize, b++) {
+      const batch = shuffledBatch(train, order, runStarts[b] * o.batchSize, start, Math.min(n, start + o.batchSize) - start);
+      const [nextHead, nextState] = tidy(() => {
+        const model = (x: Tensor) => linear.apply(head, features(x));
+        const xAdv = pgd(crossEntropy(model, batch.labels), batch.images, foldIn(foldIn(kAttack, epoch), b), ta);
+        const [, grads] = lossAndGrad(head, features(xAdv), batch.labels);
+        const [updates, s] = opt.update(grads, state, head);
+        return [applyUpdates(head, updates), s] as const;
+      });
+      dispose([head, state, batch]);
+      [head, state] = [nextHead, nextState];
+      if (b % 8 === 7) await head.w.data();
+    }
+    await head.w.data();
+    report((epoch + 1) * n);
+  }
+  dispose(state);
+  const model = (x: Tensor) => linear.apply(head, encoder(x));
+  const evalOpts = { limit: opts.evalLimit, progress: opts.progress, key: kEval };
+  const clean = await accuracy(model, test, evalOpts);
+  const robust = await accuracy(model, test, { ...evalOpts, attack: (x, y, k) => pgd(crossEntropy(model, y), x, k, { alpha: ea.eps / 10, ...ea }) });
+  return { head, clean, robust };
+}
+
+/**
+ * Rows order[start, start + count) of device tensors (gathered); a BatchSource gives contiguous
+ * batches only, so there it is the run of `count` rows at `runStart` (the epoch's shuffle then
+ * picks the order of the runs).
+ */
+function shuffledBatch(data: LabeledData, order: Int32Array, runStart: number, start: number, count: number): { images: Tensor; labels: Tensor } {
+  if (!('size' in data)) return takeRows(data, order.subarray(start, start + count));
+  const s0 = Math.min(runStart, data.size - count);
+  return data.batch(s0, s0 + count);
+}

@@ -1,0 +1,98 @@
+/**
+ * A small SVG writer for result charts (no plotting dependency): `lineChart` draws one curve per
+ * series with axes, ticks at "nice" round values, axis labels, a title and a legend; `escapeXml`
+ * is shared with the benchmark report's bar chart (bench/report.ts).
+ */
+
+export const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** About `count` evenly spaced round values (1, 2 or 5 × 10ᵏ apart) covering [lo, hi]. */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / Math.max(1, count);
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+export interface Series {
+  name: string;
+  x: readonly number[];
+  y: readonly number[];
+  /** CSS colour (default from a colour-blind-safe palette). */
+  color?: string;
+  /** Dash pattern, e.g. '6,3'. */
+  dash?: string;
+}
+
+export interface LineChartOptions {
+  title: string;
+  subtitle?: string;
+  xLabel: string;
+  yLabel: string;
+  series: readonly Series[];
+  width?: number;
+  height?: number;
+  /** Axis ranges (default: the data's, widened to nice ticks). */
+  xRange?: readonly [number, number];
+  yRange?: readonly [number, number];
+  xFormat?: (v: number) => string;
+  yFormat?: (v: number) => string;
+}
+
+const PALETTE = ['#0072b2', '#d55e00', '#009e73', '#cc79a7', '#e69f00', '#56b4e9', '#000000', '#f0e442'];
+
+const fmtDefault = (v: number) => String(Number(v.toPrecision(6)));
+
+function extent(values: number[], given?: readonly [number, number]): [number, number] {
+  if (given) return [given[0], given[1]];
+  const finite = values.filter(Number.isFinite);
+  if (finite.length === 0) return [0, 1];
+  const lo = Math.min(...finite), hi = Math.max(...finite);
+  if (lo === hi) return [lo - 1, hi + 1];
+  const t = niceTicks(lo, hi);
+  return [Math.min(lo, t[0]), Math.max(hi, t[t.length - 1])];
+}
+
+/** An SVG line chart as a string. */
+export function lineChart(o: LineChartOptions): string {
+  const { width = 680, height = 440, xFormat = fmtDefault, yFormat = fmtDefault } = o;
+  const left = 70, right = 20, top = o.subtitle ? 62 : 44, bottom = 56;
+  const legendH = 18 * o.series.length + 10;
+  const pw = width - left - right, ph = height - top - bottom - legendH;
+  const [x0, x1] = extent(o.series.flatMap((s) => [...s.x]), o.xRange);
+  const [y0, y1] = extent(o.series.flatMap((s) => [...s.y]), o.yRange);
+  const X = (v: number) => left + ((v - x0) / (x1 - x0)) * pw;
+  const Y = (v: number) => top + ph - ((v - y0) / (y1 - y0)) * ph;
+  const f = (v: number) => v.toFixed(1);
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="100%" height="100%" fill="white"/>`);
+  out.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">${escapeXml(o.title)}</text>`);
+  if (o.subtitle) out.push(`<text x="${left}" y="42" fill="#555">${escapeXml(o.subtitle)}</text>`);
+  for (const t of niceTicks(x0, x1, 8).filter((t) => t >= x0 - 1e-12 && t <= x1 + 1e-12)) {
+    out.push(`<line x1="${f(X(t))}" y1="${top}" x2="${f(X(t))}" y2="${top + ph}" stroke="#e5e5e5"/>`);
+    out.push(`<text x="${f(X(t))}" y="${top + ph + 16}" text-anchor="middle" fill="#333">${escapeXml(xFormat(t))}</text>`);
+  }
+  for (const t of niceTicks(y0, y1, 6).filter((t) => t >= y0 - 1e-12 && t <= y1 + 1e-12)) {
+    out.push(`<line x1="${left}" y1="${f(Y(t))}" x2="${left + pw}" y2="${f(Y(t))}" stroke="#e5e5e5"/>`);
+    out.push(`<text x="${left - 6}" y="${f(Y(t) + 4)}" text-anchor="end" fill="#333">${escapeXml(yFormat(t))}</text>`);
+  }
+  out.push(`<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
+  out.push(`<text x="${left + pw / 2}" y="${top + ph + 36}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
+  out.push(`<text transform="translate(18 ${top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`);
+  o.series.forEach((s, i) => {
+    const color = s.color ?? PALETTE[i % PALETTE.length];
+    const pts = s.x.map((xv, j) => [xv, s.y[j]]).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
+    const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : '';
+    out.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${pts.map(([a, b]) => `${f(X(a))},${f(Y(b))}`).join(' ')}"/>`);
+    for (const [a, b] of pts) out.push(`<circle cx="${f(X(a))}" cy="${f(Y(b))}" r="3" fill="${color}"/>`);
+    const ly = top + ph + bottom - 8 + i * 18;
+    out.push(`<line x1="${left}" y1="${ly}" x2="${left + 28}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
+    out.push(`<text x="${left + 36}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
