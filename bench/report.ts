@@ -1,5 +1,6 @@
 /** Writing the results: a markdown table, JSON, and a hand-written SVG bar chart of the ratios. */
 import type { RowResult } from './harness.js';
+import { escapeXml as esc } from '../src/eval/svg.js';
 
 export interface RunInfo {
   date: string;
@@ -135,7 +136,6 @@ export function markdown(rows: RowResult[], info: RunInfo, base = 'latest'): str
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** A horizontal bar chart of the ratios on a log scale, with the 1× and 8× lines. */
 export function svgChart(rows: RowResult[], info: Pick<RunInfo, 'date' | 'mode' | 'adapter'>): string {

@@ -56,4 +56,5 @@ export * as data from './data/index.js';
 export * as io from './io/index.js';
 export * as random from './random/random.js';
 export * as attacks from './attacks/index.js';
+export * as evaluation from './eval/index.js';
 export type { Key } from './random/random.js';
