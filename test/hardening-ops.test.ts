@@ -362,3 +362,46 @@ describe('raw errors become named WgradErrors', () => {
     expect(Array.from(await wg.cast(wg.tensor([1e10, -1.5]), 'int32').data())).toEqual([2 ** 31 - 1, -1]);
   });
 });
+
+describe('random.normal is bit-identical on the CPU and WebGPU (item 8)', () => {
+  const bitsOf = (xs: number[]) => Array.from(new Uint32Array(Float32Array.from(xs).buffer));
+  it('same key, same float32 bits: several keys and shapes, 200k values, mean/stddev', async (ctx) => {
+    if (!backends.webgpu) {
+      console.warn(`skipped: ${whyNoGpu}`);
+      ctx.skip();
+    }
+    const draws = () => [
+      wg.random.normal(wg.random.key(0), [200_000]),
+      wg.random.normal(wg.random.key(2 ** 40 + 7), [3, 5, 7]),
+      wg.random.normal(wg.random.split(wg.random.key(1), 3)[2], [1000]),
+      wg.random.normal(wg.random.key(5), [4096], { mean: 3, stddev: 0.5 }),
+    ];
+    const cpu = await on('cpu', draws);
+    const gpu = await on('webgpu', draws);
+    cpu.forEach((c, i) => {
+      const a = bitsOf(c), b = bitsOf(gpu[i]);
+      const differ = a.reduce((n, v, j) => n + (v !== b[j] ? 1 : 0), 0);
+      expect(differ, `draw ${i}: ${differ} of ${a.length} values differ`).toBe(0);
+    });
+  }, 120_000);
+
+  it('the integer Box–Muller is a standard normal: matches √(−2 ln u)·cos(2πv) to 1.1e-6, moments of 200k draws', async () => {
+    const { normalFromBits } = await import('../src/random/normal.js');
+    const { threefry2x32 } = await import('../src/random/threefry.js');
+    let worst = 0;
+    for (let i = 0; i < 50_000; i++) {
+      const [a, b] = threefry2x32(3, 4, i, 0);
+      for (const w0 of [a, a >>> (b & 31), (0xffffffff - (a >>> (b & 15))) >>> 0]) {
+        const exact = Math.sqrt(-2 * Math.log(((w0 | 1) >>> 0) / 2 ** 32)) * Math.cos((2 * Math.PI * b) / 2 ** 32);
+        worst = Math.max(worst, Math.abs(normalFromBits(w0, b) - exact));
+      }
+    }
+    expect(worst).toBeLessThan(1.1e-6);
+    const z = Array.from(await wg.random.normal(wg.random.key(11), [200_000]).data());
+    const mean = z.reduce((s, v) => s + v, 0) / z.length;
+    const variance = z.reduce((s, v) => s + (v - mean) ** 2, 0) / z.length;
+    expect(Math.abs(mean)).toBeLessThan(5 / Math.sqrt(z.length));
+    expect(Math.abs(variance - 1)).toBeLessThan(5 * Math.sqrt(2 / z.length));
+    expect(z.reduce((m, v) => Math.max(m, Math.abs(v)), 0)).toBeLessThanOrEqual(6.661);
+  });
+});

@@ -88,8 +88,9 @@ export interface PrimParams {
   /** (x) → int32 indices that stably sort x along its last axis. */
   argsort: { descending: boolean };
   // ---- randomness (counter based: element i of the output depends only on key and i) ----
-  /** () → `shape` of uint32 bits ('bits') or float32 uniform in [0, 1) ('uniform'). */
-  random: { key: [number, number]; shape: number[]; dist: 'bits' | 'uniform' };
+  /** () → `shape` of uint32 bits ('bits'), float32 uniform in [0, 1) ('uniform') or standard
+   *  normal ('normal', integer-only Box–Muller: src/random/normal.ts). */
+  random: { key: [number, number]; shape: number[]; dist: 'bits' | 'uniform' | 'normal' };
 }
 
 export type Prim = keyof PrimParams;

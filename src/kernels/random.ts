@@ -1,13 +1,16 @@
 /**
  * random {key, shape, dist}: counter-based Threefry-2x32 (20 rounds), the same function as
  * src/random/threefry.ts. Element i (row-major) is bits_i = threefry2x32(key, [i, 0])[0]; 'uniform'
- * maps bits to [0, 1) as bitcast((bits >> 9) | 0x3f800000) - 1 (exact). Element-parallel
+ * maps bits to [0, 1) as bitcast((bits >> 9) | 0x3f800000) - 1 (exact); 'normal' is
+ * normalFromBits(w.x, w.y) of both words (src/random/normal.ts: integer operations only, so its
+ * bits match the CPU's on every device). Element-parallel
  * (wgsl.ts `flatMain`: 256 lanes × 16 elements per workgroup, a 2-D grid for large outputs); the key is a uniform, so every
  * call shares one pipeline per dist. Bits are identical to the CPU's by construction.
  */
 import type { OutputSpec } from '../core/backend.js';
 import { numel } from '../core/shape.js';
 import type { GpuRuntime, GpuStorage } from './runtime.js';
+import { normalWgsl } from '../random/normal.js';
 import { flatGrid, FLAT_END, flatMain, storageDecl, Uniforms, WG } from './wgsl.js';
 
 const ROTATIONS = [13, 15, 26, 6, 17, 29, 16, 24];
@@ -35,7 +38,7 @@ export function threefryWgsl(): string {
 
 export function runRandom(
   rt: GpuRuntime,
-  params: { key: [number, number]; shape: number[]; dist: 'bits' | 'uniform' },
+  params: { key: [number, number]; shape: number[]; dist: 'bits' | 'uniform' | 'normal' },
   out: OutputSpec,
 ): GpuStorage {
   const n = numel(out.shape);
@@ -45,13 +48,18 @@ export function runRandom(
   const nE = u.u32(n);
   const k0 = u.u32(params.key[0]);
   const k1 = u.u32(params.key[1]);
-  const uniform = params.dist === 'uniform';
+  const store = {
+    bits: 'ob[i] = w.x;',
+    uniform: 'ob[i] = bitcast<f32>((w.x >> 9u) | 0x3f800000u) - 1.0;',
+    normal: 'ob[i] = normalFromBits(w.x, w.y);',
+  }[params.dist];
   const code = () => `${u.decl()}
-${storageDecl(1, 'ob', uniform ? 'f32' : 'u32', false)}
+${storageDecl(1, 'ob', params.dist === 'bits' ? 'u32' : 'f32', false)}
 ${threefryWgsl()}
+${params.dist === 'normal' ? normalWgsl() : ''}
 ${flatMain(WG, nE)}
-  let bits = threefry2x32(${k0}, ${k1}, i, 0u).x;
-  ${uniform ? 'ob[i] = bitcast<f32>((bits >> 9u) | 0x3f800000u) - 1.0;' : 'ob[i] = bits;'}
+  let w = threefry2x32(${k0}, ${k1}, i, 0u);
+  ${store}
 ${FLAT_END}`;
   rt.dispatch(
     { key: `random:${params.dist}`, code, uniforms: u.buffer(), readOnly: 0, workgroups: flatGrid(n, WG, rt.limits.maxComputeWorkgroupsPerDimension) },

@@ -7,7 +7,7 @@
 import { WgradError } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
 import { runPrim } from '../tensor/engine.js';
-import { add, cast, cos, floor, less, log, mul, sqrt, sub } from '../tensor/ops/elementwise.js';
+import { add, cast, floor, less, mul } from '../tensor/ops/elementwise.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checkInt, checkShape } from '../core/shape.js';
@@ -62,19 +62,20 @@ export function uniform(k: Key, shape: readonly number[], opts: { minval?: numbe
   return out;
 }
 
-/** Standard normal float32 (Box–Muller on two independent uniform draws), scaled by `stddev`, shifted by `mean`. */
+/**
+ * Standard normal float32, scaled by `stddev` and shifted by `mean`. Box–Muller on the two words of
+ * one Threefry block, evaluated with integer operations only (src/random/normal.ts), so that the
+ * same key gives the same bits on the CPU and on every WebGPU device.
+ */
 export function normal(k: Key, shape: readonly number[], opts: { mean?: number; stddev?: number } = {}): Tensor {
   checkKey('normal', k);
   checkShape('normal', shape);
-  const [k1, k2] = split(k);
-  return tidy(() => {
-    const u1 = uniform(k1, shape);
-    const u2 = uniform(k2, shape);
-    // 1 − u1 lies in (0, 1], so the log is finite.
-    const z = mul(sqrt(mul(log(sub(1, u1)), -2)), cos(mul(u2, 2 * Math.PI)));
-    const { mean = 0, stddev = 1 } = opts;
-    return mean === 0 && stddev === 1 ? z : add(mul(z, stddev), mean);
-  });
+  const z = runPrim('random', [], { key: [k[0], k[1]], shape: [...shape], dist: 'normal' }, shape, 'float32');
+  const { mean = 0, stddev = 1 } = opts;
+  if (mean === 0 && stddev === 1) return z;
+  const out = tidy(() => add(mul(z, stddev), mean));
+  z.dispose();
+  return out;
 }
 
 /** bool tensor, true with probability p. */
