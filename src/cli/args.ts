@@ -47,7 +47,7 @@ export function parseFlags(command: string, argv: readonly string[], flags: Flag
   const out: Parsed = { help: values.help === true };
   for (const [name, f] of Object.entries(flags)) {
     const raw = values[name];
-    out[name] = raw === undefined ? f.default : convert(command, name, f, raw);
+    out[name] = raw === undefined ? (f.kind === 'list' && f.default !== undefined ? convert(command, name, f, String(f.default)) : f.default) : convert(command, name, f, raw);
   }
   return out;
 }

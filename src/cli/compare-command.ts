@@ -1,9 +1,120 @@
-/** `wgrad compare` (filled in below once src/eval lands). */
-import type { Flags, Parsed } from './args.js';
-import { RUN_FLAGS } from './train-command.js';
+/**
+ * `wgrad compare`: every method on one dataset with one encoder, one budget (epochs, batch,
+ * augmentation, seed) and one evaluation. Each run lives in OUT/runs/<name> with its checkpoints,
+ * so an interrupted comparison continues with --resume (finished runs are not retrained; their
+ * evaluation is reused from OUT/runs/<name>/eval.json). Writes OUT/results.md (the table),
+ * OUT/results.json, OUT/accuracy-vs-eps.svg and OUT/loss.svg.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { lineChart } from '../eval/svg.js';
+import { dispose } from '../tensor/scope.js';
+import * as ssl from '../ssl/index.js';
+import { type Flags, type Parsed, UsageError } from './args.js';
+import { BACKEND_FLAG, startBackend } from './backend.js';
+import { compareLossChart } from './charts.js';
+import { loadDataset } from './data.js';
+import { EVAL_SETTING_FLAGS, evalSettings } from './eval-command.js';
+import { evaluateRun, type EvalResult } from './evaluate.js';
+import { CHECKPOINT_FILE, type EpochRecord, loadRun, train } from './run.js';
+import { RUN_FLAGS, runConfig } from './train-command.js';
 
-export const COMPARE_FLAGS: Flags = { ...RUN_FLAGS };
+const ENTRIES = ['simclr', 'rocl', 'idaa', 'simclr+reg', 'rocl+reg', 'idaa+reg'];
 
-export async function compareCommand(_a: Parsed): Promise<void> {
-  throw new Error('not yet');
+export const COMPARE_FLAGS: Flags = {
+  methods: { kind: 'list', choices: ENTRIES, default: 'simclr,rocl,idaa,simclr+reg', help: 'the runs; "+reg" adds the robustness regularizer' },
+  regularizer: { kind: 'number', above: 0, default: 1, value: 'β', help: 'β of the "+reg" runs' },
+  ...RUN_FLAGS,
+  ...EVAL_SETTING_FLAGS,
+  out: { kind: 'string', default: 'results/compare', value: 'DIR', help: 'output directory' },
+  resume: { kind: 'boolean', help: 'continue unfinished runs in OUT/runs and reuse finished ones' },
+  backend: BACKEND_FLAG,
+};
+
+interface Row {
+  name: string;
+  method: string;
+  regularizer: number;
+  trainSeconds: number;
+  eval: EvalResult;
+  history: EpochRecord[];
+}
+
+const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
+const minutes = (s: number) => (s >= 600 ? `${(s / 60).toFixed(0)} min` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(0)} s`);
+
+export function markdownTable(rows: Row[], epsList: number[]): string {
+  const attack = rows[0]?.eval.attack ?? 'PGD-20';
+  const head = ['method', 'linear probe', 'kNN', ...epsList.map((e) => `${attack} ε = ${e}`), 'train time', 'eval time'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of rows) {
+    const robust = epsList.map((e) => r.eval.robust.find((x) => x.eps === e)?.accuracy);
+    lines.push(`| ${[r.name, pct(r.eval.linearAccuracy), pct(r.eval.knnAccuracy), ...robust.map((v) => (v === undefined ? '–' : pct(v))), minutes(r.trainSeconds), minutes(r.eval.seconds)].join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+export async function compareCommand(a: Parsed): Promise<void> {
+  const out = a.out as string;
+  const names = a.methods as string[];
+  if (new Set(names).size !== names.length) throw new UsageError(`--methods lists a run twice: ${names.join(',')}`, 'compare');
+  const beta = a.regularizer as number;
+  const s = evalSettings('compare', a, a.seed as number);
+  const ds = await loadDataset(a.data as string, { trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined });
+  const report = await startBackend(a.backend as string);
+  const log = s.log;
+  log(`wgrad compare: ${names.join(', ')} on ${report}`);
+  log(`data: ${ds.description}`);
+  mkdirSync(out, { recursive: true });
+  const rows: Row[] = [];
+  const t0 = performance.now();
+  for (const name of names) {
+    const [method, reg] = name.split('+') as [ssl.MethodName, string | undefined];
+    const cfg = runConfig(a, method, reg ? beta : 0);
+    const dir = join(out, 'runs', name.replace('+', '-'));
+    const evalPath = join(dir, 'eval.json');
+    log(`\n=== ${name} (${cfg.encoder} width ${cfg.width}, ${cfg.optimizer} lr ${cfg.lr}, ${cfg.epochs} epochs, batch ${cfg.batch}) → ${dir}`);
+    if (!a.resume && existsSync(join(dir, CHECKPOINT_FILE))) {
+      throw new UsageError(`${join(dir, CHECKPOINT_FILE)} exists: pass --resume to continue or reuse it, or choose another --out`, 'compare');
+    }
+    const tTrain = performance.now();
+    const run = await train(cfg, ds, dir, !!a.resume);
+    try {
+      const trainSeconds = run.history.reduce((acc, h) => acc + h.seconds, 0) || (performance.now() - tTrain) / 1000;
+      let result: EvalResult;
+      if (a.resume && existsSync(evalPath) && JSON.parse(readFileSync(evalPath, 'utf8')).epochs === run.epochsDone) {
+        result = JSON.parse(readFileSync(evalPath, 'utf8')).result;
+        log(`(evaluation reused from ${evalPath})`);
+      } else {
+        result = (await evaluateRun(run, ds, s)).result;
+        writeFileSync(evalPath, `${JSON.stringify({ epochs: run.epochsDone, result }, null, 2)}\n`);
+      }
+      rows.push({ name: name.replace('+reg', ` + regularizer (β = ${beta})`), method, regularizer: cfg.regularizer, trainSeconds, eval: result, history: run.history });
+    } finally {
+      dispose(run);
+    }
+    writeResults(out, rows, s.eps, ds.description, a, (performance.now() - t0) / 1000);
+  }
+  process.stdout.write(`${markdownTable(rows, s.eps)}\n`);
+  log(`wrote ${join(out, 'results.md')}, results.json, accuracy-vs-eps.svg and loss.svg`);
+}
+
+function writeResults(out: string, rows: Row[], epsList: number[], data: string, a: Parsed, seconds: number): void {
+  const settings = Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'help'));
+  const md = [
+    `# wgrad compare`, '',
+    `Data: ${data}. The same encoder (${a.encoder}, width ${a.width}), ${a.epochs} epochs, batch ${a.batch}, augmentation (crop scale [${a['crop-scale']}, 1]) and seed ${a.seed} for every run.`,
+    `Robust accuracy: encoder + linear head under ${rows[0]?.eval.attack ?? ''} on the first ${rows[0]?.eval.robustTotal ?? ''} test images (white box, random start).`,
+    `Total wall time ${minutes(seconds)}.`, '',
+    markdownTable(rows, epsList), '',
+  ].join('\n');
+  writeFileSync(join(out, 'results.md'), md);
+  writeFileSync(join(out, 'results.json'), `${JSON.stringify({ data, settings, seconds, rows: rows.map(({ history, ...r }) => ({ ...r, history })) }, null, 2)}\n`);
+  const eps = [0, ...epsList.filter((e) => e > 0)];
+  writeFileSync(join(out, 'accuracy-vs-eps.svg'), lineChart({
+    title: `Robust accuracy of encoder + linear head (${rows[0]?.eval.attack ?? ''})`, subtitle: data.split(':')[0],
+    xLabel: 'ε (L∞)', yLabel: 'accuracy (%)', yRange: [0, 100],
+    series: rows.map((r) => ({ name: r.name, x: eps, y: eps.map((e) => 100 * (r.eval.robust.find((x) => x.eps === e)?.accuracy ?? Number.NaN)) })),
+  }));
+  writeFileSync(join(out, 'loss.svg'), compareLossChart(rows.map((r) => ({ name: r.name, history: r.history })), 'Training loss per epoch (each method\'s own objective)'));
 }

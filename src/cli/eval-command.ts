@@ -1,14 +1,78 @@
-/** `wgrad eval` (filled in below once src/eval lands). */
-import type { Flags, Parsed } from './args.js';
-import { BACKEND_FLAG } from './backend.js';
+/**
+ * `wgrad eval --checkpoint DIR`: linear probe, kNN, robust accuracy of encoder + linear head and
+ * the accuracy-versus-ε chart of a run written by `wgrad train`. Writes DIR/eval/eval.json and
+ * DIR/eval/accuracy-vs-eps.svg (or under --out), and prints a summary.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sweepChart } from '../eval/sweep.js';
+import { dispose } from '../tensor/scope.js';
+import { type Flags, numberList, type Parsed, UsageError } from './args.js';
+import { BACKEND_FLAG, startBackend } from './backend.js';
+import { loadDataset } from './data.js';
+import { type AttackName, evaluateRun, type EvalSettings } from './evaluate.js';
+import { loadRun } from './run.js';
+
+/** Flags shared by `eval` and `compare` (how an encoder is evaluated). */
+export const EVAL_SETTING_FLAGS: Flags = {
+  attack: { kind: 'string', choices: ['pgd', 'apgd', 'fgsm'], default: 'pgd', help: 'white-box attack on encoder + linear head (PGD: random start, α = ε/10)' },
+  'eval-eps': { kind: 'list', default: '0.05,0.1', value: 'E1,E2', help: 'L∞ radii of the robust accuracy and the accuracy-vs-ε chart' },
+  steps: { kind: 'int', min: 1, default: 20, help: 'attack iterations (PGD, APGD)' },
+  'robust-limit': { kind: 'int', min: 1, default: 500, help: 'robust accuracy on the first N test images' },
+  'probe-epochs': { kind: 'int', min: 1, default: 30, help: 'linear-head training epochs (SGD, step decay)' },
+  'knn-k': { kind: 'int', min: 1, default: 200, help: 'neighbours of the weighted kNN (T = 0.5)' },
+};
 
 export const EVAL_FLAGS: Flags = {
   checkpoint: { kind: 'string', value: 'DIR', help: 'run directory written by wgrad train (required)' },
-  attack: { kind: 'string', choices: ['pgd', 'apgd', 'fgsm'], default: 'pgd', help: 'attack on encoder + linear head' },
-  eps: { kind: 'list', default: '0.05,0.1', help: 'L∞ radii for robust accuracy' },
+  ...EVAL_SETTING_FLAGS,
+  eps: { kind: 'list', value: 'E1,E2', help: 'same as --eval-eps' },
+  data: { kind: 'string', value: 'subset|fashion-mnist|DIR', help: 'evaluation data (default: the run\'s)' },
+  'train-limit': { kind: 'int', min: 1, help: 'first N training images for the probes (default: the run\'s)' },
+  'test-limit': { kind: 'int', min: 1, help: 'first N test images (default: the run\'s)' },
+  out: { kind: 'string', value: 'DIR', help: 'where to write eval.json and the chart (default <checkpoint>/eval)' },
   backend: BACKEND_FLAG,
 };
 
-export async function evalCommand(_a: Parsed): Promise<void> {
-  throw new Error('not yet');
+export function evalSettings(command: string, a: Parsed, seed: number): EvalSettings {
+  const alias = Array.isArray(a.eps) ? a.eps : undefined; // eval's --eps (compare's --eps is the training ε)
+  const eps = numberList(command, alias ? 'eps' : 'eval-eps', alias ?? (a['eval-eps'] as string[]));
+  return {
+    attack: a.attack as AttackName, eps, steps: a.steps as number, robustLimit: a['robust-limit'] as number,
+    probeEpochs: a['probe-epochs'] as number, knnK: a['knn-k'] as number, seed, log: (l) => process.stderr.write(`${l}\n`),
+  };
+}
+
+export async function evalCommand(a: Parsed): Promise<void> {
+  if (a.checkpoint === undefined) throw new UsageError('--checkpoint DIR is required (a run directory written by wgrad train)', 'eval');
+  const dir = a.checkpoint as string;
+  const report = await startBackend(a.backend as string);
+  const run = await loadRun(dir);
+  try {
+    const cfg = run.config;
+    const s = evalSettings('eval', a, cfg.seed);
+    const ds = await loadDataset((a.data as string | undefined) ?? cfg.data, {
+      trainLimit: (a['train-limit'] as number | undefined) ?? cfg.trainLimit, testLimit: (a['test-limit'] as number | undefined) ?? cfg.testLimit,
+    });
+    s.log(`wgrad eval ${dir} (${cfg.method}${cfg.regularizer > 0 ? ` + regularizer β = ${cfg.regularizer}` : ''}, ${run.epochsDone} epochs) on ${report}`);
+    s.log(`data: ${ds.description}`);
+    const { result, sweep } = await evaluateRun(run, ds, s);
+    const out = (a.out as string | undefined) ?? join(dir, 'eval');
+    mkdirSync(out, { recursive: true });
+    const name = `${cfg.method}${cfg.regularizer > 0 ? ' + reg' : ''}`;
+    writeFileSync(join(out, 'eval.json'), `${JSON.stringify({ checkpoint: dir, method: cfg.method, regularizer: cfg.regularizer, epochs: run.epochsDone, data: ds.description, ...result }, null, 2)}\n`);
+    writeFileSync(join(out, 'accuracy-vs-eps.svg'), sweepChart({ ...sweep, series: sweep.series.map((x) => ({ ...x, name })) }, {
+      title: `${name}: encoder + linear head under ${result.attack}`, subtitle: `first ${result.robustTotal} test images; ${ds.description.split(':')[0]}`,
+    }));
+    const lines = [
+      `| metric | value |`, `|---|---|`,
+      `| linear probe (clean) | ${(100 * result.linearAccuracy).toFixed(2)} % |`,
+      `| kNN (k = ${s.knnK}) | ${(100 * result.knnAccuracy).toFixed(2)} % |`,
+      ...result.robust.map((r) => `| ${r.eps === 0 ? 'clean, same images' : `${result.attack}, ε = ${r.eps}`} (first ${result.robustTotal}) | ${(100 * r.accuracy).toFixed(2)} % |`),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    s.log(`wrote ${join(out, 'eval.json')} and ${join(out, 'accuracy-vs-eps.svg')} (${result.seconds.toFixed(0)} s)`);
+  } finally {
+    dispose(run);
+  }
 }

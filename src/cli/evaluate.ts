@@ -1,0 +1,111 @@
+/**
+ * Evaluation of a trained encoder, as `wgrad eval` and `wgrad compare` run it (src/eval does the
+ * work): features of the frozen encoder (eval mode; IDAA's clean BN branch) → a linear head trained
+ * on the training features (src/eval's default: SGD, step decay) → clean test accuracy; weighted kNN
+ * on the features (k = 200, T = 0.5); robust accuracy of encoder + linear head under a white-box
+ * attack at each ε (PGD-20, random start, α = ε/10 by default, as RoCL's evaluation), on the first
+ * `robustLimit` test images; the accuracy-versus-ε curve is that same sweep, with ε = 0 added.
+ * The reported numbers are the last epoch's (IDAA's code reports the best test epoch; this does not).
+ */
+import { apgdCe } from '../attacks/apgd.js';
+import { crossEntropy } from '../attacks/objectives.js';
+import { fgsm, pgd } from '../attacks/pgd.js';
+import * as evaluation from '../eval/index.js';
+import * as linear from '../nn/linear.js';
+import { key as prngKey } from '../random/random.js';
+import { dispose, tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import * as ssl from '../ssl/index.js';
+import { batchTensors, type HostDataset, type HostSplit } from './data.js';
+import type { RunCheckpoint } from './run.js';
+
+export type AttackName = 'pgd' | 'apgd' | 'fgsm';
+
+export interface EvalSettings {
+  attack: AttackName;
+  /** Radii of the robust accuracy (ε = 0 is the clean accuracy on the same images). */
+  eps: number[];
+  /** Attack iterations (PGD, APGD; default 20). */
+  steps: number;
+  /** Robust accuracy on the first N test images. */
+  robustLimit: number;
+  /** Linear-head training epochs. */
+  probeEpochs: number;
+  knnK: number;
+  seed: number;
+  log: (line: string) => void;
+}
+
+export interface EvalResult {
+  linearAccuracy: number;
+  linearTrainAccuracy: number;
+  knnAccuracy: number;
+  attack: string;
+  robustTotal: number;
+  /** ε → accuracy of encoder + linear head on the first robustTotal test images. */
+  robust: { eps: number; accuracy: number }[];
+  seconds: number;
+}
+
+/** A host split as a BatchSource for src/eval (batches uploaded on demand). */
+export function batchSource(split: HostSplit, shape: HostDataset['shape']): evaluation.BatchSource {
+  return {
+    size: split.n,
+    batch: (start, stop) => {
+      const { x, y } = batchTensors(split, shape, Int32Array.from({ length: stop - start }, (_, i) => start + i));
+      return { images: x, labels: y };
+    },
+  };
+}
+
+/** The frozen encoder of a run: x → features (eval mode; the clean branch for IDAA). */
+export function frozenEncoder(run: RunCheckpoint): (x: Tensor) => Tensor {
+  const branch = run.modelConfig.bnBranches ? 'clean' : undefined;
+  return ssl.evalFeatures(run.params, run.state.model, branch);
+}
+
+export function attackFor(name: AttackName, model: (x: Tensor) => Tensor, steps: number) {
+  return (eps: number): evaluation.Attack => (x, y, k) => {
+    if (name === 'apgd') return apgdCe(model, x, y, k, { eps, steps });
+    if (name === 'fgsm') return fgsm(crossEntropy(model, y), x, k, { eps });
+    return pgd(crossEntropy(model, y), x, k, { eps, alpha: eps / 10, steps, randomStart: true });
+  };
+}
+
+export const attackLabel = (name: AttackName, steps: number) => (name === 'fgsm' ? 'FGSM' : `${name === 'apgd' ? 'APGD-CE' : 'PGD'}-${steps}`);
+
+export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSettings): Promise<{ result: EvalResult; sweep: evaluation.SweepResult }> {
+  const t0 = performance.now();
+  const encoder = frozenEncoder(run);
+  const train = batchSource(ds.train, ds.shape), test = batchSource(ds.test, ds.shape);
+  const progress = { log: s.log, every: 15 };
+  s.log(`features of ${ds.train.n} training and ${ds.test.n} test images`);
+  const tr = await evaluation.extractFeatures(encoder, train, { progress: { ...progress, label: 'features (train)' } });
+  const te = await evaluation.extractFeatures(encoder, test, { progress: { ...progress, label: 'features (test)' } });
+  let head: linear.LinearParams | undefined;
+  try {
+    const classes = Math.max(ds.classes, 2);
+    head = await evaluation.trainLinearHead(tr.features, tr.labels, { classes, epochs: s.probeEpochs, key: prngKey(s.seed), progress: { ...progress, label: 'linear head' } });
+    const h = head;
+    const onFeatures = (x: Tensor) => linear.apply(h, x);
+    const linearTrainAccuracy = (await evaluation.accuracy(onFeatures, { images: tr.features, labels: tr.labels })).accuracy;
+    const linearAccuracy = (await evaluation.accuracy(onFeatures, { images: te.features, labels: te.labels })).accuracy;
+    const knn = await evaluation.knnAccuracy(tr, te, { classes, k: s.knnK, temperature: 0.5 });
+    s.log(`linear probe ${(100 * linearAccuracy).toFixed(2)} % (train ${(100 * linearTrainAccuracy).toFixed(2)} %), kNN ${(100 * knn.accuracy).toFixed(2)} %`);
+    dispose([tr, te]);
+    const model = (x: Tensor) => tidy(() => linear.apply(h, encoder(x)));
+    const eps = [0, ...s.eps.filter((e) => e > 0)];
+    const label = attackLabel(s.attack, s.steps);
+    const sweep = await evaluation.accuracyVsEps([{ name: label, model, attack: attackFor(s.attack, model, s.steps) }], test, eps, {
+      limit: s.robustLimit, key: prngKey(s.seed + 1), progress: { ...progress, label: `${label}` },
+      onPoint: (_n, e, acc) => s.log(`  ε = ${e}: ${(100 * acc).toFixed(2)} %`),
+    });
+    const result: EvalResult = {
+      linearAccuracy, linearTrainAccuracy, knnAccuracy: knn.accuracy, attack: label, robustTotal: sweep.total,
+      robust: sweep.eps.map((e, i) => ({ eps: e, accuracy: sweep.series[0].accuracy[i] })), seconds: (performance.now() - t0) / 1000,
+    };
+    return { result, sweep };
+  } finally {
+    dispose([tr, te, head]);
+  }
+}
