@@ -75,7 +75,7 @@ export interface RunCheckpoint {
 export interface RunHooks {
   /** Progress and status lines (default stderr). */
   log?: (line: string) => void;
-  /** Stop after this many encoder epochs in this invocation (for tests and split runs). */
+  /** Stop after this many epochs (VAE and encoder together) in this invocation (tests, split runs). */
   stopAfter?: number;
   progressStream?: ConstructorParameters<typeof Progress>[2] extends infer O ? O extends { stream?: infer S } ? S : never : never;
 }
@@ -226,10 +226,12 @@ export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume
   const keys = runKeys(cfg.seed);
   const perEpoch = stepsPerEpoch(ds.train.n, cfg.batch);
 
+  let ran = 0;
   // Phase 1 (IDAA): the VAE.
   if (cfg.method === 'idaa' && run.vae) {
     const opt = vaeOptimizer(cfg);
     for (let e = run.vaeEpochsDone + 1; e <= cfg.vaeEpochs; e++) {
+      if (hooks.stopAfter !== undefined && ran >= hooks.stopAfter) return run;
       const rec = await runEpoch({
         phase: 'vae', epoch: e, epochs: cfg.vaeEpochs, steps: perEpoch, order: permutationIndices(foldIn(keys.data, 100000 + e), ds.train.n),
         stepKey: (s) => foldIn(foldIn(keys.vae, e), s),
@@ -245,13 +247,13 @@ export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume
       run.history.push(rec);
       await save(dir, run);
       await metrics({ event: 'epoch', ...rec });
+      ran++;
     }
   }
 
   // Phase 2: the encoder.
   const opt = ssl.makeOptimizer(optimizerSpec(cfg, perEpoch));
   const step = ssl.methodStep(settingsOf(cfg), opt, run.vae && { params: run.vae.params, state: run.vae.state.model });
-  let ran = 0;
   for (let e = run.epochsDone + 1; e <= cfg.epochs; e++) {
     if (hooks.stopAfter !== undefined && ran >= hooks.stopAfter) break;
     const rec = await runEpoch({

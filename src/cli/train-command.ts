@@ -41,7 +41,7 @@ export const TRAIN_FLAGS: Flags = {
   ...RUN_FLAGS,
   out: { kind: 'string', value: 'DIR', help: 'run directory (default runs/<method>[-reg])' },
   resume: { kind: 'boolean', help: 'continue the run in --out from its last checkpoint (bit for bit)' },
-  'stop-after': { kind: 'int', min: 1, help: 'stop after N epochs in this invocation (continue later with --resume)' },
+  'stop-after': { kind: 'int', min: 1, help: 'stop after N epochs (VAE epochs included) in this invocation; continue with --resume' },
 };
 
 export const DEFAULT_LR: Record<string, number> = { lars: 1.0, sgd: 0.1, adam: 1e-3 };
