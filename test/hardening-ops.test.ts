@@ -301,6 +301,8 @@ describe('one validation of shapes, axes, offsets and sizes (item 7)', () => {
     expectWgradError(() => wg.random.uniform(k, [-1]), 'uniform: ', '-1');
     expectWgradError(() => wg.random.permutation(k, 2.5), 'permutation: ', 'n must be an integer', '2.5');
     expectWgradError(() => wg.random.split(k, NaN), 'split: ', 'NaN');
+    expectWgradError(() => wg.random.randint(k, [2], 0.5, 3), 'randint: ', 'low', '0.5');
+    expectWgradError(() => wg.random.randint(k, [2], 0, Infinity), 'randint: ', 'high', 'Infinity');
   });
 });
 

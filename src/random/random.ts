@@ -5,7 +5,7 @@
  * (key, i), so the same key gives the same numbers on every backend and every run.
  */
 import { WgradError } from '../core/backend.js';
-import type { DType } from '../core/dtype.js';
+import { checkDType, type DType } from '../core/dtype.js';
 import { runPrim } from '../tensor/engine.js';
 import { add, cast, floor, less, mul } from '../tensor/ops/elementwise.js';
 import { tidy } from '../tensor/scope.js';
@@ -89,6 +89,9 @@ export function bernoulli(k: Key, p: number | Tensor, shape: readonly number[]):
 export function randint(k: Key, shape: readonly number[], low: number, high: number, dtype: DType = 'int32'): Tensor {
   checkKey('randint', k);
   checkShape('randint', shape);
+  checkInt('randint', 'low', low, -(2 ** 31));
+  checkInt('randint', 'high', high, -(2 ** 31));
+  checkDType('randint', dtype);
   if (!(high > low)) throw new WgradError('randint', `need high > low, got [${low}, ${high})`);
   return tidy(() => cast(add(floor(mul(uniform(k, shape), high - low)), low), dtype));
 }
