@@ -3,16 +3,17 @@
  * of take/scatterAdd (negative indices, 'fill'/'drop'/'clip' modes, gradients that follow the same
  * rule), logsumexp and relu at ±∞ and NaN, integer floor division, one validation of every shape,
  * axis, offset and size argument, host data checks in `tensor`, and random.normal's bits on both
- * backends. Each behaviour runs on the CPU reference and on WebGPU (skipped, with the reason, when
- * no WebGPU adapter can be started here).
+ * backends. Each behaviour runs on the CPU reference and on WebGPU (skipped with the reason when no
+ * WebGPU adapter can be started here; a failure in CI, test/helpers/ci.ts).
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as wg from '../src/index.js';
 import { init } from '../src/init.js';
 import type { Backend } from '../src/core/backend.js';
 import { backend, withBackend } from '../src/tensor/engine.js';
 import { expectWgradError, runs } from './helpers/arbitrary.js';
+import { skipUnlessCi } from './helpers/ci.js';
 
 const backends: Partial<Record<'cpu' | 'webgpu', Backend>> = {};
 let whyNoGpu = '';
@@ -28,6 +29,8 @@ beforeAll(async () => {
     whyNoGpu = (e as Error).message.split('\n')[0];
   }
 });
+
+afterAll(() => backends.webgpu?.destroy());
 
 type Name = 'cpu' | 'webgpu';
 type Out = wg.Tensor | wg.Tensor[];
@@ -54,10 +57,7 @@ function dtypesOn(name: Name, f: () => Out): string[] {
 function both(title: string, fn: (name: Name) => Promise<void>, timeout?: number) {
   for (const name of ['cpu', 'webgpu'] as const) {
     it(`${title} [${name}]`, async (ctx) => {
-      if (!backends[name]) {
-        console.warn(`skipped on ${name}: ${whyNoGpu}`);
-        ctx.skip();
-      }
+      if (!backends[name]) skipUnlessCi(ctx, `no WebGPU backend: ${whyNoGpu}`);
       await fn(name);
     }, timeout);
   }
@@ -368,10 +368,7 @@ describe('raw errors become named WgradErrors', () => {
 describe('random.normal is bit-identical on the CPU and WebGPU (item 8)', () => {
   const bitsOf = (xs: number[]) => Array.from(new Uint32Array(Float32Array.from(xs).buffer));
   it('same key, same float32 bits: several keys and shapes, 200k values, mean/stddev', async (ctx) => {
-    if (!backends.webgpu) {
-      console.warn(`skipped: ${whyNoGpu}`);
-      ctx.skip();
-    }
+    if (!backends.webgpu) skipUnlessCi(ctx, `no WebGPU backend: ${whyNoGpu}`);
     const draws = () => [
       wg.random.normal(wg.random.key(0), [200_000]),
       wg.random.normal(wg.random.key(2 ** 40 + 7), [3, 5, 7]),
