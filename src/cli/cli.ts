@@ -1,0 +1,85 @@
+/**
+ * The command table and dispatcher of the `wgrad` command line (src/cli/main.ts is the executable
+ * entry point). `main(argv)` returns the exit status instead of exiting, so tests can call it.
+ */
+import { flagHelp, type Flags, parseFlags, UsageError } from './args.js';
+import { TRAIN_FLAGS, trainCommand } from './train-command.js';
+import { EVAL_FLAGS, evalCommand } from './eval-command.js';
+import { COMPARE_FLAGS, compareCommand } from './compare-command.js';
+
+interface Command {
+  summary: string;
+  usage: string;
+  flags: Flags;
+  run: (a: ReturnType<typeof parseFlags>) => Promise<void>;
+  examples: string[];
+}
+
+const COMMANDS: Record<string, Command> = {
+  train: {
+    summary: 'train an encoder with SimCLR, RoCL or IDAA (optionally + the robustness regularizer)',
+    usage: 'wgrad train --method simclr|rocl|idaa [--regularizer β] [--data subset|fashion-mnist|DIR] [--epochs N] [--batch B] [--eps E] [--seed S] [--out DIR] [--resume]',
+    flags: TRAIN_FLAGS, run: trainCommand,
+    examples: ['wgrad train --method rocl', 'wgrad train --method simclr --regularizer 1 --epochs 5 --out runs/simclr-reg', 'wgrad train --method rocl --out runs/rocl --resume'],
+  },
+  eval: {
+    summary: 'evaluate a trained encoder: linear probe, kNN, robust accuracy, accuracy-vs-ε chart',
+    usage: 'wgrad eval --checkpoint DIR [--attack pgd|apgd|fgsm] [--eps 0.05,0.1] [--steps 20]',
+    flags: EVAL_FLAGS, run: evalCommand,
+    examples: ['wgrad eval --checkpoint runs/rocl', 'wgrad eval --checkpoint runs/rocl --attack apgd --eps 0,0.05,0.1,0.15'],
+  },
+  compare: {
+    summary: 'train and evaluate every method with one encoder and one budget; Markdown table, JSON, SVG charts',
+    usage: 'wgrad compare [--data subset|fashion-mnist|DIR] [--epochs N] [--methods simclr,rocl,idaa,simclr+reg] [--out DIR]',
+    flags: COMPARE_FLAGS, run: compareCommand,
+    examples: ['wgrad compare --epochs 1', 'wgrad compare --data fashion-mnist --train-limit 10000 --epochs 10 --out results/compare'],
+  },
+};
+
+function mainHelp(): string {
+  return [
+    'wgrad — adversarial self-supervised learning on WebGPU',
+    '',
+    'usage: wgrad <command> [flags]     (wgrad <command> --help for its flags)',
+    '',
+    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(9)}${c.summary}`),
+    '',
+    'Start with: wgrad train --method rocl   (a few minutes on the committed Fashion-MNIST subset)',
+  ].join('\n');
+}
+
+function commandHelp(name: string, c: Command): string {
+  return [`wgrad ${name}: ${c.summary}`, '', `usage: ${c.usage}`, '', 'flags:', flagHelp(c.flags), '  --help', '', 'examples:', ...c.examples.map((e) => `  ${e}`)].join('\n');
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    if (topic && COMMANDS[topic]) process.stdout.write(`${commandHelp(topic, COMMANDS[topic])}\n`);
+    else process.stdout.write(`${mainHelp()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = COMMANDS[name];
+  try {
+    if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(name)}; expected one of ${Object.keys(COMMANDS).join(', ')}`);
+    const a = parseFlags(name, rest, cmd.flags);
+    if (a.help) {
+      process.stdout.write(`${commandHelp(name, cmd)}\n`);
+      return 0;
+    }
+    await cmd.run(a);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`wgrad${e.command ? ` ${e.command}` : ''}: ${e.message}\n`);
+      const c = e.command ? COMMANDS[e.command] : undefined;
+      process.stderr.write(c ? `usage: ${c.usage}\n(wgrad ${e.command} --help for every flag)\n` : `(wgrad --help for the commands)\n`);
+      return 2;
+    }
+    const err = e as Error;
+    process.stderr.write(`wgrad ${name}: error: ${err.name === 'WgradError' ? err.message : err.stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+

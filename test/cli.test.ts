@@ -1,0 +1,206 @@
+/**
+ * The `wgrad` command line (src/cli/main.ts run through tsx, CPU backend, tiny synthetic IDX data):
+ * --help for every command, argument errors (exit status 2 and a message naming the problem),
+ * missing and malformed data (status 1), and checkpoint → --resume giving bit-identical
+ * parameters, BN statistics and optimizer state to an uninterrupted run (IDAA: interrupted in the
+ * VAE phase and in the encoder phase; RoCL + regularizer).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { init } from '../src/init.js';
+import * as io from '../src/io/node.js';
+import { treeLeaves } from '../src/autograd/tree.js';
+import { dispose } from '../src/tensor/scope.js';
+import { main } from '../src/cli/cli.js';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+let dir: string;
+let data: string;
+
+type Result = { status: number | null; stdout: string; stderr: string };
+
+/** Runs the command line in this process (CPU backend), capturing what it writes. */
+async function wgrad(...args: string[]): Promise<Result> {
+  const out: string[] = [], err: string[] = [];
+  const [ow, ew] = [process.stdout.write, process.stderr.write];
+  process.stdout.write = ((c: string | Uint8Array) => (out.push(String(c)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => (err.push(String(c)), true)) as typeof process.stderr.write;
+  try {
+    const withBackend = ['train', 'eval', 'compare'].includes(args[0]) && !args.includes('--help') ? [...args, '--backend', 'cpu'] : args;
+    const status = await main(withBackend);
+    return { status, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+}
+
+/** Runs the executable entry point (src/cli/main.ts through tsx) in a child process. */
+function wgradProcess(...args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, WGRAD_BACKEND: 'cpu' }, timeout: 120_000 }, (e, stdout, stderr) => {
+      resolve({ status: e ? (typeof e.code === 'number' ? e.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** Four IDX files of n random 8×8 images with labels 0..2 (gzipped training files, plain test files). */
+function writeIdx(target: string, n: number): void {
+  mkdirSync(target, { recursive: true });
+  let seed = 1;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
+  const images = (count: number) => io.encodeIdx({ dtype: 'uint8', shape: [count, 8, 8], data: Uint8Array.from({ length: count * 64 }, rnd) });
+  const labels = (count: number) => io.encodeIdx({ dtype: 'uint8', shape: [count], data: Uint8Array.from({ length: count }, (_, i) => i % 3) });
+  writeFileSync(join(target, 'train-images-idx3-ubyte.gz'), gzipSync(images(n)));
+  writeFileSync(join(target, 'train-labels-idx1-ubyte.gz'), gzipSync(labels(n)));
+  writeFileSync(join(target, 't10k-images-idx3-ubyte'), images(12));
+  writeFileSync(join(target, 't10k-labels-idx1-ubyte'), labels(12));
+}
+
+beforeAll(async () => {
+  await init({ backend: 'cpu' });
+  dir = mkdtempSync(join(tmpdir(), 'wgrad-cli-'));
+  data = join(dir, 'data');
+  writeIdx(data, 32);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('help and argument errors', () => {
+  it('--help for every command exits 0 and lists its flags', async () => {
+    for (const [cmd, flag] of [['train', '--method'], ['eval', '--checkpoint'], ['compare', '--methods']]) {
+      const r = await wgrad(cmd, '--help');
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`usage: wgrad ${cmd}`);
+      expect(r.stdout).toContain(flag);
+    }
+    const top = await wgrad('--help');
+    expect(top.status).toBe(0);
+    expect(top.stdout).toMatch(/train[\s\S]*eval[\s\S]*compare/);
+  });
+
+  it.each([
+    [['frob'], /unknown command "frob"/],
+    [['train'], /--method is required/],
+    [['train', '--method', 'byol'], /--method "byol": expected one of simclr, rocl, idaa/],
+    [['train', '--method', 'rocl', '--epochs', '0'], /--epochs "0": must be ≥ 1/],
+    [['train', '--method', 'rocl', '--epochs', '2.5'], /--epochs "2.5": expected an integer/],
+    [['train', '--method', 'rocl', '--eps', 'abc'], /--eps "abc": expected a number/],
+    [['train', '--method', 'rocl', '--regularizer=-1'], /--regularizer "-1": must be ≥ 0/],
+    [['train', '--method', 'rocl', '--regularizer', '-1'], /--regularizer/],
+    [['train', '--method', 'rocl', '--bogus'], /unknown flag --bogus/],
+    [['train', '--method', 'rocl', 'extra'], /unexpected argument "extra"/],
+    [['eval'], /--checkpoint DIR is required/],
+    [['eval', '--checkpoint', 'x', '--attack', 'cw'], /--attack "cw": expected one of pgd, apgd, fgsm/],
+    [['compare', '--methods', 'simclr,moco'], /"moco" is not one of/],
+  ])('wgrad %j exits 2 with a message', async (args, message) => {
+    const r = await wgrad(...(args as string[]));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message as RegExp);
+    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/); // no stack trace for usage errors
+  });
+
+  it('the executable exits with those statuses (2: usage, 1: data, 0: help)', async () => {
+    const usage = await wgradProcess('train', '--method', 'byol');
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/expected one of simclr, rocl, idaa/);
+    const missing = await wgradProcess('train', '--method', 'simclr', '--data', join(dir, 'nope'), '--out', join(dir, 'o0'));
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain(join(dir, 'nope'));
+    expect((await wgradProcess('eval', '--help')).status).toBe(0);
+  }, 120_000);
+});
+
+describe('data errors', () => {
+  it('a missing directory or file exits 1 naming it', async () => {
+    const r = await wgrad('train', '--method', 'simclr', '--data', join(dir, 'nope'), '--out', join(dir, 'o1'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(join(dir, 'nope'));
+    const partial = join(dir, 'partial');
+    writeIdx(partial, 8);
+    rmSync(join(partial, 't10k-labels-idx1-ubyte'));
+    const r2 = await wgrad('train', '--method', 'simclr', '--data', partial, '--out', join(dir, 'o2'));
+    expect(r2.status).toBe(1);
+    expect(r2.stderr).toContain('missing');
+    expect(r2.stderr).toContain('t10k-labels-idx1-ubyte');
+  });
+
+  it('a malformed IDX file exits 1 with the parser\'s message', async () => {
+    const bad = join(dir, 'bad');
+    writeIdx(bad, 8);
+    writeFileSync(join(bad, 'train-images-idx3-ubyte.gz'), gzipSync(Buffer.from('not an idx file')));
+    const r = await wgrad('train', '--method', 'simclr', '--data', bad, '--out', join(dir, 'o3'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/train-images-idx3-ubyte\.gz.*bad magic/);
+  });
+
+  it('labels that do not match the images exit 1', async () => {
+    const bad = join(dir, 'bad-labels');
+    writeIdx(bad, 8);
+    writeFileSync(join(bad, 'train-labels-idx1-ubyte.gz'), gzipSync(io.encodeIdx({ dtype: 'uint8', shape: [5], data: new Uint8Array(5) })));
+    const r = await wgrad('train', '--method', 'simclr', '--data', bad, '--out', join(dir, 'o4'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/expected 8 labels/);
+  });
+
+  it('eval of a directory without a checkpoint exits 1', async () => {
+    const r = await wgrad('eval', '--checkpoint', join(dir, 'empty-run'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/no checkpoint/);
+  });
+});
+
+/** Every tensor leaf of params, BN state, optimizer state and VAE as [path, bytes]. */
+async function leaves(run: string): Promise<[string, number[]][]> {
+  const { tree } = await io.loadCheckpoint<{ params: unknown; state: unknown; vae: unknown; epochsDone: number; vaeEpochsDone: number }>(join(run, 'checkpoint.safetensors'));
+  const out: [string, number[]][] = [];
+  for (const [p, t] of treeLeaves({ params: tree.params, state: tree.state, vae: tree.vae })) {
+    const d = await t.data();
+    out.push([p, Array.from(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))]);
+  }
+  out.push(['epochs', [tree.vaeEpochsDone, tree.epochsDone]]);
+  dispose(tree);
+  return out;
+}
+
+describe('checkpoint and --resume', () => {
+  const tiny = ['--data', '', '--batch', '8', '--width', '2', '--proj-dim', '4', '--warmup-epochs', '1', '--epochs', '2'];
+  const args = (extra: string[]) => { const a = [...tiny, ...extra]; a[1] = data; return a; };
+
+  it('IDAA interrupted in the VAE phase and in the encoder phase resumes bit for bit', async () => {
+    const common = args(['--method', 'idaa', '--vae-epochs', '1']);
+    const full = join(dir, 'idaa-full'), parts = join(dir, 'idaa-parts');
+    expect((await wgrad('train', ...common, '--out', full)).status).toBe(0);
+    expect((await wgrad('train', ...common, '--out', parts, '--stop-after', '1')).status).toBe(0); // the VAE epoch
+    const mid = await leaves(parts);
+    expect(mid.at(-1)).toEqual(['epochs', [1, 0]]);
+    expect((await wgrad('train', ...common, '--out', parts, '--resume', '--stop-after', '1')).status).toBe(0); // encoder epoch 1
+    expect((await leaves(parts)).at(-1)).toEqual(['epochs', [1, 1]]);
+    const r = await wgrad('train', ...common, '--out', parts, '--resume');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/resuming/);
+    expect(await leaves(parts)).toEqual(await leaves(full));
+    for (const f of ['metrics.jsonl', 'loss.svg']) expect(existsSync(join(parts, f))).toBe(true);
+    const lines = readFileSync(join(parts, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.event === 'epoch').map((l) => [l.phase, l.epoch])).toEqual([['vae', 1], ['encoder', 1], ['encoder', 2]]);
+  }, 300_000);
+
+  it('RoCL + regularizer resumes bit for bit; a fresh run refuses an existing checkpoint; --resume refuses other settings', async () => {
+    const common = args(['--method', 'rocl', '--regularizer', '0.5', '--attack-steps', '2', '--reg-steps', '2']);
+    const full = join(dir, 'rocl-full'), parts = join(dir, 'rocl-parts');
+    expect((await wgrad('train', ...common, '--out', full)).status).toBe(0);
+    expect((await wgrad('train', ...common, '--out', parts, '--stop-after', '1')).status).toBe(0);
+    expect((await wgrad('train', ...common, '--out', parts, '--resume')).status).toBe(0);
+    expect(await leaves(parts)).toEqual(await leaves(full));
+    const again = await wgrad('train', ...common, '--out', full);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/exists: pass --resume/);
+    const other = await wgrad('train', ...common, '--seed', '3', '--out', full, '--resume');
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(/seed = 0, not 3/);
+  }, 300_000);
+});
