@@ -57,4 +57,5 @@ export * as io from './io/index.js';
 export * as random from './random/random.js';
 export * as attacks from './attacks/index.js';
 export * as evaluation from './eval/index.js';
+export * as ssl from './ssl/index.js';
 export type { Key } from './random/random.js';
