@@ -168,6 +168,21 @@ describe('take and scatterAdd: negative indices and modes (item 3)', () => {
     expect(sclip).toEqual([100, 100, 1, 1]);
   });
 
+  both('takeAlongAxis: an index never reaches a neighbouring row (negative from the end, fill or clip)', async (b) => {
+    const m = () => wg.tensor([[1, 2, 3], [4, 5, 6]]);
+    const idx = () => wg.tensor(Int32Array.from([-1, 3, 0, -4]), { shape: [2, 2] });
+    const [fill, clip, sorted, g] = await on(b, () => [
+      wg.takeAlongAxis(m(), idx(), 1),
+      wg.takeAlongAxis(m(), idx(), 1, { mode: 'clip' }),
+      wg.sort(wg.tensor([[3, 1, 2], [0, -1, 5]]), 1),
+      wg.grad((t: wg.Tensor) => wg.sum(wg.takeAlongAxis(t, idx(), 1)))(m()),
+    ]);
+    expect(fill).toEqual([3, NaN, 4, NaN]); // was [3, 4, 4, 3]: 3 read row 1, -4 read row 0
+    expect(clip).toEqual([3, 3, 4, 4]);
+    expect(sorted).toEqual([1, 2, 3, -1, 0, 5]);
+    expect(g).toEqual([0, 0, 1, 1, 0, 0]);
+  });
+
   it('bad modes, sizes and fill values raise naming the op', () => {
     expectWgradError(() => wg.take(x(), i32([0]), 0, { mode: 'wrap' as 'clip' }), 'take: ', 'mode', 'wrap');
     expectWgradError(() => wg.take(i32([1]), i32([0]), 0, { fillValue: 0.5 }), 'take: ', '0.5', 'int32');

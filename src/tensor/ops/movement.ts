@@ -4,6 +4,7 @@
  * write new storage. gather/scatterAdd and oneHot index along an axis.
  */
 import { WgradError } from '../../core/backend.js';
+import type { DType } from '../../core/dtype.js';
 import { broadcastShapes, checkInt, checkShape, contiguousStrides, fmtShape, fmtValue, normAxes, normAxis, numel } from '../../core/shape.js';
 import { runPrim, viewPrim } from '../engine.js';
 import { Tensor } from '../tensor.js';
@@ -210,6 +211,14 @@ function checkMode<M extends string>(op: string, mode: unknown, modes: readonly 
   return mode as M;
 }
 
+/** @internal Checks take's options for an x of `dtype`: the mode and the fill value (as where takes it). */
+export function takeMode(op: string, dtype: DType, opts: TakeOptions): { mode: 'fill' | 'clip'; fill: number } {
+  const mode = checkMode(op, opts.mode ?? 'fill', ['fill', 'clip'] as const);
+  const fill = opts.fillValue ?? DEFAULT_FILL[dtype];
+  checkValue(op, fill, dtype);
+  return { mode, fill: dtype === 'bool' ? Number(fill !== 0) : fill };
+}
+
 /** Negative indices + dim. */
 const wrapNegative = (idx: Tensor, dim: number) => where(less(idx, 0), add(idx, dim), idx);
 const inRange = (idx: Tensor, dim: number) => logicalAnd(greaterEqual(idx, 0), less(idx, dim));
@@ -227,9 +236,7 @@ export function take(x: Tensor, indices: Tensor, axis = 0, opts: TakeOptions = {
   x._check('take');
   checkIndices('take', indices);
   const a = normAxis('take', axis, x.rank);
-  const mode = checkMode('take', opts.mode ?? 'fill', ['fill', 'clip'] as const);
-  const fill = opts.fillValue ?? DEFAULT_FILL[x.dtype];
-  checkValue('take', fill, x.dtype);
+  const { mode, fill } = takeMode('take', x.dtype, opts);
   const dim = x.shape[a];
   const shape = [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)];
   return tidy(() => {
@@ -237,7 +244,7 @@ export function take(x: Tensor, indices: Tensor, axis = 0, opts: TakeOptions = {
     if (mode === 'clip') return runPrim('gather', [x, clipIndices('take', idx, dim)], { axis: a }, shape, x.dtype);
     const valid = inRange(idx, dim);
     const gathered = runPrim('gather', [x, where(valid, idx, 0)], { axis: a }, shape, x.dtype);
-    return where(alignMask(valid, a, shape.length), gathered, x.dtype === 'bool' ? Number(fill !== 0) : fill);
+    return where(alignMask(valid, a, shape.length), gathered, fill);
   });
 }
 
