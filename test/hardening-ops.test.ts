@@ -336,6 +336,10 @@ describe('raw errors become named WgradErrors', () => {
     expectWgradError(() => wg.where(wg.tensor([true, false]), x(), '1' as unknown as number), 'where: ', 'string');
     expectWgradError(() => wg.exp([1] as unknown as wg.Tensor), 'exp: ', 'JS array');
     expectWgradError(() => wg.sum(undefined as unknown as wg.Tensor), 'sum: ', 'undefined');
+    expectWgradError(() => wg.matmul(wg.ones([2, 2]), [[1], [2]] as unknown as wg.Tensor), 'matmul: ', 'JS array');
+    expectWgradError(() => wg.take(x(), [0] as unknown as wg.Tensor), 'take: ', 'indices', 'JS array');
+    expectWgradError(() => wg.reshape(undefined as unknown as wg.Tensor, [1]), 'reshape: ', 'undefined');
+    expectWgradError(() => wg.nn.maxPool2d(null as unknown as wg.Tensor, { kernel: 2 }), 'maxPool2d: ', 'null');
   });
   it('arange with a non-finite bound or a bad length', () => {
     expectWgradError(() => wg.arange(0, Infinity), 'arange: ', 'stop', 'Infinity');

@@ -55,7 +55,7 @@ export const logicalNot = (x: Tensor) => unary('logicalNot', x);
 export const copy = (x: Tensor) => unary('copy', x);
 /** `x` itself when already contiguous (a new reference), else a contiguous copy. */
 export function contiguous(x: Tensor): Tensor {
-  x._check('contiguous');
+  checkTensor('contiguous', x);
   return x.isContiguous ? copyView(x) : copy(x);
 }
 /** A new tensor sharing x's storage and layout (recorded as an identity reshape, so gradients flow). */

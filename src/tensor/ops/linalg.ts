@@ -4,11 +4,12 @@ import type { Conv2dGeometry } from '../../core/prims.js';
 import { broadcastShapes, convOutSize, fmtShape } from '../../core/shape.js';
 import { runPrim } from '../engine.js';
 import type { Tensor } from '../tensor.js';
+import { checkTensor } from './elementwise.js';
 import { reshape } from './movement.js';
 
 function checkFloat(op: string, ...xs: Tensor[]): void {
   for (const x of xs) {
-    x._check(op);
+    checkTensor(op, x);
     if (x.dtype !== 'float32') throw new WgradError(op, `expected float32 inputs, got ${xs.map((t) => `${t.dtype} ${fmtShape(t.shape)}`).join(' and ')}`);
   }
 }

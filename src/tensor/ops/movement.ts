@@ -9,12 +9,12 @@ import { broadcastShapes, checkInt, checkShape, contiguousStrides, fmtShape, fmt
 import { runPrim, viewPrim } from '../engine.js';
 import { Tensor } from '../tensor.js';
 import { tidy } from '../scope.js';
-import { add, cast, clip, contiguous, copy, equal, greaterEqual, less, logicalAnd, where } from './elementwise.js';
+import { add, cast, checkTensor, clip, contiguous, copy, equal, greaterEqual, less, logicalAnd, where } from './elementwise.js';
 import { arange, checkValue } from './creation.js';
 
 /** New shape over the same elements; one dimension may be -1. Copies first if x is not contiguous. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  x._check('reshape');
+  checkTensor('reshape', x);
   const target = resolveShape(x, shape);
   const src = x.isContiguous ? x : copy(x);
   const out = viewPrim('reshape', src, { shape: target }, target, contiguousStrides(target), src._offset);
@@ -38,7 +38,7 @@ function resolveShape(x: Tensor, shape: readonly number[]): number[] {
 
 /** Output axis i is input axis perm[i]; default reverses the axes. */
 export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
-  x._check('transpose');
+  checkTensor('transpose', x);
   const p = perm ? perm.map((a) => normAxis('transpose', a, x.rank)) : x.shape.map((_, i) => x.rank - 1 - i);
   if (p.length !== x.rank || new Set(p).size !== p.length) {
     throw new WgradError('transpose', `perm [${perm}] is not a permutation of the ${x.rank} axes of ${fmtShape(x.shape)}`);
@@ -57,7 +57,7 @@ export function mT(x: Tensor): Tensor {
 
 /** Broadcasts x to `shape` (NumPy rules) as a view with stride 0 on broadcast axes. */
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
-  x._check('broadcastTo');
+  checkTensor('broadcastTo', x);
   const target = checkShape('broadcastTo', shape);
   const result = broadcastShapes('broadcastTo', x.shape, target);
   if (result.length !== target.length || result.some((d, i) => d !== target[i])) {
@@ -95,7 +95,7 @@ export interface SliceSpec {
  * whole; negative indices count from the end; out-of-range bounds are clipped like Python's.
  */
 export function slice(x: Tensor, specs: readonly (SliceSpec | number | undefined)[]): Tensor {
-  x._check('slice');
+  checkTensor('slice', x);
   if (!Array.isArray(specs as unknown)) throw new WgradError('slice', `expected an array of slice specs (one per axis), got ${fmtValue(specs)}`);
   if (specs.length > x.rank) {
     throw new WgradError('slice', `${specs.length} slice specs for a tensor of rank ${x.rank} ${fmtShape(x.shape)}`);
@@ -141,7 +141,7 @@ export function flip(x: Tensor, axes?: number | readonly number[]): Tensor {
 
 /** Pads with a constant: `widths[i] = [before, after]` for each axis (missing trailing axes: none). */
 export function pad(x: Tensor, widths: readonly (readonly [number, number])[], value = 0): Tensor {
-  x._check('pad');
+  checkTensor('pad', x);
   if (!Array.isArray(widths as unknown) || widths.length > x.rank || widths.some((w) => !Array.isArray(w) || w.length !== 2) || widths.flat().some((w) => !Number.isSafeInteger(w) || w < 0)) {
     throw new WgradError('pad', `widths ${JSON.stringify(widths)} must be non-negative integer [before, after] pairs for ≤ ${x.rank} axes of ${fmtShape(x.shape)}`);
   }
@@ -158,7 +158,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   const first = xs[0];
   const a = normAxis('concat', axis, first.rank);
   for (const t of xs) {
-    t._check('concat');
+    checkTensor('concat', t);
     if (t.dtype !== first.dtype || t.rank !== first.rank || t.shape.some((d, i) => i !== a && d !== first.shape[i])) {
       throw new WgradError('concat', `along axis ${a}, all tensors need one dtype and equal other dims: got ${xs.map((u) => `${u.dtype} ${fmtShape(u.shape)}`).join(', ')}`);
     }
@@ -201,8 +201,7 @@ export interface ScatterAddOptions {
 const DEFAULT_FILL = { float32: NaN, int32: -(2 ** 31), uint32: 2 ** 32 - 1, bool: 1 } as const;
 
 function checkIndices(op: string, indices: Tensor): void {
-  if (!(indices instanceof Tensor)) throw new WgradError(op, `indices must be an int32 Tensor, got ${fmtValue(indices)}`);
-  indices._check(op);
+  checkTensor(op, indices, 'indices');
   if (indices.dtype !== 'int32') throw new WgradError(op, `indices must be int32, got ${indices.dtype} ${fmtShape(indices.shape)}`);
 }
 
@@ -233,7 +232,7 @@ function clipIndices(op: string, idx: Tensor, dim: number): Tensor {
 
 /** Picks entries along `axis` by int32 `indices`: out.shape = x.shape[:axis] + indices.shape + x.shape[axis+1:]. */
 export function take(x: Tensor, indices: Tensor, axis = 0, opts: TakeOptions = {}): Tensor {
-  x._check('take');
+  checkTensor('take', x);
   checkIndices('take', indices);
   const a = normAxis('take', axis, x.rank);
   const { mode, fill } = takeMode('take', x.dtype, opts);
@@ -253,7 +252,7 @@ export function take(x: Tensor, indices: Tensor, axis = 0, opts: TakeOptions = {
  * (negative indices count from the end; out-of-range ones follow `mode`, see above).
  */
 export function scatterAdd(updates: Tensor, indices: Tensor, axis: number, size: number, opts: ScatterAddOptions = {}): Tensor {
-  updates._check('scatterAdd');
+  checkTensor('scatterAdd', updates);
   checkIndices('scatterAdd', indices);
   checkInt('scatterAdd', 'size', size);
   const a = normAxis('scatterAdd', axis, updates.rank - indices.rank + 1);

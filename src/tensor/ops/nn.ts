@@ -8,7 +8,7 @@ import type { Tensor } from '../tensor.js';
 import { tidy } from '../scope.js';
 import { constant } from './creation.js';
 import {
-  abs, add, div, exp, greater, less, lessEqual, log, log1p, maximum, mul, neg, rsqrt, sub, tanh, where,
+  abs, add, checkTensor, div, exp, greater, less, lessEqual, log, log1p, maximum, mul, neg, rsqrt, sub, tanh, where,
 } from './elementwise.js';
 import { conv2d, type Conv2dOptions } from './linalg.js';
 import { broadcastTo, pad, reshape, slice } from './movement.js';
@@ -92,7 +92,7 @@ function pair(op: string, name: string, v: unknown, d: [number, number], min: nu
 }
 
 function poolGeometry(op: string, x: Tensor, opts: Pool2dOptions) {
-  x._check(op);
+  checkTensor(op, x);
   if (x.rank !== 4) throw new WgradError(op, `expected x [N, C, H, W], got ${fmtShape(x.shape)}`);
   if (typeof opts !== 'object' || opts === null) throw new WgradError(op, `expected options { kernel, stride?, padding? }, got ${fmtValue(opts)}`);
   if (opts.kernel === undefined) throw new WgradError(op, 'the kernel option is required');

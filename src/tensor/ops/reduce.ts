@@ -75,7 +75,7 @@ function count(x: Tensor, axes: Axes): number {
 }
 
 export function mean(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
-  x._check('mean');
+  checkTensor('mean', x);
   normAxes('mean', axes, x.rank); // validate here so errors name mean, not the sum inside
   return using(x, x.dtype === 'float32' ? x : cast(x, 'float32'), (xf) => {
     const s = sum(xf, axes, opts);
@@ -87,7 +87,7 @@ export function mean(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
 
 /** Variance with `ddof` delta degrees of freedom (0: population variance). */
 export function variance(x: Tensor, axes?: Axes, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
-  x._check('variance');
+  checkTensor('variance', x);
   normAxes('variance', axes, x.rank);
   return using(x, x.dtype === 'float32' ? x : cast(x, 'float32'), (xf) => {
     const mu = mean(xf, axes, { keepdims: true });

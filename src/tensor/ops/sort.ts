@@ -5,7 +5,7 @@ import { runPrim } from '../engine.js';
 import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 import { arange } from './creation.js';
-import { add, clip, greaterEqual, less, logicalAnd, mul, where } from './elementwise.js';
+import { add, checkTensor, clip, greaterEqual, less, logicalAnd, mul, where } from './elementwise.js';
 import { reshape, slice, take, takeMode, type TakeOptions, transpose } from './movement.js';
 
 /** Moves `axis` last (a view) so the last-axis primitive can act on it; returns the inverse too. */
@@ -18,7 +18,7 @@ function axisLast(x: Tensor, axis: number): [Tensor, (t: Tensor) => Tensor] {
 
 /** int32 indices that stably sort x along `axis` (default last). */
 export function argsort(x: Tensor, axis = -1, opts: { descending?: boolean } = {}): Tensor {
-  x._check('argsort');
+  checkTensor('argsort', x);
   if (x.rank === 0) throw new WgradError('argsort', 'cannot sort a scalar');
   const a = normAxis('argsort', axis, x.rank);
   return tidy(() => {
@@ -33,7 +33,8 @@ export function argsort(x: Tensor, axis = -1, opts: { descending?: boolean } = {
  * `mode` ('fill' with NaN/fillValue by default, or 'clip'); they never reach a neighbouring row.
  */
 export function takeAlongAxis(x: Tensor, indices: Tensor, axis = -1, opts: TakeOptions = {}): Tensor {
-  x._check('takeAlongAxis');
+  checkTensor('takeAlongAxis', x);
+  checkTensor('takeAlongAxis', indices, 'indices');
   const a = normAxis('takeAlongAxis', axis, x.rank);
   if (indices.dtype !== 'int32' || indices.rank !== x.rank || indices.shape.some((d, i) => i !== a && d !== x.shape[i])) {
     throw new WgradError('takeAlongAxis', `indices must be int32 with x's shape ${fmtShape(x.shape)} except on axis ${a}, got ${indices.dtype} ${fmtShape(indices.shape)}`);
