@@ -101,6 +101,9 @@ describe('weak typing of JS numbers (item 2)', () => {
     expect(eq2).toEqual([0, 0]); // true == 2 is false (it was true: 2 became the bool true)
     expect(eq1).toEqual([1, 0]);
     expect(lt).toEqual([0, 1]);
+    withBackend(backends[b]!, () => {
+      for (const n of [1, 2, 0.5]) expectWgradError(() => wg.add(bools(), n), 'add: ', 'bool');
+    });
   });
 
   it('float32 tensors and two numbers are unchanged; tensors of two dtypes still raise', async () => {

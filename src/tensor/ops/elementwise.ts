@@ -116,14 +116,18 @@ export function withOperands<T>(op: string, a: TensorLike, b: TensorLike, fn: (x
   }
 }
 
+const isBool = (v: unknown) => v instanceof Tensor && v.dtype === 'bool';
+
 function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
+  const logical = op === 'logicalAnd' || op === 'logicalOr';
+  const arithmetic = !logical && !COMPARISON_OPS.includes(op);
+  const boolArithmetic = () => new WgradError(op, `arithmetic on bool tensors is not defined; cast to int32 or float32 first`);
+  // Checked before a number promotes a bool tensor too, so add(bool, 1) and add(bool, 2) both raise.
+  if (arithmetic && (typeof a === 'number' || typeof b === 'number') && (isBool(a) || isBool(b))) throw boolArithmetic();
   return withOperands(op, a, b, (x, y) => {
     const shape = broadcastShapes(op, x.shape, y.shape);
-    const logical = op === 'logicalAnd' || op === 'logicalOr';
     if (logical && x.dtype !== 'bool') throw new WgradError(op, `expected bool tensors, got ${x.dtype}`);
-    if (!logical && x.dtype === 'bool' && !COMPARISON_OPS.includes(op)) {
-      throw new WgradError(op, `arithmetic on bool tensors is not defined; cast to int32 or float32 first`);
-    }
+    if (arithmetic && x.dtype === 'bool') throw boolArithmetic();
     return runPrim(op, [x, y], {}, shape, COMPARISON_OPS.includes(op) ? 'bool' : x.dtype);
   });
 }
