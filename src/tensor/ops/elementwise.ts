@@ -67,9 +67,10 @@ function copyView(x: Tensor): Tensor {
  * Weak typing of JS numbers (JAX's rule): a number beside a tensor takes the tensor's dtype when it
  * is exactly a value of that dtype (any number for float32; an in-range integer for int32/uint32;
  * 0 or 1 for bool). A non-integer number (1.5, NaN, ±Infinity) beside an int32/uint32/bool tensor
- * promotes both to float32; another integer beside a bool tensor promotes it to int32; an integer
- * outside the int32/uint32 range raises. Two numbers are float32. Tensors of different dtypes
- * raise (cast one first): only numbers are weak.
+ * promotes both to float32; another integer beside a bool tensor promotes it to int32 (for
+ * comparisons and where: arithmetic on bool raises first); an integer outside the int32/uint32
+ * range raises. Two numbers are float32. Tensors of different dtypes raise (cast one first): only
+ * numbers are weak.
  */
 function weakDType(op: string, value: number, t: Tensor): DType {
   const d = t.dtype;
