@@ -1,27 +1,42 @@
 /**
- * Charts the command line writes: training-loss curves (per epoch, one series per phase or per
- * method). Drawn with the evaluation module's SVG writer (src/eval/svg.ts).
+ * Loss curves the command line writes, drawn with the evaluation module's SVG writer
+ * (src/eval/svg.ts): per step, read back from a run's metrics.jsonl (x = epochs, fractional), one
+ * series per phase (IDAA's VAE, the encoder) or per method (compare).
  */
-import type { EpochRecord } from './run.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { lineChart, type Series } from '../eval/svg.js';
+import { METRICS_FILE } from './run.js';
 
-/** Loss per epoch of one run (the VAE phase, if any, as its own series). */
-export function lossChart(history: readonly EpochRecord[], title: string): string {
-  const series: Series[] = [];
-  for (const phase of ['vae', 'encoder'] as const) {
-    const h = history.filter((r) => r.phase === phase);
-    if (h.length) series.push({ name: phase === 'vae' ? 'VAE loss' : 'encoder loss', x: h.map((r) => r.epoch), y: h.map((r) => r.loss) });
+interface StepLine { event: string; phase: string; epoch: number; step: number; loss: number }
+
+/** The per-step losses of a run directory, per phase, with x in (fractional) epochs. */
+export function stepCurves(dir: string): Record<string, { x: number[]; y: number[] }> {
+  const path = join(dir, METRICS_FILE);
+  if (!existsSync(path)) return {};
+  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as StepLine).filter((l) => l.event === 'step');
+  const perEpoch = new Map<string, number>();
+  for (const l of lines) perEpoch.set(`${l.phase}/${l.epoch}`, Math.max(perEpoch.get(`${l.phase}/${l.epoch}`) ?? 0, l.step));
+  const out: Record<string, { x: number[]; y: number[] }> = {};
+  for (const l of lines) {
+    const c = (out[l.phase] ??= { x: [], y: [] });
+    c.x.push(l.epoch - 1 + l.step / (perEpoch.get(`${l.phase}/${l.epoch}`) ?? 1));
+    c.y.push(l.loss);
   }
+  return out;
+}
+
+/** One run's training loss per step (the VAE phase, if any, as its own series). */
+export function lossChart(dir: string, title: string): string {
+  const curves = stepCurves(dir);
+  const series: Series[] = Object.entries(curves).map(([phase, c]) => ({ name: phase === 'vae' ? 'VAE loss' : 'encoder loss', ...c }));
   return lineChart({ title, xLabel: 'epoch', yLabel: 'loss', series });
 }
 
-/** Encoder loss per epoch of several runs (compare). */
-export function compareLossChart(runs: { name: string; history: readonly EpochRecord[] }[], title: string): string {
+/** Encoder loss per step of several runs (compare). */
+export function compareLossChart(runs: { name: string; dir: string }[], title: string): string {
   return lineChart({
-    title, xLabel: 'epoch', yLabel: 'training loss',
-    series: runs.map((r) => {
-      const h = r.history.filter((e) => e.phase === 'encoder');
-      return { name: r.name, x: h.map((e) => e.epoch), y: h.map((e) => e.loss) };
-    }),
+    title, xLabel: 'epoch', yLabel: 'training loss (each method\'s objective)',
+    series: runs.map((r) => ({ name: r.name, ...(stepCurves(r.dir).encoder ?? { x: [], y: [] }) })),
   });
 }

@@ -38,6 +38,7 @@ interface Row {
   trainSeconds: number;
   eval: EvalResult;
   history: EpochRecord[];
+  dir: string;
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
@@ -89,7 +90,7 @@ export async function compareCommand(a: Parsed): Promise<void> {
         result = (await evaluateRun(run, ds, s)).result;
         writeFileSync(evalPath, `${JSON.stringify({ epochs: run.epochsDone, result }, null, 2)}\n`);
       }
-      rows.push({ name: name.replace('+reg', ` + regularizer (β = ${beta})`), method, regularizer: cfg.regularizer, trainSeconds, eval: result, history: run.history });
+      rows.push({ name: name.replace('+reg', ` + regularizer (β = ${beta})`), method, regularizer: cfg.regularizer, trainSeconds, eval: result, history: run.history, dir });
     } finally {
       dispose(run);
     }
@@ -109,12 +110,12 @@ function writeResults(out: string, rows: Row[], epsList: number[], data: string,
     markdownTable(rows, epsList), '',
   ].join('\n');
   writeFileSync(join(out, 'results.md'), md);
-  writeFileSync(join(out, 'results.json'), `${JSON.stringify({ data, settings, seconds, rows: rows.map(({ history, ...r }) => ({ ...r, history })) }, null, 2)}\n`);
+  writeFileSync(join(out, 'results.json'), `${JSON.stringify({ data, settings, seconds, rows }, null, 2)}\n`);
   const eps = [0, ...epsList.filter((e) => e > 0)];
   writeFileSync(join(out, 'accuracy-vs-eps.svg'), lineChart({
     title: `Robust accuracy of encoder + linear head (${rows[0]?.eval.attack ?? ''})`, subtitle: data.split(':')[0],
     xLabel: 'ε (L∞)', yLabel: 'accuracy (%)', yRange: [0, 100],
     series: rows.map((r) => ({ name: r.name, x: eps, y: eps.map((e) => 100 * (r.eval.robust.find((x) => x.eps === e)?.accuracy ?? Number.NaN)) })),
   }));
-  writeFileSync(join(out, 'loss.svg'), compareLossChart(rows.map((r) => ({ name: r.name, history: r.history })), 'Training loss per epoch (each method\'s own objective)'));
+  writeFileSync(join(out, 'loss.svg'), compareLossChart(rows.map((r) => ({ name: r.name, dir: r.dir })), 'Training loss per step'));
 }

@@ -192,88 +192,92 @@ async function runEpoch(loop: EpochLoop, ds: HostDataset, batch: number, hooks: 
   return { phase: loop.phase, epoch: loop.epoch, loss: sums.loss / loop.steps, parts, seconds, imagesPerSec: (loop.steps * batch) / seconds };
 }
 
+/** The run in `dir`: resumed from its checkpoint (settings checked) or fresh. */
+async function openRun(cfg: RunConfig, ds: HostDataset, dir: string, resume: boolean, log: (l: string) => void): Promise<RunCheckpoint> {
+  mkdirSync(dir, { recursive: true });
+  const ckptPath = join(dir, CHECKPOINT_FILE);
+  if (!resume || !existsSync(ckptPath)) {
+    if (existsSync(ckptPath)) throw new WgradError('train', `${ckptPath} exists: pass --resume to continue it, or choose another --out`);
+    await fsp.writeFile(join(dir, METRICS_FILE), '');
+    return freshRun(cfg, ds);
+  }
+  const run = await loadRun(dir);
+  const bad = RESUME_FIXED.find((k) => JSON.stringify(run.config[k]) !== JSON.stringify(cfg[k]));
+  const problem = bad ? `the checkpoint in ${dir} was trained with ${bad} = ${JSON.stringify(run.config[bad])}, not ${JSON.stringify(cfg[bad])}`
+    : cfg.epochs !== run.config.epochs ? `the run was started with --epochs ${run.config.epochs} (the learning-rate schedule depends on it), got ${cfg.epochs}` : undefined;
+  if (problem) {
+    dispose(run);
+    throw new WgradError('train', `--resume: ${problem}`);
+  }
+  await trimMetrics(join(dir, METRICS_FILE), run);
+  log(`resuming ${dir}: ${run.vaeEpochsDone}/${cfg.method === 'idaa' ? cfg.vaeEpochs : 0} VAE epochs and ${run.epochsDone}/${cfg.epochs} epochs done`);
+  return run;
+}
+
 /**
- * Trains (or resumes) the run in `dir`. Returns the final checkpoint tree (the caller owns its
- * tensors).
+ * Trains (or resumes) the run in `dir`: IDAA's VAE epochs first, then the encoder's. Returns the
+ * final checkpoint tree (the caller owns its tensors).
  */
 export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume: boolean, hooks: RunHooks = {}): Promise<RunCheckpoint> {
   const log = hooks.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  mkdirSync(dir, { recursive: true });
-  const ckptPath = join(dir, CHECKPOINT_FILE);
-  let run: RunCheckpoint;
-  if (resume && existsSync(ckptPath)) {
-    run = await loadRun(dir);
-    for (const k of RESUME_FIXED) {
-      if (JSON.stringify(run.config[k]) !== JSON.stringify(cfg[k])) {
-        dispose(run);
-        throw new WgradError('train', `--resume: the checkpoint in ${dir} was trained with ${k} = ${JSON.stringify(run.config[k])}, not ${JSON.stringify(cfg[k])}`);
-      }
-    }
-    if (cfg.epochs !== run.config.epochs) {
-      dispose(run);
-      throw new WgradError('train', `--resume: the run was started with --epochs ${run.config.epochs} (the learning-rate schedule depends on it), got ${cfg.epochs}`);
-    }
-    log(`resuming ${dir}: ${run.vaeEpochsDone}/${cfg.method === 'idaa' ? cfg.vaeEpochs : 0} VAE epochs and ${run.epochsDone}/${cfg.epochs} epochs done`);
-  } else {
-    if (existsSync(ckptPath)) throw new WgradError('train', `${ckptPath} exists: pass --resume to continue it, or choose another --out`);
-    run = freshRun(cfg, ds);
-    await fsp.writeFile(join(dir, METRICS_FILE), '');
-  }
-  const metrics = async (rec: object) => fsp.appendFile(join(dir, METRICS_FILE), `${JSON.stringify(rec)}\n`);
-  const stepLines = (phase: string, epoch: number) => async (first: number, losses: number[]) => {
-    await fsp.appendFile(join(dir, METRICS_FILE), losses.map((loss, i) => `${JSON.stringify({ event: 'step', phase, epoch, step: first + i + 1, loss })}\n`).join(''));
-  };
+  const run = await openRun(cfg, ds, dir, resume, log);
+  const metricsPath = join(dir, METRICS_FILE);
   const keys = runKeys(cfg.seed);
   const perEpoch = stepsPerEpoch(ds.train.n, cfg.batch);
-
-  let ran = 0;
-  // Phase 1 (IDAA): the VAE.
-  if (cfg.method === 'idaa' && run.vae) {
-    const opt = vaeOptimizer(cfg);
-    for (let e = run.vaeEpochsDone + 1; e <= cfg.vaeEpochs; e++) {
-      if (hooks.stopAfter !== undefined && ran >= hooks.stopAfter) return run;
-      const rec = await runEpoch({
-        phase: 'vae', epoch: e, epochs: cfg.vaeEpochs, steps: perEpoch, order: permutationIndices(foldIn(keys.data, 100000 + e), ds.train.n),
-        stepKey: (s) => foldIn(foldIn(keys.vae, e), s),
-        step: (x, k) => {
-          const v = run.vae!;
-          const r = ssl.vae.vaeStep(v.params, v.state, x, k, { optimizer: opt });
-          dispose(v);
-          run.vae = { params: r.params, state: r.state };
-          return { loss: r.loss, parts: r.parts };
-        },
-      }, ds, cfg.batch, hooks, stepLines('vae', e));
-      run.vaeEpochsDone = e;
+  let budget = hooks.stopAfter ?? Infinity;
+  /** Epochs first..last of a phase, each saved and logged when done; false when stopped early. */
+  const phase = async (name: EpochRecord['phase'], first: number, last: number, epochLoop: (e: number) => Omit<EpochLoop, 'phase' | 'epoch' | 'epochs' | 'steps'>, done: (e: number) => void) => {
+    for (let e = first; e <= last; e++) {
+      if (budget-- <= 0) return false;
+      const stepLines = async (firstStep: number, losses: number[]) => fsp.appendFile(metricsPath,
+        losses.map((loss, i) => `${JSON.stringify({ event: 'step', phase: name, epoch: e, step: firstStep + i + 1, loss })}\n`).join(''));
+      const rec = await runEpoch({ phase: name, epoch: e, epochs: last, steps: perEpoch, ...epochLoop(e) }, ds, cfg.batch, hooks, stepLines);
+      done(e);
       run.history.push(rec);
       await save(dir, run);
-      await metrics({ event: 'epoch', ...rec });
-      ran++;
+      await fsp.appendFile(metricsPath, `${JSON.stringify({ event: 'epoch', ...rec })}\n`);
     }
-  }
-
-  // Phase 2: the encoder.
-  const opt = ssl.makeOptimizer(optimizerSpec(cfg, perEpoch));
-  const step = ssl.methodStep(settingsOf(cfg), opt, run.vae && { params: run.vae.params, state: run.vae.state.model });
-  for (let e = run.epochsDone + 1; e <= cfg.epochs; e++) {
-    if (hooks.stopAfter !== undefined && ran >= hooks.stopAfter) break;
-    const rec = await runEpoch({
-      phase: 'encoder', epoch: e, epochs: cfg.epochs, steps: perEpoch, order: permutationIndices(foldIn(keys.data, e), ds.train.n),
-      stepKey: (s) => foldIn(foldIn(keys.train, e), s),
+    return true;
+  };
+  if (cfg.method === 'idaa' && run.vae) {
+    const opt = vaeOptimizer(cfg);
+    const finished = await phase('vae', run.vaeEpochsDone + 1, cfg.vaeEpochs, (e) => ({
+      order: permutationIndices(foldIn(keys.data, 100000 + e), ds.train.n),
+      stepKey: (s) => foldIn(foldIn(keys.vae, e), s),
       step: (x, k) => {
-        const r = step(run.params, run.state, x, k);
-        dispose([run.params, run.state]);
-        run.params = r.params;
-        run.state = r.state;
+        const v = run.vae!;
+        const r = ssl.vae.vaeStep(v.params, v.state, x, k, { optimizer: opt });
+        dispose(v);
+        run.vae = { params: r.params, state: r.state };
         return { loss: r.loss, parts: r.parts };
       },
-    }, ds, cfg.batch, hooks, stepLines('encoder', e));
-    run.epochsDone = e;
-    run.history.push(rec);
-    await save(dir, run);
-    await metrics({ event: 'epoch', ...rec });
-    ran++;
+    }), (e) => { run.vaeEpochsDone = e; });
+    if (!finished) return run;
   }
+  const step = ssl.methodStep(settingsOf(cfg), ssl.makeOptimizer(optimizerSpec(cfg, perEpoch)), run.vae && { params: run.vae.params, state: run.vae.state.model });
+  await phase('encoder', run.epochsDone + 1, cfg.epochs, (e) => ({
+    order: permutationIndices(foldIn(keys.data, e), ds.train.n),
+    stepKey: (s) => foldIn(foldIn(keys.train, e), s),
+    step: (x, k) => {
+      const r = step(run.params, run.state, x, k);
+      dispose([run.params, run.state]);
+      run.params = r.params;
+      run.state = r.state;
+      return { loss: r.loss, parts: r.parts };
+    },
+  }), (e) => { run.epochsDone = e; });
   return run;
+}
+
+/** Drops the metrics lines of epochs after the checkpoint (an epoch interrupted before it was saved). */
+async function trimMetrics(path: string, run: RunCheckpoint): Promise<void> {
+  if (!existsSync(path)) return;
+  const keep = (await fsp.readFile(path, 'utf8')).split('\n').filter((l) => {
+    if (!l.trim()) return false;
+    const m = JSON.parse(l) as { phase?: string; epoch?: number };
+    return m.epoch === undefined || m.epoch <= (m.phase === 'vae' ? run.vaeEpochsDone : run.epochsDone);
+  });
+  await fsp.writeFile(path, keep.map((l) => `${l}\n`).join(''));
 }
 
 /** The method settings of a run configuration. */

@@ -73,7 +73,7 @@ export async function trainCommand(a: Parsed): Promise<void> {
   log(`data: ${ds.description}`);
   log(`model: ${cfg.encoder} encoder (width ${cfg.width}), ${cfg.optimizer} lr ${cfg.lr}, batch ${cfg.batch}, ${cfg.epochs} epochs${method === 'idaa' ? ` after ${cfg.vaeEpochs} VAE epochs` : ''}; run directory ${out}`);
   const run = await train(cfg, ds, out, a.resume as boolean, { stopAfter: a['stop-after'] as number | undefined });
-  writeFileSync(join(out, 'loss.svg'), lossChart(run.history, `${method}${beta > 0 ? ' + regularizer' : ''}: training loss per epoch`));
+  writeFileSync(join(out, 'loss.svg'), lossChart(out, `${method}${beta > 0 ? ' + regularizer' : ''}: training loss per step`));
   const last = run.history.filter((h) => h.phase === 'encoder').at(-1);
   log(`done: ${run.epochsDone}/${cfg.epochs} epochs${last ? `, last epoch loss ${last.loss.toFixed(4)}` : ''}; checkpoint ${join(out, 'checkpoint.safetensors')}, metrics ${join(out, 'metrics.jsonl')}, chart ${join(out, 'loss.svg')}`);
   log(`evaluate with: wgrad eval --checkpoint ${out}`);
