@@ -9,6 +9,12 @@ export const BACKEND_FLAG: FlagSpec = {
 
 /** Starts the backend; returns a one-line description of it. */
 export async function startBackend(backend: string): Promise<string> {
-  const r = await init({ backend: backend as 'webgpu' | 'cpu' });
+  let r;
+  try {
+    r = await init({ backend: backend as 'webgpu' | 'cpu' });
+  } catch (e) {
+    if (backend === 'webgpu') (e as Error).message += ' — or pass --backend cpu (slower) to the command';
+    throw e;
+  }
   return r.backend === 'cpu' ? 'the CPU reference backend' : `WebGPU (${[r.vendor, r.architecture, r.description].filter(Boolean).join(', ')})`;
 }

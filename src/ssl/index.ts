@@ -20,4 +20,4 @@ export { idaaStep, idaaLoss, idaaAttack, idaaObjective, IDAA_DEFAULTS, IDAA_BRAN
 export {
   regularizerAttack, regularizerTerm, squaredShift, withRegularizer, REGULARIZER_DEFAULTS, type RegularizerOptions,
 } from './regularizer.js';
-export { METHOD_NAMES, isMethod, paperOptimizer, methodModelConfig, methodStep, type MethodName, type MethodSettings } from './methods.js';
+export { METHOD_NAMES, isMethod, methodModelConfig, methodStep, type MethodName, type MethodSettings } from './methods.js';

@@ -1,18 +1,15 @@
 /**
  * The methods by name, as the command line and `compare` use them: for each, the model it needs
- * (IDAA: BN branches), its optimizer as in its paper, and its step with the options filled in.
- *
- * Paper optimizers: SimCLR and RoCL LARS over SGD (momentum 0.9, trust 0.001, RoCL weight decay
- * 1e-6) with linear warm-up (10 epochs, at most a tenth of the run) then cosine; IDAA Adam 3e-4 with
- * cosine decay. LARS's step is η·lr relative to each layer's weight norm, so with η = 0.001 its lr is
- * two to three orders of magnitude above Adam's (SimCLR: 0.3·B/256 at 4,096 and long runs).
+ * (IDAA: BN branches) and its step with the options filled in. The optimizer is the caller's
+ * (makeOptimizer); the papers use LARS over SGD (momentum 0.9, trust 0.001, weight decay 1e-6) with
+ * a linear warm-up then cosine decay for SimCLR and RoCL, and Adam 3e-4 with cosine decay for IDAA.
  */
 import { WgradError } from '../core/backend.js';
 import type { Key } from '../random/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import type { SimclrAugmentOptions } from '../data/augment.js';
-import type { OptimizerSpec, SslState, StepResult } from './common.js';
+import type { SslState, StepResult } from './common.js';
 import { idaaStep, IDAA_BRANCHES, IDAA_DEFAULTS } from './idaa.js';
 import type { ModelConfig, ModelParams } from './model.js';
 import type { RegularizerOptions } from './regularizer.js';
@@ -43,16 +40,6 @@ export interface MethodSettings {
   temperature?: number;
   augment?: SimclrAugmentOptions;
   regularizer?: RegularizerOptions;
-}
-
-/** The paper's optimizer for a method (lr and warm-up as given). */
-export function paperOptimizer(method: MethodName, steps: { total: number; perEpoch: number }): OptimizerSpec {
-  if (method === 'idaa') return { name: 'adam', lr: 3e-4, schedule: 'cosine', warmupSteps: 0, totalSteps: steps.total };
-  return {
-    name: 'lars', lr: 1.0, schedule: 'cosine', momentum: 0.9, trustCoefficient: 0.001,
-    weightDecay: method === 'rocl' ? 1e-6 : 1e-6,
-    warmupSteps: Math.min(10 * steps.perEpoch, Math.floor(steps.total / 10)), totalSteps: steps.total,
-  };
 }
 
 /** The model configuration a method needs on top of the encoder's (IDAA: BN branches). */
