@@ -355,6 +355,15 @@ describe('raw errors become named WgradErrors', () => {
     const l = i32([0, 1]);
     for (const d of [NaN, -1, 2.5]) expectWgradError(() => wg.oneHot(l, d), 'oneHot: ', 'depth', String(d));
   });
+  it('conv options: a pair of the wrong length, NaN, strings', () => {
+    const t = wg.ones([1, 1, 4, 4]), w = wg.ones([1, 1, 2, 2]);
+    expectWgradError(() => wg.conv2d(t, w, { stride: [1] as unknown as [number, number] }), 'conv2d: ', 'stride: [1]');
+    expectWgradError(() => wg.conv2d(t, w, { padding: NaN }), 'conv2d: ', 'padding: NaN');
+    expectWgradError(() => wg.conv2d(t, w, { dilation: '2' as unknown as number }), 'conv2d: ', 'dilation: "2"');
+    expectWgradError(() => wg.convTranspose2d(t, w, { stride: 2, outputPadding: NaN }), 'convTranspose2d: ', 'outputPadding');
+    expectWgradError(() => wg.convTranspose2d(t, w, { groups: 0 }), 'convTranspose2d: ', 'groups');
+  });
+
   it('pooling with kernel 0 or 1.5 names the pooling op', () => {
     const t = wg.ones([1, 1, 4, 4]);
     for (const pool of [['maxPool2d', wg.nn.maxPool2d], ['avgPool2d', wg.nn.avgPool2d]] as const) {

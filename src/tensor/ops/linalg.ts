@@ -1,7 +1,7 @@
 /** Contractions: batched matmul with broadcast batch dims, and 2-D convolutions (NCHW). */
 import { WgradError } from '../../core/backend.js';
 import type { Conv2dGeometry } from '../../core/prims.js';
-import { broadcastShapes, convOutSize, fmtShape } from '../../core/shape.js';
+import { broadcastShapes, convOutSize, fmtShape, fmtValue } from '../../core/shape.js';
 import { runPrim } from '../engine.js';
 import type { Tensor } from '../tensor.js';
 import { checkTensor } from './elementwise.js';
@@ -46,13 +46,16 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
-const pair = (v: number | [number, number] | undefined, d: number): [number, number] =>
-  v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v;
+/** An option as a pair (a number means both axes); anything but a number or a 2-array is NaN (rejected below). */
+const pair = (v: unknown, d: number): [number, number] =>
+  v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : Array.isArray(v) && v.length === 2 ? [v[0], v[1]] : [NaN, NaN];
 
-export function geometry(opts: Conv2dOptions): Conv2dGeometry {
+export function geometry(opts: Conv2dOptions, op = 'conv2d'): Conv2dGeometry {
+  if (typeof opts !== 'object' || opts === null) throw new WgradError(op, `expected an options object, got ${fmtValue(opts)}`);
   const g: Conv2dGeometry = { stride: pair(opts.stride, 1), padding: pair(opts.padding, 0), dilation: pair(opts.dilation, 1), groups: opts.groups ?? 1 };
-  const bad = [...g.stride, ...g.dilation].some((v) => !Number.isInteger(v) || v < 1) || g.padding.some((v) => !Number.isInteger(v) || v < 0) || !Number.isInteger(g.groups) || g.groups < 1;
-  if (bad) throw new WgradError('conv2d', `invalid options ${JSON.stringify(opts)}: stride/dilation ≥ 1, padding ≥ 0, groups ≥ 1 (integers)`);
+  const int = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+  const bad = [...g.stride, ...g.dilation].some((v) => !int(v, 1)) || g.padding.some((v) => !int(v, 0)) || !int(g.groups, 1);
+  if (bad) throw new WgradError(op, `invalid options { ${Object.entries(opts).map(([k, v]) => `${k}: ${fmtValue(v)}`).join(', ')} }: stride/dilation ≥ 1, padding ≥ 0, groups ≥ 1 (integers, or pairs of integers)`);
   return g;
 }
 
@@ -79,12 +82,12 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
  */
 export function convTranspose2d(x: Tensor, w: Tensor, opts: Conv2dOptions & { outputPadding?: number | [number, number] } = {}): Tensor {
   checkFloat('convTranspose2d', x, w);
-  const g = geometry(opts);
+  const g = geometry(opts, 'convTranspose2d');
   const op = pair(opts.outputPadding, 0);
   if (x.rank !== 4 || w.rank !== 4 || x.shape[1] !== w.shape[0] || w.shape[0] % g.groups !== 0) {
     throw new WgradError('convTranspose2d', `expected x [N, Cin, H, W] and w [Cin, Cout/groups, kh, kw] with Cin divisible by groups=${g.groups}, got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`);
   }
-  if (op.some((p, i) => p < 0 || p >= Math.max(g.stride[i], g.dilation[i]))) {
+  if (op.some((p, i) => !Number.isSafeInteger(p) || p < 0 || p >= Math.max(g.stride[i], g.dilation[i]))) {
     throw new WgradError('convTranspose2d', `outputPadding ${op} must be smaller than stride or dilation`);
   }
   const [n, , h, wd] = x.shape;
