@@ -312,6 +312,7 @@ describe('one validation of shapes, axes, offsets and sizes (item 7)', () => {
     expectWgradError(() => wg.max(t, 0.5), 'max: ', 'axis', '0.5');
     expectWgradError(() => wg.argmax(t, NaN), 'argmax: ', 'axis', 'NaN');
     expectWgradError(() => wg.concat([t, t], 1.5), 'concat: ', '1.5');
+    expectWgradError(() => wg.variance(t, 0, { ddof: NaN }), 'variance: ', 'ddof', 'NaN');
   });
   it('random shapes and sizes', () => {
     const k = wg.random.key(0);

@@ -2,7 +2,7 @@
 import { WgradError } from '../../core/backend.js';
 import type { DType } from '../../core/dtype.js';
 import type { ReduceOp } from '../../core/prims.js';
-import { fmtShape, normAxes, normAxis } from '../../core/shape.js';
+import { checkFinite, fmtShape, normAxes, normAxis } from '../../core/shape.js';
 import { runPrim } from '../engine.js';
 import type { Tensor } from '../tensor.js';
 import { cast, checkTensor, div, mul, sub } from './elementwise.js';
@@ -89,6 +89,7 @@ export function mean(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
 export function variance(x: Tensor, axes?: Axes, opts: ReduceOptions & { ddof?: number } = {}): Tensor {
   checkTensor('variance', x);
   normAxes('variance', axes, x.rank);
+  if (opts.ddof !== undefined) checkFinite('variance', 'ddof', opts.ddof);
   return using(x, x.dtype === 'float32' ? x : cast(x, 'float32'), (xf) => {
     const mu = mean(xf, axes, { keepdims: true });
     const d = sub(xf, mu);
