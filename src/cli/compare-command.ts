@@ -16,13 +16,13 @@ import { compareLossChart } from './charts.js';
 import { loadDataset } from './data.js';
 import { EVAL_SETTING_FLAGS, evalSettings } from './eval-command.js';
 import { evaluateRun, type EvalResult } from './evaluate.js';
-import { CHECKPOINT_FILE, type EpochRecord, loadRun, train } from './run.js';
+import { CHECKPOINT_FILE, type EpochRecord, freshRun, train } from './run.js';
 import { RUN_FLAGS, runConfig } from './train-command.js';
 
-const ENTRIES = ['simclr', 'rocl', 'idaa', 'simclr+reg', 'rocl+reg', 'idaa+reg'];
+const ENTRIES = ['random', 'simclr', 'rocl', 'idaa', 'simclr+reg', 'rocl+reg', 'idaa+reg'];
 
 export const COMPARE_FLAGS: Flags = {
-  methods: { kind: 'list', choices: ENTRIES, default: 'simclr,rocl,idaa,simclr+reg', help: 'the runs; "+reg" adds the robustness regularizer' },
+  methods: { kind: 'list', choices: ENTRIES, default: 'random,simclr,rocl,idaa,simclr+reg', help: 'the runs; "+reg" adds the robustness regularizer; "random" evaluates the untrained encoder (a baseline)' },
   regularizer: { kind: 'number', above: 0, default: 1, value: 'β', help: 'β of the "+reg" runs' },
   ...RUN_FLAGS,
   ...EVAL_SETTING_FLAGS,
@@ -70,8 +70,19 @@ export async function compareCommand(a: Parsed): Promise<void> {
   const rows: Row[] = [];
   const t0 = performance.now();
   for (const name of names) {
-    const [method, reg] = name.split('+') as [ssl.MethodName, string | undefined];
+    const [method, reg] = (name === 'random' ? ['simclr'] : name.split('+')) as [ssl.MethodName, string | undefined];
     const cfg = runConfig(a, method, reg ? beta : 0);
+    if (name === 'random') {
+      log(`\n=== the untrained encoder (${cfg.encoder} width ${cfg.width}, seed ${cfg.seed}): a baseline for the evaluation`);
+      const run = freshRun(cfg, ds);
+      try {
+        rows.push({ name: 'untrained encoder (baseline)', method: 'none', regularizer: 0, trainSeconds: 0, eval: (await evaluateRun(run, ds, s)).result, history: [], dir: '' });
+      } finally {
+        dispose(run);
+      }
+      writeResults(out, rows, s.eps, ds.description, a, (performance.now() - t0) / 1000);
+      continue;
+    }
     const dir = join(out, 'runs', name.replace('+', '-'));
     const evalPath = join(dir, 'eval.json');
     log(`\n=== ${name} (${cfg.encoder} width ${cfg.width}, ${cfg.optimizer} lr ${cfg.lr}, ${cfg.epochs} epochs, batch ${cfg.batch}) → ${dir}`);
@@ -117,5 +128,5 @@ function writeResults(out: string, rows: Row[], epsList: number[], data: string,
     xLabel: 'ε (L∞)', yLabel: 'accuracy (%)', yRange: [0, 100],
     series: rows.map((r) => ({ name: r.name, x: eps, y: eps.map((e) => 100 * (r.eval.robust.find((x) => x.eps === e)?.accuracy ?? Number.NaN)) })),
   }));
-  writeFileSync(join(out, 'loss.svg'), compareLossChart(rows.map((r) => ({ name: r.name, dir: r.dir })), 'Training loss per step'));
+  writeFileSync(join(out, 'loss.svg'), compareLossChart(rows.filter((r) => r.dir).map((r) => ({ name: r.name, dir: r.dir })), 'Training loss per step'));
 }

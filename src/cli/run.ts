@@ -111,8 +111,8 @@ function optimizerSpec(cfg: RunConfig, perEpoch: number): ssl.OptimizerSpec {
 
 const vaeOptimizer = (cfg: RunConfig) => ssl.makeOptimizer({ name: 'adam', lr: cfg.vaeLr, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
 
-/** A fresh run's state. */
-function freshRun(cfg: RunConfig, ds: HostDataset): RunCheckpoint {
+/** A fresh run's state (untrained). */
+export function freshRun(cfg: RunConfig, ds: HostDataset): RunCheckpoint {
   const keys = runKeys(cfg.seed);
   const modelConfig = modelConfigFor(cfg, ds);
   const { params, state } = ssl.model.init(keys.init, modelConfig);
