@@ -17,6 +17,7 @@ import * as io from '../src/io/node.js';
 import { treeLeaves } from '../src/autograd/tree.js';
 import { dispose } from '../src/tensor/scope.js';
 import { main } from '../src/cli/cli.js';
+import { Progress } from '../src/cli/progress.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 let dir: string;
@@ -113,6 +114,35 @@ describe('help and argument errors', () => {
     expect(missing.stderr).toContain(join(dir, 'nope'));
     expect((await wgradProcess('eval', '--help')).status).toBe(0);
   }, 120_000);
+});
+
+describe('progress', () => {
+  const sink = (isTTY: boolean) => {
+    const chunks: string[] = [];
+    return { chunks, stream: { isTTY, write: (c: string) => chunks.push(c) } };
+  };
+
+  it('a pipe gets plain lines with the loss, images/s and ETA (at most one per interval, always the last)', () => {
+    const { chunks, stream } = sink(false);
+    const bar = new Progress('epoch 1/2', 4, { stream, imagesPerStep: 32, intervalS: 3600 });
+    bar.update(0);
+    bar.update(1, { loss: 1.5 });
+    bar.update(4, { loss: 1.25 });
+    expect(chunks).toHaveLength(2);
+    expect(chunks[0]).toMatch(/^epoch 1\/2 0\/4 .*ETA/);
+    expect(chunks[1]).toMatch(/^epoch 1\/2 4\/4 {2}loss 1\.2500 {2}\d+ img\/s {2}\d+:\d\d\n$/);
+    expect(chunks.join('')).not.toContain('\r');
+  });
+
+  it('a terminal gets one bar redrawn in place', () => {
+    const { chunks, stream } = sink(true);
+    const bar = new Progress('vae 1/1', 2, { stream, imagesPerStep: 8 });
+    bar.update(1, { loss: 2 });
+    bar.update(2, { loss: 1 });
+    expect(chunks[0]).toMatch(/^\repoch|^\rvae 1\/1 \[█{10}░{10}\] 1\/2 {2}loss 2\.0000/);
+    expect(chunks.at(-1)).toBe('\n');
+    expect(chunks.join('').split('\n')).toHaveLength(2);
+  });
 });
 
 describe('data errors', () => {

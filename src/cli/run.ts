@@ -171,6 +171,7 @@ async function runEpoch(loop: EpochLoop, ds: HostDataset, batch: number, hooks: 
   const sums: Record<string, number> = {};
   const pending: { loss: Tensor; parts: Record<string, Tensor> }[] = [];
   let done = 0;
+  bar.update(0);
   for (let s = 0; s < loop.steps; s++) {
     const { x } = batchTensors(ds.train, ds.shape, loop.order.subarray(s * batch, (s + 1) * batch));
     try {
