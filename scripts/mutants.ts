@@ -94,6 +94,15 @@ const MUTANTS: Mutant[] = [
     filter: 'NaN',
   },
   {
+    name: 'f2i-rounds',
+    what: 'float → int32 cast rounds to nearest instead of truncating (off by one on half the values)',
+    file: 'src/kernels/elementwise-ops.ts',
+    find: '  return i32(x);\n}',
+    replace: '  return i32(round(x));\n}',
+    tests: ['test/fusion.test.ts'],
+    filter: 'random programs',
+  },
+  {
     name: 'checkgrads-nan-blind',
     what: 'checkGrads without its non-finite check (NaN passes every tolerance test)',
     file: 'src/autograd/check.ts',

@@ -275,7 +275,7 @@ describe('matmul kernel', () => {
           const aShape = [...batch, m, k];
           await check(aShape, [k, n], tA ? transposedLayout(aShape.length) : undefined, tB ? transposedLayout(2) : undefined, seed);
         }),
-        { numRuns: 6 },
+        { numRuns: 4 },
       ),
     );
   });
