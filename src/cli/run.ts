@@ -41,6 +41,8 @@ export interface RunConfig {
   encoder: 'cnn' | 'resnet';
   width: number;
   featureDim?: number;
+  /** Projection head hidden width (default: the feature dimension). */
+  projHidden?: number;
   projDim: number;
   optimizer: ssl.OptimizerSpec['name'];
   lr: number;
@@ -91,7 +93,7 @@ function runKeys(seed: number): { init: Key; data: Key; train: Key; vaeInit: Key
 
 export function modelConfigFor(cfg: RunConfig, ds: HostDataset): ssl.ModelConfig {
   return ssl.methodModelConfig(cfg.method, {
-    encoder: cfg.encoder, inChannels: ds.shape[0], imageSize: ds.shape[1], width: cfg.width, featureDim: cfg.featureDim, projDim: cfg.projDim,
+    encoder: cfg.encoder, inChannels: ds.shape[0], imageSize: ds.shape[1], width: cfg.width, featureDim: cfg.featureDim, projHidden: cfg.projHidden, projDim: cfg.projDim,
   });
 }
 
@@ -126,7 +128,7 @@ export function freshRun(cfg: RunConfig, ds: HostDataset): RunCheckpoint {
 }
 
 /** Settings that must match for --resume (epochs may grow; everything else is fixed by the run). */
-const RESUME_FIXED: (keyof RunConfig)[] = ['method', 'regularizer', 'data', 'trainLimit', 'batch', 'eps', 'alpha', 'attackSteps', 'regSteps', 'seed', 'encoder', 'width', 'featureDim', 'projDim', 'optimizer', 'lr', 'warmupEpochs', 'vaeEpochs', 'vaeLr', 'cropScale'];
+const RESUME_FIXED: (keyof RunConfig)[] = ['method', 'regularizer', 'data', 'trainLimit', 'batch', 'eps', 'alpha', 'attackSteps', 'regSteps', 'seed', 'encoder', 'width', 'featureDim', 'projHidden', 'projDim', 'optimizer', 'lr', 'warmupEpochs', 'vaeEpochs', 'vaeLr', 'cropScale'];
 
 export async function loadRun(dir: string): Promise<RunCheckpoint> {
   const path = join(dir, CHECKPOINT_FILE);

@@ -25,7 +25,8 @@ export const RUN_FLAGS: Flags = {
   seed: { kind: 'int', min: 0, default: 0, help: 'seed of the model init, data order, augmentations and attacks' },
   encoder: { kind: 'string', choices: ['cnn', 'resnet'], default: 'cnn', help: 'small CNN with BatchNorm, or CIFAR ResNet-18' },
   width: { kind: 'int', min: 2, default: 16, help: 'CNN: channels of the first conv; ResNet: first-stage width (ResNet-18: 64)' },
-  'proj-dim': { kind: 'int', min: 1, default: 64, help: 'projection head output dimension' },
+  'proj-hidden': { kind: 'int', min: 1, help: 'projection head hidden width (default: CNN 128; ResNet: RoCL/SimCLR 2048, IDAA 512)' },
+  'proj-dim': { kind: 'int', min: 1, help: 'projection head output dimension (default 64; ResNet: RoCL/SimCLR 128, IDAA 64)' },
   optimizer: { kind: 'string', choices: ['lars', 'sgd', 'adam'], help: 'default: the method\'s paper (LARS for SimCLR/RoCL, Adam for IDAA)' },
   lr: { kind: 'number', above: 0, help: 'peak learning rate (default: LARS 1.0, SGD 0.1, Adam 1e-3)' },
   'warmup-epochs': { kind: 'int', min: 0, default: 10, help: 'linear warm-up epochs (at most a tenth of the run), then cosine decay' },
@@ -54,10 +55,18 @@ export function runConfig(a: Parsed, method: ssl.MethodName, regularizer: number
     data: a.data as string, trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined,
     epochs: a.epochs as number, batch: a.batch as number, eps: a.eps as number, alpha: a.alpha as number | undefined,
     attackSteps: a['attack-steps'] as number, regSteps: a['reg-steps'] as number, seed: a.seed as number,
-    encoder: a.encoder as 'cnn' | 'resnet', width: a.width as number, projDim: a['proj-dim'] as number,
+    encoder: a.encoder as 'cnn' | 'resnet', width: a.width as number, ...projectionHead(a, method),
     optimizer, lr: (a.lr as number | undefined) ?? DEFAULT_LR[optimizer], warmupEpochs: a['warmup-epochs'] as number,
     vaeEpochs: a['vae-epochs'] as number, vaeLr: a['vae-lr'] as number, cropScale: a['crop-scale'] as number,
   };
+}
+
+/** METHODS.md's heads on the ResNet (RoCL 512→2048→128, IDAA 512→512→64); 128→128→64 on the CNN. */
+function projectionHead(a: Parsed, method: ssl.MethodName): { projHidden?: number; projDim: number } {
+  const resnet = a.encoder === 'resnet';
+  const projHidden = (a['proj-hidden'] as number | undefined) ?? (resnet ? (method === 'idaa' ? 512 : 2048) : undefined);
+  const projDim = (a['proj-dim'] as number | undefined) ?? (resnet && method !== 'idaa' ? 128 : 64);
+  return { projHidden, projDim };
 }
 
 export async function trainCommand(a: Parsed): Promise<void> {
