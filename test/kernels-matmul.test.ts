@@ -2,7 +2,10 @@
  * WebGPU matmul kernel against the CPU reference: fixed edge cases (1×1×1, size-0 dims, K = 0,
  * tile-aligned and ragged shapes, split-K, batch broadcasting, transposed / sliced / broadcast
  * views) and random shapes up to 300×517×129 with ranks 2–4, broadcast batch dims and transposed
- * input views.
+ * input views; NaN, ±∞ and −0 at tile and k-step edges and sprinkled over random shapes (±∞ must
+ * match exactly, NaN be NaN, zeros keep their sign), on the 'sg' kernel lavapipe picks and on the
+ * tiled workgroup-memory kernel real GPUs get (forced with `kind: 'tiled'`), which also runs on
+ * random shapes.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
