@@ -24,7 +24,7 @@ export const RUN_FLAGS: Flags = {
   'reg-steps': { kind: 'int', min: 1, default: 5, help: 'PGD steps of the regularizer\'s attack' },
   seed: { kind: 'int', min: 0, default: 0, help: 'seed of the model init, data order, augmentations and attacks' },
   encoder: { kind: 'string', choices: ['cnn', 'resnet'], default: 'cnn', help: 'small CNN with BatchNorm, or CIFAR ResNet-18' },
-  width: { kind: 'int', min: 2, default: 16, help: 'CNN: channels of the first conv; ResNet: first-stage width (ResNet-18: 64)' },
+  width: { kind: 'int', min: 2, default: 8, help: 'CNN: channels of the first conv (8 keeps the default run to a few minutes on lavapipe); ResNet: first-stage width (ResNet-18: 64)' },
   'proj-hidden': { kind: 'int', min: 1, help: 'projection head hidden width (default: CNN 128; ResNet: RoCL/SimCLR 2048, IDAA 512)' },
   'proj-dim': { kind: 'int', min: 1, help: 'projection head output dimension (default 64; ResNet: RoCL/SimCLR 128, IDAA 64)' },
   optimizer: { kind: 'string', choices: ['lars', 'sgd', 'adam'], help: 'default: the method\'s paper (LARS for SimCLR/RoCL, Adam for IDAA)' },
