@@ -74,13 +74,13 @@ export function backward(roots: Tensor[], seeds: Tensor[], leaves: Tensor[]): Te
   return leaves.map((l, i) => checkCotangent('backward', `leaf ${i}`, cot.get(l) ?? zerosLike(l), l));
 }
 
-const describe = (t: Tensor) => `${t.dtype} ${fmtShape(t.shape)}`;
+const dtypeShape = (t: Tensor) => `${t.dtype} ${fmtShape(t.shape)}`;
 
 /** A rule's cotangent must have the input's shape or a broadcast of it (the driver sums it down). */
 function checkBroadcastable(prim: string, j: number, g: Tensor, x: Tensor): void {
   const lead = g.rank - x.rank;
   if (lead >= 0 && x.shape.every((d, i) => d === g.shape[lead + i] || d === 1)) return;
-  throw new WgradError(prim, `VJP rule gave input ${j} a cotangent of ${describe(g)}, which does not broadcast from the input's ${describe(x)}`);
+  throw new WgradError(prim, `VJP rule gave input ${j} a cotangent of ${dtypeShape(g)}, which does not broadcast from the input's ${dtypeShape(x)}`);
 }
 
 /**
@@ -89,5 +89,5 @@ function checkBroadcastable(prim: string, j: number, g: Tensor, x: Tensor): void
  */
 export function checkCotangent(prim: string, what: string, g: Tensor, x: Tensor): Tensor {
   if (g.dtype === x.dtype && g.rank === x.rank && g.shape.every((d, i) => d === x.shape[i])) return g;
-  throw new WgradError(prim, `cotangent of ${what} is ${describe(g)}, expected the input's ${describe(x)}`);
+  throw new WgradError(prim, `cotangent of ${what} is ${dtypeShape(g)}, expected the input's ${dtypeShape(x)}`);
 }
