@@ -234,3 +234,35 @@ describe('checkpoint and --resume', () => {
     expect(other.stderr).toMatch(/seed = 0, not 3/);
   }, 300_000);
 });
+
+describe('eval and compare', () => {
+  const small = ['--probe-epochs', '2', '--robust-limit', '4', '--steps', '2', '--knn-k', '5'];
+
+  it('eval writes eval.json and the accuracy-vs-ε chart and prints the table', async () => {
+    const run = join(dir, 'eval-run');
+    expect((await wgrad('train', '--method', 'simclr', '--data', data, '--batch', '8', '--width', '2', '--epochs', '1', '--out', run)).status).toBe(0);
+    const r = await wgrad('eval', '--checkpoint', run, ...small, '--eps', '0.05,0.1');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\| linear probe \(clean\) \| \d+\.\d\d % \|/);
+    expect(r.stdout).toMatch(/PGD-2, ε = 0\.1 \(first 4\)/);
+    const result = JSON.parse(readFileSync(join(run, 'eval', 'eval.json'), 'utf8'));
+    expect(result.robust.map((x: { eps: number }) => x.eps)).toEqual([0, 0.05, 0.1]);
+    expect(readFileSync(join(run, 'eval', 'accuracy-vs-eps.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+  }, 120_000);
+
+  it('compare trains and evaluates each run and writes the table, JSON and charts', async () => {
+    const out = join(dir, 'compare');
+    const r = await wgrad('compare', '--methods', 'random,simclr,simclr+reg', '--regularizer', '0.5', '--reg-steps', '2', '--data', data,
+      '--batch', '8', '--width', '2', '--epochs', '1', ...small, '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    const md = readFileSync(join(out, 'results.md'), 'utf8');
+    expect(md).toContain('| method | linear probe | kNN | PGD-2 ε = 0.05 | PGD-2 ε = 0.1 | train time | eval time |');
+    for (const row of ['untrained encoder (baseline)', 'simclr', 'simclr + regularizer (β = 0.5)']) expect(md).toContain(`| ${row} |`);
+    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(json.rows).toHaveLength(3);
+    for (const f of ['accuracy-vs-eps.svg', 'loss.svg', 'runs/simclr/checkpoint.safetensors', 'runs/simclr-reg/eval.json']) expect(existsSync(join(out, f))).toBe(true);
+    const again = await wgrad('compare', '--methods', 'simclr', '--data', data, '--batch', '8', '--width', '2', '--epochs', '1', ...small, '--out', out, '--resume');
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/evaluation reused/);
+  }, 240_000);
+});

@@ -130,6 +130,16 @@ export function freshRun(cfg: RunConfig, ds: HostDataset): RunCheckpoint {
 /** Settings that must match for --resume (epochs may grow; everything else is fixed by the run). */
 const RESUME_FIXED: (keyof RunConfig)[] = ['method', 'regularizer', 'data', 'trainLimit', 'batch', 'eps', 'alpha', 'attackSteps', 'regSteps', 'seed', 'encoder', 'width', 'featureDim', 'projHidden', 'projDim', 'optimizer', 'lr', 'warmupEpochs', 'vaeEpochs', 'vaeLr', 'cropScale'];
 
+/** Whether a setting affects the run (e.g. the attack's steps only matter for RoCL). */
+function matters(cfg: RunConfig, k: keyof RunConfig): boolean {
+  const reg = cfg.regularizer > 0;
+  if (k === 'regSteps') return reg;
+  if (k === 'alpha' || k === 'attackSteps') return cfg.method === 'rocl';
+  if (k === 'vaeEpochs' || k === 'vaeLr') return cfg.method === 'idaa';
+  if (k === 'eps') return reg || cfg.method !== 'simclr';
+  return true;
+}
+
 export async function loadRun(dir: string): Promise<RunCheckpoint> {
   const path = join(dir, CHECKPOINT_FILE);
   if (!existsSync(path)) throw new WgradError('checkpoint', `no checkpoint in ${dir} (expected ${CHECKPOINT_FILE})`);
@@ -205,7 +215,7 @@ async function openRun(cfg: RunConfig, ds: HostDataset, dir: string, resume: boo
     return freshRun(cfg, ds);
   }
   const run = await loadRun(dir);
-  const bad = RESUME_FIXED.find((k) => JSON.stringify(run.config[k]) !== JSON.stringify(cfg[k]));
+  const bad = RESUME_FIXED.filter((k) => matters(cfg, k)).find((k) => JSON.stringify(run.config[k]) !== JSON.stringify(cfg[k]));
   const problem = bad ? `the checkpoint in ${dir} was trained with ${bad} = ${JSON.stringify(run.config[bad])}, not ${JSON.stringify(cfg[bad])}`
     : cfg.epochs !== run.config.epochs ? `the run was started with --epochs ${run.config.epochs} (the learning-rate schedule depends on it), got ${cfg.epochs}` : undefined;
   if (problem) {
