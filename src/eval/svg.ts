@@ -34,7 +34,8 @@ export interface LineChartOptions {
   yLabel: string;
   series: readonly Series[];
   width?: number;
-  height?: number;
+  /** Height of the plotting area (default 300; the legend adds a line per series below it). */
+  plotHeight?: number;
   /** Axis ranges (default: the data's, widened to nice ticks). */
   xRange?: readonly [number, number];
   yRange?: readonly [number, number];
@@ -58,10 +59,10 @@ function extent(values: number[], given?: readonly [number, number]): [number, n
 
 /** An SVG line chart as a string. */
 export function lineChart(o: LineChartOptions): string {
-  const { width = 680, height = 440, xFormat = fmtDefault, yFormat = fmtDefault } = o;
+  const { width = 680, plotHeight: ph = 300, xFormat = fmtDefault, yFormat = fmtDefault } = o;
   const left = 70, right = 20, top = o.subtitle ? 62 : 44, bottom = 56;
-  const legendH = 18 * o.series.length + 10;
-  const pw = width - left - right, ph = height - top - bottom - legendH;
+  const height = top + ph + bottom + 18 * o.series.length;
+  const pw = width - left - right;
   const [x0, x1] = extent(o.series.flatMap((s) => [...s.x]), o.xRange);
   const [y0, y1] = extent(o.series.flatMap((s) => [...s.y]), o.yRange);
   const X = (v: number) => left + ((v - x0) / (x1 - x0)) * pw;

@@ -57,13 +57,16 @@ export async function accuracyVsEps(entries: readonly SweepEntry[], data: Labele
 }
 
 /** The sweep as an SVG line chart (accuracy in %, ε on the x axis). */
-export function sweepChart(result: SweepResult, opts: { title: string; subtitle?: string; xLabel?: string }): string {
+export function sweepChart(
+  result: SweepResult,
+  opts: { title: string; subtitle?: string; xLabel?: string; style?: (name: string, index: number) => { color?: string; dash?: string } },
+): string {
   return lineChart({
     title: opts.title,
     subtitle: opts.subtitle,
     xLabel: opts.xLabel ?? 'ε (L∞)',
     yLabel: 'accuracy (%)',
     yRange: [0, 100],
-    series: result.series.map((s) => ({ name: s.name, x: result.eps, y: s.accuracy.map((a) => 100 * a) })),
+    series: result.series.map((s, i) => ({ name: s.name, x: result.eps, y: s.accuracy.map((a) => 100 * a), ...opts.style?.(s.name, i) })),
   });
 }
