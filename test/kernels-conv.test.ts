@@ -2,7 +2,8 @@
  * WebGPU conv2d, conv2dInputGrad and conv2dWeightGrad kernels against the CPU reference on fixed
  * and random geometries: stride 1–3, padding 0–2, dilation 1–2, groups 1/2/4, kernels 1–5, odd
  * and even spatial sizes, batch 1–3, random non-contiguous input views, the 1×1 (pointwise) fast
- * path, and NaN/±∞/−0 inputs (non-finite results compared exactly, zeros by sign).
+ * path, and NaN/±∞/−0 in inputs, weights and output gradients, padded taps included (non-finite
+ * results compared exactly, zeros by sign).
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -123,13 +124,13 @@ describe('conv kernels', () => {
     );
   });
 
-  it('NaN, ±∞ and −0 in inputs (and, without padding, in weights and output gradients): non-finite results as the CPU gives them', async () => {
+  it('NaN, ±∞ and −0 in inputs, weights and output gradients: non-finite results as the CPU gives them', async () => {
     // Padded taps must read an exact 0, not a masked load times 0 (∞·0 = NaN): the element a
     // masked-out load falls back to (storage index 0) is ∞, and so are elements on the spatial
     // edges and channel/group boundaries; channel 1 starts with a −0 row.
-    // Non-finite weights or output gradients meet padded or out-of-range taps (0 on the GPU, skipped
-    // by the CPU reference: ∞·0 is NaN on one and absent on the other), so they appear only in the
-    // 1×1 case, where every tap is in range.
+    // Padded or out-of-range taps still multiply that 0 (as PyTorch's explicit zero padding does):
+    // ±∞ weights in the corner taps (which meet the padding) and ±∞ output gradients on the borders
+    // give NaN there on both backends (the CPU reference once skipped those taps instead).
     const specialsAt = (seed: number, at: Map<number, number>) => {
       const base = gens.float(seed);
       return (i: number) => (at.has(i) ? at.get(i)! : base(i));
@@ -145,8 +146,17 @@ describe('conv kernels', () => {
       for (let q = 0; q < t.w; q++) x.set(hw + q, -0);
       const pointwise = t.kh === 1 && t.kw === 1;
       const wSize = (t.c / t.geom.groups) * t.kh * t.kw;
-      const w = new Map<number, number>(pointwise ? [[0, -0], [wSize * (t.o - 1), NaN], [wSize - 1, -Infinity]] : []);
-      const gy = new Map<number, number>(pointwise ? [[0, NaN], [3, Infinity], [5, -0]] : []);
+      const ho = convOutSize(t.h, t.kh, t.geom.stride[0], t.geom.padding[0], t.geom.dilation[0]);
+      const wo = convOutSize(t.w, t.kw, t.geom.stride[1], t.geom.padding[1], t.geom.dilation[1]);
+      const gySize = t.n * t.o * ho * wo;
+      // Padded: ∞ in the top-left tap of output channel 0, −∞ in the bottom-right tap of the last
+      // one; ∞ / −∞ in the first / last output gradient (top-left / bottom-right corners).
+      const w = new Map<number, number>(pointwise
+        ? [[0, -0], [wSize * (t.o - 1), NaN], [wSize - 1, -Infinity]]
+        : [[0, Infinity], [wSize * t.o - 1, -Infinity], [wSize + 1, -0]]);
+      const gy = new Map<number, number>(pointwise
+        ? [[0, NaN], [3, Infinity], [5, -0]]
+        : [[0, Infinity], [gySize - 1, -Infinity], [wo + 1, -0]]);
       await check(t, 5, {}, { x: specialsAt(5, x), w: specialsAt(6, w), gy: specialsAt(7, gy) });
     }
   });

@@ -1,18 +1,21 @@
 /**
- * CPU rules of conv2d and its two adjoints, written as ONE loop nest (`forEachTap`) shared by all
- * three, so the adjoint relations hold by construction:
+ * CPU rules of conv2d and its two adjoints: each is a sum over EVERY tap of a convolution, where an
+ * operand that falls outside its tensor (zero padding, stride gaps) reads an exact 0 that is still
+ * multiplied, as in the GEMMs of src/kernels/conv.ts. So 0·∞ and 0·NaN give NaN there.
  *
- *   x [N, C, H, W], w [O, C/groups, kh, kw], y [N, O, Ho, Wo], Cg = C/groups, Og = O/groups.
- *   For every n, o, oy, ox, c' < Cg, ky, kx (in that loop order):
- *     g  = floor(o / Og),  c = g*Cg + c'
- *     iy = oy*sh - ph + ky*dh,  ix = ox*sw - pw + kx*dw   (taps outside [0,H)×[0,W) are skipped:
- *                                                          zero padding)
- *     conv2d:            y[n, o, oy, ox]  += x[n, c, iy, ix] * w[o, c', ky, kx]
- *     conv2dInputGrad:   gx[n, c, iy, ix] += gy[n, o, oy, ox] * w[o, c', ky, kx]
- *     conv2dWeightGrad:  gw[o, c', ky, kx] += x[n, c, iy, ix] * gy[n, o, oy, ox]
- *   Ho = floor((H + 2ph - dh(kh-1) - 1)/sh) + 1 (likewise Wo). Input rows of x that no tap reaches
- *   (when the stride skips them) get a zero gradient.
- * Sums accumulate in doubles and round once to float32.
+ *   x [N, C, H, W], w [O, C/groups, kh, kw], y [N, O, Ho, Wo], Cg = C/groups, Og = O/groups,
+ *   g = floor(o / Og), c = g*Cg + c', and a tap links (oy, ox) to (iy, ix) through (ky, kx) when
+ *     iy = oy*sh - ph + ky*dh,  ix = ox*sw - pw + kx*dw.
+ *   conv2d:            y[n, o, oy, ox]  = Σ_{c', ky, kx} x[n, c, iy, ix] * w[o, c', ky, kx]
+ *   conv2dWeightGrad:  gw[o, c', ky, kx] = Σ_{n, oy, ox} x[n, c, iy, ix] * gy[n, o, oy, ox]
+ *     (both `forEachTap`; x reads 0 outside [0,H)×[0,W): PyTorch's explicit zero padding)
+ *   conv2dInputGrad:   gx[n, c, iy, ix] = Σ_{o in g, ky, kx} gy[n, o, oy, ox] * w[o, c', ky, kx]
+ *     (`forEachTransposedTap`, the transposed convolution: gy reads 0 where oy = (iy + ph - ky*dh)/sh
+ *     is not an integer in [0, Ho), likewise ox. PyTorch instead skips those taps, so at a
+ *     non-finite weight it gives ±∞ or a finite value where this gives NaN.)
+ *   Ho = floor((H + 2ph - dh(kh-1) - 1)/sh) + 1 (likewise Wo).
+ * Sums accumulate in doubles and round once to float32. Sums start at +0 and never become −0, so
+ * the 0·w products of finite operands (±0) change nothing: only non-finite ones show.
  */
 import type { OutputSpec } from '../../core/backend.js';
 import type { Conv2dGeometry } from '../../core/prims.js';
@@ -26,7 +29,13 @@ interface ConvDims {
   Ho: number; Wo: number;
 }
 
-/** Calls `tap(xIndex, wIndex, yIndex)` with flat row-major indices for every contributing tap. */
+/** Marks a tap operand outside its tensor: it reads 0. */
+const OUTSIDE = -1;
+
+/** The value at flat index i, or 0 for OUTSIDE. */
+const at = (data: ArrayLike<number>, i: number) => (i === OUTSIDE ? 0 : data[i]);
+
+/** Calls `tap(xIndex, wIndex, yIndex)` for every tap of the output y, in the loop order n, o, oy, ox, c', ky, kx. */
 function forEachTap(g: Conv2dGeometry, d: ConvDims, tap: (xi: number, wi: number, yi: number) => void): void {
   const [sh, sw] = g.stride;
   const [ph, pw] = g.padding;
@@ -43,11 +52,47 @@ function forEachTap(g: Conv2dGeometry, d: ConvDims, tap: (xi: number, wi: number
             const c = group * Cg + cg;
             for (let ky = 0; ky < d.kh; ky++) {
               const iy = oy * sh - ph + ky * dh;
-              if (iy < 0 || iy >= d.H) continue;
               for (let kx = 0; kx < d.kw; kx++) {
                 const ix = ox * sw - pw + kx * dw;
-                if (ix < 0 || ix >= d.W) continue;
-                const xi = ((n * d.C + c) * d.H + iy) * d.W + ix;
+                const inside = iy >= 0 && iy < d.H && ix >= 0 && ix < d.W;
+                const xi = inside ? ((n * d.C + c) * d.H + iy) * d.W + ix : OUTSIDE;
+                const wi = ((o * Cg + cg) * d.kh + ky) * d.kw + kx;
+                tap(xi, wi, yi);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** The output coordinate t/s of a transposed tap, or OUTSIDE when it is not an integer in [0, size). */
+function sourceCoord(t: number, s: number, size: number): number {
+  const q = t / s;
+  return Number.isInteger(q) && q >= 0 && q < size ? q : OUTSIDE;
+}
+
+/** Calls `tap(xIndex, wIndex, yIndex)` for every tap of the input x, in the loop order n, c, iy, ix, o, ky, kx. */
+function forEachTransposedTap(g: Conv2dGeometry, d: ConvDims, tap: (xi: number, wi: number, yi: number) => void): void {
+  const [sh, sw] = g.stride;
+  const [ph, pw] = g.padding;
+  const [dh, dw] = g.dilation;
+  const Cg = d.C / g.groups;
+  const Og = d.O / g.groups;
+  let xi = 0;
+  for (let n = 0; n < d.N; n++) {
+    for (let c = 0; c < d.C; c++) {
+      const group = Math.floor(c / Cg);
+      const cg = c - group * Cg;
+      for (let iy = 0; iy < d.H; iy++) {
+        for (let ix = 0; ix < d.W; ix++, xi++) {
+          for (let o = group * Og; o < (group + 1) * Og; o++) {
+            for (let ky = 0; ky < d.kh; ky++) {
+              const oy = sourceCoord(iy + ph - ky * dh, sh, d.Ho);
+              for (let kx = 0; kx < d.kw; kx++) {
+                const ox = sourceCoord(ix + pw - kx * dw, sw, d.Wo);
+                const yi = oy !== OUTSIDE && ox !== OUTSIDE ? ((n * d.O + o) * d.Ho + oy) * d.Wo + ox : OUTSIDE;
                 const wi = ((o * Cg + cg) * d.kh + ky) * d.kw + kx;
                 tap(xi, wi, yi);
               }
@@ -72,7 +117,7 @@ export function conv2d([x, w]: CpuView[], g: Conv2dGeometry, out: OutputSpec, ct
   const xs = readStrided(x);
   const ws = readStrided(w);
   const y = new Float64Array(numel(out.shape));
-  forEachTap(g, { N, C, H, W, O, kh, kw, Ho, Wo }, (xi, wi, yi) => { y[yi] += xs[xi] * ws[wi]; });
+  forEachTap(g, { N, C, H, W, O, kh, kw, Ho, Wo }, (xi, wi, yi) => { y[yi] += at(xs, xi) * ws[wi]; });
   return rounded(y, out, ctx);
 }
 
@@ -89,7 +134,7 @@ export function conv2dInputGrad(
   const gys = readStrided(gy);
   const ws = readStrided(w);
   const gx = new Float64Array(numel(out.shape));
-  forEachTap(g, { N, C, H, W, O, kh, kw, Ho, Wo }, (xi, wi, yi) => { gx[xi] += gys[yi] * ws[wi]; });
+  forEachTransposedTap(g, { N, C, H, W, O, kh, kw, Ho, Wo }, (xi, wi, yi) => { gx[xi] += at(gys, yi) * ws[wi]; });
   return rounded(gx, out, ctx);
 }
 
@@ -105,6 +150,6 @@ export function conv2dWeightGrad(
   const xs = readStrided(x);
   const gys = readStrided(gy);
   const gw = new Float64Array(numel(out.shape));
-  forEachTap(g, { N, C, H, W, O, kh, kw, Ho, Wo }, (xi, wi, yi) => { gw[wi] += xs[xi] * gys[yi]; });
+  forEachTap(g, { N, C, H, W, O, kh, kw, Ho, Wo }, (xi, wi, yi) => { gw[wi] += at(xs, xi) * gys[yi]; });
   return rounded(gw, out, ctx);
 }
