@@ -27,7 +27,7 @@ import { add, mul, sign, sub } from '../tensor/ops/elementwise.js';
 import { concat, reshape, slice } from '../tensor/ops/movement.js';
 import { sum } from '../tensor/ops/reduce.js';
 import type { Key } from '../random/random.js';
-import { dispose, tidy } from '../tensor/scope.js';
+import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import { type Box, checkBall, checkInput, clipBox, evaluate } from './common.js';
 import { pgd, type PgdOptions } from './pgd.js';
@@ -107,8 +107,6 @@ export function latentAttack(loss: (view: Tensor) => Tensor, x: Tensor, _key: Ke
     // Decode z and z + δ in one call, so at δ = 0 both halves are computed identically.
     const both = opts.decode(concat([z, shifted], 0));
     const change = sub(slice(both, [{ start: n, stop: 2 * n }]), slice(both, [{ start: 0, stop: n }]));
-    const out = clipBox(add(x, change), box);
-    dispose([z, gz]);
-    return out;
+    return clipBox(add(x, change), box);
   });
 }
