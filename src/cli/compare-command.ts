@@ -46,11 +46,15 @@ const minutes = (s: number) => (s >= 600 ? `${(s / 60).toFixed(0)} min` : s >= 6
 
 export function markdownTable(rows: Row[], epsList: number[]): string {
   const attack = rows[0]?.eval.attack ?? 'PGD-20';
-  const head = ['method', 'linear probe', 'kNN', ...epsList.map((e) => `${attack} ε = ${e}`), 'train time', 'eval time'];
+  const rl = rows.find((r) => r.eval.robustLinear)?.eval.robustLinear;
+  const rlHead = rl ? [`robust linear head: clean`, `robust linear head: ${attack} ε = ${rl.eps}`] : [];
+  const head = ['method', 'linear probe', 'kNN', ...epsList.map((e) => `${attack} ε = ${e}`), ...rlHead, 'train time', 'eval time'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  const cell = (v: number | undefined) => (v === undefined ? '–' : pct(v));
   for (const r of rows) {
     const robust = epsList.map((e) => r.eval.robust.find((x) => x.eps === e)?.accuracy);
-    lines.push(`| ${[r.name, pct(r.eval.linearAccuracy), pct(r.eval.knnAccuracy), ...robust.map((v) => (v === undefined ? '–' : pct(v))), minutes(r.trainSeconds), minutes(r.eval.seconds)].join(' | ')} |`);
+    const rlCells = rl ? [cell(r.eval.robustLinear?.clean), cell(r.eval.robustLinear?.robust)] : [];
+    lines.push(`| ${[r.name, pct(r.eval.linearAccuracy), pct(r.eval.knnAccuracy), ...robust.map(cell), ...rlCells, minutes(r.trainSeconds), minutes(r.eval.seconds)].join(' | ')} |`);
   }
   return lines.join('\n');
 }

@@ -21,6 +21,7 @@ export const EVAL_SETTING_FLAGS: Flags = {
   'robust-limit': { kind: 'int', min: 1, default: 500, help: 'robust accuracy on the first N test images' },
   'probe-epochs': { kind: 'int', min: 1, default: 30, help: 'linear-head training epochs (SGD, step decay)' },
   'knn-k': { kind: 'int', min: 1, default: 200, help: 'neighbours of the weighted kNN (T = 0.5)' },
+  'robust-linear': { kind: 'int', min: 0, default: 0, value: 'EPOCHS', help: 'also RoCL\'s robust linear evaluation: a head trained this many epochs on PGD-10 examples at the largest ε (0: off; costly)' },
 };
 
 export const EVAL_FLAGS: Flags = {
@@ -39,7 +40,7 @@ export function evalSettings(command: string, a: Parsed, seed: number): EvalSett
   const eps = numberList(command, alias ? 'eps' : 'eval-eps', alias ?? (a['eval-eps'] as string[]));
   return {
     attack: a.attack as AttackName, eps, steps: a.steps as number, robustLimit: a['robust-limit'] as number,
-    probeEpochs: a['probe-epochs'] as number, knnK: a['knn-k'] as number, seed, log: (l) => process.stderr.write(`${l}\n`),
+    probeEpochs: a['probe-epochs'] as number, knnK: a['knn-k'] as number, robustLinearEpochs: a['robust-linear'] as number, seed, log: (l) => process.stderr.write(`${l}\n`),
   };
 }
 
@@ -69,6 +70,10 @@ export async function evalCommand(a: Parsed): Promise<void> {
       `| linear probe (clean) | ${(100 * result.linearAccuracy).toFixed(2)} % |`,
       `| kNN (k = ${s.knnK}) | ${(100 * result.knnAccuracy).toFixed(2)} % |`,
       ...result.robust.map((r) => `| ${r.eps === 0 ? 'clean, same images' : `${result.attack}, ε = ${r.eps}`} (first ${result.robustTotal}) | ${(100 * r.accuracy).toFixed(2)} % |`),
+      ...(result.robustLinear ? [
+        `| robust linear head (PGD-10 training, ε = ${result.robustLinear.eps}): clean | ${(100 * result.robustLinear.clean).toFixed(2)} % |`,
+        `| robust linear head: ${result.attack}, ε = ${result.robustLinear.eps} (first ${result.robustLinear.total}) | ${(100 * result.robustLinear.robust).toFixed(2)} % |`,
+      ] : []),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     s.log(`wrote ${join(out, 'eval.json')} and ${join(out, 'accuracy-vs-eps.svg')} (${result.seconds.toFixed(0)} s)`);

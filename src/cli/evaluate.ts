@@ -32,6 +32,8 @@ export interface EvalSettings {
   /** Linear-head training epochs. */
   probeEpochs: number;
   knnK: number;
+  /** Also RoCL's robust linear evaluation: a head trained on PGD-10 examples (ε = the largest ε), this many epochs (0: off). */
+  robustLinearEpochs: number;
   seed: number;
   log: (line: string) => void;
 }
@@ -44,6 +46,8 @@ export interface EvalResult {
   robustTotal: number;
   /** ε → accuracy of encoder + linear head on the first robustTotal test images. */
   robust: { eps: number; accuracy: number }[];
+  /** RoCL's robust linear evaluation, when asked for. */
+  robustLinear?: { eps: number; clean: number; robust: number; total: number };
   seconds: number;
 }
 
@@ -102,10 +106,25 @@ export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSe
     });
     const result: EvalResult = {
       linearAccuracy, linearTrainAccuracy, knnAccuracy: knn.accuracy, attack: label, robustTotal: sweep.total,
-      robust: sweep.eps.map((e, i) => ({ eps: e, accuracy: sweep.series[0].accuracy[i] })), seconds: (performance.now() - t0) / 1000,
+      robust: sweep.eps.map((e, i) => ({ eps: e, accuracy: sweep.series[0].accuracy[i] })),
+      robustLinear: s.robustLinearEpochs > 0 ? await robustLinear(encoder, train, test, classes, s) : undefined,
+      seconds: (performance.now() - t0) / 1000,
     };
     return { result, sweep };
   } finally {
     dispose([tr, te, head]);
   }
+}
+
+/** RoCL's robust linear evaluation (src/eval): the head trained on PGD-10 examples at the largest ε. */
+async function robustLinear(encoder: (x: Tensor) => Tensor, train: evaluation.BatchSource, test: evaluation.BatchSource, classes: number, s: EvalSettings) {
+  const eps = Math.max(...s.eps);
+  const r = await evaluation.robustLinearEval(encoder, train, test, {
+    classes, epochs: s.robustLinearEpochs, key: prngKey(s.seed + 2), evalLimit: s.robustLimit,
+    trainAttack: { eps, alpha: eps / 4, steps: 10 }, evalAttack: { eps, alpha: eps / 10, steps: s.steps },
+    progress: { log: s.log, every: 15, label: 'robust linear head' },
+  });
+  dispose(r.head);
+  s.log(`robust linear evaluation (ε = ${eps}): clean ${(100 * r.clean.accuracy).toFixed(2)} %, PGD-${s.steps} ${(100 * r.robust.accuracy).toFixed(2)} %`);
+  return { eps, clean: r.clean.accuracy, robust: r.robust.accuracy, total: r.robust.total };
 }
