@@ -92,6 +92,20 @@ const isTensorLike = (v: unknown): boolean =>
  * Returns `fn`'s result unchanged. Async functions are not supported (the scope would close early).
  */
 export function tidy<T>(fn: () => T): T {
+  return inScope(fn, (result, scope) => {
+    if (result instanceof Promise) {
+      closeScope(scope, new Set());
+      throw new Error('tidy: the function returned a Promise; tidy only supports synchronous functions');
+    }
+    return new Set(treeTensors(result));
+  });
+}
+
+/**
+ * Runs `fn` in a fresh scope. When it throws, everything it created is released; when it returns,
+ * the tensors in `keepOf(result, scope)` move to the enclosing scope and the rest are released.
+ */
+function inScope<T>(fn: () => T, keepOf: (result: T, scope: Set<Tensor>) => Set<Tensor>): T {
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: T;
@@ -101,11 +115,7 @@ export function tidy<T>(fn: () => T): T {
     closeScope(scope, new Set());
     throw e;
   }
-  if (result instanceof Promise) {
-    closeScope(scope, new Set());
-    throw new Error('tidy: the function returned a Promise; tidy only supports synchronous functions');
-  }
-  closeScope(scope, new Set(treeTensors(result)));
+  closeScope(scope, keepOf(result, scope));
   return result;
 }
 
@@ -125,17 +135,7 @@ function closeScope(scope: Set<Tensor>, keepSet: Set<Tensor>): void {
  * returns, they all stay alive exactly as without the scope (the op disposes its temporaries).
  */
 export function opScope<T>(fn: () => T): T {
-  const scope = new Set<Tensor>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    closeScope(scope, new Set());
-    throw e;
-  }
-  closeScope(scope, scope);
-  return result;
+  return inScope(fn, (_, scope) => scope);
 }
 
 /** Takes tensors out of every open scope: they live until disposed explicitly. Returns its argument. */
