@@ -3,10 +3,11 @@
  * exactly against a host computation of the documented split:
  * - maximum/minimum: a tie gives each operand half of the cotangent (broadcast operands sum it);
  * - max/min reductions: the cotangent is shared evenly by every entry equal to the extremum;
- * - maxPool2d: non-overlapping windows (stride = kernel, no padding) reduce with max, so ties share
- *   evenly; other windows are a chain of `maximum` over the window positions in raster order, so
- *   each tie halves what flows on (the last of three tied entries gets ½, the first two ¼ each).
- * Cotangents are dyadic (±½, ±1, ±1.5, 2, 3), so every expected sum is exact in float32.
+ * - maxPool2d: every geometry (non-overlapping tiles, overlapping or padded windows) shares the
+ *   cotangent of a window evenly between its tied entries, as the max reduction does (three tied
+ *   entries get ⅓ each; a chain of `maximum` would give ½, ¼, ¼).
+ * Cotangents are dyadic (±½, ±1, ±1.5, 2, 3), so every expected sum is exact in float32; maxPool2d's
+ * are also multiplied by 2520 = lcm(1, …, 9), so that any share of a 3×3 window is exact too.
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -91,17 +92,16 @@ describe('max / min reductions share the cotangent between tied extrema', () => 
 });
 
 describe('maxPool2d at ties', () => {
-  /** Host gradient of Σ v ⊙ maxPool2d(x) for one [n, c, h, w] input, following the split described above. */
+  /** Host gradient of Σ v ⊙ maxPool2d(x) for one [n, c, h, w] input: each window's ties share evenly. */
   function hostMaxPoolGrad(x: number[], [n, c, h, w]: Shape, k: [number, number], s: [number, number], p: [number, number], v: number[]): number[] {
     const ho = Math.floor((h + 2 * p[0] - k[0]) / s[0]) + 1;
     const wo = Math.floor((w + 2 * p[1] - k[1]) / s[1]) + 1;
-    const tiles = s[0] === k[0] && s[1] === k[1] && p[0] === 0 && p[1] === 0;
     const gx = new Array<number>(x.length).fill(0);
     for (let b = 0; b < n * c; b++) {
       for (let oy = 0; oy < ho; oy++) {
         for (let ox = 0; ox < wo; ox++) {
           const g = v[(b * ho + oy) * wo + ox];
-          // The window in raster order; padded positions hold −∞ and no input index.
+          // The window's entries; padded positions hold −∞ (never a maximum of these inputs).
           const win: [number, number][] = [];
           for (let i = 0; i < k[0]; i++) {
             for (let j = 0; j < k[1]; j++) {
@@ -110,22 +110,9 @@ describe('maxPool2d at ties', () => {
               win.push(inside ? [x[(b * h + y) * w + xx], (b * h + y) * w + xx] : [-Infinity, -1]);
             }
           }
-          if (tiles) {
-            const m = Math.max(...win.map(([val]) => val));
-            const hits = win.filter(([val]) => val === m);
-            for (const [, idx] of hits) gx[idx] += Math.fround(g / hits.length);
-            continue;
-          }
-          // Chain of maximum(runningMax, w_t): backward from the last position.
-          const running = [win[0][0]];
-          for (let t = 1; t < win.length; t++) running.push(Math.max(running[t - 1], win[t][0]));
-          let flow = g;
-          for (let t = win.length - 1; t >= 1; t--) {
-            const wt = win[t][0] > running[t - 1] ? 1 : win[t][0] === running[t - 1] ? 0.5 : 0;
-            if (win[t][1] >= 0) gx[win[t][1]] += flow * wt;
-            flow *= 1 - wt;
-          }
-          if (win[0][1] >= 0) gx[win[0][1]] += flow;
+          const m = Math.max(...win.map(([val]) => val));
+          const hits = win.filter(([val]) => val === m);
+          for (const [, idx] of hits) gx[idx] += Math.fround(g / hits.length);
         }
       }
     }
@@ -149,7 +136,7 @@ describe('maxPool2d at ties', () => {
         const opts = { kernel: r.k, stride: r.s, padding: r.p };
         const shape = [r.n, r.c, r.h, r.w];
         const y = wg.nn.maxPool2d(f32(x, shape), opts);
-        const v = vAll.slice(0, y.size);
+        const v = vAll.slice(0, y.size).map((d) => d * 2520);
         const g = wg.grad((t: wg.Tensor) => wg.sum(wg.mul(wg.nn.maxPool2d(t, opts), f32(v, [...y.shape]))))(f32(x, shape));
         expect(await read(g)).toEqual(hostMaxPoolGrad(x, shape, r.k, r.s ?? r.k, r.p, v));
       }),
@@ -157,11 +144,20 @@ describe('maxPool2d at ties', () => {
     );
   });
 
-  it('a 2×2 tile of four equal values gives each a quarter; two tied pairs in a chain split by halves', async () => {
+  it('a 2×2 tile of four equal values gives each a quarter; three tied entries get a third on every path', async () => {
     const tile = wg.grad((t: wg.Tensor) => wg.sum(wg.nn.maxPool2d(t, { kernel: [2, 2] })))(f32([5, 5, 5, 5], [1, 1, 2, 2]));
     expect(await read(tile)).toEqual([0.25, 0.25, 0.25, 0.25]);
+    const third = Math.fround(1 / 3);
+    const three = f32([5, 5, 5], [1, 1, 1, 3]);
+    for (const opts of [{ kernel: [1, 3] }, { kernel: [1, 3], stride: [1, 1] }, { kernel: [1, 3], stride: [1, 2] }] as Parameters<typeof wg.nn.maxPool2d>[1][]) {
+      const g = wg.grad((t: wg.Tensor) => wg.sum(wg.nn.maxPool2d(t, opts)))(three);
+      expect(await read(g), JSON.stringify(opts)).toEqual([third, third, third]);
+    }
     // kernel 2, stride 1 over [5, 5, 5]: windows (5, 5) and (5, 5), each split in halves.
-    const chain = wg.grad((t: wg.Tensor) => wg.sum(wg.nn.maxPool2d(t, { kernel: [1, 2], stride: [1, 1] })))(f32([5, 5, 5], [1, 1, 1, 3]));
-    expect(await read(chain)).toEqual([0.5, 1, 0.5]);
+    const pairs = wg.grad((t: wg.Tensor) => wg.sum(wg.nn.maxPool2d(t, { kernel: [1, 2], stride: [1, 1] })))(three);
+    expect(await read(pairs)).toEqual([0.5, 1, 0.5]);
+    // kernel 3, padding 1 over [5, 5]: windows (−∞, 5, 5) and (5, 5, −∞), halves again.
+    const padded = wg.grad((t: wg.Tensor) => wg.sum(wg.nn.maxPool2d(t, { kernel: [1, 3], stride: [1, 1], padding: [0, 1] })))(f32([5, 5], [1, 1, 1, 2]));
+    expect(await read(padded)).toEqual([1, 1]);
   });
 });

@@ -11,7 +11,7 @@ import {
   abs, add, checkTensor, div, exp, greater, less, lessEqual, log, log1p, maximum, mul, neg, rsqrt, sub, tanh, where,
 } from './elementwise.js';
 import { conv2d, type Conv2dOptions } from './linalg.js';
-import { broadcastTo, pad, reshape, slice } from './movement.js';
+import { broadcastTo, pad, reshape, slice, stack } from './movement.js';
 import { stopGradient } from '../../autograd/stop.js';
 import { max, mean, sum } from './reduce.js';
 
@@ -107,8 +107,11 @@ function poolGeometry(op: string, x: Tensor, opts: Pool2dOptions) {
 }
 
 /**
- * Max pooling as the elementwise maximum of the kh·kw strided window views: no window primitive is
- * needed, and its gradient is the gradient of `maximum` (split evenly between tied inputs).
+ * Max pooling as a max reduction over each window, so its gradient is max's: the cotangent is split
+ * evenly between the tied entries of a window (PyTorch gives it all to one of them). Tiles
+ * (see asTiles) reduce in place; other windows stack their kh·kw strided views on a new last axis
+ * and reduce that — no window primitive is needed. Padding reads −∞, so only in a window whose
+ * entries are all −∞ does a padded position share the tie (its share is dropped).
  */
 export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   return tidy(() => {
@@ -116,14 +119,13 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
     const tiles = asTiles(x, k, s, p, ho, wo);
     if (tiles) return max(tiles, [3, 5]);
     const xp = p[0] || p[1] ? pad(x, [[0, 0], [0, 0], [p[0], p[0]], [p[1], p[1]]], -Infinity) : x;
-    let out: Tensor | undefined;
+    const windows: Tensor[] = [];
     for (let i = 0; i < k[0]; i++) {
       for (let j = 0; j < k[1]; j++) {
-        const win = slice(xp, [{}, {}, { start: i, stop: i + (ho - 1) * s[0] + 1, step: s[0] }, { start: j, stop: j + (wo - 1) * s[1] + 1, step: s[1] }]);
-        out = out ? maximum(out, win) : win;
+        windows.push(slice(xp, [{}, {}, { start: i, stop: i + (ho - 1) * s[0] + 1, step: s[0] }, { start: j, stop: j + (wo - 1) * s[1] + 1, step: s[1] }]));
       }
     }
-    return out!;
+    return max(stack(windows, 4), 4);
   });
 }
 
