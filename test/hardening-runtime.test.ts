@@ -194,6 +194,45 @@ describe('WebGPU with fusion: a failed value does not poison the device', () => 
     }
     await stillWorks();
   });
+
+  test('every value written by a failed batch raises when read or used, not only the first read', async () => {
+    const x = wg.tensor(new Float32Array(777).fill(1));
+    const a = wg.tensor([1, 2, 3]);
+    await Promise.all([x.data(), a.data()]);
+    (x._ref.storage as GpuStorage).buffer.destroy();
+    // Three outputs of the same batch; only y touches the destroyed buffer, but WebGPU runs none of it.
+    const y = wg.exp(x);
+    const u = wg.mul(wg.add(a, 1), 3);
+    const v = wg.sum(wg.neg(a));
+    // sync realizes the fused values and submits them as one batch, which fails: reported once here.
+    await expect(wg.sync()).rejects.toThrow(/used in submit while destroyed/);
+    // Before the fix these returned the never-written buffers' contents (zeros) silently.
+    await expect(y.data()).rejects.toThrow(/computed by a GPU batch that failed/);
+    await expect(u.data()).rejects.toThrow(/computed by a GPU batch that failed.*used in submit while destroyed/s);
+    await expect(v.item()).rejects.toThrow(wg.WgradError);
+    await expect(u.data()).rejects.toThrow(wg.WgradError); // every read, not once
+    await expect((async () => wg.exp(u).data())()).rejects.toThrow(/computed by a GPU batch that failed/);
+    // Values of other batches, and fresh ops, are fine.
+    expect(Array.from(await a.data())).toEqual([1, 2, 3]);
+    const w = wg.mul(wg.add(a, 1), 3);
+    expect(Array.from(await w.data())).toEqual([6, 9, 12]);
+    wg.dispose([x, a, y, u, v, w]);
+    await stillWorks();
+  });
+
+  test('a value computed in a later batch from the output of a failed batch, before the failure was known, raises too', async () => {
+    const x = wg.tensor(new Float32Array(777).fill(1));
+    await x.data();
+    (x._ref.storage as GpuStorage).buffer.destroy();
+    const y = wg.exp(x);
+    backend().flush(); // batch 1 (fails; its error arrives asynchronously)
+    const z = wg.add(y, 1);
+    backend().flush(); // batch 2 succeeds, but reads batch 1's garbage
+    await expect(wg.sync()).rejects.toThrow(/used in submit while destroyed/);
+    await expect(z.data()).rejects.toThrow(/computed by a GPU batch that failed.*used in submit while destroyed/s);
+    wg.dispose([x, y, z]);
+    await stillWorks();
+  });
 });
 
 describe('a failed op leaks nothing (outside tidy)', () => {

@@ -12,7 +12,8 @@
  * `maxBatch` dispatches or its uniform arena is full. Uniforms of a batch live in one CPU-side arena
  * that is uploaded with a single `writeBuffer` right before the submit; each dispatch binds the
  * arena with its own dynamic offset. (Queue order makes reusing the one arena buffer across batches
- * safe: the write of batch n+1 executes after the submit of batch n.)
+ * safe: the write of batch n+1 executes after the submit of batch n.) A batch that fails is not
+ * executed at all: every storage it wrote is marked (batch-failures.ts) and throws when read or bound.
  *
  * Buffers. Storage buffers (STORAGE | COPY_SRC | COPY_DST) are pooled by size bucket (powers of two
  * split in 4 steps, so at most 25 % slack). A released buffer that the unsubmitted batch still
@@ -26,6 +27,7 @@
  * grows past a bound (buffer ids are never reused, so stale entries are merely unreachable).
  */
 import type { KernelProfiler } from './profiler.js';
+import { BatchFailures, type Poisonable } from './batch-failures.js';
 import { WgradError } from '../../core/backend.js';
 import type { GpuRuntime, GpuStorage, KernelSpec } from '../../kernels/runtime.js';
 
@@ -41,8 +43,10 @@ interface Slot {
 }
 
 /** The handle given to tensors and kernels. */
-export class GpuBufferHandle implements GpuStorage {
+export class GpuBufferHandle implements GpuStorage, Poisonable {
   released = false;
+  /** Set when the batch that wrote this storage failed: its contents are garbage (batch-failures.ts). */
+  failedBy: WgradError | null = null;
   constructor(
     readonly slot: Slot,
     readonly size: number,
@@ -148,6 +152,8 @@ export class WebGpuRuntime implements GpuRuntime {
   private pendingError: { error: WgradError; key: string; derived: boolean } | null = null;
   /** Keys whose compile error was already reported (their follow-up errors are not repeated). */
   private readonly failedKeys = new Set<string>();
+  /** What each unresolved batch wrote, to mark it when the batch fails. */
+  private readonly failures = new BatchFailures();
   private lostMessage: string | null = null;
   private destroyed = false;
 
@@ -176,7 +182,7 @@ export class WebGpuRuntime implements GpuRuntime {
   }
 
   /** Records an error of a batch whose kernels were `keys` (so the message says what ran). */
-  private batchError(error: GPUError, keys: readonly string[], how = ''): void {
+  private batchError(error: GPUError, keys: readonly string[], how = ''): WgradError {
     const msg = error.message;
     // An invalid pipeline's own compile error arrives later through its error scope; this one
     // only says "invalid due to a previous error" and is replaced by it when it arrives.
@@ -189,7 +195,7 @@ export class WebGpuRuntime implements GpuRuntime {
       const slot = this.slots.get(Number(id));
       if (slot) slot.invalid = true;
     }
-    this.recordError(m ? m[1] : 'webgpu', `${how}${error.constructor?.name ?? 'error'}: ${msg}${names}`, derived);
+    return this.recordError(m ? m[1] : 'webgpu', `${how}${error.constructor?.name ?? 'error'}: ${msg}${names}`, derived);
   }
 
   /** Waits for `scopes` (error-scope promises) before the next read reports errors. */
@@ -227,12 +233,20 @@ export class WebGpuRuntime implements GpuRuntime {
    * Keeps the first error until it is thrown; a derived one ("invalid due to a previous error")
    * gives way to the error it derives from when that arrives later.
    */
-  private recordError(key: string, message: string, derived = false, op = `kernel ${key}`): void {
-    if (derived && this.failedKeys.has(key)) return;
+  private recordError(key: string, message: string, derived = false, op = `kernel ${key}`): WgradError {
+    const error = new WgradError(op, message);
+    if (derived && this.failedKeys.has(key)) return error;
     const p = this.pendingError;
-    if (!p || (p.derived && !derived)) {
-      this.pendingError = { error: new WgradError(op, message), key, derived };
-    }
+    if (!p || (p.derived && !derived)) this.pendingError = { error, key, derived };
+    return error;
+  }
+
+  /** Throws when `h` was written by a failed batch (its contents are garbage). */
+  private checkNotFailed(h: GpuBufferHandle, op: string): void {
+    const err = h.failedBy;
+    if (!err) return;
+    this.forgetError(err); // reported here; not again at an unrelated later read
+    throw new WgradError(op, `a value it uses was computed by a GPU batch that failed, so it holds no valid data (${err.message})`);
   }
 
   /** Reports `error` at the next flush or read: an error found while recording something else. */
@@ -522,6 +536,7 @@ export class WebGpuRuntime implements GpuRuntime {
       if (h.owner !== this) throw new WgradError(`kernel ${spec.key}`, 'a bound storage belongs to another backend (mixing tensors of two backends?)');
       if (h.released) throw new WgradError(`kernel ${spec.key}`, 'a bound storage buffer was already released');
       if (h.slot.invalid) throw new WgradError(`kernel ${spec.key}`, `a bound storage buffer (${h.slot.bytes} bytes) could not be allocated (out of device memory?)`);
+      this.checkNotFailed(h, `kernel ${spec.key}`);
     }
     const entry = this.pipelineFor(spec, buffers.length);
     const ubytes = spec.uniforms.byteLength;
@@ -559,6 +574,7 @@ export class WebGpuRuntime implements GpuRuntime {
     for (const b of buffers) (b as GpuBufferHandle).slot.lastBatch = this.batchId;
     this.batchDispatches++;
     this.batchKeys.push(spec.key);
+    this.failures.record(this.batchId, buffers as GpuBufferHandle[], buffers.slice(spec.readOnly) as GpuBufferHandle[]);
     this.stats.dispatches++;
   }
 
@@ -572,15 +588,17 @@ export class WebGpuRuntime implements GpuRuntime {
       this.profiler?.resolve(this.encoder);
       // Errors of this batch (validation, out of memory) name its kernels; the runtime goes on.
       const keys = this.batchKeys;
+      const batch = this.batchId;
       const report = (err: GPUError | null) => {
-        if (err) this.batchError(err, keys);
+        if (err) this.failures.fail(batch, this.batchError(err, keys));
       };
       this.device.pushErrorScope('out-of-memory');
       this.device.pushErrorScope('validation');
       const cmd = this.encoder.finish();
       if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaMirror.buffer, 0, this.arenaUsed);
       this.device.queue.submit([cmd]);
-      this.track(Promise.all([this.device.popErrorScope().then(report, () => {}), this.device.popErrorScope().then(report, () => {})]));
+      const scopes = Promise.all([this.device.popErrorScope().then(report, () => {}), this.device.popErrorScope().then(report, () => {})]);
+      this.track(scopes.then(() => this.failures.settle(batch)));
       this.stats.submits++;
       this.encoder = null;
       this.arenaUsed = 0;
@@ -623,6 +641,7 @@ export class WebGpuRuntime implements GpuRuntime {
       }
       if (this.pendingScopes.size) await Promise.all(this.pendingScopes);
       this.throwPendingError();
+      this.checkNotFailed(h, 'read');
       return staging.getMappedRange().slice(0);
     } finally {
       if (staging.mapState === 'mapped') staging.unmap();
@@ -649,6 +668,7 @@ export class WebGpuRuntime implements GpuRuntime {
       }
     }
     this.destroyed = true;
+    this.failures.clear();
     for (const l of this.ready.values()) for (const s of l) this.destroySlot(s, false);
     for (const s of this.pending) this.destroySlot(s, false);
     this.ready.clear();
