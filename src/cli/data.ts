@@ -8,10 +8,10 @@
  *                          Fashion-MNIST's: train-images-idx3-ubyte, train-labels-idx1-ubyte,
  *                          t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte
  */
-import { constants as fsConstants, promises as fsp } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { promises as fsp } from 'node:fs';
+import { resolve } from 'node:path';
 import { WgradError } from '../core/backend.js';
-import { FASHION_MNIST_DEBIAN_DIR, FASHION_MNIST_SUBSET_DIR, readIdxFile } from '../io/node.js';
+import { FASHION_MNIST_DEBIAN_DIR, FASHION_MNIST_SUBSET_DIR, findFile, readIdxFile } from '../io/node.js';
 import type { IdxArray } from '../io/idx.js';
 import { tensor } from '../tensor/ops/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -34,18 +34,6 @@ export interface HostDataset {
 }
 
 const FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
-
-async function findFile(dir: string, name: string): Promise<string | undefined> {
-  for (const p of [join(dir, `${name}.gz`), join(dir, name)]) {
-    try {
-      await fsp.access(p, fsConstants.R_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
 
 /** Where `--data <spec>` points. */
 export function dataDir(spec: string): string {

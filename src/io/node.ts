@@ -123,8 +123,8 @@ export async function loadFashionMnist(opts: FashionMnistOptions = {}): Promise<
   return { train, test, source, dir, description, classes: FASHION_MNIST_CLASSES };
 }
 
-/** The path of `name.gz` or `name` in `dir`, if either exists. */
-async function findFile(dir: string, name: string): Promise<string | undefined> {
+/** @internal The path of `name.gz` or `name` in `dir`, if either exists (also used by the CLI). */
+export async function findFile(dir: string, name: string): Promise<string | undefined> {
   for (const candidate of [join(dir, `${name}.gz`), join(dir, name)]) {
     try {
       await fsp.access(candidate, fsConstants.R_OK);
