@@ -71,10 +71,5 @@ export interface Backend<S extends Storage = Storage> {
   destroy(): void;
 }
 
-/** Error thrown for invalid use of an op: names the op, the shapes/dtypes, and what was expected. */
-export class WgradError extends Error {
-  constructor(op: string, message: string) {
-    super(`${op}: ${message}`);
-    this.name = 'WgradError';
-  }
-}
+// WgradError lives in errors.ts (dtype.ts and shape.ts raise it too); the rest of wgrad imports it from here.
+export { WgradError } from './errors.js';

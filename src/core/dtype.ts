@@ -2,7 +2,7 @@
  * Data types. Every dtype is stored in 4-byte words on both backends (bool as 0/1 in a u32),
  * so a buffer's byte size is always 4 × its element count and WGSL can read every dtype.
  */
-import { WgradError } from './backend.js';
+import { WgradError } from './errors.js';
 
 export type DType = 'float32' | 'int32' | 'uint32' | 'bool';
 export const DTYPES: readonly DType[] = ['float32', 'int32', 'uint32', 'bool'];

@@ -1,5 +1,5 @@
 /** Shape and stride arithmetic shared by the front end and both backends. */
-import { WgradError } from './backend.js';
+import { WgradError } from './errors.js';
 
 export type Shape = readonly number[];
 
