@@ -7,7 +7,7 @@ import { WgradError } from './core/backend.js';
 import { CpuBackend } from './backends/cpu/backend.js';
 import { requestWebGpuBackend } from './backends/webgpu/device.js';
 import { backend, hasBackend, setBackend } from './tensor/engine.js';
-import { liveTensorCount } from './tensor/scope.js';
+import { liveTensorCount } from './tensor/lifetime.js';
 
 /**
  * The part of WebGPU's `GPU` object (`navigator.gpu`) that `init` takes, declared here so that the

@@ -9,7 +9,7 @@ import type { Backend } from '../core/backend.js';
 import { WgradError } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
 import type { ComputePrim, Prim, PrimParams, ViewPrim } from '../core/prims.js';
-import { isTracing, opScope } from './scope.js';
+import { isTracing, opScope } from './lifetime.js';
 import { retireBackend, StorageRef, Tensor } from './tensor.js';
 
 let current: Backend | undefined;

@@ -12,7 +12,7 @@ import { WgradError } from '../core/backend.js';
 import type { AnyStorageArray, DType } from '../core/dtype.js';
 import type { Prim, PrimParams } from '../core/prims.js';
 import { contiguousStrides, fmtShape, isContiguous, numel } from '../core/shape.js';
-import { onCreate, onDispose } from './scope.js';
+import { onCreate, onDispose } from './lifetime.js';
 
 /** Storage shared by a tensor and its views, freed when the last of them is disposed. */
 export class StorageRef {

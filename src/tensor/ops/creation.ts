@@ -4,7 +4,8 @@ import type { Backend } from '../../core/backend.js';
 import { checkDType, type DType, storageArray } from '../../core/dtype.js';
 import { checkFinite, checkInt, checkShape, fmtShape, numel } from '../../core/shape.js';
 import { backend, fromStorageArray, runPrim } from '../engine.js';
-import { graphAlive, keep } from '../scope.js';
+import { graphAlive } from '../lifetime.js';
+import { keep } from '../scope.js';
 import { type NestedArray, Tensor } from '../tensor.js';
 import { broadcastTo } from './movement.js';
 
