@@ -7,3 +7,5 @@ export { mse } from './regression.js';
 export { ntXent, negativeCosineSimilarity, type NtXentOptions, type NegativeCosineOptions } from './contrastive.js';
 export { gaussianKl, type GaussianKlOptions } from './kl.js';
 export type { Reduction } from './reduce.js';
+export { softHgr, softHgrLoss } from './hgr.js';
+export { latentReconstruction, type LatentDistance } from './latent.js';

@@ -31,6 +31,8 @@ export interface SslState {
   model: ModelState;
   /** Optimizer state (its step count is a plain number inside). */
   opt: unknown;
+  /** APLR only: the noise generator, its own optimizer state and the count of encoder steps taken. */
+  generator?: { params: import('./generator.js').GeneratorParams; opt: unknown; count: number };
 }
 
 export interface StepResult {

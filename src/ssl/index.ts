@@ -1,6 +1,7 @@
 /**
- * wgrad.ssl: adversarial self-supervised learning on images — SimCLR, RoCL, IDAA and the
- * task-agnostic robustness regularizer — as pure training-step functions
+ * wgrad.ssl: adversarial self-supervised learning — SimCLR, RoCL, IDAA (images), APLR and the
+ * domain-agnostic noise and masking baselines (tables, spectrograms, images) and the task-agnostic
+ * robustness regularizer — as pure training-step functions
  *   step(params, state, batch, key, options) → { params, state, loss, parts }
  * over the model of ./model.ts (encoder + projection head). The command line (`wgrad train`,
  * src/cli) drives them; each method file's header names its paper and every reading chosen where
@@ -20,4 +21,15 @@ export { idaaStep, idaaLoss, idaaAttack, idaaObjective, IDAA_DEFAULTS, IDAA_BRAN
 export {
   regularizerAttack, regularizerTerm, squaredShift, withRegularizer, REGULARIZER_DEFAULTS, type RegularizerOptions,
 } from './regularizer.js';
-export { METHOD_NAMES, isMethod, methodModelConfig, methodStep, type MethodName, type MethodSettings } from './methods.js';
+export {
+  METHOD_NAMES, isMethod, methodModelConfig, methodStep, methodInitState, generatorOptimizer, GENERATOR_LR, type MethodName, type MethodSettings,
+} from './methods.js';
+export * as generator from './generator.js';
+export type { GeneratorConfig, GeneratorParams, GeneratorKind } from './generator.js';
+export {
+  aplrStep, aplrLoss, aplrObjective, generatorObjective, generatorStep, initGeneratorState, APLR_DEFAULTS, type AplrOptions,
+} from './aplr.js';
+export {
+  noiseStep, maskStep, noiseView, maskView, noiseViews, maskViews, shuffleColumns, NOISE_DEFAULTS, MASK_DEFAULTS,
+  type NoiseOptions as NoiseViewOptions, type MaskOptions,
+} from './views.js';
