@@ -47,7 +47,7 @@ export { grad, valueAndGrad, vjp, jvp, type GradOf, type GradOptions } from './a
 export { stopGradient } from './autograd/stop.js';
 export { checkGrads, type CheckGradsOptions, type CheckGradsReport } from './autograd/check.js';
 export { tidy, keep, dispose } from './tensor/scope.js';
-export { treeMap, treeLeaves, treeUnflatten, type Tree } from './autograd/tree.js';
+export { treeMap, treeLeaves, treeUnflatten, type Tree } from './tensor/tree.js';
 
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';

@@ -20,7 +20,7 @@ import { oneHot, take } from '../src/tensor/ops/movement.js';
 import { logSoftmax } from '../src/tensor/ops/nn.js';
 import { valueAndGrad } from '../src/autograd/transforms.js';
 import { dispose, tidy } from '../src/tensor/scope.js';
-import { treeLeaves } from '../src/autograd/tree.js';
+import { treeLeaves } from '../src/tensor/tree.js';
 import { Tensor } from '../src/tensor/tensor.js';
 
 let dir: string;

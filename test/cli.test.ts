@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { init } from '../src/init.js';
 import * as io from '../src/io/node.js';
-import { treeLeaves } from '../src/autograd/tree.js';
+import { treeLeaves } from '../src/tensor/tree.js';
 import { dispose } from '../src/tensor/scope.js';
 import { main } from '../src/cli/cli.js';
 import { Progress } from '../src/cli/progress.js';

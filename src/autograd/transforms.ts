@@ -20,8 +20,8 @@ import { sum } from '../tensor/ops/reduce.js';
 import { isTracing, withTracing, withoutTracing } from '../tensor/lifetime.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
+import { forEachLeaf, treeLeaves, treeMap, treeUnflatten } from '../tensor/tree.js';
 import { backward } from './backward.js';
-import { treeLeaves, treeMap, treeUnflatten } from './tree.js';
 
 type AnyFn = (...args: any[]) => any;
 /** Declared on `const` type parameters, so `argnums: [0, 1]` infers the tuple [0, 1] without `as const`. */
@@ -48,18 +48,12 @@ function leafName(argnum: number, path: string): string {
  * subtrees): a number, string or other object there would come back unchanged as its own
  * "gradient". JAX raises for such leaves too.
  */
-function checkDifferentiable(op: string, tree: unknown, argnum: number, path = ''): void {
-  if (tree instanceof Tensor || tree === null || tree === undefined) return;
-  if (Array.isArray(tree)) {
-    tree.forEach((v, i) => checkDifferentiable(op, v, argnum, `${path}[${i}]`));
-    return;
-  }
-  if (typeof tree === 'object' && Object.getPrototypeOf(tree) === Object.prototype) {
-    for (const [k, v] of Object.entries(tree)) checkDifferentiable(op, v, argnum, path ? `${path}.${k}` : k);
-    return;
-  }
-  throw new WgradError(op, `cannot differentiate with respect to ${describeValue(tree)} (${leafName(argnum, path)}): only float32 tensors have gradients; ` +
-    'pass it as a tensor, or leave it out of argnums (pass it in an argument that is not differentiated)');
+function checkDifferentiable(op: string, tree: unknown, argnum: number): void {
+  forEachLeaf(tree, (leaf, path) => {
+    if (leaf instanceof Tensor || leaf === null || leaf === undefined) return;
+    throw new WgradError(op, `cannot differentiate with respect to ${describeValue(leaf)} (${leafName(argnum, path)}): only float32 tensors have gradients; ` +
+      'pass it as a tensor, or leave it out of argnums (pass it in an argument that is not differentiated)');
+  });
 }
 
 function aliasLeaf(op: string, argnum: number): (t: Tensor, path: string) => Tensor {

@@ -7,7 +7,7 @@
  * `threefry2x32(key, [i, 0])[0]`), so index arrays for splits need no device round trip.
  */
 import { WgradError } from '../core/backend.js';
-import { treeLeaves, treeMap } from '../autograd/tree.js';
+import { treeLeaves, treeMap } from '../tensor/tree.js';
 import { threefry2x32 } from '../random/threefry.js';
 import { permutation, type Key } from '../random/random.js';
 import { fromStorageArray } from '../tensor/engine.js';

@@ -6,11 +6,11 @@
  * Every `update` runs in `tidy`: only the returned updates and state survive.
  */
 import { WgradError } from '../core/backend.js';
-import { treeUnflatten } from '../autograd/tree.js';
+import { treeUnflatten } from '../tensor/tree.js';
 import { full, tensor } from '../tensor/ops/creation.js';
 import { add, div, equal, logicalOr, maximum, mul, sqrt, where } from '../tensor/ops/elementwise.js';
 import { sum } from '../tensor/ops/reduce.js';
-import { treeMap } from '../autograd/tree.js';
+import { treeMap } from '../tensor/tree.js';
 import { tidy } from '../tensor/scope.js';
 import { alias } from '../nn/util.js';
 import type { Tensor } from '../tensor/tensor.js';

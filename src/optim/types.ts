@@ -10,7 +10,7 @@
  * params, after `applyUpdates`) once it has the new ones — see the pattern in ./index.ts.
  */
 import { WgradError } from '../core/backend.js';
-import { treeLeaves } from '../autograd/tree.js';
+import { treeLeaves } from '../tensor/tree.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface GradientTransformation<S = unknown> {

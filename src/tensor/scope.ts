@@ -7,21 +7,7 @@
  * Inside a traced function, releases wait until the trace ends (see lifetime.ts).
  */
 import { closeScope, inScope, unscope } from './lifetime.js';
-import type { Tensor } from './tensor.js';
-
-/** Every Tensor inside a pytree (objects, arrays, Maps are not walked). */
-export function treeTensors(tree: unknown, out: Tensor[] = []): Tensor[] {
-  if (tree === null || tree === undefined) return out;
-  if (isTensorLike(tree)) out.push(tree as Tensor);
-  else if (Array.isArray(tree)) for (const v of tree) treeTensors(v, out);
-  else if (typeof tree === 'object' && Object.getPrototypeOf(tree) === Object.prototype) {
-    for (const v of Object.values(tree)) treeTensors(v, out);
-  }
-  return out;
-}
-
-const isTensorLike = (v: unknown): boolean =>
-  typeof v === 'object' && v !== null && '_ref' in v && 'shape' in v && 'dtype' in v;
+import { treeTensors } from './tree.js';
 
 /**
  * Runs `fn` in a scope: tensors it creates are disposed when it returns, except those in its result.

@@ -1,7 +1,19 @@
-/** Pytrees: nested plain objects and arrays whose leaves are tensors (other leaves are carried along). */
-import { Tensor } from '../tensor/tensor.js';
+/**
+ * Pytrees: nested plain objects and arrays whose leaves are tensors (other leaves are carried
+ * along). The one tree walker of wgrad: scopes (tidy/keep/dispose), the gradient transforms, the
+ * optimizers and the batching all walk trees through it. Only plain objects (prototype
+ * Object.prototype) and arrays are containers; Maps, class instances and everything else are leaves.
+ */
+import { Tensor } from './tensor.js';
 
 export type Tree = Tensor | number | string | boolean | null | undefined | readonly Tree[] | { readonly [k: string]: Tree };
+
+/** Calls `visit` on every leaf (tensor or not) with its path ("layers[0].w"), in insertion order. */
+export function forEachLeaf(tree: unknown, visit: (leaf: unknown, path: string) => void, path = ''): void {
+  if (Array.isArray(tree)) tree.forEach((v, i) => forEachLeaf(v, visit, `${path}[${i}]`));
+  else if (isPlainObject(tree)) for (const [k, v] of Object.entries(tree)) forEachLeaf(v, visit, path ? `${path}.${k}` : k);
+  else visit(tree, path);
+}
 
 /** Applies `fn` to every tensor leaf, rebuilding the same structure. */
 export function treeMap<T>(tree: T, fn: (t: Tensor, path: string) => Tensor, path = ''): T {
@@ -17,9 +29,18 @@ export function treeMap<T>(tree: T, fn: (t: Tensor, path: string) => Tensor, pat
 
 /** Tensor leaves in a fixed (insertion) order, with their paths. */
 export function treeLeaves(tree: unknown, path = '', out: [string, Tensor][] = []): [string, Tensor][] {
-  if (tree instanceof Tensor) out.push([path, tree]);
-  else if (Array.isArray(tree)) tree.forEach((v, i) => treeLeaves(v, `${path}[${i}]`, out));
-  else if (isPlainObject(tree)) for (const [k, v] of Object.entries(tree)) treeLeaves(v, path ? `${path}.${k}` : k, out);
+  forEachLeaf(tree, (v, p) => {
+    if (v instanceof Tensor) out.push([p, v]);
+  }, path);
+  return out;
+}
+
+/** Tensor leaves in `treeLeaves` order, without their paths. */
+export function treeTensors(tree: unknown): Tensor[] {
+  const out: Tensor[] = [];
+  forEachLeaf(tree, (v) => {
+    if (v instanceof Tensor) out.push(v);
+  });
   return out;
 }
 
