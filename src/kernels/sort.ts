@@ -29,6 +29,8 @@ import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.
 import { Addr, coalesce, flatGrid, FLAT_END, flatMain, storageDecl, Uniforms, WG, wt } from './wgsl.js';
 
 const nextPow2 = (n: number) => (n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n)));
+/** Lanes per workgroup of the local kernel. */
+const WGS = 256;
 
 /** WGSL `sortKey(v, desc)`: the u32 sort key of raw value `v` (of dtype `d`). */
 function keyFn(d: DType): string {
@@ -52,96 +54,181 @@ function keyFn(d: DType): string {
 const CE = `
 fn greater(ka: u32, ia: u32, kb: u32, ib: u32) -> bool { return ka > kb || (ka == kb && ia > ib); }`;
 
+/** What every kernel of one argsort call shares. */
+interface SortPlan {
+  x: GpuView;
+  descending: boolean;
+  /** Row length, padded row length (a power of two), and N = rows · P padded pairs. */
+  L: number;
+  P: number;
+  N: number;
+  /** Pairs per chunk of the local kernel (its workgroup memory), and chunks over the N pairs. */
+  C: number;
+  chunks: number;
+  maxDim: number;
+  result: GpuStorage;
+  /** Global (key, column) work arrays of N pairs when rows do not fit one chunk (P > C). */
+  work: { keys: GpuStorage; cols: GpuStorage } | null;
+}
+
+/** Local kernel I/O: sort the input's chunks, or merge the work arrays; end in the output or the work arrays. */
+type LocalSource = 'input' | 'work';
+type LocalDest = 'output' | 'work';
+
 export function runArgsort(rt: GpuRuntime, x: GpuView, descending: boolean, out: OutputSpec): GpuStorage {
   const total = numel(out.shape);
   const result = rt.alloc(total);
   if (total === 0) return result;
+  const sizes = sortSizes(rt, x, total);
+  const { C, P, N } = sizes;
+  if (P <= C) {
+    dispatchLocal(rt, { ...sizes, x, descending, result, work: null }, 'input', 'output', 2, P);
+    return result;
+  }
+  // Rows longer than a chunk: bitonic stages k > C go through global work arrays (freed below).
+  const work = { keys: rt.alloc(N), cols: rt.alloc(N) };
+  const plan: SortPlan = { ...sizes, x, descending, result, work };
+  dispatchLocal(rt, plan, 'input', 'work', 2, C);
+  for (let k = 2 * C; k <= P; k *= 2) {
+    for (let j = k / 2; j >= C; j /= 2) dispatchGlobalStep(rt, plan, work, k, j);
+    dispatchLocal(rt, plan, 'work', k === P ? 'output' : 'work', k, k);
+  }
+  rt.release(work.keys);
+  rt.release(work.cols);
+  return result;
+}
+
+/** Row length, padding, chunking and grid limit of the sort of `x`'s rows (`total` elements). */
+function sortSizes(rt: GpuRuntime, x: GpuView, total: number): Pick<SortPlan, 'L' | 'P' | 'N' | 'C' | 'chunks' | 'maxDim'> {
   const rank = x.shape.length;
   const L = rank === 0 ? 1 : x.shape[rank - 1];
   const rows = total / L;
   const P = nextPow2(L);
   const N = rows * P;
-  const maxWgMem = rt.limits.maxComputeWorkgroupStorageSize;
-  const LOCAL = maxWgMem >= 16384 ? 2048 : 1024;
   // Fixed chunk and workgroup sizes (one pipeline per variant; lavapipe compiles are costly).
-  const C = LOCAL;
-  const WGS = 256;
-  const sL = rank === 0 ? 0 : x.strides[rank - 1];
-  const outerM = coalesce(x.shape.slice(0, Math.max(0, rank - 1)), [x.strides.slice(0, Math.max(0, rank - 1))]);
-  const maxDim = rt.limits.maxComputeWorkgroupsPerDimension;
-  const chunks = Math.ceil(N / C);
-  const kd = x.dtype;
+  const C = rt.limits.maxComputeWorkgroupStorageSize >= 16384 ? 2048 : 1024;
+  return { L, P, N, C, chunks: Math.ceil(N / C), maxDim: rt.limits.maxComputeWorkgroupsPerDimension };
+}
 
-  let wk: GpuStorage | null = null;
-  let wi: GpuStorage | null = null;
-  if (P > C) {
-    wk = rt.alloc(N);
-    wi = rt.alloc(N);
+/** WGSL expressions of the uniforms every local kernel reads (pushed first, in this order). */
+interface LocalUniforms {
+  nE: string;
+  pE: string;
+  lE: string;
+  kLoE: string;
+  kHiE: string;
+  descE: string;
+}
+
+/** Bindings, buffers and the load / store statements of one local kernel variant. */
+interface LocalIo {
+  bindings: string[];
+  buffers: GpuStorage[];
+  readOnly: number;
+  loadCode: string;
+  storeCode: string;
+  /** Addressing modes of the input view (part of the pipeline key). */
+  modes: string;
+}
+
+/**
+ * Local kernel: each workgroup loads a chunk of C pairs into workgroup memory, runs the bitonic
+ * stages kLo..kHi on it (steps j < C only) and stores it.
+ */
+function dispatchLocal(rt: GpuRuntime, plan: SortPlan, source: LocalSource, dest: LocalDest, kLo: number, kHi: number): void {
+  const u = new Uniforms();
+  const e: LocalUniforms = {
+    nE: u.u32(plan.N), pE: u.u32(plan.P), lE: u.u32(plan.L), kLoE: u.u32(kLo), kHiE: u.u32(kHi), descE: u.u32(plan.descending ? 1 : 0),
+  };
+  const io = localIo(plan, u, e, source, dest);
+  const kd = plan.x.dtype;
+  const key = `argsort:local:${source === 'input' ? kd : ''}:${source}>${dest}:C${plan.C}:${io.modes}`;
+  const code = () => localCode(u, plan.C, e, io, source === 'input' ? keyFn(kd) : '');
+  rt.dispatch({ key, code, uniforms: u.buffer(), readOnly: io.readOnly, workgroups: grid(plan.chunks, plan.maxDim) }, io.buffers);
+}
+
+/** The I/O of a local kernel from `source` to `dest` (pushes the input view's uniforms). */
+function localIo(plan: SortPlan, u: Uniforms, e: LocalUniforms, source: LocalSource, dest: LocalDest): LocalIo {
+  const work = plan.work!;
+  if (source === 'work' && dest === 'work') {
+    // In merge mode the work arrays are read and written by the same workgroup (same chunk); one
+    // buffer cannot be bound read-only and read-write at once, so both bindings are read-write.
+    return {
+      bindings: [storageDecl(1, 'wkOut', 'u32', false), storageDecl(2, 'wiOut', 'u32', false)],
+      buffers: [work.keys, work.cols],
+      readOnly: 0,
+      loadCode: `sk[e] = wkOut[g];
+      si[e] = wiOut[g];`,
+      storeCode: `wkOut[g] = sk[e];
+      wiOut[g] = si[e];`,
+      modes: '',
+    };
   }
+  const src = source === 'input' ? inputLoad(plan, u, e) : workLoad(work);
+  const ro = src.buffers.length;
+  if (dest === 'output') {
+    return {
+      ...src,
+      bindings: [...src.bindings, storageDecl(ro + 1, 'ob', 'i32', false)],
+      buffers: [...src.buffers, plan.result],
+      readOnly: ro,
+      storeCode: `let col = g % ${e.pE};
+      if (col < ${e.lE}) { ob[(g / ${e.pE}) * ${e.lE} + col] = i32(si[e]); }`,
+    };
+  }
+  return {
+    ...src,
+    bindings: [...src.bindings, storageDecl(ro + 1, 'wkOut', 'u32', false), storageDecl(ro + 2, 'wiOut', 'u32', false)],
+    buffers: [...src.buffers, work.keys, work.cols],
+    readOnly: ro,
+    storeCode: `wkOut[g] = sk[e];
+      wiOut[g] = si[e];`,
+  };
+}
 
-  /** Local kernel: source 'input' (full sort of chunks, stages kLo..kHi) or 'work' (merge stage k). */
-  const local = (source: 'input' | 'work', dest: 'output' | 'work', kLo: number, kHi: number) => {
-    const u = new Uniforms();
-    const nE = u.u32(N);
-    const pE = u.u32(P);
-    const lE = u.u32(L);
-    const kLoE = u.u32(kLo);
-    const kHiE = u.u32(kHi);
-    const descE = u.u32(descending ? 1 : 0);
-    let loadCode: string;
-    let modes = '';
-    const bindings: string[] = [];
-    const buffers: GpuStorage[] = [];
-    if (source === 'input') {
-      const addr = new Addr(u, outerM.shape, [{ strides: outerM.strides[0], offset: x.offset }]);
-      modes = addr.key;
-      const sE = u.i32(sL);
-      bindings.push(storageDecl(1, 'xb', wt(kd), true));
-      buffers.push(x.storage);
-      loadCode = `let row = g / ${pE};
-      let col = g % ${pE};
-      if (col < ${lE}) {
+type LoadSide = Pick<LocalIo, 'bindings' | 'buffers' | 'loadCode' | 'modes'>;
+
+/** Loads the keys of the input view (padding columns get the largest key). */
+function inputLoad(plan: SortPlan, u: Uniforms, e: LocalUniforms): LoadSide {
+  const { x } = plan;
+  const rank = x.shape.length;
+  const outerM = coalesce(x.shape.slice(0, Math.max(0, rank - 1)), [x.strides.slice(0, Math.max(0, rank - 1))]);
+  const addr = new Addr(u, outerM.shape, [{ strides: outerM.strides[0], offset: x.offset }]);
+  const sE = u.i32(rank === 0 ? 0 : x.strides[rank - 1]);
+  return {
+    bindings: [storageDecl(1, 'xb', wt(x.dtype), true)],
+    buffers: [x.storage],
+    loadCode: `let row = g / ${e.pE};
+      let col = g % ${e.pE};
+      if (col < ${e.lE}) {
         ${addr.code('row', ['rb'])}
-        sk[e] = sortKey(xb[u32(rb + i32(col) * ${sE})], ${descE} != 0u);
+        sk[e] = sortKey(xb[u32(rb + i32(col) * ${sE})], ${e.descE} != 0u);
       } else {
         sk[e] = 0xffffffffu;
       }
-      si[e] = col;`;
-    } else {
-      bindings.push(storageDecl(1, 'wkIn', 'u32', true), storageDecl(2, 'wiIn', 'u32', true));
-      buffers.push(wk!, wi!);
-      loadCode = `sk[e] = wkIn[g];
-      si[e] = wiIn[g];`;
-    }
-    const ro = buffers.length;
-    let storeCode: string;
-    if (dest === 'output') {
-      bindings.push(storageDecl(ro + 1, 'ob', 'i32', false));
-      buffers.push(result);
-      storeCode = `let col = g % ${pE};
-      if (col < ${lE}) { ob[(g / ${pE}) * ${lE} + col] = i32(si[e]); }`;
-    } else {
-      // In merge mode the work buffers are read and written by the same workgroup (same chunk).
-      bindings.push(storageDecl(ro + 1, 'wkOut', 'u32', false), storageDecl(ro + 2, 'wiOut', 'u32', false));
-      if (source === 'work') {
-        // Cannot bind the same buffer read-only and read-write: use read-write bindings only.
-        bindings.length = 0;
-        buffers.length = 0;
-        bindings.push(storageDecl(1, 'wkOut', 'u32', false), storageDecl(2, 'wiOut', 'u32', false));
-        loadCode = `sk[e] = wkOut[g];
-      si[e] = wiOut[g];`;
-      }
-      buffers.push(wk!, wi!);
-      storeCode = `wkOut[g] = sk[e];
-      wiOut[g] = si[e];`;
-    }
-    const readOnly = source === 'work' && dest === 'work' ? 0 : ro;
-    const key = `argsort:local:${source === 'input' ? kd : ''}:${source}>${dest}:C${C}:${modes}`;
-    const code = () => `${u.decl()}
-${bindings.join('\n')}
+      si[e] = col;`,
+    modes: addr.key,
+  };
+}
+
+/** Loads the pairs of the work arrays (read-only). */
+function workLoad(work: NonNullable<SortPlan['work']>): LoadSide {
+  return {
+    bindings: [storageDecl(1, 'wkIn', 'u32', true), storageDecl(2, 'wiIn', 'u32', true)],
+    buffers: [work.keys, work.cols],
+    loadCode: `sk[e] = wkIn[g];
+      si[e] = wiIn[g];`,
+    modes: '',
+  };
+}
+
+/** WGSL of a local kernel: load a chunk, compare-exchange with one barrier per step, store. */
+function localCode(u: Uniforms, C: number, e: LocalUniforms, io: LocalIo, keyLib: string): string {
+  return `${u.decl()}
+${io.bindings.join('\n')}
 var<workgroup> sk: array<u32, ${C}>;
 var<workgroup> si: array<u32, ${C}>;
-${source === 'input' ? keyFn(kd) : ''}
+${keyLib}
 ${CE}
 @compute @workgroup_size(${WGS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -150,19 +237,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let base = (wid.y * nwg.x + wid.x) * ${C}u;
   for (var e = lid; e < ${C}u; e = e + ${WGS}u) {
     let g = base + e;
-    if (g < ${nE}) {
-      ${loadCode}
+    if (g < ${e.nE}) {
+      ${io.loadCode}
     }
   }
   workgroupBarrier();
-  for (var k = ${kLoE}; k <= ${kHiE}; k = k << 1u) {
+  for (var k = ${e.kLoE}; k <= ${e.kHiE}; k = k << 1u) {
     for (var j = min(k, ${C}u) >> 1u; j > 0u; j = j >> 1u) {
       for (var t = lid; t < ${C / 2}u; t = t + ${WGS}u) {
         let e = ((t & ~(j - 1u)) << 1u) | (t & (j - 1u));
         let p = e | j;
         let g = base + e;
-        if (g < ${nE}) {
-          let asc = ((g % ${pE}) & k) == 0u;
+        if (g < ${e.nE}) {
+          let asc = ((g % ${e.pE}) & k) == 0u;
           let ka = sk[e]; let ia = si[e]; let kb = sk[p]; let ib = si[p];
           if (greater(ka, ia, kb, ib) == asc) { sk[e] = kb; si[e] = ib; sk[p] = ka; si[p] = ia; }
         }
@@ -172,21 +259,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   for (var e = lid; e < ${C}u; e = e + ${WGS}u) {
     let g = base + e;
-    if (g < ${nE}) {
-      ${storeCode}
+    if (g < ${e.nE}) {
+      ${io.storeCode}
     }
   }
 }`;
-    rt.dispatch({ key, code, uniforms: u.buffer(), readOnly, workgroups: grid(chunks, maxDim) }, buffers);
-  };
+}
 
-  const globalStep = (k: number, j: number) => {
-    const u = new Uniforms();
-    const half = u.u32(N / 2);
-    const kE = u.u32(k);
-    const jE = u.u32(j);
-    const pE = u.u32(P);
-    const code = () => `${u.decl()}
+/** One global compare-exchange step (k, j) over the work arrays, element-parallel over the pairs. */
+function dispatchGlobalStep(rt: GpuRuntime, plan: SortPlan, work: NonNullable<SortPlan['work']>, k: number, j: number): void {
+  const { N, P } = plan;
+  const u = new Uniforms();
+  const half = u.u32(N / 2);
+  const kE = u.u32(k);
+  const jE = u.u32(j);
+  const pE = u.u32(P);
+  const code = () => `${u.decl()}
 ${storageDecl(1, 'wk', 'u32', false)}
 ${storageDecl(2, 'wi', 'u32', false)}
 ${CE}
@@ -198,22 +286,8 @@ ${flatMain(WG, half)}
   let ka = wk[e]; let ia = wi[e]; let kb = wk[p]; let ib = wi[p];
   if (greater(ka, ia, kb, ib) == asc) { wk[e] = kb; wi[e] = ib; wk[p] = ka; wi[p] = ia; }
 ${FLAT_END}`;
-    rt.dispatch(
-      { key: 'argsort:global', code, uniforms: u.buffer(), readOnly: 0, workgroups: flatGrid(N / 2, WG, maxDim) },
-      [wk!, wi!],
-    );
-  };
-
-  if (P <= C) {
-    local('input', 'output', 2, P);
-  } else {
-    local('input', 'work', 2, C);
-    for (let k = 2 * C; k <= P; k *= 2) {
-      for (let j = k / 2; j >= C; j /= 2) globalStep(k, j);
-      local('work', k === P ? 'output' : 'work', k, k);
-    }
-    rt.release(wk!);
-    rt.release(wi!);
-  }
-  return result;
+  rt.dispatch(
+    { key: 'argsort:global', code, uniforms: u.buffer(), readOnly: 0, workgroups: flatGrid(N / 2, WG, plan.maxDim) },
+    [work.keys, work.cols],
+  );
 }
