@@ -2,8 +2,8 @@
  * conv2d and its two adjoints (NCHW; stride, symmetric zero padding, dilation, groups) as implicit
  * GEMMs on the GEMM kernels of matmul.ts (runGemm; 'sg' on lavapipe, 'tiled' elsewhere): the
  * operand loaders below compute im2col-style indices as the GEMM loads its operand units, so no
- * column matrix is ever materialized. Index divisions by the (uniform) geometry use an f32
- * reciprocal plus one correction step (`cdiv`): llvmpipe has no vector integer division.
+ * column matrix is ever materialized. Index divisions by the (uniform) geometry use wgsl.ts `udiv`
+ * (multiply-high): llvmpipe has no vector integer division.
  *
  * Notation: x [N, C, H, W], w [O, Cg, kh, kw], y / gy [N, O, Ho, Wo], Cg = C/G, Og = O/G, P = Ho·Wo,
  * Q = H·W. Exact semantics (the CPU reference in src/backends/cpu/conv.ts):
@@ -25,9 +25,10 @@ import type { OutputSpec } from '../core/backend.js';
 import { WgradError } from '../core/backend.js';
 import type { Conv2dGeometry, PrimParams } from '../core/prims.js';
 import { fmtShape, numel } from '../core/shape.js';
-import { contiguousCopy, runGemm, stridedLoader, type Loader, type LoaderCode, type UnitCtx } from './matmul.js';
+import { contiguousCopy } from './copy.js';
+import { runGemm, stridedLoader, type Loader, type LoaderCode, type UnitCtx } from './gemm.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
-import { coalesce, type Uniforms } from './wgsl.js';
+import { coalesce, udiv, type Divisor, type Uniforms } from './wgsl.js';
 
 interface Dims {
   N: number; C: number; H: number; W: number; O: number; kh: number; kw: number; Ho: number; Wo: number;
@@ -47,32 +48,29 @@ function dims(op: string, x: readonly number[], w: readonly number[], y: readonl
 
 /** Pushes the conv geometry uniforms shared by the implicit loaders. */
 function geomUniforms(u: Uniforms, d: Dims, g: Conv2dGeometry) {
-  const inv = (x: number) => u.f32(1 / Math.max(x, 1));
   return {
     H: u.i32(d.H), W: u.i32(d.W), Ho: u.i32(d.Ho), Wo: u.i32(d.Wo),
-    kh: u.i32(d.kh), kw: u.i32(d.kw), khw: u.i32(d.kh * d.kw),
+    kh: u.i32(d.kh), kw: u.i32(d.kw),
     sh: u.i32(g.stride[0]), sw: u.i32(g.stride[1]), ph: u.i32(g.padding[0]), pw: u.i32(g.padding[1]),
     dh: u.i32(g.dilation[0]), dw: u.i32(g.dilation[1]),
     P: u.i32(d.Ho * d.Wo),
-    iW: inv(d.W), iWo: inv(d.Wo), iKw: inv(d.kw), iKhw: inv(d.kh * d.kw), iSh: inv(g.stride[0]), iSw: inv(g.stride[1]),
-    iP: inv(d.Ho * d.Wo),
+    dW: u.divisor(d.W), dWo: u.divisor(d.Wo), dKw: u.divisor(d.kw), dKhw: u.divisor(d.kh * d.kw),
+    dSh: u.divisor(g.stride[0]), dSw: u.divisor(g.stride[1]), dP: u.divisor(d.Ho * d.Wo),
   };
 }
 
 /**
- * Integer division by a uniform divisor through its f32 reciprocal plus one correction step: exact
- * for |a| < 2^24 (floor semantics). llvmpipe has no vector integer division and would otherwise
- * run 8 scalar div instructions per division.
+ * `q = a / d; r = a − q·d` as i32 (declared `let` or `var`) for an i32 expression `a`, through
+ * wgsl.ts `udiv` (multiply-high: lavapipe has no vector integer division). A negative `a` gives
+ * garbage, so callers test the sign themselves (the transposed-conv taps do).
  */
-const DIV_HELPER = `fn cdiv(a: i32, b: i32, inv: f32) -> i32 {
-  let q = i32(floor(f32(a) * inv));
-  let r = a - q * b;
-  return q + select(0, 1, r >= b) - select(0, 1, r < 0);
-}`;
+function divmod(a: string, dv: Divisor, q: string, r: string, qDecl = 'let', rDecl = qDecl): string {
+  return `${udiv(`u32(${a})`, dv, `${q}Q`, `${q}R`)} ${qDecl} ${q} = i32(${q}Q); ${rDecl} ${r} = i32(${q}R);`;
+}
 
-/** `let q = a / b; let r = a − q·b` (declared `let` or `var`), the division through `cdiv`. */
-function divmod(a: string, b: string, inv: string, q: string, r: string, qDecl = 'let', rDecl = qDecl): string {
-  return `${qDecl} ${q} = cdiv(${a}, ${b}, ${inv}); ${rDecl} ${r} = ${a} - ${q} * ${b};`;
+/** `let q = a / d` as i32 (see `divmod`). */
+function div(a: string, dv: Divisor, q: string): string {
+  return `${udiv(`u32(${a})`, dv, `${q}Q`)} let ${q} = i32(${q}Q);`;
 }
 
 /** Odometer carry: when `inner` reached `limit` (flag `w`), wrap it to 0 and advance `outer`. */
@@ -144,12 +142,11 @@ function im2colLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
     const s = viewUniforms(u, x, d.Cg, true);
     return {
       base: s.base,
-      helpers: DIV_HELPER,
       unit: (c) => gatherUnit(c, [
-        `let kk = i32(${c.k}); ${divmod('kk', q.khw, q.iKhw, 'c', 'r')}`,
-        `let ky = cdiv(r, ${q.kw}, ${q.iKw}); let iyB = ky * ${q.dh} - ${q.ph}; let ixB = (r - ky * ${q.kw}) * ${q.dw} - ${q.pw};`,
+        `let kk = i32(${c.k}); ${divmod('kk', q.dKhw, 'c', 'r')}`,
+        `${div('r', q.dKw, 'ky')} let iyB = ky * ${q.dh} - ${q.ph}; let ixB = (r - ky * ${q.kw}) * ${q.dw} - ${q.pw};`,
         `let cOff = ${c.base} + c * ${s.c};`,
-        `let p0 = i32(${c.o}); ${divmod('p0', q.Wo, q.iWo, 'oy', 'ox', 'var')}`,
+        `let p0 = i32(${c.o}); ${divmod('p0', q.dWo, 'oy', 'ox', 'var')}`,
       ], 'p0', (e) => [`ox = ox + 1; ${carry('ox', 'oy', q.Wo, `w${e}`)}`], (e) => ({
         coords: `let iy${e} = oy * ${q.sh} + iyB; let ix${e} = ox * ${q.sw} + ixB;`,
         bounds: [`iy${e} >= 0`, `iy${e} < ${q.H}`, `ix${e} >= 0`, `ix${e} < ${q.W}`],
@@ -169,14 +166,13 @@ function col2imLoader(gy: GpuView, d: Dims, g: Conv2dGeometry): Loader {
     const s = viewUniforms(u, gy, d.Og, true);
     return {
       base: s.base,
-      helpers: DIV_HELPER,
       unit: (c) => gatherUnit(c, [
-        `let kk = i32(${c.k}); ${divmod('kk', q.khw, q.iKhw, 'oc', 'r')}`,
-        `let ky = cdiv(r, ${q.kw}, ${q.iKw}); let tyB = ${q.ph} - ky * ${q.dh}; let txB = ${q.pw} - (r - ky * ${q.kw}) * ${q.dw};`,
+        `let kk = i32(${c.k}); ${divmod('kk', q.dKhw, 'oc', 'r')}`,
+        `${div('r', q.dKw, 'ky')} let tyB = ${q.ph} - ky * ${q.dh}; let txB = ${q.pw} - (r - ky * ${q.kw}) * ${q.dw};`,
         `let cOff = ${c.base} + oc * ${s.c};`,
-        `let q0 = i32(${c.o}); ${divmod('q0', q.W, q.iW, 'iy', 'ix', 'var')}`,
+        `let q0 = i32(${c.o}); ${divmod('q0', q.dW, 'iy', 'ix', 'var')}`,
       ], 'q0', (e) => [`ix = ix + 1; ${carry('ix', 'iy', q.W, `w${e}`)}`], (e) => ({
-        coords: `let ty${e} = iy + tyB; let tx${e} = ix + txB; let oy${e} = cdiv(ty${e}, ${q.sh}, ${q.iSh}); let ox${e} = cdiv(tx${e}, ${q.sw}, ${q.iSw});`,
+        coords: `let ty${e} = iy + tyB; let tx${e} = ix + txB; ${div(`ty${e}`, q.dSh, `oy${e}`)} ${div(`tx${e}`, q.dSw, `ox${e}`)}`,
         bounds: [`ty${e} >= 0`, `tx${e} >= 0`, `oy${e} * ${q.sh} == ty${e}`, `ox${e} * ${q.sw} == tx${e}`, `oy${e} < ${q.Ho}`, `ox${e} < ${q.Wo}`],
         addr: `cOff + oy${e} * ${s.h} + ox${e} * ${s.w}`,
       })),
@@ -187,22 +183,19 @@ function col2imLoader(gy: GpuView, d: Dims, g: Conv2dGeometry): Loader {
 /** A operand of conv2dWeightGrad: GY[o, k = (n, oy, ox)] = gy[n, g·Og + o, oy, ox]; 4 consecutive o. */
 function gyRowsLoader(gy: GpuView, d: Dims): Loader {
   return implicitLoader('gyrows', gy.storage, (u) => {
-    const P = u.i32(d.Ho * d.Wo);
-    const Wo = u.i32(d.Wo);
-    const iP = u.f32(1 / Math.max(d.Ho * d.Wo, 1));
-    const iWo = u.f32(1 / Math.max(d.Wo, 1));
+    const P = u.divisor(d.Ho * d.Wo);
+    const Wo = u.divisor(d.Wo);
     const s = viewUniforms(u, gy, d.Og, false);
     return {
       base: s.base,
-      helpers: DIV_HELPER,
       unit: ({ X, base, o, k, O, K, checked, along }) => {
         const lines: string[] = [];
         if (along === 'k') {
           // 4 consecutive k = (n, oy, ox) at one o.
           lines.push(`let oOff = ${base} + i32(${o}) * ${s.c};`);
           for (let e = 0; e < 4; e++) {
-            lines.push(`let kk${e} = i32(${k}) + ${e}; ${divmod(`kk${e}`, P, iP, `nn${e}`, `p${e}`)}`);
-            lines.push(`let py${e} = cdiv(p${e}, ${Wo}, ${iWo}); let a${e} = oOff + nn${e} * ${s.n} + py${e} * ${s.h} + (p${e} - py${e} * ${Wo}) * ${s.w};`);
+            lines.push(`let kk${e} = i32(${k}) + ${e}; ${divmod(`kk${e}`, P, `nn${e}`, `p${e}`)}`);
+            lines.push(`${divmod(`p${e}`, Wo, `py${e}`, `px${e}`)} let a${e} = oOff + nn${e} * ${s.n} + py${e} * ${s.h} + px${e} * ${s.w};`);
             if (checked) {
               lines.push(`let in${e} = ${o} < ${O} && ${k} + ${e}u < ${K};`);
               lines.push(`let v${e} = select(0.0, ${X}[select(0, a${e}, in${e})], in${e});`);
@@ -213,8 +206,8 @@ function gyRowsLoader(gy: GpuView, d: Dims): Loader {
           return endUnit(lines);
         }
         lines.push(
-          `let kk = i32(${k}); ${divmod('kk', P, iP, 'nn', 'p')} let py = cdiv(p, ${Wo}, ${iWo});`,
-          `let kOff = ${base} + nn * ${s.n} + py * ${s.h} + (p - py * ${Wo}) * ${s.w} + i32(${o}) * ${s.c};`,
+          `let kk = i32(${k}); ${divmod('kk', P, 'nn', 'p')} ${divmod('p', Wo, 'py', 'px')}`,
+          `let kOff = ${base} + nn * ${s.n} + py * ${s.h} + px * ${s.w} + i32(${o}) * ${s.c};`,
         );
         if (!checked) {
           for (let e = 0; e < 4; e++) lines.push(`let v${e} = ${X}[kOff + ${e} * ${s.c}];`);
@@ -238,12 +231,11 @@ function im2colTLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
     const s = viewUniforms(u, x, d.Cg, false);
     return {
       base: s.base,
-      helpers: DIV_HELPER,
       unit: (c) => gatherUnit(c, [
-        `let kk = i32(${c.k}); ${divmod('kk', q.P, q.iP, 'nn', 'p')}`,
-        `let pyy = cdiv(p, ${q.Wo}, ${q.iWo}); let yB = pyy * ${q.sh} - ${q.ph}; let xB = (p - pyy * ${q.Wo}) * ${q.sw} - ${q.pw};`,
+        `let kk = i32(${c.k}); ${divmod('kk', q.dP, 'nn', 'p')}`,
+        `${divmod('p', q.dWo, 'pyy', 'pxx')} let yB = pyy * ${q.sh} - ${q.ph}; let xB = pxx * ${q.sw} - ${q.pw};`,
         `let nOff = ${c.base} + nn * ${s.n};`,
-        `let j0 = i32(${c.o}); ${divmod('j0', q.khw, q.iKhw, 'c', 'r', 'var', 'let')} ${divmod('r', q.kw, q.iKw, 'ky', 'kx', 'var')}`,
+        `let j0 = i32(${c.o}); ${divmod('j0', q.dKhw, 'c', 'r', 'var', 'let')} ${divmod('r', q.dKw, 'ky', 'kx', 'var')}`,
       ], 'j0', (e) => [
         `kx = kx + 1; ${carry('kx', 'ky', q.kw, `wx${e}`)}`,
         carry('ky', 'c', q.kh, `wy${e}`),

@@ -7,15 +7,15 @@
  * the output dtype, as a typed-array store converts it). Unrolled to rank 4 with uniform guards
  * (like wgsl.ts `Addr`), shapes and widths in uniforms; no copies.
  *
- * concat {axis}: one strided-copy dispatch per input (all in one batch), element-parallel over the
- * input, reading the input view through its strides and writing the output region through the
- * output's row-major strides shifted by the input's start along `axis`. Input and region strides
- * are merged with `coalesce`, so e.g. concatenation along axis 0 is a plain contiguous copy.
+ * concat {axis}: one strided copy (copy.ts) per input (all in one batch), reading the input view
+ * through its strides and writing the output region through the output's row-major strides
+ * shifted by the input's start along `axis` (concatenation along axis 0 is a plain contiguous copy).
  */
 import type { OutputSpec } from '../core/backend.js';
 import { contiguousStrides, numel } from '../core/shape.js';
+import { runCopy } from './copy.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
-import { Addr, capFor, coalesce, flatGrid, FLAT_END, flatMain, storageBits, storageDecl, Uniforms, WG, wt, udiv } from './wgsl.js';
+import { capFor, flatGrid, FLAT_END, flatMain, storageBits, storageDecl, Uniforms, WG, wt, udiv } from './wgsl.js';
 
 export function runPad(rt: GpuRuntime, x: GpuView, widths: readonly [number, number][], value: number, out: OutputSpec): GpuStorage {
   const n = numel(out.shape);
@@ -57,32 +57,13 @@ export function runConcat(rt: GpuRuntime, inputs: GpuView[], axis: number, out: 
   const result = rt.alloc(n);
   if (n === 0) return result;
   const outStrides = contiguousStrides(out.shape);
-  const T = wt(out.dtype);
   let start = 0;
   for (const x of inputs) {
     const m = numel(x.shape);
     const offset = start * (outStrides[axis] ?? 0);
     start += x.shape[axis];
     if (m === 0) continue;
-    const merged = coalesce(x.shape, [x.strides, outStrides]);
-    const u = new Uniforms();
-    const nE = u.u32(m);
-    const addr = new Addr(u, merged.shape, [
-      { strides: merged.strides[0], offset: x.offset },
-      { strides: merged.strides[1], offset },
-    ]);
-    const key = `copyto:${wt(x.dtype)}>${T}:${addr.key}`;
-    const code = () => `${u.decl()}
-${storageDecl(1, 'xb', wt(x.dtype), true)}
-${storageDecl(2, 'ob', T, false)}
-${flatMain(WG, nE)}
-  ${addr.code('i', ['src', 'dst'])}
-  ob[u32(dst)] = ${T}(xb[u32(src)]);
-${FLAT_END}`;
-    rt.dispatch(
-      { key, code, uniforms: u.buffer(), readOnly: 1, workgroups: flatGrid(m, WG, rt.limits.maxComputeWorkgroupsPerDimension) },
-      [x.storage, result],
-    );
+    runCopy(rt, x, result, outStrides, offset, out.dtype);
   }
   return result;
 }
