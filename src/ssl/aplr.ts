@@ -37,7 +37,7 @@
  * (initGeneratorState); a checkpoint of the state holds them like the rest.
  */
 import { WgradError } from '../core/backend.js';
-import { stopGradient } from '../autograd/stop.js';
+import { stopGradient } from '../tensor/alias.js';
 import { valueAndGrad } from '../autograd/transforms.js';
 import { treeMap } from '../tensor/tree.js';
 import { latentReconstruction, type LatentDistance } from '../losses/latent.js';

@@ -1,0 +1,294 @@
+/**
+ * APLR and the domain-agnostic baselines (src/ssl/aplr.ts, generator.ts, views.ts; losses/hgr.ts,
+ * latent.ts) on the CPU backend, small shapes: gradient checks of L_rec and Soft-HGR, both against
+ * direct host formulas, the generator's noise always inside its ball (property), the alternating
+ * step moving the generator up and the encoder down on a fixed batch, the step ratio, the masking
+ * and noise views, the vector (MLP) and non-square CNN encoders, the regularizer composed with APLR
+ * and the APLR state through a checkpoint.
+ */
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as wg from '../src/index.js';
+import { init } from '../src/init.js';
+import * as ssl from '../src/ssl/index.js';
+import { latentReconstruction } from '../src/losses/latent.js';
+import { softHgr, softHgrLoss } from '../src/losses/hgr.js';
+import { deserializeTree, serializeTree } from '../src/io/safetensors.js';
+
+beforeAll(async () => {
+  await init({ backend: 'cpu' });
+});
+
+/** Deterministic pseudo-random host values in [−1, 1]. */
+const values = (n: number, seed: number) => Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) % 1);
+const randn = (shape: number[], seed: number) => wg.tensor(values(shape.reduce((a, b) => a * b, 1), seed), { shape });
+const rows = (host: number[], n: number) => Array.from({ length: n }, (_, i) => host.slice((i * host.length) / n, ((i + 1) * host.length) / n));
+const host = async (t: wg.Tensor) => Array.from(await t.data() as ArrayLike<number>);
+
+describe('losses: L_rec and Soft-HGR', () => {
+  it('Soft-HGR matches the direct formula E[f₀ᵀg₀] − ½·tr(cov f · cov g) on a small case', async () => {
+    const n = 5, k = 3;
+    const fh = rows(values(n * k, 1), n), gh = rows(values(n * k, 2).map((v, i) => v + 0.5 * values(n * k, 1)[i]), n);
+    const center = (m: number[][]) => m.map((r) => r.map((v, j) => v - m.reduce((s, q) => s + q[j], 0) / n));
+    const f0 = center(fh), g0 = center(gh);
+    const corr = f0.reduce((s, r, i) => s + r.reduce((t, v, j) => t + v * g0[i][j], 0), 0) / n;
+    const cov = (m: number[][]) => Array.from({ length: k }, (_, a) => Array.from({ length: k }, (__, b) => m.reduce((s, r) => s + r[a] * r[b], 0) / (n - 1)));
+    const cf = cov(f0), cg = cov(g0);
+    let trace = 0; // tr(cf · cg) by the matrix product itself
+    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) trace += cf[a][b] * cg[b][a];
+    const expected = corr - trace / 2;
+    const f = wg.tensor(fh.flat(), { shape: [n, k] }), g = wg.tensor(gh.flat(), { shape: [n, k] });
+    expect(await softHgr(f, g).item()).toBeCloseTo(expected, 5);
+    expect(await softHgrLoss(f, g).item()).toBeCloseTo(-expected, 5);
+    // Shifting either side by a constant changes nothing (the features are centered).
+    expect(await softHgr(wg.add(f, 3), wg.sub(g, 1)).item()).toBeCloseTo(expected, 5);
+    expect(() => softHgr(randn([1, 3], 3), randn([1, 3], 4))).toThrow(/at least 2 rows/);
+    expect(() => softHgr(randn([3, 3], 3), randn([3, 2], 4))).toThrow(/softHgr/);
+  });
+
+  it('L_rec matches mean ‖p/‖p‖ − t/‖t‖‖² (normalized) and the elementwise mean (mse)', async () => {
+    const n = 3, k = 4;
+    const ph = rows(values(n * k, 5), n), th = rows(values(n * k, 6), n);
+    const unit = (r: number[]) => r.map((v) => v / Math.hypot(...r));
+    const normalized = ph.reduce((s, r, i) => s + unit(r).reduce((t, v, j) => t + (v - unit(th[i])[j]) ** 2, 0), 0) / n;
+    const mse = ph.reduce((s, r, i) => s + r.reduce((t, v, j) => t + (v - th[i][j]) ** 2, 0), 0) / (n * k);
+    const p = wg.tensor(ph.flat(), { shape: [n, k] }), t = wg.tensor(th.flat(), { shape: [n, k] });
+    expect(await latentReconstruction(p, t).item()).toBeCloseTo(normalized, 5);
+    expect(await latentReconstruction(p, t, { distance: 'mse' }).item()).toBeCloseTo(mse, 5);
+  });
+
+  it('gradient checks: L_rec (both distances), Soft-HGR, and the APLR objective (target stopped)', async () => {
+    await wg.checkGrads((p, t) => latentReconstruction(p, t), [randn([3, 4], 7), randn([3, 4], 8)]);
+    await wg.checkGrads((p, t) => latentReconstruction(p, t, { distance: 'mse' }), [randn([3, 4], 9), randn([3, 4], 10)]);
+    await wg.checkGrads((f, g) => softHgr(f, g), [randn([4, 3], 11), randn([4, 3], 12)]);
+    await wg.checkGrads((f, g) => softHgrLoss(f, g), [randn([5, 2], 13), randn([5, 2], 14)]);
+    await wg.checkGrads((p) => ssl.aplrObjective(p, randn([3, 4], 16))[0], [randn([3, 4], 15)]);
+    await wg.checkGrads((p, f) => ssl.aplrObjective(p, f, { objective: 'softHgr' })[0], [randn([4, 3], 17), randn([4, 3], 18)]);
+  });
+
+  it("the APLR objective stops the target's gradient: sg(normalize(f(x)))", async () => {
+    const p = randn([3, 4], 19), f = randn([3, 4], 20);
+    const [, gf] = wg.grad((pp: wg.Tensor, ff: wg.Tensor) => ssl.aplrObjective(pp, ff)[0], { argnums: [0, 1] })(p, f);
+    expect((await host(gf)).every((v) => v === 0)).toBe(true);
+    const [gp2, gf2] = wg.grad((pp: wg.Tensor, ff: wg.Tensor) => ssl.aplrObjective(pp, ff, { objective: 'softHgr' })[0], { argnums: [0, 1] })(p, f);
+    expect((await host(gf2)).some((v) => v !== 0)).toBe(true);
+    expect((await host(gp2)).some((v) => v !== 0)).toBe(true);
+  });
+});
+
+/** A generator whose every parameter is random and large, so tanh saturates somewhere. */
+function randomGenerator(seed: number, config: ssl.GeneratorConfig, scale: number): ssl.GeneratorParams {
+  const g = ssl.generator.init(wg.random.key(seed), config);
+  let i = 0;
+  return wg.treeMap(g, (t) => wg.random.normal(wg.random.foldIn(wg.random.key(seed), i++), t.shape, { stddev: scale }));
+}
+
+describe('the generator', () => {
+  it('starts at δ = 0 (zero output layer) and keeps the example shape (MLP and conv)', async () => {
+    for (const config of [{ kind: 'mlp', shape: [7] }, { kind: 'conv', shape: [2, 5, 6] }] as ssl.GeneratorConfig[]) {
+      const g = ssl.generator.init(wg.random.key(1), config);
+      const x = wg.random.normal(wg.random.key(2), [3, ...config.shape]);
+      const d = ssl.generator.perturbation(g, x, { eps: 0.5 });
+      expect(d.shape).toEqual(x.shape);
+      expect((await host(d)).every((v) => v === 0)).toBe(true);
+    }
+  });
+
+  it('its noise is always in its ball, and x̃ in the box when one is given (property: shapes, ε, norm, weights)', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.record({
+        kind: fc.constantFrom<'mlp' | 'conv'>('mlp', 'conv'),
+        c: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 1, max: 5 }), w: fc.integer({ min: 1, max: 5 }),
+        n: fc.integer({ min: 1, max: 3 }),
+        eps: fc.double({ min: 1e-3, max: 3, noNaN: true }),
+        norm: fc.constantFrom<'linf' | 'l2'>('linf', 'l2'),
+        scale: fc.constantFrom(0.1, 1, 10),
+        box: fc.boolean(),
+        seed: fc.integer({ min: 0, max: 1000 }),
+      }),
+      async ({ kind, c, h, w, n, eps, norm, scale, box, seed }) => {
+        const shape = kind === 'conv' ? [c, h, w] : [c * h * w];
+        const g = randomGenerator(seed, { kind, shape, hidden: [5], width: 3 }, scale);
+        const x = wg.random.uniform(wg.random.key(seed + 1), [n, ...shape], box ? {} : { minval: -3, maxval: 3 });
+        const opts = { eps, norm, box: box ? [0, 1] as const : null };
+        const xt = ssl.generator.apply(g, x, opts);
+        const per = shape.reduce((a, b) => a * b, 1);
+        // δ itself, to float32 rounding of ε; x̃ − x, to the rounding of x + δ as well (|x| ≤ 3).
+        const inBall = (d: number[], slack: number) => {
+          for (let i = 0; i < n; i++) {
+            const row = d.slice(i * per, (i + 1) * per);
+            if (norm === 'linf') expect(Math.max(...row.map(Math.abs))).toBeLessThanOrEqual(eps * (1 + 1e-6) + slack);
+            else expect(Math.hypot(...row)).toBeLessThanOrEqual(eps * (1 + 1e-5) + slack * Math.sqrt(per));
+          }
+        };
+        inBall(await host(ssl.generator.perturbation(g, x, opts)), 0);
+        const d = await host(wg.sub(xt, x));
+        inBall(d, 3 * 2 ** -22);
+        if (box) (await host(xt)).forEach((v) => { expect(v).toBeGreaterThanOrEqual(0); expect(v).toBeLessThanOrEqual(1); });
+        // The noise is not trivially zero: the bound is tested, not an idle generator.
+        expect(d.some((v) => v !== 0)).toBe(true);
+        wg.dispose([g, x, xt]);
+      },
+    ), { numRuns: 60, seed: 12 });
+  });
+
+  it('diversity: 0 when every example gets the same δ, 1 for ±ε noise split evenly (L∞)', async () => {
+    const same = wg.tensor([0.1, -0.2, 0.1, -0.2], { shape: [2, 2] });
+    expect(await ssl.generator.diversity(same, { eps: 0.2 }).item()).toBeCloseTo(0, 6);
+    const split = wg.tensor([0.2, 0.2, -0.2, -0.2], { shape: [2, 2] });
+    expect(await ssl.generator.diversity(split, { eps: 0.2 }).item()).toBeCloseTo(1, 5);
+  });
+});
+
+const VEC: ssl.ModelConfig = { encoder: 'mlp', inputShape: [6], hidden: [8], featureDim: 5, projHidden: 8 };
+
+function setup(opts: { lr?: number; generatorLr?: number; config?: ssl.ModelConfig; settings?: Partial<ssl.MethodSettings> } = {}) {
+  const config = ssl.methodModelConfig('aplr', opts.config ?? VEC);
+  const { params, state } = ssl.model.init(wg.random.key(5), config);
+  const optimizer = ssl.makeOptimizer({ name: 'adam', lr: opts.lr ?? 0.05, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
+  const settings: ssl.MethodSettings = { method: 'aplr', eps: 0.5, generatorLr: opts.generatorLr ?? 0.05, ...opts.settings };
+  const st = ssl.methodInitState(settings, wg.random.key(6), params, state, optimizer, config);
+  const x = wg.random.normal(wg.random.key(7), [8, ...ssl.model.resolveConfig(config).inputShape]);
+  const aplr: ssl.AplrOptions = { optimizer, generatorOptimizer: ssl.generatorOptimizer(settings), eps: 0.5 };
+  return { params, st, x, aplr, config, settings, optimizer };
+}
+
+describe('APLR: the alternating min-max step on a fixed batch', () => {
+  for (const [name, config] of [['vectors (MLP encoder and generator)', VEC], ['spectrogram-shaped [1, 6, 10] (CNN encoder, conv generator)', { encoder: 'cnn', inputShape: [1, 6, 10], width: 2, featureDim: 6, projHidden: 8 }]] as const) {
+    it(`${name}: the generator step raises L_rec, the encoder step lowers it`, async () => {
+      const { params, st, x, aplr } = setup({ config });
+      const g0 = st.generator!.params;
+      // A first step from δ = 0 puts the generator somewhere; the checks are on the second step.
+      const r1 = ssl.aplrStep(params, st, x, wg.random.key(1), aplr);
+      const g1 = r1.state.generator!.params;
+      const recAt = (p: ssl.ModelParams, g: ssl.GeneratorParams) => ssl.generatorObjective(g, p, st.model, x, aplr)[0].item();
+      expect(await recAt(params, g1)).toBeGreaterThan(await recAt(params, g0));
+      const r2 = ssl.aplrStep(r1.params, r1.state, x, wg.random.key(2), aplr);
+      const g2 = r2.state.generator!.params;
+      const before = await ssl.generatorObjective(g1, r1.params, r1.state.model, x, aplr)[0].item();
+      const afterGen = await ssl.generatorObjective(g2, r1.params, r1.state.model, x, aplr)[0].item();
+      expect(afterGen).toBeGreaterThan(before);
+      // The encoder step is taken at x̃ = x + g₂(x): its loss there is the step's reported loss and falls.
+      const xt = ssl.generator.apply(g2, x, aplr);
+      const encBefore = await ssl.aplrLoss(r1.params, r1.state.model, x, xt, aplr)[0].item();
+      expect(await r2.loss.item()).toBeCloseTo(encBefore, 5);
+      expect(await r2.parts.rec.item()).toBeCloseTo(encBefore, 5);
+      expect(await r2.parts.generator.item()).toBeCloseTo(before, 5);
+      expect(await ssl.aplrLoss(r2.params, r1.state.model, x, xt, aplr)[0].item()).toBeLessThan(encBefore);
+      expect(Object.keys(r2.parts).sort()).toEqual(['generator', 'rec', 'softHgr']);
+      expect(r2.state.generator!.count).toBe(2);
+    });
+  }
+
+  it('the step ratio: generatorEvery 2 updates g on steps 0, 2, …; generatorSteps 0 freezes it; state trees are fresh', async () => {
+    const { params, st, x, aplr } = setup();
+    const every = { ...aplr, generatorEvery: 2 };
+    const leaf = async (s: ssl.SslState) => host(wg.treeLeaves(s.generator!.params).at(-2)![1]);
+    const r1 = ssl.aplrStep(params, st, x, wg.random.key(1), every);
+    expect(await leaf(r1.state)).not.toEqual(await leaf(st));
+    const r2 = ssl.aplrStep(r1.params, r1.state, x, wg.random.key(2), every);
+    const l1 = await leaf(r1.state);
+    wg.dispose(r1.state.generator); // the new state must not share tensors with the old one
+    expect(await leaf(r2.state)).toEqual(l1);
+    const r3 = ssl.aplrStep(r2.params, r2.state, x, wg.random.key(3), every);
+    expect(await leaf(r3.state)).not.toEqual(await leaf(r2.state));
+    const frozen = ssl.aplrStep(r3.params, r3.state, x, wg.random.key(4), { ...aplr, generatorSteps: 0 });
+    expect(await leaf(frozen.state)).toEqual(await leaf(r3.state));
+  });
+
+  it('softHgr objective and diversity: the encoder step raises Soft-HGR; the generator reports its diversity', async () => {
+    const { params, st, x, aplr } = setup();
+    const o = { ...aplr, objective: 'softHgr' as const, diversity: 0.5 };
+    const r1 = ssl.aplrStep(params, st, x, wg.random.key(1), o);
+    const xt = ssl.generator.apply(r1.state.generator!.params, x, o);
+    const hgr = (p: ssl.ModelParams) => ssl.aplrLoss(p, r1.state.model, x, xt, o)[1].parts.softHgr.item();
+    const r2 = ssl.aplrStep(r1.params, r1.state, x, wg.random.key(2), { ...o, generatorSteps: 0 });
+    expect(await r2.loss.item()).toBeCloseTo(-(await hgr(r1.params)), 5);
+    expect(await hgr(r2.params)).toBeGreaterThan(await hgr(r1.params));
+    expect(await r2.parts.generatorDiversity.item()).toBeGreaterThan(0);
+  });
+
+  it('the robustness regularizer composes: loss = L_rec + β·R, and it falls', async () => {
+    const { params, st, x, aplr } = setup({ lr: 0.02 });
+    const regularizer = { weight: 2, eps: 0.1, steps: 2 };
+    const r = ssl.aplrStep(params, st, x, wg.random.key(3), { ...aplr, regularizer });
+    const reg = await r.parts.reg.item();
+    expect(reg).toBeGreaterThan(0);
+    expect(await r.loss.item()).toBeCloseTo((await r.parts.rec.item()) + 2 * reg, 4);
+  });
+
+  it('a step refuses a state without its generator, and the APLR state round-trips through a checkpoint', async () => {
+    const { params, st, x, aplr } = setup();
+    expect(() => ssl.aplrStep(params, { model: st.model, opt: st.opt }, x, wg.random.key(1), aplr)).toThrow(/initGeneratorState/);
+    const r = ssl.aplrStep(params, st, x, wg.random.key(1), aplr);
+    const { tree } = deserializeTree<ssl.SslState>(await serializeTree(r.state));
+    expect(tree.generator!.count).toBe(1);
+    const a = ssl.aplrStep(r.params, r.state, x, wg.random.key(2), aplr);
+    const b = ssl.aplrStep(r.params, tree, x, wg.random.key(2), aplr);
+    expect(await b.loss.item()).toBe(await a.loss.item());
+    expect(await host(wg.treeLeaves(b.state.generator!.params)[0][1])).toEqual(await host(wg.treeLeaves(a.state.generator!.params)[0][1]));
+  });
+});
+
+describe('domain-agnostic baselines: noise and masking views', () => {
+  it('maskView: p = 0 is x; p = 1 with zero fill is 0; marginal fill permutes each column within the batch', async () => {
+    const x = randn([5, 4], 21);
+    const xs = await host(x);
+    expect(await host(ssl.maskView(wg.random.key(1), x, { p: 0 }))).toEqual(xs);
+    expect((await host(ssl.maskView(wg.random.key(1), x, { p: 1, fill: 'zero' }))).every((v) => v === 0)).toBe(true);
+    const m = await host(ssl.maskView(wg.random.key(2), x, { p: 1 }));
+    const col = (a: number[], j: number) => a.filter((_, i) => i % 4 === j).sort((p, q) => p - q);
+    for (let j = 0; j < 4; j++) expect(col(m, j)).toEqual(col(xs, j));
+    expect(m).not.toEqual(xs);
+    // p = 0.5: every entry is either x's or another row's value in the same column.
+    const half = await host(ssl.maskView(wg.random.key(3), x, { p: 0.5 }));
+    half.forEach((v, i) => expect(col(xs, i % 4)).toContain(v));
+    expect(() => ssl.maskView(wg.random.key(1), x, { p: 1.5 })).toThrow(/\[0, 1\]/);
+  });
+
+  it('noiseView adds N(0, σ²) noise (its spread is σ)', async () => {
+    const x = wg.zeros([200, 10]);
+    const d = await host(ssl.noiseView(wg.random.key(4), x, 0.3));
+    const sd = Math.sqrt(d.reduce((s, v) => s + v * v, 0) / d.length);
+    expect(sd).toBeGreaterThan(0.27);
+    expect(sd).toBeLessThan(0.33);
+  });
+
+  for (const method of ['noise', 'mask'] as const) {
+    it(`${method}: one NT-Xent step lowers the loss at the step's views (MLP encoder on vectors)`, async () => {
+      const config = ssl.methodModelConfig(method, { ...VEC, projDim: 4 });
+      const { params, state } = ssl.model.init(wg.random.key(5), config);
+      const optimizer = ssl.makeOptimizer({ name: 'adam', lr: 0.05, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
+      const st = ssl.methodInitState({ method }, wg.random.key(6), params, state, optimizer, config);
+      expect(st.generator).toBeUndefined();
+      const x = wg.random.normal(wg.random.key(7), [8, 6]);
+      const key = wg.random.key(8);
+      const [a, b] = method === 'noise' ? ssl.noiseViews(key, x, 0.2) : ssl.maskViews(key, x, { p: 0.3 });
+      const before = await ssl.simclrLoss(params, st.model, a, b)[0].item();
+      const r = ssl.methodStep({ method, noiseStd: 0.2, maskProb: 0.3 }, optimizer)(params, st, x, key);
+      expect(await r.loss.item()).toBeCloseTo(before, 5);
+      expect(await ssl.simclrLoss(r.params, st.model, a, b)[0].item()).toBeLessThan(before);
+    });
+  }
+});
+
+describe('encoders for vectors and spectrograms', () => {
+  it('the MLP encoder maps [N, D] to post-ReLU features; APLR sets projDim = featureDim', async () => {
+    const c = ssl.methodModelConfig('aplr', VEC);
+    expect(c.projDim).toBe(5);
+    const { params, state } = ssl.model.init(wg.random.key(1), c);
+    const [{ features, z }] = ssl.model.embed(params, state, randn([4, 6], 22), { training: true });
+    expect(features.shape).toEqual([4, 5]);
+    expect(z.shape).toEqual([4, 5]);
+    expect((await host(features)).every((v) => v >= 0)).toBe(true);
+    expect(() => ssl.model.features(params, state, randn([4, 7], 23), { training: true })).toThrow(/6 elements/);
+    expect(() => ssl.model.init(wg.random.key(1), { encoder: 'mlp' })).toThrow(/inputShape/);
+  });
+
+  it('the CNN takes non-square, non-multiple-of-4 inputs [1, 13, 10] (floor pooling)', async () => {
+    const { params, state } = ssl.model.init(wg.random.key(1), { inputShape: [1, 13, 10], width: 2, featureDim: 6 });
+    const [h] = ssl.model.features(params, state, randn([3, 1, 13, 10], 24), { training: false });
+    expect(h.shape).toEqual([3, 6]);
+    expect((params.encoder as { fc: { w: wg.Tensor } }).fc.w.shape).toEqual([4 * 3 * 2, 6]);
+  });
+});
