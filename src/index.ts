@@ -44,7 +44,7 @@ export const { matmul, conv2d, convTranspose2d } = ops(linalgOps);
 export const { argsort, sort, topk, takeAlongAxis } = ops(sortOps);
 
 export { grad, valueAndGrad, vjp, jvp, type GradOf, type GradOptions } from './autograd/transforms.js';
-export { stopGradient } from './autograd/stop.js';
+export { stopGradient } from './tensor/alias.js';
 export { checkGrads, type CheckGradsOptions, type CheckGradsReport } from './autograd/check.js';
 export { tidy, keep, dispose } from './tensor/scope.js';
 export { treeMap, treeLeaves, treeUnflatten, type Tree } from './tensor/tree.js';

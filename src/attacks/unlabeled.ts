@@ -21,7 +21,7 @@
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';
-import { stopGradient } from '../autograd/stop.js';
+import { stopGradient } from '../tensor/alias.js';
 import { ntXent } from '../losses/contrastive.js';
 import { add, mul, sign, sub } from '../tensor/ops/elementwise.js';
 import { concat, reshape, slice } from '../tensor/ops/movement.js';

@@ -13,7 +13,7 @@
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';
-import { viewPrim } from '../tensor/engine.js';
+import { alias } from '../tensor/alias.js';
 import { full } from '../tensor/ops/creation.js';
 import { add, mul } from '../tensor/ops/elementwise.js';
 import { sum } from '../tensor/ops/reduce.js';
@@ -58,10 +58,11 @@ function checkDifferentiable(op: string, tree: unknown, argnum: number): void {
 
 function aliasLeaf(op: string, argnum: number): (t: Tensor, path: string) => Tensor {
   return (t, path) => {
+    t._check(op);
     if (t.dtype !== 'float32') {
       throw new WgradError(op, `cannot differentiate with respect to ${t.dtype} tensor ${path || '(argument)'} ${fmtShape(t.shape)} (${leafName(argnum, path)}); only float32 leaves have gradients`);
     }
-    const a = viewPrim('reshape', t, { shape: [...t.shape] }, t.shape, t._strides, t._offset);
+    const a = alias(t);
     a._leaf = true;
     return a;
   };

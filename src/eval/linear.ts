@@ -23,7 +23,7 @@ import { cosineDecaySchedule, piecewiseConstantSchedule } from '../optim/schedul
 import { applyUpdates } from '../optim/transforms.js';
 import type { Schedule } from '../optim/types.js';
 import { permutationIndices, takeRows } from '../data/batching.js';
-import { stopGradient } from '../autograd/stop.js';
+import { stopGradient } from '../tensor/alias.js';
 import { foldIn, key as makeKey, split, type Key } from '../random/random.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';

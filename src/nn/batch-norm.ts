@@ -20,14 +20,13 @@
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';
-import { stopGradient } from '../autograd/stop.js';
+import { stopGradient } from '../tensor/alias.js';
 import { full } from '../tensor/ops/creation.js';
 import { add, mul, rsqrt, sub } from '../tensor/ops/elementwise.js';
 import { reshape } from '../tensor/ops/movement.js';
 import { mean } from '../tensor/ops/reduce.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
-import { detachedAlias } from './util.js';
 
 /** Affine parameters: y = x̂·scale + bias (PyTorch's weight and bias). */
 export type BatchNormParams = { scale: Tensor; bias: Tensor };
@@ -105,7 +104,7 @@ export function applyAny(params: unknown, state: unknown, x: Tensor, opts: Batch
   const [y, updated] = applyOne(p[opts.branch], s[opts.branch], x, opts);
   const next: Record<string, BatchNormState> = {};
   for (const [name, st] of Object.entries(s)) {
-    next[name] = name === opts.branch ? updated : { mean: detachedAlias(st.mean), var: detachedAlias(st.var) };
+    next[name] = name === opts.branch ? updated : { mean: stopGradient(st.mean), var: stopGradient(st.var) };
   }
   return [y, next];
 }
@@ -125,7 +124,7 @@ function applyOne(params: BatchNormParams, state: BatchNormState, x: Tensor, opt
     const affine = (xhat: Tensor) => add(mul(xhat, reshape(params.scale, bshape)), reshape(params.bias, bshape));
     if (!training) {
       const xhat = mul(sub(x, reshape(state.mean, bshape)), rsqrt(add(reshape(state.var, bshape), eps)));
-      return [affine(xhat), { mean: detachedAlias(state.mean), var: detachedAlias(state.var) }];
+      return [affine(xhat), { mean: stopGradient(state.mean), var: stopGradient(state.var) }];
     }
     const n = x.size / c;
     if (n < 2) throw new WgradError('batchNorm', `training mode needs more than one value per channel, got ${fmtShape(x.shape)}`);

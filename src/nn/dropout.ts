@@ -9,7 +9,7 @@ import { mul, where } from '../tensor/ops/elementwise.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { bernoulli, type Key } from '../random/random.js';
-import { alias } from './util.js';
+import { alias } from '../tensor/alias.js';
 
 export function dropout(key: Key, x: Tensor, rate: number, training: boolean): Tensor {
   if (!(rate >= 0 && rate <= 1)) throw new WgradError('dropout', `rate must be in [0, 1], got ${rate}`);

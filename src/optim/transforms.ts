@@ -12,7 +12,7 @@ import { add, div, equal, logicalOr, maximum, mul, sqrt, where } from '../tensor
 import { sum } from '../tensor/ops/reduce.js';
 import { treeMap } from '../tensor/tree.js';
 import { tidy } from '../tensor/scope.js';
-import { alias } from '../nn/util.js';
+import { alias } from '../tensor/alias.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type GradientTransformation, type ParamPredicate, type ScalarOrSchedule, type StateOf, valueAt, zipLeaves } from './types.js';
 

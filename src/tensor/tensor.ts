@@ -129,6 +129,14 @@ export class Tensor<D extends DType = DType> {
   }
 }
 
+/** @internal Checks that an argument is a live Tensor (not a number, array or undefined). */
+export function checkTensor(op: string, x: unknown, name = 'x'): asserts x is Tensor {
+  if (!(x instanceof Tensor)) {
+    throw new WgradError(op, `${name} must be a Tensor, got ${x === null ? 'null' : Array.isArray(x) ? 'a JS array (wrap it with tensor([...]))' : typeof x}`);
+  }
+  x._check(op);
+}
+
 export type ReadbackArray<D extends DType> = D extends 'float32'
   ? Float32Array
   : D extends 'int32' ? Int32Array : D extends 'uint32' ? Uint32Array : Uint8Array;

@@ -7,21 +7,14 @@ import { WgradError } from '../../core/backend.js';
 import { checkDType, type DType } from '../../core/dtype.js';
 import { type BinaryOp, COMPARISON_OPS, type UnaryOp } from '../../core/prims.js';
 import { broadcastShapes, fmtShape } from '../../core/shape.js';
-import { runPrim, viewPrim } from '../engine.js';
-import { Tensor } from '../tensor.js';
+import { alias } from '../alias.js';
+import { runPrim } from '../engine.js';
+import { checkTensor, Tensor } from '../tensor.js';
 import { constant } from './creation.js';
 
 export type TensorLike = Tensor | number;
 
 const FLOAT_ONLY = new Set<UnaryOp>(['exp', 'log', 'log1p', 'expm1', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'floor', 'ceil', 'round']);
-
-/** @internal Checks that an argument is a live Tensor (not a number, array or undefined). */
-export function checkTensor(op: string, x: unknown, name = 'x'): asserts x is Tensor {
-  if (!(x instanceof Tensor)) {
-    throw new WgradError(op, `${name} must be a Tensor, got ${x === null ? 'null' : Array.isArray(x) ? 'a JS array (wrap it with tensor([...]))' : typeof x}`);
-  }
-  x._check(op);
-}
 
 function unary(op: UnaryOp, x: Tensor): Tensor {
   checkTensor(op, x);
@@ -56,11 +49,7 @@ export const copy = (x: Tensor) => unary('copy', x);
 /** `x` itself when already contiguous (a new reference), else a contiguous copy. */
 export function contiguous(x: Tensor): Tensor {
   checkTensor('contiguous', x);
-  return x.isContiguous ? copyView(x) : copy(x);
-}
-/** A new tensor sharing x's storage and layout (recorded as an identity reshape, so gradients flow). */
-function copyView(x: Tensor): Tensor {
-  return viewPrim('reshape', x, { shape: [...x.shape] }, x.shape, x._strides, x._offset);
+  return x.isContiguous ? alias(x) : copy(x);
 }
 
 /**
@@ -167,7 +156,7 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
 export function cast(x: Tensor, dtype: DType): Tensor {
   checkTensor('cast', x);
   checkDType('cast', dtype);
-  if (x.dtype === dtype) return copyView(x);
+  if (x.dtype === dtype) return alias(x);
   return runPrim('cast', [x], { dtype }, x.shape, dtype);
 }
 

@@ -3,8 +3,7 @@ import { WgradError } from '../../core/backend.js';
 import type { Conv2dGeometry } from '../../core/prims.js';
 import { broadcastShapes, convOutSize, fmtShape, fmtValue } from '../../core/shape.js';
 import { runPrim } from '../engine.js';
-import type { Tensor } from '../tensor.js';
-import { checkTensor } from './elementwise.js';
+import { checkTensor, type Tensor } from '../tensor.js';
 import { reshape } from './movement.js';
 
 function checkFloat(op: string, ...xs: Tensor[]): void {

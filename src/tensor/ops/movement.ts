@@ -7,9 +7,9 @@ import { WgradError } from '../../core/backend.js';
 import type { DType } from '../../core/dtype.js';
 import { broadcastShapes, checkInt, checkShape, contiguousStrides, fmtShape, fmtValue, normAxes, normAxis, numel } from '../../core/shape.js';
 import { runPrim, viewPrim } from '../engine.js';
-import { Tensor } from '../tensor.js';
+import { checkTensor, Tensor } from '../tensor.js';
 import { tidy } from '../scope.js';
-import { add, cast, checkTensor, clip, contiguous, copy, equal, greaterEqual, less, logicalAnd, where } from './elementwise.js';
+import { add, cast, clip, contiguous, copy, equal, greaterEqual, less, logicalAnd, where } from './elementwise.js';
 import { arange, checkValue } from './creation.js';
 
 /** New shape over the same elements; one dimension may be -1. Copies first if x is not contiguous. */

@@ -4,15 +4,15 @@
  */
 import { WgradError } from '../../core/backend.js';
 import { checkInt, fmtShape, fmtValue, normAxis } from '../../core/shape.js';
-import type { Tensor } from '../tensor.js';
+import { checkTensor, type Tensor } from '../tensor.js';
 import { tidy } from '../scope.js';
 import { constant } from './creation.js';
 import {
-  abs, add, checkTensor, div, exp, greater, less, lessEqual, log, log1p, maximum, mul, neg, rsqrt, sub, tanh, where,
+  abs, add, div, exp, greater, less, lessEqual, log, log1p, maximum, mul, neg, rsqrt, sub, tanh, where,
 } from './elementwise.js';
 import { conv2d, type Conv2dOptions } from './linalg.js';
 import { broadcastTo, pad, reshape, slice, stack } from './movement.js';
-import { stopGradient } from '../../autograd/stop.js';
+import { stopGradient } from '../alias.js';
 import { max, mean, sum } from './reduce.js';
 
 /** max(x, 0); NaN stays NaN (as in PyTorch and JAX: a diverging run is not hidden); relu'(0) = 0. */

@@ -4,8 +4,8 @@ import type { DType } from '../../core/dtype.js';
 import type { ReduceOp } from '../../core/prims.js';
 import { checkFinite, fmtShape, normAxes, normAxis } from '../../core/shape.js';
 import { runPrim } from '../engine.js';
-import type { Tensor } from '../tensor.js';
-import { cast, checkTensor, div, mul, sub } from './elementwise.js';
+import { checkTensor, type Tensor } from '../tensor.js';
+import { cast, div, mul, sub } from './elementwise.js';
 import { reshape } from './movement.js';
 
 export interface ReduceOptions {

@@ -3,9 +3,9 @@ import { WgradError } from '../../core/backend.js';
 import { fmtShape, normAxis } from '../../core/shape.js';
 import { runPrim } from '../engine.js';
 import { tidy } from '../scope.js';
-import type { Tensor } from '../tensor.js';
+import { checkTensor, type Tensor } from '../tensor.js';
 import { arange } from './creation.js';
-import { add, checkTensor, clip, greaterEqual, less, logicalAnd, mul, where } from './elementwise.js';
+import { add, clip, greaterEqual, less, logicalAnd, mul, where } from './elementwise.js';
 import { reshape, slice, take, takeMode, type TakeOptions, transpose } from './movement.js';
 
 /** Moves `axis` last (a view) so the last-axis primitive can act on it; returns the inverse too. */
