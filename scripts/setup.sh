@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up: npm dependencies, a WebGPU adapter (Mesa lavapipe from
-# bookworm-backports when none is found), and Debian's chromium for the browser test.
+# bookworm-backports when none is found), espeak-ng for the spoken-digit data, and Debian's chromium
+# for the browser test.
 # Quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,25 @@ if [ "${1:-}" = --fashion-mnist ] && [ ! -e /usr/share/datasets/fashion-mnist/tr
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
 fi
 
-# 4. Debian's chromium for the browser test (WebGPU through SwiftShader in headless mode).
+# 4. Debian's espeak-ng (the spoken-digit data, scripts/data/spoken-digits.ts) and the xz/bzip2
+#    decompressors (scripts/data/mlbench-to-csv.ts reads xz- and bzip2-compressed R data files).
+#    `--spoken-digits` also generates the spoken-digit clips into data/spoken-digits (a few minutes).
+missing=""
+for tool in espeak-ng:espeak-ng xz:xz-utils bzip2:bzip2; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing="$missing ${tool#*:}"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing Debian's$missing" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+if [ "${1:-}" = --spoken-digits ] && [ ! -e data/spoken-digits/manifest.csv ]; then
+  echo "setup: generating the spoken digits into data/spoken-digits" >&2
+  npx tsx scripts/data/spoken-digits.ts --out data/spoken-digits >&2
+fi
+
+# 5. Debian's chromium for the browser test (WebGPU through SwiftShader in headless mode).
 if [ "${WGRAD_SKIP_BROWSER:-}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
   echo "setup: installing Debian's chromium for the browser test" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

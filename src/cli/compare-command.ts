@@ -65,8 +65,8 @@ export async function compareCommand(a: Parsed): Promise<void> {
   if (new Set(names).size !== names.length) throw new UsageError(`--methods lists a run twice: ${names.join(',')}`, 'compare');
   const beta = a.regularizer as number;
   const s = evalSettings('compare', a, a.seed as number);
+  const report = await startBackend(a.backend as string); // before the data: audio features are computed on the device
   const ds = await loadDataset(a.data as string, { trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined });
-  const report = await startBackend(a.backend as string);
   const log = s.log;
   log(`wgrad compare: ${names.join(', ')} on ${report}`);
   log(`data: ${ds.description}`);

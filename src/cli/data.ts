@@ -1,36 +1,56 @@
 /**
- * Datasets for the command line, kept on the host as bytes and uploaded one batch at a time (the
- * full Fashion-MNIST training set, 188 MB as float32, exceeds lavapipe's 128 MiB binding limit).
+ * Datasets for the command line, in three domains, kept on the host and uploaded one batch at a time
+ * (the full Fashion-MNIST training set, 188 MB as float32, exceeds lavapipe's 128 MiB binding limit).
  *
- *   --data subset          the 2,000/1,000 Fashion-MNIST subset committed in data/ (the default)
- *   --data fashion-mnist   the full set from Debian's dataset-fashion-mnist (/usr/share/datasets)
- *   --data <dir>           a directory with the four IDX files (gzipped or not), named as
+ *   --data subset          images: the 2,000/1,000 Fashion-MNIST subset committed in data/ (the default)
+ *   --data fashion-mnist   images: the full set from Debian's dataset-fashion-mnist (/usr/share/datasets)
+ *   --data <dir>           images: a directory with the four IDX files (gzipped or not), named as
  *                          Fashion-MNIST's: train-images-idx3-ubyte, train-labels-idx1-ubyte,
  *                          t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte
+ *   --data <file.csv>      tabular: a CSV with a `label` column (and a `split` column), e.g.
+ *                          data/satellite.csv (see data-tabular.ts)
+ *   --data <wav dir>       audio: DIR/train/<class>/*.wav and DIR/test/<class>/*.wav, e.g. from
+ *                          scripts/data/spoken-digits.ts, as log-mel spectrograms (see data-audio.ts)
  */
 import { promises as fsp } from 'node:fs';
 import { resolve } from 'node:path';
 import { WgradError } from '../core/backend.js';
 import { FASHION_MNIST_DEBIAN_DIR, FASHION_MNIST_SUBSET_DIR, findFile, readIdxFile } from '../io/node.js';
 import type { IdxArray } from '../io/idx.js';
+import type { TabularSchema } from '../io/csv.js';
 import { tensor } from '../tensor/ops/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { isAudioDir, loadAudioDataset, type AudioFeatures } from './data-audio.js';
+import { loadTabularDataset } from './data-tabular.js';
+
+export type Domain = 'image' | 'tabular' | 'audio';
 
 export interface HostSplit {
-  /** uint8 pixels, row-major [n, C, H, W]. */
-  images: Uint8Array;
+  /**
+   * The examples, row-major [n, ...shape]: uint8 pixels for images (batchTensors scales them to
+   * [0, 1]), preprocessed float32 features for tables and log-mel spectrograms.
+   */
+  x: Uint8Array | Float32Array;
   labels: Int32Array;
   n: number;
 }
 
 export interface HostDataset {
+  domain: Domain;
   train: HostSplit;
   test: HostSplit;
-  /** [C, H, W]. */
-  shape: [number, number, number];
+  /** One example's shape: images [C, H, W]; tabular [D]; audio log-mel [1, mels, frames]. */
+  shape: readonly number[];
   classes: number;
+  /** Class names in class-index order, where the data has them (tables, WAV directories). */
+  classNames?: readonly string[];
+  /** The directory or file it came from. */
   dir: string;
   description: string;
+  /** Tabular: the preprocessing fitted on the training rows. */
+  tabular?: TabularSchema;
+  /** Audio: the log-mel settings and the training statistics used to standardize them. */
+  audio?: AudioFeatures;
 }
 
 const FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
@@ -48,18 +68,32 @@ export interface LoadOptions {
   testLimit?: number;
 }
 
-/** Loads and validates a dataset; every problem is a WgradError naming the file. */
+/**
+ * Loads and validates a dataset (see the module comment); every problem is a WgradError naming the
+ * file. An audio directory needs a started backend (its log-mels are computed on the device).
+ */
 export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise<HostDataset> {
   const dir = dataDir(spec);
+  let stat;
   try {
-    if (!(await fsp.stat(dir)).isDirectory()) throw new Error('not a directory');
+    stat = await fsp.stat(dir);
   } catch (e) {
     const hint = spec === 'fashion-mnist' ? ' (install Debian\'s dataset-fashion-mnist: sudo apt-get install dataset-fashion-mnist)'
-      : spec === 'subset' ? ' (the subset ships in the repository\'s data/; from an installed package, pass --data fashion-mnist or a directory)' : '';
-    throw new WgradError('data', `--data ${spec}: ${dir} is not a readable directory: ${(e as Error).message}${hint}`);
+      : spec === 'subset' ? ' (the subset ships in the repository\'s data/; from an installed package, pass --data fashion-mnist or a directory)'
+        : ' (expected a directory of IDX files, a directory of WAV clips or a .csv file)';
+    throw new WgradError('data', `--data ${spec}: ${dir} is not readable: ${(e as Error).message}${hint}`);
   }
+  if (stat.isFile()) {
+    if (!/\.csv$/i.test(dir)) throw new WgradError('data', `--data ${spec}: ${dir} is a file but not a .csv table; expected a .csv file or a directory (IDX files or WAV clips)`);
+    return loadTabularDataset(dir, opts);
+  }
+  if (!stat.isDirectory()) throw new WgradError('data', `--data ${spec}: ${dir} is neither a directory nor a .csv file`);
   const paths = await Promise.all(FILES.map((f) => findFile(dir, f)));
+  if (paths.every((p) => !p) && (await isAudioDir(dir))) return loadAudioDataset(dir, spec, opts);
   const missing = FILES.filter((_, i) => !paths[i]);
+  if (missing.length === FILES.length) {
+    throw new WgradError('data', `--data ${spec}: ${dir} has neither the four IDX files (${FILES.join(', ')}, gzipped or not) nor WAV clips in train/<class>/ and test/<class>/`);
+  }
   if (missing.length) throw new WgradError('data', `--data ${spec}: missing in ${dir}: ${missing.map((m) => `${m}(.gz)`).join(', ')}`);
   const [trI, trL, teI, teL] = await Promise.all((paths as string[]).map((p) => readIdxFile(p)));
   const train = toSplit(trI, trL, paths[0]!, paths[1]!, opts.trainLimit);
@@ -71,7 +105,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   let classes = 0;
   for (const s of [train, test]) for (const y of s.labels) classes = Math.max(classes, y + 1);
   const what = spec === 'subset' ? 'the committed Fashion-MNIST subset' : spec === 'fashion-mnist' ? 'the full Fashion-MNIST set' : 'IDX files';
-  return { train, test, shape, classes, dir, description: `${what} in ${dir}: ${train.n} training and ${test.n} test images of ${shape[1]}×${shape[2]}, ${classes} classes` };
+  return { domain: 'image', train, test, shape, classes, dir, description: `${what} in ${dir}: ${train.n} training and ${test.n} test images of ${shape[1]}×${shape[2]}, ${classes} classes` };
 }
 
 function toSplit(img: IdxArray, lab: IdxArray, imgPath: string, labPath: string, limit?: number): HostSplit {
@@ -88,18 +122,27 @@ function toSplit(img: IdxArray, lab: IdxArray, imgPath: string, labPath: string,
     if (!(Number.isInteger(labels[i]) && labels[i] >= 0 && labels[i] < 1000)) throw new WgradError('data', `${labPath}: label ${labels[i]} at index ${i} is not a class index`);
   }
   const size = img.shape[1] * img.shape[2];
-  return { images: (img.data as Uint8Array).subarray(0, n * size), labels, n };
+  return { x: (img.data as Uint8Array).subarray(0, n * size), labels, n };
 }
 
-/** Rows `rows` of a split as device tensors: x [B, C, H, W] float32 in [0, 1], y [B] int32. */
-export function batchTensors(split: HostSplit, shape: readonly [number, number, number], rows: ArrayLike<number>): { x: Tensor; y: Tensor } {
-  const size = shape[0] * shape[1] * shape[2];
+/**
+ * Rows `rows` of a split as device tensors: x [B, ...shape] float32 (images scaled from uint8 to
+ * [0, 1], other domains as stored), y [B] int32.
+ */
+export function batchTensors(split: HostSplit, shape: readonly number[], rows: ArrayLike<number>): { x: Tensor; y: Tensor } {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (split.x.length !== split.n * size) {
+    throw new WgradError('data', `a split of ${split.n} examples holds ${split.x.length} values, not ${split.n} × ${size} for examples of shape [${shape.join(', ')}]`);
+  }
   const x = new Float32Array(rows.length * size);
   const y = new Int32Array(rows.length);
+  const scale = split.x instanceof Uint8Array ? 1 / 255 : 1;
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i];
-    const src = split.images.subarray(r * size, (r + 1) * size);
-    for (let j = 0; j < size; j++) x[i * size + j] = src[j] / 255;
+    if (!(Number.isInteger(r) && r >= 0 && r < split.n)) throw new WgradError('data', `row ${r} is outside the split's ${split.n} examples`);
+    const src = split.x.subarray(r * size, (r + 1) * size);
+    if (scale === 1) x.set(src, i * size);
+    else for (let j = 0; j < size; j++) x[i * size + j] = src[j] * scale;
     y[i] = split.labels[r];
   }
   return { x: tensor(x, { shape: [rows.length, ...shape] }), y: tensor(y, { shape: [rows.length] }) };

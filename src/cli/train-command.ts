@@ -75,8 +75,8 @@ export async function trainCommand(a: Parsed): Promise<void> {
   const beta = a.regularizer as number;
   const out = (a.out as string | undefined) ?? join('runs', `${method}${beta > 0 ? '-reg' : ''}`);
   const cfg = runConfig(a, method, beta);
+  const report = await startBackend(a.backend as string); // before the data: audio features are computed on the device
   const ds = await loadDataset(cfg.data, { trainLimit: cfg.trainLimit, testLimit: cfg.testLimit });
-  const report = await startBackend(a.backend as string);
   const log = (l: string) => process.stderr.write(`${l}\n`);
   log(`wgrad train --method ${method}${beta > 0 ? ` --regularizer ${beta}` : ''} on ${report}`);
   log(`data: ${ds.description}`);
