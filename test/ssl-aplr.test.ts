@@ -149,7 +149,7 @@ function setup(opts: { lr?: number; generatorLr?: number; config?: ssl.ModelConf
   const settings: ssl.MethodSettings = { method: 'aplr', eps: 0.5, generatorLr: opts.generatorLr ?? 0.05, ...opts.settings };
   const st = ssl.methodInitState(settings, wg.random.key(6), params, state, optimizer, config);
   const x = wg.random.normal(wg.random.key(7), [8, ...ssl.model.resolveConfig(config).inputShape]);
-  const aplr: ssl.AplrOptions = { optimizer, generatorOptimizer: ssl.generatorOptimizer(settings), eps: 0.5 };
+  const aplr: ssl.AplrOptions & { eps: number } = { optimizer, generatorOptimizer: ssl.generatorOptimizer(settings), eps: 0.5 };
   return { params, st, x, aplr, config, settings, optimizer };
 }
 
