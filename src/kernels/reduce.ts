@@ -38,8 +38,8 @@ import type { DType } from '../core/dtype.js';
 import type { ReduceOp } from '../core/prims.js';
 import { contiguousStrides, numel } from '../core/shape.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
-import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt, udiv } from './wgsl.js';
-import { exprFunction, vec4Ready, type OpNode } from './elementwise.js';
+import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt, udiv, type Divisor } from './wgsl.js';
+import { exprFunction, vec4Ready, type ExprFunction, type OpNode } from './elementwise.js';
 import { libCode, storeExpr, type Kind } from './elementwise-ops.js';
 
 const GROUP_WG = 64;
@@ -112,130 +112,206 @@ interface Plan {
   source?: OpNode;
 }
 
+/**
+ * What the kernel bodies of one reduction share: WGSL expressions of its uniforms (pushed by
+ * `reduceContext` in a fixed order), the op as a literal, and how to load an element.
+ */
+interface ReduceContext {
+  arg: boolean;
+  /** WGSL kind of the values reduced. */
+  T: Kind;
+  /** The op as a literal (the switches in comb/ident/better fold away): one pipeline per op. */
+  opE: string;
+  outerE: string;
+  RE: string;
+  rrE: string;
+  lastDimE: string;
+  lastStrideE: string;
+  /** Rows of the leading reduced axes (R / lastDim). */
+  outerCntE: string;
+  GE: string;
+  chunkE: string;
+  /** Rank capacity of the reduced axes, and their divisors and strides. */
+  rcap: number;
+  rdims: Divisor[];
+  rstr: string[];
+  /** Base offset of output element o (kept axes). */
+  addr: Addr;
+  lastDimD: Divisor;
+  /** The fused source's WGSL function, when the values come from one. */
+  fx: ExprFunction | null;
+}
+
+/** A kernel body (entry point and workgroup memory) and its grid. */
+interface ReduceBody {
+  body: string;
+  workgroups: [number, number, number];
+}
+
 /** Emits and dispatches one reduction kernel; returns the output (outer × G elements). */
 function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
-  const { op, x, strategy, G, outKind } = plan;
+  const u = new Uniforms();
+  const c = reduceContext(u, plan);
+  const outer = numel(plan.keptShape);
+  const n = outer * plan.G;
+  const result = rt.alloc(n);
+  const maxDim = rt.limits.maxComputeWorkgroupsPerDimension;
+  const { body, workgroups } =
+    plan.strategy === 'vec4' ? vec4Body(u, c, plan, n, maxDim)
+    : plan.strategy === 'thread' ? threadBody(c, plan.outKind, outer, maxDim)
+    : groupBody(c, plan.outKind, n, maxDim);
+  const { fx, T } = c;
+  const inputs = fx ? fx.buffers : [plan.x.storage as GpuStorage];
+  const key = `red:${plan.op}:${T}>${plan.outKind}:${plan.strategy}:${c.addr.key},g${c.rcap}${fx ? `:fx(${fx.key})` : ''}`;
+  const srcType = plan.strategy === 'vec4' ? `vec4<${T}>` : T;
+  const code = () => `${u.decl()}
+${fx ? `${fx.code}\n${libCode(fx.lib, combineHelpers(T))}` : storageDecl(1, 'src', srcType, true)}
+${storageDecl(inputs.length + 1, 'dst', plan.outKind, false)}
+${combineLib(c.arg, T)}
+${body}`;
+  rt.dispatch({ key, code, uniforms: u.buffer(), readOnly: inputs.length, workgroups }, [...inputs, result]);
+  return result;
+}
+
+/**
+ * Pushes the uniforms every strategy reads (ranks, shapes and strides of the merged kept and
+ * reduced axes) and builds the fused source's function; the vec4 body pushes a few more after.
+ */
+function reduceContext(u: Uniforms, plan: Plan): ReduceContext {
+  const { op, x, G } = plan;
   const arg = isArg(op);
-  const k = wt(x.dtype);
   const kc = coalesce(plan.keptShape, [plan.keptStrides]);
   const rc = coalesce(plan.redShape, [plan.redStrides]);
-  const outer = numel(plan.keptShape);
   const R = numel(plan.redShape);
   const rr = rc.shape.length;
   const lastDim = rr === 0 ? 1 : rc.shape[rr - 1];
-  const lastStride = rr === 0 ? 0 : rc.strides[0][rr - 1];
-  const chunk = Math.ceil(R / G);
-
-  const u = new Uniforms();
-  const outerE = u.u32(outer);
-  // The op is a literal (the switches in comb/ident/better fold away): one pipeline per op.
-  const opE = `${arg ? (op === 'argmin' ? 1 : 0) : VALUE_OPS.indexOf(op)}u`;
-  const RE = u.u32(R);
-  const rrE = u.u32(rr);
-  const lastDimE = u.u32(lastDim);
-  const lastStrideE = u.i32(lastStride);
-  const outerCntE = u.u32(R === 0 ? 0 : R / lastDim);
-  const GE = u.u32(G);
-  const chunkE = u.u32(chunk);
   const rcap = capFor(rr);
-  const rdims = Array.from({ length: rcap }, (_, d) => u.divisor(rc.shape[d] ?? 1));
-  const rstr = Array.from({ length: rcap }, (_, d) => u.i32(rc.strides[0][d] ?? 0));
-  const addr = new Addr(u, kc.shape, [{ strides: kc.strides[0], offset: x.offset }]);
-  const lastDimD = u.divisor(lastDim);
-  const v4 = strategy === 'vec4';
-  const fx = plan.source ? exprFunction(u, plan.source, 1, 'fx', v4 ? 4 : 1) : null;
-  // At width 4, p is a vec4 index.
-  const load = (p: string) => (fx ? `fx(u32(${p}))` : `src[u32(${p})]`);
-
-  const n = outer * G;
-  const result = rt.alloc(n);
-  const T = k;
-  const fold = (v: string, r: string) =>
-    arg ? `{ let v = ${v}; let ri = ${r}; if (better(${opE}, acc, accI, v, ri)) { acc = v; accI = ri; } }` : `acc = comb(${opE}, acc, ${v});`;
-  const init = arg ? `var acc: ${T} = ${T}(0); var accI: u32 = ${NONE}u;` : `var acc: ${T} = ident(${opE});`;
-  const store = (idx: string) =>
-    arg ? `dst[${idx}] = ${storeExpr(`select(accI, 0u, accI == ${NONE}u)`, 'u32', outKind)};` : `dst[${idx}] = ${storeExpr('acc', k, outKind)};`;
-  // Base offset of leading-reduced-axes coordinate t (row-major over rdims[0 .. rr-2]): unrolled
-  // to the rank capacity with uniform guards (see wgsl.ts Addr).
-  const leadBase = (t: string, out: string) => {
-    const ls = [`var ${out} = rowBase;`, `var lrem = ${t};`];
-    for (let d = rcap - 2; d >= 0; d--) {
-      const split = d > 0 ? `${udiv('lrem', rdims[d], 'lq', 'lr')} ${out} = ${out} + i32(lr) * ${rstr[d]}; lrem = lq;` : `${out} = ${out} + i32(lrem) * ${rstr[d]};`;
-      ls.push(`if (${rrE} > ${d + 1}u) { ${split} }`);
-    }
-    return ls.join('\n    ');
+  return {
+    arg,
+    T: wt(x.dtype),
+    opE: `${arg ? (op === 'argmin' ? 1 : 0) : VALUE_OPS.indexOf(op)}u`,
+    outerE: u.u32(numel(plan.keptShape)),
+    RE: u.u32(R),
+    rrE: u.u32(rr),
+    lastDimE: u.u32(lastDim),
+    lastStrideE: u.i32(rr === 0 ? 0 : rc.strides[0][rr - 1]),
+    outerCntE: u.u32(R === 0 ? 0 : R / lastDim),
+    GE: u.u32(G),
+    chunkE: u.u32(Math.ceil(R / G)),
+    rcap,
+    rdims: Array.from({ length: rcap }, (_, d) => u.divisor(rc.shape[d] ?? 1)),
+    rstr: Array.from({ length: rcap }, (_, d) => u.i32(rc.strides[0][d] ?? 0)),
+    addr: new Addr(u, kc.shape, [{ strides: kc.strides[0], offset: x.offset }]),
+    lastDimD: u.divisor(lastDim),
+    fx: plan.source ? exprFunction(u, plan.source, 1, 'fx', plan.strategy === 'vec4' ? 4 : 1) : null,
   };
-  let body: string;
-  let workgroups: [number, number, number];
-  const maxDim = rt.limits.maxComputeWorkgroupsPerDimension;
-  if (v4) {
-    // Row (or chunk g of row o) = contiguous, 4-aligned vec4s; each lane folds its own.
-    const chunk4 = u.u32(Math.ceil(R / 4 / G));
-    const len4 = u.u32(R / 4);
-    const GD = u.divisor(G);
-    const comps = ['x', 'y', 'z', 'w'];
-    body = `@compute @workgroup_size(${THREAD_WG})
+}
+
+/** WGSL loading the element (vec4 at width 4) at index expression `p`. */
+const loadAt = (c: ReduceContext, p: string) => (c.fx ? `fx(u32(${p}))` : `src[u32(${p})]`);
+
+/** WGSL folding value `v` (of reduced index `r`) into the accumulator. */
+const foldInto = (c: ReduceContext, v: string, r: string) =>
+  c.arg ? `{ let v = ${v}; let ri = ${r}; if (better(${c.opE}, acc, accI, v, ri)) { acc = v; accI = ri; } }` : `acc = comb(${c.opE}, acc, ${v});`;
+
+/** WGSL declaring the accumulator(s) at the op's identity. */
+const initAcc = (c: ReduceContext) =>
+  c.arg ? `var acc: ${c.T} = ${c.T}(0); var accI: u32 = ${NONE}u;` : `var acc: ${c.T} = ident(${c.opE});`;
+
+/** WGSL storing the result (the index for arg ops) at `dst[idx]`. */
+const storeAcc = (c: ReduceContext, outKind: Kind, idx: string) =>
+  c.arg ? `dst[${idx}] = ${storeExpr(`select(accI, 0u, accI == ${NONE}u)`, 'u32', outKind)};` : `dst[${idx}] = ${storeExpr('acc', c.T, outKind)};`;
+
+/**
+ * WGSL: `out` = base offset of leading-reduced-axes coordinate `t` (row-major over rdims[0 .. rr-2]),
+ * unrolled to the rank capacity with uniform guards (see wgsl.ts Addr).
+ */
+function leadBase(c: ReduceContext, t: string, out: string): string {
+  const ls = [`var ${out} = rowBase;`, `var lrem = ${t};`];
+  for (let d = c.rcap - 2; d >= 0; d--) {
+    const split = d > 0 ? `${udiv('lrem', c.rdims[d], 'lq', 'lr')} ${out} = ${out} + i32(lr) * ${c.rstr[d]}; lrem = lq;` : `${out} = ${out} + i32(lrem) * ${c.rstr[d]};`;
+    ls.push(`if (${c.rrE} > ${d + 1}u) { ${split} }`);
+  }
+  return ls.join('\n    ');
+}
+
+/** 'vec4': row (or chunk g of row o) = contiguous, 4-aligned vec4s; each lane folds its own. */
+function vec4Body(u: Uniforms, c: ReduceContext, plan: Plan, n: number, maxDim: number): ReduceBody {
+  const { T, opE } = c;
+  const R = numel(plan.redShape);
+  const chunk4 = u.u32(Math.ceil(R / 4 / plan.G));
+  const len4 = u.u32(R / 4);
+  const GD = u.divisor(plan.G);
+  const comps = ['x', 'y', 'z', 'w'];
+  const body = `@compute @workgroup_size(${THREAD_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let s = gid.y * (nwg.x * ${THREAD_WG}u) + gid.x;
-  if (s >= ${outerE} * ${GE}) { return; }
+  if (s >= ${c.outerE} * ${c.GE}) { return; }
   ${udiv('s', GD, 'o', 'g')}
-  ${addr.code('o', ['rowBase'], 'k')}
+  ${c.addr.code('o', ['rowBase'], 'k')}
   let b4 = u32(rowBase) >> 2u;
   let start = g * ${chunk4};
   let end = min(start + ${chunk4}, ${len4});
-  ${comps.map((c) => `var acc${c}: ${T} = ident(${opE});`).join(' ')}
+  ${comps.map((k) => `var acc${k}: ${T} = ident(${opE});`).join(' ')}
   for (var j = start; j < end; j = j + 1u) {
-    let v = ${load('b4 + j')};
-    ${comps.map((c) => `acc${c} = comb(${opE}, acc${c}, v.${c});`).join(' ')}
+    let v = ${loadAt(c, 'b4 + j')};
+    ${comps.map((k) => `acc${k} = comb(${opE}, acc${k}, v.${k});`).join(' ')}
   }
   let acc = comb(${opE}, comb(${opE}, accx, accy), comb(${opE}, accz, accw));
-  ${store('s')}
+  ${storeAcc(c, plan.outKind, 's')}
 }`;
-    workgroups = grid(Math.ceil(n / THREAD_WG), maxDim);
-  } else if (strategy === 'thread') {
-    body = `@compute @workgroup_size(${THREAD_WG})
+  return { body, workgroups: grid(Math.ceil(n / THREAD_WG), maxDim) };
+}
+
+/** 'thread': one invocation per output element walks its row. */
+function threadBody(c: ReduceContext, outKind: Kind, outer: number, maxDim: number): ReduceBody {
+  const body = `@compute @workgroup_size(${THREAD_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let o = gid.y * (nwg.x * ${THREAD_WG}u) + gid.x;
-  if (o >= ${outerE}) { return; }
-  ${addr.code('o', ['rowBase'], 'k')}
-  ${init}
+  if (o >= ${c.outerE}) { return; }
+  ${c.addr.code('o', ['rowBase'], 'k')}
+  ${initAcc(c)}
   var r = 0u;
-  for (var t = 0u; t < ${outerCntE}; t = t + 1u) {
-    ${leadBase('t', 'b')}
-    for (var j = 0u; j < ${lastDimE}; j = j + 1u) {
-      ${fold(load(`b + i32(j) * ${lastStrideE}`), 'r')}
+  for (var t = 0u; t < ${c.outerCntE}; t = t + 1u) {
+    ${leadBase(c, 't', 'b')}
+    for (var j = 0u; j < ${c.lastDimE}; j = j + 1u) {
+      ${foldInto(c, loadAt(c, `b + i32(j) * ${c.lastStrideE}`), 'r')}
       r = r + 1u;
     }
   }
-  ${store('o')}
+  ${storeAcc(c, outKind, 'o')}
 }`;
-    workgroups = grid(Math.ceil(outer / THREAD_WG), maxDim);
-  } else {
-    const treeCombine = arg
-      ? `if (better(${opE}, sv[lid], si[lid], sv[lid + s], si[lid + s])) { sv[lid] = sv[lid + s]; si[lid] = si[lid + s]; }`
-      : `sv[lid] = comb(${opE}, sv[lid], sv[lid + s]);`;
-    body = `var<workgroup> sv: array<${T}, ${GROUP_WG}>;
+  return { body, workgroups: grid(Math.ceil(outer / THREAD_WG), maxDim) };
+}
+
+/** 'group' (and pass 1 of 'split'): one workgroup per output element or chunk; a shared-memory tree combines the lanes. */
+function groupBody(c: ReduceContext, outKind: Kind, n: number, maxDim: number): ReduceBody {
+  const { arg, T, opE } = c;
+  const treeCombine = arg
+    ? `if (better(${opE}, sv[lid], si[lid], sv[lid + s], si[lid + s])) { sv[lid] = sv[lid + s]; si[lid] = si[lid + s]; }`
+    : `sv[lid] = comb(${opE}, sv[lid], sv[lid + s]);`;
+  const body = `var<workgroup> sv: array<${T}, ${GROUP_WG}>;
 ${arg ? `var<workgroup> si: array<u32, ${GROUP_WG}>;` : ''}
 @compute @workgroup_size(${GROUP_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lidv: vec3<u32>) {
   let lid = lidv.x;
   let wg = wid.y * nwg.x + wid.x;
-  if (wg >= ${outerE} * ${GE}) { return; }
-  let g = wg % ${GE};
-  let o = wg / ${GE};
-  let start = g * ${chunkE};
-  let end = min(start + ${chunkE}, ${RE});
-  ${addr.code('o', ['rowBase'], 'k')}
-  ${init}
+  if (wg >= ${c.outerE} * ${c.GE}) { return; }
+  let g = wg % ${c.GE};
+  let o = wg / ${c.GE};
+  let start = g * ${c.chunkE};
+  let end = min(start + ${c.chunkE}, ${c.RE});
+  ${c.addr.code('o', ['rowBase'], 'k')}
+  ${initAcc(c)}
   for (var r = start + lid; r < end; r = r + ${GROUP_WG}u) {
-    var p = rowBase + i32(r) * ${lastStrideE};
-    if (${rrE} > 1u) {
-      ${udiv('r', lastDimD, 'rq', 'j')}
-      ${leadBase('rq', 'b')}
-      p = b + i32(j) * ${lastStrideE};
+    var p = rowBase + i32(r) * ${c.lastStrideE};
+    if (${c.rrE} > 1u) {
+      ${udiv('r', c.lastDimD, 'rq', 'j')}
+      ${leadBase(c, 'rq', 'b')}
+      p = b + i32(j) * ${c.lastStrideE};
     }
-    ${fold(load('p'), 'r')}
+    ${foldInto(c, loadAt(c, 'p'), 'r')}
   }
   sv[lid] = acc;
   ${arg ? 'si[lid] = accI;' : ''}
@@ -247,20 +323,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (lid == 0u) {
     acc = sv[0];
     ${arg ? 'accI = si[0];' : ''}
-    ${store('wg')}
+    ${storeAcc(c, outKind, 'wg')}
   }
 }`;
-    workgroups = grid(n, maxDim);
-  }
-  const inputs = fx ? fx.buffers : [x.storage as GpuStorage];
-  const key = `red:${op}:${T}>${outKind}:${strategy}:${addr.key},g${rcap}${fx ? `:fx(${fx.key})` : ''}`;
-  const code = () => `${u.decl()}
-${fx ? `${fx.code}\n${libCode(fx.lib, combineHelpers(k))}` : storageDecl(1, 'src', v4 ? `vec4<${T}>` : T, true)}
-${storageDecl(inputs.length + 1, 'dst', outKind, false)}
-${combineLib(arg, k)}
-${body}`;
-  rt.dispatch({ key, code, uniforms: u.buffer(), readOnly: inputs.length, workgroups }, [...inputs, result]);
-  return result;
+  return { body, workgroups: grid(n, maxDim) };
 }
 
 /**
