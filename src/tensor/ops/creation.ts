@@ -3,11 +3,10 @@ import { WgradError } from '../../core/backend.js';
 import type { Backend } from '../../core/backend.js';
 import { checkDType, type DType, storageArray } from '../../core/dtype.js';
 import { checkFinite, checkInt, checkShape, fmtShape, numel } from '../../core/shape.js';
-import { backend, fromStorageArray, runPrim } from '../engine.js';
+import { backend, fromStorageArray, runPrim, viewPrim } from '../engine.js';
 import { graphAlive } from '../lifetime.js';
 import { keep } from '../scope.js';
 import { type NestedArray, Tensor } from '../tensor.js';
-import { broadcastTo } from './movement.js';
 
 export type Data = NestedArray | Float32Array | Int32Array | Uint32Array | Uint8Array | number[];
 
@@ -136,7 +135,10 @@ export function full(shape: readonly number[], value: number, dtype: DType = 'fl
   const target = checkShape('full', shape);
   checkDType('full', dtype);
   checkValue('full', value, dtype);
-  const view = broadcastTo(constant(value, dtype), target);
+  // The rank-0 constant viewed with `target`'s shape, stride 0 everywhere (broadcastTo's view, made
+  // here so that creation imports nothing from movement).
+  const c = constant(value, dtype);
+  const view = viewPrim('expand', c, { shape: [...target] }, target, target.map(() => 0), c._offset);
   const out = runPrim('copy', [view], {}, target, dtype);
   view.dispose();
   return out;
