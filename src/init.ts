@@ -6,7 +6,7 @@ import type { AdapterReport, MemoryInfo } from './core/backend.js';
 import { WgradError } from './core/backend.js';
 import { CpuBackend } from './backends/cpu/backend.js';
 import { requestWebGpuBackend } from './backends/webgpu/device.js';
-import { backend, hasBackend, setBackend } from './tensor/engine.js';
+import { backend, hasBackend, registerFloat64Backend, setBackend } from './tensor/engine.js';
 import { liveTensorCount } from './tensor/lifetime.js';
 
 /**
@@ -28,6 +28,9 @@ export interface InitOptions {
   /** Fuse chains of elementwise ops into one kernel (default true). Env: WGRAD_FUSION=0 turns it off. */
   fusion?: boolean;
 }
+
+// checkGrads runs on a float64 CPU backend; the front end names no backend, so it is registered here.
+registerFloat64Backend(() => new CpuBackend({ float64: true }));
 
 const env = (name: string): string | undefined =>
   (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name] || undefined;

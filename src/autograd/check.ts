@@ -1,7 +1,7 @@
 /**
  * checkGrads: compares reverse-mode gradients with central finite differences, in float64, on the
- * CPU reference backend (so rounding does not mask or fake an error). The same checker the test
- * suite uses.
+ * float64 reference backend (the CPU one, which init.ts registers with the engine), so rounding does
+ * not mask or fake an error. The same checker the test suite uses.
  *
  * For f: (x₁..xₙ) → y it checks L(x) = Σ y ⊙ v for a fixed random cotangent v (so non-scalar
  * outputs are covered). Each input coordinate is perturbed when an input is small; otherwise the
@@ -14,15 +14,13 @@
  * of the wrong length would otherwise turn into NaN (or pass) in the directional dot product.
  */
 import { WgradError } from '../core/backend.js';
-import { CpuBackend, type CpuStorage } from '../backends/cpu/backend.js';
-import type { View } from '../core/backend.js';
-import { withBackend, fromStorageArray } from '../tensor/engine.js';
+import { mulberry32 } from '../random/mulberry.js';
+import { float64Backend, fromStorageArray, withBackend } from '../tensor/engine.js';
 import { add, mul } from '../tensor/ops/elementwise.js';
 import { sum } from '../tensor/ops/reduce.js';
-import { tidy, dispose } from '../tensor/scope.js';
+import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { grad } from './transforms.js';
-import { mulberry32 } from '../random/mulberry.js';
 
 export interface CheckGradsOptions {
   /** Finite-difference step (default 1e-5). */
@@ -52,32 +50,31 @@ export interface CheckGradsReport {
   maxRelError: number;
 }
 
-let cpu64: CpuBackend | undefined;
-
 /** Throws a WgradError listing the worst mismatch when autodiff and finite differences disagree. */
 export async function checkGrads(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts: CheckGradsOptions = {}): Promise<CheckGradsReport> {
-  const hosts = await Promise.all(inputs.map(async (x) => Float64Array.from((await x.backend.read(x._view('checkGrads'))) as ArrayLike<number>)));
-  cpu64 ??= new CpuBackend({ float64: true });
+  const hosts = await Promise.all(inputs.map(readAll));
+  const ref = float64Backend();
+  // Only synchronous steps run on the reference backend: `withBackend` must not span an await.
+  const onRef = <T>(fn: () => T): T => withBackend(ref, fn);
   const shapes = inputs.map((x) => x.shape);
-  const report = withBackend(cpu64, () => checkAt(f, hosts, shapes, opts));
+  const report = await checkAt(onRef, f, hosts, shapes, opts);
   if (opts.order === 2) {
     const rng = mulberry32((opts.seed ?? 0) + 7919);
     const ws = hosts.map((h) => h.map(() => rng() * 2 - 1));
-    const second = withBackend(cpu64, () => {
-      const wTensors = ws.map((w, i) => fromStorageArray(w as unknown as Float32Array, shapes[i], 'float32'));
-      const g = (...xs: Tensor[]) => {
-        const gs = grad((...ys: Tensor[]) => scalarize(f(...ys), opts.seed ?? 0), { argnums: xs.map((_, i) => i) })(...xs) as Tensor[];
-        return gs.reduce((acc: Tensor | undefined, gi, i) => (acc ? add(acc, sum(mul(gi, wTensors[i]))) : sum(mul(gi, wTensors[i]))), undefined)!;
-      };
-      const r = checkAt(g, hosts, shapes, opts);
+    const wTensors = onRef(() => ws.map((w, i) => fromStorageArray(w as unknown as Float32Array, shapes[i], 'float32')));
+    const g = (...xs: Tensor[]) => {
+      const gs = grad((...ys: Tensor[]) => scalarize(f(...ys), opts.seed ?? 0), { argnums: xs.map((_, i) => i) })(...xs) as Tensor[];
+      return gs.reduce((acc: Tensor | undefined, gi, i) => (acc ? add(acc, sum(mul(gi, wTensors[i]))) : sum(mul(gi, wTensors[i]))), undefined)!;
+    };
+    try {
+      const second = await checkAt(onRef, g, hosts, shapes, opts);
+      return { checks: report.checks + second.checks, maxAbsError: Math.max(report.maxAbsError, second.maxAbsError), maxRelError: Math.max(report.maxRelError, second.maxRelError) };
+    } finally {
       dispose(wTensors);
-      return r;
-    });
-    return { checks: report.checks + second.checks, maxAbsError: Math.max(report.maxAbsError, second.maxAbsError), maxRelError: Math.max(report.maxRelError, second.maxRelError) };
+    }
   }
   return report;
 }
-
 
 /** L = Σ f(x) ⊙ v with a deterministic pseudo-random v in [−1, 1]. */
 function scalarize(y: Tensor, seed: number): Tensor {
@@ -89,35 +86,48 @@ function scalarize(y: Tensor, seed: number): Tensor {
   return out;
 }
 
-function checkAt(f: (...xs: Tensor[]) => Tensor, hosts: Float64Array[], shapes: (readonly number[])[], opts: CheckGradsOptions): CheckGradsReport {
-  const { eps = 1e-5, atol = 1e-6, rtol = 1e-4, maxCoords = 64, directions = 6, seed = 0, allowSameNonFinite = false } = opts;
-  const loss = (xs: Float64Array[]): number =>
-    tidy(() => {
-      const ts = xs.map((x, i) => fromStorageArray(x as unknown as Float32Array, shapes[i], 'float32'));
-      const l = scalarize(f(...ts), seed);
-      return readScalar(l);
-    });
-  const analytic: Float64Array[] = tidy(() => {
+type OnRef = <T>(fn: () => T) => T;
+
+/** The gradient of L = Σ f(x) ⊙ v at `hosts`, each checked for its input's shape and dtype. */
+async function analyticGrads(onRef: OnRef, f: (...xs: Tensor[]) => Tensor, hosts: Float64Array[], shapes: (readonly number[])[], seed: number): Promise<Float64Array[]> {
+  const gs = onRef(() => tidy(() => {
     const ts = hosts.map((x, i) => fromStorageArray(x as unknown as Float32Array, shapes[i], 'float32'));
-    const gs = grad((...ys: Tensor[]) => scalarize(f(...ys), seed), { argnums: ts.map((_, i) => i) })(...ts) as Tensor[];
+    return grad((...ys: Tensor[]) => scalarize(f(...ys), seed), { argnums: ts.map((_, i) => i) })(...ts) as Tensor[];
+  }));
+  try {
     gs.forEach((g, i) => {
       if (g.dtype !== 'float32' || g.shape.length !== shapes[i].length || g.shape.some((d, j) => d !== shapes[i][j])) {
         throw new WgradError('checkGrads', `the gradient of input ${i} is ${g.dtype} ${JSON.stringify(g.shape)}, expected float32 ${JSON.stringify(shapes[i])} (the input's)`);
       }
     });
-    return gs.map(readAll);
-  });
+    return await Promise.all(gs.map(readAll));
+  } finally {
+    dispose(gs);
+  }
+}
+
+async function checkAt(onRef: OnRef, f: (...xs: Tensor[]) => Tensor, hosts: Float64Array[], shapes: (readonly number[])[], opts: CheckGradsOptions): Promise<CheckGradsReport> {
+  const { eps = 1e-5, atol = 1e-6, rtol = 1e-4, maxCoords = 64, directions = 6, seed = 0, allowSameNonFinite = false } = opts;
+  const loss = async (xs: Float64Array[]): Promise<number> => {
+    const l = onRef(() => tidy(() => scalarize(f(...xs.map((x, i) => fromStorageArray(x as unknown as Float32Array, shapes[i], 'float32'))), seed)));
+    try {
+      return (await readAll(l))[0];
+    } finally {
+      l.dispose();
+    }
+  };
+  const analytic = await analyticGrads(onRef, f, hosts, shapes, seed);
   const rng = mulberry32(seed + 1);
   let checks = 0, maxAbsError = 0, maxRelError = 0;
   let worst = '';
-  hosts.forEach((x, i) => {
+  for (const [i, x] of hosts.entries()) {
     const dirs: Float64Array[] = x.length <= maxCoords
       ? Array.from({ length: x.length }, (_, j) => { const d = new Float64Array(x.length); d[j] = 1; return d; })
       : Array.from({ length: directions }, () => x.map(() => rng() * 2 - 1));
     for (const d of dirs) {
       const plus = hosts.map((h, k) => (k === i ? h.map((v, j) => v + eps * d[j]) : h));
       const minus = hosts.map((h, k) => (k === i ? h.map((v, j) => v - eps * d[j]) : h));
-      const numeric = (loss(plus) - loss(minus)) / (2 * eps);
+      const numeric = ((await loss(plus)) - (await loss(minus))) / (2 * eps);
       const auto = analytic[i].reduce((s, g, j) => s + g * d[j], 0);
       checks++;
       if (!Number.isFinite(auto) || !Number.isFinite(numeric)) {
@@ -134,17 +144,12 @@ function checkAt(f: (...xs: Tensor[]) => Tensor, hosts: Float64Array[], shapes: 
         worst = `input ${i} ${JSON.stringify(shapes[i])}: autodiff ${auto} vs finite differences ${numeric} (|error| ${err.toExponential(2)})`;
       }
     }
-  });
+  }
   if (worst) throw new WgradError('checkGrads', `gradient mismatch at ${worst}`);
   return { checks, maxAbsError, maxRelError };
 }
 
-// The CPU backend computes eagerly, so its storage can be read synchronously here.
-function readAll(t: Tensor): Float64Array {
-  const b = t.backend as CpuBackend;
-  const c = b.run('copy', [t._view('checkGrads') as View<CpuStorage>], {}, { shape: t.shape, dtype: t.dtype });
-  const out = Float64Array.from(c.data);
-  b.release(c);
-  return out;
+/** A tensor's values in float64 (the reference backend holds float32 tensors in float64). */
+async function readAll(t: Tensor): Promise<Float64Array> {
+  return Float64Array.from((await t.backend.read(t._view('checkGrads'))) as ArrayLike<number>);
 }
-const readScalar = (t: Tensor) => readAll(t)[0];

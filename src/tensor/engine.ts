@@ -31,6 +31,25 @@ export function hasBackend(): boolean {
   return current !== undefined;
 }
 
+/**
+ * The float64 reference backend the gradient checker runs on. The front end names no backend, so
+ * init.ts, which knows them, registers how to make it (the CPU backend in float64 mode).
+ */
+let makeFloat64Backend: (() => Backend) | undefined;
+let float64: Backend | undefined;
+
+/** @internal Called by init.ts. */
+export function registerFloat64Backend(make: () => Backend): void {
+  makeFloat64Backend = make;
+}
+
+/** @internal The float64 reference backend, made on first use. */
+export function float64Backend(): Backend {
+  if (!makeFloat64Backend) throw new WgradError('checkGrads', 'no float64 reference backend is registered (import wgrad, whose init module registers the CPU one)');
+  float64 ??= makeFloat64Backend();
+  return float64;
+}
+
 /** Runs `fn` with `b` as the current backend (used by the float64 gradient checker). */
 export function withBackend<T>(b: Backend, fn: () => T): T {
   const saved = current;
