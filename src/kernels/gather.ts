@@ -88,43 +88,76 @@ export function runScatterAdd(
   out: OutputSpec,
 ): GpuStorage {
   const n = numel(out.shape);
+  // Copies made here (contiguous indices or updates), released at the end.
   const temps: GpuStorage[] = [];
   const [idx, t1] = contiguous(rt, indices);
   if (t1) temps.push(t1);
-  const ir = indices.shape.length;
-  const K = numel(indices.shape);
-  const pre = prod(updates.shape.slice(0, axis));
-  const post = prod(updates.shape.slice(axis + ir));
-  // Updates as [pre, K, post]: the index axes must merge into one.
-  let upd = updates;
-  let kStride = 0;
-  let preM = coalesce(updates.shape.slice(0, axis), [updates.strides.slice(0, axis)]);
-  let postM = coalesce(updates.shape.slice(axis + ir), [updates.strides.slice(axis + ir)]);
-  const kM = coalesce(indices.shape, [updates.strides.slice(axis, axis + ir)]);
-  if (kM.shape.length > 1) {
-    const [c, t2] = contiguous(rt, updates);
-    if (t2) temps.push(t2);
-    upd = c;
-    preM = coalesce(upd.shape.slice(0, axis), [upd.strides.slice(0, axis)]);
-    postM = coalesce(upd.shape.slice(axis + ir), [upd.strides.slice(axis + ir)]);
-    kStride = post;
-  } else {
-    kStride = kM.shape.length === 1 ? kM.strides[0][0] : 0;
-  }
+  const layout = updatesLayout(rt, updates, indices.shape, axis, temps);
   const result = rt.alloc(n);
-  const T = wt(out.dtype);
-  const useCsr = K > 32;
-  let perm: GpuStorage | null = null;
-  let starts: GpuStorage | null = null;
-  if (useCsr && n > 0) {
-    const flatIdx: GpuView = { storage: idx.storage, dtype: 'int32', shape: [K], strides: [1], offset: idx.offset };
-    perm = runArgsort(rt, flatIdx, false, { shape: [K], dtype: 'int32' });
-    starts = rt.alloc(size + 1);
-    const u = new Uniforms();
-    const cnt = u.u32(size + 1);
-    const kExpr = u.u32(K);
-    const ioff = u.i32(idx.offset);
-    const code = () => `${u.decl()}
+  const K = numel(indices.shape);
+  const segments = K > 32 && n > 0 ? indexSegments(rt, idx, K, size) : null;
+  if (n > 0) {
+    dispatchScatterSum(rt, { layout, idx, K, size, n, outKind: wt(out.dtype), segments, result });
+  }
+  if (segments) {
+    rt.release(segments.perm);
+    rt.release(segments.starts);
+  }
+  for (const t of temps) rt.release(t);
+  return result;
+}
+
+/** Axes merged by `coalesce`, with one operand's strides. */
+type Merged = ReturnType<typeof coalesce>;
+
+/** The updates read as [pre, K, post]: merged pre and post axes, and the step between index positions. */
+interface UpdatesLayout {
+  upd: GpuView;
+  preM: Merged;
+  postM: Merged;
+  post: number;
+  kStride: number;
+}
+
+/**
+ * How to read `updates` (whose axes from `axis` on run over `indexShape`) as [pre, K, post]; when
+ * those index axes do not merge into one, a row-major copy (pushed to `temps`) is read.
+ */
+function updatesLayout(rt: GpuRuntime, updates: GpuView, indexShape: readonly number[], axis: number, temps: GpuStorage[]): UpdatesLayout {
+  const ir = indexShape.length;
+  const post = prod(updates.shape.slice(axis + ir));
+  const merged = (v: GpuView) => ({
+    preM: coalesce(v.shape.slice(0, axis), [v.strides.slice(0, axis)]),
+    postM: coalesce(v.shape.slice(axis + ir), [v.strides.slice(axis + ir)]),
+  });
+  const kM = coalesce(indexShape, [updates.strides.slice(axis, axis + ir)]);
+  if (kM.shape.length <= 1) {
+    return { upd: updates, ...merged(updates), post, kStride: kM.shape.length === 1 ? kM.strides[0][0] : 0 };
+  }
+  const [upd, t] = contiguous(rt, updates);
+  if (t) temps.push(t);
+  return { upd, ...merged(upd), post, kStride: post };
+}
+
+/** Sorted-segment (CSR) form of the indices: stable order `perm` and segment `starts`. */
+interface Segments {
+  perm: GpuStorage;
+  starts: GpuStorage;
+}
+
+/**
+ * perm = stable argsort of the K flat indices; starts[j] = #{k : idx[k] < j} for j = 0..size, by
+ * binary search over idx[perm[.]]. The caller releases both.
+ */
+function indexSegments(rt: GpuRuntime, idx: GpuView, K: number, size: number): Segments {
+  const flatIdx: GpuView = { storage: idx.storage, dtype: 'int32', shape: [K], strides: [1], offset: idx.offset };
+  const perm = runArgsort(rt, flatIdx, false, { shape: [K], dtype: 'int32' });
+  const starts = rt.alloc(size + 1);
+  const u = new Uniforms();
+  const cnt = u.u32(size + 1);
+  const kExpr = u.u32(K);
+  const ioff = u.i32(idx.offset);
+  const code = () => `${u.decl()}
 ${storageDecl(1, 'ib', 'i32', true)}
 ${storageDecl(2, 'perm', 'i32', true)}
 ${storageDecl(3, 'st', 'u32', false)}
@@ -138,32 +171,51 @@ ${flatMain(WG, cnt)}
   }
   st[i] = lo;
 ${FLAT_END}`;
-    rt.dispatch(
-      { key: 'scatter:starts', code, uniforms: u.buffer(), readOnly: 2, workgroups: flatGrid(size + 1, WG, rt.limits.maxComputeWorkgroupsPerDimension) },
-      [idx.storage, perm, starts],
-    );
-  }
-  if (n > 0) {
-    // Output element (p, j, q): p over the merged pre axes, q over the merged post axes.
-    const u = new Uniforms();
-    const nExpr = u.u32(n);
-    const sizeDiv = u.divisor(size);
-    const postDiv = u.divisor(post);
-    const preA = new Addr(u, preM.shape, [{ strides: preM.strides[0], offset: upd.offset }]);
-    const postA = new Addr(u, postM.shape, [{ strides: postM.strides[0], offset: 0 }]);
-    const ks = u.i32(kStride);
-    const ioff = u.i32(idx.offset);
-    const kExpr = u.u32(K);
-    const uk = wt(updates.dtype);
-    const load = (k: string) => `${T}(ub[u32(pp + qp + ${k} * ${ks})])`;
-    const loop = useCsr
-      ? `for (var t = st[j]; t < st[j + 1u]; t = t + 1u) { acc = acc + ${load('perm[t]')}; }`
-      : `for (var k = 0u; k < ${kExpr}; k = k + 1u) { if (ib[u32(${ioff} + i32(k))] == i32(j)) { acc = acc + ${load('i32(k)')}; } }`;
-    const bindings = useCsr
-      ? `${storageDecl(1, 'ub', uk, true)}\n${storageDecl(2, 'perm', 'i32', true)}\n${storageDecl(3, 'st', 'u32', true)}\n${storageDecl(4, 'ob', T, false)}`
-      : `${storageDecl(1, 'ub', uk, true)}\n${storageDecl(2, 'ib', 'i32', true)}\n${storageDecl(3, 'ob', T, false)}`;
-    const key = `scatter:${useCsr ? 'csr' : 'scan'}:${uk}>${T}:${preA.key},${postA.key}`;
-    const code = () => `${u.decl()}
+  rt.dispatch(
+    { key: 'scatter:starts', code, uniforms: u.buffer(), readOnly: 2, workgroups: flatGrid(size + 1, WG, rt.limits.maxComputeWorkgroupsPerDimension) },
+    [idx.storage, perm, starts],
+  );
+  return { perm, starts };
+}
+
+interface ScatterSum {
+  layout: UpdatesLayout;
+  /** The indices, row-major. */
+  idx: GpuView;
+  K: number;
+  size: number;
+  /** Output elements (> 0), [pre, size, post]. */
+  n: number;
+  outKind: 'f32' | 'i32' | 'u32';
+  /** Sorted segments of the indices (K > 32), else each output element scans all K indices. */
+  segments: Segments | null;
+  result: GpuStorage;
+}
+
+/** Output element (p, j, q) = Σ upd[p, k, q] over the k with idx[k] = j, in increasing k. */
+function dispatchScatterSum(rt: GpuRuntime, s: ScatterSum): void {
+  const { layout, idx, segments, outKind: T } = s;
+  const { upd, preM, postM } = layout;
+  // p runs over the merged pre axes, q over the merged post axes.
+  const u = new Uniforms();
+  const nExpr = u.u32(s.n);
+  const sizeDiv = u.divisor(s.size);
+  const postDiv = u.divisor(layout.post);
+  const preA = new Addr(u, preM.shape, [{ strides: preM.strides[0], offset: upd.offset }]);
+  const postA = new Addr(u, postM.shape, [{ strides: postM.strides[0], offset: 0 }]);
+  const ks = u.i32(layout.kStride);
+  const ioff = u.i32(idx.offset);
+  const kExpr = u.u32(s.K);
+  const uk = wt(upd.dtype);
+  const load = (k: string) => `${T}(ub[u32(pp + qp + ${k} * ${ks})])`;
+  const loop = segments
+    ? `for (var t = st[j]; t < st[j + 1u]; t = t + 1u) { acc = acc + ${load('perm[t]')}; }`
+    : `for (var k = 0u; k < ${kExpr}; k = k + 1u) { if (ib[u32(${ioff} + i32(k))] == i32(j)) { acc = acc + ${load('i32(k)')}; } }`;
+  const bindings = segments
+    ? `${storageDecl(1, 'ub', uk, true)}\n${storageDecl(2, 'perm', 'i32', true)}\n${storageDecl(3, 'st', 'u32', true)}\n${storageDecl(4, 'ob', T, false)}`
+    : `${storageDecl(1, 'ub', uk, true)}\n${storageDecl(2, 'ib', 'i32', true)}\n${storageDecl(3, 'ob', T, false)}`;
+  const key = `scatter:${segments ? 'csr' : 'scan'}:${uk}>${T}:${preA.key},${postA.key}`;
+  const code = () => `${u.decl()}
 ${bindings}
 ${flatMain(WG, nExpr)}
   ${udiv('i', postDiv, 'rest', 'qi')}
@@ -174,16 +226,7 @@ ${flatMain(WG, nExpr)}
   ${loop}
   ob[i] = acc;
 ${FLAT_END}`;
-    rt.dispatch(
-      {
-        key, code, uniforms: u.buffer(), readOnly: useCsr ? 3 : 2,
-        workgroups: flatGrid(n, WG, rt.limits.maxComputeWorkgroupsPerDimension),
-      },
-      useCsr ? [upd.storage, perm!, starts!, result] : [upd.storage, idx.storage, result],
-    );
-  }
-  if (perm) rt.release(perm);
-  if (starts) rt.release(starts);
-  for (const t of temps) rt.release(t);
-  return result;
+  const workgroups = flatGrid(s.n, WG, rt.limits.maxComputeWorkgroupsPerDimension);
+  const buffers = segments ? [upd.storage, segments.perm, segments.starts, s.result] : [upd.storage, idx.storage, s.result];
+  rt.dispatch({ key, code, uniforms: u.buffer(), readOnly: segments ? 3 : 2, workgroups }, buffers);
 }
