@@ -1,10 +1,11 @@
 /**
  * Failed batches poison what they wrote. WebGPU does not execute a command buffer that fails
  * validation (or runs out of memory), so every storage its dispatches wrote holds garbage. The
- * runtime records, per batch not yet known good, which storages each dispatch read and wrote; when
- * the batch's error arrives, its outputs are marked, and so are the outputs of later recorded
- * dispatches that read a marked storage (they were submitted before the error was known). A marked
- * storage throws when it is read or bound as a dispatch input instead of yielding garbage.
+ * batch recorder (batch-recorder.ts) records, per batch not yet known good, which storages each
+ * dispatch read and wrote; when the batch's error arrives, its outputs are marked, and so are the
+ * outputs of later recorded dispatches that read a marked storage (they were submitted before the
+ * error was known). A marked storage throws when it is read or bound as a dispatch input instead
+ * of yielding garbage.
  */
 import type { WgradError } from '../../core/backend.js';
 

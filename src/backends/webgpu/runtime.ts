@@ -22,6 +22,7 @@ import type { GpuRuntime, GpuStorage, KernelSpec } from '../../kernels/runtime.j
 
 export { bucketBytes, GpuBufferHandle } from './buffer-pool.js';
 
+/** Counters since creation; each unit advances its own in this one object (tests and bench read them). */
 export interface RuntimeStats {
   buffersCreated: number;
   buffersDestroyed: number;
