@@ -123,6 +123,35 @@ describe('probes and kNN', () => {
     await expect(evaluation.trainLinearHead(train.features, train.labels, { classes: 3, lr: 0 })).rejects.toThrow(/lr must be > 0/);
   });
 
+  it('standardize folds the training mean/std into the head: same logits as a head fitted on standardized features', async () => {
+    // (per-feature here; the global variant below)
+    await init({ backend: 'cpu' });
+    const b = blobs(90, 3, 4, 3);
+    // Small, shifted features with one constant column: a plain SGD head under-fits them.
+    const raw = wg.add(wg.mul(b.features, wg.tensor(Float32Array.from([1e-3, 2e-3, 5e-4, 0])), ), wg.tensor(Float32Array.from([0.3, -0.2, 0.1, 7])));
+    const opts = { classes: 3, epochs: 6, batchSize: 16 };
+    const folded = await evaluation.trainLinearHead(raw, b.labels, { ...opts, standardize: 'per-feature' });
+    const mu = wg.mean(raw, 0), sd = wg.sqrt(wg.variance(raw, 0));
+    const sdSafe = wg.where(wg.greater(sd, 1e-6), sd, 1);
+    const z = wg.div(wg.sub(raw, mu), sdSafe);
+    const onZ = await evaluation.trainLinearHead(z, b.labels, { ...opts, standardize: 'none' });
+    const a = await wg.nn.linear.apply(folded, raw).data(), want = await wg.nn.linear.apply(onZ, z).data();
+    for (let i = 0; i < want.length; i++) expect(a[i]).toBeCloseTo(want[i], 3);
+    const acc = (h: wg.nn.linear.LinearParams) => evaluation.accuracy((x) => wg.nn.linear.apply(h, x), { images: raw, labels: b.labels });
+    expect((await acc(folded)).accuracy).toBeGreaterThan(0.95);
+    const plain = await evaluation.trainLinearHead(raw, b.labels, { ...opts, standardize: 'none' });
+    expect((await acc(plain)).accuracy).toBeLessThan(0.8);
+    // Global: one σ (the root mean variance) for every feature.
+    const small = wg.mul(b.features, 1e-3);
+    const g = await evaluation.trainLinearHead(small, b.labels, opts);
+    const sigma = Math.sqrt((await wg.mean(wg.variance(small, 0)).data())[0]);
+    const zg = wg.div(wg.sub(small, wg.mean(small, 0)), sigma);
+    const onZg = await evaluation.trainLinearHead(zg, b.labels, { ...opts, standardize: 'none' });
+    const ag = await wg.nn.linear.apply(g, small).data(), wantG = await wg.nn.linear.apply(onZg, zg).data();
+    for (let i = 0; i < wantG.length; i++) expect(ag[i]).toBeCloseTo(wantG[i], 3);
+    await expect(evaluation.trainLinearHead(raw, b.labels, { ...opts, standardize: 'yes' as never })).rejects.toThrow(/standardize must be/);
+  });
+
   it('weighted kNN matches a brute-force host computation', async () => {
     await init({ backend: 'cpu' });
     const rng = mulberry32(5);

@@ -10,7 +10,7 @@ import { dispose } from '../tensor/scope.js';
 import { type Flags, numberList, type Parsed, UsageError } from './args.js';
 import { BACKEND_FLAG, startBackend } from './backend.js';
 import { loadDataset } from './data.js';
-import { type AttackName, evaluateRun, type EvalSettings } from './evaluate.js';
+import { type AttackName, evaluateRun, type EvalSettings, type ProbeScaling } from './evaluate.js';
 import { loadRun } from './run.js';
 
 /** Flags shared by `eval` and `compare` (how an encoder is evaluated). */
@@ -20,6 +20,7 @@ export const EVAL_SETTING_FLAGS: Flags = {
   steps: { kind: 'int', min: 1, default: 20, help: 'attack iterations (PGD, APGD)' },
   'robust-limit': { kind: 'int', min: 1, default: 500, help: 'robust accuracy on the first N test images' },
   'probe-epochs': { kind: 'int', min: 1, default: 30, help: 'linear-head training epochs (SGD, step decay)' },
+  'probe-scaling': { kind: 'string', choices: ['global', 'per-feature', 'none'], default: 'global', help: 'feature scaling before the linear head, folded into it: centre + one σ, per-feature σ, or none (RoCL\'s protocol)' },
   'knn-k': { kind: 'int', min: 1, default: 200, help: 'neighbours of the weighted kNN (T = 0.5)' },
   'robust-linear': { kind: 'int', min: 0, default: 0, value: 'EPOCHS', help: 'also RoCL\'s robust linear evaluation: a head trained this many epochs on PGD-10 examples at the largest ε (0: off; costly)' },
 };
@@ -40,7 +41,7 @@ export function evalSettings(command: string, a: Parsed, seed: number): EvalSett
   const eps = numberList(command, alias ? 'eps' : 'eval-eps', alias ?? (a['eval-eps'] as string[]));
   return {
     attack: a.attack as AttackName, eps, steps: a.steps as number, robustLimit: a['robust-limit'] as number,
-    probeEpochs: a['probe-epochs'] as number, knnK: a['knn-k'] as number, robustLinearEpochs: a['robust-linear'] as number, seed, log: (l) => process.stderr.write(`${l}\n`),
+    probeEpochs: a['probe-epochs'] as number, probeScaling: a['probe-scaling'] as ProbeScaling, knnK: a['knn-k'] as number, robustLinearEpochs: a['robust-linear'] as number, seed, log: (l) => process.stderr.write(`${l}\n`),
   };
 }
 

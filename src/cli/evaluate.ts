@@ -17,6 +17,8 @@ import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as ssl from '../ssl/index.js';
 import { batchTensors, type HostDataset, type HostSplit } from './data.js';
+
+export type ProbeScaling = NonNullable<evaluation.LinearHeadOptions['standardize']>;
 import type { RunCheckpoint } from './run.js';
 
 export type AttackName = 'pgd' | 'apgd' | 'fgsm';
@@ -31,6 +33,8 @@ export interface EvalSettings {
   robustLimit: number;
   /** Linear-head training epochs. */
   probeEpochs: number;
+  /** Feature scaling of the linear probe (evaluation.trainLinearHead's `standardize`). */
+  probeScaling?: ProbeScaling;
   knnK: number;
   /** Also RoCL's robust linear evaluation: a head trained on PGD-10 examples (ε = the largest ε), this many epochs (0: off). */
   robustLinearEpochs: number;
@@ -89,7 +93,7 @@ export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSe
   let head: linear.LinearParams | undefined;
   try {
     const classes = Math.max(ds.classes, 2);
-    head = await evaluation.trainLinearHead(tr.features, tr.labels, { classes, epochs: s.probeEpochs, key: prngKey(s.seed), progress: { ...progress, label: 'linear head' } });
+    head = await evaluation.trainLinearHead(tr.features, tr.labels, { classes, epochs: s.probeEpochs, standardize: s.probeScaling, key: prngKey(s.seed), progress: { ...progress, label: 'linear head' } });
     const h = head;
     const onFeatures = (x: Tensor) => linear.apply(h, x);
     const linearTrainAccuracy = (await evaluation.accuracy(onFeatures, { images: tr.features, labels: tr.labels })).accuracy;

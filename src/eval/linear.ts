@@ -8,11 +8,15 @@
  *   (`schedule: 'step'`); reshuffled every epoch from `key`.
  * `optimizer: 'adam'` uses Adam lr 1e-3 (no weight decay) with cosine decay to 0 instead
  * (IDAA's logistic regression is close to this). Every option can be overridden.
- *
- * `linearProbe` extracts the features of a train and a test set with the frozen encoder, trains
- * the head and reports test accuracy. `robustLinearEval` (RoCL's "robust linear evaluation")
- * trains the head on PGD examples made through encoder + current head (the encoder frozen), then
- * reports clean and PGD accuracy of encoder + head.
+ * By default (`standardize: 'global'`) the features are centred with the training mean and divided
+ * by one scalar, the root mean per-feature variance: without it a fixed learning rate under-fits
+ * encoders whose features are small (the untrained small CNN's probe on the committed subset: 33 %,
+ * its kNN 57 %; with this 79 %). Under-fitted heads also look robust for the wrong reason (small
+ * weights: that untrained encoder + head kept 24 % under PGD-20 at ε = 0.05; fitted, 2 %). One
+ * scalar keeps the feature geometry; `'per-feature'` (scikit-learn's StandardScaler, as in front
+ * of IDAA's logistic regression) rescales each feature. The scaling is folded into the returned
+ * head (w/σ, b − (μ/σ)·w), so the head applies to raw features and encoder + head stays one model
+ * for the attacks. `'none'` is RoCL's linear evaluation as written.
  */
 import { WgradError } from '../core/backend.js';
 import { valueAndGrad } from '../autograd/transforms.js';
@@ -27,6 +31,10 @@ import { stopGradient } from '../tensor/alias.js';
 import { foldIn, key as makeKey, split, type Key } from '../random/random.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { div, greater, sqrt, sub, where } from '../tensor/ops/elementwise.js';
+import { mean as meanOf, variance } from '../tensor/ops/reduce.js';
+import { matmul } from '../tensor/ops/linalg.js';
+import { broadcastTo, expandDims, reshape } from '../tensor/ops/movement.js';
 import { pgd } from '../attacks/pgd.js';
 import { crossEntropy } from '../attacks/objectives.js';
 import { accuracy, type AccuracyResult, extractFeatures, type Model } from './accuracy.js';
@@ -50,6 +58,8 @@ export interface LinearHeadOptions {
   schedule?: 'step' | 'cosine' | 'constant';
   /** Shuffling and initialization (default key(0)). */
   key?: Key;
+  /** Centre and scale the features with training statistics, folded into the returned head (default 'global'). */
+  standardize?: 'global' | 'per-feature' | 'none';
   progress?: ProgressSetting;
 }
 
@@ -58,7 +68,7 @@ type ResolvedHead = Required<Omit<LinearHeadOptions, 'progress'>> & { progress?:
 function resolve(op: string, o: LinearHeadOptions): ResolvedHead {
   const isSgd = (o.optimizer ?? 'sgd') === 'sgd';
   const r: ResolvedHead = {
-    epochs: 30, batchSize: 256, optimizer: 'sgd', momentum: 0.9, key: makeKey(0),
+    epochs: 30, batchSize: 256, optimizer: 'sgd', momentum: 0.9, key: makeKey(0), standardize: 'global',
     lr: isSgd ? 0.1 : 1e-3, weightDecay: isSgd ? 5e-4 : 0, schedule: isSgd ? 'step' : 'cosine', ...o,
   };
   if (!Number.isInteger(r.classes) || r.classes < 2) throw new WgradError(op, `classes must be an integer ≥ 2, got ${r.classes}`);
@@ -84,6 +94,45 @@ export async function trainLinearHead(features: Tensor, labels: Tensor, opts: Li
   const o = resolve('trainLinearHead', opts);
   checkDataset('trainLinearHead', { images: features, labels });
   if (features.rank !== 2) throw new WgradError('trainLinearHead', `features must be [N, D], got rank ${features.rank}`);
+  if (!['global', 'per-feature', 'none'].includes(o.standardize)) throw new WgradError('trainLinearHead', `standardize must be 'global', 'per-feature' or 'none', got ${JSON.stringify(o.standardize)}`);
+  const scaling = o.standardize === 'none' ? undefined : featureScaling(features, o.standardize === 'global');
+  try {
+    const x = scaling ? tidy(() => div(sub(features, scaling.mean), scaling.std)) : features;
+    try {
+      const head = await fitHead(x, labels, o);
+      if (!scaling) return head;
+      const folded = foldScaling(head, scaling);
+      dispose(head);
+      return folded;
+    } finally {
+      if (x !== features) dispose(x);
+    }
+  } finally {
+    if (scaling) dispose([scaling.mean, scaling.std]);
+  }
+}
+
+/** Per-feature mean; per-feature standard deviation, or one σ = √(mean variance) broadcast (σ ≤ 1e-6 → 1). */
+function featureScaling(features: Tensor, global: boolean): { mean: Tensor; std: Tensor } {
+  return tidy(() => {
+    const mean = meanOf(features, 0);
+    const v = variance(features, 0);
+    const sd = global ? broadcastTo(sqrt(meanOf(v)), v.shape) : sqrt(v);
+    return { mean, std: where(greater(sd, 1e-6), sd, 1) };
+  });
+}
+
+/** The head on standardized features as a head on raw ones: w/σ and b − (μ/σ)·w. */
+function foldScaling(head: linear.LinearParams, s: { mean: Tensor; std: Tensor }): linear.LinearParams {
+  return tidy(() => {
+    const w = div(head.w, expandDims(s.std, 1));
+    const shift = matmul(expandDims(div(s.mean, s.std), 0), head.w);
+    const b = head.b ? sub(head.b, reshape(shift, [head.w.shape[1]])) : undefined;
+    return b ? { w, b } : { w };
+  });
+}
+
+async function fitHead(features: Tensor, labels: Tensor, o: ResolvedHead): Promise<linear.LinearParams> {
   const n = features.shape[0];
   const stepsPerEpoch = Math.ceil(n / o.batchSize);
   const [kInit, kShuffle] = split(o.key);
