@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as wg from '../src/index.js';
 import {
-  awayFromZeroArb, axisArb, broadcastShapesArb, convCaseArb, distinctArb, floatsArb, runs, shapeArb, specOf, tensorArb, toTensor, values,
+  awayFromZeroArb, axisArb, broadcastShapesArb, convCaseArb, distinctArb, floatsArb, poolGeometryArb, runs, shapeArb, specOf, tensorArb, toTensor, values,
 } from './helpers/arbitrary.js';
 
 beforeAll(async () => {
@@ -157,15 +157,7 @@ describe('convolutions', () => {
 
 describe('pooling', () => {
   const poolArb = (values: (n: number) => fc.Arbitrary<number[]>) =>
-    fc
-      .record({
-        n: fc.integer({ min: 1, max: 2 }), c: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 1, max: 5 }), w: fc.integer({ min: 1, max: 5 }),
-        k: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
-        s: fc.option(fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })), { nil: undefined }),
-        p: fc.tuple(fc.nat(1), fc.nat(1)),
-      })
-      .map((r) => ({ ...r, p: [Math.min(r.p[0], Math.floor(r.k[0] / 2)), Math.min(r.p[1], Math.floor(r.k[1] / 2))] as [number, number] }))
-      .filter((r) => r.h + 2 * r.p[0] >= r.k[0] && r.w + 2 * r.p[1] >= r.k[1])
+    poolGeometryArb()
       .chain((r) => fc.tuple(fc.constant(r), specOf([r.n, r.c, r.h, r.w], values)));
 
   it('maxPool2d (distinct inputs: no ties)', async () => {

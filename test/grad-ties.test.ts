@@ -12,7 +12,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as wg from '../src/index.js';
-import { axesArb, broadcast, broadcastShapesArb, numel, runs, shapeArb, type Shape } from './helpers/arbitrary.js';
+import { axesArb, broadcast, broadcastShapesArb, numel, poolGeometryArb, runs, shapeArb, type Shape } from './helpers/arbitrary.js';
 
 beforeAll(async () => {
   await wg.init({ backend: 'cpu' });
@@ -119,15 +119,7 @@ describe('maxPool2d at ties', () => {
     return gx.map((g) => g + 0);
   }
 
-  const poolArb = fc
-    .record({
-      n: fc.integer({ min: 1, max: 2 }), c: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 1, max: 6 }), w: fc.integer({ min: 1, max: 6 }),
-      k: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
-      s: fc.option(fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })), { nil: undefined }),
-      p: fc.tuple(fc.nat(1), fc.nat(1)),
-    })
-    .map((r) => ({ ...r, p: [Math.min(r.p[0], Math.floor(r.k[0] / 2)), Math.min(r.p[1], Math.floor(r.k[1] / 2))] as [number, number] }))
-    .filter((r) => r.h + 2 * r.p[0] >= r.k[0] && r.w + 2 * r.p[1] >= r.k[1])
+  const poolArb = poolGeometryArb({ maxSize: 6, maxStride: 3 })
     .chain((r) => fc.tuple(fc.constant(r), tiedValues(r.n * r.c * r.h * r.w), dyadic(r.n * r.c * (r.h + 2) * (r.w + 2))));
 
   it('random geometries (tiles and overlapping or padded windows) with tied inputs', async () => {

@@ -201,3 +201,18 @@ export function expectWgradError(fn: () => unknown, ...parts: string[]): wg.Wgra
 
 /** fast-check parameters for the suite: small numRuns (checkGrads is not free), random seeds (a failure prints its seed). */
 export const runs = (numRuns: number) => ({ numRuns });
+
+/** A max/avg pooling geometry on an [n, c, h, w] input: kernel, optional stride, padding ≤ kernel/2; the padded input holds a window. */
+export interface PoolGeometry { n: number; c: number; h: number; w: number; k: [number, number]; s?: [number, number]; p: [number, number] }
+
+export function poolGeometryArb({ maxSize = 5, maxStride = 2 } = {}): fc.Arbitrary<PoolGeometry> {
+  return fc
+    .record({
+      n: fc.integer({ min: 1, max: 2 }), c: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 1, max: maxSize }), w: fc.integer({ min: 1, max: maxSize }),
+      k: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+      s: fc.option(fc.tuple(fc.integer({ min: 1, max: maxStride }), fc.integer({ min: 1, max: maxStride })), { nil: undefined }),
+      p: fc.tuple(fc.nat(1), fc.nat(1)),
+    })
+    .map((r) => ({ ...r, p: [Math.min(r.p[0], Math.floor(r.k[0] / 2)), Math.min(r.p[1], Math.floor(r.k[1] / 2))] as [number, number] }))
+    .filter((r) => r.h + 2 * r.p[0] >= r.k[0] && r.w + 2 * r.p[1] >= r.k[1]);
+}
