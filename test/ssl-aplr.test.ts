@@ -4,8 +4,14 @@
  * direct host formulas, the generator's noise always inside its ball (property), the alternating
  * step moving the generator up and the encoder down on a fixed batch, the step ratio, the masking
  * and noise views, the vector (MLP) and non-square CNN encoders, the regularizer composed with APLR
- * and the APLR state through a checkpoint.
+ * and the APLR state through a checkpoint; and, where python3 with torch is installed, one APLR
+ * step's loss and gradients against a PyTorch transcription (test/helpers/aplr_torch.py).
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as wg from '../src/index.js';
@@ -290,5 +296,52 @@ describe('encoders for vectors and spectrograms', () => {
     const [h] = ssl.model.features(params, state, randn([3, 1, 13, 10], 24), { training: false });
     expect(h.shape).toEqual([3, 6]);
     expect((params.encoder as { fc: { w: wg.Tensor } }).fc.w.shape).toEqual([4 * 3 * 2, 6]);
+  });
+});
+
+/** python3 with torch (Debian's python3-torch), or undefined. */
+function torchPython(): string | undefined {
+  for (const py of ['python3', '/usr/bin/python3']) {
+    try {
+      execFileSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
+      return py;
+    } catch {
+      // try the next one
+    }
+  }
+  return undefined;
+}
+
+describe('APLR against a PyTorch transcription (when python3 with torch is available)', () => {
+  it('one step on a fixed batch: L_rec, Soft-HGR and the gradients of encoder, predictor and generator', async (ctx) => {
+    const py = torchPython();
+    if (!py) ctx.skip('python3 with torch is not available');
+    const { params, st, x, aplr } = setup({ config: { encoder: 'mlp', inputShape: [5], hidden: [7], featureDim: 4, projHidden: 6 } });
+    const g = randomGenerator(3, { kind: 'mlp', shape: [5], hidden: [6] }, 0.7);
+    type Leaf = { shape: readonly number[]; data: number[] };
+    const leaves = async (t: unknown, prefix = ''): Promise<Record<string, Leaf>> =>
+      Object.fromEntries(await Promise.all(wg.treeLeaves(t).map(async ([k, v]) => [prefix + k, { shape: v.shape, data: await host(v) }] as const)));
+    const xt = ssl.generator.apply(g, x, aplr);
+    const [[loss, aux], encGrads] = wg.valueAndGrad((p: ssl.ModelParams) => ssl.aplrLoss(p, st.model, x, xt, aplr), { hasAux: true })(params);
+    const genGrads = wg.grad((gg: ssl.GeneratorParams) => ssl.generatorObjective(gg, params, st.model, x, aplr)[0])(g);
+    const dir = mkdtempSync(join(tmpdir(), 'aplr-torch-'));
+    const file = join(dir, 'case.json');
+    writeFileSync(file, JSON.stringify({ x: await host(x), xShape: x.shape, eps: aplr.eps, params: await leaves(params), generator: await leaves(g) }));
+    const ref = JSON.parse(execFileSync(py!, [fileURLToPath(new URL('./helpers/aplr_torch.py', import.meta.url)), file]).toString()) as { loss: number; softHgr: number; grads: Record<string, number[]> };
+    rmSync(dir, { recursive: true, force: true });
+    expect(await loss.item()).toBeCloseTo(ref.loss, 5);
+    expect(await aux.parts.softHgr.item()).toBeCloseTo(ref.softHgr, 5);
+    const ours = { ...(await leaves(encGrads)), ...(await leaves(genGrads, 'gen.')) };
+    expect(Object.keys(ours).sort()).toEqual(Object.keys(ref.grads).sort());
+    let compared = 0;
+    for (const [k, { data }] of Object.entries(ours)) {
+      const r = ref.grads[k];
+      const scale = Math.max(1e-3, ...r.map(Math.abs));
+      data.forEach((v: number, i: number) => expect(Math.abs(v - r[i]), `${k}[${i}]: ${v} vs ${r[i]}`).toBeLessThanOrEqual(1e-4 * scale));
+      compared += data.length;
+    }
+    expect(compared).toBeGreaterThan(100);
+    // The generator's gradient is not zero: the check covers g, not only the encoder.
+    expect(Object.entries(ours).some(([k, v]) => k.startsWith('gen.') && v.data.some((a: number) => Math.abs(a) > 1e-6))).toBe(true);
   });
 });

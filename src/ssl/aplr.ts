@@ -19,7 +19,9 @@
  *     The target is the same online encoder with its gradient stopped (SimSiam-like; no EMA target).
  *   - `objective: 'softHgr'` trains on −SoftHGR(h(f(x̃)), f(x)) instead, with gradients through both
  *     sides (Wang et al.'s two-branch training); L_rec is then the diagnostic. Either way `parts`
- *     carries both `rec` and `softHgr` (the latter of h(f(x̃)) and f(x), gradient-free).
+ *     carries both `rec` and `softHgr`: gradient-free diagnostics of h(f(x̃)) against f(x), Soft-HGR
+ *     taken of the row-normalized vectors when `distance` is 'normalized' (then it does not grow
+ *     with the features' norm; the 'softHgr' objective itself uses the raw vectors).
  *   - Alternating min-max, per step: first `generatorSteps` (default 1) ascent steps of g on
  *     L_rec(+ λ·diversity, `diversity` λ default 0) with the encoder and predictor fixed, on every
  *     `generatorEvery`-th encoder step (default every one), with g's own optimizer
@@ -45,6 +47,7 @@ import { softHgr, softHgrLoss } from '../losses/hgr.js';
 import { split, type Key } from '../random/random.js';
 import { add, copy, mul, neg } from '../tensor/ops/elementwise.js';
 import { concat, slice } from '../tensor/ops/movement.js';
+import { l2Normalize } from '../tensor/ops/nn.js';
 import { sum } from '../tensor/ops/reduce.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -119,8 +122,12 @@ export function aplrObjective(prediction: Tensor, clean: Tensor, opts: { distanc
     throw new WgradError('ssl.aplr', `the predictor's output [${prediction.shape}] must match the features [${clean.shape}]: build the model with methodModelConfig('aplr', …) (projDim = featureDim)`);
   }
   const sgP = stopGradient(prediction), sgF = stopGradient(clean);
-  // Soft-HGR needs two rows (its covariances divide by N − 1); a 1-row batch reports 0.
-  const hgr = (p: Tensor, f: Tensor) => (p.shape[0] >= 2 ? softHgr(p, f) : mul(sum(p), 0));
+  // The diagnostic compares the vectors L_rec compares (row-normalized for 'normalized'), so its
+  // scale does not follow the features' norm. Soft-HGR needs two rows; a 1-row batch reports 0.
+  const hgr = (p: Tensor, f: Tensor) => {
+    if (p.shape[0] < 2) return mul(sum(p), 0);
+    return distance === 'normalized' ? softHgr(l2Normalize(p, -1), l2Normalize(f, -1)) : softHgr(p, f);
+  };
   if ((opts.objective ?? APLR_DEFAULTS.objective) === 'softHgr') {
     const loss = softHgrLoss(prediction, opts.stopTarget ? sgF : clean);
     return [loss, { rec: latentReconstruction(sgP, sgF, { distance }), softHgr: neg(loss) }];
