@@ -216,7 +216,10 @@ describe('APLR: the alternating min-max step on a fixed batch', () => {
 
   it('the robustness regularizer composes: loss = L_rec + β·R, and it falls', async () => {
     const { params, st, x, aplr } = setup({ lr: 0.02 });
-    const regularizer = { weight: 2, eps: 0.1, steps: 2 };
+    const regularizer = { weight: 2, eps: 0.1, steps: 2, box: null };
+    // Unbounded inputs (a table): with box null the attack stays within ε of x, which has entries outside [0, 1].
+    const xAdv = ssl.regularizerAttack(params, st.model, x, wg.random.key(4), regularizer);
+    expect(await wg.max(wg.abs(wg.sub(xAdv, x))).item()).toBeLessThanOrEqual(0.1 + 1e-6);
     const r = ssl.aplrStep(params, st, x, wg.random.key(3), { ...aplr, regularizer });
     const reg = await r.parts.reg.item();
     expect(reg).toBeGreaterThan(0);

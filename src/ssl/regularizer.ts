@@ -18,6 +18,7 @@
  *     and its BN running-statistics update is dropped (the running statistics follow clean data).
  *   - With BN branches (IDAA), the regularizer uses the clean branch.
  *   - Defaults: ε = 0.1 (the Fashion-MNIST budget of the evaluation), α = ε/4, 5 steps, β = 1.
+ *   - x + δ stays in the box [0, 1] (images); `box: null` for tables and spectrograms.
  */
 import { WgradError } from '../core/backend.js';
 import { representationDistance } from '../attacks/unlabeled.js';
@@ -44,6 +45,8 @@ export interface RegularizerOptions {
   input?: 'view' | 'clean';
   /** BN branch of the encoder (default: none, or 'clean' for branched models). */
   branch?: string;
+  /** The attack's input box (default [0, 1], images; null for unbounded inputs: tables, spectrograms). */
+  box?: readonly [number, number] | null;
 }
 
 export const REGULARIZER_DEFAULTS = { eps: 0.1, steps: 5, input: 'view' as const };
@@ -67,7 +70,7 @@ export function squaredShift(a: Tensor, b: Tensor): Tensor {
 export function regularizerAttack(params: ModelParams, state: ModelState, x: Tensor, key: Key, o: RegularizerOptions): Tensor {
   const eps = o.eps ?? REGULARIZER_DEFAULTS.eps;
   return representationDistance(evalFeatures(params, state, o.branch), x, key, {
-    eps, alpha: o.alpha ?? eps / 4, steps: o.steps ?? REGULARIZER_DEFAULTS.steps, randomStart: true,
+    eps, alpha: o.alpha ?? eps / 4, steps: o.steps ?? REGULARIZER_DEFAULTS.steps, randomStart: true, box: o.box,
   });
 }
 
