@@ -2,14 +2,16 @@
  * WebGPU conv2d, conv2dInputGrad and conv2dWeightGrad kernels against the CPU reference on fixed
  * and random geometries: stride 1–3, padding 0–2, dilation 1–2, groups 1/2/4, kernels 1–5, odd
  * and even spatial sizes, batch 1–3, random non-contiguous input views, the 1×1 (pointwise) fast
- * path, and NaN/±∞/−0 in inputs, weights and output gradients, padded taps included (non-finite
- * results compared exactly, zeros by sign).
+ * path, the input gradient's column path (in batch chunks) and implicit path, and NaN/±∞/−0 in
+ * inputs, weights and output gradients, padded taps included (non-finite results compared exactly,
+ * zeros by sign).
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import type { Conv2dGeometry } from '../src/core/prims.js';
 import { convOutSize } from '../src/core/shape.js';
+import { setColumnBudget } from '../src/kernels/conv-col2im.js';
 import { DEFAULT_MATMUL_CONFIG, setMatmulConfig } from '../src/kernels/matmul.js';
 import { checkPrim, contiguousLayout, gens, getGpu, layoutArb, makePair, releasePairs, type Layout } from './helpers/gpu.js';
 
@@ -124,6 +126,27 @@ describe('conv kernels', () => {
     );
   });
 
+  it('input gradient: column path in batch chunks, and the implicit transposed-conv GEMM when the columns exceed the budget', async () => {
+    const t = { n: 3, c: 2, h: 7, w: 6, o: 4, kh: 3, kw: 3, geom: g([1, 1], [1, 1], [1, 1], 2) };
+    const strided = { n: 3, c: 3, h: 9, w: 7, o: 2, kh: 3, kw: 2, geom: g([2, 2], [1, 0], [1, 2], 1) };
+    const colsPerImage = (u: Case) => {
+      const ho = convOutSize(u.h, u.kh, u.geom.stride[0], u.geom.padding[0], u.geom.dilation[0]);
+      const wo = convOutSize(u.w, u.kw, u.geom.stride[1], u.geom.padding[1], u.geom.dilation[1]);
+      return u.c * u.kh * u.kw * ho * wo;
+    };
+    const prev = setColumnBudget(colsPerImage(t));
+    try {
+      await check(t, 11); // one image per chunk: 3 GEMM + gather rounds into one output
+      setColumnBudget(2 * colsPerImage(strided));
+      await check(strided, 12); // chunks of 2 and 1 images, strided taps
+      setColumnBudget(0);
+      await check(t, 13); // implicit GEMM
+      await check(strided, 14);
+    } finally {
+      setColumnBudget(prev);
+    }
+  });
+
   it('NaN, ±∞ and −0 in inputs, weights and output gradients: non-finite results as the CPU gives them', async () => {
     // Padded taps must read an exact 0, not a masked load times 0 (∞·0 = NaN): the element a
     // masked-out load falls back to (storage index 0) is ∞, and so are elements on the spatial
@@ -157,7 +180,15 @@ describe('conv kernels', () => {
       const gy = new Map<number, number>(pointwise
         ? [[0, NaN], [3, Infinity], [5, -0]]
         : [[0, Infinity], [gySize - 1, -Infinity], [wo + 1, -0]]);
-      await check(t, 5, {}, { x: specialsAt(5, x), w: specialsAt(6, w), gy: specialsAt(7, gy) });
+      // The input gradient's column path (default) and its implicit path (no column budget).
+      for (const budget of [Infinity, 0]) {
+        const prev = setColumnBudget(budget);
+        try {
+          await check(t, 5, {}, { x: specialsAt(5, x), w: specialsAt(6, w), gy: specialsAt(7, gy) });
+        } finally {
+          setColumnBudget(prev);
+        }
+      }
     }
   });
 });

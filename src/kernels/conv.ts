@@ -25,6 +25,7 @@ import type { OutputSpec } from '../core/backend.js';
 import { WgradError } from '../core/backend.js';
 import type { Conv2dGeometry, PrimParams } from '../core/prims.js';
 import { fmtShape, numel } from '../core/shape.js';
+import { runInputGradColumns, useColumnPath } from './conv-col2im.js';
 import { contiguousCopy } from './copy.js';
 import { runGemm, stridedLoader, type Loader, type LoaderCode, type UnitCtx } from './gemm.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
@@ -289,6 +290,10 @@ export function runConv2dInputGrad(rt: GpuRuntime, gy: GpuView, w: GpuView, para
   const d = dims('conv2dInputGrad', out.shape, w.shape, gy.shape, params);
   const result = rt.alloc(numel(out.shape));
   if (numel(out.shape) === 0) return result;
+  if (useColumnPath(d)) {
+    runInputGradColumns(rt, gy, w, d, params, result);
+    return result;
+  }
   const K = d.Og * d.kh * d.kw;
   // Wt[g, c, (o, ky, kx)] = w[g·Og + o, c, ky, kx]: a permuted contiguous copy (w is small).
   const [s0, s1, s2, s3] = w.strides;

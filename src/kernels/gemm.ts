@@ -195,7 +195,8 @@ export function runGemm(rt: GpuRuntime, p: GemmProblem): void {
   if (M * N * nBatch === 0) return;
   const kind = pickKind(rt, cfg);
   if (kind === 'sg') {
-    if (M * N * K * nBatch >= cfg.sgLargeMacs) cfg = { ...cfg, sgR: cfg.sgLargeR, sgC: cfg.sgLargeC };
+    // The large block only where its rows fill up (M > sgR): on fewer rows it computes mostly padding.
+    if (M * N * K * nBatch >= cfg.sgLargeMacs && M > cfg.sgR) cfg = { ...cfg, sgR: cfg.sgLargeR, sgC: cfg.sgLargeC };
     // Short outputs (a few rows) use an 8-row block instead of wasting most of a larger one.
     if (M <= 8 && cfg.sgR > 8) cfg = { ...cfg, sgR: 8 };
   }
