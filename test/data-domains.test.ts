@@ -4,7 +4,7 @@
  * synthesiser (scripts/data/spoken-digits.ts, espeak-ng) on a tiny sample, and `loadDataset` /
  * `batchTensors` (src/cli/data.ts) on tiny CSVs and WAV directories, with the error cases. CPU backend.
  */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -249,6 +249,19 @@ describe('loadDataset: WAV directories', () => {
     const { x } = batchTensors(ds.train, ds.shape, [0, 1, 2]);
     expect(x.shape).toEqual([3, 1, 32, 32]);
     x.dispose();
+
+    // The log-mel cache: a second load reads it (a planted value shows), a touched clip invalidates it.
+    const cache = join(root, '.logmel-cache.bin');
+    const bytes = readFileSync(cache);
+    expect(bytes.length).toBe(64 + 6 * size * 4);
+    bytes.writeFloatLE(123, 64);
+    writeFileSync(cache, bytes);
+    const cached = await loadDataset(root);
+    expect(cached.train.x[0]).not.toBeCloseTo(ds.train.x[0], 2);
+    expect(Array.from(cached.test.x)).not.toEqual(Array.from(ds.test.x)); // the planted value moved band 0's statistics
+    utimesSync(join(root, 'train', '2', 'a.wav'), new Date(), new Date(Date.now() + 5000));
+    const fresh = await loadDataset(root);
+    expect(Array.from(fresh.train.x)).toEqual(Array.from(ds.train.x));
   });
 
   it('errors: no WAVs, one class, a test class unknown in training, a bad WAV, mixed sample rates', async () => {

@@ -13,9 +13,14 @@
  * frames. Examples are stored on the host as float32 [1, 32, 32] (mel band × frame). Each split
  * comes in a fixed pseudo-random order (seed 0) of its sorted file list, so that --train-limit and
  * --test-limit keep a sample of every class.
+ *
+ * The log-mels are cached in DIR/.logmel-cache.bin (best effort: skipped where DIR is read-only),
+ * keyed by the settings and every clip's path, size and modification time, so a second command on
+ * the same clips skips the spectrograms (minutes for the 5,760 spoken digits on lavapipe).
  */
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { WgradError } from '../core/backend.js';
 import { createLogMel, type LogMelOptions } from '../data/audio.js';
 import { readWavFile } from '../io/node.js';
@@ -146,6 +151,40 @@ async function features(clips: Clip[], sampleRate: number, opts: LogMelOptions):
   return out;
 }
 
+const CACHE = '.logmel-cache.bin';
+
+/** A digest of the settings and the clips (path, size, modification time), in order. */
+async function cacheKey(dir: string, train: Clip[], test: Clip[], opts: LogMelOptions): Promise<string> {
+  const h = createHash('sha256').update(JSON.stringify({ v: 1, opts, mels: AUDIO_MELS, frames: AUDIO_FRAMES, seconds: CLIP_SECONDS }));
+  for (const [name, clips] of [['train', train], ['test', test]] as const) {
+    h.update(`\n${name}`);
+    for (const c of clips) {
+      const st = await fsp.stat(c.path);
+      h.update(`\n${relative(dir, c.path)}\t${c.label}\t${st.size}\t${st.mtimeMs}`);
+    }
+  }
+  return h.digest('hex');
+}
+
+/** The cached un-normalized features: [64 hex digits of the key][train floats][test floats]. */
+async function readCache(path: string, key: string, nTrain: number, nTest: number): Promise<[Float32Array, Float32Array] | undefined> {
+  const size = AUDIO_MELS * AUDIO_FRAMES * 4;
+  const bytes = await fsp.readFile(path).catch(() => undefined);
+  if (!bytes || bytes.length !== 64 + (nTrain + nTest) * size || bytes.subarray(0, 64).toString('latin1') !== key) return undefined;
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset + 64, bytes.byteOffset + bytes.length));
+  return [all.slice(0, nTrain * size / 4), all.slice(nTrain * size / 4)];
+}
+
+async function writeCache(path: string, key: string, train: Float32Array, test: Float32Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    await fsp.writeFile(tmp, Buffer.concat([Buffer.from(key, 'latin1'), Buffer.from(train.buffer, train.byteOffset, train.byteLength), Buffer.from(test.buffer, test.byteOffset, test.byteLength)]));
+    await fsp.rename(tmp, path);
+  } catch {
+    await fsp.rm(tmp, { force: true }).catch(() => {});
+  }
+}
+
 /** Per-band statistics of the training features, applied in place to both splits. */
 function standardize(train: Float32Array, test: Float32Array): { mean: number[]; std: number[] } {
   const mean: number[] = [], std: number[] = [];
@@ -179,8 +218,14 @@ export async function loadAudioDataset(dir: string, spec: string, opts: LoadOpti
   if (!trainClips.length || !testClips.length) throw new WgradError('data', `--data ${spec}: a limit of 0 leaves no ${trainClips.length ? 'test' : 'training'} clips`);
   const sampleRate = (await readWavFile(trainClips[0].path)).sampleRate;
   const logMel = logMelOptions(sampleRate);
-  const trainX = await features(trainClips, sampleRate, logMel);
-  const testX = await features(testClips, sampleRate, logMel);
+  const cache = join(dir, CACHE);
+  const key = await cacheKey(dir, trainClips, testClips, logMel);
+  let [trainX, testX] = (await readCache(cache, key, trainClips.length, testClips.length)) ?? [];
+  if (!trainX || !testX) {
+    trainX = await features(trainClips, sampleRate, logMel);
+    testX = await features(testClips, sampleRate, logMel);
+    await writeCache(cache, key, trainX, testX);
+  }
   const stats = standardize(trainX, testX);
   const split = (clips: Clip[], x: Float32Array): HostSplit => ({ x, labels: Int32Array.from(clips, (c) => c.label), n: clips.length });
   const audio: AudioFeatures = { sampleRate, clipSamples: Math.round(sampleRate * CLIP_SECONDS), logMel, ...stats };
