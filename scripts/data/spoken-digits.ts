@@ -203,6 +203,11 @@ function parseArgs(argv: string[]): SpokenDigitOptions {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log('usage: npx tsx scripts/data/spoken-digits.ts [--out data/spoken-digits] [--digits 0,1,...] [--accents 1-8] [--variants 1-8]\n'
+      + '         [--speeds 120,160,200] [--pitches 30,50,70] [--seed 0] [--jobs 2]\n(see the header of scripts/data/spoken-digits.ts)');
+    process.exit(0);
+  }
   try {
     const t0 = performance.now();
     const s = await generateSpokenDigits(parseArgs(process.argv.slice(2)));
