@@ -126,6 +126,11 @@ describe('conv kernels', () => {
     );
   });
 
+  it('weight gradient through the transposed GEMM (few columns Cg·kh·kw, many output channels)', async () => {
+    await check({ n: 2, c: 1, h: 9, w: 8, o: 24, kh: 3, kw: 3, geom: g([1, 1], [1, 1], [1, 1], 1) });
+    await check({ n: 3, c: 2, h: 7, w: 9, o: 32, kh: 2, kw: 2, geom: g([2, 1], [1, 0], [1, 2], 2) }, 2);
+  });
+
   it('input gradient: column path in batch chunks, and the implicit transposed-conv GEMM when the columns exceed the budget', async () => {
     const t = { n: 3, c: 2, h: 7, w: 6, o: 4, kh: 3, kw: 3, geom: g([1, 1], [1, 1], [1, 1], 2) };
     const strided = { n: 3, c: 3, h: 9, w: 7, o: 2, kh: 3, kw: 2, geom: g([2, 2], [1, 0], [1, 2], 1) };

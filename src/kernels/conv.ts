@@ -26,8 +26,8 @@ import { WgradError } from '../core/backend.js';
 import type { Conv2dGeometry, PrimParams } from '../core/prims.js';
 import { fmtShape, numel } from '../core/shape.js';
 import { runInputGradColumns, useColumnPath } from './conv-col2im.js';
-import { contiguousCopy } from './copy.js';
-import { runGemm, stridedLoader, type Loader, type LoaderCode, type UnitCtx } from './gemm.js';
+import { contiguousCopy, runCopy } from './copy.js';
+import { gemmTileUse, runGemm, stridedLoader, type Loader, type LoaderCode, type UnitCtx } from './gemm.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
 import { coalesce, udiv, type Divisor, type Uniforms } from './wgsl.js';
 
@@ -104,7 +104,8 @@ function gatherUnit(c: UnitCtx, head: string[], first: string, advance: (e: numb
     if (e > 0) L.push(...advance(e));
     const { coords, bounds, addr } = element(e);
     L.push(coords);
-    const tests = c.checked ? [`${c.k} < ${c.K}`, `u32(${first} + ${e}) < ${c.O}`, ...bounds] : bounds;
+    const inMatrix = c.along === 'o' ? [`${c.k} < ${c.K}`, `u32(${first} + ${e}) < ${c.O}`] : [`${c.o} < ${c.O}`, `u32(${first} + ${e}) < ${c.K}`];
+    const tests = c.checked ? [...inMatrix, ...bounds] : bounds;
     L.push(`let ok${e} = ${tests.join(' && ')};`);
     L.push(`let v${e} = select(0.0, ${c.X}[select(0, ${addr}, ok${e})], ok${e});`);
   }
@@ -225,14 +226,28 @@ function gyRowsLoader(gy: GpuView, d: Dims): Loader {
   });
 }
 
-/** B operand of conv2dWeightGrad: Xcol[k = (n, oy, ox), j = (c, ky, kx)]; 4 consecutive j. */
+/**
+ * Xcol[k = (n, oy, ox), j = (c, ky, kx)] of conv2dWeightGrad, the outer axis j: 4 consecutive j
+ * at one k (the B operand), or 4 consecutive k at one j (the A operand of the transposed GEMM).
+ */
 function im2colTLoader(x: GpuView, d: Dims, g: Conv2dGeometry): Loader {
   return implicitLoader('im2colT', x.storage, (u) => {
     const q = geomUniforms(u, d, g);
     const s = viewUniforms(u, x, d.Cg, false);
     return {
       base: s.base,
-      unit: (c) => gatherUnit(c, [
+      unit: (c) => c.along === 'k' ? gatherUnit(c, [
+        `let j0 = i32(${c.o}); ${divmod('j0', q.dKhw, 'c', 'r')} ${divmod('r', q.dKw, 'ky', 'kx')}`,
+        `let cOff = ${c.base} + c * ${s.c}; let yB = ky * ${q.dh} - ${q.ph}; let xB = kx * ${q.dw} - ${q.pw};`,
+        `let k0 = i32(${c.k}); ${divmod('k0', q.dP, 'nn', 'p', 'var', 'let')} ${divmod('p', q.dWo, 'oy', 'ox', 'var')}`,
+      ], 'k0', (e) => [
+        `ox = ox + 1; ${carry('ox', 'oy', q.Wo, `wx${e}`)}`,
+        carry('oy', 'nn', q.Ho, `wy${e}`),
+      ], (e) => ({
+        coords: `let iy${e} = oy * ${q.sh} + yB; let ix${e} = ox * ${q.sw} + xB;`,
+        bounds: [`iy${e} >= 0`, `iy${e} < ${q.H}`, `ix${e} >= 0`, `ix${e} < ${q.W}`],
+        addr: `cOff + nn * ${s.n} + iy${e} * ${s.h} + ix${e} * ${s.w}`,
+      })) : gatherUnit(c, [
         `let kk = i32(${c.k}); ${divmod('kk', q.dP, 'nn', 'p')}`,
         `${divmod('p', q.dWo, 'pyy', 'pxx')} let yB = pyy * ${q.sh} - ${q.ph}; let xB = pxx * ${q.sw} - ${q.pw};`,
         `let nOff = ${c.base} + nn * ${s.n};`,
@@ -315,8 +330,22 @@ export function runConv2dWeightGrad(rt: GpuRuntime, x: GpuView, gy: GpuView, par
   const result = rt.alloc(numel(out.shape));
   if (numel(out.shape) === 0) return result;
   const K = d.N * d.Ho * d.Wo;
-  const a = gyRowsLoader(gy, d);
-  const b = im2colTLoader(x, d, params);
-  runGemm(rt, { M: d.Og, N: d.Cg * d.kh * d.kw, K, batch: [d.G], a, b, out: result });
+  const J = d.Cg * d.kh * d.kw;
+  if (!transposeWeightGrad(rt, d.Og, J)) {
+    runGemm(rt, { M: d.Og, N: J, K, batch: [d.G], a: gyRowsLoader(gy, d), b: im2colTLoader(x, d, params), out: result });
+    return result;
+  }
+  // Few columns (J = Cg·kh·kw, e.g. 9 with one input channel): dWᵀ [G, J, Og] fills the tiles far
+  // better; a small strided copy then transposes it into [G, Og, J].
+  const t = rt.alloc(d.G * J * d.Og);
+  runGemm(rt, { M: J, N: d.Og, K, batch: [d.G], a: im2colTLoader(x, d, params), b: gyRowsLoader(gy, d), out: t });
+  const tView: GpuView = { storage: t, dtype: 'float32', shape: [d.G, d.Og, J], strides: [J * d.Og, 1, d.Og], offset: 0 };
+  runCopy(rt, tView, result, [d.Og * J, J, 1], 0, 'float32');
+  rt.release(t);
   return result;
+}
+
+/** Whether dW should be computed transposed: the GEMM tiles cover [J, Og] much better than [Og, J]. */
+function transposeWeightGrad(rt: GpuRuntime, Og: number, J: number): boolean {
+  return gemmTileUse(rt, J, Og) > 1.25 * gemmTileUse(rt, Og, J);
 }

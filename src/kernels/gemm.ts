@@ -175,6 +175,27 @@ function pickKind(rt: GpuRuntime, cfg: MatmulConfig): 'tiled' | 'sg' {
   return rt.features.has('subgroups') && software && (info?.subgroupMinSize ?? 0) >= 8 ? 'sg' : 'tiled';
 }
 
+/** The kernel family and output block (TM × TN, k step TK) for an M-row product of `macs` multiply-adds. */
+function blockFor(rt: GpuRuntime, cfg0: MatmulConfig, M: number, macs: number) {
+  let cfg = cfg0;
+  const kind = pickKind(rt, cfg);
+  if (kind === 'sg') {
+    // The large block only where its rows fill up (M > sgR): on fewer rows it computes mostly padding.
+    if (macs >= cfg.sgLargeMacs && M > cfg.sgR) cfg = { ...cfg, sgR: cfg.sgLargeR, sgC: cfg.sgLargeC };
+    // Short outputs (a few rows) use an 8-row block instead of wasting most of a larger one.
+    if (M <= 8 && cfg.sgR > 8) cfg = { ...cfg, sgR: 8 };
+  }
+  return kind === 'sg'
+    ? { cfg, kind, TM: cfg.sgR, TN: 8 * cfg.sgC, TK: cfg.sgK }
+    : { cfg, kind, TM: cfg.wy * cfg.r, TN: cfg.wx * cfg.c, TK: cfg.tk };
+}
+
+/** The fraction of the computed output tiles of an M × N product (`macs` multiply-adds) that is real output. */
+export function gemmTileUse(rt: GpuRuntime, M: number, N: number, macs = 0): number {
+  const { TM, TN } = blockFor(rt, activeConfig, M, macs);
+  return (M * N) / (Math.ceil(M / TM) * TM * Math.ceil(N / TN) * TN);
+}
+
 /** Picks the split-K factor: enough workgroups to keep the thread pool busy, slices ≥ 4·tk deep. */
 function chooseSplit(workgroups: number, K: number, tk: number): number {
   const TARGET = 32;
@@ -186,23 +207,13 @@ function chooseSplit(workgroups: number, K: number, tk: number): number {
 
 /** Runs one GEMM (see GemmProblem) into `p.out`. */
 export function runGemm(rt: GpuRuntime, p: GemmProblem): void {
-  let cfg: MatmulConfig = p.cfg ? { ...activeConfig, ...p.cfg } : activeConfig;
   const { M, N, K } = p;
   const batch = [...p.batch];
   if (batch.length > MAX_BATCH_AXES) throw new WgradError('matmul', `at most ${MAX_BATCH_AXES} batch axes, got ${batch.length}`);
   while (batch.length < MAX_BATCH_AXES) batch.unshift(1);
   const nBatch = numel(batch);
   if (M * N * nBatch === 0) return;
-  const kind = pickKind(rt, cfg);
-  if (kind === 'sg') {
-    // The large block only where its rows fill up (M > sgR): on fewer rows it computes mostly padding.
-    if (M * N * K * nBatch >= cfg.sgLargeMacs && M > cfg.sgR) cfg = { ...cfg, sgR: cfg.sgLargeR, sgC: cfg.sgLargeC };
-    // Short outputs (a few rows) use an 8-row block instead of wasting most of a larger one.
-    if (M <= 8 && cfg.sgR > 8) cfg = { ...cfg, sgR: 8 };
-  }
-  const TM = kind === 'sg' ? cfg.sgR : cfg.wy * cfg.r;
-  const TN = kind === 'sg' ? 8 * cfg.sgC : cfg.wx * cfg.c;
-  const TK = kind === 'sg' ? cfg.sgK : cfg.tk;
+  const { cfg, kind, TM, TN, TK } = blockFor(rt, p.cfg ? { ...activeConfig, ...p.cfg } : activeConfig, M, M * N * K * nBatch);
   const tilesN = Math.ceil(N / TN);
   const tilesM = Math.ceil(M / TM);
   const splits = p.splits ?? chooseSplit(tilesN * tilesM * nBatch, K, TK);
