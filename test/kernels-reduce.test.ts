@@ -2,7 +2,8 @@
  * WebGPU reductions (sum, prod, max, min, argmax, argmin) against the CPU reference: random shapes
  * of rank 1–6 (size-0 and size-1 axes included), random axis subsets, strided / transposed /
  * flipped / broadcast input views, all dtypes, and shapes that exercise every strategy (one
- * invocation per row, one workgroup per row, and the two-pass split for few very long rows).
+ * invocation per row, one workgroup per row, and the two-pass split for few very long rows), under
+ * the shapes tuned for this adapter and under the other kind of adapter's (kernels/tuning.ts).
  */
 import fc from 'fast-check';
 import { beforeAll, describe, it } from 'vitest';
@@ -10,6 +11,7 @@ import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import type { DType } from '../src/core/dtype.js';
 import type { ReduceOp } from '../src/core/prims.js';
 import { contiguousStrides } from '../src/core/shape.js';
+import { overrideReduceShapes, reduceShapesFor } from '../src/kernels/tuning.js';
 import {
   checkPrim, contiguousLayout, cpuOnly, gens, getCpu, getGpu, layoutArb, makePair, releasePairs, shapeArb, withSpecials,
   type Layout, type Pair, type Tolerance,
@@ -116,6 +118,43 @@ describe('reduction kernels vs CPU', () => {
       await check(gpu, op, dtype, shape, layout, axes, shape.length + 11);
     }
   });
+
+  // Shapes whose sizes are not multiples of the tuned chunks: vec4 segments over several reduced
+  // axes (bias gradients), chunks that straddle rows, split rows of 4097 vec4s, several short rows
+  // per invocation (2×2 pooling tiles, rows of 3), size-1 and size-0 axes.
+  const tunedCases: [ReduceOp, DType, number[], number[]][] = [
+    ['sum', 'float32', [16, 8, 30, 36], [0, 2, 3]],
+    ['max', 'float32', [7, 3, 4104], [0, 2]],
+    ['sum', 'float32', [5, 16388], [1]],
+    ['min', 'int32', [2, 6, 20484], [0, 2]],
+    ['prod', 'float32', [3, 2, 4, 1032], [0, 3]],
+    ['sum', 'float32', [1, 1, 16384], [0, 1, 2]],
+    ['sum', 'float32', [1, 20000, 1], [1]],
+    ['sum', 'float32', [4097, 1, 4], [1, 2]],
+    ['max', 'float32', [8, 16, 14, 2, 14, 2], [3, 5]],
+    ['sum', 'float32', [9001, 3], [1]],
+    ['sum', 'uint32', [9001, 3], [1]],
+    ['argmax', 'float32', [4099, 5], [1]],
+    ['sum', 'float32', [0, 16], [1]],
+    ['max', 'float32', [5, 0, 8], [1, 2]],
+    ['sum', 'float32', [3, 1, 1], [1, 2]],
+  ];
+  const otherKind = { software: { rowLanes: 256, groupLanes: 64, vec4PerLane: 2, minWorkgroups: 2048 }, gpu: { rowLanes: 8, groupLanes: 8, vec4PerLane: 64, minWorkgroups: 256 } };
+  for (const which of ['tuned for this adapter', 'of the other kind of adapter'] as const) {
+    it(`shapes ${which}: chunks, segments and rows per lane that do not divide the sizes`, async () => {
+      const device = gpu.device;
+      if (which !== 'tuned for this adapter') overrideReduceShapes(device, otherKind[reduceShapesFor(gpu.runtime).kind]);
+      try {
+        for (const [i, [op, dtype, shape, axes]] of tunedCases.entries()) {
+          await check(gpu, op, dtype, shape, contiguousLayout(shape.length), axes, i + 1);
+          const layout: Layout = { perm: [...shape.keys()], steps: shape.map((_, d) => (d === 0 ? -1 : 1)), broadcast: shape.map(() => false), lead: 4 };
+          await check(gpu, op, dtype, shape, layout, axes, i + 21);
+        }
+      } finally {
+        overrideReduceShapes(device, undefined);
+      }
+    });
+  }
 
   it('NaN positions: max/min propagate, argmax/argmin pick the first NaN', async () => {
     const rows = [

@@ -41,9 +41,8 @@ import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.
 import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt, udiv, type Divisor } from './wgsl.js';
 import { exprFunction, vec4Ready, type ExprFunction, type OpNode } from './elementwise.js';
 import { libCode, storeExpr, type Kind } from './elementwise-ops.js';
+import { reduceShapesFor, type ReduceShapes } from './tuning.js';
 
-const GROUP_WG = 64;
-const THREAD_WG = 256;
 const NONE = 0xffffffff;
 const VALUE_OPS: ReduceOp[] = ['sum', 'prod', 'max', 'min'];
 const isArg = (op: ReduceOp) => op === 'argmax' || op === 'argmin';
@@ -106,6 +105,10 @@ interface Plan {
   strategy: 'thread' | 'group' | 'vec4';
   /** G chunks per row of `chunk` elements (group strategy; G = 1 for a plain reduction). */
   G: number;
+  /** Lanes per workgroup (from the adapter's tuning, see tuning.ts). */
+  lanes: number;
+  /** Outputs per invocation ('thread': short rows get several, so a lane does enough work). */
+  perLane: number;
   outKind: Kind;
   /** A fused elementwise value to reduce instead of x's buffer: x's strides then address its
    *  row-major output (see elementwise.ts exprFunction; x.storage is not read). */
@@ -127,6 +130,8 @@ interface ReduceContext {
   rrE: string;
   lastDimE: string;
   lastStrideE: string;
+  /** Length of the last (innermost) merged reduced axis. */
+  lastDim: number;
   /** Rows of the leading reduced axes (R / lastDim). */
   outerCntE: string;
   GE: string;
@@ -158,11 +163,11 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
   const maxDim = rt.limits.maxComputeWorkgroupsPerDimension;
   const { body, workgroups } =
     plan.strategy === 'vec4' ? vec4Body(u, c, plan, n, maxDim)
-    : plan.strategy === 'thread' ? threadBody(c, plan.outKind, outer, maxDim)
-    : groupBody(c, plan.outKind, n, maxDim);
+    : plan.strategy === 'thread' ? threadBody(u, c, plan, outer, maxDim)
+    : groupBody(c, plan, n, maxDim);
   const { fx, T } = c;
   const inputs = fx ? fx.buffers : [plan.x.storage as GpuStorage];
-  const key = `red:${plan.op}:${T}>${plan.outKind}:${plan.strategy}:${c.addr.key},g${c.rcap}${fx ? `:fx(${fx.key})` : ''}`;
+  const key = `red:${plan.op}:${T}>${plan.outKind}:${plan.strategy}:l${plan.lanes}:${c.addr.key},g${c.rcap}${fx ? `:fx(${fx.key})` : ''}`;
   const srcType = plan.strategy === 'vec4' ? `vec4<${T}>` : T;
   const code = () => `${u.decl()}
 ${fx ? `${fx.code}\n${libCode(fx.lib, combineHelpers(T))}` : storageDecl(1, 'src', srcType, true)}
@@ -195,6 +200,7 @@ function reduceContext(u: Uniforms, plan: Plan): ReduceContext {
     rrE: u.u32(rr),
     lastDimE: u.u32(lastDim),
     lastStrideE: u.i32(rr === 0 ? 0 : rc.strides[0][rr - 1]),
+    lastDim,
     outerCntE: u.u32(R === 0 ? 0 : R / lastDim),
     GE: u.u32(G),
     chunkE: u.u32(Math.ceil(R / G)),
@@ -235,64 +241,92 @@ function leadBase(c: ReduceContext, t: string, out: string): string {
   return ls.join('\n    ');
 }
 
-/** 'vec4': row (or chunk g of row o) = contiguous, 4-aligned vec4s; each lane folds its own. */
+/**
+ * 'vec4': the reduced elements of output o, in row-major order, are segments of contiguous,
+ * 4-aligned vec4s (one per leading reduced row, rows `rowLen4` vec4s long); invocation s folds chunk
+ * g of them (G chunks per output), walking a segment with plain address increments and finding the
+ * next segment's base once per leading row.
+ */
 function vec4Body(u: Uniforms, c: ReduceContext, plan: Plan, n: number, maxDim: number): ReduceBody {
   const { T, opE } = c;
-  const R = numel(plan.redShape);
-  const chunk4 = u.u32(Math.ceil(R / 4 / plan.G));
-  const len4 = u.u32(R / 4);
+  const L = plan.lanes;
+  const len4 = numel(plan.redShape) / 4;
+  const chunk4 = u.u32(Math.ceil(len4 / plan.G));
+  const len4E = u.u32(len4);
+  const rowLen4 = u.u32(c.lastDim / 4);
+  const rowLen4D = u.divisor(c.lastDim / 4);
   const GD = u.divisor(plan.G);
   const comps = ['x', 'y', 'z', 'w'];
-  const body = `@compute @workgroup_size(${THREAD_WG})
+  const body = `@compute @workgroup_size(${L})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let s = gid.y * (nwg.x * ${THREAD_WG}u) + gid.x;
+  let s = gid.y * (nwg.x * ${L}u) + gid.x;
   if (s >= ${c.outerE} * ${c.GE}) { return; }
   ${udiv('s', GD, 'o', 'g')}
   ${c.addr.code('o', ['rowBase'], 'k')}
-  let b4 = u32(rowBase) >> 2u;
   let start = g * ${chunk4};
-  let end = min(start + ${chunk4}, ${len4});
+  let end = min(start + ${chunk4}, ${len4E});
   ${comps.map((k) => `var acc${k}: ${T} = ident(${opE});`).join(' ')}
-  for (var j = start; j < end; j = j + 1u) {
-    let v = ${loadAt(c, 'b4 + j')};
-    ${comps.map((k) => `acc${k} = comb(${opE}, acc${k}, v.${k});`).join(' ')}
+  if (start < end) {
+    ${udiv('start', rowLen4D, 'row0', 'col0')}
+    var t = row0;
+    var col = col0;
+    var j = start;
+    loop {
+      ${leadBase(c, 't', 'b')}
+      let stop = min(end, j + ${rowLen4} - col);
+      var q = (u32(b) >> 2u) + col;
+      for (; j < stop; j = j + 1u) {
+        let v = ${loadAt(c, 'q')};
+        ${comps.map((k) => `acc${k} = comb(${opE}, acc${k}, v.${k});`).join(' ')}
+        q = q + 1u;
+      }
+      if (j >= end) { break; }
+      t = t + 1u;
+      col = 0u;
+    }
   }
   let acc = comb(${opE}, comb(${opE}, accx, accy), comb(${opE}, accz, accw));
   ${storeAcc(c, plan.outKind, 's')}
 }`;
-  return { body, workgroups: grid(Math.ceil(n / THREAD_WG), maxDim) };
+  return { body, workgroups: grid(Math.ceil(n / L), maxDim) };
 }
 
-/** 'thread': one invocation per output element walks its row. */
-function threadBody(c: ReduceContext, outKind: Kind, outer: number, maxDim: number): ReduceBody {
-  const body = `@compute @workgroup_size(${THREAD_WG})
+/** 'thread': one invocation per `perLane` consecutive output elements walks their rows. */
+function threadBody(u: Uniforms, c: ReduceContext, plan: Plan, outer: number, maxDim: number): ReduceBody {
+  const L = plan.lanes;
+  const per = u.u32(plan.perLane);
+  const body = `@compute @workgroup_size(${L})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let o = gid.y * (nwg.x * ${THREAD_WG}u) + gid.x;
-  if (o >= ${c.outerE}) { return; }
-  ${c.addr.code('o', ['rowBase'], 'k')}
-  ${initAcc(c)}
-  var r = 0u;
-  for (var t = 0u; t < ${c.outerCntE}; t = t + 1u) {
-    ${leadBase(c, 't', 'b')}
-    for (var j = 0u; j < ${c.lastDimE}; j = j + 1u) {
-      ${foldInto(c, loadAt(c, `b + i32(j) * ${c.lastStrideE}`), 'r')}
-      r = r + 1u;
+  let s = gid.y * (nwg.x * ${L}u) + gid.x;
+  let o0 = s * ${per};
+  let o1 = min(o0 + ${per}, ${c.outerE});
+  for (var o = o0; o < o1; o = o + 1u) {
+    ${c.addr.code('o', ['rowBase'], 'k')}
+    ${initAcc(c)}
+    var r = 0u;
+    for (var t = 0u; t < ${c.outerCntE}; t = t + 1u) {
+      ${leadBase(c, 't', 'b')}
+      for (var j = 0u; j < ${c.lastDimE}; j = j + 1u) {
+        ${foldInto(c, loadAt(c, `b + i32(j) * ${c.lastStrideE}`), 'r')}
+        r = r + 1u;
+      }
     }
+    ${storeAcc(c, plan.outKind, 'o')}
   }
-  ${storeAcc(c, outKind, 'o')}
 }`;
-  return { body, workgroups: grid(Math.ceil(outer / THREAD_WG), maxDim) };
+  return { body, workgroups: grid(Math.ceil(Math.ceil(outer / plan.perLane) / L), maxDim) };
 }
 
 /** 'group' (and pass 1 of 'split'): one workgroup per output element or chunk; a shared-memory tree combines the lanes. */
-function groupBody(c: ReduceContext, outKind: Kind, n: number, maxDim: number): ReduceBody {
+function groupBody(c: ReduceContext, plan: Plan, n: number, maxDim: number): ReduceBody {
   const { arg, T, opE } = c;
+  const { outKind, lanes: L } = plan;
   const treeCombine = arg
     ? `if (better(${opE}, sv[lid], si[lid], sv[lid + s], si[lid + s])) { sv[lid] = sv[lid + s]; si[lid] = si[lid + s]; }`
     : `sv[lid] = comb(${opE}, sv[lid], sv[lid + s]);`;
-  const body = `var<workgroup> sv: array<${T}, ${GROUP_WG}>;
-${arg ? `var<workgroup> si: array<u32, ${GROUP_WG}>;` : ''}
-@compute @workgroup_size(${GROUP_WG})
+  const body = `var<workgroup> sv: array<${T}, ${L}>;
+${arg ? `var<workgroup> si: array<u32, ${L}>;` : ''}
+@compute @workgroup_size(${L})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lidv: vec3<u32>) {
   let lid = lidv.x;
@@ -304,7 +338,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let end = min(start + ${c.chunkE}, ${c.RE});
   ${c.addr.code('o', ['rowBase'], 'k')}
   ${initAcc(c)}
-  for (var r = start + lid; r < end; r = r + ${GROUP_WG}u) {
+  for (var r = start + lid; r < end; r = r + ${L}u) {
     var p = rowBase + i32(r) * ${c.lastStrideE};
     if (${c.rrE} > 1u) {
       ${udiv('r', c.lastDimD, 'rq', 'j')}
@@ -316,7 +350,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   sv[lid] = acc;
   ${arg ? 'si[lid] = accI;' : ''}
   workgroupBarrier();
-  for (var s = ${GROUP_WG / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${L / 2}u; s > 0u; s = s >> 1u) {
     if (lid < s) { ${treeCombine} }
     workgroupBarrier();
   }
@@ -345,21 +379,43 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
   const base = {
     op, x, keptShape, keptStrides: kept.map((a) => x.strides[a]), redShape, redStrides: axes.map((a) => x.strides[a]), outKind, source,
   };
+  const shapes = reduceShapesFor(rt);
   if (vec4Rows(op, x, axes, kept, source)) {
-    // Few long rows are cut into chunks of a multiple of 4 elements (a lane each).
-    const chunk = outer < 256 && R >= 8192 ? 4 * Math.ceil(R / 4 / Math.min(1024, Math.floor(R / 4096))) : R;
-    const G = Math.ceil(R / chunk);
-    return G === 1 ? dispatchReduce(rt, { ...base, strategy: 'vec4', G }) : twoPass(rt, { ...base, strategy: 'vec4', G }, out);
+    const G = vec4Chunks(outer, R / 4, shapes);
+    const plan: Plan = { ...base, strategy: 'vec4', G, lanes: shapes.rowLanes, perLane: 1 };
+    return G === 1 ? dispatchReduce(rt, plan) : twoPass(rt, plan, out);
   }
   // One invocation per row whenever there are enough rows to fill the device: on lavapipe this beats
   // a workgroup per row 2–10× (no barriers, lanes of one SIMD chunk walk 8 rows side by side). Very
   // long rows keep the workgroup strategy unless there are many of them (a 256-row workgroup is
   // one task on one CPU thread).
-  if (R <= 64 || (outer >= 256 && (R <= 2048 || outer >= 4096))) return dispatchReduce(rt, { ...base, strategy: 'thread', G: 1 });
-  if (!isArg(op) && outer < 32 && R > 16384) {
-    return twoPass(rt, { ...base, strategy: 'group', G: Math.min(1024, Math.ceil(R / 8192)) }, out);
+  if (R <= 64 || (outer >= 256 && (R <= 2048 || outer >= 4096))) {
+    return dispatchReduce(rt, { ...base, strategy: 'thread', G: 1, lanes: shapes.rowLanes, perLane: rowsPerLane(outer, R, shapes) });
   }
-  return dispatchReduce(rt, { ...base, strategy: 'group', G: 1 });
+  const group = { ...base, strategy: 'group' as const, lanes: shapes.groupLanes, perLane: 1 };
+  if (!isArg(op) && outer < 32 && R > 16384) return twoPass(rt, { ...group, G: Math.min(1024, Math.ceil(R / 8192)) }, out);
+  return dispatchReduce(rt, { ...group, G: 1 });
+}
+
+/**
+ * Chunks per output of the 'vec4' strategy: long rows (≥ 64 chunks of the tuned vec4s per lane) are
+ * split until there are enough invocations to fill the device (minWorkgroups × rowLanes), each
+ * chunk keeping at least vec4PerLane vec4s; then a second pass reduces the partials.
+ */
+export function vec4Chunks(outer: number, len4: number, s: ReduceShapes): number {
+  const want = s.minWorkgroups * s.rowLanes;
+  if (outer >= want || len4 < 64 * s.vec4PerLane) return 1;
+  return Math.max(1, Math.min(Math.ceil(want / outer), Math.floor(len4 / s.vec4PerLane)));
+}
+
+/**
+ * Outputs per invocation of the 'thread' strategy: short rows are grouped so that an invocation
+ * reads about 4 × vec4PerLane elements, as long as enough invocations remain to fill the device.
+ */
+export function rowsPerLane(outer: number, R: number, s: ReduceShapes): number {
+  const byWork = Math.floor((4 * s.vec4PerLane) / Math.max(R, 1));
+  const byFill = Math.floor(outer / (s.minWorkgroups * s.rowLanes));
+  return Math.max(1, Math.min(byWork, byFill));
 }
 
 /**
@@ -377,15 +433,18 @@ function twoPass(rt: GpuRuntime, plan: Plan, out: OutputSpec): GpuStorage {
 }
 
 /**
- * Whether the 'vec4' strategy applies: a value op (sum/prod/max/min) whose reduced axes merge into
- * one contiguous axis of a multiple of 4 elements, every row starting 4-aligned in a buffer bound as
- * vec4s (or a fused source that `vec4Ready` can evaluate 4 at a time). Rows are then read with one
- * vec4 load per 4 elements: measured 1.4–2.4× faster than a scalar walk on lavapipe.
+ * Whether the 'vec4' strategy applies: a value op (sum/prod/max/min) whose last merged reduced axis
+ * is contiguous with a multiple of 4 elements and every other reduced and kept stride (and the
+ * offset) a multiple of 4, so that each output's elements are 4-aligned vec4 segments of a buffer
+ * bound as vec4s (or of a fused source that `vec4Ready` can evaluate 4 at a time). Rows are then read
+ * with one vec4 load per 4 elements: measured 1.4–2.4× faster than a scalar walk on lavapipe.
  */
 function vec4Rows(op: ReduceOp, x: GpuView, axes: readonly number[], kept: number[], source?: OpNode): boolean {
   if (isArg(op) || numel(axes.map((a) => x.shape[a])) === 0) return false;
   const rc = coalesce(axes.map((a) => x.shape[a]), [axes.map((a) => x.strides[a])]);
-  if (rc.shape.length !== 1 || rc.strides[0][0] !== 1 || rc.shape[0] % 4 !== 0) return false;
+  const rr = rc.shape.length;
+  if (rr === 0 || rc.strides[0][rr - 1] !== 1 || rc.shape[rr - 1] % 4 !== 0) return false;
+  if (!rc.strides[0].every((st, d) => d === rr - 1 || rc.shape[d] === 1 || st % 4 === 0)) return false;
   if (x.offset % 4 !== 0 || !kept.every((a) => x.shape[a] === 1 || x.strides[a] % 4 === 0)) return false;
   return source ? vec4Ready(source) : (x.storage as GpuStorage).buffer.size % 16 === 0;
 }

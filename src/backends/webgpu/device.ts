@@ -11,6 +11,7 @@
 import { WgradError, type AdapterReport } from '../../core/backend.js';
 import { WebGpuBackend } from './backend.js';
 import { WebGpuRuntime, type RuntimeOptions } from './runtime.js';
+import { registerAdapter } from '../../kernels/tuning.js';
 
 export interface WebGpuOptions extends RuntimeOptions {
   gpu?: GPU;
@@ -109,6 +110,12 @@ export async function requestWebGpuBackend(opts: WebGpuOptions = {}): Promise<We
   } catch (e) {
     throw new WgradError('init', `requesting a WebGPU device from ${describe(adapter.info)} failed: ${(e as Error).message}`);
   }
+  // The memory-bound kernels pick their shapes by the kind of adapter (kernels/tuning.ts).
+  const info = adapter.info ?? ({} as GPUAdapterInfo);
+  registerAdapter(device, {
+    vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
+    isFallbackAdapter: info.isFallbackAdapter, subgroupMinSize: info.subgroupMinSize, subgroupMaxSize: info.subgroupMaxSize,
+  });
   const runtime = new WebGpuRuntime(device, opts);
   const report = adapterReport(adapter, device);
   device.lost.then((info) => {
