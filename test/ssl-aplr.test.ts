@@ -202,6 +202,18 @@ describe('APLR: the alternating min-max step on a fixed batch', () => {
     expect(await leaf(frozen.state)).toEqual(await leaf(r3.state));
   });
 
+  it("generatorBn 'eval': the generator step raises L_rec with the encoder on its running statistics", async () => {
+    const { params, st, x, aplr } = setup();
+    const o = { ...aplr, generatorBn: 'eval' as const };
+    const g = randomGenerator(9, { kind: 'mlp', shape: [6], hidden: [256] }, 0.1);
+    const r = ssl.generatorStep(g, aplr.generatorOptimizer.init(g), params, st.model, x, o);
+    const at = (gg: ssl.GeneratorParams) => ssl.generatorObjective(gg, params, st.model, x, o)[0].item();
+    expect(await r.objective.item()).toBeCloseTo(await at(g), 5);
+    expect(await at(r.params)).toBeGreaterThan(await at(g));
+    // Eval mode is not train mode: the objective differs from the batch-statistics one.
+    expect(Math.abs((await at(g)) - (await ssl.generatorObjective(g, params, st.model, x, aplr)[0].item()))).toBeGreaterThan(1e-4);
+  });
+
   it('softHgr objective and diversity: the encoder step raises Soft-HGR; the generator reports its diversity', async () => {
     const { params, st, x, aplr } = setup();
     const o = { ...aplr, objective: 'softHgr' as const, diversity: 0.5 };

@@ -152,7 +152,7 @@ export function aplrLoss(params: ModelParams, state: ModelState, x: Tensor, xTil
 
 /**
  * What the generator maximizes: the loss at x̃ = x + g(x) (target stopped) plus λ·diversity, with the
- * encoder fixed (BN per `generatorBn`, running statistics untouched). Returns [value, { rec, diversity }].
+ * encoder fixed (BN per `generatorBn`, running statistics untouched). Returns [value, { loss, diversity }].
  */
 export function generatorObjective(genParams: GeneratorParams, params: ModelParams, state: ModelState, x: Tensor, opts: Partial<AplrOptions> = {}): [Tensor, Parts] {
   const o = resolve(opts);
@@ -172,9 +172,9 @@ export function generatorObjective(genParams: GeneratorParams, params: ModelPara
       p = model.project(params, slice(h, [{ start: n, stop: 2 * n }]));
     }
     const [loss] = aplrObjective(p, fx, { ...o, stopTarget: true });
-    if (o.diversity === 0) return [loss, { rec: loss }];
+    if (o.diversity === 0) return [loss, { loss }];
     const div = generator.diversity(delta, o);
-    return [add(loss, mul(div, o.diversity)), { rec: loss, diversity: div }];
+    return [add(loss, mul(div, o.diversity)), { loss, diversity: div }];
   });
 }
 
@@ -220,7 +220,7 @@ function updateGenerator(params: ModelParams, state: SslState, x: Tensor, o: Res
   return { gp, gopt, parts };
 }
 
-const prefixed = (p: Parts): Parts => Object.fromEntries(Object.entries(p).filter(([k]) => k !== 'rec').map(([k, v]) => [`generator${k[0].toUpperCase()}${k.slice(1)}`, v]));
+const prefixed = (p: Parts): Parts => Object.fromEntries(Object.entries(p).filter(([k]) => k !== 'loss').map(([k, v]) => [`generator${k[0].toUpperCase()}${k.slice(1)}`, v]));
 
 /**
  * One APLR step on a batch x [N, ...]: generator ascent step(s), then the encoder's and predictor's
