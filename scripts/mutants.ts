@@ -96,7 +96,7 @@ const MUTANTS: Mutant[] = [
   {
     name: 'f2i-rounds',
     what: 'float → int32 cast rounds to nearest instead of truncating (off by one on half the values)',
-    file: 'src/kernels/elementwise-ops.ts',
+    file: 'src/kernels/elementwise-lib.ts',
     find: '  return i32(x);\n}',
     replace: '  return i32(round(x));\n}',
     tests: ['test/fusion.test.ts'],

@@ -1,16 +1,22 @@
 /**
  * WebGPU elementwise kernels (unary, binary, where, cast, copy) against the CPU reference, on random
  * shapes of rank 0–6 (size-0 and size-1 axes included), broadcasting, and strided / transposed /
- * flipped / sliced / broadcast input views built by hand over uploaded storage.
+ * flipped / sliced / broadcast input views built by hand over uploaded storage; and every entry of
+ * the one WGSL table (kernels/elementwise-ops.ts) gives the same bits realized at once
+ * (`fusion: false`) as inlined in a fused chain.
  */
 import fc from 'fast-check';
-import { beforeAll, describe, it } from 'vitest';
-import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
-import type { DType } from '../src/core/dtype.js';
-import { BINARY_OPS, UNARY_OPS, type BinaryOp, type UnaryOp } from '../src/core/prims.js';
-import { broadcastShapes } from '../src/core/shape.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { WebGpuBackend } from '../src/backends/webgpu/backend.js';
+import { storageArray, type DType } from '../src/core/dtype.js';
+import { BINARY_OPS, ELEMENTWISE_PRIMS, UNARY_OPS, type BinaryOp, type ComputePrim, type ElementwisePrim, type UnaryOp } from '../src/core/prims.js';
+import { broadcastShapes, contiguousStrides } from '../src/core/shape.js';
 import { requestWebGpuBackend } from '../src/backends/webgpu/device.js';
+import { LazyStorage, type WebStorage } from '../src/backends/webgpu/fusion.js';
 import { nodeGpu } from '../src/backends/webgpu/node-gpu.js';
+import { gpuRules } from '../src/backends/webgpu/rules.js';
+import { WGSL_OPS } from '../src/kernels/elementwise-ops.js';
+import type { View } from '../src/core/backend.js';
 import {
   checkPrim, contiguousLayout, gens, getGpu, layoutArb, makePair, releasePairs, shapeArb, withSpecials, type Layout, type Tolerance,
 } from './helpers/gpu.js';
@@ -194,4 +200,71 @@ describe('elementwise kernels vs CPU', () => {
       small.destroy();
     }
   });
+
+  it('fusion: false realizes each op at once through the same table: the same bits as the op inlined in a fused chain', async () => {
+    // One table: every compute primitive has exactly one WGSL source.
+    const kernelPrims = Object.keys(gpuRules) as ComputePrim[];
+    expect(kernelPrims.filter((p) => (ELEMENTWISE_PRIMS as readonly string[]).includes(p))).toEqual([]);
+    expect(Object.keys(WGSL_OPS).sort()).toEqual([...ELEMENTWISE_PRIMS].sort());
+
+    // Fusion off over the same device (so pipelines compiled here serve both).
+    const eager = new WebGpuBackend(gpu.runtime, gpu.report, {}, { fusion: false });
+    // Inlining converts each value between kinds as a store and reload would: one case per kind
+    // pattern (float, int32, bool/uint32 in and out; library calls; kind-changing ops; where with a
+    // float condition). Each case compiles two pipelines (~0.5 s each on lavapipe), hence not every op.
+    const cases: { prim: ElementwisePrim; ins: DType[]; params?: { dtype: DType }; out: DType }[] = [
+      { prim: 'neg', ins: ['int32'], out: 'int32' },
+      { prim: 'sin', ins: ['float32'], out: 'float32' },
+      { prim: 'logicalNot', ins: ['float32'], out: 'bool' },
+      { prim: 'copy', ins: ['bool'], out: 'bool' },
+      { prim: 'div', ins: ['int32', 'int32'], out: 'int32' },
+      { prim: 'pow', ins: ['float32', 'float32'], out: 'float32' },
+      { prim: 'sub', ins: ['uint32', 'uint32'], out: 'uint32' },
+      { prim: 'lt', ins: ['float32', 'float32'], out: 'bool' },
+      { prim: 'logicalAnd', ins: ['bool', 'bool'], out: 'bool' },
+      { prim: 'cast', ins: ['float32'], params: { dtype: 'int32' }, out: 'int32' },
+      { prim: 'cast', ins: ['uint32'], params: { dtype: 'int32' }, out: 'int32' },
+      { prim: 'cast', ins: ['bool'], params: { dtype: 'float32' }, out: 'float32' },
+      { prim: 'where', ins: ['float32', 'int32', 'int32'], out: 'int32' },
+    ];
+    const shape = [3, 8];
+    const view = (storage: WebStorage, dtype: DType): View<WebStorage> => ({ storage, dtype, shape, strides: contiguousStrides(shape), offset: 0 });
+    const upload = (b: WebGpuBackend, dtype: DType, values: number[]) => {
+      const data = storageArray(dtype, values.length);
+      values.forEach((v, i) => { data[i] = v; });
+      return view(b.upload(data, dtype), dtype);
+    };
+    const readBits = async (b: WebGpuBackend, s: WebStorage, dtype: DType) => {
+      const r = await b.read(view(s, dtype));
+      b.release(s);
+      return Array.from(new Uint32Array(r.buffer, r.byteOffset, r.length));
+    };
+    for (const { prim, ins, params = {}, out: outDtype } of cases) {
+      const what = `${prim}(${ins.join(', ')}) ${JSON.stringify(params)}`;
+      const out = { shape, dtype: outDtype };
+      // Seeds ≡ 0 mod 4: special values (NaN, ±inf, ±0, ties) included.
+      const datas = ins.map((d, k) => Array.from({ length: shape[0] * shape[1] }, (_, i) => valueGen(d, prim, 4 * (k + 1))(i)));
+      // Realized at once: a buffer, its kernel recorded by the call itself.
+      const eagerIns = ins.map((d, k) => upload(eager, d, datas[k]));
+      const d0 = eager.runtime.stats.dispatches;
+      const y = eager.run(prim, eagerIns, params as never, out);
+      expect(y instanceof LazyStorage, what).toBe(false);
+      expect(eager.runtime.stats.dispatches - d0, what).toBe(1);
+      const want = await readBits(eager, y, outDtype);
+      for (const v of eagerIns) eager.release(v.storage);
+      // Inlined: copy(op(copy(a), copy(b), ...)) is one fused kernel.
+      const fusedIns = ins.map((d, k) => upload(gpu, d, datas[k]));
+      await gpu.sync();
+      const f0 = gpu.runtime.stats.dispatches;
+      const copies = fusedIns.map((v) => view(gpu.run('copy', [v], {}, { shape, dtype: v.dtype }), v.dtype));
+      const mid = gpu.run(prim, copies, params as never, out);
+      const z = gpu.run('copy', [view(mid, outDtype)], {}, out);
+      expect(z instanceof LazyStorage, what).toBe(true);
+      const got = await readBits(gpu, z, outDtype);
+      expect(gpu.runtime.stats.dispatches - f0, what).toBe(1);
+      expect(got, what).toEqual(want);
+      for (const v of [...copies, ...fusedIns]) gpu.release(v.storage);
+      gpu.release(mid);
+    }
+  }, 300_000); // a cold lavapipe shader cache compiles 26 pipelines
 });

@@ -2,7 +2,9 @@
  * The closed primitive set. Everything else in wgrad (softmax, losses, layers, attacks) is composed
  * from these in the front end. Each primitive has, in one rule table per transformation:
  *   - a CPU reference implementation        (src/backends/cpu/rules.ts,   `{ [P in ComputePrim]: ... }`)
- *   - a WGSL lowering                       (src/backends/webgpu/rules.ts, `{ [P in ComputePrim]: ... }`)
+ *   - a WGSL lowering: for elementwise primitives their WGSL op, which always runs through fusion
+ *     (src/kernels/elementwise-ops.ts, `{ [P in ElementwisePrim]: ... }`), for the others a kernel
+ *     (src/backends/webgpu/rules.ts, `{ [P in Exclude<ComputePrim, ElementwisePrim>]: ... }`)
  *   - a VJP rule                            (src/autograd/vjp.ts,          `{ [P in Prim]: ... }`)
  * so adding a primitive without all three fails `tsc`.
  *
@@ -98,7 +100,12 @@ export const VIEW_PRIMS = ['reshape', 'permute', 'expand', 'slice'] as const;
 export type ViewPrim = (typeof VIEW_PRIMS)[number];
 export type ComputePrim = Exclude<Prim, ViewPrim>;
 
+/** Inputs broadcast together, one output element per index: fused into one kernel on WebGPU. */
+export const ELEMENTWISE_PRIMS = [...UNARY_OPS, ...BINARY_OPS, 'cast', 'where'] as const;
+export type ElementwisePrim = (typeof ELEMENTWISE_PRIMS)[number];
+
 export const isViewPrim = (p: Prim): p is ViewPrim => (VIEW_PRIMS as readonly string[]).includes(p);
 export const isUnaryOp = (p: string): p is UnaryOp => (UNARY_OPS as readonly string[]).includes(p);
 export const isBinaryOp = (p: string): p is BinaryOp => (BINARY_OPS as readonly string[]).includes(p);
+export const isElementwisePrim = (p: string): p is ElementwisePrim => (ELEMENTWISE_PRIMS as readonly string[]).includes(p);
 export const isReduceOp = (p: string): p is ReduceOp => (REDUCE_OPS as readonly string[]).includes(p);

@@ -2,8 +2,8 @@
  * Elementwise kernels: one op, or a fused chain of ops, in one generated kernel.
  *
  * An elementwise computation is an expression DAG (`Expr`): leaves are strided views of storage
- * buffers, nodes are ops (unary, binary, where, cast; their WGSL is in elementwise-ops.ts). A single
- * op is a one-node DAG. The WebGPU backend's fusion (src/backends/webgpu/fusion.ts) grows DAGs
+ * buffers, nodes are ops (every elementwise primitive; their WGSL is the table of elementwise-ops.ts).
+ * A single op is a one-node DAG. The WebGPU backend's fusion (src/backends/webgpu/fusion.ts) grows DAGs
  * across ops, so tanh(x·1.5 + 0.5)·x is one kernel that reads x once and writes once instead of
  * four passes over memory and four dispatches — on lavapipe both cost.
  *
@@ -36,9 +36,9 @@
  */
 import type { OutputSpec } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
-import type { BinaryOp, UnaryOp } from '../core/prims.js';
+import type { ElementwisePrim, PrimParams, UnaryOp } from '../core/prims.js';
 import { broadcastStrides, numel } from '../core/shape.js';
-import { binaryOp, castOp, kindOf, libCode, storeExpr, unaryOp, whereOp, type Kind, type Op } from './elementwise-ops.js';
+import { elementwiseOp, kindOf, libCode, storeExpr, type Kind, type Op } from './elementwise-ops.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
 import { Addr, coalesce, flatGrid, FLAT_END, flatMain, storageDecl, Uniforms, WG } from './wgsl.js';
 
@@ -155,7 +155,7 @@ export interface ExprFunction {
   name: string;
   /** Storage declarations and the function itself. */
   code: string;
-  /** Library functions it calls (elementwise-ops.ts `libCode`). */
+  /** Library functions it calls (elementwise-lib.ts, via `libCode`). */
   lib: Set<string>;
   key: string;
   buffers: GpuStorage[];
@@ -291,27 +291,17 @@ ${FLAT_END}`;
   return result;
 }
 
-/** One op over views broadcast to out.shape, run at once (the unfused path). */
-function runOne(rt: GpuRuntime, op: Op, inputs: GpuView[], out: OutputSpec): GpuStorage {
+/**
+ * Elementwise primitive `prim` over views broadcast to out.shape, run at once: a DAG of one op
+ * through the same table and kernel as a fused chain. For kernels that need an elementwise step of
+ * their own (e.g. a contiguous copy); the backend runs elementwise primitives through fusion.
+ */
+export function runElementwise<P extends ElementwisePrim>(rt: GpuRuntime, prim: P, inputs: GpuView[], params: PrimParams[P], out: OutputSpec): GpuStorage {
+  const op = elementwiseOp(prim, inputs.map((v) => v.dtype), params, out.dtype);
   return runExpr(rt, opNode(op, out.dtype, inputs.map((v) => leafAt(v, out.shape))), out);
 }
 
-/** Unary op (including copy, which materializes a strided view contiguously). */
+/** Unary op (`copy` materializes a strided view contiguously), run at once. */
 export function runUnary(rt: GpuRuntime, op: UnaryOp, x: GpuView, out: OutputSpec): GpuStorage {
-  return runOne(rt, unaryOp(op, x.dtype), [x], out);
-}
-
-/** Binary op; both operands compute in the kind of the first operand's dtype (as on the CPU). */
-export function runBinary(rt: GpuRuntime, op: BinaryOp, a: GpuView, b: GpuView, out: OutputSpec): GpuStorage {
-  return runOne(rt, binaryOp(op, a.dtype), [a, b], out);
-}
-
-/** where(cond, a, b): cond nonzero (NaN counts as nonzero) picks a, else b. */
-export function runWhere(rt: GpuRuntime, cond: GpuView, a: GpuView, b: GpuView, out: OutputSpec): GpuStorage {
-  return runOne(rt, whereOp(cond.dtype, out.dtype), [cond, a, b], out);
-}
-
-/** cast {dtype}: saturating float→int (NaN → 0), int32↔uint32 reinterpretation, x != 0 for bool. */
-export function runCast(rt: GpuRuntime, x: GpuView, dtype: DType, out: OutputSpec): GpuStorage {
-  return runOne(rt, castOp(x.dtype, dtype), [x], out);
+  return runElementwise(rt, op, [x], {}, out);
 }

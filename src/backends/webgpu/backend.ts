@@ -1,6 +1,8 @@
 /**
- * The WebGPU backend: storage is pooled GPU buffers (runtime.ts), primitives run through the rule
- * table of rules.ts. Elementwise primitives are fused lazily (fusion.ts) unless `fusion: false`.
+ * The WebGPU backend: storage is pooled GPU buffers (runtime.ts). Every elementwise primitive runs
+ * through fusion (fusion.ts), its WGSL taken from the typed table of kernels/elementwise-ops.ts;
+ * `fusion: false` only makes fusion realize each value at once. Every other primitive runs its
+ * kernel from the rule table of rules.ts (reductions read unrealized inputs in place).
  *
  * Rules the front end must respect:
  *  - `run`, `upload`, `release` only record work; nothing is submitted until `read`, `flush`,
@@ -16,17 +18,15 @@
  */
 import { WgradError, type AdapterReport, type Backend, type MemoryInfo, type OutputSpec } from '../../core/backend.js';
 import { storageArray, type AnyStorageArray, type DType } from '../../core/dtype.js';
-import type { ComputePrim, PrimParams } from '../../core/prims.js';
+import { isElementwisePrim, type ComputePrim, type PrimParams } from '../../core/prims.js';
 import type { View } from '../../core/backend.js';
 import { fmtShape, numel } from '../../core/shape.js';
 import type { GpuStorage, GpuView } from '../../kernels/runtime.js';
 import { isRowMajor } from '../../kernels/wgsl.js';
 import { runUnary } from '../../kernels/elementwise.js';
-import { binaryOp, castOp, unaryOp, whereOp, type Op } from '../../kernels/elementwise-ops.js';
-import { isBinaryOp, isReduceOp, isUnaryOp } from '../../core/prims.js';
-import { runReduce } from '../../kernels/reduce.js';
-import { Fusion, LazyStorage, type WebStorage } from './fusion.js';
-import { gpuRules } from './rules.js';
+import { elementwiseOp } from '../../kernels/elementwise-ops.js';
+import { Fusion, type WebStorage } from './fusion.js';
+import { gpuRules, readsFused, type KernelPrim } from './rules.js';
 import { WebGpuRuntime } from './runtime.js';
 
 function arrayFor(dtype: DType, buf: ArrayBuffer): AnyStorageArray {
@@ -45,19 +45,10 @@ function accepts(dtype: DType, data: unknown): boolean {
   }
 }
 
-/** The fusable op of an elementwise primitive, or null for every other primitive. */
-function elementwiseOp<P extends ComputePrim>(prim: P, inputs: View<WebStorage>[], params: PrimParams[P], out: OutputSpec): Op | null {
-  if (isUnaryOp(prim)) return unaryOp(prim, inputs[0].dtype);
-  if (isBinaryOp(prim)) return binaryOp(prim, inputs[0].dtype);
-  if (prim === 'where') return whereOp(inputs[0].dtype, out.dtype);
-  if (prim === 'cast') return castOp(inputs[0].dtype, (params as PrimParams['cast']).dtype);
-  return null;
-}
-
 export class WebGpuBackend implements Backend<WebStorage> {
   readonly kind = 'webgpu' as const;
-  /** Null when fusion is off: every primitive then runs at once through gpuRules. */
-  private readonly fusion: Fusion | null;
+  /** Runs every elementwise primitive; with `fusion: false` it realizes each value at once. */
+  private readonly fusion: Fusion;
 
   constructor(
     readonly runtime: WebGpuRuntime,
@@ -66,7 +57,7 @@ export class WebGpuBackend implements Backend<WebStorage> {
     readonly owner: { gpu?: GPU; adapter?: GPUAdapter } = {},
     opts: { fusion?: boolean } = {},
   ) {
-    this.fusion = opts.fusion === false ? null : new Fusion(runtime);
+    this.fusion = new Fusion(runtime, opts.fusion === false);
   }
 
   get device(): GPUDevice {
@@ -104,8 +95,7 @@ export class WebGpuBackend implements Backend<WebStorage> {
   }
 
   release(storage: WebStorage): void {
-    if (this.fusion) this.fusion.release(storage);
-    else this.runtime.release(storage as GpuStorage);
+    this.fusion.release(storage);
   }
 
   run<P extends ComputePrim>(prim: P, inputs: View<WebStorage>[], params: PrimParams[P], out: OutputSpec): WebStorage {
@@ -116,22 +106,23 @@ export class WebGpuBackend implements Backend<WebStorage> {
     // that can never be realized must not be created (it would fail inside some later op).
     this.checkFits(prim, out);
     this.runtime.activeOp = prim;
-    if (this.fusion) {
-      this.fusion.tick();
-      this.runtime.activeOp = prim;
-      const op = elementwiseOp(prim, inputs, params, out);
-      if (op) return this.fusion.fuse(op, inputs, out, prim);
-      // A reduction reads an unrealized value through its expression (never materialized).
-      const x = inputs[0];
-      if (isReduceOp(prim) && x.storage instanceof LazyStorage && x.storage.root) {
-        const root = x.storage.root;
-        return this.runtime.attempt(() => runReduce(this.runtime, prim, x as unknown as GpuView, (params as PrimParams['sum']).axes, out, root));
-      }
-    }
-    const rule = gpuRules[prim];
-    const concrete = inputs.map((v) => this.concrete(v));
+    this.fusion.tick();
     this.runtime.activeOp = prim;
-    return this.runtime.attempt(() => rule(this.runtime, concrete, params, out));
+    if (isElementwisePrim(prim)) {
+      const op = elementwiseOp(prim, inputs.map((v) => v.dtype), params as PrimParams[typeof prim], out.dtype);
+      return this.fusion.fuse(op, inputs, out, prim);
+    }
+    return this.runKernel(prim as KernelPrim, inputs, params as PrimParams[KernelPrim], out);
+  }
+
+  /** A non-elementwise primitive: its rule, on realized inputs (or unrealized ones it reads in place). */
+  private runKernel<P extends KernelPrim>(prim: P, inputs: View<WebStorage>[], params: PrimParams[P], out: OutputSpec): GpuStorage {
+    const rule = gpuRules[prim];
+    const sources = inputs.map((v) => (readsFused(prim) ? this.fusion.source(v) : null));
+    // An input read in place stands for its geometry only (see rules.ts).
+    const views = inputs.map((v, k) => (sources[k] ? (v as unknown as GpuView) : this.fusion.concrete(v)));
+    this.runtime.activeOp = prim;
+    return this.runtime.attempt(() => rule(this.runtime, views, params, out, sources));
   }
 
   /** Throws (naming `op`, the size and the limit) when `out` cannot fit in one storage buffer. */
@@ -145,17 +136,17 @@ export class WebGpuBackend implements Backend<WebStorage> {
 
   /** `v` over a real buffer (realizing a fused value). */
   private concrete(v: View<WebStorage>): GpuView {
-    return this.fusion ? this.fusion.concrete(v) : (v as GpuView);
+    return this.fusion.concrete(v);
   }
 
   flush(): void {
     this.runtime.check('flush');
-    this.fusion?.realizeAll();
+    this.fusion.realizeAll();
     this.runtime.flush();
   }
 
   sync(): Promise<void> {
-    this.fusion?.realizeAll();
+    this.fusion.realizeAll();
     return this.runtime.sync();
   }
 

@@ -1,5 +1,6 @@
 /**
- * Lazy elementwise fusion for the WebGPU backend.
+ * Lazy elementwise fusion for the WebGPU backend: the one path every elementwise primitive takes
+ * (its WGSL is the table of kernels/elementwise-ops.ts).
  *
  * An elementwise primitive (unary, binary, where, cast) does not run when it is called: it returns
  * a `LazyStorage` holding an expression DAG (kernels/elementwise.ts) over the buffers it reads. A
@@ -18,6 +19,10 @@
  *    alive.
  * A value read twice by elementwise consumers before it is realized is recomputed in each; values
  * read by a non-elementwise op are realized first and then read as buffers.
+ *
+ * Realize at once (`atOnce`, the backend's `fusion: false`): every value is realized as soon as it
+ * is made, so each op is its own kernel (a DAG of one op, the same table and code generator) and
+ * its buffer is returned directly. No value is ever pending then.
  *
  * Failure: a value whose kernel cannot be recorded is dead: it leaves the pending set and drops its
  * inputs, and its error (naming the primitive that made it) is thrown once — by the call that
@@ -74,7 +79,11 @@ export class Fusion {
   /** Distinct buffers one fused kernel may read (one binding is the output). */
   readonly maxInputs: number;
 
-  constructor(private readonly rt: WebGpuRuntime) {
+  constructor(
+    private readonly rt: WebGpuRuntime,
+    /** Realize every value as it is made (see header). */
+    readonly atOnce = false,
+  ) {
     this.maxInputs = Math.min(rt.limits.maxStorageBuffersPerShaderStage - 1, 8);
   }
 
@@ -130,7 +139,8 @@ export class Fusion {
         s.buffer = this.rt.attempt(() => runExpr(this.rt, root, { shape: s.shape, dtype: root.dtype }));
       } catch (e) {
         const why = e instanceof Error ? e.message : String(e);
-        s.failure = new WgradError(s.origin, `computing its fused ${root.dtype} [${s.shape.join(', ')}] result failed: ${why}`);
+        const what = `${this.atOnce ? '' : 'fused '}${root.dtype} [${s.shape.join(', ')}]`;
+        s.failure = new WgradError(s.origin, `computing its ${what} result failed: ${why}`);
         this.dropInputs(s);
         throw s.failure;
       }
@@ -152,8 +162,16 @@ export class Fusion {
     return v.storage instanceof LazyStorage ? { ...v, storage: this.realize(v.storage) } : (v as GpuView);
   }
 
-  /** The lazy result of `op` over `inputs` (views broadcast to out.shape). */
-  fuse(op: Op, inputs: View<WebStorage>[], out: OutputSpec, origin?: string): LazyStorage {
+  /** The expression of `v`'s value while it is unrealized (a kernel may evaluate it in place), else null. */
+  source(v: View<WebStorage>): OpNode | null {
+    return v.storage instanceof LazyStorage ? v.storage.root : null;
+  }
+
+  /**
+   * The result of `op` over `inputs` (views broadcast to out.shape): a lazy value, or with `atOnce`
+   * its realized buffer (owned by the caller; a failure throws here, naming `origin`).
+   */
+  fuse(op: Op, inputs: View<WebStorage>[], out: OutputSpec, origin?: string): WebStorage {
     const n = numel(out.shape);
     const rowMajor = inputs.map((v) => {
       const s = v.storage;
@@ -172,7 +190,7 @@ export class Fusion {
     for (const b of leaves) this.retain(b);
     const lazy = new LazyStorage(n, out.shape, root, leaves, origin);
     this.pending.add(lazy);
-    return lazy;
+    return this.atOnce ? this.realize(lazy) : lazy;
   }
 
   /** The front end's release of storage it owns. */

@@ -1,14 +1,23 @@
 /**
- * The WGSL lowering of every compute primitive: one entry per ComputePrim (a primitive without a
- * lowering fails tsc). Each rule receives the runtime, the input views (order as PrimParams
- * documents), the params and the already-validated output spec, and returns a fresh contiguous
- * GpuStorage of numel(out.shape) elements. Semantics are those of the CPU reference
- * (src/backends/cpu/*), which the kernel tests check.
+ * The kernels of the primitives that are not elementwise: one entry per such compute primitive (a
+ * primitive without one fails tsc). Elementwise primitives have no entry here: their WGSL is the
+ * typed table of src/kernels/elementwise-ops.ts and they always run through fusion (fusion.ts).
+ *
+ * Each rule receives the runtime, the input views (order as PrimParams documents), the params and
+ * the already-validated output spec, and returns a fresh contiguous GpuStorage of
+ * numel(out.shape) elements. Semantics are those of the CPU reference (src/backends/cpu/*), which
+ * the kernel tests check.
+ *
+ * Fused inputs: a rule of a primitive for which `readsFused` holds (the reductions) may get an input
+ * that is an unrealized fused value: `sources[k]` is then its expression, which the kernel
+ * evaluates at every address it reads instead of loading a buffer (so softmax's Σ exp(x − max)
+ * never stores exp(x − max)), and `inputs[k]` gives only its geometry (shape, strides, offset,
+ * dtype), not a buffer. Every other input is realized before the rule runs.
  */
 import type { OutputSpec } from '../../core/backend.js';
-import type { BinaryOp, ComputePrim, PrimParams, ReduceOp, UnaryOp } from '../../core/prims.js';
+import { isReduceOp, type ComputePrim, type ElementwisePrim, type PrimParams, type ReduceOp } from '../../core/prims.js';
 import { runConv2d, runConv2dInputGrad, runConv2dWeightGrad } from '../../kernels/conv.js';
-import { runBinary, runCast, runUnary, runWhere } from '../../kernels/elementwise.js';
+import type { OpNode } from '../../kernels/elementwise.js';
 import { runGather, runScatterAdd } from '../../kernels/gather.js';
 import { runMatmul } from '../../kernels/matmul.js';
 import { runConcat, runPad } from '../../kernels/movement.js';
@@ -17,32 +26,24 @@ import { runReduce } from '../../kernels/reduce.js';
 import type { GpuRuntime, GpuStorage, GpuView } from '../../kernels/runtime.js';
 import { runArgsort } from '../../kernels/sort.js';
 
-export type GpuRule<P extends ComputePrim> = (
+/** A compute primitive that runs a kernel of its own (not through the elementwise table). */
+export type KernelPrim = Exclude<ComputePrim, ElementwisePrim>;
+
+export type GpuRule<P extends KernelPrim> = (
   rt: GpuRuntime,
   inputs: GpuView[],
   params: PrimParams[P],
   out: OutputSpec,
+  /** Per input, its unrealized fused expression (only for `readsFused` primitives; see header). */
+  sources: readonly (OpNode | null)[],
 ) => GpuStorage;
 
-const unary = (op: UnaryOp): GpuRule<UnaryOp> => (rt, [x], _p, out) => runUnary(rt, op, x, out);
-const binary = (op: BinaryOp): GpuRule<BinaryOp> => (rt, [a, b], _p, out) => runBinary(rt, op, a, b, out);
-const reduce = (op: ReduceOp): GpuRule<ReduceOp> => (rt, [x], p, out) => runReduce(rt, op, x, p.axes, out);
+/** Whether `prim`'s kernel can read an unrealized fused input through its expression. */
+export const readsFused = (prim: KernelPrim): prim is ReduceOp => isReduceOp(prim);
 
-export const gpuRules: { [P in ComputePrim]: GpuRule<P> } = {
-  neg: unary('neg'), abs: unary('abs'), sign: unary('sign'), exp: unary('exp'),
-  log: unary('log'), log1p: unary('log1p'), expm1: unary('expm1'), sqrt: unary('sqrt'),
-  rsqrt: unary('rsqrt'), reciprocal: unary('reciprocal'), sin: unary('sin'), cos: unary('cos'),
-  tanh: unary('tanh'), floor: unary('floor'), ceil: unary('ceil'), round: unary('round'),
-  logicalNot: unary('logicalNot'), copy: unary('copy'),
+const reduce = (op: ReduceOp): GpuRule<ReduceOp> => (rt, [x], p, out, [source]) => runReduce(rt, op, x, p.axes, out, source ?? undefined);
 
-  add: binary('add'), sub: binary('sub'), mul: binary('mul'), div: binary('div'),
-  pow: binary('pow'), mod: binary('mod'), maximum: binary('maximum'), minimum: binary('minimum'),
-  eq: binary('eq'), ne: binary('ne'), lt: binary('lt'), le: binary('le'),
-  gt: binary('gt'), ge: binary('ge'), logicalAnd: binary('logicalAnd'), logicalOr: binary('logicalOr'),
-
-  cast: (rt, [x], p, out) => runCast(rt, x, p.dtype, out),
-  where: (rt, [c, a, b], _p, out) => runWhere(rt, c, a, b, out),
-
+export const gpuRules: { [P in KernelPrim]: GpuRule<P> } = {
   sum: reduce('sum'), prod: reduce('prod'), max: reduce('max'), min: reduce('min'),
   argmax: reduce('argmax'), argmin: reduce('argmin'),
 
