@@ -7,6 +7,10 @@
  * the cross-check.
  */
 import type { RowSpec } from '../harness.js';
+import type { TfHandle, WG } from '../gpu.js';
+import type { Tensor } from '../../src/node.js';
+import type * as TFNS from '@tensorflow/tfjs-core';
+import { convGemmRows } from './conv-gemm.js';
 import { type Ctx, needTf, needWg, tfFn, wgFn } from './context.js';
 import { hwioToOihw, nchwToNhwc, nhwcToNchw, oihwToHwio, uniform } from './data.js';
 
@@ -18,7 +22,7 @@ function matmulRow(ctx: Ctx, id: string, name: string, b: number, m: number, k: 
   return {
     group: 'matmul', id, name,
     shape: `${b > 1 ? `${b}×` : ''}[${m}×${k}]·[${k}×${n}]`,
-    metric: 'GFLOP/s', work: 2 * b * m * k * n, tol: 1e-4, maxRepeats,
+    metric: 'GFLOP/s', work: 2 * b * m * k * n, tol: 1e-4, maxRepeats, gemm: [b, m, k, n],
     wgrad: async () => {
       const wg = needWg(ctx);
       const A = wg.tensor(aData, { shape: aShape }), B = wg.tensor(bData, { shape: bShape });
@@ -111,7 +115,7 @@ export function convRows(ctx: Ctx): RowSpec[] {
     { id: 'resdown', label: 'ResNet 16→32 stride 2', n: resN, c: 16, h: 32, w: 32, o: 32, k: 3, stride: 2, pad: 1 },
   ];
   const use = ctx.quick ? shapes.filter((s) => s.id === 'cnn2' || s.id === 'res32') : shapes;
-  return use.flatMap((s) => [convRow(ctx, s, false), convRow(ctx, s, true)]);
+  return [...use.flatMap((s) => [convRow(ctx, s, false), convRow(ctx, s, true)]), ...convGemmRows(ctx)];
 }
 
 // ---------------------------------------------------------------- memory-bound: elementwise, reductions
@@ -176,7 +180,67 @@ export function memoryRows(ctx: Ctx): RowSpec[] {
     ...sizes.map((n) => memRow(ctx, 'sum', n)),
     memRow(ctx, 'softmax', big),
     memRow(ctx, 'layernorm', big),
+    ...reductionRows(ctx),
   ];
+}
+
+/** A memory-bound row from one input [shape] (NCHW on wgrad; TF.js gets NHWC for rank 4). */
+interface ReductionSpec {
+  id: string;
+  name: string;
+  shape: number[];
+  /** Output elements (for the bytes: input read + output written). */
+  outN: number;
+  wg: (wg: WG, x: Tensor) => Tensor;
+  tf: (tf: TfHandle['tf'], x: TFNS.Tensor) => TFNS.Tensor;
+  /** TF.js's output back to wgrad's layout. */
+  back?: (y: Float32Array) => Float32Array;
+}
+
+function reductionRow(ctx: Ctx, r: ReductionSpec): RowSpec {
+  const n = r.shape.reduce((a, b) => a * b, 1);
+  const x = uniform(n, 24, -2, 2);
+  const nhwc = r.shape.length === 4;
+  const [b, c, h, w] = r.shape;
+  return {
+    group: 'memory', id: r.id, name: r.name, shape: `[${r.shape.join('×')}]`, metric: 'GB/s', work: 4 * (n + r.outN), tol: 1e-4,
+    note: 'GB/s counts one read of the input and one write of the output',
+    wgrad: async () => {
+      const wg = needWg(ctx);
+      const X = wg.tensor(x, { shape: r.shape });
+      return wgFn(wg, [X], () => r.wg(wg, X));
+    },
+    tfjs: async () => {
+      const h4 = needTf(ctx);
+      const X = nhwc ? h4.tf.tensor4d(nchwToNhwc(x, b, c, h, w), [b, h, w, c]) : h4.tf.tensor(x, r.shape);
+      return tfFn(h4, [X], () => r.tf(h4.tf, X), r.back ? ([y]) => r.back!(y) : undefined);
+    },
+  };
+}
+
+/** Axis sums, bias gradients (conv: over N, H, W; linear: over the batch) and 2×2 max pooling. */
+function reductionRows(ctx: Ctx): RowSpec[] {
+  const side = ctx.quick ? 2048 : 4096, cnnN = ctx.quick ? 64 : 256;
+  const [pc, ph] = [32, 28];
+  const specs: ReductionSpec[] = [
+    { id: 'mem.sum.rows', name: 'sum over the last axis', shape: [side, side], outN: side, wg: (wg, x) => wg.sum(x, 1), tf: (tf, x) => tf.sum(x, 1) },
+    { id: 'mem.sum.cols', name: 'sum over the first axis', shape: [side, side], outN: side, wg: (wg, x) => wg.sum(x, 0), tf: (tf, x) => tf.sum(x, 0) },
+    {
+      id: 'mem.biasgrad.conv', name: 'bias gradient, conv (sum over N, H, W)', shape: [cnnN, pc, ph, ph], outN: pc,
+      wg: (wg, x) => wg.sum(x, [0, 2, 3]), tf: (tf, x) => tf.sum(x, [0, 1, 2]),
+    },
+    {
+      id: 'mem.biasgrad.linear', name: 'bias gradient, linear (sum over the batch)', shape: [ctx.quick ? 2048 : 8192, 512], outN: 512,
+      wg: (wg, x) => wg.sum(x, 0), tf: (tf, x) => tf.sum(x, 0),
+    },
+    {
+      id: 'mem.maxpool', name: 'max pooling 2×2', shape: [cnnN, pc, ph, ph], outN: (cnnN * pc * ph * ph) / 4,
+      wg: (wg, x) => wg.nn.maxPool2d(x, { kernel: 2 }),
+      tf: (tf, x) => tf.maxPool(x as TFNS.Tensor4D, 2, 2, 'valid'),
+      back: (y) => nhwcToNchw(y, cnnN, pc, ph / 2, ph / 2),
+    },
+  ];
+  return specs.map((r) => reductionRow(ctx, r));
 }
 
 // ---------------------------------------------------------------- dispatch overhead

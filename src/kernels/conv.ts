@@ -184,20 +184,30 @@ function col2imLoader(gy: GpuView, d: Dims, g: Conv2dGeometry): Loader {
 
 /** A operand of conv2dWeightGrad: GY[o, k = (n, oy, ox)] = gy[n, g·Og + o, oy, ox]; 4 consecutive o. */
 function gyRowsLoader(gy: GpuView, d: Dims): Loader {
-  return implicitLoader('gyrows', gy.storage, (u) => {
+  // With (oy, ox) mergeable (gy contiguous over them) a pixel index needs no split into oy, ox.
+  const px = coalesce([d.Ho, d.Wo], [gy.strides.slice(2)]);
+  const merged = px.shape.length <= 1;
+  return implicitLoader(merged ? 'gyrowsP' : 'gyrows', gy.storage, (u) => {
     const P = u.divisor(d.Ho * d.Wo);
     const Wo = u.divisor(d.Wo);
+    const [Hoi, Woi] = [u.i32(d.Ho), u.i32(d.Wo)];
+    const sP = u.i32(px.shape.length === 1 ? px.strides[0][0] : 0);
     const s = viewUniforms(u, gy, d.Og, false);
+    /** `let <a> = <off> + address of pixel p` (p, or py / px when not merged). */
+    const pixel = (p: string, a: string, off: string) => merged
+      ? `let ${a} = ${off} + ${p} * ${sP};`
+      : `${divmod(p, Wo, `${a}y`, `${a}x`)} let ${a} = ${off} + ${a}y * ${s.h} + ${a}x * ${s.w};`;
     return {
       base: s.base,
       unit: ({ X, base, o, k, O, K, checked, along }) => {
         const lines: string[] = [];
         if (along === 'k') {
-          // 4 consecutive k = (n, oy, ox) at one o.
+          // 4 consecutive k = (n, oy, ox) at one o: one division, then an odometer.
           lines.push(`let oOff = ${base} + i32(${o}) * ${s.c};`);
+          lines.push(`let k0 = i32(${k}); ${divmod('k0', P, 'nn', 'p0', 'var', 'let')} ${divmod('p0', Wo, 'py', 'px', 'var')}`);
           for (let e = 0; e < 4; e++) {
-            lines.push(`let kk${e} = i32(${k}) + ${e}; ${divmod(`kk${e}`, P, `nn${e}`, `p${e}`)}`);
-            lines.push(`${divmod(`p${e}`, Wo, `py${e}`, `px${e}`)} let a${e} = oOff + nn${e} * ${s.n} + py${e} * ${s.h} + px${e} * ${s.w};`);
+            if (e > 0) lines.push(`px = px + 1; ${carry('px', 'py', Woi, `wx${e}`)} ${carry('py', 'nn', Hoi, `wy${e}`)}`);
+            lines.push(`let a${e} = oOff + nn * ${s.n} + py * ${s.h} + px * ${s.w};`);
             if (checked) {
               lines.push(`let in${e} = ${o} < ${O} && ${k} + ${e}u < ${K};`);
               lines.push(`let v${e} = select(0.0, ${X}[select(0, a${e}, in${e})], in${e});`);
@@ -207,10 +217,8 @@ function gyRowsLoader(gy: GpuView, d: Dims): Loader {
           }
           return endUnit(lines);
         }
-        lines.push(
-          `let kk = i32(${k}); ${divmod('kk', P, 'nn', 'p')} ${divmod('p', Wo, 'py', 'px')}`,
-          `let kOff = ${base} + nn * ${s.n} + py * ${s.h} + px * ${s.w} + i32(${o}) * ${s.c};`,
-        );
+        lines.push(`let kk = i32(${k}); ${divmod('kk', P, 'nn', 'p')} ${pixel('p', 'pa', `${base} + nn * ${s.n}`)}`);
+        lines.push(`let kOff = pa + i32(${o}) * ${s.c};`);
         if (!checked) {
           for (let e = 0; e < 4; e++) lines.push(`let v${e} = ${X}[kOff + ${e} * ${s.c}];`);
         } else {
