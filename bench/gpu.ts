@@ -20,6 +20,16 @@ export type WG = typeof import('../src/node.js');
 export type TF = typeof import('@tensorflow/tfjs-core');
 
 let sharedGpu: GPU | undefined;
+let extraFlags: string[] = [];
+
+/** Dawn flags for the shared GPU object (e.g. `enable-dawn-features=disable_robustness`); call before gpu(). */
+export function setDawnFlags(flags: string[]): void {
+  if (sharedGpu) throw new Error('setDawnFlags: the Dawn GPU object exists already');
+  extraFlags = [...flags];
+}
+
+/** The flags the shared GPU object was created with. */
+export const dawnFlags = (): string[] => ['disable-dawn-features=timestamp_quantization', ...extraFlags];
 
 /** The process-wide Dawn GPU object (installs the WebGPU globals and `navigator.gpu`). */
 export function gpu(): GPU {
@@ -28,7 +38,7 @@ export function gpu(): GPU {
   for (const [k, v] of Object.entries(globals as Record<string, unknown>)) {
     if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
   }
-  sharedGpu = create(['disable-dawn-features=timestamp_quantization']);
+  sharedGpu = create(dawnFlags());
   const g = globalThis as { navigator?: { gpu?: GPU } };
   if (!g.navigator) {
     Object.defineProperty(globalThis, 'navigator', { value: { gpu: sharedGpu }, configurable: true, writable: true });

@@ -35,7 +35,10 @@ export interface SideImpl {
 export type SpanTimer = (fn: () => Promise<void>) => Promise<number | null>;
 
 export interface Side {
-  name: 'wgrad' | 'tfjs';
+  /** 'roofline': the run's best copy kernel, timed interleaved with the row (memory rows). */
+  name: 'wgrad' | 'tfjs' | 'roofline';
+  /** Units of work per iteration when not the row's (the roofline side moves its own bytes). */
+  work?: number;
   /** Builds the row's implementation on this side. */
   make: () => Promise<SideImpl>;
   /** Brackets a run with timestamp queries on this side's device (null: wall time only). */
@@ -61,6 +64,8 @@ export interface RowSpec {
    *  warm-up, and the warm-up time is its time divided by this. */
   checkRuns?: number;
   note?: string;
+  /** GEMM rows: batch, M, K, N (the CPU ceiling runs the same product in numpy). */
+  gemm?: [number, number, number, number];
   wgrad?: () => Promise<SideImpl>;
   tfjs?: () => Promise<SideImpl>;
 }
@@ -80,12 +85,14 @@ export interface SideResult {
   firstMs?: number;
 }
 
-export interface RowResult extends Pick<RowSpec, 'group' | 'id' | 'name' | 'shape' | 'metric' | 'work' | 'batch' | 'note'> {
+export interface RowResult extends Pick<RowSpec, 'group' | 'id' | 'name' | 'shape' | 'metric' | 'work' | 'batch' | 'note' | 'gemm'> {
   repeats: number;
   /** GPU time measured in the wall-clock runs themselves (slow rows) rather than in extra runs. */
   gpuTimeFromWallRuns?: boolean;
   wgrad: SideResult;
   tfjs: SideResult;
+  /** The copy kernel timed between this row's repeats (memory rows; GB/s of the copy). */
+  rooflineSide?: SideResult;
   /** wgrad / TF.js throughput (wall clock). */
   ratio?: number;
   /** wgrad / TF.js throughput from the GPU busy times. */
@@ -93,6 +100,8 @@ export interface RowResult extends Pick<RowSpec, 'group' | 'id' | 'name' | 'shap
   check: { status: 'ok' | 'FAIL' | 'n/a'; relErr?: number; tol: number; detail?: string };
   /** CPU ceiling (PyTorch / OpenBLAS) in the row's metric, where measured. */
   ceiling?: { name: string; value: number; ratio?: number };
+  /** Memory-bound rows: the run's roofline (best copy kernel, GB/s) and wgrad's / TF.js's fraction of it. */
+  roofline?: { gbps: number; wgrad?: number; tfjs?: number };
 }
 
 export interface HarnessOptions {
@@ -220,7 +229,7 @@ export async function runRow(spec: RowSpec, sides: Side[], opts: HarnessOptions)
     if (l.result.ok && l.samples.length) {
       l.result.samples = l.samples.map((x) => +x.toFixed(3));
       l.result.ms = median(l.samples);
-      l.result.value = throughput(spec.metric, spec.work, l.result.ms);
+      l.result.value = throughput(spec.metric, l.side.work ?? spec.work, l.result.ms);
       if (l.spans.length) l.result.gpuMs = median(l.spans);
     } else if (l.result.ok) {
       l.result.ok = false;
@@ -228,12 +237,12 @@ export async function runRow(spec: RowSpec, sides: Side[], opts: HarnessOptions)
     }
   }
   const get = (name: Side['name']) => lives.find((l) => l.side.name === name);
-  const w = get('wgrad'), t = get('tfjs');
+  const w = get('wgrad'), t = get('tfjs'), rf = get('roofline');
   const none: SideResult = { ok: false, error: 'not run' };
   const res: RowResult = {
     group: spec.group, id: spec.id, name: spec.name, shape: spec.shape, metric: spec.metric, work: spec.work,
-    batch: spec.batch, note: spec.note, repeats, gpuTimeFromWallRuns: instrumentWall && timedSides.length > 0,
-    wgrad: w?.result ?? none, tfjs: t?.result ?? none,
+    batch: spec.batch, note: spec.note, gemm: spec.gemm, repeats, gpuTimeFromWallRuns: instrumentWall && timedSides.length > 0,
+    wgrad: w?.result ?? none, tfjs: t?.result ?? none, rooflineSide: rf?.result,
     check: { status: 'n/a', tol: spec.tol },
   };
   if (res.wgrad.value && res.tfjs.value) res.ratio = res.wgrad.value / res.tfjs.value;

@@ -1,6 +1,7 @@
 /** Writing the results: a markdown table, JSON, and a hand-written SVG bar chart of the ratios. */
 import type { RowResult } from './harness.js';
 import { escapeXml as esc } from '../src/eval/svg.js';
+import { shapeName, type Roofline } from './roofline.js';
 
 export interface RunInfo {
   date: string;
@@ -25,6 +26,18 @@ export interface RunInfo {
     loadDuring?: number[];
   };
   notes: string[];
+  /** Dawn flags of the shared GPU object (robustness on unless `disable_robustness` is among them). */
+  dawnFlags?: string[];
+  /** The memory roofline measured in this run (bench/roofline.ts) and wgrad's reduction shapes. */
+  roofline?: (Roofline & { tuning: string }) | { error: string };
+}
+
+/** Fraction of the roofline (memory rows) or of numpy sgemm (GEMM rows) reached by wgrad. */
+function ofCeiling(r: RowResult): string {
+  const pct = (v: number | undefined) => (v === undefined ? '—' : `${(100 * v).toFixed(v < 0.1 ? 1 : 0)} %`);
+  if (r.roofline) return `${pct(r.roofline.wgrad)} roofline`;
+  if (r.gemm && r.ceiling) return `${pct(r.ceiling.ratio)} sgemm`;
+  return '—';
 }
 
 /** The target ratio (wgrad / TF.js) of a row, from the issue. */
@@ -63,25 +76,29 @@ export function markdown(rows: RowResult[], info: RunInfo, base = 'latest'): str
   L.push(`- wgrad: ${info.wgradBackend}${info.wgradError ? ` — **not available: ${info.wgradError}**` : ''}`);
   L.push(`- TF.js: ${info.tfjs}${info.tfjsError ? ` — **not available: ${info.tfjsError}**` : ''}`);
   L.push(`- timing: ${info.timing}`);
+  if (info.dawnFlags) L.push(`- Dawn flags: ${info.dawnFlags.map((f) => `\`${f}\``).join(', ')}${info.dawnFlags.some((f) => f.includes('disable_robustness')) ? ' — **robustness off** (bounds clamps removed)' : ''}`);
   L.push('');
   L.push('Ratio = wgrad / TF.js throughput (wall-clock medians; > 1 means wgrad is faster). Target from the issue:');
   L.push('matmul 1024² and every training step ≥ 8×, tiny-op dispatch ≥ 3×, every other row ≥ 2×.');
   L.push('');
-  L.push('| row | shape | metric | wgrad | TF.js | ratio | target | check | GPU ms wgrad / TF.js | reps |');
-  L.push('|---|---|---|---:|---:|---:|---|---|---:|---:|');
+  L.push('| row | shape | metric | wgrad | TF.js | ratio | target | check | GPU ms wgrad / TF.js | reps | wgrad of ceiling |');
+  L.push('|---|---|---|---:|---:|---:|---|---|---:|---:|---:|');
   let group = '';
   for (const r of rows) {
     if (r.group !== group) {
       group = r.group;
-      L.push(`| **${group}** | | | | | | | | | |`);
+      L.push(`| **${group}** | | | | | | | | | | |`);
     }
     const t = target(r);
     const met = r.ratio === undefined ? '—' : r.ratio >= t ? `≥${t}× ✓` : `≥${t}× ✗`;
     const chk = r.check.status === 'n/a' ? 'n/a' : `${r.check.status} (${r.check.relErr! < 1e-12 ? '0' : r.check.relErr!.toExponential(1)})`;
     const gpu = r.wgrad.gpuMs !== undefined || r.tfjs.gpuMs !== undefined ? `${fmtMs(r.wgrad.gpuMs)} / ${fmtMs(r.tfjs.gpuMs)}${r.gpuTimeFromWallRuns ? '*' : ''}` : '—';
-    L.push(`| ${cell(r.name)} | ${cell(r.shape)} | ${r.metric} | ${valueCell(r, 'wgrad')} | ${valueCell(r, 'tfjs')} | ${fmtRatio(r.ratio)} | ${met} | ${chk} | ${gpu} | ${r.repeats} |`);
+    L.push(`| ${cell(r.name)} | ${cell(r.shape)} | ${r.metric} | ${valueCell(r, 'wgrad')} | ${valueCell(r, 'tfjs')} | ${fmtRatio(r.ratio)} | ${met} | ${chk} | ${gpu} | ${r.repeats} | ${ofCeiling(r)} |`);
   }
   L.push('');
+  L.push('wgrad of ceiling: memory rows as a fraction of this run\'s roofline (the best copy kernel, below); GEMM rows as a fraction of numpy\'s sgemm on the same CPU (CPU ceiling, below).');
+  L.push('');
+  L.push(...rooflineSection(rows, info));
   L.push('GPU ms: median GPU busy time of one iteration from timestamp queries, in separate instrumented runs (* for rows slower than 2 s: in the timed runs themselves).');
   L.push('');
   const failures = rows.flatMap((r) => (['wgrad', 'tfjs'] as const).filter((s) => !r[s].ok && r[s].error).map((s) => `- ${r.name} (${r.shape}), ${s}: ${r[s].error}`));
@@ -136,6 +153,32 @@ export function markdown(rows: RowResult[], info: RunInfo, base = 'latest'): str
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+/** The roofline measured in this run, its sweep, and each memory-bound row against it. */
+function rooflineSection(rows: RowResult[], info: RunInfo): string[] {
+  const rf = info.roofline;
+  if (!rf) return [];
+  const L = ['## Roofline (memory-bound rows)', ''];
+  if ('error' in rf) return [...L, `- not measured: ${rf.error}`, ''];
+  L.push(`- copy kernel \`o[i] = a[i]·2\` over ${rf.n / (1 << 20)}M floats (vec4), best of ${rf.sweep.length} shapes: **${rf.best.gbps.toFixed(2)} GB/s** with ${shapeName(rf.best)}; host memcpy (Float32Array.set, same size): ${rf.hostGbps.toFixed(2)} GB/s (GB/s = bytes read + bytes written).`);
+  L.push(`- sweep (interleaved rounds, medians): ${rf.sweep.map((s) => `${s.lanes}×${s.perLane}${s.layout === 'strided' ? 's' : ''} ${s.gbps.toFixed(2)}`).join(', ')} (lanes × vec4 per invocation; s = lanes interleaved).`);
+  L.push(`- wgrad's reductions on this adapter: ${rf.tuning} (src/kernels/tuning.ts).`);
+  L.push('');
+  const mem = rows.filter((r) => r.roofline);
+  if (mem.length) {
+    L.push('Each memory row times the best copy kernel between its own repeats (same machine load); its fraction is of that copy\'s median.');
+    L.push('');
+    L.push('| row | shape | wgrad GB/s | copy GB/s (interleaved) | wgrad of roofline | ≥ 50 % | TF.js GB/s | TF.js of roofline |');
+    L.push('|---|---|---:|---:|---:|---|---:|---:|');
+    const pct = (v: number | undefined) => (v === undefined ? '—' : `${(100 * v).toFixed(0)} %`);
+    for (const r of mem) {
+      const f = r.roofline!;
+      L.push(`| ${cell(r.name)} | ${cell(r.shape)} | ${valueCell(r, 'wgrad')} | ${fmt(f.gbps)} | ${pct(f.wgrad)} | ${f.wgrad === undefined ? '—' : f.wgrad >= 0.5 ? '✓' : '✗'} | ${valueCell(r, 'tfjs')} | ${pct(f.tfjs)} |`);
+    }
+    L.push('');
+  }
+  return L;
+}
 
 /** A horizontal bar chart of the ratios on a log scale, with the 1× and 8× lines. */
 export function svgChart(rows: RowResult[], info: Pick<RunInfo, 'date' | 'mode' | 'adapter'>): string {

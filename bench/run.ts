@@ -16,6 +16,9 @@
  *   --budget S              seconds of timed work per side per row (default 8, quick 3)
  *   --repeats N             most timed repeats per row (default 15, quick 5)
  *   --out DIR --name BASE   where to write BASE.md, BASE.json, BASE.svg (default bench/results, latest)
+ *   --disable-robustness    create the Dawn GPU object with `enable-dawn-features=disable_robustness`
+ *                           (both libraries; bounds clamps off, see README); default: robustness on
+ *   --no-roofline           skip the roofline measurement (copy-kernel sweep + host memcpy)
  *
  * Outputs the markdown table (also printed), JSON with every sample, and an SVG chart of ratios.
  */
@@ -25,7 +28,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GROUPS, type Group, type RowResult, type RowSpec, type Side, runRow } from './harness.js';
-import { gpuTimer, startTfjs, startWgrad } from './gpu.js';
+import { dawnFlags, gpuTimer, setDawnFlags, startTfjs, startWgrad } from './gpu.js';
+import { copySide, measureRoofline, shapeName, type Roofline } from './roofline.js';
+import { reduceShapesFor } from '../src/kernels/tuning.js';
 import { markdown, svgChart, type RunInfo } from './report.js';
 import type { Ctx } from './suite/context.js';
 import { convRows, dispatchRows, matmulRows, memoryRows } from './suite/ops.js';
@@ -37,7 +42,7 @@ function parseArgs(argv: string[]) {
   const a = {
     quick: false, groups: [...GROUPS] as Group[], only: [] as string[], tfjs: true, wgrad: true, ceiling: true,
     gpuTime: true, wgradBackend: 'webgpu' as 'webgpu' | 'cpu', budget: NaN, repeats: NaN,
-    out: path.join(here, 'results'), name: '',
+    out: path.join(here, 'results'), name: '', disableRobustness: false, roofline: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -64,6 +69,8 @@ function parseArgs(argv: string[]) {
       case '--repeats': a.repeats = Number(val()); break;
       case '--out': a.out = path.resolve(val()); break;
       case '--name': a.name = val(); break;
+      case '--disable-robustness': a.disableRobustness = true; break;
+      case '--no-roofline': a.roofline = false; break;
       case '-h': case '--help':
         console.log(readHelp());
         process.exit(0);
@@ -76,7 +83,7 @@ function parseArgs(argv: string[]) {
 }
 
 function readHelp(): string {
-  return 'npm run bench -- [--quick] [--groups matmul,conv,memory,dispatch,train] [--only text] [--no-tfjs] [--no-wgrad] [--no-ceiling] [--no-gpu-time] [--wgrad-backend cpu] [--budget S] [--repeats N] [--out DIR] [--name BASE]';
+  return 'npm run bench -- [--quick] [--groups matmul,conv,memory,dispatch,train] [--only text] [--no-tfjs] [--no-wgrad] [--no-ceiling] [--no-gpu-time] [--wgrad-backend cpu] [--budget S] [--repeats N] [--out DIR] [--name BASE] [--disable-robustness] [--no-roofline]';
 }
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 300);
@@ -104,6 +111,19 @@ function runPython(py: string, script: string, args: string[], timeoutMs: number
   return JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]);
 }
 
+/** Copy-kernel sweep + host memcpy on wgrad's device, with the reduction shapes wgrad's tuning picked. */
+async function rooflineOf(device: GPUDevice, quick: boolean, log: (s: string) => void): Promise<RunInfo['roofline']> {
+  log('[memory] roofline: copy kernel over a few shapes, host memcpy');
+  try {
+    const r: Roofline = await measureRoofline(device, { quick, log });
+    const t = reduceShapesFor({ device, limits: device.limits });
+    log(`    best ${shapeName(r.best)}: ${r.best.gbps.toFixed(2)} GB/s; host memcpy ${r.hostGbps.toFixed(2)} GB/s; wgrad's reductions: ${t.kind}, ${t.rowLanes} lanes, ${t.vec4PerLane} vec4/lane`);
+    return { ...r, tuning: `${t.kind} adapter: ${t.rowLanes}-lane workgroups (tree: ${t.groupLanes}), ≥ ${t.vec4PerLane} vec4 per invocation where rows allow, ≥ ${t.minWorkgroups} workgroups` };
+  } catch (e) {
+    return { error: errText(e) };
+  }
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const t0 = performance.now();
@@ -111,6 +131,7 @@ async function main() {
   const loadBefore = os.loadavg();
   const ctx: Ctx = { quick: args.quick };
   const notes: string[] = [];
+  if (args.disableRobustness) setDawnFlags(['enable-dawn-features=disable_robustness']);
 
   // Start both libraries on the shared Dawn GPU object.
   let adapter = '?';
@@ -163,11 +184,18 @@ async function main() {
   };
   log(`wgrad vs TF.js — ${args.quick ? 'quick' : 'full'} run, ${specs.length} rows; adapter: ${adapter}`);
   const results: RowResult[] = [];
+  let roofline: RunInfo['roofline'];
   for (const spec of specs) {
+    // The roofline is measured on wgrad's device right before the first memory-bound row.
+    if (spec.group === 'memory' && !roofline && args.roofline && wgDevice) roofline = await rooflineOf(wgDevice, args.quick, log);
     log(`[${spec.group}] ${spec.name} — ${spec.shape}`);
     const sides: Side[] = [];
     if (spec.wgrad) sides.push({ name: 'wgrad', make: spec.wgrad, span: wgSpan });
     if (spec.tfjs) sides.push({ name: 'tfjs', make: spec.tfjs, span: tfSpan });
+    if (spec.group === 'memory' && roofline && !('error' in roofline) && wgDevice) {
+      const rf = roofline, dev = wgDevice;
+      sides.push({ name: 'roofline', make: () => copySide(dev, rf.n, rf.best), work: 8 * rf.n });
+    }
     let r: RowResult;
     try {
       r = await runRow(spec, sides, opts);
@@ -178,13 +206,14 @@ async function main() {
     }
     results.push(r);
     const v = (s: RowResult['wgrad']) => (s.ok ? `${s.value!.toPrecision(4)} ${spec.metric} (${s.ms!.toPrecision(4)} ms${s.gpuMs !== undefined ? `, GPU ${s.gpuMs.toPrecision(4)} ms` : ''})` : 'failed');
-    log(`    wgrad ${v(r.wgrad)} | TF.js ${v(r.tfjs)} | ratio ${r.ratio?.toFixed(2) ?? '—'} | check ${r.check.status}${r.check.relErr !== undefined ? ` ${r.check.relErr.toExponential(1)}` : ''} | ${r.repeats} reps`);
+    log(`    wgrad ${v(r.wgrad)} | TF.js ${v(r.tfjs)} | ratio ${r.ratio?.toFixed(2) ?? '—'} | check ${r.check.status}${r.check.relErr !== undefined ? ` ${r.check.relErr.toExponential(1)}` : ''} | ${r.repeats} reps${r.rooflineSide?.value ? ` | copy ${r.rooflineSide.value.toPrecision(3)} GB/s` : ''}`);
   }
 
   // CPU ceilings, in subprocesses, after the GPU rows.
   const ceilings: RunInfo['ceilings'] = {};
   if (args.ceiling) {
-    const squares = results.filter((r) => /^matmul\.\d+$/.test(r.id)).map((r) => r.id.split('.')[1]);
+    const gemmKey = (r: RowResult) => (r.gemm ? (r.gemm[0] === 1 && r.gemm[1] === r.gemm[2] && r.gemm[2] === r.gemm[3] ? `${r.gemm[1]}` : r.gemm.join('x')) : undefined);
+    const squares = [...new Set(results.map(gemmKey).filter((k): k is string => k !== undefined))];
     if (squares.length) {
       const py = pythonWith('numpy');
       if (!py) ceilings.numpy = { error: 'no python3 with numpy (Debian: apt-get install python3-numpy libopenblas0-pthread)' };
@@ -214,8 +243,9 @@ async function main() {
     const np = ceilings.numpy, th = ceilings.torch;
     for (const r of results) {
       let c: { name: string; value: number } | undefined;
-      if (np && 'results' in np && /^matmul\.\d+$/.test(r.id)) {
-        const e = np.results[r.id.split('.')[1]];
+      const gk = gemmKey(r);
+      if (np && 'results' in np && gk) {
+        const e = np.results[gk];
         if (e) c = { name: 'numpy sgemm', value: e.gflops };
       }
       if (th && 'results' in th && r.group === 'train') {
@@ -226,6 +256,12 @@ async function main() {
     }
   }
 
+  for (const r of results) {
+    if (r.group !== 'memory' || !roofline || 'error' in roofline) continue;
+    // The copy timed between this row's own repeats; the sweep's best where that failed.
+    const g = r.rooflineSide?.value ?? roofline.best.gbps;
+    r.roofline = { gbps: g, wgrad: r.wgrad.value !== undefined ? r.wgrad.value / g : undefined, tfjs: r.tfjs.value !== undefined ? r.tfjs.value / g : undefined };
+  }
   if (ctx.tf) notes.push('TF.js runs in Node on Dawn: `navigator.gpu` is set to the `webgpu` package\'s GPU object (and its GPUBufferUsage/GPUMapMode/... globals installed) before `@tensorflow/tfjs-backend-webgpu` is imported; `tf.setBackend(\'webgpu\')` then works unchanged. The umbrella `@tensorflow/tfjs` is imported because tfjs-core\'s Node bundle lacks the gradient functions. The tiny-op row turns TF.js\'s WEBGPU_CPU_FORWARD off so that its ops run on the GPU.');
   notes.push('Each library runs in its native layout (wgrad NCHW / OIHW, TF.js NHWC / HWIO) on the same numbers; TF.js results are converted on the host for the cross-check.');
   notes.push('Repeats: after one cross-check run and one warm-up run per side (training rows: the two cross-check steps are the warm-up), repeats = clamp(budget / slower side\'s warm-up time, at least 2–3); slow rows (large matmuls, training steps) get fewer repeats, shown per row.');
@@ -238,7 +274,7 @@ async function main() {
     loadBefore, loadAfter: os.loadavg(), adapter, wgradBackend: wgradName, wgradError: ctx.wgError,
     tfjs: tfjsName, tfjsError: ctx.tfError, timing,
     gitCommit: `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--untracked-files=no']) ? ' (+ uncommitted changes)' : ''}`,
-    durationS: (performance.now() - t0) / 1000, ceilings, notes,
+    durationS: (performance.now() - t0) / 1000, ceilings, notes, dawnFlags: dawnFlags(), roofline,
   };
   mkdirSync(args.out, { recursive: true });
   const md = markdown(results, info, args.name);

@@ -7,6 +7,12 @@
  * `npm install webgpu` (the CPU backend works either way).
  *
  * `dawnToggles` are passed to Dawn as `enable-dawn-features=...` (e.g. ['disable_robustness']).
+ * WGRAD_DISABLE_ROBUSTNESS=1 adds `disable_robustness` (opt-in; the same as
+ * `init({ dawnToggles: ['disable_robustness'] })`): Dawn then drops the index clamps it adds to
+ * fixed-size and workgroup arrays (measured: the `min(i, n - 1)` around every workgroup-tile index
+ * in the SPIR-V disappears; storage-buffer accesses are bounds-checked by the Vulkan driver either
+ * way). wgrad's kernels never index out of bounds, but a bug would then read or write outside an
+ * array instead of a clamped element; tests run with robustness on.
  */
 import { WgradError } from '../../core/backend.js';
 
@@ -39,7 +45,9 @@ export function nodeGpu(opts: { dawnToggles?: string[]; disableToggles?: string[
     installed = true;
   }
   const args: string[] = [...(opts.dawnOptions ?? [])];
-  if (opts.dawnToggles?.length) args.push(`enable-dawn-features=${opts.dawnToggles.join(',')}`);
+  const toggles = [...(opts.dawnToggles ?? [])];
+  if (/^(1|true|yes)$/i.test(process.env.WGRAD_DISABLE_ROBUSTNESS ?? '') && !toggles.includes('disable_robustness')) toggles.push('disable_robustness');
+  if (toggles.length) args.push(`enable-dawn-features=${toggles.join(',')}`);
   if (opts.disableToggles?.length) args.push(`disable-dawn-features=${opts.disableToggles.join(',')}`);
   const key = args.join(' ');
   let gpu = instances.get(key);
