@@ -226,6 +226,25 @@ describe('APLR: the alternating min-max step on a fixed batch', () => {
     expect(await r2.parts.generatorDiversity.item()).toBeGreaterThan(0);
   });
 
+  it('an EMA target (targetMomentum m): t ← m·t + (1 − m)·f after the step, and the loss reads it', async () => {
+    const { params, x, aplr, config, optimizer } = setup();
+    const settings: ssl.MethodSettings = { method: 'aplr', eps: 0.5, targetMomentum: 0.9 };
+    const st = ssl.methodInitState(settings, wg.random.key(6), params, ssl.model.init(wg.random.key(5), config).state, optimizer, config);
+    const first = (t: unknown) => host(wg.treeLeaves(t)[0][1]);
+    expect(await first(st.target)).toEqual(await first(params.encoder));
+    const o = { ...aplr, targetMomentum: 0.9 };
+    const r = ssl.aplrStep(params, st, x, wg.random.key(1), o);
+    const [t0, f1, t1] = [await first(st.target), await first(r.params.encoder), await first(r.state.target)];
+    t1.forEach((v, i) => expect(v).toBeCloseTo(0.9 * t0[i] + 0.1 * f1[i], 6));
+    // After the step the target differs from the encoder, and the loss with it differs from the plain one.
+    const xt = ssl.generator.apply(r.state.generator!.params, x, o);
+    const withTarget = await ssl.aplrLoss(r.params, r.state.model, x, xt, o, r.state.target)[0].item();
+    const plain = await ssl.aplrLoss(r.params, r.state.model, x, xt, o)[0].item();
+    expect(Math.abs(withTarget - plain)).toBeGreaterThan(1e-6);
+    const r2 = ssl.aplrStep(r.params, r.state, x, wg.random.key(2), { ...o, generatorSteps: 0 });
+    expect(await r2.loss.item()).toBeCloseTo(withTarget, 5);
+  });
+
   it('the robustness regularizer composes: loss = L_rec + β·R, and it falls', async () => {
     const { params, st, x, aplr } = setup({ lr: 0.02 });
     const regularizer = { weight: 2, eps: 0.1, steps: 2, box: null };

@@ -16,7 +16,10 @@
  *     dimension = the feature dimension (methodModelConfig('aplr', …) sets projDim = featureDim).
  *   - L_rec = mean_n ‖normalize(h(f(x̃_n))) − sg(normalize(f(x_n)))‖² (`distance: 'normalized'`,
  *     default; summed over features) or mean over elements of (h(f(x̃)) − sg(f(x)))² (`'mse'`).
- *     The target is the same online encoder with its gradient stopped (SimSiam-like; no EMA target).
+ *     The target is the same online encoder with its gradient stopped (SimSiam-like, default), or,
+ *     with `targetMomentum` m (and `state.target`, methodInitState makes it), an exponential moving
+ *     average of the encoder, t ← m·t + (1 − m)·f after every step (BYOL-style; run in training
+ *     mode on x alone, its BN running statistics dropped). The regularizer's anchor stays f(x).
  *   - `objective: 'softHgr'` trains on −SoftHGR(h(f(x̃)), f(x)) instead, with gradients through both
  *     sides (Wang et al.'s two-branch training); L_rec is then the diagnostic. Either way `parts`
  *     carries both `rec` and `softHgr`: gradient-free diagnostics of h(f(x̃)) against f(x), Soft-HGR
@@ -41,7 +44,7 @@
 import { WgradError } from '../core/backend.js';
 import { stopGradient } from '../tensor/alias.js';
 import { valueAndGrad } from '../autograd/transforms.js';
-import { treeMap } from '../tensor/tree.js';
+import { treeLeaves, treeMap } from '../tensor/tree.js';
 import { latentReconstruction, type LatentDistance } from '../losses/latent.js';
 import { softHgr, softHgrLoss } from '../losses/hgr.js';
 import { split, type Key } from '../random/random.js';
@@ -89,12 +92,14 @@ export interface AplrOptions {
   jointForward?: boolean;
   /** The robustness regularizer, added with weight `weight` when given and weight > 0. */
   regularizer?: RegularizerOptions;
+  /** EMA momentum m of the target encoder in state.target (used only when the state has one; default 0.99). */
+  targetMomentum?: number;
 }
 
 export const APLR_DEFAULTS = {
   eps: 0.1, norm: 'linf' as 'linf' | 'l2', box: null as readonly [number, number] | null, distance: 'normalized' as LatentDistance,
   objective: 'reconstruction' as 'reconstruction' | 'softHgr', diversity: 0, generatorSteps: 1, generatorEvery: 1,
-  generatorBn: 'train' as 'train' | 'eval', jointForward: true,
+  generatorBn: 'train' as 'train' | 'eval', jointForward: true, targetMomentum: 0.99,
 };
 
 type Parts = Record<string, Tensor>;
@@ -136,17 +141,26 @@ export function aplrObjective(prediction: Tensor, clean: Tensor, opts: { distanc
   return [rec, { rec, softHgr: hgr(sgP, sgF) }];
 }
 
-/** p = h(f(x̃)) and f(x) in training mode (one or two BN batches); returns them with the new BN state. */
-function predictAndTarget(params: ModelParams, state: ModelState, x: Tensor, xTilde: Tensor, joint: boolean, momentum?: number): [Tensor, Tensor, ModelState] {
+/**
+ * p = h(f(x̃)), f(x) in training mode (one or two BN batches) and the target: f(x) itself, or the EMA
+ * encoder's features of x when `target` is given. Returns [p, target, f(x), new BN state].
+ */
+function predictAndTarget(params: ModelParams, state: ModelState, x: Tensor, xTilde: Tensor, joint: boolean, momentum?: number, target?: Record<string, unknown>): [Tensor, Tensor, Tensor, ModelState] {
   const [[vx, vt], next] = forwardViews(params, state, [x, xTilde], { joint, momentum });
-  return [model.project(params, vt.features), vx.features, next];
+  if (!target) return [model.project(params, vt.features), vx.features, vx.features, next];
+  const [ft, dropped] = model.features({ encoder: target, projector: params.projector }, state, x, { training: true });
+  dispose(dropped);
+  return [model.project(params, vt.features), stopGradient(ft), vx.features, next];
 }
 
-/** The loss of f and h at a fixed x̃ (differentiable in params), in the applyStep contract. */
-export function aplrLoss(params: ModelParams, state: ModelState, x: Tensor, xTilde: Tensor, opts: Partial<AplrOptions> = {}) {
+/**
+ * The loss of f and h at a fixed x̃ (differentiable in params), in the applyStep contract; `target`:
+ * the EMA target encoder's parameters (state.target), when the run has one.
+ */
+export function aplrLoss(params: ModelParams, state: ModelState, x: Tensor, xTilde: Tensor, opts: Partial<AplrOptions> = {}, target?: Record<string, unknown>) {
   const o = resolve(opts);
-  const [p, fx, next] = predictAndTarget(params, state, x, xTilde, o.jointForward, o.bnMomentum);
-  const [loss, parts] = aplrObjective(p, fx, o);
+  const [p, ft, fx, next] = predictAndTarget(params, state, x, xTilde, o.jointForward, o.bnMomentum, target);
+  const [loss, parts] = aplrObjective(p, ft, o);
   return [loss, { state: next, parts, anchorFeatures: fx }] as [Tensor, { state: ModelState; parts: Parts; anchorFeatures: Tensor }];
 }
 
@@ -154,22 +168,27 @@ export function aplrLoss(params: ModelParams, state: ModelState, x: Tensor, xTil
  * What the generator maximizes: the loss at x̃ = x + g(x) (target stopped) plus λ·diversity, with the
  * encoder fixed (BN per `generatorBn`, running statistics untouched). Returns [value, { loss, diversity }].
  */
-export function generatorObjective(genParams: GeneratorParams, params: ModelParams, state: ModelState, x: Tensor, opts: Partial<AplrOptions> = {}): [Tensor, Parts] {
+export function generatorObjective(genParams: GeneratorParams, params: ModelParams, state: ModelState, x: Tensor, opts: Partial<AplrOptions> = {}, target?: Record<string, unknown>): [Tensor, Parts] {
   const o = resolve(opts);
   return tidy((): [Tensor, Parts] => {
     const delta = generator.perturbation(genParams, x, o);
     const xTilde = generator.perturb(x, delta, o);
     let p: Tensor, fx: Tensor;
     if (o.generatorBn === 'train') {
-      const [pp, ff, next] = predictAndTarget(params, state, x, xTilde, o.jointForward, o.bnMomentum);
+      const [pp, ft, , next] = predictAndTarget(params, state, x, xTilde, o.jointForward, o.bnMomentum, target);
       dispose(next);
-      [p, fx] = [pp, ff];
+      [p, fx] = [pp, ft];
     } else {
       const n = x.shape[0];
       const [h, s] = model.features(params, state, concat([x, xTilde], 0), { training: false });
       dispose(s);
       fx = slice(h, [{ start: 0, stop: n }]);
       p = model.project(params, slice(h, [{ start: n, stop: 2 * n }]));
+      if (target) {
+        const [ht, st] = model.features({ encoder: target, projector: params.projector }, state, x, { training: false });
+        dispose(st);
+        fx = ht;
+      }
     }
     const [loss] = aplrObjective(p, fx, { ...o, stopTarget: true });
     if (o.diversity === 0) return [loss, { loss }];
@@ -181,10 +200,11 @@ export function generatorObjective(genParams: GeneratorParams, params: ModelPara
 /** One ascent step of g on generatorObjective; returns g's new params and optimizer state and the objective before the step. */
 export function generatorStep(
   genParams: GeneratorParams, genOpt: unknown, params: ModelParams, state: ModelState, x: Tensor, opts: Partial<AplrOptions> & { generatorOptimizer: Optimizer },
+  target?: Record<string, unknown>,
 ): { params: GeneratorParams; opt: unknown; objective: Tensor; parts: Parts } {
   return tidy(() => {
     const negObjective = (g: GeneratorParams): [Tensor, Parts] => {
-      const [v, parts] = generatorObjective(g, params, state, x, opts);
+      const [v, parts] = generatorObjective(g, params, state, x, opts, target);
       return [neg(v), parts];
     };
     const [[negValue, parts], grads] = valueAndGrad(negObjective, { hasAux: true })(genParams);
@@ -201,6 +221,16 @@ export function initGeneratorState(key: Key, config: GeneratorConfig, generatorO
 
 const copyTree = <T>(t: T): T => treeMap(t, (x) => copy(x));
 
+/** m·target + (1 − m)·online, leaf by leaf (new tensors). */
+export function emaUpdate<T>(target: T, online: T, m: number): T {
+  if (!(m >= 0 && m <= 1)) throw new WgradError('ssl.aplr', `targetMomentum must be in [0, 1], got ${m}`);
+  const on = treeLeaves(online);
+  return tidy(() => {
+    let i = 0;
+    return treeMap(target, (t) => add(mul(t, m), mul(on[i++][1], 1 - m)));
+  });
+}
+
 /** g after this step's generator updates (new trees), and the generator's parts. */
 function updateGenerator(params: ModelParams, state: SslState, x: Tensor, o: Resolved & { generatorOptimizer: Optimizer }) {
   const g = state.generator!;
@@ -208,13 +238,13 @@ function updateGenerator(params: ModelParams, state: SslState, x: Tensor, o: Res
   let parts: Parts | undefined;
   const steps = g.count % o.generatorEvery === 0 ? o.generatorSteps : 0;
   for (let i = 0; i < steps; i++) {
-    const r = generatorStep(gp, gopt, params, state.model, x, o);
+    const r = generatorStep(gp, gopt, params, state.model, x, o, state.target);
     dispose([gp, gopt, parts]);
     [gp, gopt] = [r.params, r.opt];
     parts = { generator: r.objective, ...prefixed(r.parts) };
   }
   if (!parts) {
-    const [v, p] = generatorObjective(gp, params, state.model, x, o);
+    const [v, p] = generatorObjective(gp, params, state.model, x, o, state.target);
     parts = { generator: v, ...prefixed(p) };
   }
   return { gp, gopt, parts };
@@ -237,8 +267,9 @@ export function aplrStep(params: ModelParams, state: SslState, x: Tensor, key: K
   const xTilde = tidy(() => stopGradient(generator.apply(gp, x, o)));
   try {
     const r = withRegularizer(params, state, x, x, kReg, o.regularizer, (extra) =>
-      applyStep(params, state, o.optimizer, (p, s) => aplrLoss(p, s, x, xTilde, o), extra));
-    return { ...r, state: { ...r.state, generator: { params: gp, opt: gopt, count: state.generator.count + 1 } }, parts: { ...r.parts, ...genParts } };
+      applyStep(params, state, o.optimizer, (p, s) => aplrLoss(p, s, x, xTilde, o, state.target), extra));
+    const target = state.target && emaUpdate(state.target, r.params.encoder, o.targetMomentum);
+    return { ...r, state: { ...r.state, generator: { params: gp, opt: gopt, count: state.generator.count + 1 }, ...(target && { target }) }, parts: { ...r.parts, ...genParts } };
   } finally {
     xTilde.dispose();
   }

@@ -33,6 +33,8 @@ export interface SslState {
   opt: unknown;
   /** APLR only: the noise generator, its own optimizer state and the count of encoder steps taken. */
   generator?: { params: import('./generator.js').GeneratorParams; opt: unknown; count: number };
+  /** APLR with an EMA target (BYOL-style option): the target encoder's parameters. */
+  target?: Record<string, unknown>;
 }
 
 export interface StepResult {

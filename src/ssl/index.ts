@@ -27,7 +27,7 @@ export {
 export * as generator from './generator.js';
 export type { GeneratorConfig, GeneratorParams, GeneratorKind } from './generator.js';
 export {
-  aplrStep, aplrLoss, aplrObjective, generatorObjective, generatorStep, initGeneratorState, APLR_DEFAULTS, type AplrOptions,
+  aplrStep, aplrLoss, aplrObjective, generatorObjective, generatorStep, initGeneratorState, emaUpdate, APLR_DEFAULTS, type AplrOptions,
 } from './aplr.js';
 export {
   noiseStep, maskStep, noiseView, maskView, noiseViews, maskViews, shuffleColumns, NOISE_DEFAULTS, MASK_DEFAULTS,

@@ -13,6 +13,8 @@
  */
 import { WgradError } from '../core/backend.js';
 import type { Key } from '../random/random.js';
+import { copy } from '../tensor/ops/elementwise.js';
+import { treeMap } from '../tensor/tree.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { adam, type Optimizer } from '../optim/optimizers.js';
 import type { SimclrAugmentOptions } from '../data/augment.js';
@@ -71,6 +73,8 @@ export interface MethodSettings {
   generator?: GeneratorKind;
   generatorHidden?: readonly number[];
   generatorWidth?: number;
+  /** APLR: an EMA target encoder with this momentum (default: none, the online encoder with stop-gradient). */
+  targetMomentum?: number;
 }
 
 export const GENERATOR_LR = 1e-3;
@@ -98,7 +102,9 @@ export function methodInitState(s: MethodSettings, key: Key, params: ModelParams
   if (s.method !== 'aplr') return st;
   const c = resolveConfig(modelConfig);
   const kind = s.generator ?? (c.encoder === 'mlp' ? 'mlp' : 'conv');
-  return { ...st, generator: initGeneratorState(key, { kind, shape: c.inputShape, hidden: s.generatorHidden, width: s.generatorWidth }, generatorOptimizer(s)) };
+  const generator = initGeneratorState(key, { kind, shape: c.inputShape, hidden: s.generatorHidden, width: s.generatorWidth }, generatorOptimizer(s));
+  if (s.targetMomentum === undefined) return { ...st, generator };
+  return { ...st, generator, target: treeMap(params.encoder, (t) => copy(t)) };
 }
 
 /** A step function for the method with its options bound. */
@@ -124,6 +130,7 @@ export function methodStep(
       const o = {
         optimizer, generatorOptimizer: generatorOptimizer(s), regularizer: s.regularizer, eps: s.eps ?? APLR_DEFAULTS.eps, norm: s.norm, box: s.box,
         distance: s.distance, objective: s.objective, diversity: s.diversity, generatorSteps: s.generatorSteps, generatorEvery: s.generatorEvery,
+        targetMomentum: s.targetMomentum,
       };
       return (p, st, x, k) => aplrStep(p, st, x, k, o);
     }
