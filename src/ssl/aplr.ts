@@ -28,7 +28,7 @@
  *   - Alternating min-max, per step: first `generatorSteps` (default 1) ascent steps of g on
  *     L_rec(+ λ·diversity, `diversity` λ default 0) with the encoder and predictor fixed, on every
  *     `generatorEvery`-th encoder step (default every one), with g's own optimizer
- *     (`generatorOptimizer`; the CLI's default is Adam 1e-3); then x̃ from the updated g is a
+ *     (`generatorOptimizer`; methodStep builds Adam with a constant lr, 1e-3 by default); then x̃ from the updated g is a
  *     constant and one descent step of f and h on L_rec (with `optimizer`).
  *   - BatchNorm: x and x̃ go through the encoder as one batch (`jointForward`, default true). In the
  *     generator's step the encoder runs in training mode (batch statistics, `generatorBn: 'train'`,
@@ -36,10 +36,12 @@
  *     target is stopped in the generator's objective too (g acts through x̃ only).
  *   - Default ε = 0.1 (L∞), the evaluation's budget on [0, 1] images; for standardized tables and
  *     log-mel spectrograms the caller picks its own (the noise is relative to the data's scale).
- *   - The robustness regularizer (`regularizer`) attacks the clean x and reuses f(x) as its anchor.
+ *   - The robustness regularizer (`regularizer`) attacks the clean x and reuses f(x) as its anchor
+ *     (give it `box: null` for unbounded inputs).
  *
  * State: the step keeps g, its optimizer state and a step counter in `state.generator`
- * (initGeneratorState); a checkpoint of the state holds them like the rest.
+ * (initGeneratorState), and the EMA target's encoder in `state.target` when there is one; a
+ * checkpoint of the state holds them like the rest. Every tree of the returned state is new.
  */
 import { WgradError } from '../core/backend.js';
 import { stopGradient } from '../tensor/alias.js';
