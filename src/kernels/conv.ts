@@ -1,25 +1,31 @@
 /**
- * conv2d and its two adjoints (NCHW; stride, symmetric zero padding, dilation, groups) as implicit
- * GEMMs on the GEMM kernels of matmul.ts (runGemm; 'sg' on lavapipe, 'tiled' elsewhere): the
+ * conv2d and its two adjoints (NCHW; stride, symmetric zero padding, dilation, groups) on the GEMM
+ * engine of gemm.ts (runGemm; 'sg' on lavapipe, 'tiled' elsewhere), mostly as implicit GEMMs: the
  * operand loaders below compute im2col-style indices as the GEMM loads its operand units, so no
- * column matrix is ever materialized. Index divisions by the (uniform) geometry use wgsl.ts `udiv`
+ * column matrix is materialized. Index divisions by the (uniform) geometry use wgsl.ts `udiv`
  * (multiply-high): llvmpipe has no vector integer division.
  *
  * Notation: x [N, C, H, W], w [O, Cg, kh, kw], y / gy [N, O, Ho, Wo], Cg = C/G, Og = O/G, P = Ho·Wo,
- * Q = H·W. Exact semantics (the CPU reference in src/backends/cpu/conv.ts):
+ * Q = H·W, J = Cg·kh·kw. Exact semantics (the CPU reference in src/backends/cpu/conv.ts):
  *   iy = oy·sh − ph + ky·dh, ix = ox·sw − pw + kx·dw; taps outside [0,H)×[0,W) read zero.
  *
- *   conv2d       per (n, g):  Y[o, p]  = Σ_k  W[o, k] · Xcol[k, p],   k = (c, ky, kx) ∈ Cg·kh·kw
+ *   conv2d       per (n, g):  Y[o, p]  = Σ_k  W[o, k] · Xcol[k, p],   k = (c, ky, kx) ∈ J
  *                A = w (strided; batch stride over g), B = implicit im2col of x
  *                (1×1, stride 1, no padding: B is x itself, a plain strided matrix).
- *   inputGrad    per (n, g):  dX[c, q] = Σ_k  Wt[c, k] · Gcol[k, q],  k = (o, ky, kx) ∈ Og·kh·kw
- *                A = w permuted to [G, Cg, Og·kh·kw] (one small copy), B = the transposed-conv
- *                gather of gy: gy[n, o, (y+ph−ky·dh)/sh, (x+pw−kx·dw)/sw] when divisible and in range.
+ *   inputGrad    normally conv-col2im.ts: a GEMM of w with gy into a column buffer, then a gather
+ *                in which each input pixel sums its taps. When one image's columns exceed the
+ *                budget, the implicit transposed-conv GEMM below, per (n, g):
+ *                dX[c, q] = Σ_k Wt[c, k] · Gcol[k, q], k = (o, ky, kx) ∈ Og·kh·kw; A = w permuted
+ *                to [G, Cg, Og·kh·kw] (one small copy), B = the gather of
+ *                gy[n, o, (y+ph−ky·dh)/sh, (x+pw−kx·dw)/sw] when divisible and in range.
  *   weightGrad   per g:       dW[o, j] = Σ_k  GY[o, k] · Xcol[j, k],  k = (n, oy, ox) ∈ N·P,
  *                j = (c, ky, kx); A = gy read as [Og, N·P], B = im2col of x transposed. K is long and
- *                the output small, so the GEMM's split-K path spreads K over many workgroups.
+ *                the output small, so the GEMM's split-K path spreads K over many workgroups. With
+ *                few columns J (one input channel: J = kh·kw) the 8-lane tiles would be mostly
+ *                padding, so dWᵀ[j, o] is computed instead (A = im2col along K, B = gy) and copied
+ *                transposed (copy.ts).
  * All outputs come out contiguous in the prim's layout directly: [N, G, Og, P] = [N, O, Ho, Wo],
- * [N, G, Cg, Q] = [N, C, H, W] and [G, Og, Cg·kh·kw] = [O, Cg, kh, kw].
+ * [N, G, Cg, Q] = [N, C, H, W] and [G, Og, J] = [O, Cg, kh, kw] (bar the transposed dW).
  */
 import type { OutputSpec } from '../core/backend.js';
 import { WgradError } from '../core/backend.js';
