@@ -121,7 +121,7 @@ describe('reduction kernels vs CPU', () => {
 
   // Shapes whose sizes are not multiples of the tuned chunks: vec4 segments over several reduced
   // axes (bias gradients), chunks that straddle rows, split rows of 4097 vec4s, several short rows
-  // per invocation (2×2 pooling tiles, rows of 3), size-1 and size-0 axes.
+  // per invocation (2×2 pooling tiles, rows of 3), size-1 and size-0 axes, vec4 columns.
   const tunedCases: [ReduceOp, DType, number[], number[]][] = [
     ['sum', 'float32', [16, 8, 30, 36], [0, 2, 3]],
     ['max', 'float32', [7, 3, 4104], [0, 2]],
@@ -138,6 +138,12 @@ describe('reduction kernels vs CPU', () => {
     ['sum', 'float32', [0, 16], [1]],
     ['max', 'float32', [5, 0, 8], [1, 2]],
     ['sum', 'float32', [3, 1, 1], [1, 2]],
+    // Columns: 4 adjacent outputs per vec4 (linear bias gradients), chunks of rows, two strided axes.
+    ['sum', 'float32', [4099, 12], [0]],
+    ['max', 'float32', [37, 5, 64], [0, 1]],
+    ['sum', 'float32', [3, 4100, 8], [1]],
+    ['min', 'int32', [6, 7, 12], [0, 1]],
+    ['prod', 'float32', [2, 9, 3, 4], [1, 2]],
   ];
   const otherKind = { software: { rowLanes: 256, groupLanes: 64, vec4PerLane: 2, minWorkgroups: 2048 }, gpu: { rowLanes: 8, groupLanes: 8, vec4PerLane: 64, minWorkgroups: 256 } };
   for (const which of ['tuned for this adapter', 'of the other kind of adapter'] as const) {

@@ -102,7 +102,7 @@ interface Plan {
   keptStrides: number[];
   redShape: number[];
   redStrides: number[];
-  strategy: 'thread' | 'group' | 'vec4';
+  strategy: 'thread' | 'group' | 'vec4' | 'cols4';
   /** G chunks per row of `chunk` elements (group strategy; G = 1 for a plain reduction). */
   G: number;
   /** Lanes per workgroup (from the adapter's tuning, see tuning.ts). */
@@ -163,12 +163,13 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
   const maxDim = rt.limits.maxComputeWorkgroupsPerDimension;
   const { body, workgroups } =
     plan.strategy === 'vec4' ? vec4Body(u, c, plan, n, maxDim)
+    : plan.strategy === 'cols4' ? cols4Body(u, c, plan, maxDim)
     : plan.strategy === 'thread' ? threadBody(u, c, plan, outer, maxDim)
     : groupBody(c, plan, n, maxDim);
   const { fx, T } = c;
   const inputs = fx ? fx.buffers : [plan.x.storage as GpuStorage];
   const key = `red:${plan.op}:${T}>${plan.outKind}:${plan.strategy}:l${plan.lanes}:${c.addr.key},g${c.rcap}${fx ? `:fx(${fx.key})` : ''}`;
-  const srcType = plan.strategy === 'vec4' ? `vec4<${T}>` : T;
+  const srcType = plan.strategy === 'vec4' || plan.strategy === 'cols4' ? `vec4<${T}>` : T;
   const code = () => `${u.decl()}
 ${fx ? `${fx.code}\n${libCode(fx.lib, combineHelpers(T))}` : storageDecl(1, 'src', srcType, true)}
 ${storageDecl(inputs.length + 1, 'dst', plan.outKind, false)}
@@ -209,7 +210,7 @@ function reduceContext(u: Uniforms, plan: Plan): ReduceContext {
     rstr: Array.from({ length: rcap }, (_, d) => u.i32(rc.strides[0][d] ?? 0)),
     addr: new Addr(u, kc.shape, [{ strides: kc.strides[0], offset: x.offset }]),
     lastDimD: u.divisor(lastDim),
-    fx: plan.source ? exprFunction(u, plan.source, 1, 'fx', plan.strategy === 'vec4' ? 4 : 1) : null,
+    fx: plan.source ? exprFunction(u, plan.source, 1, 'fx', plan.strategy === 'vec4' || plan.strategy === 'cols4' ? 4 : 1) : null,
   };
 }
 
@@ -289,6 +290,53 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   ${storeAcc(c, plan.outKind, 's')}
 }`;
   return { body, workgroups: grid(Math.ceil(n / L), maxDim) };
+}
+
+/**
+ * 'cols4' (the last kept axis contiguous, reduced axes strided: column sums, linear-layer bias
+ * gradients): invocation s folds chunk g of the reduced elements of 4 adjacent outputs at once, one
+ * vec4 load per reduced element, walking the reduced axes like 'vec4' walks its segments.
+ */
+function cols4Body(u: Uniforms, c: ReduceContext, plan: Plan, maxDim: number): ReduceBody {
+  const { T, opE } = c;
+  const L = plan.lanes;
+  const R = numel(plan.redShape);
+  const chunk = u.u32(Math.ceil(R / plan.G));
+  const GD = u.divisor(plan.G);
+  const quads = numel(plan.keptShape) / 4;
+  const comps = ['x', 'y', 'z', 'w'];
+  const body = `@compute @workgroup_size(${L})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let s = gid.y * (nwg.x * ${L}u) + gid.x;
+  if (s >= ${u.u32(quads)} * ${c.GE}) { return; }
+  ${udiv('s', GD, 'o4', 'g')}
+  let o = o4 * 4u;
+  ${c.addr.code('o', ['rowBase'], 'k')}
+  let start = g * ${chunk};
+  let end = min(start + ${chunk}, ${c.RE});
+  ${comps.map((k) => `var acc${k}: ${T} = ident(${opE});`).join(' ')}
+  if (start < end) {
+    ${udiv('start', c.lastDimD, 't0', 'j0')}
+    var t = t0;
+    var j = j0;
+    var r = start;
+    loop {
+      ${leadBase(c, 't', 'b')}
+      let stop = min(end, r + ${c.lastDimE} - j);
+      var p = b + i32(j) * ${c.lastStrideE};
+      for (; r < stop; r = r + 1u) {
+        let v = ${loadAt(c, '(u32(p) >> 2u)')};
+        ${comps.map((k) => `acc${k} = comb(${opE}, acc${k}, v.${k});`).join(' ')}
+        p = p + ${c.lastStrideE};
+      }
+      if (r >= end) { break; }
+      t = t + 1u;
+      j = 0u;
+    }
+  }
+  ${comps.map((k, i) => `dst[(o + ${i}u) * ${c.GE} + g] = ${storeExpr(`acc${k}`, T, plan.outKind)};`).join('\n  ')}
+}`;
+  return { body, workgroups: grid(Math.ceil((quads * plan.G) / L), maxDim) };
 }
 
 /** 'thread': one invocation per `perLane` consecutive output elements walks their rows. */
@@ -385,6 +433,10 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
     const plan: Plan = { ...base, strategy: 'vec4', G, lanes: shapes.rowLanes, perLane: 1 };
     return G === 1 ? dispatchReduce(rt, plan) : twoPass(rt, plan, out);
   }
+  if (cols4Ready(op, x, axes, kept, source)) {
+    const plan: Plan = { ...base, strategy: 'cols4', G: colChunks(outer / 4, R, shapes), lanes: shapes.rowLanes, perLane: 1 };
+    return plan.G === 1 ? dispatchReduce(rt, plan) : twoPass(rt, plan, out);
+  }
   // One invocation per row whenever there are enough rows to fill the device: on lavapipe this beats
   // a workgroup per row 2–10× (no barriers, lanes of one SIMD chunk walk 8 rows side by side). Very
   // long rows keep the workgroup strategy unless there are many of them (a 256-row workgroup is
@@ -406,6 +458,16 @@ export function vec4Chunks(outer: number, len4: number, s: ReduceShapes): number
   const want = s.minWorkgroups * s.rowLanes;
   if (outer >= want || len4 < 64 * s.vec4PerLane) return 1;
   return Math.max(1, Math.min(Math.ceil(want / outer), Math.floor(len4 / s.vec4PerLane)));
+}
+
+/**
+ * Chunks of the reduced elements per group of 4 outputs ('cols4'): split until there are enough
+ * invocations, each chunk keeping at least vec4PerLane elements (one vec4 load each).
+ */
+export function colChunks(quads: number, R: number, s: ReduceShapes): number {
+  const want = s.minWorkgroups * s.rowLanes;
+  if (quads >= want || R < 8 * s.vec4PerLane) return 1;
+  return Math.max(1, Math.min(Math.ceil(want / quads), Math.floor(R / s.vec4PerLane)));
 }
 
 /**
@@ -439,6 +501,21 @@ function twoPass(rt: GpuRuntime, plan: Plan, out: OutputSpec): GpuStorage {
  * bound as vec4s (or of a fused source that `vec4Ready` can evaluate 4 at a time). Rows are then read
  * with one vec4 load per 4 elements: measured 1.4–2.4× faster than a scalar walk on lavapipe.
  */
+/**
+ * Whether 'cols4' applies: a value op whose last merged kept axis is contiguous with a multiple of
+ * 4 outputs, every other kept stride, every reduced stride and the offset multiples of 4 (so 4
+ * adjacent outputs are one aligned vec4 at every reduced element).
+ */
+function cols4Ready(op: ReduceOp, x: GpuView, axes: readonly number[], kept: number[], source?: OpNode): boolean {
+  if (isArg(op) || kept.length === 0 || numel(axes.map((a) => x.shape[a])) === 0) return false;
+  const kc = coalesce(kept.map((a) => x.shape[a]), [kept.map((a) => x.strides[a])]);
+  const kr = kc.shape.length;
+  if (kr === 0 || kc.strides[0][kr - 1] !== 1 || kc.shape[kr - 1] % 4 !== 0) return false;
+  if (!kc.strides[0].every((st, d) => d === kr - 1 || kc.shape[d] === 1 || st % 4 === 0)) return false;
+  if (x.offset % 4 !== 0 || !axes.every((a) => x.shape[a] === 1 || x.strides[a] % 4 === 0)) return false;
+  return source ? vec4Ready(source) : (x.storage as GpuStorage).buffer.size % 16 === 0;
+}
+
 function vec4Rows(op: ReduceOp, x: GpuView, axes: readonly number[], kept: number[], source?: OpNode): boolean {
   if (isArg(op) || numel(axes.map((a) => x.shape[a])) === 0) return false;
   const rc = coalesce(axes.map((a) => x.shape[a]), [axes.map((a) => x.strides[a])]);
