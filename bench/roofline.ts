@@ -10,7 +10,8 @@
  * workgroups win there; a real GPU wants many lanes and coalesced (strided) access. The sweep keeps
  * whichever is fastest here, so the roofline is never that of a shape chosen for another adapter.
  *
- *   npx tsx bench/roofline.ts [--n 16M] [--reps 5] [--robust-off]   # the sweep alone, printed
+ *   npx tsx bench/roofline.ts [--n 16M] [--reps 5] [--robust-off] [--chain]   # the sweep alone, printed
+ *   (--chain: the bench's elementwise chain tanh(x·1.5+0.5)·x in every shape beside the copy)
  */
 import { median, type SideImpl } from './harness.js';
 
@@ -18,6 +19,9 @@ export interface CopyShape {
   lanes: number;
   perLane: number;
   layout: 'blocked' | 'strided';
+  /** What each element gets: 'copy' o = a·2 (the roofline); 'chain' o = tanh(a·1.5 + 0.5)·a (the
+   *  bench's elementwise chain, to find the shape a fused elementwise kernel should have). */
+  op?: 'copy' | 'chain';
 }
 
 export interface CopyResult extends CopyShape {
@@ -35,18 +39,19 @@ export interface Roofline {
   hostGbps: number;
 }
 
-export const shapeName = (s: CopyShape) => `${s.lanes} lanes × ${s.perLane} vec4 ${s.layout}`;
+export const shapeName = (s: CopyShape) => `${s.op === 'chain' ? 'chain: ' : ''}${s.lanes} lanes × ${s.perLane} vec4 ${s.layout}`;
 
 /** The WGSL of the copy kernel in one shape; n4 (vec4 count) is a uniform, as in wgrad's kernels. */
 export function copyWgsl(s: CopyShape): string {
+  const f = s.op === 'chain' ? '{ let x = a[i]; o[i] = tanh(x * 1.5 + 0.5) * x; }' : 'o[i] = a[i] * 2.0;';
   const index = s.layout === 'blocked'
     ? `let start = t * ${s.perLane}u;
   let end = min(start + ${s.perLane}u, u.n4);
-  for (var i = start; i < end; i = i + 1u) { o[i] = a[i] * 2.0; }`
+  for (var i = start; i < end; i = i + 1u) { ${f} }`
     : `let base = (t / ${s.lanes}u) * ${s.lanes * s.perLane}u + (t % ${s.lanes}u);
   for (var j = 0u; j < ${s.perLane}u; j = j + 1u) {
     let i = base + j * ${s.lanes}u;
-    if (i < u.n4) { o[i] = a[i] * 2.0; }
+    if (i < u.n4) { ${f} }
   }`;
   return `struct U { n4: u32, rowLanes: u32 }
 @group(0) @binding(0) var<uniform> u: U;
@@ -192,8 +197,15 @@ async function cli() {
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new Error('no adapter');
   const device = await adapter.requestDevice({ requiredLimits: { maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup } });
-  const r = await measureRoofline(device, { n: parseN(get('--n') ?? '16M'), reps: Number(get('--reps') ?? 5), log: console.log });
-  console.log(`best: ${shapeName(r.best)} ${r.best.gbps.toFixed(2)} GB/s; host memcpy ${r.hostGbps.toFixed(2)} GB/s`);
+  const n = parseN(get('--n') ?? '16M'), reps = Number(get('--reps') ?? 5);
+  if (argv.includes('--chain')) {
+    // The elementwise chain in the copy's shapes, interleaved with the copy in each shape.
+    const shapes = copyShapes(device.limits).flatMap((s) => [s, { ...s, op: 'chain' as const }]);
+    for (const r of await timeCopies(device, n, shapes, reps)) console.log(`${shapeName(r)}: ${r.gbps.toFixed(2)} GB/s`);
+  } else {
+    const r = await measureRoofline(device, { n, reps, log: console.log });
+    console.log(`best: ${shapeName(r.best)} ${r.best.gbps.toFixed(2)} GB/s; host memcpy ${r.hostGbps.toFixed(2)} GB/s`);
+  }
   device.destroy();
 }
 

@@ -8,9 +8,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  adapterKind, chooseReduceShapes, overrideReduceShapes, reduceShapesFor, registerAdapter, type AdapterTraits, type TuningLimits,
+  adapterKind, chooseReduceShapes, colChunks, overrideReduceShapes, reduceShapesFor, registerAdapter, rowsPerLane, vec4Chunks,
+  type AdapterTraits, type TuningLimits,
 } from '../src/kernels/tuning.js';
-import { rowsPerLane, vec4Chunks } from '../src/kernels/reduce.js';
 
 const LAVAPIPE: AdapterTraits = { vendor: 'mesa', architecture: '', device: 'llvmpipe (LLVM 15.0.6, 256 bits)', description: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)', subgroupMinSize: 8 };
 const NVIDIA: AdapterTraits = { vendor: 'nvidia', architecture: 'hopper', device: 'NVIDIA H200', description: 'NVIDIA H200', subgroupMinSize: 32, subgroupMaxSize: 32 };
@@ -96,6 +96,9 @@ describe('kernel tuning per adapter', () => {
         expect(Math.floor(len4 / G)).toBeGreaterThanOrEqual(s.vec4PerLane);
         expect(outer * G).toBeLessThanOrEqual(Math.max(outer, s.minWorkgroups * s.rowLanes + outer));
       }
+      const C = colChunks(outer, len4, s);
+      expect(Number.isInteger(C) && C >= 1).toBe(true);
+      if (C > 1) expect(Math.floor(len4 / C)).toBeGreaterThanOrEqual(s.vec4PerLane);
       const R = len4 % 97 + 1;
       const k = rowsPerLane(outer, R, s);
       expect(Number.isInteger(k) && k >= 1).toBe(true);

@@ -8,18 +8,26 @@
  * (0, 2) of a transposed tensor costs no copy. Ranks, shapes and strides are uniforms; a row is
  * walked as (leading reduced axes) × (last reduced axis), so the inner loop is a plain strided walk.
  *
+ * Shapes (workgroup lanes, vec4s per invocation, rows per invocation, when to split rows) come
+ * from the adapter's tuning (tuning.ts): on a software rasterizer one SIMD chunk (8 lanes) per
+ * workgroup and fat invocations, on a GPU 256-lane workgroups and thin ones.
+ *
  * Strategies:
- *  - 'vec4' (value ops whose reduced axes merge into one contiguous axis of a multiple of 4, rows
- *    4-aligned): one invocation per row, or per chunk of a few long rows (then a second pass over
- *    the [outer, G] partials), folding one vec4 load per 4 elements into 4 accumulators. lavapipe
- *    turns every non-constant load into a per-lane gather, so 4× fewer loads is what counts:
- *    16M-element sum 50 → 24 ms, softmax's row max 53 → 39 ms (2 cores, Mesa 25).
- *  - 'thread' (short rows, or ≥ 256 rows of ≤ 2048): one invocation per output element walks its row;
- *    256 lanes per workgroup over consecutive outputs. (Measured on lavapipe: 3× faster than a
+ *  - 'vec4' (value ops whose last merged reduced axis is contiguous with a multiple of 4 elements,
+ *    all else 4-aligned: row sums, full sums, bias gradients over N, H, W): one invocation per
+ *    output, or per chunk of its elements when there are too few outputs to fill the device (then a
+ *    second pass over the [outer, G] partials), walking 4-aligned vec4 segments and folding one vec4
+ *    load per 4 elements into 4 accumulators. lavapipe turns every non-constant load into a per-lane
+ *    gather, so 4× fewer loads is what counts: 16M-element sum 50 → 24 ms, softmax's row max 53 →
+ *    39 ms (2 cores, Mesa 25).
+ *  - 'cols4' (value ops over strided axes whose last kept axis is contiguous, a multiple of 4:
+ *    column sums, linear-layer bias gradients): 4 adjacent outputs per invocation, one vec4 load per
+ *    reduced element, rows split into chunks like 'vec4'.
+ *  - 'thread' (short rows, or ≥ 256 rows of ≤ 2048): one invocation per output element (several
+ *    for short rows: 2×2 pooling tiles) walks its row. (Measured on lavapipe: 3× faster than a
  *    workgroup per row for [1024, 1024] and 10× for [8192, 128]; a subgroup per row was on par.)
- *  - 'group' (otherwise: few or very long rows): one 64-lane workgroup per output element (or per
- *    chunk of a row, below);
- *    lane t folds elements t, t+64, ... then a shared-memory tree (6 barriers) combines the 64
+ *  - 'group' (otherwise: few or very long rows): one workgroup per output element (or per chunk of a
+ *    row, below); lane t folds elements t, t+L, ... then a shared-memory tree combines the L
  *    partials.
  *  - 'split' (sum/prod/max/min with few, very long rows): pass 1 runs the group kernel on G chunks
  *    of each row, writing [outer, G] partials; pass 2 reduces the partials with the same op.
@@ -41,7 +49,7 @@ import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.
 import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt, udiv, type Divisor } from './wgsl.js';
 import { exprFunction, vec4Ready, type ExprFunction, type OpNode } from './elementwise.js';
 import { libCode, storeExpr, type Kind } from './elementwise-ops.js';
-import { reduceShapesFor, type ReduceShapes } from './tuning.js';
+import { colChunks, reduceShapesFor, rowsPerLane, vec4Chunks } from './tuning.js';
 
 const NONE = 0xffffffff;
 const VALUE_OPS: ReduceOp[] = ['sum', 'prod', 'max', 'min'];
@@ -447,37 +455,6 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
   const group = { ...base, strategy: 'group' as const, lanes: shapes.groupLanes, perLane: 1 };
   if (!isArg(op) && outer < 32 && R > 16384) return twoPass(rt, { ...group, G: Math.min(1024, Math.ceil(R / 8192)) }, out);
   return dispatchReduce(rt, { ...group, G: 1 });
-}
-
-/**
- * Chunks per output of the 'vec4' strategy: long rows (≥ 64 chunks of the tuned vec4s per lane) are
- * split until there are enough invocations to fill the device (minWorkgroups × rowLanes), each
- * chunk keeping at least vec4PerLane vec4s; then a second pass reduces the partials.
- */
-export function vec4Chunks(outer: number, len4: number, s: ReduceShapes): number {
-  const want = s.minWorkgroups * s.rowLanes;
-  if (outer >= want || len4 < 64 * s.vec4PerLane) return 1;
-  return Math.max(1, Math.min(Math.ceil(want / outer), Math.floor(len4 / s.vec4PerLane)));
-}
-
-/**
- * Chunks of the reduced elements per group of 4 outputs ('cols4'): split until there are enough
- * invocations, each chunk keeping at least vec4PerLane elements (one vec4 load each).
- */
-export function colChunks(quads: number, R: number, s: ReduceShapes): number {
-  const want = s.minWorkgroups * s.rowLanes;
-  if (quads >= want || R < 8 * s.vec4PerLane) return 1;
-  return Math.max(1, Math.min(Math.ceil(want / quads), Math.floor(R / s.vec4PerLane)));
-}
-
-/**
- * Outputs per invocation of the 'thread' strategy: short rows are grouped so that an invocation
- * reads about 4 × vec4PerLane elements, as long as enough invocations remain to fill the device.
- */
-export function rowsPerLane(outer: number, R: number, s: ReduceShapes): number {
-  const byWork = Math.floor((4 * s.vec4PerLane) / Math.max(R, 1));
-  const byFill = Math.floor(outer / (s.minWorkgroups * s.rowLanes));
-  return Math.max(1, Math.min(byWork, byFill));
 }
 
 /**

@@ -128,3 +128,36 @@ export function reduceShapesFor(rt: { device: GPUDevice; limits: TuningLimits })
     minWorkgroups: Math.max(1, o.minWorkgroups ?? s.minWorkgroups),
   };
 }
+
+// Reduction plans derived from the shapes (reduce.ts uses them; pure, so tested without a device).
+
+/**
+ * Chunks per output of the 'vec4' strategy: long rows (≥ 64 chunks of the tuned vec4s per lane) are
+ * split until there are enough invocations to fill the device (minWorkgroups × rowLanes), each
+ * chunk keeping at least vec4PerLane vec4s; then a second pass reduces the partials.
+ */
+export function vec4Chunks(outer: number, len4: number, s: ReduceShapes): number {
+  const want = s.minWorkgroups * s.rowLanes;
+  if (outer >= want || len4 < 64 * s.vec4PerLane) return 1;
+  return Math.max(1, Math.min(Math.ceil(want / outer), Math.floor(len4 / s.vec4PerLane)));
+}
+
+/**
+ * Chunks of the reduced elements per group of 4 outputs ('cols4'): split until there are enough
+ * invocations, each chunk keeping at least vec4PerLane elements (one vec4 load each).
+ */
+export function colChunks(quads: number, R: number, s: ReduceShapes): number {
+  const want = s.minWorkgroups * s.rowLanes;
+  if (quads >= want || R < 8 * s.vec4PerLane) return 1;
+  return Math.max(1, Math.min(Math.ceil(want / quads), Math.floor(R / s.vec4PerLane)));
+}
+
+/**
+ * Outputs per invocation of the 'thread' strategy: short rows are grouped so that an invocation
+ * reads about 4 × vec4PerLane elements, as long as enough invocations remain to fill the device.
+ */
+export function rowsPerLane(outer: number, R: number, s: ReduceShapes): number {
+  const byWork = Math.floor((4 * s.vec4PerLane) / Math.max(R, 1));
+  const byFill = Math.floor(outer / (s.minWorkgroups * s.rowLanes));
+  return Math.max(1, Math.min(byWork, byFill));
+}
