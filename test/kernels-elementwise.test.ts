@@ -16,6 +16,7 @@ import { LazyStorage, type WebStorage } from '../src/backends/webgpu/fusion.js';
 import { nodeGpu } from '../src/backends/webgpu/node-gpu.js';
 import { gpuRules } from '../src/backends/webgpu/rules.js';
 import { WGSL_OPS } from '../src/kernels/elementwise-ops.js';
+import { chooseElementwiseShapes, dispatchSize, overrideElementwiseShape } from '../src/kernels/tuning-elementwise.js';
 import type { View } from '../src/core/backend.js';
 import {
   checkPrim, contiguousLayout, gens, getGpu, layoutArb, makePair, releasePairs, shapeArb, withSpecials, type Layout, type Tolerance,
@@ -267,4 +268,104 @@ describe('elementwise kernels vs CPU', () => {
       gpu.release(mid);
     }
   }, 300_000); // a cold lavapipe shader cache compiles 26 pipelines
+});
+
+/**
+ * Every kernel shape (tuning-elementwise.ts) gives the CPU reference's results: the adapter's own
+ * (lavapipe: 8 lanes × 64 units interleaved; a GPU: 256 × 4), consecutive units per invocation, and
+ * chunks that divide no size here (4 lanes × 3 units, 16 × 5, 1 × 7). Sizes around multiples of a
+ * workgroup's block, rows shorter and longer than a walk's step (index and walked addresses), bias
+ * broadcasts, transposes (the gather shape), flips, size-0 and size-1 axes; NaN, ±inf, −0 and
+ * integer edge values, exact.
+ */
+describe('elementwise kernel shapes vs CPU', () => {
+  let gpu!: WebGpuBackend;
+  beforeAll(async () => {
+    gpu = await getGpu();
+  });
+  const device = () => gpu.runtime.device;
+  const SHAPES: { lanes: number; perLane: number; layout: 'blocked' | 'strided' }[] = [
+    { lanes: 8, perLane: 64, layout: 'strided' },
+    { lanes: 8, perLane: 64, layout: 'blocked' },
+    { lanes: 256, perLane: 4, layout: 'strided' },
+    { lanes: 4, perLane: 3, layout: 'blocked' },
+    { lanes: 16, perLane: 5, layout: 'strided' },
+    { lanes: 1, perLane: 7, layout: 'blocked' },
+  ];
+  const ident = (rank: number): Layout => contiguousLayout(rank);
+  const transposed: Layout = { perm: [1, 0], steps: [1, 1], broadcast: [false, false], lead: 0 };
+  const flipped: Layout = { perm: [0, 1], steps: [1, -1], broadcast: [false, false], lead: 3 };
+
+  /** Binary cases: [out shape, a shape, a layout, b shape, b layout]. */
+  const block = (s: (typeof SHAPES)[number]) => s.lanes * s.perLane * 4;
+  const binaryCases = (s: (typeof SHAPES)[number]): [number[], number[], Layout, number[], Layout][] => [
+    // Around a workgroup's block (vec4 and scalar paths): one short, exact, one over.
+    ...[block(s) - 4, block(s), block(s) + 4, 3 * block(s) + 1, 2 * block(s) - 1].map((n): [number[], number[], Layout, number[], Layout] => [[n], [n], ident(1), [n], ident(1)]),
+    // Bias rows: multiples of 4 shorter and longer than the walk's step, and odd rows.
+    ...[4, 12, 36, 100, 1028, 7, 33].map((c): [number[], number[], Layout, number[], Layout] => [[37, c], [37, c], ident(2), [c], ident(1)]),
+    // Column broadcast, a transposed and a flipped operand (the gather shape; wraps every row).
+    [[45, 64], [45, 64], ident(2), [45, 1], ident(2)],
+    [[40, 33], [40, 33], transposed, [40, 33], ident(2)],
+    [[64, 64], [64, 64], transposed, [64, 64], flipped],
+    [[12, 36], [12, 36], flipped, [36], ident(1)],
+    // Rank 4 and 5 broadcasts, size-1 and size-0 axes, a scalar.
+    [[3, 5, 4, 36], [3, 5, 4, 36], ident(4), [5, 1, 36], ident(3)],
+    [[2, 3, 2, 5, 8], [2, 3, 2, 5, 8], ident(5), [3, 1, 5, 1], ident(4)],
+    [[1, 7, 1, 40], [1, 7, 1, 40], ident(4), [40], ident(1)],
+    [[6, 0, 8], [6, 0, 8], ident(3), [8], ident(1)],
+    [[], [], ident(0), [], ident(0)],
+  ];
+
+  for (const s of SHAPES) {
+    it(`${s.lanes} lanes × ${s.perLane} ${s.layout}`, async () => {
+      overrideElementwiseShape(device(), s);
+      try {
+        const floats = withSpecials(gens.float(4), 4);
+        for (const [out, as, al, bs, bl] of binaryCases(s)) {
+          for (const [op, dtype] of [['mul', 'float32'], ['div', 'int32']] as const) {
+            const ga = dtype === 'float32' ? floats : gens.int(5);
+            const gb = dtype === 'float32' ? withSpecials(gens.float(6), 6) : gens.smallInt(7);
+            const a = makePair(gpu, dtype, as, al, ga);
+            const b = makePair(gpu, dtype, bs, bl, gb);
+            await checkPrim(gpu, op, [a, b], {}, { shape: out, dtype }, { exact: true, signedZeros: true }, `${op}<${dtype}> ${JSON.stringify([as, bs])}`);
+            releasePairs(gpu, [a, b]);
+          }
+        }
+        // Random strided views (permuted, flipped, stepped, broadcast) of random shapes.
+        await fc.assert(
+          fc.asyncProperty(viewArb({ maxNumel: 3000 }), async ([shape, layout, seed]) => {
+            const x = makePair(gpu, 'float32', shape, layout, withSpecials(gens.float(seed), seed));
+            await checkPrim(gpu, 'neg', [x], {}, { shape, dtype: 'float32' }, { exact: true, signedZeros: true }, 'neg');
+            releasePairs(gpu, [x]);
+          }),
+          { numRuns: 12 },
+        );
+      } finally {
+        overrideElementwiseShape(device(), undefined);
+      }
+    }, 120_000);
+  }
+
+  it('the tuned shapes: software adapters get SIMD-wide workgroups, GPUs wide ones; always within the limits', () => {
+    const limits = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupStorageSize: 16384, maxComputeWorkgroupsPerDimension: 65535 };
+    const sw = chooseElementwiseShapes('software', 8, limits);
+    expect(sw.dense).toMatchObject({ lanes: 8, perLane: 64 });
+    expect(chooseElementwiseShapes('software', 16, limits).dense.lanes).toBe(16);
+    expect(chooseElementwiseShapes('gpu', undefined, limits).dense.lanes).toBe(256);
+    fc.assert(
+      fc.property(fc.constantFrom<'software' | 'gpu'>('software', 'gpu'), fc.integer({ min: 1, max: 1024 }), fc.integer({ min: 1, max: 1024 }), fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 0, max: 1e7 }),
+        (kind, inv, x, perDim, units) => {
+          const l = { ...limits, maxComputeInvocationsPerWorkgroup: inv, maxComputeWorkgroupSizeX: x, maxComputeWorkgroupsPerDimension: perDim };
+          for (const sh of Object.values(chooseElementwiseShapes(kind, 8, l))) {
+            expect(sh.lanes).toBeLessThanOrEqual(Math.min(inv, x));
+            expect(Number.isInteger(Math.log2(sh.lanes))).toBe(true);
+            const d = dispatchSize(sh, units);
+            // Every unit is covered, and no workgroup is empty.
+            expect(d.workgroups * sh.lanes * d.perLane).toBeGreaterThanOrEqual(units);
+            expect((d.workgroups - 1) * sh.lanes * d.perLane).toBeLessThan(Math.max(units, 1));
+            expect(d.perLane).toBeLessThanOrEqual(sh.perLane);
+          }
+        }),
+    );
+  });
 });

@@ -7,9 +7,11 @@
  * across ops, so tanh(x·1.5 + 0.5)·x is one kernel that reads x once and writes once instead of
  * four passes over memory and four dispatches — on lavapipe both cost.
  *
- * Algorithm: one pass, no workgroup memory. Workgroups of 256 lanes (1-D, the contiguous output dim
- * on X), each lane handling 16 elements 256 apart (wgsl.ts `flatMain`: a workgroup covers 4096
- * consecutive outputs), a 2-D grid of workgroups for large outputs.
+ * Algorithm: one pass, no workgroup memory, in the adapter's kernel shape (tuning-elementwise.ts):
+ * lanes per workgroup, units (elements, or vec4s) per invocation, consecutive or interleaved
+ * across the lanes, a 2-D grid of workgroups for large outputs. On lavapipe one 8-lane SIMD chunk
+ * per workgroup with 64 vec4s per invocation moves a memory-bound chain at the copy kernel's rate,
+ * where the former 256 lanes × 16 elements ran at ≈ 0.5× of it.
  *
  * Width: when every leaf is read at one shape whose merged innermost axis is a multiple of 4, each
  * index covers 4 consecutive outputs (`vec4Ready`): leaves load once per 4 elements (a vec4, a
@@ -20,11 +22,13 @@
  * Addressing: every leaf maps the output's row-major index i to its own element address. A leaf
  * keeps the shape it was read at (a fused chain may pass through a reshape, so the leaves of one
  * kernel may have different shapes of the same size) and its strides over that shape, which make
- * broadcasts, transposes, slices and flips free. Its axes are merged first (`coalesce`); a leaf that
- * is then contiguous or a broadcast scalar takes the fast path (offset + i, or offset), any other one
- * div/mod per merged axis, unrolled to rank 4 (wgsl.ts `Addr`). Leaves read at the same shape are
- * merged jointly and share one decomposition; identical leaves load once; leaves of one buffer share
- * its binding.
+ * broadcasts, transposes, slices and flips free. Its axes are merged first (`coalesce`). An
+ * invocation computes its leaves' addresses once, at its first unit, and then steps them from unit
+ * to unit (`Walker`: an add, and a carry when an axis wraps), so a broadcast bias or a transposed
+ * read costs no division per unit; where a step could wrap an axis twice (rows shorter than the
+ * step), the addresses are computed per unit (wgsl.ts `Addr`: offset + i for contiguous leaves, a
+ * div/mod per merged axis otherwise). Leaves read at the same shape are merged jointly and share one
+ * address computation; identical leaves load once; leaves of one buffer share its binding.
  *
  * Values: each node is computed once (a `let` per node, by object identity) and converted to its
  * dtype's storage kind exactly as a store and reload would, so fused and unfused results agree.
@@ -39,8 +43,9 @@ import type { DType } from '../core/dtype.js';
 import type { ElementwisePrim, PrimParams, UnaryOp } from '../core/prims.js';
 import { broadcastStrides, numel } from '../core/shape.js';
 import { elementwiseOp, kindOf, libCode, storeExpr, type Kind, type Op } from './elementwise-ops.js';
-import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
-import { Addr, coalesce, flatGrid, FLAT_END, flatMain, storageDecl, Uniforms, WG } from './wgsl.js';
+import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
+import { dispatchSize, elementwiseShapesFor, type ElementwiseShape } from './tuning-elementwise.js';
+import { Addr, capFor, coalesce, storageDecl, udiv, Uniforms, type Divisor } from './wgsl.js';
 
 /** A strided view read at the output's row-major index: `view.shape` has the output's size. */
 export interface Leaf {
@@ -138,44 +143,135 @@ function load4Mode(strides: readonly number[], offset: number): Load4 {
 }
 
 /**
- * An expression compiled to a WGSL function that evaluates it at row-major indices of its output:
- * `fn <name>(i: u32) -> T` (width 1), or with width 4 `fn <name>(i: u32) -> vec4<T>` for the
- * elements 4·i .. 4·i + 3 (only where `vec4Ready`). Carries its storage declarations (bindings
- * from `firstBinding`, one per distinct buffer, in `buffers` order; vec4 arrays at width 4), library
- * code, and the cache-key part describing it. Its uniforms are pushed into `u`. Kernels other than
- * the elementwise one use it to read a fused value without materializing it (reductions, see
- * reduce.ts).
- *
- * Width 4 loads each leaf once per 4 elements (one vec4, one splat or four scalars, see Load4) and
- * decomposes the index once per 4 elements; the ops are then evaluated per component (the op
- * library is scalar). On lavapipe this is ~1.6–2× faster than width 1: loads and index math, not
- * arithmetic, dominate there.
+ * How a compiled expression finds its leaves' element addresses for a unit (one element, or 4 at
+ * width 4):
+ *  - 'index': from the unit's index alone (wgsl.ts `Addr`: a div/mod per merged axis of a strided
+ *    group). The function form (`exprFunction`, called by reduce.ts), and the kernel where a walk
+ *    cannot step (see `walkable`).
+ *  - { step }: computed once at an invocation's first unit, then stepped by `step` units from one
+ *    unit of the invocation to its next (`Walker`: an add per operand, a carry per wrapped axis), so
+ *    a broadcast bias or a transposed read costs no division per unit.
  */
-export interface ExprFunction {
-  name: string;
-  /** Storage declarations and the function itself. */
-  code: string;
-  /** Library functions it calls (elementwise-lib.ts, via `libCode`). */
-  lib: Set<string>;
-  key: string;
-  buffers: GpuStorage[];
-  /** WGSL type of the function's result (per component at width 4). */
-  type: Kind;
+type Addressing = 'index' | { step: number };
+
+/**
+ * Addresses of several operands over one merged shape, walked forward `step` elements at a time
+ * (see Addressing). Rank ≤ 1 (every all-contiguous or broadcast-scalar group, after `coalesce`)
+ * keeps no coordinates: address = offset + flat · stride, stepped by step · stride; key 'f'. Higher
+ * ranks keep one u32 coordinate per axis but the first, right-aligned in a capacity of 4 (leading
+ * axes of size 1) so one pipeline serves ranks 2–4 (key 'w4'): a step adds `step` to the innermost
+ * coordinate and step · stride to each address; when an axis wraps (coordinate ≥ its size), the
+ * coordinate drops by the size, the next outer one increments and each address adds a precomputed
+ * delta (strides[d] − dims[d+1]·strides[d+1]). One carry per axis suffices while `step` ≤ the
+ * innermost size (`walkable`). A unit never straddles a row: at width 4 the innermost size is a
+ * multiple of 4 (`vec4Ready`), and so is the step. Axis 0 is not tracked: it wraps only past the end.
+ */
+class Walker {
+  readonly key: string;
+  private readonly cap: number;
+  private readonly dims: Divisor[] = [];
+  private readonly ops: { off: string; s: string[]; step: string; delta: string[] }[];
+
+  constructor(u: Uniforms, shape: readonly number[], operands: { strides: readonly number[]; offset: number }[], private readonly step: number) {
+    const r = shape.length;
+    this.cap = r <= 1 ? 1 : capFor(r);
+    this.key = this.cap === 1 ? 'f' : `w${this.cap}`;
+    const pad = this.cap - Math.max(r, 1);
+    const D = [...Array(pad).fill(1), ...(r === 0 ? [1] : shape)];
+    for (let d = 1; d < this.cap; d++) this.dims[d] = u.divisor(D[d]);
+    this.ops = operands.map((o) => {
+      const S = [...Array(pad).fill(0), ...(r === 0 ? [0] : o.strides)];
+      const last = this.cap - 1;
+      return {
+        off: u.i32(o.offset),
+        s: S.map((s) => u.i32(s)),
+        step: u.i32(step * S[last]),
+        delta: S.slice(0, last).map((s, d) => u.i32(s - D[d + 1] * S[d + 1])),
+      };
+    });
+  }
+
+  /** WGSL declaring `var names[k]: i32`, operand k's address at row-major element index `flat`. */
+  init(flat: string, names: string[], tag: string): string {
+    if (this.cap === 1) return this.ops.map((o, k) => `var ${names[k]}: i32 = ${o.off} + i32(${flat}) * ${o.s[0]};`).join('\n  ');
+    const lines = [`var ${tag}rem = ${flat};`];
+    for (let d = this.cap - 1; d >= 1; d--) {
+      lines.push(`${udiv(`${tag}rem`, this.dims[d], `${tag}q${d}`, `${tag}r${d}`)}\n  var ${tag}c${d} = ${tag}r${d}; ${tag}rem = ${tag}q${d};`);
+    }
+    const coord = (d: number) => (d === 0 ? `${tag}rem` : `${tag}c${d}`);
+    for (const [k, o] of this.ops.entries()) {
+      lines.push(`var ${names[k]}: i32 = ${o.off}${o.s.map((s, d) => ` + i32(${coord(d)}) * ${s}`).join('')};`);
+    }
+    return lines.join('\n  ');
+  }
+
+  /** WGSL advancing every address by `step` elements. */
+  advance(names: string[], tag: string): string {
+    const add = (f: (o: Walker['ops'][number]) => string) => this.ops.map((o, k) => `${names[k]} = ${names[k]} + ${f(o)};`).join(' ');
+    if (this.cap === 1) return add((o) => o.step);
+    const carry = (d: number): string => {
+      const inc = d - 1 >= 1 ? `${tag}c${d - 1} = ${tag}c${d - 1} + 1u; ` : '';
+      const next = d - 1 >= 1 ? `\n  ${carry(d - 1)}` : '';
+      return `if (${tag}c${d} >= ${this.dims[d].d}) { ${tag}c${d} = ${tag}c${d} - ${this.dims[d].d}; ${inc}${add((o) => o.delta[d - 1])}${next} }`;
+    };
+    const last = this.cap - 1;
+    return `${tag}c${last} = ${tag}c${last} + ${this.step}u; ${add((o) => o.step)}\n  ${carry(last)}`;
+  }
 }
 
-export function exprFunction(u: Uniforms, root: OpNode, firstBinding: number, name = 'fx', width: 1 | 4 = 1): ExprFunction {
+/** Whether some leaf of `root` is read across rows: a merged innermost stride other than 0 or ±1 (see tuning-elementwise.ts). */
+function readsAcrossRows(root: Expr): boolean {
+  return groupLeaves(leavesOf(root)).some((g) => g.shape.length > 0 && g.strides.some((s) => Math.abs(s[s.length - 1]) > 1));
+}
+
+/**
+ * Whether every leaf group of `root` can be walked `step` elements at a time with one carry per
+ * axis: rank ≤ 1, or an innermost (merged) size of at least `step`.
+ */
+function walkable(root: Expr, step: number): boolean {
+  return groupLeaves(leavesOf(root)).every((g) => g.shape.length <= 1 || g.shape[g.shape.length - 1] >= step);
+}
+
+/** An expression compiled for one addressing (see `compileExpr`). */
+interface CompiledExpr {
+  buffers: GpuStorage[];
+  /** Storage declarations (bindings from firstBinding, one per distinct buffer; vec4 arrays at width 4). */
+  decls: string;
+  lib: Set<string>;
+  key: string;
+  /** WGSL type of the result (per component at width 4). */
+  type: Kind;
+  /** Walked: statements declaring the addresses at the invocation's first unit. */
+  init: string[];
+  /** Statements computing the unit's value ('index': its addresses first). */
+  body: string[];
+  /** The unit's value: a scalar, or a vec4 at width 4. */
+  result: string;
+  /** Walked: statements advancing the addresses to the invocation's next unit. */
+  step: string[];
+}
+
+/**
+ * Compiles `root` for units of `width` elements. `unit` is the WGSL expression of the unit index:
+ * of the unit computed ('index'), or of the invocation's first unit (walked). Leaves are read per
+ * group (one shared address computation), each distinct leaf loaded once per unit (a vec4, a
+ * splat or 4 scalars at width 4, see Load4), then a `let` per op node and component.
+ */
+function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: string, width: 1 | 4, addressing: Addressing, unit: string): CompiledExpr {
   const buffers: GpuStorage[] = [];
   const kinds: Kind[] = [];
   const bindingOf = new Map<GpuStorage, number>();
-  const lines: string[] = [];
-  const key: string[] = [`w${width}`];
+  const init: string[] = [];
+  const body: string[] = [];
+  const step: string[] = [];
+  const key: string[] = [`w${width}${addressing === 'index' ? 'I' : `W${addressing.step}`}`];
   const libs = new Set<string>();
   const C = width === 4 ? ['x', 'y', 'z', 'w'] : [''];
 
-  // Leaves: per group one shared index decomposition, then one load per distinct leaf.
+  // Leaves: per group one shared address computation, then one load per distinct leaf.
   const leafValue = new Map<Leaf, (c: string) => string>();
   const loaded = new Map<string, (c: string) => string>();
-  const flat = width === 4 ? 'i * 4u' : 'i';
+  const flat = width === 4 ? `(${unit}) * 4u` : unit;
   for (const [gi, g] of groupLeaves(leavesOf(root)).entries()) {
     const binding = g.leaves.map((l) => {
       let b = bindingOf.get(l.view.storage as GpuStorage);
@@ -190,9 +286,19 @@ export function exprFunction(u: Uniforms, root: OpNode, firstBinding: number, na
     const ids = g.leaves.map((l, j) => `${binding[j]}|${l.view.offset}|${g.strides[j]}`);
     const operands: number[] = [];
     ids.forEach((id, j) => { if (ids.indexOf(id) === j) operands.push(j); });
-    const addr = new Addr(u, g.shape, operands.map((j) => ({ strides: g.strides[j], offset: g.leaves[j].view.offset })));
+    const opnds = operands.map((j) => ({ strides: g.strides[j], offset: g.leaves[j].view.offset }));
     const pn = operands.map((j) => `p${gi}_${j}`);
-    lines.push(addr.code(flat, pn, `a${gi}`));
+    let addrKey: string;
+    if (addressing !== 'index') {
+      const walker = new Walker(u, g.shape, opnds, addressing.step * width);
+      init.push(walker.init(flat, pn, `a${gi}`));
+      step.push(walker.advance(pn, `a${gi}`));
+      addrKey = walker.key;
+    } else {
+      const addr = new Addr(u, g.shape, opnds);
+      body.push(addr.code(flat, pn, `a${gi}`));
+      addrKey = addr.key;
+    }
     const groupKey: string[] = [];
     operands.forEach((j, oi) => {
       const b = binding[j];
@@ -201,21 +307,21 @@ export function exprFunction(u: Uniforms, root: OpNode, firstBinding: number, na
       const l = `l${gi}_${j}`;
       let value: (c: string) => string;
       if (width === 1) {
-        lines.push(`let ${l} = ${buf}[u32(${p})];`);
+        body.push(`let ${l} = ${buf}[u32(${p})];`);
         value = () => l;
         groupKey.push(`${b}`);
       } else {
         const mode = load4Mode(g.strides[j], g.leaves[j].view.offset);
         const at = (q: string) => `${buf}[u32(${q}) >> 2u][u32(${q}) & 3u]`;
         if (mode === 'v') {
-          lines.push(`let ${l} = ${buf}[u32(${p}) >> 2u];`);
+          body.push(`let ${l} = ${buf}[u32(${p}) >> 2u];`);
           value = (c) => `${l}.${c}`;
         } else if (mode === 's') {
-          lines.push(`let ${l} = ${at(p)};`);
+          body.push(`let ${l} = ${at(p)};`);
           value = () => l;
         } else {
           const st = u.i32(g.strides[j][g.strides[j].length - 1]);
-          lines.push(`let ${l} = vec4<${kinds[b]}>(${[0, 1, 2, 3].map((c) => at(c === 0 ? p : `${p} + ${c} * ${st}`)).join(', ')});`);
+          body.push(`let ${l} = vec4<${kinds[b]}>(${[0, 1, 2, 3].map((c) => at(c === 0 ? p : `${p} + ${c} * ${st}`)).join(', ')});`);
           value = (c) => `${l}.${c}`;
         }
         groupKey.push(`${b}${mode}`);
@@ -223,7 +329,7 @@ export function exprFunction(u: Uniforms, root: OpNode, firstBinding: number, na
       loaded.set(ids[j], value);
     });
     g.leaves.forEach((l, j) => leafValue.set(l, loaded.get(ids[j])!));
-    key.push(`G${addr.key}(${groupKey.join(',')})[${ids.map((id) => ids.indexOf(id)).join(',')}]`);
+    key.push(`G${addrKey}(${groupKey.join(',')})[${ids.map((id) => ids.indexOf(id)).join(',')}]`);
   }
 
   // Ops: a `let` per node and component, by object identity.
@@ -240,53 +346,118 @@ export function exprFunction(u: Uniforms, root: OpNode, firstBinding: number, na
     for (const l of e.op.code.lib ?? []) libs.add(l);
     for (const c of C) {
       const args = e.args.map((a, k) => storeExpr(a.type === 'leaf' ? leafValue.get(a)!(c) : `${argNames[k]}${c}`, valueKind(a), e.op.argKinds[k]));
-      lines.push(`let ${value}${c} = ${storeExpr(e.op.code.expr(args), e.op.code.type, kindOf(e.dtype))};`);
+      body.push(`let ${value}${c} = ${storeExpr(e.op.code.expr(args), e.op.code.type, kindOf(e.dtype))};`);
     }
     key.push(`${e.op.name}:${e.op.argKinds.join('')}>${kindOf(e.dtype)}(${argNames.join(',')})`);
     names.set(e, value);
     return value;
   };
-  const result = visit(root);
+  const r = visit(root);
   const type = kindOf(root.dtype);
-  const ret = width === 4 ? `vec4<${type}>(${C.map((c) => `${result}${c}`).join(', ')})` : result;
-  const elem = (k: Kind) => (width === 4 ? `vec4<${k}>` : k);
-  const code = `${buffers.map((_, b) => storageDecl(firstBinding + b, `${name}In${b}`, elem(kinds[b]), true)).join('\n')}
-fn ${name}(i: u32) -> ${elem(type)} {
-  ${lines.join('\n  ')}
-  return ${ret};
-}`;
-  return { name, code, lib: libs, key: `${kinds.join('')}>${type}:${key.join(';')}`, buffers, type };
+  const result = width === 4 ? `vec4<${type}>(${C.map((c) => `${r}${c}`).join(', ')})` : r;
+  const decls = buffers.map((_, b) => storageDecl(firstBinding + b, `${name}In${b}`, width === 4 ? `vec4<${kinds[b]}>` : kinds[b], true)).join('\n');
+  return { buffers, decls, lib: libs, key: `${kinds.join('')}>${type}:${key.join(';')}`, type, init, body, result, step };
 }
 
-/** Runs the expression `root` into a fresh contiguous buffer of `out.shape` (dtype root.dtype). */
+/**
+ * An expression compiled to a WGSL function that evaluates it at row-major indices of its output:
+ * `fn <name>(i: u32) -> T` (width 1), or with width 4 `fn <name>(i: u32) -> vec4<T>` for the
+ * elements 4·i .. 4·i + 3 (only where `vec4Ready`). Carries its storage declarations (bindings
+ * from `firstBinding`, one per distinct buffer, in `buffers` order; vec4 arrays at width 4), library
+ * code, and the cache-key part describing it. Its uniforms are pushed into `u`. Kernels other than
+ * the elementwise one use it to read a fused value without materializing it (reductions, see
+ * reduce.ts).
+ *
+ * Width 4 loads each leaf once per 4 elements (one vec4, one splat or four scalars, see Load4) and
+ * computes the addresses once per 4 elements; the ops are then evaluated per component (the op
+ * library is scalar). On lavapipe this is ~1.6–2× faster than width 1: loads and index math, not
+ * arithmetic, dominate there.
+ */
+export interface ExprFunction {
+  name: string;
+  /** Storage declarations and the function itself. */
+  code: string;
+  /** Library functions it calls (elementwise-lib.ts, via `libCode`). */
+  lib: Set<string>;
+  key: string;
+  buffers: GpuStorage[];
+  /** WGSL type of the function's result (per component at width 4). */
+  type: Kind;
+}
+
+export function exprFunction(u: Uniforms, root: OpNode, firstBinding: number, name = 'fx', width: 1 | 4 = 1): ExprFunction {
+  const c = compileExpr(u, root, firstBinding, name, width, 'index', 'i');
+  const code = `${c.decls}
+fn ${name}(i: u32) -> ${width === 4 ? `vec4<${c.type}>` : c.type} {
+  ${c.body.join('\n  ')}
+  return ${c.result};
+}`;
+  return { name, code, lib: c.lib, key: c.key, buffers: c.buffers, type: c.type };
+}
+
+/**
+ * The entry point of the elementwise kernel in `shape` (see tuning-elementwise.ts): invocation t of
+ * the 2-D grid handles `per` units (a uniform), consecutive ('blocked': from unit t·per) or `lanes`
+ * apart ('strided': lane l of workgroup w from unit w·lanes·per + l). The addresses are walked from
+ * unit to unit where `walkable`, else computed per unit. `store(v, kind)` stores unit `i`.
+ */
+function elementwiseMain(shape: ElementwiseShape, u: Uniforms, root: OpNode, width: 1 | 4, n: string, per: string, store: (v: string, t: Kind) => string) {
+  const stride = shape.layout === 'blocked' ? 1 : shape.lanes;
+  const addressing: Addressing = walkable(root, stride * width) ? { step: stride } : 'index';
+  const first = shape.layout === 'blocked' ? `(wgi * ${shape.lanes}u + lidv.x) * ${per}` : `wgi * ${shape.lanes}u * ${per} + lidv.x`;
+  const c = compileExpr(u, root, 1, 'fx', width, addressing, addressing === 'index' ? 'i' : 'first');
+  const code = `${c.decls}
+@compute @workgroup_size(${shape.lanes})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_id) lidv: vec3<u32>) {
+  let wgi = wid.y * nwg.x + wid.x;
+  let first = ${first};
+  ${c.init.join('\n  ')}
+  for (var k = 0u; k < ${per}; k = k + 1u) {
+    let i = first + k * ${stride}u;
+    if (i >= ${n}) { break; }
+    ${c.body.join('\n    ')}
+    ${store(c.result, c.type)}
+    ${c.step.join('\n    ')}
+  }
+}`;
+  return { ...c, code };
+}
+
+/**
+ * Runs the expression `root` into a fresh contiguous buffer of `out.shape` (dtype root.dtype), in
+ * the adapter's kernel shape (tuning-elementwise.ts): on vec4s where `vec4Ready`, else per element.
+ */
 export function runExpr(rt: GpuRuntime, root: OpNode, out: OutputSpec): GpuStorage {
   const n = numel(out.shape);
   const result = rt.alloc(n);
   if (n === 0) return result;
   const width = n % 4 === 0 && result.buffer.size % 16 === 0 && vec4Ready(root) ? 4 : 1;
+  const shapes = elementwiseShapesFor(rt);
+  const shape = readsAcrossRows(root) ? shapes.gather : shapes.dense;
+  const units = n / width;
+  const size = dispatchSize(shape, units);
   const u = new Uniforms();
-  const nExpr = u.u32(n / width);
-  const fx = exprFunction(u, root, 1, 'fx', width);
+  const nExpr = u.u32(units);
+  const perExpr = u.u32(size.perLane);
   const outKind = kindOf(out.dtype);
-  const store = width === 4
-    ? `let r = fx(i);\n  outBuf[i] = vec4<${outKind}>(${['x', 'y', 'z', 'w'].map((c) => storeExpr(`r.${c}`, fx.type, outKind)).join(', ')});`
-    : `outBuf[i] = ${storeExpr('fx(i)', fx.type, outKind)};`;
+  const store = (v: string, t: Kind) => width === 4
+    ? `let r = ${v};\n    outBuf[i] = vec4<${outKind}>(${['x', 'y', 'z', 'w'].map((c) => storeExpr(`r.${c}`, t, outKind)).join(', ')});`
+    : `outBuf[i] = ${storeExpr(v, t, outKind)};`;
+  const main = elementwiseMain(shape, u, root, width, nExpr, perExpr, store);
   const code = () => `${u.decl()}
-${fx.code}
-${libCode(fx.lib)}
-${storageDecl(fx.buffers.length + 1, 'outBuf', width === 4 ? `vec4<${outKind}>` : outKind, false)}
-${flatMain(WG, nExpr)}
-  ${store}
-${FLAT_END}`;
+${libCode(main.lib)}
+${storageDecl(main.buffers.length + 1, 'outBuf', width === 4 ? `vec4<${outKind}>` : outKind, false)}
+${main.code}`;
   rt.dispatch(
     {
-      key: `ew:${fx.key}>${outKind}`,
+      key: `ew:${shape.layout}${shape.lanes}:${main.key}>${outKind}`,
       code,
       uniforms: u.buffer(),
-      readOnly: fx.buffers.length,
-      workgroups: flatGrid(n / width, WG, rt.limits.maxComputeWorkgroupsPerDimension),
+      readOnly: main.buffers.length,
+      workgroups: grid(size.workgroups, rt.limits.maxComputeWorkgroupsPerDimension),
     },
-    [...fx.buffers, result],
+    [...main.buffers, result],
   );
   return result;
 }
