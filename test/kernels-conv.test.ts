@@ -2,7 +2,8 @@
  * WebGPU conv2d, conv2dInputGrad and conv2dWeightGrad kernels against the CPU reference on fixed
  * and random geometries: stride 1–3, padding 0–2, dilation 1–2, groups 1/2/4, kernels 1–5, odd
  * and even spatial sizes, batch 1–3, random non-contiguous input views, the 1×1 (pointwise) fast
- * path, the input gradient's column path (in batch chunks) and implicit path, and NaN/±∞/−0 in
+ * path, the forward's im2col path and the input gradient's column path (in batch chunks) beside
+ * the implicit GEMMs, the transposed weight gradient, and NaN/±∞/−0 in
  * inputs, weights and output gradients, padded taps included (non-finite results compared exactly,
  * zeros by sign).
  */
@@ -131,6 +132,19 @@ describe('conv kernels', () => {
     await check({ n: 3, c: 2, h: 7, w: 9, o: 32, kh: 2, kw: 2, geom: g([2, 1], [1, 0], [1, 2], 2) }, 2);
   });
 
+  it('forward through an explicit im2col buffer (long reduction, more channels than a block has rows), in batch chunks', async () => {
+    const t = { n: 3, c: 4, h: 7, w: 6, o: 12, kh: 3, kw: 3, geom: g([1, 1], [1, 1], [1, 1], 1) }; // P = 42: scalar columns
+    const grouped = { n: 2, c: 8, h: 8, w: 8, o: 20, kh: 3, kw: 3, geom: g([2, 1], [1, 0], [1, 2], 2) }; // P = 16: vec4 columns
+    await check(t, 21);
+    await check(grouped, 22);
+    const prev = setColumnBudget(4 * 9 * 42); // one image of t per chunk: later chunks go through a copy
+    try {
+      await check(t, 23);
+    } finally {
+      setColumnBudget(prev);
+    }
+  });
+
   it('input gradient: column path in batch chunks, and the implicit transposed-conv GEMM when the columns exceed the budget', async () => {
     const t = { n: 3, c: 2, h: 7, w: 6, o: 4, kh: 3, kw: 3, geom: g([1, 1], [1, 1], [1, 1], 2) };
     const strided = { n: 3, c: 3, h: 9, w: 7, o: 2, kh: 3, kw: 2, geom: g([2, 2], [1, 0], [1, 2], 1) };
@@ -167,6 +181,7 @@ describe('conv kernels', () => {
       { n: 2, c: 4, h: 9, w: 8, o: 6, kh: 3, kw: 3, geom: g([1, 1], [1, 1], [1, 1], 2) },
       { n: 1, c: 3, h: 6, w: 7, o: 2, kh: 3, kw: 2, geom: g([2, 1], [1, 1], [2, 1], 1) },
       { n: 2, c: 2, h: 5, w: 5, o: 4, kh: 1, kw: 1, geom: g([1, 1], [0, 0], [1, 1], 1) }, // pointwise
+      { n: 2, c: 4, h: 6, w: 5, o: 10, kh: 3, kw: 3, geom: g([1, 1], [1, 1], [1, 1], 1) }, // forward through im2col
     ];
     for (const t of cases) {
       const hw = t.h * t.w;

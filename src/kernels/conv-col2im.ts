@@ -38,9 +38,14 @@ export function setColumnBudget(elements: number): number {
   return prev;
 }
 
+/** Images per chunk of a column buffer of `perImage` elements each: 0 when one image exceeds the budget. */
+export function columnChunk(perImage: number, N: number): number {
+  return perImage > columnBudget ? 0 : Math.max(1, Math.min(N, Math.floor(columnBudget / Math.max(perImage, 1))));
+}
+
 /** True when conv2dInputGrad should take the column path: one image's columns fit the budget. */
 export function useColumnPath(d: ColDims): boolean {
-  return d.G * d.Cg * d.kh * d.kw * d.Ho * d.Wo <= columnBudget;
+  return columnChunk(d.G * d.Cg * d.kh * d.kw * d.Ho * d.Wo, d.N) > 0;
 }
 
 /** gx (`result`, contiguous [N, C, H, W]) from gy and w through column buffers (see the header). */
@@ -56,7 +61,7 @@ export function runInputGradColumns(rt: GpuRuntime, gy0: GpuView, w0: GpuView, d
   const sP = gy !== gy0 ? 1 : gm.shape.length === 1 ? gm.strides[0][0] : 1;
   const [s0] = w.strides;
   const [gN, gC] = gy.strides;
-  const chunk = Math.max(1, Math.min(d.N, Math.floor(columnBudget / (d.G * J * P))));
+  const chunk = columnChunk(d.G * J * P, d.N);
   const zBase = chunk * d.G * J * P;
   const col = rt.alloc(zBase + d.G * J);
   runZeroTimesWeights(rt, w, d, sJ, col, zBase);

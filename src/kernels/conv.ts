@@ -32,6 +32,7 @@ import { WgradError } from '../core/backend.js';
 import type { Conv2dGeometry, PrimParams } from '../core/prims.js';
 import { fmtShape, numel } from '../core/shape.js';
 import { runInputGradColumns, useColumnPath } from './conv-col2im.js';
+import { runConv2dColumns, useIm2col } from './conv-im2col.js';
 import { contiguousCopy, runCopy } from './copy.js';
 import { gemmTileUse, runGemm, stridedLoader, type Loader, type LoaderCode, type UnitCtx } from './gemm.js';
 import type { GpuRuntime, GpuStorage, GpuView } from './runtime.js';
@@ -307,6 +308,10 @@ export function runConv2d(rt: GpuRuntime, x: GpuView, w: GpuView, params: PrimPa
     // 1×1 convolution: x[n, g·Cg + c, p] is already the B matrix [Cg, P].
     const P = d.H * d.W;
     b = stridedLoader(x.storage, x.offset, [0, sN, sC * d.Cg], P === 1 ? 1 : sW, d.Cg === 1 ? 0 : sC, P, d.Cg);
+  } else if (useIm2col(rt, d)) {
+    runConv2dColumns(rt, x, a, d, params, result);
+    if (wTemp) rt.release(wTemp.storage);
+    return result;
   } else {
     b = im2colLoader(x, d, params);
   }

@@ -190,6 +190,11 @@ function blockFor(rt: GpuRuntime, cfg0: MatmulConfig, M: number, macs: number) {
     : { cfg, kind, TM: cfg.wy * cfg.r, TN: cfg.wx * cfg.c, TK: cfg.tk };
 }
 
+/** Rows per output block of an M-row product of `macs` multiply-adds on this runtime. */
+export function gemmRowBlock(rt: GpuRuntime, M: number, macs: number): number {
+  return blockFor(rt, activeConfig, M, macs).TM;
+}
+
 /** The fraction of the computed output tiles of an M × N product (`macs` multiply-adds) that is real output. */
 export function gemmTileUse(rt: GpuRuntime, M: number, N: number, macs = 0): number {
   const { TM, TN } = blockFor(rt, activeConfig, M, macs);
