@@ -11,7 +11,9 @@
  *
  *   conv2d       per (n, g):  Y[o, p]  = Σ_k  W[o, k] · Xcol[k, p],   k = (c, ky, kx) ∈ J
  *                A = w (strided; batch stride over g), B = implicit im2col of x
- *                (1×1, stride 1, no padding: B is x itself, a plain strided matrix).
+ *                (1×1, stride 1, no padding: B is x itself, a plain strided matrix). With a long
+ *                reduction and several GEMM row blocks of output channels, Xcol is materialized
+ *                instead (conv-im2col.ts).
  *   inputGrad    normally conv-col2im.ts: a GEMM of w with gy into a column buffer, then a gather
  *                in which each input pixel sums its taps. When one image's columns exceed the
  *                budget, the implicit transposed-conv GEMM below, per (n, g):
