@@ -159,6 +159,8 @@ interface ReduceContext {
 interface ReduceBody {
   body: string;
   workgroups: [number, number, number];
+  /** What else the WGSL depends on (constants baked in), for the pipeline key. */
+  key?: string;
 }
 
 /** Emits and dispatches one reduction kernel; returns the output (outer × G elements). */
@@ -169,14 +171,14 @@ function dispatchReduce(rt: GpuRuntime, plan: Plan): GpuStorage {
   const n = outer * plan.G;
   const result = rt.alloc(n);
   const maxDim = rt.limits.maxComputeWorkgroupsPerDimension;
-  const { body, workgroups } =
+  const { body, workgroups, key: bodyKey = '' } =
     plan.strategy === 'vec4' ? vec4Body(u, c, plan, n, maxDim)
     : plan.strategy === 'cols4' ? cols4Body(u, c, plan, maxDim)
     : plan.strategy === 'thread' ? threadBody(u, c, plan, outer, maxDim)
     : groupBody(c, plan, n, maxDim);
   const { fx, T } = c;
   const inputs = fx ? fx.buffers : [plan.x.storage as GpuStorage];
-  const key = `red:${plan.op}:${T}>${plan.outKind}:${plan.strategy}:l${plan.lanes}:${c.addr.key},g${c.rcap}${fx ? `:fx(${fx.key})` : ''}`;
+  const key = `red:${plan.op}:${T}>${plan.outKind}:${plan.strategy}:l${plan.lanes}:${c.addr.key},g${c.rcap}${bodyKey}${fx ? `:fx(${fx.key})` : ''}`;
   const srcType = plan.strategy === 'vec4' || plan.strategy === 'cols4' ? `vec4<${T}>` : T;
   const code = () => `${u.decl()}
 ${fx ? `${fx.code}\n${libCode(fx.lib, combineHelpers(T))}` : storageDecl(1, 'src', srcType, true)}
@@ -351,6 +353,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 function threadBody(u: Uniforms, c: ReduceContext, plan: Plan, outer: number, maxDim: number): ReduceBody {
   const L = plan.lanes;
   const per = u.u32(plan.perLane);
+  // Short rows (pooling windows): their trip counts are baked in, so the loops unroll.
+  const R = numel(plan.redShape);
+  const fixed = R > 0 && R <= 16;
+  const cnt = fixed ? `${R / c.lastDim}u` : c.outerCntE, len = fixed ? `${c.lastDim}u` : c.lastDimE;
   const body = `@compute @workgroup_size(${L})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let s = gid.y * (nwg.x * ${L}u) + gid.x;
@@ -360,9 +366,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     ${c.addr.code('o', ['rowBase'], 'k')}
     ${initAcc(c)}
     var r = 0u;
-    for (var t = 0u; t < ${c.outerCntE}; t = t + 1u) {
+    for (var t = 0u; t < ${cnt}; t = t + 1u) {
       ${leadBase(c, 't', 'b')}
-      for (var j = 0u; j < ${c.lastDimE}; j = j + 1u) {
+      for (var j = 0u; j < ${len}; j = j + 1u) {
         ${foldInto(c, loadAt(c, `b + i32(j) * ${c.lastStrideE}`), 'r')}
         r = r + 1u;
       }
@@ -370,7 +376,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     ${storeAcc(c, plan.outKind, 'o')}
   }
 }`;
-  return { body, workgroups: grid(Math.ceil(Math.ceil(outer / plan.perLane) / L), maxDim) };
+  return { body, workgroups: grid(Math.ceil(Math.ceil(outer / plan.perLane) / L), maxDim), key: fixed ? `:r${cnt}x${len}` : '' };
 }
 
 /** 'group' (and pass 1 of 'split'): one workgroup per output element or chunk; a shared-memory tree combines the lanes. */
