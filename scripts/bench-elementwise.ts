@@ -166,7 +166,9 @@ async function main(): Promise<void> {
   const report = await wg.init();
   const device = (backend() as unknown as { device: GPUDevice }).device;
   const load0 = execSync('uptime').toString().trim();
-  console.log(`adapter: ${[report.vendor, report.architecture, report.description].filter(Boolean).join(' / ')}; tuned shape: ${tune.shapeName(tune.elementwiseShapeFor({ device, limits: device.limits }))}`);
+  console.log(`adapter: ${[report.vendor, report.architecture, report.description].filter(Boolean).join(' / ')}`);
+  const tuned = tune.elementwiseShapesFor({ device, limits: device.limits });
+  console.log(`tuned shapes: dense ${tune.shapeName(tuned.dense)}, gather ${tune.shapeName(tuned.gather)}`);
   const cases = await makeCases(device);
   const variants: Variant[] = [{ name: 'tuned', apply: () => tune.overrideElementwiseShape(device, undefined) }];
   const shapes = sweep ? tune.candidateShapes(device.limits) : shapesArg.map((a) => {

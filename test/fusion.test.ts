@@ -14,6 +14,7 @@ import type { Backend } from '../src/core/backend.js';
 import * as wg from '../src/index.js';
 import { withBackend } from '../src/tensor/engine.js';
 import { mulberry32 } from '../src/random/mulberry.js';
+import { overrideElementwiseShape } from '../src/kernels/tuning-elementwise.js';
 
 type T = wg.Tensor;
 /** One program step: combines live values into a new one of the program's shape [a, b, c]. */
@@ -121,6 +122,38 @@ describe('elementwise fusion on WebGPU', () => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('random programs match the CPU reference in other kernel shapes (consecutive units, chunks that divide nothing)', async () => {
+    // Reshapes in a chain give a kernel several leaf groups, each walked on its own.
+    const shapes = [{ lanes: 4, perLane: 3, layout: 'blocked' as const }, { lanes: 2, perLane: 5, layout: 'strided' as const }];
+    try {
+      for (const s of shapes) {
+        overrideElementwiseShape(gpu.runtime.device, s);
+        await fc.assert(
+          fc.asyncProperty(
+            fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 40 })),
+            fc.integer({ min: 1, max: 1e6 }),
+            fc.array(stepArb, { minLength: 1, maxLength: 10 }),
+            async (shape, seed, steps) => {
+              const n = shape[0] * shape[1] * shape[2];
+              const rand = mulberry32(seed);
+              const inputs = [0, 1].map(() => Float32Array.from({ length: n }, () => rand() * 4 - 2));
+              const want = await on(cpu, () => runProgram(shape, inputs, steps).out).data();
+              const y = on(gpu, () => runProgram(shape, inputs, steps).out);
+              const got = await y.data();
+              y.dispose();
+              for (let q = 0; q < n; q++) {
+                if (!(Math.abs(got[q] - want[q]) <= 1e-4 * Math.max(1, Math.abs(want[q])))) expect.fail(`${JSON.stringify(s)} output[${q}]: WebGPU ${got[q]}, CPU ${want[q]}`);
+              }
+            },
+          ),
+          { numRuns: 8 },
+        );
+      }
+    } finally {
+      overrideElementwiseShape(gpu.runtime.device, undefined);
+    }
   });
 
   it('vec4 paths (vector, splat and scalar leaf loads; split long rows; NaN) match the CPU reference', async () => {

@@ -33,9 +33,10 @@
  * Values: each node is computed once (a `let` per node, by object identity) and converted to its
  * dtype's storage kind exactly as a store and reload would, so fused and unfused results agree.
  *
- * Pipelines are keyed by the DAG's structure (ops, kinds, leaf paths 'f' / 'g4', which buffer each
- * leaf reads), never by shapes: shapes, strides and offsets are uniforms, which bounds lavapipe's
- * ~0.5 s LLVM compile per new pipeline (see wgsl.ts) to one per distinct chain. (Making the op a
+ * Pipelines are keyed by the DAG's structure (ops, kinds, leaf paths 'f' / 'w4' / 'g4', walked or
+ * indexed, which buffer each leaf reads) and the kernel shape, never by sizes: shapes, strides,
+ * offsets and units per invocation are uniforms, which bounds lavapipe's ~0.5 s LLVM compile per new
+ * pipeline (see wgsl.ts) to a few per distinct chain. (Making the op a
  * uniform switch as well would cut compiles further but measured 1.5–2× slower on cheap ops.)
  */
 import type { OutputSpec } from '../core/backend.js';
