@@ -34,9 +34,9 @@ export function lossChart(dir: string, title: string): string {
 }
 
 /** Encoder loss per step of several runs (compare). */
-export function compareLossChart(runs: { name: string; dir: string }[], title: string): string {
+export function compareLossChart(runs: { name: string; dir: string; color?: string }[], title: string): string {
   return lineChart({
     title, xLabel: 'epoch', yLabel: 'training loss (each method\'s objective)',
-    series: runs.map((r) => ({ name: r.name, ...(stepCurves(r.dir).encoder ?? { x: [], y: [] }) })),
+    series: runs.map((r) => ({ name: r.name, color: r.color, ...(stepCurves(r.dir).encoder ?? { x: [], y: [] }) })),
   });
 }

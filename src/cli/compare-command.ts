@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lineChart } from '../eval/svg.js';
+import { lineChart, PALETTE } from '../eval/svg.js';
 import { dispose } from '../tensor/scope.js';
 import * as ssl from '../ssl/index.js';
 import { type Flags, type Parsed, UsageError } from './args.js';
@@ -115,7 +115,8 @@ export async function compareCommand(a: Parsed): Promise<void> {
   log(`wrote ${join(out, 'results.md')}, results.json, accuracy-vs-eps.svg and loss.svg`);
 }
 
-function writeResults(out: string, rows: Row[], epsList: number[], data: string, a: Parsed, seconds: number): void {
+/** Writes results.md, results.json and the two charts of a comparison (also used to redraw them from results.json). */
+export function writeResults(out: string, rows: Row[], epsList: number[], data: string, a: Parsed, seconds: number): void {
   const settings = Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'help'));
   const md = [
     `# wgrad compare`, '',
@@ -130,7 +131,7 @@ function writeResults(out: string, rows: Row[], epsList: number[], data: string,
   writeFileSync(join(out, 'accuracy-vs-eps.svg'), lineChart({
     title: `Robust accuracy of encoder + linear head (${rows[0]?.eval.attack ?? ''})`, subtitle: data.split(':')[0],
     xLabel: 'ε (L∞)', yLabel: 'accuracy (%)', yRange: [0, 100],
-    series: rows.map((r) => ({ name: r.name, x: eps, y: eps.map((e) => 100 * (r.eval.robust.find((x) => x.eps === e)?.accuracy ?? Number.NaN)) })),
+    series: rows.map((r, i) => ({ name: r.name, color: PALETTE[i % PALETTE.length], x: eps, y: eps.map((e) => 100 * (r.eval.robust.find((x) => x.eps === e)?.accuracy ?? Number.NaN)) })),
   }));
-  writeFileSync(join(out, 'loss.svg'), compareLossChart(rows.filter((r) => r.dir).map((r) => ({ name: r.name, dir: r.dir })), 'Training loss per step'));
+  writeFileSync(join(out, 'loss.svg'), compareLossChart(rows.flatMap((r, i) => (r.dir ? [{ name: r.name, dir: r.dir, color: PALETTE[i % PALETTE.length] }] : [])), 'Training loss per step'));
 }

@@ -13,7 +13,7 @@
  *                          scripts/data/spoken-digits.ts, as log-mel spectrograms (see data-audio.ts)
  */
 import { promises as fsp } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { WgradError } from '../core/backend.js';
 import { FASHION_MNIST_DEBIAN_DIR, FASHION_MNIST_SUBSET_DIR, findFile, readIdxFile } from '../io/node.js';
 import type { IdxArray } from '../io/idx.js';
@@ -105,7 +105,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   let classes = 0;
   for (const s of [train, test]) for (const y of s.labels) classes = Math.max(classes, y + 1);
   const what = spec === 'subset' ? 'the committed Fashion-MNIST subset' : spec === 'fashion-mnist' ? 'the full Fashion-MNIST set' : 'IDX files';
-  return { domain: 'image', train, test, shape, classes, dir, description: `${what} in ${dir}: ${train.n} training and ${test.n} test images of ${shape[1]}×${shape[2]}, ${classes} classes` };
+  return { domain: 'image', train, test, shape, classes, dir, description: `${what} in ${displayPath(dir)}: ${train.n} training and ${test.n} test images of ${shape[1]}×${shape[2]}, ${classes} classes` };
 }
 
 function toSplit(img: IdxArray, lab: IdxArray, imgPath: string, labPath: string, limit?: number): HostSplit {
@@ -151,4 +151,10 @@ export function batchTensors(split: HostSplit, shape: readonly number[], rows: A
 /** 0..n−1 in order, in chunks of `size` (for evaluation passes). */
 export function* chunks(n: number, size: number): Generator<Int32Array> {
   for (let s = 0; s < n; s += size) yield Int32Array.from({ length: Math.min(size, n - s) }, (_, i) => s + i);
+}
+
+/** A path as the user would write it: relative to the working directory when inside it. */
+export function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
 }

@@ -43,7 +43,8 @@ export interface LineChartOptions {
   yFormat?: (v: number) => string;
 }
 
-const PALETTE = ['#0072b2', '#d55e00', '#009e73', '#cc79a7', '#e69f00', '#56b4e9', '#000000', '#f0e442'];
+/** The default series colours, in order (Okabe–Ito, colour-blind-safe). */
+export const PALETTE = ['#0072b2', '#d55e00', '#009e73', '#cc79a7', '#e69f00', '#56b4e9', '#000000', '#f0e442'];
 
 const fmtDefault = (v: number) => String(Number(v.toPrecision(6)));
 
