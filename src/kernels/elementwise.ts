@@ -13,8 +13,9 @@
  * per workgroup with 64 vec4s per invocation moves a memory-bound chain at the copy kernel's rate,
  * where the former 256 lanes × 16 elements ran at ≈ 0.5× of it.
  *
- * Width: when every leaf is read at one shape whose merged innermost axis is a multiple of 4, each
- * index covers 4 consecutive outputs (`vec4Ready`): leaves load once per 4 elements (a vec4, a
+ * Width: when every leaf group's merged innermost axis is a multiple of 4, each index covers 4
+ * consecutive outputs (`vec4Ready`; a flat expression of another size too, its last unit partial,
+ * see `vec4TailReady`): leaves load once per 4 elements (a vec4, a
  * splat, or 4 scalars), the index is decomposed once per 4, the ops run per component and the store
  * is one vec4. On lavapipe, where loads and index math dominate, softmax's final pass went 199 →
  * 114 ms and layer norm's 294 → 106 ms (16384×1024).
@@ -127,14 +128,22 @@ type Load4 = 'v' | 's' | 'x';
 
 /**
  * Whether `root` can be evaluated 4 consecutive elements at a time (`exprFunction` width 4): every
- * leaf is read at one shape whose merged innermost axis is a multiple of 4 (so the 4 elements
- * share all other coordinates), and every buffer's size is a multiple of 16 bytes (vec4 bindings).
+ * leaf group's merged innermost axis is a multiple of 4 (so the 4 elements share all other
+ * coordinates), and every buffer's size is a multiple of 16 bytes (vec4 bindings).
  */
 export function vec4Ready(root: Expr): boolean {
-  const groups = groupLeaves(leavesOf(root));
-  if (groups.length !== 1) return false;
-  const { shape, leaves } = groups[0];
-  return shape.length > 0 && shape[shape.length - 1] % 4 === 0 && leaves.every((l) => (l.view.storage as GpuStorage).buffer.size % 16 === 0);
+  return groupLeaves(leavesOf(root)).every(({ shape, leaves }) =>
+    shape.length > 0 && shape[shape.length - 1] % 4 === 0 && leaves.every((l) => (l.view.storage as GpuStorage).buffer.size % 16 === 0));
+}
+
+/**
+ * Whether `root`, of a size that is not a multiple of 4, can still run on vec4s with a partial last
+ * unit (`runExpr` stores only its elements that exist): every leaf is read along one axis as aligned
+ * vec4s or as a splat, so even the last unit's loads stay inside the leaf's buffer (bound as vec4s).
+ */
+function vec4TailReady(root: Expr): boolean {
+  return groupLeaves(leavesOf(root)).every(({ shape, leaves, strides }) =>
+    shape.length === 1 && leaves.every((l, j) => (l.view.storage as GpuStorage).buffer.size % 16 === 0 && load4Mode(strides[j], l.view.offset) !== 'x'));
 }
 
 function load4Mode(strides: readonly number[], offset: number): Load4 {
@@ -433,18 +442,27 @@ export function runExpr(rt: GpuRuntime, root: OpNode, out: OutputSpec): GpuStora
   const n = numel(out.shape);
   const result = rt.alloc(n);
   if (n === 0) return result;
-  const width = n % 4 === 0 && result.buffer.size % 16 === 0 && vec4Ready(root) ? 4 : 1;
+  const vecOut = result.buffer.size % 16 === 0;
+  const tail = n % 4 !== 0 && vecOut && vec4TailReady(root);
+  const width = tail || (n % 4 === 0 && vecOut && vec4Ready(root)) ? 4 : 1;
   const shapes = elementwiseShapesFor(rt);
   const shape = readsAcrossRows(root) ? shapes.gather : shapes.dense;
-  const units = n / width;
+  const units = Math.ceil(n / width);
   const size = dispatchSize(shape, units);
   const u = new Uniforms();
   const nExpr = u.u32(units);
   const perExpr = u.u32(size.perLane);
   const outKind = kindOf(out.dtype);
-  const store = (v: string, t: Kind) => width === 4
-    ? `let r = ${v};\n    outBuf[i] = vec4<${outKind}>(${['x', 'y', 'z', 'w'].map((c) => storeExpr(`r.${c}`, t, outKind)).join(', ')});`
-    : `outBuf[i] = ${storeExpr(v, t, outKind)};`;
+  const C = ['x', 'y', 'z', 'w'];
+  // The partial last unit (tail) stores only the components below n.
+  const nElems = tail ? u.u32(n) : '';
+  const store = (v: string, t: Kind) => {
+    if (width === 1) return `outBuf[i] = ${storeExpr(v, t, outKind)};`;
+    const full = `outBuf[i] = vec4<${outKind}>(${C.map((c) => storeExpr(`r.${c}`, t, outKind)).join(', ')});`;
+    if (!tail) return `let r = ${v};\n    ${full}`;
+    const parts = C.map((c, k) => `if (i * 4u + ${k}u < ${nElems}) { outBuf[i].${c} = ${storeExpr(`r.${c}`, t, outKind)}; }`).join(' ');
+    return `let r = ${v};\n    if (i * 4u + 4u <= ${nElems}) { ${full} } else { ${parts} }`;
+  };
   const main = elementwiseMain(shape, u, root, width, nExpr, perExpr, store);
   const code = () => `${u.decl()}
 ${libCode(main.lib)}
@@ -452,7 +470,7 @@ ${storageDecl(main.buffers.length + 1, 'outBuf', width === 4 ? `vec4<${outKind}>
 ${main.code}`;
   rt.dispatch(
     {
-      key: `ew:${shape.layout}${shape.lanes}:${main.key}>${outKind}`,
+      key: `ew:${shape.layout}${shape.lanes}${tail ? 't' : ''}:${main.key}>${outKind}`,
       code,
       uniforms: u.buffer(),
       readOnly: main.buffers.length,
