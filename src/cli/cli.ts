@@ -17,10 +17,13 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   train: {
-    summary: 'train an encoder with SimCLR, RoCL or IDAA (optionally + the robustness regularizer)',
-    usage: 'wgrad train --method simclr|rocl|idaa [--regularizer β] [--data subset|fashion-mnist|DIR] [--epochs N] [--batch B] [--eps E] [--seed S] [--out DIR] [--resume]',
+    summary: 'train an encoder with SimCLR, RoCL, IDAA (images) or APLR, noise, mask (images, tables, audio), optionally + the robustness regularizer',
+    usage: 'wgrad train --method simclr|rocl|idaa|aplr|noise|mask [--regularizer β] [--data subset|fashion-mnist|DIR|FILE.csv] [--epochs N] [--batch B] [--eps E] [--seed S] [--out DIR] [--resume]',
     flags: TRAIN_FLAGS, run: trainCommand,
-    examples: ['wgrad train --method rocl', 'wgrad train --method simclr --regularizer 1 --epochs 5 --out runs/simclr-reg', 'wgrad train --method rocl --out runs/rocl --resume'],
+    examples: [
+      'wgrad train --method rocl', 'wgrad train --method simclr --regularizer 1 --epochs 5 --out runs/simclr-reg', 'wgrad train --method rocl --out runs/rocl --resume',
+      'wgrad train --method aplr --data data/satellite.csv --batch 256 --out runs/aplr-satellite', 'wgrad train --method mask --data data/spoken-digits --out runs/mask-digits',
+    ],
   },
   eval: {
     summary: 'evaluate a trained encoder: linear probe, kNN, robust accuracy, accuracy-vs-ε chart',
@@ -30,9 +33,12 @@ const COMMANDS: Record<string, Command> = {
   },
   compare: {
     summary: 'train and evaluate every method with one encoder and one budget; Markdown table, JSON, SVG charts',
-    usage: 'wgrad compare [--data subset|fashion-mnist|DIR] [--epochs N] [--methods simclr,rocl,idaa,simclr+reg] [--out DIR]',
+    usage: 'wgrad compare [--data subset|fashion-mnist|DIR|FILE.csv] [--epochs N] [--methods random,simclr,aplr,noise,mask,simclr+reg] [--out DIR]',
     flags: COMPARE_FLAGS, run: compareCommand,
-    examples: ['wgrad compare --epochs 1', 'wgrad compare --data fashion-mnist --train-limit 10000 --epochs 10 --out results/compare'],
+    examples: [
+      'wgrad compare --epochs 1', 'wgrad compare --data fashion-mnist --train-limit 10000 --epochs 10 --out results/compare',
+      'wgrad compare --data data/satellite.csv --batch 256 --out results/compare-satellite',
+    ],
   },
 };
 

@@ -1,6 +1,8 @@
 /**
  * `wgrad compare`: every method on one dataset with one encoder, one budget (epochs, batch,
- * augmentation, seed) and one evaluation. Each run lives in OUT/runs/<name> with its checkpoints,
+ * augmentation, seed) and one evaluation. The default methods are the domain's: images: the
+ * untrained encoder, SimCLR and APLR; tables and audio: the untrained encoder, the noise and
+ * masking baselines and APLR. Each run lives in OUT/runs/<name> with its checkpoints,
  * so an interrupted comparison continues with --resume (finished runs are not retrained; their
  * evaluation is reused from OUT/runs/<name>/eval.json). Writes OUT/results.md (the table),
  * OUT/results.json, OUT/accuracy-vs-eps.svg and OUT/loss.svg.
@@ -13,16 +15,24 @@ import * as ssl from '../ssl/index.js';
 import { type Flags, type Parsed, UsageError } from './args.js';
 import { BACKEND_FLAG, startBackend } from './backend.js';
 import { compareLossChart } from './charts.js';
-import { loadDataset } from './data.js';
+import { type Domain, loadDataset } from './data.js';
 import { EVAL_SETTING_FLAGS, evalSettings } from './eval-command.js';
 import { evaluateRun, type EvalResult } from './evaluate.js';
-import { CHECKPOINT_FILE, type EpochRecord, freshRun, train } from './run.js';
+import { CHECKPOINT_FILE, type EpochRecord, freshRun, type RunConfig, train } from './run.js';
 import { RUN_FLAGS, runConfig } from './train-command.js';
 
-const ENTRIES = ['random', 'simclr', 'rocl', 'idaa', 'simclr+reg', 'rocl+reg', 'idaa+reg'];
+const ENTRIES = ['random', ...ssl.METHOD_NAMES, ...ssl.METHOD_NAMES.map((m) => `${m}+reg`)];
+
+/** The runs of a comparison when --methods is not given. */
+export const DEFAULT_METHODS: Record<Domain, string[]> = {
+  image: ['random', 'simclr', 'aplr'], tabular: ['random', 'noise', 'mask', 'aplr'], audio: ['random', 'noise', 'mask', 'aplr'],
+};
 
 export const COMPARE_FLAGS: Flags = {
-  methods: { kind: 'list', choices: ENTRIES, default: 'random,simclr,rocl,idaa,simclr+reg', help: 'the runs; "+reg" adds the robustness regularizer; "random" evaluates the untrained encoder (a baseline)' },
+  methods: {
+    kind: 'list', choices: ENTRIES, value: 'M1,M2',
+    help: `the runs (default: images ${DEFAULT_METHODS.image.join(',')}; tables and audio ${DEFAULT_METHODS.tabular.join(',')}); "+reg" adds the robustness regularizer; "random" evaluates the untrained encoder (a baseline); simclr, rocl and idaa need images`,
+  },
   regularizer: { kind: 'number', above: 0, default: 1, value: 'β', help: 'β of the "+reg" runs' },
   ...RUN_FLAGS,
   ...EVAL_SETTING_FLAGS,
@@ -61,35 +71,39 @@ export function markdownTable(rows: Row[], epsList: number[]): string {
 
 export async function compareCommand(a: Parsed): Promise<void> {
   const out = a.out as string;
-  const names = a.methods as string[];
-  if (new Set(names).size !== names.length) throw new UsageError(`--methods lists a run twice: ${names.join(',')}`, 'compare');
+  const given = a.methods as string[] | undefined;
+  if (given && new Set(given).size !== given.length) throw new UsageError(`--methods lists a run twice: ${given.join(',')}`, 'compare');
   const beta = a.regularizer as number;
   const s = evalSettings('compare', a, a.seed as number);
   const report = await startBackend(a.backend as string); // before the data: audio features are computed on the device
   const ds = await loadDataset(a.data as string, { trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined });
+  const names = given ?? DEFAULT_METHODS[ds.domain];
+  // Every run's configuration first, so a method that does not fit the data fails before any training.
+  const configs = names.map((name) => {
+    const [method, reg] = (name === 'random' ? [ds.domain === 'image' ? 'simclr' : 'noise'] : name.split('+')) as [ssl.MethodName, string | undefined];
+    return { name, method, cfg: runConfig(a, method, reg ? beta : 0, ds, 'compare') };
+  });
   const log = s.log;
   log(`wgrad compare: ${names.join(', ')} on ${report}`);
   log(`data: ${ds.description}`);
   mkdirSync(out, { recursive: true });
   const rows: Row[] = [];
   const t0 = performance.now();
-  for (const name of names) {
-    const [method, reg] = (name === 'random' ? ['simclr'] : name.split('+')) as [ssl.MethodName, string | undefined];
-    const cfg = runConfig(a, method, reg ? beta : 0);
+  for (const { name, method, cfg } of configs) {
     if (name === 'random') {
-      log(`\n=== the untrained encoder (${cfg.encoder} width ${cfg.width}, seed ${cfg.seed}): a baseline for the evaluation`);
+      log(`\n=== the untrained encoder (${encoderLabel(cfg)}, seed ${cfg.seed}): a baseline for the evaluation`);
       const run = freshRun(cfg, ds);
       try {
         rows.push({ name: 'untrained encoder (baseline)', method: 'none', regularizer: 0, trainSeconds: 0, eval: (await evaluateRun(run, ds, s)).result, history: [], dir: '' });
       } finally {
         dispose(run);
       }
-      writeResults(out, rows, s.eps, ds.description, a, (performance.now() - t0) / 1000);
+      writeResults(out, rows, s.eps, ds.description, ds.domain, configs[0].cfg, a, (performance.now() - t0) / 1000);
       continue;
     }
     const dir = join(out, 'runs', name.replace('+', '-'));
     const evalPath = join(dir, 'eval.json');
-    log(`\n=== ${name} (${cfg.encoder} width ${cfg.width}, ${cfg.optimizer} lr ${cfg.lr}, ${cfg.epochs} epochs, batch ${cfg.batch}) → ${dir}`);
+    log(`\n=== ${name} (${encoderLabel(cfg)}, ${cfg.optimizer} lr ${cfg.lr}, ${cfg.epochs} epochs, batch ${cfg.batch}) → ${dir}`);
     if (!a.resume && existsSync(join(dir, CHECKPOINT_FILE))) {
       throw new UsageError(`${join(dir, CHECKPOINT_FILE)} exists: pass --resume to continue or reuse it, or choose another --out`, 'compare');
     }
@@ -109,28 +123,33 @@ export async function compareCommand(a: Parsed): Promise<void> {
     } finally {
       dispose(run);
     }
-    writeResults(out, rows, s.eps, ds.description, a, (performance.now() - t0) / 1000);
+    writeResults(out, rows, s.eps, ds.description, ds.domain, configs[0].cfg, a, (performance.now() - t0) / 1000);
   }
   process.stdout.write(`${markdownTable(rows, s.eps)}\n`);
   log(`wrote ${join(out, 'results.md')}, results.json, accuracy-vs-eps.svg and loss.svg`);
 }
 
+const encoderLabel = (cfg: RunConfig) => (cfg.encoder === 'mlp' ? `mlp encoder, hidden ${cfg.hidden?.join(',')}` : `${cfg.encoder} encoder, width ${cfg.width}`);
+
 /** Writes results.md, results.json and the two charts of a comparison (also used to redraw them from results.json). */
-export function writeResults(out: string, rows: Row[], epsList: number[], data: string, a: Parsed, seconds: number): void {
+export function writeResults(out: string, rows: Row[], epsList: number[], data: string, domain: Domain, cfg: RunConfig, a: Parsed, seconds: number): void {
   const settings = Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'help'));
+  const image = domain === 'image';
+  const views = image ? `augmentation (crop scale [${a['crop-scale']}, 1])` : 'no augmentation (noise σ, mask probability and APLR ε as set)';
+  const units = image ? 'L∞, pixels in [0, 1]' : 'L∞ in standard deviations of the standardized features, no box';
   const md = [
     `# wgrad compare`, '',
-    `Data: ${data}. The same encoder (${a.encoder}, width ${a.width}), ${a.epochs} epochs, batch ${a.batch}, augmentation (crop scale [${a['crop-scale']}, 1]) and seed ${a.seed} for every run.`,
-    `Robust accuracy: encoder + linear head under ${rows[0]?.eval.attack ?? ''} on the first ${rows[0]?.eval.robustTotal ?? ''} test images (white box, random start).`,
+    `Data: ${data}. The same ${encoderLabel(cfg)}, ${a.epochs} epochs, batch ${a.batch}, ${views} and seed ${a.seed} for every run.`,
+    `Robust accuracy: encoder + linear head under ${rows[0]?.eval.attack ?? ''} (${units}) on the first ${rows[0]?.eval.robustTotal ?? ''} test examples (white box, random start).`,
     `Total wall time ${minutes(seconds)}.`, '',
     markdownTable(rows, epsList), '',
   ].join('\n');
   writeFileSync(join(out, 'results.md'), md);
-  writeFileSync(join(out, 'results.json'), `${JSON.stringify({ data, settings, seconds, rows }, null, 2)}\n`);
+  writeFileSync(join(out, 'results.json'), `${JSON.stringify({ data, domain, settings, seconds, rows }, null, 2)}\n`);
   const eps = [0, ...epsList.filter((e) => e > 0)];
   writeFileSync(join(out, 'accuracy-vs-eps.svg'), lineChart({
     title: `Robust accuracy of encoder + linear head (${rows[0]?.eval.attack ?? ''})`, subtitle: data.split(':')[0],
-    xLabel: 'ε (L∞)', yLabel: 'accuracy (%)', yRange: [0, 100],
+    xLabel: image ? 'ε (L∞)' : 'ε (L∞, standardized units)', yLabel: 'accuracy (%)', yRange: [0, 100],
     series: rows.map((r, i) => ({ name: r.name, color: PALETTE[i % PALETTE.length], x: eps, y: eps.map((e) => 100 * (r.eval.robust.find((x) => x.eps === e)?.accuracy ?? Number.NaN)) })),
   }));
   writeFileSync(join(out, 'loss.svg'), compareLossChart(rows.flatMap((r, i) => (r.dir ? [{ name: r.name, dir: r.dir, color: PALETTE[i % PALETTE.length] }] : [])), 'Training loss per step'));

@@ -16,9 +16,9 @@ import { loadRun } from './run.js';
 /** Flags shared by `eval` and `compare` (how an encoder is evaluated). */
 export const EVAL_SETTING_FLAGS: Flags = {
   attack: { kind: 'string', choices: ['pgd', 'apgd', 'fgsm'], default: 'pgd', help: 'white-box attack on encoder + linear head (PGD: random start, α = ε/10)' },
-  'eval-eps': { kind: 'list', default: '0.05,0.1', value: 'E1,E2', help: 'L∞ radii of the robust accuracy and the accuracy-vs-ε chart' },
+  'eval-eps': { kind: 'list', default: '0.05,0.1', value: 'E1,E2', help: 'L∞ radii of the robust accuracy and the accuracy-vs-ε chart: pixels in [0, 1] on images (box [0, 1]); standard deviations of the standardized features on tables and log-mels (no box)' },
   steps: { kind: 'int', min: 1, default: 20, help: 'attack iterations (PGD, APGD)' },
-  'robust-limit': { kind: 'int', min: 1, default: 500, help: 'robust accuracy on the first N test images' },
+  'robust-limit': { kind: 'int', min: 1, default: 500, help: 'robust accuracy on the first N test examples' },
   'probe-epochs': { kind: 'int', min: 1, default: 30, help: 'linear-head training epochs (SGD, step decay)' },
   'probe-scaling': { kind: 'string', choices: ['global', 'per-feature', 'none'], default: 'global', help: 'feature scaling before the linear head, folded into it: centre + one σ, per-feature σ, or none (RoCL\'s protocol)' },
   'knn-k': { kind: 'int', min: 1, default: 200, help: 'neighbours of the weighted kNN (T = 0.5)' },
@@ -29,9 +29,9 @@ export const EVAL_FLAGS: Flags = {
   checkpoint: { kind: 'string', value: 'DIR', help: 'run directory written by wgrad train (required)' },
   ...EVAL_SETTING_FLAGS,
   eps: { kind: 'list', value: 'E1,E2', help: 'same as --eval-eps' },
-  data: { kind: 'string', value: 'subset|fashion-mnist|DIR', help: 'evaluation data (default: the run\'s)' },
-  'train-limit': { kind: 'int', min: 1, help: 'first N training images for the probes (default: the run\'s)' },
-  'test-limit': { kind: 'int', min: 1, help: 'first N test images (default: the run\'s)' },
+  data: { kind: 'string', value: 'subset|fashion-mnist|DIR|FILE.csv', help: 'evaluation data (default: the run\'s; must be of the run\'s domain and example shape)' },
+  'train-limit': { kind: 'int', min: 1, help: 'first N training examples for the probes (default: the run\'s)' },
+  'test-limit': { kind: 'int', min: 1, help: 'first N test examples (default: the run\'s)' },
   out: { kind: 'string', value: 'DIR', help: 'where to write eval.json and the chart (default <checkpoint>/eval)' },
   backend: BACKEND_FLAG,
 };
@@ -56,6 +56,8 @@ export async function evalCommand(a: Parsed): Promise<void> {
     const ds = await loadDataset((a.data as string | undefined) ?? cfg.data, {
       trainLimit: (a['train-limit'] as number | undefined) ?? cfg.trainLimit, testLimit: (a['test-limit'] as number | undefined) ?? cfg.testLimit,
     });
+    const want = cfg.domain ?? 'image';
+    if (ds.domain !== want) throw new UsageError(`--data ${a.data as string} is a ${ds.domain} dataset, but the run in ${dir} was trained on ${want} data (${cfg.data})`, 'eval');
     s.log(`wgrad eval ${dir} (${cfg.method}${cfg.regularizer > 0 ? ` + regularizer β = ${cfg.regularizer}` : ''}, ${run.epochsDone} epochs) on ${report}`);
     s.log(`data: ${ds.description}`);
     const { result, sweep } = await evaluateRun(run, ds, s);

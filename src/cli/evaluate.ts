@@ -19,7 +19,7 @@ import * as ssl from '../ssl/index.js';
 import { batchTensors, type HostDataset, type HostSplit } from './data.js';
 
 export type ProbeScaling = NonNullable<evaluation.LinearHeadOptions['standardize']>;
-import type { RunCheckpoint } from './run.js';
+import { domainBox, type RunCheckpoint } from './run.js';
 
 export type AttackName = 'pgd' | 'apgd' | 'fgsm';
 
@@ -72,11 +72,12 @@ export function frozenEncoder(run: RunCheckpoint): (x: Tensor) => Tensor {
   return ssl.evalFeatures(run.params, run.state.model, branch);
 }
 
-export function attackFor(name: AttackName, model: (x: Tensor) => Tensor, steps: number) {
+/** The attack at radius ε, inside `box` ([0, 1] for images; null: none, for standardized tables and log-mels). */
+export function attackFor(name: AttackName, model: (x: Tensor) => Tensor, steps: number, box: readonly [number, number] | null = [0, 1]) {
   return (eps: number): evaluation.Attack => (x, y, k) => {
-    if (name === 'apgd') return apgdCe(model, x, y, k, { eps, steps });
-    if (name === 'fgsm') return fgsm(crossEntropy(model, y), x, k, { eps });
-    return pgd(crossEntropy(model, y), x, k, { eps, alpha: eps / 10, steps, randomStart: true });
+    if (name === 'apgd') return apgdCe(model, x, y, k, { eps, steps, box });
+    if (name === 'fgsm') return fgsm(crossEntropy(model, y), x, k, { eps, box });
+    return pgd(crossEntropy(model, y), x, k, { eps, alpha: eps / 10, steps, randomStart: true, box });
   };
 }
 
@@ -104,14 +105,15 @@ export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSe
     const model = (x: Tensor) => tidy(() => linear.apply(h, encoder(x)));
     const eps = [0, ...s.eps.filter((e) => e > 0)];
     const label = attackLabel(s.attack, s.steps);
-    const sweep = await evaluation.accuracyVsEps([{ name: label, model, attack: attackFor(s.attack, model, s.steps) }], test, eps, {
+    const box = domainBox(ds.domain);
+    const sweep = await evaluation.accuracyVsEps([{ name: label, model, attack: attackFor(s.attack, model, s.steps, box) }], test, eps, {
       limit: s.robustLimit, key: prngKey(s.seed + 1), progress: { ...progress, label: `${label}` },
       onPoint: (_n, e, acc) => s.log(`  ε = ${e}: ${(100 * acc).toFixed(2)} %`),
     });
     const result: EvalResult = {
       linearAccuracy, linearTrainAccuracy, knnAccuracy: knn.accuracy, attack: label, robustTotal: sweep.total,
       robust: sweep.eps.map((e, i) => ({ eps: e, accuracy: sweep.series[0].accuracy[i] })),
-      robustLinear: s.robustLinearEpochs > 0 ? await robustLinear(encoder, train, test, classes, s) : undefined,
+      robustLinear: s.robustLinearEpochs > 0 ? await robustLinear(encoder, train, test, classes, s, box) : undefined,
       seconds: (performance.now() - t0) / 1000,
     };
     return { result, sweep };
@@ -121,11 +123,13 @@ export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSe
 }
 
 /** RoCL's robust linear evaluation (src/eval): the head trained on PGD-10 examples at the largest ε. */
-async function robustLinear(encoder: (x: Tensor) => Tensor, train: evaluation.BatchSource, test: evaluation.BatchSource, classes: number, s: EvalSettings) {
+async function robustLinear(encoder: (x: Tensor) => Tensor, train: evaluation.BatchSource, test: evaluation.BatchSource, classes: number, s: EvalSettings, box: readonly [number, number] | null) {
   const eps = Math.max(...s.eps);
+  // robustLinearEval passes its attack settings on to pgd, box included (its option type does not name it).
+  const withBox = <T extends object>(o: T) => ({ ...o, box }) as T;
   const r = await evaluation.robustLinearEval(encoder, train, test, {
     classes, epochs: s.robustLinearEpochs, key: prngKey(s.seed + 2), evalLimit: s.robustLimit,
-    trainAttack: { eps, alpha: eps / 4, steps: 10 }, evalAttack: { eps, alpha: eps / 10, steps: s.steps },
+    trainAttack: withBox({ eps, alpha: eps / 4, steps: 10 }), evalAttack: withBox({ eps, alpha: eps / 10, steps: s.steps }),
     progress: { log: s.log, every: 15, label: 'robust linear head' },
   });
   dispose(r.head);

@@ -20,7 +20,7 @@ import { dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { sync } from '../init.js';
 import * as ssl from '../ssl/index.js';
-import { batchTensors, type HostDataset } from './data.js';
+import { batchTensors, type Domain, type HostDataset } from './data.js';
 import { Progress } from './progress.js';
 
 export interface RunConfig {
@@ -28,18 +28,23 @@ export interface RunConfig {
   /** β of the robustness regularizer (0: off). */
   regularizer: number;
   data: string;
+  /** The data's domain (image, tabular, audio); absent in checkpoints written before tables and audio (images). */
+  domain?: Domain;
   trainLimit?: number;
   testLimit?: number;
   epochs: number;
   batch: number;
-  /** Attack radius (RoCL: pixels, L∞; IDAA: latent step); also the regularizer's ε. */
+  /** Attack radius (RoCL: pixels, L∞; IDAA: latent step; APLR: the generator's L∞ noise radius); also the regularizer's ε. */
   eps: number;
   alpha?: number;
   attackSteps?: number;
   regSteps?: number;
   seed: number;
-  encoder: 'cnn' | 'resnet';
+  /** 'mlp' for tables (examples [D]), 'cnn' or 'resnet' for images and spectrograms [C, H, W]. */
+  encoder: 'cnn' | 'resnet' | 'mlp';
   width: number;
+  /** MLP encoder: hidden widths before the feature layer. */
+  hidden?: number[];
   featureDim?: number;
   /** Projection head hidden width (default: the feature dimension). */
   projHidden?: number;
@@ -50,6 +55,13 @@ export interface RunConfig {
   vaeEpochs: number;
   vaeLr: number;
   cropScale: number;
+  /** APLR: the generator's Adam learning rate, ascent steps per update, and update every k encoder steps. */
+  generatorLr?: number;
+  generatorSteps?: number;
+  generatorEvery?: number;
+  /** noise: σ of the Gaussian views; mask: the masking probability. */
+  noiseStd?: number;
+  maskProb?: number;
 }
 
 export interface EpochRecord {
@@ -85,16 +97,30 @@ export interface RunHooks {
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const METRICS_FILE = 'metrics.jsonl';
 
-/** Keys of a run: model init, data order, encoder steps, VAE init, VAE steps. */
-function runKeys(seed: number): { init: Key; data: Key; train: Key; vaeInit: Key; vae: Key } {
+/**
+ * Keys of a run: model init, data order, encoder steps, VAE init, VAE steps, and APLR's generator
+ * init (folded from the VAE's: APLR has no VAE; the five-way split stays as it was, so runs of the
+ * other methods keep their keys).
+ */
+function runKeys(seed: number): { init: Key; data: Key; train: Key; vaeInit: Key; vae: Key; generatorInit: Key } {
   const [init, data, train, vaeInit, vae] = split(prngKey(seed), 5);
-  return { init, data, train, vaeInit, vae };
+  return { init, data, train, vaeInit, vae, generatorInit: foldIn(vaeInit, 1) };
 }
 
+/** Methods that need images in [0, 1] (image augmentations, pixel attacks); the others take any domain. */
+export const IMAGE_ONLY_METHODS: readonly ssl.MethodName[] = ['simclr', 'rocl', 'idaa'];
+
+/** The attack box of a domain: pixels in [0, 1]; none for standardized tables and log-mels. */
+export function domainBox(domain: Domain | undefined): readonly [number, number] | null {
+  return (domain ?? 'image') === 'image' ? [0, 1] : null;
+}
+
+/** The encoder for the examples of a dataset: MLP for vectors [D], the configured CNN/ResNet for [C, H, W]. */
 export function modelConfigFor(cfg: RunConfig, ds: HostDataset): ssl.ModelConfig {
-  return ssl.methodModelConfig(cfg.method, {
-    encoder: cfg.encoder, inChannels: ds.shape[0], imageSize: ds.shape[1], width: cfg.width, featureDim: cfg.featureDim, projHidden: cfg.projHidden, projDim: cfg.projDim,
-  });
+  const head = { featureDim: cfg.featureDim, projHidden: cfg.projHidden, projDim: cfg.projDim };
+  if (cfg.encoder === 'mlp') return ssl.methodModelConfig(cfg.method, { encoder: 'mlp', inputShape: ds.shape, hidden: cfg.hidden, ...head });
+  if (ds.shape.length !== 3) throw new WgradError('train', `the ${cfg.encoder} encoder needs examples [C, H, W], but ${ds.description} has examples of shape [${ds.shape.join(', ')}] (use --encoder mlp)`);
+  return ssl.methodModelConfig(cfg.method, { encoder: cfg.encoder, inputShape: ds.shape, width: cfg.width, ...head });
 }
 
 export function stepsPerEpoch(n: number, batch: number): number {
@@ -119,16 +145,20 @@ export function freshRun(cfg: RunConfig, ds: HostDataset): RunCheckpoint {
   const modelConfig = modelConfigFor(cfg, ds);
   const { params, state } = ssl.model.init(keys.init, modelConfig);
   const opt = ssl.makeOptimizer(optimizerSpec(cfg, stepsPerEpoch(ds.train.n, cfg.batch)));
+  const initial = ssl.methodInitState(settingsOf(cfg), keys.generatorInit, params, state, opt, modelConfig); // APLR: + its generator
   let vae: RunCheckpoint['vae'];
   if (cfg.method === 'idaa') {
-    const v = ssl.vae.init(keys.vaeInit, { inChannels: ds.shape[0], imageSize: ds.shape[1] });
+    const v = ssl.vae.init(keys.vaeInit, { inChannels: ds.shape[0], imageSize: ds.shape[1] }); // images only (trainCommand checks)
     vae = { params: v.params, state: { model: v.state, opt: vaeOptimizer(cfg).init(v.params) } };
   }
-  return { format: 'wgrad-ssl-run', version: 1, config: cfg, modelConfig, vaeEpochsDone: 0, epochsDone: 0, params, state: ssl.initState(params, state, opt), vae, history: [] };
+  return { format: 'wgrad-ssl-run', version: 1, config: cfg, modelConfig, vaeEpochsDone: 0, epochsDone: 0, params, state: initial, vae, history: [] };
 }
 
 /** Settings that must match for --resume (epochs may grow; everything else is fixed by the run). */
-const RESUME_FIXED: (keyof RunConfig)[] = ['method', 'regularizer', 'data', 'trainLimit', 'batch', 'eps', 'alpha', 'attackSteps', 'regSteps', 'seed', 'encoder', 'width', 'featureDim', 'projHidden', 'projDim', 'optimizer', 'lr', 'warmupEpochs', 'vaeEpochs', 'vaeLr', 'cropScale'];
+const RESUME_FIXED: (keyof RunConfig)[] = [
+  'method', 'regularizer', 'data', 'trainLimit', 'batch', 'eps', 'alpha', 'attackSteps', 'regSteps', 'seed', 'encoder', 'width', 'hidden', 'featureDim', 'projHidden', 'projDim',
+  'optimizer', 'lr', 'warmupEpochs', 'vaeEpochs', 'vaeLr', 'cropScale', 'generatorLr', 'generatorSteps', 'generatorEvery', 'noiseStd', 'maskProb',
+];
 
 /** Whether a setting affects the run (e.g. the attack's steps only matter for RoCL). */
 function matters(cfg: RunConfig, k: keyof RunConfig): boolean {
@@ -136,7 +166,13 @@ function matters(cfg: RunConfig, k: keyof RunConfig): boolean {
   if (k === 'regSteps') return reg;
   if (k === 'alpha' || k === 'attackSteps') return cfg.method === 'rocl';
   if (k === 'vaeEpochs' || k === 'vaeLr') return cfg.method === 'idaa';
-  if (k === 'eps') return reg || cfg.method !== 'simclr';
+  if (k === 'eps') return reg || !['simclr', 'noise', 'mask'].includes(cfg.method);
+  if (k === 'cropScale') return IMAGE_ONLY_METHODS.includes(cfg.method);
+  if (k === 'generatorLr' || k === 'generatorSteps' || k === 'generatorEvery') return cfg.method === 'aplr';
+  if (k === 'noiseStd') return cfg.method === 'noise';
+  if (k === 'maskProb') return cfg.method === 'mask';
+  if (k === 'width') return cfg.encoder !== 'mlp';
+  if (k === 'hidden') return cfg.encoder === 'mlp';
   return true;
 }
 
@@ -293,11 +329,16 @@ async function trimMetrics(path: string, run: RunCheckpoint): Promise<void> {
   await fsp.writeFile(path, keep.map((l) => `${l}\n`).join(''));
 }
 
-/** The method settings of a run configuration. */
+/**
+ * The method settings of a run configuration. The input box (APLR's x̃, the regularizer's attack) is
+ * the domain's: [0, 1] for images, none for standardized tables and log-mels.
+ */
 export function settingsOf(cfg: RunConfig): ssl.MethodSettings {
+  const box = domainBox(cfg.domain);
   return {
     method: cfg.method, eps: cfg.eps, alpha: cfg.alpha, attackSteps: cfg.attackSteps,
     augment: { crop: { scale: [cfg.cropScale, 1] } },
-    regularizer: cfg.regularizer > 0 ? { weight: cfg.regularizer, eps: cfg.eps, steps: cfg.regSteps } : undefined,
+    regularizer: cfg.regularizer > 0 ? { weight: cfg.regularizer, eps: cfg.eps, steps: cfg.regSteps, box } : undefined,
+    box, generatorLr: cfg.generatorLr, generatorSteps: cfg.generatorSteps, generatorEvery: cfg.generatorEvery, noiseStd: cfg.noiseStd, maskProb: cfg.maskProb,
   };
 }

@@ -1,30 +1,35 @@
 /**
- * `wgrad train`: one self-supervised run on images, with progress, metrics, checkpoints and resume.
+ * `wgrad train`: one self-supervised run on images, tables or audio, with progress, metrics,
+ * checkpoints and resume. The encoder follows the data's domain (tables: the MLP; images and log-mel
+ * spectrograms: the small CNN); SimCLR, RoCL and IDAA need images (their augmentations and attacks
+ * assume pixels in [0, 1]); APLR, noise and mask take every domain.
  */
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import * as ssl from '../ssl/index.js';
 import { dispose } from '../tensor/scope.js';
-import { type Flags, type Parsed, UsageError } from './args.js';
-import { loadDataset } from './data.js';
+import { type Flags, numberList, type Parsed, UsageError } from './args.js';
+import { type HostDataset, loadDataset } from './data.js';
 import { lossChart } from './charts.js';
-import { type RunConfig, train } from './run.js';
+import { IMAGE_ONLY_METHODS, type RunConfig, train } from './run.js';
 import { startBackend, BACKEND_FLAG } from './backend.js';
 
 /** The flags shared by `train` and `compare` (the run's hyperparameters). */
 export const RUN_FLAGS: Flags = {
-  data: { kind: 'string', default: 'subset', value: 'subset|fashion-mnist|DIR', help: 'the committed 2,000/1,000 Fashion-MNIST subset, Debian\'s full set, or a directory of IDX files' },
-  'train-limit': { kind: 'int', min: 1, help: 'use only the first N training images' },
-  'test-limit': { kind: 'int', min: 1, help: 'use only the first N test images' },
+  data: { kind: 'string', default: 'subset', value: 'subset|fashion-mnist|DIR|FILE.csv', help: 'images: the committed 2,000/1,000 Fashion-MNIST subset, Debian\'s full set, or a directory of IDX files; tabular: a .csv with a label (and split) column, e.g. data/satellite.csv; audio: a directory train|test/<class>/*.wav, e.g. data/spoken-digits' },
+  'train-limit': { kind: 'int', min: 1, help: 'use only the first N training examples' },
+  'test-limit': { kind: 'int', min: 1, help: 'use only the first N test examples' },
   epochs: { kind: 'int', min: 1, default: 2, help: 'encoder training epochs' },
   batch: { kind: 'int', min: 2, default: 128, help: 'batch size (the last partial batch of an epoch is dropped)' },
-  eps: { kind: 'number', min: 0, default: 0.1, help: 'attack radius: RoCL\'s L∞ pixel ε, IDAA\'s latent step, the regularizer\'s L∞ ε' },
+  eps: { kind: 'number', min: 0, default: 0.1, help: 'attack radius: RoCL\'s L∞ pixel ε, IDAA\'s latent step, APLR\'s L∞ noise radius, the regularizer\'s L∞ ε; in pixel units on images ([0, 1]), in standard deviations of the standardized features on tables and log-mels (no box)' },
   alpha: { kind: 'number', above: 0, help: 'PGD step size of RoCL\'s attack (default ε/4)' },
   'attack-steps': { kind: 'int', min: 1, default: 7, help: 'PGD steps of RoCL\'s attack' },
   'reg-steps': { kind: 'int', min: 1, default: 5, help: 'PGD steps of the regularizer\'s attack' },
   seed: { kind: 'int', min: 0, default: 0, help: 'seed of the model init, data order, augmentations and attacks' },
-  encoder: { kind: 'string', choices: ['cnn', 'resnet'], default: 'cnn', help: 'small CNN with BatchNorm, or CIFAR ResNet-18' },
+  encoder: { kind: 'string', choices: ['cnn', 'resnet', 'mlp'], help: 'small CNN with BatchNorm, CIFAR ResNet-18, or an MLP with BatchNorm (default: mlp for tables, cnn for images and log-mels)' },
   width: { kind: 'int', min: 2, default: 8, help: 'CNN: channels of the first conv (8 keeps the default run to a few minutes on lavapipe); ResNet: first-stage width (ResNet-18: 64)' },
+  hidden: { kind: 'list', default: '256', value: 'W1,W2', help: 'MLP encoder: hidden widths before the feature layer' },
+  'feature-dim': { kind: 'int', min: 1, help: 'CNN and MLP encoders: feature dimension (default 128)' },
   'proj-hidden': { kind: 'int', min: 1, help: 'projection head hidden width (default: CNN 128; ResNet: RoCL/SimCLR 2048, IDAA 512)' },
   'proj-dim': { kind: 'int', min: 1, help: 'projection head output dimension (default 64; ResNet: RoCL/SimCLR 128, IDAA 64)' },
   optimizer: { kind: 'string', choices: ['lars', 'sgd', 'adam'], help: 'default: the method\'s paper (LARS for SimCLR/RoCL, Adam for IDAA)' },
@@ -32,7 +37,12 @@ export const RUN_FLAGS: Flags = {
   'warmup-epochs': { kind: 'int', min: 0, default: 10, help: 'linear warm-up epochs (at most a tenth of the run), then cosine decay' },
   'vae-epochs': { kind: 'int', min: 1, default: 3, help: 'IDAA: VAE training epochs before the encoder\'s' },
   'vae-lr': { kind: 'number', above: 0, default: 1e-3, help: 'IDAA: VAE learning rate (Adam)' },
-  'crop-scale': { kind: 'number', above: 0, max: 1, default: 0.2, help: 'smallest area fraction of the random resized crop' },
+  'crop-scale': { kind: 'number', above: 0, max: 1, default: 0.2, help: 'SimCLR, RoCL, IDAA: smallest area fraction of the random resized crop' },
+  'generator-lr': { kind: 'number', above: 0, default: ssl.GENERATOR_LR, help: 'APLR: the generator\'s learning rate (Adam, constant)' },
+  'generator-steps': { kind: 'int', min: 0, default: ssl.APLR_DEFAULTS.generatorSteps, help: 'APLR: generator ascent steps per update (0 freezes it: δ = 0)' },
+  'generator-every': { kind: 'int', min: 1, default: ssl.APLR_DEFAULTS.generatorEvery, value: 'K', help: 'APLR: update the generator every K encoder steps (the step ratio)' },
+  'noise-std': { kind: 'number', min: 0, default: ssl.NOISE_DEFAULTS.sigma, value: 'σ', help: 'noise: σ of the Gaussian views (units of the data, as --eps)' },
+  'mask-prob': { kind: 'number', min: 0, max: 1, default: ssl.MASK_DEFAULTS.p, value: 'P', help: 'mask: probability that a feature is replaced by another row\'s value (VIME)' },
   backend: BACKEND_FLAG,
 };
 
@@ -47,17 +57,39 @@ export const TRAIN_FLAGS: Flags = {
 
 export const DEFAULT_LR: Record<string, number> = { lars: 1.0, sgd: 0.1, adam: 1e-3 };
 
-/** A run configuration from parsed flags. */
-export function runConfig(a: Parsed, method: ssl.MethodName, regularizer: number): RunConfig {
-  const optimizer = (a.optimizer as RunConfig['optimizer'] | undefined) ?? (method === 'idaa' ? 'adam' : 'lars');
+/** The domain-agnostic methods train with Adam by default (a reading: APLR's abstract names no optimizer; one optimizer for the three keeps the comparison fair). */
+const defaultOptimizer = (method: ssl.MethodName): RunConfig['optimizer'] => (method === 'simclr' || method === 'rocl' ? 'lars' : 'adam');
+
+/**
+ * The method and encoder must fit the data: image-only methods on images, the MLP on vectors, the
+ * CNN/ResNet on [C, H, W]. Returns the encoder (default: mlp for tables, cnn otherwise).
+ */
+export function checkDomain(command: string, method: ssl.MethodName, encoder: string | undefined, ds: HostDataset): RunConfig['encoder'] {
+  if (ds.domain !== 'image' && IMAGE_ONLY_METHODS.includes(method)) {
+    throw new UsageError(`--method ${method} needs images (its augmentations and attacks assume pixels in [0, 1]), but --data is a ${ds.domain} dataset; use aplr, noise or mask`, command);
+  }
+  const chosen = (encoder ?? (ds.shape.length === 3 ? 'cnn' : 'mlp')) as RunConfig['encoder'];
+  if (chosen !== 'mlp' && ds.shape.length !== 3) throw new UsageError(`--encoder ${chosen} needs examples [C, H, W], but the ${ds.domain} examples have shape [${ds.shape.join(', ')}]; use --encoder mlp`, command);
+  if (method === 'idaa' && chosen === 'mlp') throw new UsageError('--method idaa needs the cnn or resnet encoder (its VAE works on images)', command);
+  return chosen;
+}
+
+/** A run configuration from parsed flags, for the dataset `ds` (its domain picks the encoder and the attack box). */
+export function runConfig(a: Parsed, method: ssl.MethodName, regularizer: number, ds: HostDataset, command = 'train'): RunConfig {
+  const optimizer = (a.optimizer as RunConfig['optimizer'] | undefined) ?? defaultOptimizer(method);
+  const encoder = checkDomain(command, method, a.encoder as string | undefined, ds);
   return {
     method, regularizer,
-    data: a.data as string, trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined,
+    data: a.data as string, domain: ds.domain, trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined,
     epochs: a.epochs as number, batch: a.batch as number, eps: a.eps as number, alpha: a.alpha as number | undefined,
     attackSteps: a['attack-steps'] as number, regSteps: a['reg-steps'] as number, seed: a.seed as number,
-    encoder: a.encoder as 'cnn' | 'resnet', width: a.width as number, ...projectionHead(a, method),
+    encoder, width: a.width as number, hidden: encoder === 'mlp' ? numberList(command, 'hidden', a.hidden as string[], 1) : undefined,
+    featureDim: a['feature-dim'] as number | undefined, ...projectionHead(a, method),
     optimizer, lr: (a.lr as number | undefined) ?? DEFAULT_LR[optimizer], warmupEpochs: a['warmup-epochs'] as number,
     vaeEpochs: a['vae-epochs'] as number, vaeLr: a['vae-lr'] as number, cropScale: a['crop-scale'] as number,
+    ...(method === 'aplr' && { generatorLr: a['generator-lr'] as number, generatorSteps: a['generator-steps'] as number, generatorEvery: a['generator-every'] as number }),
+    ...(method === 'noise' && { noiseStd: a['noise-std'] as number }),
+    ...(method === 'mask' && { maskProb: a['mask-prob'] as number }),
   };
 }
 
@@ -74,13 +106,14 @@ export async function trainCommand(a: Parsed): Promise<void> {
   const method = a.method as ssl.MethodName;
   const beta = a.regularizer as number;
   const out = (a.out as string | undefined) ?? join('runs', `${method}${beta > 0 ? '-reg' : ''}`);
-  const cfg = runConfig(a, method, beta);
   const report = await startBackend(a.backend as string); // before the data: audio features are computed on the device
-  const ds = await loadDataset(cfg.data, { trainLimit: cfg.trainLimit, testLimit: cfg.testLimit });
+  const ds = await loadDataset(a.data as string, { trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined });
+  const cfg = runConfig(a, method, beta, ds);
   const log = (l: string) => process.stderr.write(`${l}\n`);
   log(`wgrad train --method ${method}${beta > 0 ? ` --regularizer ${beta}` : ''} on ${report}`);
   log(`data: ${ds.description}`);
-  log(`model: ${cfg.encoder} encoder (width ${cfg.width}), ${cfg.optimizer} lr ${cfg.lr}, batch ${cfg.batch}, ${cfg.epochs} epochs${method === 'idaa' ? ` after ${cfg.vaeEpochs} VAE epochs` : ''}; run directory ${out}`);
+  const size = cfg.encoder === 'mlp' ? `hidden ${cfg.hidden?.join(',')}` : `width ${cfg.width}`;
+  log(`model: ${cfg.encoder} encoder (${size}), ${cfg.optimizer} lr ${cfg.lr}, batch ${cfg.batch}, ${cfg.epochs} epochs${method === 'idaa' ? ` after ${cfg.vaeEpochs} VAE epochs` : ''}; run directory ${out}`);
   const run = await train(cfg, ds, out, a.resume as boolean, { stopAfter: a['stop-after'] as number | undefined });
   writeFileSync(join(out, 'loss.svg'), lossChart(out, `${method}${beta > 0 ? ' + regularizer' : ''}: training loss per step`));
   const last = run.history.filter((h) => h.phase === 'encoder').at(-1);
