@@ -1,9 +1,9 @@
 /**
  * GB/s of the fused elementwise kernels (kernels/elementwise.ts) on the default WebGPU adapter:
- * fused chains (the bench suite's row, and a size that is not a multiple of 4), a plain scale, a
- * bias broadcast and a transposed read (the strided paths), beside the roofline measured in the same
- * run: bench/roofline.ts's copy kernel in lavapipe's best shape (8 lanes × 64 vec4 blocked) and a
- * host memcpy. GB/s counts one read of each full-size input and one write of the output.
+ * fused chains (the bench suite's row, and a size that is not a multiple of 4), a plain scale, bias
+ * broadcasts along long and short rows and a transposed read (the strided paths), beside the
+ * roofline measured in the same run: bench/roofline.ts's copy kernel in lavapipe's best shape
+ * (8 lanes × 64 vec4 blocked) and a host memcpy. GB/s counts one read of each full-size input and one write of the output.
  *
  * Every case runs interleaved with the others (`--reps` rounds of `--per` runs each) and reports the
  * median wall time and the median CPU time of the process (all threads: lavapipe's workers are
@@ -106,6 +106,8 @@ async function makeCases(device: GPUDevice): Promise<Case[]> {
   const xb = wg.tensor(rand(rows * cols, 5), { shape: [rows, cols] });
   const b = wg.tensor(rand(cols, 6), { shape: [cols] });
   const xt = wg.tensor(rand(sq * sq, 7), { shape: [sq, sq] });
+  const xc = wg.tensor(rand(rows * cols, 8), { shape: [4096, 64, 4, 4] });
+  const bc = wg.tensor(rand(64, 10), { shape: [64, 1, 1] });
   const cases: Case[] = [
     await copyCase(device, 16 * M, { lanes: 8, perLane: 64, layout: 'blocked' }),
     wgCase('scale 16M', 8 * 16 * M, [xs], () => wg.mul(xs, 2)),
@@ -114,6 +116,7 @@ async function makeCases(device: GPUDevice): Promise<Case[]> {
     chain(16 * M),
     chain(4 * M + 3),
     wgCase(`bias ${rows}×${cols} + [${cols}]`, 8 * rows * cols, [xb, b], () => wg.add(wg.mul(xb, 2), b)),
+    wgCase('conv bias [4096, 64, 4, 4] + [64, 1, 1]', 8 * rows * cols, [xc, bc], () => wg.add(wg.mul(xc, 2), bc)),
     wgCase(`transpose ${sq}² · 2`, 8 * sq * sq, [xt], () => wg.mul(wg.transpose(xt), 2)),
   ];
   const keep = (c: Case) => !only.length || !c.wgrad || only.some((o) => c.name.replace(/\s/g, '').includes(o));
