@@ -72,7 +72,7 @@ export async function evalCommand(a: Parsed): Promise<void> {
       `| metric | value |`, `|---|---|`,
       `| linear probe (clean) | ${(100 * result.linearAccuracy).toFixed(2)} % |`,
       `| kNN (k = ${s.knnK}) | ${(100 * result.knnAccuracy).toFixed(2)} % |`,
-      ...result.robust.map((r) => `| ${r.eps === 0 ? 'clean, same images' : `${result.attack}, ε = ${r.eps}`} (first ${result.robustTotal}) | ${(100 * r.accuracy).toFixed(2)} % |`),
+      ...result.robust.map((r) => `| ${r.eps === 0 ? 'clean, same examples' : `${result.attack}, ε = ${r.eps}`} (first ${result.robustTotal}) | ${(100 * r.accuracy).toFixed(2)} % |`),
       ...(result.robustLinear ? [
         `| robust linear head (PGD-10 training, ε = ${result.robustLinear.eps}): clean | ${(100 * result.robustLinear.clean).toFixed(2)} % |`,
         `| robust linear head: ${result.attack}, ε = ${result.robustLinear.eps} (first ${result.robustLinear.total}) | ${(100 * result.robustLinear.robust).toFixed(2)} % |`,

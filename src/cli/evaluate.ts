@@ -25,7 +25,7 @@ export type AttackName = 'pgd' | 'apgd' | 'fgsm';
 
 export interface EvalSettings {
   attack: AttackName;
-  /** Radii of the robust accuracy (ε = 0 is the clean accuracy on the same images). */
+  /** Radii of the robust accuracy (ε = 0 is the clean accuracy on the same examples). */
   eps: number[];
   /** Attack iterations (PGD, APGD; default 20). */
   steps: number;
@@ -88,7 +88,7 @@ export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSe
   const encoder = frozenEncoder(run);
   const train = batchSource(ds.train, ds.shape), test = batchSource(ds.test, ds.shape);
   const progress = { log: s.log, every: 15 };
-  s.log(`features of ${ds.train.n} training and ${ds.test.n} test images`);
+  s.log(`features of ${ds.train.n} training and ${ds.test.n} test examples`);
   const tr = await evaluation.extractFeatures(encoder, train, { progress: { ...progress, label: 'features (train)' } });
   const te = await evaluation.extractFeatures(encoder, test, { progress: { ...progress, label: 'features (test)' } });
   let head: linear.LinearParams | undefined;

@@ -6,8 +6,9 @@
  * seed by folding in counters — the model init from split(key(seed))[0], the data order of epoch e
  * from permutationIndices(foldIn(kData, e), n), the key of step s of epoch e from
  * foldIn(foldIn(kTrain, e), s) (the VAE phase has its own keys). A checkpoint holds everything else
- * that changes: params, BN statistics, optimizer state (whose step count drives the schedule), the
- * completed epochs of each phase and the loss history. It is written atomically after every epoch
+ * that changes: params, BN statistics, optimizer state (whose step count drives the schedule), APLR's
+ * generator with its own optimizer state and step count, the completed epochs of each phase and the
+ * loss history. It is written atomically after every epoch
  * (io.saveCheckpoint: temporary file + rename), so an interrupted run resumes from its last epoch.
  */
 import { existsSync, mkdirSync, promises as fsp } from 'node:fs';
