@@ -119,9 +119,7 @@ async function makeCases(device: GPUDevice): Promise<Case[]> {
     wgCase('conv bias [4096, 64, 4, 4] + [64, 1, 1]', 8 * rows * cols, [xc, bc], () => wg.add(wg.mul(xc, 2), bc)),
     wgCase(`transpose ${sq}² · 2`, 8 * sq * sq, [xt], () => wg.mul(wg.transpose(xt), 2)),
   ];
-  const keep = (c: Case) => !only.length || !c.wgrad || only.some((o) => c.name.replace(/\s/g, '').includes(o));
-  cases.filter((c) => !keep(c)).forEach((c) => c.dispose());
-  return cases.filter(keep);
+  return cases;
 }
 
 /** `per` runs: mean wall ms and process CPU ms per run. */
@@ -172,7 +170,8 @@ async function main(): Promise<void> {
   console.log(`adapter: ${[report.vendor, report.architecture, report.description].filter(Boolean).join(' / ')}`);
   const tuned = tune.elementwiseShapesFor({ device, limits: device.limits });
   console.log(`tuned shapes: dense ${tune.shapeName(tuned.dense)}, gather ${tune.shapeName(tuned.gather)}`);
-  const cases = await makeCases(device);
+  const all = await makeCases(device);
+  const cases = all.filter((c) => !only.length || !c.wgrad || only.some((o) => c.name.replace(/\s/g, '').includes(o)));
   const variants: Variant[] = [{ name: 'tuned', apply: () => tune.overrideElementwiseShape(device, undefined) }];
   const shapes = sweep ? tune.candidateShapes(device.limits) : shapesArg.map((a) => {
     const m = /^(\d+)x(\d+)([bs])$/.exec(a);
@@ -198,7 +197,7 @@ async function main(): Promise<void> {
     }
   }
   console.log(`\nload before: ${load0}\nload after:  ${load1}`);
-  for (const c of cases) c.dispose();
+  for (const c of all) c.dispose();
 }
 
 await main();

@@ -301,11 +301,11 @@ describe('elementwise kernel shapes vs CPU', () => {
   const binaryCases = (s: (typeof SHAPES)[number]): [number[], number[], Layout, number[], Layout][] => [
     // Around a workgroup's block (vec4 and scalar paths): one short, exact, one over.
     ...[block(s) - 4, block(s), block(s) + 4, 3 * block(s) + 1, 2 * block(s) - 1].map((n): [number[], number[], Layout, number[], Layout] => [[n], [n], ident(1), [n], ident(1)]),
-    // Sizes that are not multiples of 4 on vec4s (a partial last unit): a splat, an aligned offset;
-    // an unaligned offset runs per element.
+    // Sizes that are not multiples of 4 on vec4s (a partial last unit): a splat (a broadcast scalar,
+    // loaded once per invocation, also at an offset), an aligned offset; an unaligned one runs per element.
     [[3 * block(s) + 3], [3 * block(s) + 3], ident(1), [], ident(0)],
     [[2 * block(s) + 2], [2 * block(s) + 2], { ...ident(1), lead: 4 }, [2 * block(s) + 2], { ...ident(1), lead: 1 }],
-    [[block(s) + 1], [block(s) + 1], { ...ident(1), lead: 8 }, [1], ident(1)],
+    [[block(s) + 1], [block(s) + 1], { ...ident(1), lead: 8 }, [1], { ...ident(1), lead: 5 }],
     // Bias rows: multiples of 4 shorter and longer than the walk's step, and odd rows.
     ...[4, 12, 36, 100, 1028, 7, 33].map((c): [number[], number[], Layout, number[], Layout] => [[37, c], [37, c], ident(2), [c], ident(1)]),
     // Column broadcast, a transposed and a flipped operand (the gather shape; wraps every row).

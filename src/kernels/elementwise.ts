@@ -267,7 +267,7 @@ interface CompiledExpr {
  * group (one shared address computation), each distinct leaf loaded once per unit (a vec4, a
  * splat or 4 scalars at width 4, see Load4), then a `let` per op node and component.
  */
-function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: string, width: 1 | 4, addressing: Addressing, unit: string): CompiledExpr {
+function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: string, width: 1 | 4, addressing: Addressing, unit: string, hoist = false): CompiledExpr {
   const buffers: GpuStorage[] = [];
   const kinds: Kind[] = [];
   const bindingOf = new Map<GpuStorage, number>();
@@ -296,10 +296,15 @@ function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: stri
     const ids = g.leaves.map((l, j) => `${binding[j]}|${l.view.offset}|${g.strides[j]}`);
     const operands: number[] = [];
     ids.forEach((id, j) => { if (ids.indexOf(id) === j) operands.push(j); });
-    const opnds = operands.map((j) => ({ strides: g.strides[j], offset: g.leaves[j].view.offset }));
-    const pn = operands.map((j) => `p${gi}_${j}`);
-    let addrKey: string;
-    if (addressing !== 'index') {
+    // Broadcast scalars (every stride 0) are loaded once, before the loop, where there is one.
+    const hoisted = (j: number) => hoist && g.strides[j].every((st) => st === 0);
+    const walked = operands.filter((j) => !hoisted(j));
+    const opnds = walked.map((j) => ({ strides: g.strides[j], offset: g.leaves[j].view.offset }));
+    const pn = walked.map((j) => `p${gi}_${j}`);
+    let addrKey = '-';
+    if (!walked.length) {
+      // Nothing to address.
+    } else if (addressing !== 'index') {
       const walker = new Walker(u, g.shape, opnds, addressing.step * width);
       init.push(walker.init(flat, pn, `a${gi}`));
       step.push(walker.advance(pn, `a${gi}`));
@@ -310,13 +315,18 @@ function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: stri
       addrKey = addr.key;
     }
     const groupKey: string[] = [];
-    operands.forEach((j, oi) => {
+    operands.forEach((j) => {
       const b = binding[j];
       const buf = `${name}In${b}`;
-      const p = pn[oi];
+      const p = pn[walked.indexOf(j)];
       const l = `l${gi}_${j}`;
       let value: (c: string) => string;
-      if (width === 1) {
+      if (hoisted(j)) {
+        const q = u.i32(g.leaves[j].view.offset);
+        init.push(`let ${l} = ${width === 1 ? `${buf}[u32(${q})]` : `${buf}[u32(${q}) >> 2u][u32(${q}) & 3u]`};`);
+        value = () => l;
+        groupKey.push(`${b}h`);
+      } else if (width === 1) {
         body.push(`let ${l} = ${buf}[u32(${p})];`);
         value = () => l;
         groupKey.push(`${b}`);
@@ -415,7 +425,7 @@ function elementwiseMain(shape: ElementwiseShape, u: Uniforms, root: OpNode, wid
   const stride = shape.layout === 'blocked' ? 1 : shape.lanes;
   const addressing: Addressing = walkable(root, stride * width) ? { step: stride } : 'index';
   const first = shape.layout === 'blocked' ? `(wgi * ${shape.lanes}u + lidv.x) * ${per}` : `wgi * ${shape.lanes}u * ${per} + lidv.x`;
-  const c = compileExpr(u, root, 1, 'fx', width, addressing, addressing === 'index' ? 'i' : 'first');
+  const c = compileExpr(u, root, 1, 'fx', width, addressing, addressing === 'index' ? 'i' : 'first', true);
   const code = `${c.decls}
 @compute @workgroup_size(${shape.lanes})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
