@@ -220,6 +220,8 @@ describe('attack box per domain', () => {
       expect(s.box).toEqual(box);
       expect(s.regularizer?.box).toEqual(box);
     }
+    expect(settingsOf({ ...cfg, domain: 'tabular', aplrObjective: 'softHgr' }).objective).toBe('softHgr');
+    expect(settingsOf({ ...cfg, domain: 'tabular' }).objective).toBeUndefined();
   });
 
   it('eval\'s attack leaves standardized features unclipped with box null and clips to [0, 1] by default', async () => {

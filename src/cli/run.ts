@@ -60,6 +60,8 @@ export interface RunConfig {
   generatorLr?: number;
   generatorSteps?: number;
   generatorEvery?: number;
+  /** APLR: the encoder's objective (L_rec, the default, or −Soft-HGR). */
+  aplrObjective?: 'reconstruction' | 'softHgr';
   /** noise: σ of the Gaussian views; mask: the masking probability. */
   noiseStd?: number;
   maskProb?: number;
@@ -158,7 +160,7 @@ export function freshRun(cfg: RunConfig, ds: HostDataset): RunCheckpoint {
 /** Settings that must match for --resume (epochs may grow; everything else is fixed by the run). */
 const RESUME_FIXED: (keyof RunConfig)[] = [
   'method', 'regularizer', 'data', 'trainLimit', 'batch', 'eps', 'alpha', 'attackSteps', 'regSteps', 'seed', 'encoder', 'width', 'hidden', 'featureDim', 'projHidden', 'projDim',
-  'optimizer', 'lr', 'warmupEpochs', 'vaeEpochs', 'vaeLr', 'cropScale', 'generatorLr', 'generatorSteps', 'generatorEvery', 'noiseStd', 'maskProb',
+  'optimizer', 'lr', 'warmupEpochs', 'vaeEpochs', 'vaeLr', 'cropScale', 'generatorLr', 'generatorSteps', 'generatorEvery', 'aplrObjective', 'noiseStd', 'maskProb',
 ];
 
 /** Whether a setting affects the run (e.g. the attack's steps only matter for RoCL). */
@@ -169,7 +171,7 @@ function matters(cfg: RunConfig, k: keyof RunConfig): boolean {
   if (k === 'vaeEpochs' || k === 'vaeLr') return cfg.method === 'idaa';
   if (k === 'eps') return reg || !['simclr', 'noise', 'mask'].includes(cfg.method);
   if (k === 'cropScale') return IMAGE_ONLY_METHODS.includes(cfg.method);
-  if (k === 'generatorLr' || k === 'generatorSteps' || k === 'generatorEvery') return cfg.method === 'aplr';
+  if (k === 'generatorLr' || k === 'generatorSteps' || k === 'generatorEvery' || k === 'aplrObjective') return cfg.method === 'aplr';
   if (k === 'noiseStd') return cfg.method === 'noise';
   if (k === 'maskProb') return cfg.method === 'mask';
   if (k === 'width') return cfg.encoder !== 'mlp';
@@ -340,6 +342,6 @@ export function settingsOf(cfg: RunConfig): ssl.MethodSettings {
     method: cfg.method, eps: cfg.eps, alpha: cfg.alpha, attackSteps: cfg.attackSteps,
     augment: { crop: { scale: [cfg.cropScale, 1] } },
     regularizer: cfg.regularizer > 0 ? { weight: cfg.regularizer, eps: cfg.eps, steps: cfg.regSteps, box } : undefined,
-    box, generatorLr: cfg.generatorLr, generatorSteps: cfg.generatorSteps, generatorEvery: cfg.generatorEvery, noiseStd: cfg.noiseStd, maskProb: cfg.maskProb,
+    box, generatorLr: cfg.generatorLr, generatorSteps: cfg.generatorSteps, generatorEvery: cfg.generatorEvery, objective: cfg.aplrObjective, noiseStd: cfg.noiseStd, maskProb: cfg.maskProb,
   };
 }

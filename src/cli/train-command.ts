@@ -41,6 +41,7 @@ export const RUN_FLAGS: Flags = {
   'generator-lr': { kind: 'number', above: 0, default: ssl.GENERATOR_LR, help: 'APLR: the generator\'s learning rate (Adam, constant)' },
   'generator-steps': { kind: 'int', min: 0, default: ssl.APLR_DEFAULTS.generatorSteps, help: 'APLR: generator ascent steps per update (0 freezes it at its initial δ = 0)' },
   'generator-every': { kind: 'int', min: 1, default: ssl.APLR_DEFAULTS.generatorEvery, value: 'K', help: 'APLR: update the generator every K encoder steps (the step ratio)' },
+  'aplr-objective': { kind: 'string', choices: ['reconstruction', 'softHgr'], default: 'reconstruction', help: 'APLR: the encoder\'s objective, L_rec (as specified) or −Soft-HGR between prediction and clean features' },
   'noise-std': { kind: 'number', min: 0, default: ssl.NOISE_DEFAULTS.sigma, value: 'σ', help: 'noise: σ of the Gaussian views (units of the data, as --eps)' },
   'mask-prob': { kind: 'number', min: 0, max: 1, default: ssl.MASK_DEFAULTS.p, value: 'P', help: 'mask: probability that a feature is replaced by another row\'s value (VIME)' },
   backend: BACKEND_FLAG,
@@ -87,7 +88,7 @@ export function runConfig(a: Parsed, method: ssl.MethodName, regularizer: number
     featureDim: a['feature-dim'] as number | undefined, ...projectionHead(a, method),
     optimizer, lr: (a.lr as number | undefined) ?? DEFAULT_LR[optimizer], warmupEpochs: a['warmup-epochs'] as number,
     vaeEpochs: a['vae-epochs'] as number, vaeLr: a['vae-lr'] as number, cropScale: a['crop-scale'] as number,
-    ...(method === 'aplr' && { generatorLr: a['generator-lr'] as number, generatorSteps: a['generator-steps'] as number, generatorEvery: a['generator-every'] as number }),
+    ...(method === 'aplr' && { generatorLr: a['generator-lr'] as number, generatorSteps: a['generator-steps'] as number, generatorEvery: a['generator-every'] as number, aplrObjective: a['aplr-objective'] as 'reconstruction' | 'softHgr' }),
     ...(method === 'noise' && { noiseStd: a['noise-std'] as number }),
     ...(method === 'mask' && { maskProb: a['mask-prob'] as number }),
   };
