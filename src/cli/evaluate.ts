@@ -125,11 +125,9 @@ export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSe
 /** RoCL's robust linear evaluation (src/eval): the head trained on PGD-10 examples at the largest ε. */
 async function robustLinear(encoder: (x: Tensor) => Tensor, train: evaluation.BatchSource, test: evaluation.BatchSource, classes: number, s: EvalSettings, box: readonly [number, number] | null) {
   const eps = Math.max(...s.eps);
-  // robustLinearEval passes its attack settings on to pgd, box included (its option type does not name it).
-  const withBox = <T extends object>(o: T) => ({ ...o, box }) as T;
   const r = await evaluation.robustLinearEval(encoder, train, test, {
     classes, epochs: s.robustLinearEpochs, key: prngKey(s.seed + 2), evalLimit: s.robustLimit,
-    trainAttack: withBox({ eps, alpha: eps / 4, steps: 10 }), evalAttack: withBox({ eps, alpha: eps / 10, steps: s.steps }),
+    trainAttack: { eps, alpha: eps / 4, steps: 10, box }, evalAttack: { eps, alpha: eps / 10, steps: s.steps, box },
     progress: { log: s.log, every: 15, label: 'robust linear head' },
   });
   dispose(r.head);

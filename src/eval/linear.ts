@@ -183,10 +183,10 @@ export async function linearProbe(encoder: Model, train: LabeledData, test: Labe
 }
 
 export interface RobustLinearOptions extends LinearHeadOptions {
-  /** PGD used to train the head (RoCL: L∞ ε = 8/255, α = 0.007, 10 steps). */
-  trainAttack?: { eps?: number; alpha?: number; steps?: number };
-  /** PGD used to evaluate (default: PGD-20, ε = 8/255, α = ε/10, random start). */
-  evalAttack?: { eps?: number; alpha?: number; steps?: number };
+  /** PGD used to train the head (RoCL: L∞ ε = 8/255, α = 0.007, 10 steps; box [0, 1], null for none). */
+  trainAttack?: { eps?: number; alpha?: number; steps?: number; box?: readonly [number, number] | null };
+  /** PGD used to evaluate (default: PGD-20, ε = 8/255, α = ε/10, random start, box [0, 1]). */
+  evalAttack?: { eps?: number; alpha?: number; steps?: number; box?: readonly [number, number] | null };
   /** Evaluate on the first `evalLimit` test examples only. */
   evalLimit?: number;
 }
