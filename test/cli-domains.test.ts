@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { init } from '../src/init.js';
 import * as io from '../src/io/node.js';
 import { encodeWav } from '../src/io/wav.js';
@@ -18,28 +17,12 @@ import { matmul } from '../src/tensor/ops/linalg.js';
 import { treeLeaves } from '../src/tensor/tree.js';
 import { dispose } from '../src/tensor/scope.js';
 import { key } from '../src/random/random.js';
-import { main } from '../src/cli/cli.js';
 import { attackFor } from '../src/cli/evaluate.js';
 import { settingsOf, type RunConfig } from '../src/cli/run.js';
+import { checkpointLeaves, differing, wgrad, writeIdx } from './helpers/cli.js';
 
 let dir: string, csv: string, wavs: string, idx: string;
 
-type Result = { status: number | null; stdout: string; stderr: string };
-
-/** Runs the command line in this process (CPU backend), capturing what it writes. */
-async function wgrad(...args: string[]): Promise<Result> {
-  const out: string[] = [], err: string[] = [];
-  const [ow, ew] = [process.stdout.write, process.stderr.write];
-  process.stdout.write = ((c: string | Uint8Array) => (out.push(String(c)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => (err.push(String(c)), true)) as typeof process.stderr.write;
-  try {
-    const status = await main([...args, '--backend', 'cpu']);
-    return { status, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
 
 /** 40 rows (every 5th a test row), 3 numeric columns with values far outside [0, 1], one categorical, 3 classes. */
 function writeCsv(path: string): void {
@@ -65,18 +48,6 @@ function writeWavs(root: string): void {
   });
 }
 
-/** Four IDX files of n random 8×8 images with labels 0..2. */
-function writeIdx(target: string, n: number): void {
-  mkdirSync(target, { recursive: true });
-  let seed = 1;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
-  const images = (count: number) => io.encodeIdx({ dtype: 'uint8', shape: [count, 8, 8], data: Uint8Array.from({ length: count * 64 }, rnd) });
-  const labels = (count: number) => io.encodeIdx({ dtype: 'uint8', shape: [count], data: Uint8Array.from({ length: count }, (_, i) => i % 3) });
-  writeFileSync(join(target, 'train-images-idx3-ubyte.gz'), gzipSync(images(n)));
-  writeFileSync(join(target, 'train-labels-idx1-ubyte.gz'), gzipSync(labels(n)));
-  writeFileSync(join(target, 't10k-images-idx3-ubyte'), images(12));
-  writeFileSync(join(target, 't10k-labels-idx1-ubyte'), labels(12));
-}
 
 beforeAll(async () => {
   await init({ backend: 'cpu' });
@@ -96,23 +67,6 @@ async function checkpoint(run: string): Promise<Tree> {
   return (await io.loadCheckpoint<Tree>(join(run, 'checkpoint.safetensors'))).tree;
 }
 
-/** Every tensor leaf of params and state (APLR: the generator and its optimizer state too) as [path, bytes]. */
-async function leaves(run: string): Promise<[string, number[]][]> {
-  const tree = await checkpoint(run);
-  const out: [string, number[]][] = [];
-  for (const [p, t] of treeLeaves({ params: tree.params, state: tree.state })) {
-    const d = await t.data();
-    out.push([p, Array.from(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))]);
-  }
-  out.push(['epochs', [tree.epochsDone, tree.state.generator?.count ?? -1]]);
-  dispose(tree);
-  return out;
-}
-
-function differing(a: [string, number[]][], b: [string, number[]][]): string[] {
-  if (a.length !== b.length) return [`${a.length} vs ${b.length} leaves`];
-  return a.filter(([p, x], i) => p !== b[i][0] || x.length !== b[i][1].length || x.some((v, j) => v !== b[i][1][j])).map(([p]) => p);
-}
 
 const tinyMlp = ['--batch', '8', '--hidden', '16', '--feature-dim', '8', '--proj-dim', '4'];
 const tinyCnn = ['--batch', '4', '--width', '2', '--feature-dim', '8', '--proj-dim', '4'];
@@ -196,15 +150,15 @@ describe('checkpoint and --resume with APLR', () => {
     const full = join(dir, 'aplr-full'), parts = join(dir, 'aplr-parts');
     expect((await wgrad('train', ...common, '--out', full)).status).toBe(0);
     expect((await wgrad('train', ...common, '--out', parts, '--stop-after', '1')).status).toBe(0);
-    const mid = await leaves(parts);
-    expect(mid.at(-1)).toEqual(['epochs', [1, 4]]);
+    const mid = await checkpointLeaves(parts);
+    expect(mid.at(-1)).toEqual(['epochs', [0, 1, 4]]);
     const r = await wgrad('train', ...common, '--out', parts, '--resume');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/resuming/);
-    const end = await leaves(parts);
-    expect(end.at(-1)).toEqual(['epochs', [2, 8]]);
+    const end = await checkpointLeaves(parts);
+    expect(end.at(-1)).toEqual(['epochs', [0, 2, 8]]);
     expect(end.filter(([p]) => p.includes('generator')).length).toBeGreaterThan(2);
-    expect(differing(end, await leaves(full))).toEqual([]);
+    expect(differing(end, await checkpointLeaves(full))).toEqual([]);
     expect(differing(end.filter(([p]) => p.includes('generator')), mid.filter(([p]) => p.includes('generator')))).not.toEqual([]); // the generator trained
     const other = await wgrad('train', ...common, '--generator-lr', '0.01', '--out', full, '--resume');
     expect(other.status).toBe(1);

@@ -7,39 +7,21 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { init } from '../src/init.js';
 import * as io from '../src/io/node.js';
-import { treeLeaves } from '../src/tensor/tree.js';
-import { dispose } from '../src/tensor/scope.js';
 import { main } from '../src/cli/cli.js';
 import { Progress } from '../src/cli/progress.js';
+import { checkpointLeaves, differing, type Result, wgrad, writeIdx } from './helpers/cli.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 let dir: string;
 let data: string;
 
-type Result = { status: number | null; stdout: string; stderr: string };
-
-/** Runs the command line in this process (CPU backend), capturing what it writes. */
-async function wgrad(...args: string[]): Promise<Result> {
-  const out: string[] = [], err: string[] = [];
-  const [ow, ew] = [process.stdout.write, process.stderr.write];
-  process.stdout.write = ((c: string | Uint8Array) => (out.push(String(c)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => (err.push(String(c)), true)) as typeof process.stderr.write;
-  try {
-    const withBackend = ['train', 'eval', 'compare'].includes(args[0]) && !args.includes('--help') ? [...args, '--backend', 'cpu'] : args;
-    const status = await main(withBackend);
-    return { status, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
 
 /** Runs the executable entry point (src/cli/main.ts through tsx) in a child process. */
 function wgradProcess(...args: string[]): Promise<Result> {
@@ -50,18 +32,6 @@ function wgradProcess(...args: string[]): Promise<Result> {
   });
 }
 
-/** Four IDX files of n random 8×8 images with labels 0..2 (gzipped training files, plain test files). */
-function writeIdx(target: string, n: number): void {
-  mkdirSync(target, { recursive: true });
-  let seed = 1;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
-  const images = (count: number) => io.encodeIdx({ dtype: 'uint8', shape: [count, 8, 8], data: Uint8Array.from({ length: count * 64 }, rnd) });
-  const labels = (count: number) => io.encodeIdx({ dtype: 'uint8', shape: [count], data: Uint8Array.from({ length: count }, (_, i) => i % 3) });
-  writeFileSync(join(target, 'train-images-idx3-ubyte.gz'), gzipSync(images(n)));
-  writeFileSync(join(target, 'train-labels-idx1-ubyte.gz'), gzipSync(labels(n)));
-  writeFileSync(join(target, 't10k-images-idx3-ubyte'), images(12));
-  writeFileSync(join(target, 't10k-labels-idx1-ubyte'), labels(12));
-}
 
 beforeAll(async () => {
   await init({ backend: 'cpu' });
@@ -184,24 +154,6 @@ describe('data errors', () => {
   });
 });
 
-/** Every tensor leaf of params, BN state, optimizer state and VAE as [path, bytes]. */
-async function leaves(run: string): Promise<[string, number[]][]> {
-  const { tree } = await io.loadCheckpoint<{ params: unknown; state: unknown; vae: unknown; epochsDone: number; vaeEpochsDone: number }>(join(run, 'checkpoint.safetensors'));
-  const out: [string, number[]][] = [];
-  for (const [p, t] of treeLeaves({ params: tree.params, state: tree.state, vae: tree.vae })) {
-    const d = await t.data();
-    out.push([p, Array.from(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))]);
-  }
-  out.push(['epochs', [tree.vaeEpochsDone, tree.epochsDone]]);
-  dispose(tree);
-  return out;
-}
-
-/** The paths whose bytes differ (a short list: vitest's diff of two huge byte arrays would take minutes). */
-function differing(a: [string, number[]][], b: [string, number[]][]): string[] {
-  if (a.length !== b.length) return [`${a.length} vs ${b.length} leaves`];
-  return a.filter(([p, x], i) => p !== b[i][0] || x.length !== b[i][1].length || x.some((v, j) => v !== b[i][1][j])).map(([p]) => p);
-}
 
 describe('checkpoint and --resume', () => {
   const tiny = ['--data', '', '--batch', '8', '--width', '2', '--proj-dim', '4', '--warmup-epochs', '1', '--epochs', '2'];
@@ -212,14 +164,14 @@ describe('checkpoint and --resume', () => {
     const full = join(dir, 'idaa-full'), parts = join(dir, 'idaa-parts');
     expect((await wgrad('train', ...common, '--out', full)).status).toBe(0);
     expect((await wgrad('train', ...common, '--out', parts, '--stop-after', '1')).status).toBe(0); // the VAE epoch
-    const mid = await leaves(parts);
-    expect(mid.at(-1)).toEqual(['epochs', [1, 0]]);
+    const mid = await checkpointLeaves(parts);
+    expect(mid.at(-1)).toEqual(['epochs', [1, 0, -1]]);
     expect((await wgrad('train', ...common, '--out', parts, '--resume', '--stop-after', '1')).status).toBe(0); // encoder epoch 1
-    expect((await leaves(parts)).at(-1)).toEqual(['epochs', [1, 1]]);
+    expect((await checkpointLeaves(parts)).at(-1)).toEqual(['epochs', [1, 1, -1]]);
     const r = await wgrad('train', ...common, '--out', parts, '--resume');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/resuming/);
-    expect(differing(await leaves(parts), await leaves(full))).toEqual([]);
+    expect(differing(await checkpointLeaves(parts), await checkpointLeaves(full))).toEqual([]);
     for (const f of ['metrics.jsonl', 'loss.svg']) expect(existsSync(join(parts, f))).toBe(true);
     const lines = readFileSync(join(parts, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.event === 'epoch').map((l) => [l.phase, l.epoch])).toEqual([['vae', 1], ['encoder', 1], ['encoder', 2]]);
@@ -231,7 +183,7 @@ describe('checkpoint and --resume', () => {
     expect((await wgrad('train', ...common, '--out', full)).status).toBe(0);
     expect((await wgrad('train', ...common, '--out', parts, '--stop-after', '1')).status).toBe(0);
     expect((await wgrad('train', ...common, '--out', parts, '--resume')).status).toBe(0);
-    expect(differing(await leaves(parts), await leaves(full))).toEqual([]);
+    expect(differing(await checkpointLeaves(parts), await checkpointLeaves(full))).toEqual([]);
     const again = await wgrad('train', ...common, '--out', full);
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/exists: pass --resume/);

@@ -1,0 +1,63 @@
+/**
+ * Shared by the command-line tests: run `wgrad` in this process (CPU backend) capturing what it
+ * writes, tiny IDX datasets, and byte-exact comparison of two runs' checkpoints.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import * as io from '../../src/io/node.js';
+import { main } from '../../src/cli/cli.js';
+import { dispose } from '../../src/tensor/scope.js';
+import { treeLeaves } from '../../src/tensor/tree.js';
+
+export type Result = { status: number | null; stdout: string; stderr: string };
+
+/** Runs the command line in this process, capturing stdout/stderr; train/eval/compare get `--backend cpu`. */
+export async function wgrad(...args: string[]): Promise<Result> {
+  const out: string[] = [], err: string[] = [];
+  const [ow, ew] = [process.stdout.write, process.stderr.write];
+  process.stdout.write = ((c: string | Uint8Array) => (out.push(String(c)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => (err.push(String(c)), true)) as typeof process.stderr.write;
+  try {
+    const withBackend = ['train', 'eval', 'compare'].includes(args[0]) && !args.includes('--help') ? [...args, '--backend', 'cpu'] : args;
+    const status = await main(withBackend);
+    return { status, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+}
+
+/** Four IDX files of n random 8×8 images with labels 0..2 (gzipped training files, plain test files). */
+export function writeIdx(target: string, n: number): void {
+  mkdirSync(target, { recursive: true });
+  let seed = 1;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
+  const images = (count: number) => io.encodeIdx({ dtype: 'uint8', shape: [count, 8, 8], data: Uint8Array.from({ length: count * 64 }, rnd) });
+  const labels = (count: number) => io.encodeIdx({ dtype: 'uint8', shape: [count], data: Uint8Array.from({ length: count }, (_, i) => i % 3) });
+  writeFileSync(join(target, 'train-images-idx3-ubyte.gz'), gzipSync(images(n)));
+  writeFileSync(join(target, 'train-labels-idx1-ubyte.gz'), gzipSync(labels(n)));
+  writeFileSync(join(target, 't10k-images-idx3-ubyte'), images(12));
+  writeFileSync(join(target, 't10k-labels-idx1-ubyte'), labels(12));
+}
+
+type RunTree = { params: unknown; state: { generator?: { count: number } }; vae?: unknown; epochsDone: number; vaeEpochsDone: number };
+
+/** Every tensor leaf of a run's params, state (APLR's generator and its optimizer too) and VAE as [path, bytes], then the epoch counters. */
+export async function checkpointLeaves(run: string): Promise<[string, number[]][]> {
+  const { tree } = await io.loadCheckpoint<RunTree>(join(run, 'checkpoint.safetensors'));
+  const out: [string, number[]][] = [];
+  for (const [p, t] of treeLeaves({ params: tree.params, state: tree.state, vae: tree.vae })) {
+    const d = await t.data();
+    out.push([p, Array.from(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))]);
+  }
+  out.push(['epochs', [tree.vaeEpochsDone, tree.epochsDone, tree.state.generator?.count ?? -1]]);
+  dispose(tree);
+  return out;
+}
+
+/** The paths whose bytes differ (a short list: vitest's diff of two huge byte arrays would take minutes). */
+export function differing(a: [string, number[]][], b: [string, number[]][]): string[] {
+  if (a.length !== b.length) return [`${a.length} vs ${b.length} leaves`];
+  return a.filter(([p, x], i) => p !== b[i][0] || x.length !== b[i][1].length || x.some((v, j) => v !== b[i][1][j])).map(([p]) => p);
+}
