@@ -28,6 +28,7 @@ import { mulberry32 } from '../random/mulberry.js';
 import { hasBackend } from '../tensor/engine.js';
 import { tensor } from '../tensor/ops/creation.js';
 import type { HostDataset, HostSplit, LoadOptions } from './data.js';
+import { displayPath } from './paths.js';
 
 export const AUDIO_MELS = 32;
 export const AUDIO_FRAMES = 32;
@@ -232,7 +233,7 @@ export async function loadAudioDataset(dir: string, spec: string, opts: LoadOpti
   return {
     domain: 'audio', train: split(trainClips, trainX), test: split(testClips, testX), shape: [1, AUDIO_MELS, AUDIO_FRAMES],
     classes: tr.classes.length, classNames: tr.classes, dir, audio,
-    description: `WAV clips in ${dir}: ${trainClips.length} training and ${testClips.length} test clips at ${sampleRate} Hz, ${tr.classes.length} classes, `
+    description: `WAV clips in ${displayPath(dir)}: ${trainClips.length} training and ${testClips.length} test clips at ${sampleRate} Hz, ${tr.classes.length} classes, `
       + `log-mel [1, ${AUDIO_MELS}, ${AUDIO_FRAMES}] (nFft ${logMel.nFft}, hop ${logMel.hopLength}), standardized per band on the training clips`,
   };
 }

@@ -10,6 +10,7 @@ import { WgradError } from '../core/backend.js';
 import { encodeTabular, fitTabular, type CsvTable, type TabularSchema } from '../io/csv.js';
 import { readCsvFile } from '../io/node.js';
 import type { HostDataset, HostSplit, LoadOptions } from './data.js';
+import { displayPath } from './paths.js';
 
 const LABEL = 'label';
 const SPLIT = 'split';
@@ -67,7 +68,7 @@ export async function loadTabularDataset(path: string, opts: LoadOptions): Promi
   const kinds = schema.columns.filter((c) => c.kind === 'categorical').length;
   return {
     domain: 'tabular', train: trainSplit, test: testSplit, shape: [d], classes: schema.classes!.length, classNames: schema.classes, dir: path, tabular: schema,
-    description: `the table ${path}: ${trainSplit.n} training and ${testSplit.n} test rows, ${schema.columns.length} columns`
+    description: `the table ${displayPath(path)}: ${trainSplit.n} training and ${testSplit.n} test rows, ${schema.columns.length} columns`
       + `${kinds ? ` (${kinds} categorical, one-hot)` : ''} → ${d} standardized features, ${schema.classes!.length} classes`,
   };
 }

@@ -13,7 +13,8 @@
  *                          scripts/data/spoken-digits.ts, as log-mel spectrograms (see data-audio.ts)
  */
 import { promises as fsp } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { displayPath } from './paths.js';
 import { WgradError } from '../core/backend.js';
 import { FASHION_MNIST_DEBIAN_DIR, FASHION_MNIST_SUBSET_DIR, findFile, readIdxFile } from '../io/node.js';
 import type { IdxArray } from '../io/idx.js';
@@ -153,8 +154,3 @@ export function* chunks(n: number, size: number): Generator<Int32Array> {
   for (let s = 0; s < n; s += size) yield Int32Array.from({ length: Math.min(size, n - s) }, (_, i) => s + i);
 }
 
-/** A path as the user would write it: relative to the working directory when inside it. */
-export function displayPath(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
-}
