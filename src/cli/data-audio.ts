@@ -27,7 +27,7 @@ import { readWavFile } from '../io/node.js';
 import { mulberry32 } from '../random/mulberry.js';
 import { hasBackend } from '../tensor/engine.js';
 import { tensor } from '../tensor/ops/creation.js';
-import type { HostDataset, HostSplit, LoadOptions } from './data.js';
+import type { AudioFeatures, HostDataset, HostSplit, LoadOptions } from './dataset.js';
 import { displayPath } from './paths.js';
 
 export const AUDIO_MELS = 32;
@@ -36,14 +36,6 @@ const CLIP_SECONDS = 1;
 const BATCH = 64;
 
 /** How the log-mel features were made, kept with the dataset. */
-export interface AudioFeatures {
-  sampleRate: number;
-  clipSamples: number;
-  logMel: LogMelOptions;
-  /** Per mel band, over the training clips' frames. */
-  mean: number[];
-  std: number[];
-}
 
 interface Clip { path: string; label: number }
 

@@ -9,7 +9,7 @@
 import { WgradError } from '../core/backend.js';
 import { encodeTabular, fitTabular, type CsvTable, type TabularSchema } from '../io/csv.js';
 import { readCsvFile } from '../io/node.js';
-import type { HostDataset, HostSplit, LoadOptions } from './data.js';
+import type { HostDataset, HostSplit, LoadOptions } from './dataset.js';
 import { displayPath } from './paths.js';
 
 const LABEL = 'label';

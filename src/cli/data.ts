@@ -18,41 +18,13 @@ import { displayPath } from './paths.js';
 import { WgradError } from '../core/backend.js';
 import { FASHION_MNIST_DEBIAN_DIR, FASHION_MNIST_SUBSET_DIR, findFile, readIdxFile } from '../io/node.js';
 import type { IdxArray } from '../io/idx.js';
-import type { TabularSchema } from '../io/csv.js';
 import { tensor } from '../tensor/ops/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { isAudioDir, loadAudioDataset, type AudioFeatures } from './data-audio.js';
+import { isAudioDir, loadAudioDataset } from './data-audio.js';
+import type { HostDataset, HostSplit, LoadOptions } from './dataset.js';
 import { loadTabularDataset } from './data-tabular.js';
 
-export type Domain = 'image' | 'tabular' | 'audio';
-
-export interface HostSplit {
-  /**
-   * The examples, row-major [n, ...shape]: uint8 pixels for images (batchTensors scales them to
-   * [0, 1]), preprocessed float32 features for tables and log-mel spectrograms.
-   */
-  x: Uint8Array | Float32Array;
-  labels: Int32Array;
-  n: number;
-}
-
-export interface HostDataset {
-  domain: Domain;
-  train: HostSplit;
-  test: HostSplit;
-  /** One example's shape: images [C, H, W]; tabular [D]; audio log-mel [1, mels, frames]. */
-  shape: readonly number[];
-  classes: number;
-  /** Class names in class-index order, where the data has them (tables, WAV directories). */
-  classNames?: readonly string[];
-  /** The directory or file it came from. */
-  dir: string;
-  description: string;
-  /** Tabular: the preprocessing fitted on the training rows. */
-  tabular?: TabularSchema;
-  /** Audio: the log-mel settings and the training statistics used to standardize them. */
-  audio?: AudioFeatures;
-}
+export type { AudioFeatures, Domain, HostDataset, HostSplit, LoadOptions } from './dataset.js';
 
 const FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
 
@@ -63,11 +35,6 @@ export function dataDir(spec: string): string {
   return resolve(spec);
 }
 
-export interface LoadOptions {
-  /** Keep the first n training / test examples. */
-  trainLimit?: number;
-  testLimit?: number;
-}
 
 /**
  * Loads and validates a dataset (see the module comment); every problem is a WgradError naming the

@@ -137,21 +137,7 @@ export function forwardViews(
   return [views.map((_, i) => ({ features: rows(o.features, i), z: rows(o.z, i) })), next];
 }
 
-/** The encoder+projector in eval mode (running statistics), x → z: the closure attacks use. */
-export const evalEmbedding = (params: ModelParams, state: ModelState, branch?: string) => (x: Tensor): Tensor =>
-  tidy(() => {
-    const [{ z }, s] = model.embed(params, state, x, { training: false, branch });
-    dispose(s);
-    return z;
-  });
-
-/** The encoder in eval mode, x → features. */
-export const evalFeatures = (params: ModelParams, state: ModelState, branch?: string) => (x: Tensor): Tensor =>
-  tidy(() => {
-    const [h, s] = model.features(params, state, x, { training: false, branch });
-    dispose(s);
-    return h;
-  });
+export { evalEmbedding, evalFeatures } from './model.js';
 
 // -------------------------------------------------------------------------------------------------
 // The step driver

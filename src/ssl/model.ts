@@ -26,7 +26,7 @@ import { fmtShape } from '../core/shape.js';
 import { split, type Key } from '../random/random.js';
 import { maxPool2d, relu } from '../tensor/ops/nn.js';
 import { reshape } from '../tensor/ops/movement.js';
-import { tidy } from '../tensor/scope.js';
+import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as batchNorm from '../nn/batch-norm.js';
 import * as conv2d from '../nn/conv2d.js';
@@ -191,3 +191,19 @@ export function embed(params: ModelParams, state: ModelState, x: Tensor, opts: A
     return [{ features: h, z: project(params, h) }, next];
   });
 }
+
+/** The encoder+projector in eval mode (running statistics), x → z: the closure attacks use. */
+export const evalEmbedding = (params: ModelParams, state: ModelState, branch?: string) => (x: Tensor): Tensor =>
+  tidy(() => {
+    const [{ z }, s] = embed(params, state, x, { training: false, branch });
+    dispose(s);
+    return z;
+  });
+
+/** The encoder in eval mode, x → features. */
+export const evalFeatures = (params: ModelParams, state: ModelState, branch?: string) => (x: Tensor): Tensor =>
+  tidy(() => {
+    const [h, s] = features(params, state, x, { training: false, branch });
+    dispose(s);
+    return h;
+  });

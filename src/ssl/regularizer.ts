@@ -28,7 +28,7 @@ import { reshape } from '../tensor/ops/movement.js';
 import { mean, sum } from '../tensor/ops/reduce.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { evalFeatures } from './common.js';
+import { evalFeatures } from './model.js';
 import * as model from './model.js';
 import type { ModelParams, ModelState } from './model.js';
 
