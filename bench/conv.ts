@@ -19,6 +19,7 @@ import type { Conv2dGeometry } from '../src/core/prims.js';
 import { runConv2d, runConv2dInputGrad, runConv2dWeightGrad } from '../src/kernels/conv.js';
 import { runMatmul } from '../src/kernels/matmul.js';
 import type { GpuStorage, GpuView } from '../src/kernels/runtime.js';
+import { rand } from './random-data.js';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,15 +43,6 @@ const rt = backend.runtime;
 const cpu = new CpuBackend();
 console.log(`device: ${backend.report.description || backend.report.device || backend.report.vendor}`);
 
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    a[i] = s / 4294967296 - 0.5;
-  }
-  return a;
-}
 const contiguous = (shape: number[]): number[] => shape.map((_, i) => shape.slice(i + 1).reduce((p, q) => p * q, 1));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const cpuMs = () => {

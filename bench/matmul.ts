@@ -20,6 +20,7 @@ import { requestWebGpuBackend } from '../src/backends/webgpu/device.js';
 import { nodeGpu } from '../src/backends/webgpu/node-gpu.js';
 import { DEFAULT_MATMUL_CONFIG, runMatmul, type MatmulConfig } from '../src/kernels/matmul.js';
 import type { GpuView } from '../src/kernels/runtime.js';
+import { rand } from './random-data.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -50,15 +51,6 @@ const backend = await requestWebGpuBackend({ gpu: nodeGpu() });
 const rt = backend.runtime;
 console.log(`device: ${backend.report.description || backend.report.device || backend.report.vendor}`);
 
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    a[i] = s / 4294967296 - 0.5;
-  }
-  return a;
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const cpuMs = () => {

@@ -20,6 +20,7 @@ import * as wg from '../src/node.js';
 import { backend } from '../src/tensor/engine.js';
 import * as tune from '../src/kernels/tuning-elementwise.js';
 import { copyWgsl, hostMemcpy, type CopyShape } from '../bench/roofline.js';
+import { rand as randomData } from '../bench/random-data.js';
 
 type T = wg.Tensor;
 const M = 1 << 20;
@@ -43,15 +44,7 @@ interface Case {
   dispose(): void;
 }
 
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    a[i] = (s / 2 ** 32) * 4 - 2;
-  }
-  return a;
-}
+const rand = (n: number, seed: number) => randomData(n, seed, -2, 2);
 
 function wgCase(name: string, bytes: number, inputs: T[], f: () => T): Case {
   return {
