@@ -491,20 +491,24 @@ function twoPass(rt: GpuRuntime, plan: Plan, out: OutputSpec): GpuStorage {
  */
 function cols4Ready(op: ReduceOp, x: GpuView, axes: readonly number[], kept: number[], source?: OpNode): boolean {
   if (isArg(op) || kept.length === 0 || numel(axes.map((a) => x.shape[a])) === 0) return false;
-  const kc = coalesce(kept.map((a) => x.shape[a]), [kept.map((a) => x.strides[a])]);
-  const kr = kc.shape.length;
-  if (kr === 0 || kc.strides[0][kr - 1] !== 1 || kc.shape[kr - 1] % 4 !== 0) return false;
-  if (!kc.strides[0].every((st, d) => d === kr - 1 || kc.shape[d] === 1 || st % 4 === 0)) return false;
-  if (x.offset % 4 !== 0 || !axes.every((a) => x.shape[a] === 1 || x.strides[a] % 4 === 0)) return false;
-  return source ? vec4Ready(source) : (x.storage as GpuStorage).buffer.size % 16 === 0;
+  return vec4Along(x, kept, axes, source);
 }
 
 function vec4Rows(op: ReduceOp, x: GpuView, axes: readonly number[], kept: number[], source?: OpNode): boolean {
   if (isArg(op) || numel(axes.map((a) => x.shape[a])) === 0) return false;
-  const rc = coalesce(axes.map((a) => x.shape[a]), [axes.map((a) => x.strides[a])]);
-  const rr = rc.shape.length;
-  if (rr === 0 || rc.strides[0][rr - 1] !== 1 || rc.shape[rr - 1] % 4 !== 0) return false;
-  if (!rc.strides[0].every((st, d) => d === rr - 1 || rc.shape[d] === 1 || st % 4 === 0)) return false;
-  if (x.offset % 4 !== 0 || !kept.every((a) => x.shape[a] === 1 || x.strides[a] % 4 === 0)) return false;
+  return vec4Along(x, axes, kept, source);
+}
+
+/**
+ * Whether vec4 loads along the `inner` axes of x are aligned: they coalesce into rows whose last axis
+ * is contiguous and a multiple of 4, every other stride of theirs and of the `outer` axes (and the
+ * offset) is a multiple of 4, and the buffer (or the fused source) reads whole vec4s.
+ */
+function vec4Along(x: GpuView, inner: readonly number[], outer: readonly number[], source?: OpNode): boolean {
+  const c = coalesce(inner.map((a) => x.shape[a]), [inner.map((a) => x.strides[a])]);
+  const r = c.shape.length;
+  if (r === 0 || c.strides[0][r - 1] !== 1 || c.shape[r - 1] % 4 !== 0) return false;
+  if (!c.strides[0].every((st, d) => d === r - 1 || c.shape[d] === 1 || st % 4 === 0)) return false;
+  if (x.offset % 4 !== 0 || !outer.every((a) => x.shape[a] === 1 || x.strides[a] % 4 === 0)) return false;
   return source ? vec4Ready(source) : (x.storage as GpuStorage).buffer.size % 16 === 0;
 }
