@@ -131,8 +131,8 @@ export async function compareCommand(a: Parsed): Promise<void> {
 
 const encoderLabel = (cfg: RunConfig) => (cfg.encoder === 'mlp' ? `mlp encoder, hidden ${cfg.hidden?.join(',')}` : `${cfg.encoder} encoder, width ${cfg.width}`);
 
-/** Writes results.md, results.json and the two charts of a comparison (also used to redraw them from results.json). */
-export function writeResults(out: string, rows: Row[], epsList: number[], data: string, domain: Domain, cfg: RunConfig, a: Parsed, seconds: number): void {
+/** Writes results.md, results.json and the two charts of a comparison (after every run, so an interrupted one leaves its table so far). */
+function writeResults(out: string, rows: Row[], epsList: number[], data: string, domain: Domain, cfg: RunConfig, a: Parsed, seconds: number): void {
   const settings = Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'help'));
   const image = domain === 'image';
   const views = image ? `augmentation (crop scale [${a['crop-scale']}, 1])` : 'no augmentation (noise σ, mask probability and APLR ε as set)';
