@@ -58,7 +58,7 @@ export interface LinearHeadOptions {
   schedule?: 'step' | 'cosine' | 'constant';
   /** Shuffling and initialization (default key(0)). */
   key?: Key;
-  /** Centre and scale the features with training statistics, folded into the returned head (default 'global'). */
+  /** Centre and scale the features with training statistics, folded into the returned head (default 'global'; robustLinearEval trains on raw features, as RoCL). */
   standardize?: 'global' | 'per-feature' | 'none';
   progress?: ProgressSetting;
 }
@@ -74,6 +74,7 @@ function resolve(op: string, o: LinearHeadOptions): ResolvedHead {
   if (!Number.isInteger(r.classes) || r.classes < 2) throw new WgradError(op, `classes must be an integer ≥ 2, got ${r.classes}`);
   if (!Number.isInteger(r.epochs) || r.epochs < 1) throw new WgradError(op, `epochs must be an integer ≥ 1, got ${r.epochs}`);
   if (!(r.lr > 0)) throw new WgradError(op, `lr must be > 0, got ${r.lr}`);
+  if (!['global', 'per-feature', 'none'].includes(r.standardize)) throw new WgradError(op, `standardize must be 'global', 'per-feature' or 'none', got ${JSON.stringify(r.standardize)}`);
   checkBatchSize(op, r.batchSize);
   return r;
 }
@@ -94,7 +95,6 @@ export async function trainLinearHead(features: Tensor, labels: Tensor, opts: Li
   const o = resolve('trainLinearHead', opts);
   checkDataset('trainLinearHead', { images: features, labels });
   if (features.rank !== 2) throw new WgradError('trainLinearHead', `features must be [N, D], got rank ${features.rank}`);
-  if (!['global', 'per-feature', 'none'].includes(o.standardize)) throw new WgradError('trainLinearHead', `standardize must be 'global', 'per-feature' or 'none', got ${JSON.stringify(o.standardize)}`);
   const scaling = o.standardize === 'none' ? undefined : featureScaling(features, o.standardize === 'global');
   try {
     const x = scaling ? tidy(() => div(sub(features, scaling.mean), scaling.std)) : features;
