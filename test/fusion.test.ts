@@ -209,6 +209,36 @@ describe('elementwise fusion on WebGPU', () => {
     for (let q = 0; q < a.length; q++) expect(Math.abs(a[q] - b[q])).toBeLessThan(1e-6 + 1e-5 * b[q]);
   });
 
+  it('pooling a fused ReLU realizes it once (its windows would cost index math per element); its gradient walks the 2-element tile rows', async () => {
+    const keys: string[] = [];
+    const rt = gpu.runtime as unknown as { dispatch: (spec: { key: string }, bufs: unknown) => void };
+    const dispatch = rt.dispatch.bind(rt);
+    rt.dispatch = (spec, bufs) => { keys.push(spec.key); dispatch(spec, bufs); };
+    const rand = mulberry32(11);
+    const xs = Float32Array.from({ length: 4 * 8 * 12 * 12 }, () => Math.round((rand() * 4 - 2) * 8) / 8); // ties in windows
+    const bias = Float32Array.from({ length: 8 }, () => rand() - 0.5);
+    const f = () => {
+      const pool = (x: T) => wg.nn.maxPool2d(wg.nn.relu(wg.add(x, wg.reshape(wg.tensor(bias), [8, 1, 1]))), { kernel: 2 });
+      const [y, g] = wg.valueAndGrad((x: T) => wg.sum(wg.mul(pool(x), pool(x))))(wg.tensor(xs, { shape: [4, 8, 12, 12] }));
+      return wg.concat([wg.reshape(y, [1]), wg.reshape(g, [-1])], 0);
+    };
+    try {
+      const want = await on(cpu, f).data();
+      keys.length = 0;
+      const got = await on(gpu, f).data();
+      for (let q = 0; q < want.length; q++) expect(Math.abs(got[q] - want[q]), `[${q}]`).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(want[q])));
+    } finally {
+      rt.dispatch = dispatch;
+    }
+    const pools = keys.filter((k) => k.startsWith('red:max'));
+    expect(pools.length).toBeGreaterThan(0);
+    expect(pools.every((k) => !k.includes('fx('))).toBe(true);
+    // The gradient's tile-shaped expressions walk (W1, consecutive units) instead of indexing each element (I).
+    const tiles = keys.filter((k) => k.startsWith('ew:') && k.includes('eq:'));
+    expect(tiles.length).toBeGreaterThan(0);
+    expect(tiles.every((k) => k.startsWith('ew:blocked') && !k.includes('I;'))).toBe(true);
+  });
+
   it('a chain is one dispatch, and fusion off gives the same bits', async () => {
     const x = Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i) * 3);
     const chain = () => wg.mul(wg.tanh(wg.add(wg.mul(wg.tensor(x), 1.5), 0.5)), wg.tensor(x));

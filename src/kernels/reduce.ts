@@ -33,7 +33,8 @@
  *    of each row, writing [outer, G] partials; pass 2 reduces the partials with the same op.
  * Fused input: the values may come from an unrealized elementwise expression instead of a buffer
  * (`source`; the WebGPU backend's fusion): the kernel then calls the expression's WGSL function at
- * each address the view gives, so softmax's Σ exp(x − max) never writes exp(x − max) to memory.
+ * each address the view gives, so softmax's Σ exp(x − max) never writes exp(x − max) to memory —
+ * where that is cheap (`readsSourceInPlace`); otherwise the backend realizes the value first.
  * Pipelines are keyed by (op, dtypes, strategy); ranks, shapes and strides are uniforms. Arg ops carry (value, index) pairs and combine them with a total
  * order — a NaN beats everything, then the better value, then the smaller index — so any
  * combination order gives the CPU's "first extreme, first NaN" answer. Integer sums and products
@@ -47,7 +48,7 @@ import type { ReduceOp } from '../core/prims.js';
 import { contiguousStrides, numel } from '../core/shape.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
 import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt, udiv, type Divisor } from './wgsl.js';
-import { exprFunction, vec4Ready, type ExprFunction, type OpNode } from './elementwise.js';
+import { exprFunction, flatExpr, vec4Ready, type ExprFunction, type OpNode } from './elementwise.js';
 import { libCode, storeExpr, type Kind } from './elementwise-ops.js';
 import { colChunks, reduceShapesFor, rowsPerLane, vec4Chunks } from './tuning.js';
 
@@ -461,6 +462,21 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
   const group = { ...base, strategy: 'group' as const, lanes: shapes.groupLanes, perLane: 1 };
   if (!isArg(op) && outer < 32 && R > 16384) return twoPass(rt, { ...group, G: Math.min(1024, Math.ceil(R / 8192)) }, out);
   return dispatchReduce(rt, { ...group, G: 1 });
+}
+
+/**
+ * Whether reducing the fused expression `source` (geometry `x`) over `axes` should read it in place
+ * — call it at every address — rather than have it realized into a buffer first. In place where its
+ * addresses cost nothing per element: read 4 at a time ('vec4' rows, 'cols4'), or every leaf flat
+ * (offset + i · stride). Elsewhere (pooling windows, other strided reads of broadcast or reshaped
+ * leaves) each element would pay a div/mod per merged axis per leaf group, and such values are
+ * usually needed again (a ReLU output by its pooling's gradient, a pre-activation gradient by the
+ * conv gradients): realizing them once took the small CNN's reductions from 390 to 65 ms per step.
+ */
+export function readsSourceInPlace(op: ReduceOp, x: GpuView, axes: readonly number[], source: OpNode): boolean {
+  const reduced = new Set(axes);
+  const kept = x.shape.map((_, i) => i).filter((i) => !reduced.has(i));
+  return flatExpr(source) || vec4Rows(op, x, axes, kept, source) || cols4Ready(op, x, axes, kept, source);
 }
 
 /**

@@ -26,7 +26,7 @@ import { isRowMajor } from '../../kernels/wgsl.js';
 import { runUnary } from '../../kernels/elementwise.js';
 import { elementwiseOp } from '../../kernels/elementwise-ops.js';
 import { Fusion, type WebStorage } from './fusion.js';
-import { gpuRules, readsFused, type KernelPrim } from './rules.js';
+import { gpuRules, readsFused, readsInPlace, type KernelPrim } from './rules.js';
 import { WebGpuRuntime } from './runtime.js';
 
 function arrayFor(dtype: DType, buf: ArrayBuffer): AnyStorageArray {
@@ -118,7 +118,10 @@ export class WebGpuBackend implements Backend<WebStorage> {
   /** A non-elementwise primitive: its rule, on realized inputs (or unrealized ones it reads in place). */
   private runKernel<P extends KernelPrim>(prim: P, inputs: View<WebStorage>[], params: PrimParams[P], out: OutputSpec): GpuStorage {
     const rule = gpuRules[prim];
-    const sources = inputs.map((v) => (readsFused(prim) ? this.fusion.source(v) : null));
+    const sources = inputs.map((v) => {
+      const source = readsFused(prim) ? this.fusion.source(v) : null;
+      return source && readsInPlace(prim, v as unknown as GpuView, params, source) ? source : null;
+    });
     // An input read in place stands for its geometry only (see rules.ts).
     const views = inputs.map((v, k) => (sources[k] ? (v as unknown as GpuView) : this.fusion.concrete(v)));
     this.runtime.activeOp = prim;

@@ -8,9 +8,10 @@
  * of ops becomes one kernel. A lazy value is realized — its kernel recorded into a real buffer —
  *  - when anything else needs its memory: a non-elementwise primitive other than a reduction, a
  *    read, a strided or broadcast read by an elementwise op (the fused kernel addresses leaves by the
- *    output's row-major index, so only row-major reads can inline). Reductions never realize their
- *    input: the reduce kernel calls the expression as a function at every address it reads
- *    (kernels/reduce.ts), so softmax's Σ exp(x − max) never stores exp(x − max);
+ *    output's row-major index, so only row-major reads can inline). A reduction realizes its
+ *    input only where reading it in place would cost index arithmetic per element (rules.ts
+ *    `readsInPlace`); otherwise the reduce kernel calls the expression as a function at every
+ *    address it reads (kernels/reduce.ts), so softmax's Σ exp(x − max) never stores exp(x − max);
  *  - when inlining would exceed the caps: MAX_NODES op nodes, or more distinct buffers than a
  *    kernel may bind;
  *  - at the latest, at the first backend call after a batch of dispatches was submitted (and at

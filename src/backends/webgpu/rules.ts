@@ -9,7 +9,7 @@
  * the kernel tests check.
  *
  * Fused inputs: a rule of a primitive for which `readsFused` holds (the reductions) may get an input
- * that is an unrealized fused value: `sources[k]` is then its expression, which the kernel
+ * that is an unrealized fused value (where `readsInPlace` says reading it in place is cheap): `sources[k]` is then its expression, which the kernel
  * evaluates at every address it reads instead of loading a buffer (so softmax's Σ exp(x − max)
  * never stores exp(x − max)), and `inputs[k]` gives only its geometry (shape, strides, offset,
  * dtype), not a buffer. Every other input is realized before the rule runs.
@@ -22,7 +22,7 @@ import { runGather, runScatterAdd } from '../../kernels/gather.js';
 import { runMatmul } from '../../kernels/matmul.js';
 import { runConcat, runPad } from '../../kernels/movement.js';
 import { runRandom } from '../../kernels/random.js';
-import { runReduce } from '../../kernels/reduce.js';
+import { readsSourceInPlace, runReduce } from '../../kernels/reduce.js';
 import type { GpuRuntime, GpuStorage, GpuView } from '../../kernels/runtime.js';
 import { runArgsort } from '../../kernels/sort.js';
 
@@ -40,6 +40,15 @@ export type GpuRule<P extends KernelPrim> = (
 
 /** Whether `prim`'s kernel can read an unrealized fused input through its expression. */
 export const readsFused = (prim: KernelPrim): prim is ReduceOp => isReduceOp(prim);
+
+/**
+ * Whether `prim` reads its fused input `x` (expression `source`) in place, or wants it realized: a
+ * reduction reads in place only where the expression's addresses are cheap (reduce.ts
+ * `readsSourceInPlace`).
+ */
+export function readsInPlace<P extends KernelPrim>(prim: P, x: GpuView, params: PrimParams[P], source: OpNode): boolean {
+  return readsFused(prim) && readsSourceInPlace(prim, x, (params as PrimParams[ReduceOp]).axes, source);
+}
 
 const reduce = (op: ReduceOp): GpuRule<ReduceOp> => (rt, [x], p, out, [source]) => runReduce(rt, op, x, p.axes, out, source ?? undefined);
 
