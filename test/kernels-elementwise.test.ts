@@ -184,6 +184,30 @@ describe('elementwise kernels vs CPU', () => {
     }
   });
 
+  it('tanh is within 3 ulps of float64 across its branch point (|x| = 0.55) and beyond, and keeps −0, ±1 at ±∞ and NaN', async () => {
+    const xs = new Float32Array(200_003);
+    for (let i = 0; i < 200_000; i++) xs[i] = i < 100_000 ? (i / 100_000 - 0.5) * 1.4 : Math.sinh(((i - 100_000) / 100_000) * 8 - 4) * 4;
+    xs.set([-0, Infinity, -Infinity], 200_000);
+    const x = makePair(gpu, 'float32', [xs.length], contiguousLayout(1), (i) => xs[i]);
+    const out = gpu.run('tanh', [x.gpu], {}, { shape: [xs.length], dtype: 'float32' });
+    const got = (await gpu.read({ ...x.gpu, storage: out })) as Float32Array;
+    gpu.release(out);
+    releasePairs(gpu, [x]);
+    let worst = 0;
+    for (let i = 0; i < 200_000; i++) {
+      const want = Math.tanh(xs[i]);
+      worst = Math.max(worst, Math.abs(got[i] - want) / Math.max(Math.abs(Math.fround(want)) * 2 ** -23, 2 ** -149));
+    }
+    expect(worst).toBeLessThanOrEqual(3);
+    expect(Object.is(got[200_000], -0)).toBe(true);
+    expect([got[200_001], got[200_002]]).toEqual([1, -1]);
+    const nan = makePair(gpu, 'float32', [1], contiguousLayout(1), () => NaN);
+    const n = gpu.run('tanh', [nan.gpu], {}, { shape: [1], dtype: 'float32' });
+    expect(Number.isNaN(((await gpu.read({ ...nan.gpu, storage: n })) as Float32Array)[0])).toBe(true);
+    gpu.release(n);
+    releasePairs(gpu, [nan]);
+  });
+
   it('2-D workgroup grids (a backend whose kernels see maxComputeWorkgroupsPerDimension = 3)', async () => {
     const small = await requestWebGpuBackend({ gpu: nodeGpu(), limitOverrides: { maxComputeWorkgroupsPerDimension: 3 } });
     try {
