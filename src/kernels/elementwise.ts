@@ -41,59 +41,14 @@
  * uniform switch as well would cut compiles further but measured 1.5–2× slower on cheap ops.)
  */
 import type { OutputSpec } from '../core/backend.js';
-import type { DType } from '../core/dtype.js';
 import type { ElementwisePrim, PrimParams, UnaryOp } from '../core/prims.js';
-import { broadcastStrides, numel } from '../core/shape.js';
-import { elementwiseOp, kindOf, libCode, storeExpr, type Kind, type Op } from './elementwise-ops.js';
+import { numel } from '../core/shape.js';
+import { elementwiseOp, kindOf, libCode, storeExpr, type Kind } from './elementwise-ops.js';
+import { emitOps, leafAt, leavesOf, opNode, type Expr, type Leaf, type OpNode } from './expr.js';
+import { runRowExpr } from './row-fused.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
 import { dispatchSize, elementwiseShapesFor, type ElementwiseShape } from './tuning-elementwise.js';
 import { Addr, capFor, coalesce, storageDecl, udiv, Uniforms, type Divisor } from './wgsl.js';
-
-/** A strided view read at the output's row-major index: `view.shape` has the output's size. */
-export interface Leaf {
-  readonly type: 'leaf';
-  readonly view: GpuView;
-}
-
-/** One op applied to its arguments; `size` counts the op nodes of the tree below (with repeats). */
-export interface OpNode {
-  readonly type: 'op';
-  readonly op: Op;
-  readonly dtype: DType;
-  readonly args: readonly Expr[];
-  readonly size: number;
-}
-
-export type Expr = Leaf | OpNode;
-
-/** A leaf reading `view` broadcast to `shape` (the shape of the op that reads it). */
-export function leafAt(view: GpuView, shape: readonly number[]): Leaf {
-  const strides = broadcastStrides(view.shape, view.strides, shape);
-  return { type: 'leaf', view: { ...view, shape, strides } };
-}
-
-export function opNode(op: Op, dtype: DType, args: readonly Expr[]): OpNode {
-  const size = 1 + args.reduce((s, a) => s + (a.type === 'op' ? a.size : 0), 0);
-  return { type: 'op', op, dtype, args, size };
-}
-
-/** The distinct storage buffers an expression reads. */
-export function leafBuffers(e: Expr, into = new Set<GpuStorage>()): Set<GpuStorage> {
-  if (e.type === 'leaf') into.add(e.view.storage);
-  else for (const a of e.args) leafBuffers(a, into);
-  return into;
-}
-
-const valueKind = (e: Expr) => kindOf(e.type === 'leaf' ? e.view.dtype : e.dtype);
-
-/** The distinct leaves of an expression, in evaluation order. */
-function leavesOf(e: Expr, into: Leaf[] = [], seen = new Set<Expr>()): Leaf[] {
-  if (seen.has(e)) return into;
-  seen.add(e);
-  if (e.type === 'leaf') into.push(e);
-  else for (const a of e.args) leavesOf(a, into, seen);
-  return into;
-}
 
 /**
  * Leaves grouped by the shape they are read at (one group unless the chain passed through a
@@ -362,26 +317,10 @@ function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: stri
   }
 
   // Ops: a `let` per node and component, by object identity.
-  const names = new Map<Expr, string>();
-  const visit = (e: Expr): string => {
-    const known = names.get(e);
-    if (known) return known;
-    if (e.type === 'leaf') {
-      names.set(e, `L${names.size}`);
-      return names.get(e)!;
-    }
-    const argNames = e.args.map(visit);
-    const value = `v${names.size}`;
-    for (const l of e.op.code.lib ?? []) libs.add(l);
-    for (const c of C) {
-      const args = e.args.map((a, k) => storeExpr(a.type === 'leaf' ? leafValue.get(a)!(c) : `${argNames[k]}${c}`, valueKind(a), e.op.argKinds[k]));
-      body.push(`let ${value}${c} = ${storeExpr(e.op.code.expr(args), e.op.code.type, kindOf(e.dtype))};`);
-    }
-    key.push(`${e.op.name}:${e.op.argKinds.join('')}>${kindOf(e.dtype)}(${argNames.join(',')})`);
-    names.set(e, value);
-    return value;
-  };
-  const r = visit(root);
+  const ops = { body, key, libs };
+  const r = emitOps(root, C, (l, c) => leafValue.get(l)!(c), () => {
+    throw new Error('a row node reached the elementwise kernel (row-fused.ts evaluates those)');
+  }, ops);
   const type = kindOf(root.dtype);
   const result = width === 4 ? `vec4<${type}>(${C.map((c) => `${r}${c}`).join(', ')})` : r;
   const decls = buffers.map((_, b) => storageDecl(firstBinding + b, `${name}In${b}`, width === 4 ? `vec4<${kinds[b]}>` : kinds[b], true)).join('\n');
@@ -458,6 +397,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * the adapter's kernel shape (tuning-elementwise.ts): on vec4s where `vec4Ready`, else per element.
  */
 export function runExpr(rt: GpuRuntime, root: OpNode, out: OutputSpec): GpuStorage {
+  if (root.rows) return runRowExpr(rt, root, out);
   const n = numel(out.shape);
   const result = rt.alloc(n);
   if (n === 0) return result;

@@ -48,7 +48,8 @@ import type { ReduceOp } from '../core/prims.js';
 import { contiguousStrides, numel } from '../core/shape.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
 import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt, udiv, type Divisor } from './wgsl.js';
-import { exprFunction, flatExpr, vec4Ready, type ExprFunction, type OpNode } from './elementwise.js';
+import { exprFunction, flatExpr, vec4Ready, type ExprFunction } from './elementwise.js';
+import type { OpNode } from './expr.js';
 import { libCode, storeExpr, type Kind } from './elementwise-ops.js';
 import { colChunks, reduceShapesFor, rowsPerLane, vec4Chunks } from './tuning.js';
 
@@ -476,6 +477,7 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
 export function readsSourceInPlace(op: ReduceOp, x: GpuView, axes: readonly number[], source: OpNode): boolean {
   const reduced = new Set(axes);
   const kept = x.shape.map((_, i) => i).filter((i) => !reduced.has(i));
+  if (source.rows) return false;
   return flatExpr(source) || vec4Rows(op, x, axes, kept, source) || cols4Ready(op, x, axes, kept, source);
 }
 

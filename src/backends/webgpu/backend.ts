@@ -18,7 +18,7 @@
  */
 import { WgradError, type AdapterReport, type Backend, type MemoryInfo, type OutputSpec } from '../../core/backend.js';
 import { storageArray, type AnyStorageArray, type DType } from '../../core/dtype.js';
-import { isElementwisePrim, type ComputePrim, type PrimParams } from '../../core/prims.js';
+import { isElementwisePrim, isReduceOp, type ComputePrim, type PrimParams } from '../../core/prims.js';
 import type { View } from '../../core/backend.js';
 import { fmtShape, numel } from '../../core/shape.js';
 import type { GpuStorage, GpuView } from '../../kernels/runtime.js';
@@ -111,6 +111,10 @@ export class WebGpuBackend implements Backend<WebStorage> {
     if (isElementwisePrim(prim)) {
       const op = elementwiseOp(prim, inputs.map((v) => v.dtype), params as PrimParams[typeof prim], out.dtype);
       return this.fusion.fuse(op, inputs, out, prim);
+    }
+    if (isReduceOp(prim)) {
+      const rows = this.fusion.reduceLastAxis(prim, inputs[0], (params as PrimParams[typeof prim]).axes, out);
+      if (rows) return rows;
     }
     return this.runKernel(prim as KernelPrim, inputs, params as PrimParams[KernelPrim], out);
   }

@@ -21,6 +21,15 @@
  * A value read twice by elementwise consumers before it is realized is recomputed in each; values
  * read by a non-elementwise op are realized first and then read as buffers.
  *
+ * Row reductions: a float32 sum/prod/max/min over the last axis (MIN_ROWS or more rows of at most
+ * MAX_ROW, kernels/row-fused.ts) is not run either: it becomes a row node, a lazy value of one
+ * element per row (`reduceLastAxis`). An elementwise op that reads it broadcast along the rows
+ * inlines it, and its kernel computes the reduction row by row before using it (row-fused.ts), so
+ * softmax and layer norm are one kernel that reads each row from memory once. Ops of row nodes at
+ * the reduced shape ([..., 1]: a mean, rsqrt(var + ε), log Σ exp) stay per-row values, built at
+ * the rows' shape so that they inline the same way (`fusePerRow`). Anything else that reads a row
+ * node realizes it with the reduce kernel.
+ *
  * Realize at once (`atOnce`, the backend's `fusion: false`): every value is realized as soon as it
  * is made, so each op is its own kernel (a DAG of one op, the same table and code generator) and
  * its buffer is returned directly. No value is ever pending then.
@@ -37,9 +46,13 @@
  */
 import type { OutputSpec, Storage, View } from '../../core/backend.js';
 import { WgradError } from '../../core/backend.js';
-import { numel } from '../../core/shape.js';
+import type { ReduceOp } from '../../core/prims.js';
+import { contiguousStrides, numel } from '../../core/shape.js';
 import type { Op } from '../../kernels/elementwise-ops.js';
-import { leafAt, leafBuffers, opNode, runExpr, type OpNode } from '../../kernels/elementwise.js';
+import { runExpr } from '../../kernels/elementwise.js';
+import { leafAt, leafBuffers, opNode, rowNode, type Leaf, type OpNode, type RowNode } from '../../kernels/expr.js';
+import { readsSourceInPlace, runReduce } from '../../kernels/reduce.js';
+import { allLeaves, MAX_ROW, MIN_ROWS, rowGeometry, runRowExpr } from '../../kernels/row-fused.js';
 import type { GpuStorage, GpuView } from '../../kernels/runtime.js';
 import { isRowMajor } from '../../kernels/wgsl.js';
 import type { WebGpuRuntime } from './runtime.js';
@@ -48,8 +61,11 @@ import type { WebGpuRuntime } from './runtime.js';
 export const MAX_NODES = 48;
 
 export class LazyStorage implements Storage {
-  /** The expression while unrealized; null once realized or released. */
-  root: OpNode | null;
+  /**
+   * The expression while unrealized (a row node: a reduction over the last axis of `rowShape`);
+   * null once realized or released.
+   */
+  root: OpNode | RowNode | null;
   /** The buffers `root` reads (one owner reference each) while unrealized. */
   leaves: Set<GpuStorage>;
   /** The result once realized. */
@@ -61,13 +77,20 @@ export class LazyStorage implements Storage {
   constructor(
     readonly size: number,
     readonly shape: readonly number[],
-    root: OpNode,
+    root: OpNode | RowNode,
     leaves: Set<GpuStorage>,
     /** The primitive that made this value, named by its realization errors. */
     readonly origin = 'fused op',
+    /** Where the expression has row nodes: the shape whose rows (last axis) they reduce; else []. */
+    readonly rowShape: readonly number[] = [],
   ) {
     this.root = root;
     this.leaves = leaves;
+  }
+
+  /** One value per row of `rowShape` (a row node, or ops of row nodes at the reduced shape). */
+  get perRow(): boolean {
+    return this.rowShape.length > 0 && !sameShape(this.shape, this.rowShape);
   }
 }
 
@@ -137,7 +160,10 @@ export class Fusion {
       const root = s.root!;
       try {
         this.rt.activeOp = s.origin;
-        s.buffer = this.rt.attempt(() => runExpr(this.rt, root, { shape: s.shape, dtype: root.dtype }));
+        s.buffer = this.rt.attempt(() =>
+          root.type === 'row' ? this.reduceRows(root, s.rowShape, { shape: s.shape, dtype: 'float32' })
+          : s.perRow ? runRowExpr(this.rt, root, { shape: s.rowShape, dtype: root.dtype }, true)
+          : runExpr(this.rt, root, { shape: s.shape, dtype: root.dtype }));
       } catch (e) {
         const why = e instanceof Error ? e.message : String(e);
         const what = `${this.atOnce ? '' : 'fused '}${root.dtype} [${s.shape.join(', ')}]`;
@@ -165,7 +191,55 @@ export class Fusion {
 
   /** The expression of `v`'s value while it is unrealized (a kernel may evaluate it in place), else null. */
   source(v: View<WebStorage>): OpNode | null {
-    return v.storage instanceof LazyStorage ? v.storage.root : null;
+    return v.storage instanceof LazyStorage && v.storage.root?.type === 'op' ? v.storage.root : null;
+  }
+
+  /**
+   * A reduction over the last axis of x, left unrealized (a row node) so that an elementwise op
+   * reading it broadcast along that axis computes it in its own kernel (kernels/row-fused.ts) — or
+   * null where that does not apply (then the reduce kernel runs now): float32 sum/prod/max/min,
+   * MIN_ROWS or more rows of at most MAX_ROW, x a realized buffer or an unrealized value read
+   * whole at its own shape, every leaf readable row by row.
+   */
+  reduceLastAxis(op: ReduceOp, x: View<WebStorage>, axes: readonly number[], out: OutputSpec): LazyStorage | null {
+    const r = x.shape.length;
+    if (this.atOnce || op === 'argmax' || op === 'argmin' || x.dtype !== 'float32' || out.dtype !== 'float32') return null;
+    if (r === 0 || axes.length !== 1 || axes[0] !== r - 1) return null;
+    const L = x.shape[r - 1];
+    if (L === 0 || L > MAX_ROW || numel(x.shape) / L < MIN_ROWS) return null;
+    const arg = this.rowArg(x);
+    if (!arg || (arg.type === 'op' && arg.size >= MAX_NODES) || !allLeaves(arg).every((l) => rowGeometry(l.view, x.shape))) return null;
+    const node = rowNode(op, arg);
+    const leaves = leafBuffers(node);
+    if (leaves.size > this.maxInputs) return null;
+    for (const b of leaves) this.retain(b);
+    const lazy = new LazyStorage(numel(out.shape), out.shape, node, leaves, op, x.shape);
+    this.pending.add(lazy);
+    return lazy;
+  }
+
+  /** x as a row node's argument: a realized buffer's leaf, or an unrealized value read whole at its own shape. */
+  private rowArg(x: View<WebStorage>): Leaf | OpNode | null {
+    const s = x.storage;
+    if (!(s instanceof LazyStorage)) return leafAt(x as GpuView, x.shape);
+    if (s.buffer) return leafAt({ ...x, storage: s.buffer }, x.shape);
+    const whole = x.offset === 0 && sameShape(x.shape, s.shape) && isRowMajor(x.shape, x.strides);
+    return whole && s.root?.type === 'op' && !s.perRow && !s.failure && !s.released ? s.root : null;
+  }
+
+  /** Realizes a row node on its own: the reduce kernel over its argument (in place where cheap). */
+  private reduceRows(node: RowNode, rowShape: readonly number[], out: OutputSpec): GpuStorage {
+    const last = [rowShape.length - 1];
+    const arg = node.arg;
+    if (arg.type === 'leaf') return runReduce(this.rt, node.op, arg.view, last, out);
+    const geometry = { storage: null as unknown as GpuStorage, dtype: 'float32' as const, shape: rowShape, strides: contiguousStrides(rowShape), offset: 0 };
+    if (!arg.rows && readsSourceInPlace(node.op, geometry, last, arg)) return runReduce(this.rt, node.op, geometry, last, out, arg);
+    const values = runExpr(this.rt, arg, { shape: rowShape, dtype: 'float32' });
+    try {
+      return runReduce(this.rt, node.op, { ...geometry, storage: values }, last, out);
+    } finally {
+      this.rt.release(values);
+    }
   }
 
   /**
@@ -173,25 +247,82 @@ export class Fusion {
    * its realized buffer (owned by the caller; a failure throws here, naming `origin`).
    */
   fuse(op: Op, inputs: View<WebStorage>[], out: OutputSpec, origin?: string): WebStorage {
-    const n = numel(out.shape);
-    const rowMajor = inputs.map((v) => {
-      const s = v.storage;
-      return s instanceof LazyStorage && s.root !== null && v.offset === 0 && numel(v.shape) === n && isRowMajor(v.shape, v.strides);
-    });
+    const rowShape = this.perRowShape(inputs, out.shape);
+    const perRow = rowShape && this.fusePerRow(op, inputs, out, rowShape, origin);
+    if (perRow) return perRow;
+    const readable = inputs.map((v) => this.inlinable(v, out.shape));
     // A value also read through another view is realized, and then read as a buffer everywhere.
-    const realized = new Set(inputs.filter((_, k) => !rowMajor[k]).map((v) => v.storage));
-    const inlinable = rowMajor.map((r, k) => r && !realized.has(inputs[k].storage));
+    const realized = new Set(inputs.filter((_, k) => !readable[k]).map((v) => v.storage));
+    const inlinable = readable.map((r, k) => r && !realized.has(inputs[k].storage));
     // Non-inlined values are realized by `concrete` while building; if inlining would break the
-    // caps, the inlinable ones are realized too and read as buffers.
+    // caps (or leave a row node with a leaf it cannot read by rows), the inlinable ones are
+    // realized too and read as buffers.
     const build = (inline: boolean[]) =>
       opNode(op, out.dtype, inputs.map((v, k) => (inline[k] ? (v.storage as LazyStorage).root! : leafAt(this.concrete(v), out.shape))));
     let root = build(inlinable);
-    if (root.size > MAX_NODES || leafBuffers(root).size > this.maxInputs) root = build(inputs.map(() => false));
+    const rowsOk = !root.rows || allLeaves(root).every((l) => rowGeometry(l.view, out.shape));
+    if (!rowsOk || root.size > MAX_NODES || leafBuffers(root).size > this.maxInputs) root = build(inputs.map(() => false));
+    return this.pend(root, out.shape, origin, root.rows ? out.shape : []);
+  }
+
+  private pend(root: OpNode | RowNode, shape: readonly number[], origin: string | undefined, rowShape: readonly number[]): WebStorage {
     const leaves = leafBuffers(root);
     for (const b of leaves) this.retain(b);
-    const lazy = new LazyStorage(n, out.shape, root, leaves, origin);
+    const lazy = new LazyStorage(numel(shape), shape, root, leaves, origin, rowShape);
     this.pending.add(lazy);
     return this.atOnce ? this.realize(lazy) : lazy;
+  }
+
+  /**
+   * The rows an op of shape `shape` keeps per-row values of: where an input is a per-row value
+   * (LazyStorage.perRow) read whole at `shape`, the reduced shape of its `rowShape` ([..., 1] or
+   * [...]); null where there is none or two disagree.
+   */
+  private perRowShape(inputs: View<WebStorage>[], shape: readonly number[]): readonly number[] | null {
+    let rows: readonly number[] | null = null;
+    for (const v of inputs) {
+      const s = v.storage;
+      if (!(s instanceof LazyStorage) || !s.root || !s.perRow || !readsWhole(v, shape) || !reducedShape(s.rowShape, shape)) continue;
+      if (rows && !sameShape(rows, s.rowShape)) return null;
+      rows = s.rowShape;
+    }
+    return rows;
+  }
+
+  /**
+   * An op over per-row values (softmax's log Σ, layer norm's mean, variance and rsqrt(var + ε)),
+   * itself per row: its expression is built at `rowShape` (every leaf read broadcast along the
+   * rows), so an op at `rowShape` can inline it whole. Null where a leaf cannot be read by rows or
+   * the caps would break (the caller then builds it the plain way).
+   */
+  private fusePerRow(op: Op, inputs: View<WebStorage>[], out: OutputSpec, rowShape: readonly number[], origin?: string): WebStorage | null {
+    const inline = inputs.map((v) => {
+      const s = v.storage;
+      return s instanceof LazyStorage && s.root !== null && s.perRow && sameShape(s.rowShape, rowShape) && readsWhole(v, out.shape);
+    });
+    // A per-row value also read another way is realized (by `concrete`) and read as a buffer.
+    const realized = new Set(inputs.filter((_, k) => !inline[k]).map((v) => v.storage));
+    const root = opNode(op, out.dtype, inputs.map((v, k) =>
+      inline[k] && !realized.has(v.storage) ? (v.storage as LazyStorage).root! : alongRows(leafAt(this.concrete(v), out.shape), rowShape)));
+    if (root.size > MAX_NODES || leafBuffers(root).size > this.maxInputs || !allLeaves(root).every((l) => rowGeometry(l.view, rowShape))) return null;
+    return this.pend(root, out.shape, origin, rowShape);
+  }
+
+  /**
+   * Whether an elementwise op of shape `shape` can inline `v`'s expression: an unrealized value
+   * read whole in row-major order (at its own shape, if its expression has row nodes), or a row
+   * node over the rows of `shape` read broadcast along them.
+   */
+  private inlinable(v: View<WebStorage>, shape: readonly number[]): boolean {
+    const s = v.storage;
+    if (!(s instanceof LazyStorage) || s.root === null) return false;
+    if (s.perRow) {
+      const strides = leafAt(v as unknown as GpuView, shape).view.strides;
+      const r = shape.length;
+      return v.offset === 0 && sameShape(s.rowShape, shape) && strides[r - 1] === 0 && isRowMajor(shape.slice(0, -1), strides.slice(0, -1));
+    }
+    const rows = s.root.type === 'op' && s.root.rows;
+    return readsWhole(v, shape) && (!rows || (sameShape(s.shape, shape) && sameShape(v.shape, shape)));
   }
 
   /** The front end's release of storage it owns. */
@@ -213,4 +344,21 @@ export class Fusion {
     else if (c === 2) this.owners.delete(b);
     else this.owners.set(b, c - 1);
   }
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** Whether `v` reads its whole storage in row-major order as an operand of an op of shape `shape`. */
+const readsWhole = (v: View<WebStorage>, shape: readonly number[]) => v.offset === 0 && numel(v.shape) === numel(shape) && isRowMajor(v.shape, v.strides);
+
+/** Whether `shape` is `rowShape` reduced over its last axis, kept ([..., 1]) or dropped. */
+function reducedShape(rowShape: readonly number[], shape: readonly number[]): boolean {
+  const lead = rowShape.slice(0, -1);
+  return sameShape(shape, lead) || sameShape(shape, [...lead, 1]);
+}
+
+/** A leaf read at a reduced shape of `rowShape`, read instead at `rowShape`: the same value along each row. */
+function alongRows(l: Leaf, rowShape: readonly number[]): Leaf {
+  const lead = rowShape.length - 1;
+  return { type: 'leaf', view: { ...l.view, shape: rowShape, strides: [...l.view.strides.slice(0, lead), 0] } };
 }

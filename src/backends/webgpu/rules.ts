@@ -17,7 +17,7 @@
 import type { OutputSpec } from '../../core/backend.js';
 import { isReduceOp, type ComputePrim, type ElementwisePrim, type PrimParams, type ReduceOp } from '../../core/prims.js';
 import { runConv2d, runConv2dInputGrad, runConv2dWeightGrad } from '../../kernels/conv.js';
-import type { OpNode } from '../../kernels/elementwise.js';
+import type { OpNode } from '../../kernels/expr.js';
 import { runGather, runScatterAdd } from '../../kernels/gather.js';
 import { runMatmul } from '../../kernels/matmul.js';
 import { runConcat, runPad } from '../../kernels/movement.js';
