@@ -239,6 +239,40 @@ describe('elementwise fusion on WebGPU', () => {
     expect(tiles.every((k) => k.startsWith('ew:blocked') && !k.includes('I;'))).toBe(true);
   });
 
+  it('groups with rows of 2 (pooling tiles beside a broadcast window value) run 4 elements at a time: vector, splat and offset loads', async () => {
+    const keys: string[] = [];
+    const rt = gpu.runtime as unknown as { dispatch: (spec: { key: string }, bufs: unknown) => void };
+    const dispatch = rt.dispatch.bind(rt);
+    rt.dispatch = (spec, bufs) => { keys.push(spec.key); dispatch(spec, bufs); };
+    const rand = mulberry32(21);
+    const xs = Float32Array.from({ length: 3 * 5 * 8 * 12 }, () => Math.round((rand() * 4 - 2) * 4) / 4);
+    const longer = Float32Array.from({ length: xs.length + 4 }, () => rand() - 0.5);
+    const tiles = (x: T) => wg.reshape(x, [3, 5, 4, 2, 6, 2]);
+    const X = () => wg.tensor(xs, { shape: [3, 5, 8, 12] });
+    const cases: [string, () => T][] = [
+      // x contiguous ('v'), the window max broadcast over each 2×2 tile (offsets 0, 0, 1, 1: 'p').
+      ['window mask', () => wg.cast(wg.equal(tiles(X()), wg.max(tiles(X()), [3, 5], { keepdims: true })), 'float32')],
+      // A value constant over whole rows of tiles (splat), and a transposed leaf (general offsets).
+      ['row splat', () => wg.mul(wg.mul(tiles(X()), wg.max(tiles(X()), [3, 5], { keepdims: true })), wg.sum(tiles(X()), [3, 4, 5], { keepdims: true }))],
+      ['transposed', () => wg.add(wg.mul(tiles(X()), wg.max(tiles(X()), [3, 5], { keepdims: true })), wg.transpose(tiles(X()), [0, 1, 2, 5, 4, 3]))],
+      // An offset that is not 4-aligned (a slice): offset loads instead of vec4.
+      ['unaligned', () => wg.mul(wg.reshape(wg.slice(wg.tensor(longer), [{ start: 2, stop: 2 + xs.length }]), [3, 5, 4, 2, 6, 2]), wg.max(tiles(X()), [3, 5], { keepdims: true }))],
+    ];
+    try {
+      for (const [name, f] of cases) {
+        const want = await on(cpu, f).data();
+        keys.length = 0;
+        const got = await on(gpu, f).data();
+        for (let q = 0; q < want.length; q++) expect(Math.abs(got[q] - want[q]), `${name}[${q}]`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want[q])));
+        const ew = keys.filter((k) => k.startsWith('ew:') && k.includes('GP'));
+        expect(ew.length, `${name}: ${keys.join(' | ')}`).toBeGreaterThan(0);
+        expect(ew.every((k) => k.includes(':w4')), name).toBe(true);
+      }
+    } finally {
+      rt.dispatch = dispatch;
+    }
+  });
+
   it('a chain is one dispatch, and fusion off gives the same bits', async () => {
     const x = Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i) * 3);
     const chain = () => wg.mul(wg.tanh(wg.add(wg.mul(wg.tensor(x), 1.5), 0.5)), wg.tensor(x));

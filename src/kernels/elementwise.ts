@@ -13,9 +13,10 @@
  * per workgroup with 64 vec4s per invocation moves a memory-bound chain at the copy kernel's rate,
  * where the former 256 lanes × 16 elements ran at ≈ 0.5× of it.
  *
- * Width: when every leaf group's merged innermost axis is a multiple of 4, each index covers 4
- * consecutive outputs (`vec4Ready`; a flat expression of another size too, its last unit partial,
- * see `vec4TailReady`): leaves load once per 4 elements (a vec4, a
+ * Width: when every leaf group's merged innermost axis is a multiple of 4 — or is 2 with an even
+ * axis above it (`pairUnits`: 2×2 pooling tiles beside a window value broadcast over them, each
+ * unit two rows of two, read at four fixed offsets) — each index covers 4 consecutive outputs
+ * (`vec4Ready`; a flat expression of another size too, its last unit partial, see `vec4TailReady`): leaves load once per 4 elements (a vec4, a
  * splat, or 4 scalars), the index is decomposed once per 4, the ops run per component and the store
  * is one vec4. On lavapipe, where loads and index math dominate, softmax's final pass went 199 →
  * 114 ms and layer norm's 294 → 106 ms (16384×1024).
@@ -75,20 +76,54 @@ function groupLeaves(leaves: Leaf[]): LeafGroup[] {
 }
 
 /**
+ * A leaf group whose merged rows have 2 elements (the [..., Wo, 2] tiles of 2×2 pooling, read
+ * beside a window max broadcast over them), seen in units of 4 elements: a unit is 2 rows of 2
+ * when the axis above has an even size, so the group is addressed over its shape with (A, 2)
+ * replaced by A/2 units, and each leaf reads its unit at 4 fixed offsets (0, s₁, s₀, s₀ + s₁ for
+ * strides s₀, s₁ of the last two axes). Null for other groups.
+ */
+function pairUnits(g: LeafGroup): { shape: number[]; strides: number[][]; offsets: number[][] } | null {
+  const r = g.shape.length;
+  if (r < 2 || g.shape[r - 1] !== 2 || g.shape[r - 2] % 2 !== 0) return null;
+  return {
+    shape: [...g.shape.slice(0, -2), g.shape[r - 2] / 2],
+    strides: g.strides.map((st) => [...st.slice(0, -2), 2 * st[r - 2]]),
+    offsets: g.strides.map((st) => [0, st[r - 1], st[r - 2], st[r - 2] + st[r - 1]]),
+  };
+}
+
+/**
  * How a 4-wide evaluation reads a leaf's 4 consecutive elements: 'v' one aligned vec4 load
  * (innermost stride 1), 's' one scalar splat (innermost stride 0, a broadcast along the row), 'x'
- * four scalar loads (any other stride).
+ * four scalar loads (any other stride), 'p' four scalar loads at the offsets of a pair group.
  */
-type Load4 = 'v' | 's' | 'x';
+type Load4 = 'v' | 's' | 'x' | 'p';
+
+/** The load of a leaf of a pair group (see pairUnits) from its unit strides and offsets. */
+function pairMode(strides: readonly number[], offsets: readonly number[], offset: number): Load4 {
+  if (offsets.every((o) => o === 0)) return 's';
+  const contiguous = offsets.every((o, c) => o === c) && offset % 4 === 0 && strides.every((st) => st % 4 === 0);
+  return contiguous ? 'v' : 'p';
+}
 
 /**
  * Whether `root` can be evaluated 4 consecutive elements at a time (`exprFunction` width 4): every
  * leaf group's merged innermost axis is a multiple of 4 (so the 4 elements share all other
- * coordinates), and every buffer's size is a multiple of 16 bytes (vec4 bindings).
+ * coordinates) or a pair group (`pairUnits`), and every buffer's size is a multiple of 16 bytes
+ * (vec4 bindings).
  */
 export function vec4Ready(root: Expr): boolean {
-  return groupLeaves(leavesOf(root)).every(({ shape, leaves }) =>
-    shape.length > 0 && shape[shape.length - 1] % 4 === 0 && leaves.every((l) => (l.view.storage as GpuStorage).buffer.size % 16 === 0));
+  return groupLeaves(leavesOf(root)).every((g) =>
+    g.shape.length > 0 && (g.shape[g.shape.length - 1] % 4 === 0 || pairUnits(g) !== null) && g.leaves.every((l) => (l.view.storage as GpuStorage).buffer.size % 16 === 0));
+}
+
+/**
+ * Whether `root` evaluates 4 elements at a time as cheaply as a buffer reads them: `vec4Ready`, with
+ * every leaf a whole aligned vec4 or a splat (no scalar gathers, no pair groups).
+ */
+export function wholeVec4(root: Expr): boolean {
+  return vec4Ready(root) && groupLeaves(leavesOf(root)).every((g) =>
+    pairUnits(g) === null && g.leaves.every((l, j) => load4Mode(g.strides[j], l.view.offset) !== 'x'));
 }
 
 /**
@@ -199,11 +234,16 @@ function readsAcrossRows(root: Expr): boolean {
 }
 
 /**
- * Whether every leaf group of `root` can be walked `step` elements at a time with one carry per
- * axis: rank ≤ 1, or an innermost (merged) size of at least `step`.
+ * Whether every leaf group of `root` can be walked `step` units of `width` elements at a time with
+ * one carry per axis: rank ≤ 1, or an innermost (merged) size of at least that many elements (of
+ * units, for a pair group).
  */
-function walkable(root: Expr, step: number): boolean {
-  return groupLeaves(leavesOf(root)).every((g) => g.shape.length <= 1 || g.shape[g.shape.length - 1] >= step);
+function walkable(root: Expr, step: number, width: 1 | 4): boolean {
+  return groupLeaves(leavesOf(root)).every((g) => {
+    const pair = width === 4 ? pairUnits(g) : null;
+    const shape = pair ? pair.shape : g.shape;
+    return shape.length <= 1 || shape[shape.length - 1] >= (pair ? step : step * width);
+  });
 }
 
 /** An expression compiled for one addressing (see `compileExpr`). */
@@ -263,20 +303,23 @@ function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: stri
     // Broadcast scalars (every stride 0) are loaded once, before the loop, where there is one.
     const hoisted = (j: number) => hoist && g.strides[j].every((st) => st === 0);
     const walked = operands.filter((j) => !hoisted(j));
-    const opnds = walked.map((j) => ({ strides: g.strides[j], offset: g.leaves[j].view.offset }));
+    // A pair group is addressed per unit (see pairUnits), any other per element.
+    const pair = width === 4 ? pairUnits(g) : null;
+    const [gShape, gStrides] = pair ? [pair.shape, pair.strides] : [g.shape, g.strides];
+    const opnds = walked.map((j) => ({ strides: gStrides[j], offset: g.leaves[j].view.offset }));
     const pn = walked.map((j) => `p${gi}_${j}`);
-    let addrKey = '-';
+    let addrKey = pair ? 'P' : '';
     if (!walked.length) {
-      // Nothing to address.
+      addrKey += '-';
     } else if (addressing !== 'index') {
-      const walker = new Walker(u, g.shape, opnds, addressing.step * width);
-      init.push(walker.init(flat, pn, `a${gi}`));
+      const walker = new Walker(u, gShape, opnds, pair ? addressing.step : addressing.step * width);
+      init.push(walker.init(pair ? unit : flat, pn, `a${gi}`));
       step.push(walker.advance(pn, `a${gi}`));
-      addrKey = walker.key;
+      addrKey += walker.key;
     } else {
-      const addr = new Addr(u, g.shape, opnds);
-      body.push(addr.code(flat, pn, `a${gi}`));
-      addrKey = addr.key;
+      const addr = new Addr(u, gShape, opnds);
+      body.push(addr.code(pair ? unit : flat, pn, `a${gi}`));
+      addrKey += addr.key;
     }
     const groupKey: string[] = [];
     operands.forEach((j) => {
@@ -295,9 +338,13 @@ function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: stri
         value = () => l;
         groupKey.push(`${b}`);
       } else {
-        const mode = load4Mode(g.strides[j], g.leaves[j].view.offset);
+        const mode = pair ? pairMode(pair.strides[j], pair.offsets[j], g.leaves[j].view.offset) : load4Mode(g.strides[j], g.leaves[j].view.offset);
         const at = (q: string) => `${buf}[u32(${q}) >> 2u][u32(${q}) & 3u]`;
-        if (mode === 'v') {
+        if (mode === 'p') {
+          const off = pair!.offsets[j].map((o) => u.i32(o));
+          body.push(`let ${l} = vec4<${kinds[b]}>(${[0, 1, 2, 3].map((c) => at(c === 0 ? p : `${p} + ${off[c]}`)).join(', ')});`);
+          value = (c) => `${l}.${c}`;
+        } else if (mode === 'v') {
           body.push(`let ${l} = ${buf}[u32(${p}) >> 2u];`);
           value = (c) => `${l}.${c}`;
         } else if (mode === 's') {
@@ -371,7 +418,7 @@ fn ${name}(i: u32) -> ${width === 4 ? `vec4<${c.type}>` : c.type} {
  */
 function elementwiseMain(shape: ElementwiseShape, u: Uniforms, root: OpNode, width: 1 | 4, n: string, per: string, store: (v: string, t: Kind) => string) {
   const stride = shape.layout === 'blocked' ? 1 : shape.lanes;
-  const addressing: Addressing = walkable(root, stride * width) ? { step: stride } : 'index';
+  const addressing: Addressing = walkable(root, stride, width) ? { step: stride } : 'index';
   const first = shape.layout === 'blocked' ? `(wgi * ${shape.lanes}u + lidv.x) * ${per}` : `wgi * ${shape.lanes}u * ${per} + lidv.x`;
   const c = compileExpr(u, root, 1, 'fx', width, addressing, addressing === 'index' ? 'i' : 'first', true);
   const code = `${c.decls}
@@ -447,7 +494,7 @@ ${main.code}`;
  * small CNN: 80 → 42 ms per step on lavapipe); consecutive units always walk.
  */
 function kernelShape(root: OpNode, width: 1 | 4, shape: ElementwiseShape): ElementwiseShape {
-  if (shape.layout !== 'strided' || walkable(root, shape.lanes * width) || !walkable(root, width)) return shape;
+  if (shape.layout !== 'strided' || walkable(root, shape.lanes, width) || !walkable(root, 1, width)) return shape;
   return { ...shape, layout: 'blocked' };
 }
 

@@ -48,7 +48,7 @@ import type { ReduceOp } from '../core/prims.js';
 import { contiguousStrides, numel } from '../core/shape.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
 import { Addr, capFor, coalesce, helpers, storageDecl, Uniforms, wt, udiv, type Divisor } from './wgsl.js';
-import { exprFunction, flatExpr, vec4Ready, type ExprFunction } from './elementwise.js';
+import { exprFunction, flatExpr, vec4Ready, wholeVec4, type ExprFunction } from './elementwise.js';
 import type { OpNode } from './expr.js';
 import { libCode, storeExpr, type Kind } from './elementwise-ops.js';
 import { colChunks, reduceShapesFor, rowsPerLane, vec4Chunks } from './tuning.js';
@@ -468,8 +468,8 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
 /**
  * Whether reducing the fused expression `source` (geometry `x`) over `axes` should read it in place
  * — call it at every address — rather than have it realized into a buffer first. In place where its
- * addresses cost nothing per element: read 4 at a time ('vec4' rows, 'cols4'), or every leaf flat
- * (offset + i · stride). Elsewhere (pooling windows, other strided reads of broadcast or reshaped
+ * addresses cost nothing per element: read 4 at a time as whole vec4s or splats ('vec4' rows,
+ * 'cols4'; not pair groups or scalar gathers), or every leaf flat (offset + i · stride). Elsewhere (pooling windows, other strided reads of broadcast or reshaped
  * leaves) each element would pay a div/mod per merged axis per leaf group, and such values are
  * usually needed again (a ReLU output by its pooling's gradient, a pre-activation gradient by the
  * conv gradients): realizing them once took the small CNN's reductions from 390 to 65 ms per step.
@@ -478,7 +478,7 @@ export function readsSourceInPlace(op: ReduceOp, x: GpuView, axes: readonly numb
   const reduced = new Set(axes);
   const kept = x.shape.map((_, i) => i).filter((i) => !reduced.has(i));
   if (source.rows) return false;
-  return flatExpr(source) || vec4Rows(op, x, axes, kept, source) || cols4Ready(op, x, axes, kept, source);
+  return flatExpr(source) || (wholeVec4(source) && (vec4Rows(op, x, axes, kept, source) || cols4Ready(op, x, axes, kept, source)));
 }
 
 /**
