@@ -6,7 +6,7 @@
  * the shapes tuned for this adapter and under the other kind of adapter's (kernels/tuning.ts).
  */
 import fc from 'fast-check';
-import { beforeAll, describe, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import type { DType } from '../src/core/dtype.js';
 import type { ReduceOp } from '../src/core/prims.js';
@@ -161,6 +161,34 @@ describe('reduction kernels vs CPU', () => {
       }
     });
   }
+
+  it('pooling windows (rows of 2 side by side: 2×2, 3×2 and 1×2 tiles) take the pairs4 path and match the CPU', async () => {
+    const keys: string[] = [];
+    const rt = gpu.runtime as unknown as { dispatch: (spec: { key: string }, bufs: unknown) => void };
+    const dispatch = rt.dispatch.bind(rt);
+    rt.dispatch = (spec, bufs) => { keys.push(spec.key); dispatch(spec, bufs); };
+    // Few workgroups: each invocation walks several pairs, across the ends of kept rows.
+    overrideReduceShapes(gpu.device, { rowLanes: 2, minWorkgroups: 1, vec4PerLane: 64 });
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 6 })),
+          fc.constantFrom<ReduceOp>('sum', 'prod', 'max', 'min'),
+          fc.constantFrom<DType>('float32', 'float32', 'int32'),
+          fc.integer({ min: 1, max: 1e6 }),
+          async ([n, c, ho, kh, wo], op, dtype, seed) => {
+            keys.length = 0;
+            await check(gpu, op, dtype, [n, c, ho, kh, wo, 2], contiguousLayout(6), [3, 5], seed);
+            if (wo % 2 === 0) expect(keys.some((k) => k.includes(':pairs4:')), `[${n},${c},${ho},${kh},${wo},2] ${keys}`).toBe(true);
+          },
+        ),
+        { numRuns: 30 },
+      );
+    } finally {
+      rt.dispatch = dispatch;
+      overrideReduceShapes(gpu.device, undefined);
+    }
+  });
 
   it('NaN positions: max/min propagate, argmax/argmin pick the first NaN', async () => {
     const rows = [
