@@ -7,14 +7,13 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
-import { requestWebGpuBackend } from '../src/backends/webgpu/device.js';
-import { nodeGpu } from '../src/backends/webgpu/node-gpu.js';
 import { CpuBackend } from '../src/backends/cpu/backend.js';
 import type { Backend } from '../src/core/backend.js';
 import * as wg from '../src/index.js';
 import { withBackend } from '../src/tensor/engine.js';
 import { mulberry32 } from '../src/random/mulberry.js';
 import { overrideElementwiseShape } from '../src/kernels/tuning-elementwise.js';
+import { fusedAndUnfused, withDispatchKeys } from './helpers/gpu.js';
 
 type T = wg.Tensor;
 /** One program step: combines live values into a new one of the program's shape [a, b, c]. */
@@ -93,8 +92,7 @@ describe('elementwise fusion on WebGPU', () => {
   let unfused: WebGpuBackend;
   const cpu = new CpuBackend();
   beforeAll(async () => {
-    gpu = await requestWebGpuBackend({ gpu: nodeGpu() });
-    unfused = await requestWebGpuBackend({ gpu: nodeGpu(), fusion: false });
+    ({ gpu, unfused } = await fusedAndUnfused());
   });
   const on = <R>(b: Backend, f: () => R): R => withBackend(b, () => wg.tidy(f));
 
@@ -157,11 +155,7 @@ describe('elementwise fusion on WebGPU', () => {
   });
 
   it('vec4 paths (vector, splat and scalar leaf loads; split long rows; NaN) match the CPU reference', async () => {
-    const keys: string[] = [];
-    const rt = gpu.runtime as unknown as { dispatch: (spec: { key: string }, bufs: unknown) => void };
-    const dispatch = rt.dispatch.bind(rt);
-    rt.dispatch = (spec, bufs) => { keys.push(spec.key); dispatch(spec, bufs); };
-    try {
+    const keys = await withDispatchKeys(gpu, async (keys) => {
       const rand = mulberry32(7);
       const xs = Float32Array.from({ length: 6 * 8 * 12 }, () => rand() * 4 - 2);
       const long = Float32Array.from({ length: 3 * 20000 }, () => rand() * 2 - 1);
@@ -188,9 +182,8 @@ describe('elementwise fusion on WebGPU', () => {
           expect(ok, `${name}[${q}]: ${got[q]} vs ${want[q]}`).toBe(true);
         }
       }
-    } finally {
-      rt.dispatch = dispatch;
-    }
+      return keys;
+    });
     // The paths above did run.
     expect(keys.some((k) => k.startsWith('ew:') && k.includes('w4') && k.includes('0v') && k.includes('s'))).toBe(true);
     expect(keys.some((k) => k.startsWith('ew:') && /\dx/.test(k))).toBe(true);
@@ -210,10 +203,6 @@ describe('elementwise fusion on WebGPU', () => {
   });
 
   it('pooling a fused ReLU realizes it once (its windows would cost index math per element); its gradient walks the 2-element tile rows', async () => {
-    const keys: string[] = [];
-    const rt = gpu.runtime as unknown as { dispatch: (spec: { key: string }, bufs: unknown) => void };
-    const dispatch = rt.dispatch.bind(rt);
-    rt.dispatch = (spec, bufs) => { keys.push(spec.key); dispatch(spec, bufs); };
     const rand = mulberry32(11);
     const xs = Float32Array.from({ length: 4 * 8 * 12 * 12 }, () => Math.round((rand() * 4 - 2) * 8) / 8); // ties in windows
     const bias = Float32Array.from({ length: 8 }, () => rand() - 0.5);
@@ -222,14 +211,12 @@ describe('elementwise fusion on WebGPU', () => {
       const [y, g] = wg.valueAndGrad((x: T) => wg.sum(wg.mul(pool(x), pool(x))))(wg.tensor(xs, { shape: [4, 8, 12, 12] }));
       return wg.concat([wg.reshape(y, [1]), wg.reshape(g, [-1])], 0);
     };
-    try {
-      const want = await on(cpu, f).data();
-      keys.length = 0;
+    const want = await on(cpu, f).data();
+    const keys = await withDispatchKeys(gpu, async (keys) => {
       const got = await on(gpu, f).data();
       for (let q = 0; q < want.length; q++) expect(Math.abs(got[q] - want[q]), `[${q}]`).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(want[q])));
-    } finally {
-      rt.dispatch = dispatch;
-    }
+      return keys;
+    });
     const pools = keys.filter((k) => k.startsWith('red:max'));
     expect(pools.length).toBeGreaterThan(0);
     expect(pools.every((k) => !k.includes('fx('))).toBe(true);
@@ -240,10 +227,6 @@ describe('elementwise fusion on WebGPU', () => {
   });
 
   it('groups with rows of 2 (pooling tiles beside a broadcast window value) run 4 elements at a time: vector, splat and offset loads', async () => {
-    const keys: string[] = [];
-    const rt = gpu.runtime as unknown as { dispatch: (spec: { key: string }, bufs: unknown) => void };
-    const dispatch = rt.dispatch.bind(rt);
-    rt.dispatch = (spec, bufs) => { keys.push(spec.key); dispatch(spec, bufs); };
     const rand = mulberry32(21);
     const xs = Float32Array.from({ length: 3 * 5 * 8 * 12 }, () => Math.round((rand() * 4 - 2) * 4) / 4);
     const longer = Float32Array.from({ length: xs.length + 4 }, () => rand() - 0.5);
@@ -258,18 +241,15 @@ describe('elementwise fusion on WebGPU', () => {
       // An offset that is not 4-aligned (a slice): offset loads instead of vec4.
       ['unaligned', () => wg.mul(wg.reshape(wg.slice(wg.tensor(longer), [{ start: 2, stop: 2 + xs.length }]), [3, 5, 4, 2, 6, 2]), wg.max(tiles(X()), [3, 5], { keepdims: true }))],
     ];
-    try {
-      for (const [name, f] of cases) {
-        const want = await on(cpu, f).data();
-        keys.length = 0;
+    for (const [name, f] of cases) {
+      const want = await on(cpu, f).data();
+      await withDispatchKeys(gpu, async (keys) => {
         const got = await on(gpu, f).data();
         for (let q = 0; q < want.length; q++) expect(Math.abs(got[q] - want[q]), `${name}[${q}]`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want[q])));
         const ew = keys.filter((k) => k.startsWith('ew:') && k.includes('GP'));
         expect(ew.length, `${name}: ${keys.join(' | ')}`).toBeGreaterThan(0);
         expect(ew.every((k) => k.includes(':w4')), name).toBe(true);
-      }
-    } finally {
-      rt.dispatch = dispatch;
+      });
     }
   });
 

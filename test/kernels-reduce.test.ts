@@ -13,7 +13,7 @@ import type { ReduceOp } from '../src/core/prims.js';
 import { contiguousStrides } from '../src/core/shape.js';
 import { overrideReduceShapes, reduceShapesFor } from '../src/kernels/tuning.js';
 import {
-  checkPrim, contiguousLayout, cpuOnly, gens, getCpu, getGpu, layoutArb, makePair, releasePairs, shapeArb, withSpecials,
+  checkPrim, contiguousLayout, cpuOnly, gens, getCpu, getGpu, layoutArb, makePair, releasePairs, shapeArb, withDispatchKeys, withSpecials,
   type Layout, type Pair, type Tolerance,
 } from './helpers/gpu.js';
 
@@ -163,14 +163,10 @@ describe('reduction kernels vs CPU', () => {
   }
 
   it('pooling windows (rows of 2 side by side: 2×2, 3×2 and 1×2 tiles) take the pairs4 path and match the CPU', async () => {
-    const keys: string[] = [];
-    const rt = gpu.runtime as unknown as { dispatch: (spec: { key: string }, bufs: unknown) => void };
-    const dispatch = rt.dispatch.bind(rt);
-    rt.dispatch = (spec, bufs) => { keys.push(spec.key); dispatch(spec, bufs); };
     // Few workgroups: each invocation walks several pairs, across the ends of kept rows.
     overrideReduceShapes(gpu.device, { rowLanes: 2, minWorkgroups: 1, vec4PerLane: 64 });
     try {
-      await fc.assert(
+      await withDispatchKeys(gpu, (keys) => fc.assert(
         fc.asyncProperty(
           fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 6 })),
           fc.constantFrom<ReduceOp>('sum', 'prod', 'max', 'min'),
@@ -183,9 +179,8 @@ describe('reduction kernels vs CPU', () => {
           },
         ),
         { numRuns: 30 },
-      );
+      ));
     } finally {
-      rt.dispatch = dispatch;
       overrideReduceShapes(gpu.device, undefined);
     }
   });

@@ -8,13 +8,12 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
-import { requestWebGpuBackend } from '../src/backends/webgpu/device.js';
-import { nodeGpu } from '../src/backends/webgpu/node-gpu.js';
 import { CpuBackend } from '../src/backends/cpu/backend.js';
 import type { Backend } from '../src/core/backend.js';
 import * as wg from '../src/index.js';
 import { withBackend } from '../src/tensor/engine.js';
 import { mulberry32 } from '../src/random/mulberry.js';
+import { fusedAndUnfused, withDispatchKeys } from './helpers/gpu.js';
 
 type T = wg.Tensor;
 
@@ -63,26 +62,19 @@ describe('row fusion on WebGPU', () => {
   let unfused: WebGpuBackend;
   const cpu = new CpuBackend();
   beforeAll(async () => {
-    gpu = await requestWebGpuBackend({ gpu: nodeGpu() });
-    unfused = await requestWebGpuBackend({ gpu: nodeGpu(), fusion: false });
+    ({ gpu, unfused } = await fusedAndUnfused());
   });
   const on = <R>(b: Backend, f: () => R): R => withBackend(b, () => wg.tidy(f));
 
   /** Dispatch keys recorded while `f` runs on the GPU (and its result is read). */
   async function keysOf(f: () => T): Promise<{ keys: string[]; data: Float32Array }> {
-    const keys: string[] = [];
-    const rt = gpu.runtime as unknown as { dispatch: (spec: { key: string }, bufs: unknown) => void };
-    const dispatch = rt.dispatch.bind(rt);
-    rt.dispatch = (spec, bufs) => { keys.push(spec.key); dispatch(spec, bufs); };
-    try {
-      await gpu.sync();
+    await gpu.sync();
+    return withDispatchKeys(gpu, async (keys) => {
       const y = on(gpu, f);
       const data = (await y.data()) as Float32Array;
       y.dispose();
       return { keys, data };
-    } finally {
-      rt.dispatch = dispatch;
-    }
+    });
   }
 
   it('random programs of row reductions, per-row values and views match the CPU reference', async () => {

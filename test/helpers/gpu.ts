@@ -23,6 +23,25 @@ export function getGpu(): Promise<WebGpuBackend> {
   return gpuPromise;
 }
 
+/** A WebGPU backend with fusion and one that realizes every op at once (`fusion: false`). */
+export async function fusedAndUnfused(): Promise<{ gpu: WebGpuBackend; unfused: WebGpuBackend }> {
+  const [gpu, unfused] = await Promise.all([requestWebGpuBackend({ gpu: nodeGpu() }), requestWebGpuBackend({ gpu: nodeGpu(), fusion: false })]);
+  return { gpu, unfused };
+}
+
+/** Runs `f` with `keys` receiving the pipeline key of every dispatch `gpu` records meanwhile. */
+export async function withDispatchKeys<R>(gpu: WebGpuBackend, f: (keys: string[]) => Promise<R>): Promise<R> {
+  const keys: string[] = [];
+  const rt = gpu.runtime as unknown as { dispatch: (spec: { key: string }, bufs: unknown) => void };
+  const dispatch = rt.dispatch.bind(rt);
+  rt.dispatch = (spec, bufs) => { keys.push(spec.key); dispatch(spec, bufs); };
+  try {
+    return await f(keys);
+  } finally {
+    rt.dispatch = dispatch;
+  }
+}
+
 let cpu: CpuBackend | null = null;
 export function getCpu(): CpuBackend {
   cpu ??= new CpuBackend();
