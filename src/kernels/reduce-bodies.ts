@@ -238,20 +238,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
  * 'cols4' (the last kept axis contiguous, reduced axes strided: column sums, linear-layer bias
  * gradients): invocation s folds chunk g of the reduced elements of 4 adjacent outputs at once, one
  * vec4 load per reduced element, walking the reduced axes like 'vec4' walks its segments.
+ * Neighbouring invocations take neighbouring quads of the same chunk (s = g · quads + quad), so the
+ * lanes of a workgroup read adjacent 16 bytes of the same rows: on lavapipe 1.1–1.3× faster than
+ * lanes on different chunks of one quad (the linear bias gradient 45 → 51–58 % of the roofline).
  */
 export function cols4Body(u: Uniforms, c: ReduceContext, plan: Plan, maxDim: number): ReduceBody {
   const { T, opE } = c;
   const L = plan.lanes;
   const R = numel(plan.redShape);
   const chunk = u.u32(Math.ceil(R / plan.G));
-  const GD = u.divisor(plan.G);
   const quads = numel(plan.keptShape) / 4;
+  const QD = u.divisor(quads);
   const comps = ['x', 'y', 'z', 'w'];
   const body = `@compute @workgroup_size(${L})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let s = gid.y * (nwg.x * ${L}u) + gid.x;
   if (s >= ${u.u32(quads)} * ${c.GE}) { return; }
-  ${udiv('s', GD, 'o4', 'g')}
+  ${udiv('s', QD, 'g', 'o4')}
   let o = o4 * 4u;
   ${c.addr.code('o', ['rowBase'], 'k')}
   let start = g * ${chunk};
