@@ -210,12 +210,7 @@ export class Fusion {
     const arg = this.rowArg(x);
     if (!arg || (arg.type === 'op' && arg.size >= MAX_NODES) || !allLeaves(arg).every((l) => rowGeometry(l.view, x.shape))) return null;
     const node = rowNode(op, arg);
-    const leaves = leafBuffers(node);
-    if (leaves.size > this.maxInputs) return null;
-    for (const b of leaves) this.retain(b);
-    const lazy = new LazyStorage(numel(out.shape), out.shape, node, leaves, op, x.shape);
-    this.pending.add(lazy);
-    return lazy;
+    return leafBuffers(node).size > this.maxInputs ? null : this.track(node, out.shape, op, x.shape);
   }
 
   /** x as a row node's argument: a realized buffer's leaf, or an unrealized value read whole at its own shape. */
@@ -262,15 +257,17 @@ export class Fusion {
     let root = build(inlinable);
     const rowsOk = !root.rows || allLeaves(root).every((l) => rowGeometry(l.view, out.shape));
     if (!rowsOk || root.size > MAX_NODES || leafBuffers(root).size > this.maxInputs) root = build(inputs.map(() => false));
-    return this.pend(root, out.shape, origin, root.rows ? out.shape : []);
+    const lazy = this.track(root, out.shape, origin, root.rows ? out.shape : []);
+    return this.atOnce ? this.realize(lazy) : lazy;
   }
 
-  private pend(root: OpNode | RowNode, shape: readonly number[], origin: string | undefined, rowShape: readonly number[]): WebStorage {
+  /** A new unrealized value: it owns a reference to every buffer its expression reads, and is pending. */
+  private track(root: OpNode | RowNode, shape: readonly number[], origin: string | undefined, rowShape: readonly number[]): LazyStorage {
     const leaves = leafBuffers(root);
     for (const b of leaves) this.retain(b);
     const lazy = new LazyStorage(numel(shape), shape, root, leaves, origin, rowShape);
     this.pending.add(lazy);
-    return this.atOnce ? this.realize(lazy) : lazy;
+    return lazy;
   }
 
   /**
@@ -295,7 +292,7 @@ export class Fusion {
    * rows), so an op at `rowShape` can inline it whole. Null where a leaf cannot be read by rows or
    * the caps would break (the caller then builds it the plain way).
    */
-  private fusePerRow(op: Op, inputs: View<WebStorage>[], out: OutputSpec, rowShape: readonly number[], origin?: string): WebStorage | null {
+  private fusePerRow(op: Op, inputs: View<WebStorage>[], out: OutputSpec, rowShape: readonly number[], origin?: string): LazyStorage | null {
     const inline = inputs.map((v) => {
       const s = v.storage;
       return s instanceof LazyStorage && s.root !== null && s.perRow && sameShape(s.rowShape, rowShape) && readsWhole(v, out.shape);
@@ -305,7 +302,7 @@ export class Fusion {
     const root = opNode(op, out.dtype, inputs.map((v, k) =>
       inline[k] && !realized.has(v.storage) ? (v.storage as LazyStorage).root! : alongRows(leafAt(this.concrete(v), out.shape), rowShape)));
     if (root.size > MAX_NODES || leafBuffers(root).size > this.maxInputs || !allLeaves(root).every((l) => rowGeometry(l.view, rowShape))) return null;
-    return this.pend(root, out.shape, origin, rowShape);
+    return this.track(root, out.shape, origin, rowShape);
   }
 
   /**
