@@ -139,7 +139,17 @@ fn cosF(x: f32) -> f32 {
   // Exact C fmodf (sign of x), after musl: integer long division on the mantissas.
   fmod: {
     deps: ['nanF'],
-    code: `fn fmodF(x: f32, y: f32) -> f32 {
+    code: `// A finite nonzero f32's significand with its implicit bit (subnormals shifted up, their exponent
+// lowered to match) and biased exponent, as musl's fmodf normalizes x and y.
+struct FmodPart { m: u32, e: i32 }
+fn fmodNormalize(bits: u32, e0: i32) -> FmodPart {
+  if (e0 != 0) { return FmodPart((bits & (0xffffffffu >> 9u)) | (1u << 23u), e0); }
+  var e = e0;
+  var i = bits << 9u;
+  while ((i >> 31u) == 0u) { e = e - 1; i = i << 1u; }
+  return FmodPart(bits << u32(-e + 1), e);
+}
+fn fmodF(x: f32, y: f32) -> f32 {
   var ux = bitcast<u32>(x);
   var uy = bitcast<u32>(y);
   var ex = i32((ux >> 23u) & 0xffu);
@@ -150,21 +160,9 @@ fn cosF(x: f32) -> f32 {
     if ((ux << 1u) == (uy << 1u)) { return bitcast<f32>(sx); }
     return x;
   }
-  // normalize x and y
-  if (ex == 0) {
-    var i = ux << 9u;
-    while ((i >> 31u) == 0u) { ex = ex - 1; i = i << 1u; }
-    ux = ux << u32(-ex + 1);
-  } else {
-    ux = (ux & (0xffffffffu >> 9u)) | (1u << 23u);
-  }
-  if (ey == 0) {
-    var i = uy << 9u;
-    while ((i >> 31u) == 0u) { ey = ey - 1; i = i << 1u; }
-    uy = uy << u32(-ey + 1);
-  } else {
-    uy = (uy & (0xffffffffu >> 9u)) | (1u << 23u);
-  }
+  let nx = fmodNormalize(ux, ex);
+  let ny = fmodNormalize(uy, ey);
+  ux = nx.m; ex = nx.e; uy = ny.m; ey = ny.e;
   // x mod y
   loop {
     if (ex <= ey) { break; }
