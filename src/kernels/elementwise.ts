@@ -244,19 +244,9 @@ function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: stri
     const [gShape, gStrides] = pair ? [pair.shape, pair.strides] : [g.shape, g.strides];
     const opnds = walked.map((j) => ({ strides: gStrides[j], offset: g.leaves[j].view.offset }));
     const pn = walked.map((j) => `p${gi}_${j}`);
-    let addrKey = pair ? 'P' : '';
-    if (!walked.length) {
-      addrKey += '-';
-    } else if (addressing !== 'index') {
-      const walker = new Walker(u, gShape, opnds, pair ? addressing.step : addressing.step * width);
-      init.push(walker.init(pair ? unit : flat, pn, `a${gi}`));
-      step.push(walker.advance(pn, `a${gi}`));
-      addrKey += walker.key;
-    } else {
-      const addr = new Addr(u, gShape, opnds);
-      body.push(addr.code(pair ? unit : flat, pn, `a${gi}`));
-      addrKey += addr.key;
-    }
+    // A pair group's index and step count units, any other group's elements.
+    const at = pair ? { index: unit, step: addressing === 'index' ? 0 : addressing.step } : { index: flat, step: addressing === 'index' ? 0 : addressing.step * width };
+    const addrKey = (pair ? 'P' : '') + addressGroup(u, gShape, opnds, pn, `a${gi}`, addressing === 'index' ? 'index' : at.step, at.index, { init, body, step });
     const groupKey: string[] = [];
     operands.forEach((j) => {
       const b = binding[j];
@@ -275,22 +265,9 @@ function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: stri
         groupKey.push(`${b}`);
       } else {
         const mode = pair ? pairMode(pair.strides[j], pair.offsets[j], g.leaves[j].view.offset) : load4Mode(g.strides[j], g.leaves[j].view.offset);
-        const at = (q: string) => `${buf}[u32(${q}) >> 2u][u32(${q}) & 3u]`;
-        if (mode === 'p') {
-          const off = pair!.offsets[j].map((o) => u.i32(o));
-          body.push(`let ${l} = vec4<${kinds[b]}>(${[0, 1, 2, 3].map((c) => at(c === 0 ? p : `${p} + ${off[c]}`)).join(', ')});`);
-          value = (c) => `${l}.${c}`;
-        } else if (mode === 'v') {
-          body.push(`let ${l} = ${buf}[u32(${p}) >> 2u];`);
-          value = (c) => `${l}.${c}`;
-        } else if (mode === 's') {
-          body.push(`let ${l} = ${at(p)};`);
-          value = () => l;
-        } else {
-          const st = u.i32(g.strides[j][g.strides[j].length - 1]);
-          body.push(`let ${l} = vec4<${kinds[b]}>(${[0, 1, 2, 3].map((c) => at(c === 0 ? p : `${p} + ${c} * ${st}`)).join(', ')});`);
-          value = (c) => `${l}.${c}`;
-        }
+        const load = load4(u, { buf, kind: kinds[b], name: l, at: p }, mode, g.strides[j][g.strides[j].length - 1], pair?.offsets[j]);
+        body.push(load.stmt);
+        value = load.value;
         groupKey.push(`${b}${mode}`);
       }
       loaded.set(ids[j], value);
@@ -308,6 +285,57 @@ function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: stri
   const result = width === 4 ? `vec4<${type}>(${C.map((c) => `${r}${c}`).join(', ')})` : r;
   const decls = buffers.map((_, b) => storageDecl(firstBinding + b, `${name}In${b}`, width === 4 ? `vec4<${kinds[b]}>` : kinds[b], true)).join('\n');
   return { buffers, decls, lib: libs, key: `${kinds.join('')}>${type}:${key.join(';')}`, type, init, body, result, step };
+}
+
+/**
+ * Declares `names[k]`, operand k's address at element (or unit) index `index` over `shape`: walked
+ * `step` at a time (set up in `out.init`, advanced in `out.step`) or computed per unit ('index', in
+ * `out.body`). Returns the addressing's cache-key part.
+ */
+function addressGroup(
+  u: Uniforms,
+  shape: readonly number[],
+  operands: { strides: readonly number[]; offset: number }[],
+  names: string[],
+  tag: string,
+  step: number | 'index',
+  index: string,
+  out: { init: string[]; body: string[]; step: string[] },
+): string {
+  if (!operands.length) return '-';
+  if (step !== 'index') {
+    const walker = new Walker(u, shape, operands, step);
+    out.init.push(walker.init(index, names, tag));
+    out.step.push(walker.advance(names, tag));
+    return walker.key;
+  }
+  const addr = new Addr(u, shape, operands);
+  out.body.push(addr.code(index, names, tag));
+  return addr.key;
+}
+
+/**
+ * WGSL loading a leaf's 4 consecutive elements from element address `at` of binding `buf` into
+ * `name` (see Load4: one vec4, one splat, or 4 scalars `lastStride` apart or at a pair group's
+ * `offsets`), and how its component c reads.
+ */
+function load4(
+  u: Uniforms,
+  leaf: { buf: string; kind: Kind; name: string; at: string },
+  mode: Load4,
+  lastStride: number,
+  offsets?: readonly number[],
+): { stmt: string; value: (c: string) => string } {
+  const { buf, kind, name, at } = leaf;
+  const scalar = (q: string) => `${buf}[u32(${q}) >> 2u][u32(${q}) & 3u]`;
+  if (mode === 'v') return { stmt: `let ${name} = ${buf}[u32(${at}) >> 2u];`, value: (c) => `${name}.${c}` };
+  if (mode === 's') return { stmt: `let ${name} = ${scalar(at)};`, value: () => name };
+  const st = mode === 'p' ? '' : u.i32(lastStride);
+  const off = mode === 'p' ? offsets!.map((o) => u.i32(o)) : [0, 1, 2, 3].map((c) => `${c} * ${st}`);
+  return {
+    stmt: `let ${name} = vec4<${kind}>(${[0, 1, 2, 3].map((c) => scalar(c === 0 ? at : `${at} + ${off[c]}`)).join(', ')});`,
+    value: (c) => `${name}.${c}`,
+  };
 }
 
 /**
