@@ -76,6 +76,21 @@ function groupLeaves(leaves: Leaf[]): LeafGroup[] {
   });
 }
 
+const groupCache = new WeakMap<Expr, LeafGroup[]>();
+
+/**
+ * The leaf groups of `root`, computed once per expression: the width, layout and addressing
+ * predicates of one dispatch and its code generator (and a reduction's in-place check) all ask.
+ */
+function groupsOf(root: Expr): LeafGroup[] {
+  let groups = groupCache.get(root);
+  if (!groups) {
+    groups = groupLeaves(leavesOf(root));
+    groupCache.set(root, groups);
+  }
+  return groups;
+}
+
 /**
  * A leaf group whose merged rows have 2 elements (the [..., Wo, 2] tiles of 2×2 pooling, read
  * beside a window max broadcast over them), seen in units of 4 elements: a unit is 2 rows of 2
@@ -114,7 +129,7 @@ function pairMode(strides: readonly number[], offsets: readonly number[], offset
  * (vec4 bindings).
  */
 export function vec4Ready(root: Expr): boolean {
-  return groupLeaves(leavesOf(root)).every((g) =>
+  return groupsOf(root).every((g) =>
     g.shape.length > 0 && (g.shape[g.shape.length - 1] % 4 === 0 || pairUnits(g) !== null) && g.leaves.every((l) => (l.view.storage as GpuStorage).buffer.size % 16 === 0));
 }
 
@@ -123,7 +138,7 @@ export function vec4Ready(root: Expr): boolean {
  * every leaf a whole aligned vec4 or a splat (no scalar gathers, no pair groups).
  */
 export function wholeVec4(root: Expr): boolean {
-  return vec4Ready(root) && groupLeaves(leavesOf(root)).every((g) =>
+  return vec4Ready(root) && groupsOf(root).every((g) =>
     pairUnits(g) === null && g.leaves.every((l, j) => load4Mode(g.strides[j], l.view.offset) !== 'x'));
 }
 
@@ -133,7 +148,7 @@ export function wholeVec4(root: Expr): boolean {
  * offset + i · stride.
  */
 export function flatExpr(root: Expr): boolean {
-  return groupLeaves(leavesOf(root)).every((g) => g.shape.length <= 1);
+  return groupsOf(root).every((g) => g.shape.length <= 1);
 }
 
 /**
@@ -142,7 +157,7 @@ export function flatExpr(root: Expr): boolean {
  * vec4s or as a splat, so even the last unit's loads stay inside the leaf's buffer (bound as vec4s).
  */
 function vec4TailReady(root: Expr): boolean {
-  return groupLeaves(leavesOf(root)).every(({ shape, leaves, strides }) =>
+  return groupsOf(root).every(({ shape, leaves, strides }) =>
     shape.length === 1 && leaves.every((l, j) => (l.view.storage as GpuStorage).buffer.size % 16 === 0 && load4Mode(strides[j], l.view.offset) !== 'x'));
 }
 
@@ -166,7 +181,7 @@ type Addressing = 'index' | { step: number };
 
 /** Whether some leaf of `root` is read across rows: a merged innermost stride other than 0 or ±1 (see tuning-elementwise.ts). */
 function readsAcrossRows(root: Expr): boolean {
-  return groupLeaves(leavesOf(root)).some((g) => g.shape.length > 0 && g.strides.some((s) => Math.abs(s[s.length - 1]) > 1));
+  return groupsOf(root).some((g) => g.shape.length > 0 && g.strides.some((s) => Math.abs(s[s.length - 1]) > 1));
 }
 
 /**
@@ -175,7 +190,7 @@ function readsAcrossRows(root: Expr): boolean {
  * units, for a pair group).
  */
 function walkable(root: Expr, step: number, width: 1 | 4): boolean {
-  return groupLeaves(leavesOf(root)).every((g) => {
+  return groupsOf(root).every((g) => {
     const pair = width === 4 ? pairUnits(g) : null;
     const shape = pair ? pair.shape : g.shape;
     return shape.length <= 1 || shape[shape.length - 1] >= (pair ? step : step * width);
@@ -222,7 +237,7 @@ function compileExpr(u: Uniforms, root: OpNode, firstBinding: number, name: stri
   const leafValue = new Map<Leaf, (c: string) => string>();
   const loaded = new Map<string, (c: string) => string>();
   const flat = width === 4 ? `(${unit}) * 4u` : unit;
-  for (const [gi, g] of groupLeaves(leavesOf(root)).entries()) {
+  for (const [gi, g] of groupsOf(root).entries()) {
     const binding = g.leaves.map((l) => {
       let b = bindingOf.get(l.view.storage as GpuStorage);
       if (b === undefined) {

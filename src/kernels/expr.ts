@@ -86,6 +86,9 @@ export function leavesOf(e: Expr, into: Leaf[] = [], seen = new Set<Expr>()): Le
   return into;
 }
 
+/** What distinguishes an op node's code: the op, its argument kinds and its result's kind. */
+export const opKey = (e: OpNode): string => `${e.op.name}:${e.op.argKinds.join('')}>${kindOf(e.dtype)}`;
+
 /** WGSL of an expression's op nodes, appended by `emitOps`. */
 export interface EmittedOps {
   /** `let` statements, one per op node and component. */
@@ -125,7 +128,7 @@ export function emitOps(
       const args = e.args.map((a, k) => storeExpr(valueOf(a, argNames[k], c), valueKind(a), e.op.argKinds[k]));
       out.body.push(`let ${value}${c} = ${storeExpr(e.op.code.expr(args), e.op.code.type, kindOf(e.dtype))};`);
     }
-    out.key.push(`${e.op.name}:${e.op.argKinds.join('')}>${kindOf(e.dtype)}(${argNames.join(',')})`);
+    out.key.push(`${opKey(e)}(${argNames.join(',')})`);
     names.set(e, value);
     return value;
   };

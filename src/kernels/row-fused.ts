@@ -31,10 +31,10 @@
 import type { OutputSpec } from '../core/backend.js';
 import { numel } from '../core/shape.js';
 import { kindOf, libCode, storeExpr, type Kind } from './elementwise-ops.js';
-import { emitOps, leavesOf, valueKind, type EmittedOps, type Expr, type Leaf, type OpNode, type RowNode, type RowOp } from './expr.js';
+import { emitOps, leavesOf, opKey, valueKind, type EmittedOps, type Expr, type Leaf, type OpNode, type RowNode, type RowOp } from './expr.js';
 import { grid, type GpuRuntime, type GpuStorage, type GpuView } from './runtime.js';
 import { reduceShapesFor } from './tuning.js';
-import { coalesce, storageDecl, Uniforms } from './wgsl.js';
+import { coalesce, helpers, storageDecl, Uniforms } from './wgsl.js';
 
 /** Longest row a row-fused kernel takes: its loops re-read the row, which should stay in cache. */
 export const MAX_ROW = 8192;
@@ -91,9 +91,8 @@ interface Operand {
   col: string;
 }
 
-// ±∞ from a var: WGSL rejects the constant expression bitcast<f32>(0x7f800000u).
-const IDENTITY: Record<RowOp, string> = { sum: '0.0', prod: '1.0', max: 'rowInf(0xff800000u)', min: 'rowInf(0x7f800000u)' };
-const INF_FN = 'fn rowInf(bits: u32) -> f32 { var b = bits; return bitcast<f32>(b); }';
+// ±∞ through wgsl.ts bitsF: WGSL rejects the constant expression bitcast<f32>(0x7f800000u).
+const IDENTITY: Record<RowOp, string> = { sum: '0.0', prod: '1.0', max: 'bitsF(0xff800000u)', min: 'bitsF(0x7f800000u)' };
 const combine = (op: RowOp, a: string, b: string) => ({ sum: `(${a} + ${b})`, prod: `(${a} * ${b})`, max: `maxF(${a}, ${b})`, min: `minF(${a}, ${b})` })[op];
 
 /**
@@ -185,7 +184,7 @@ class RowKernel {
     if (known === undefined) {
       known = e.type === 'leaf' ? `L${this.operandOf.get(e)}`
         : e.type === 'row' ? `${e.op}(${this.signature(e.arg)})`
-        : `${e.op.name}:${e.op.argKinds.join('')}>${e.dtype}(${e.args.map((a) => this.signature(a)).join(',')})`;
+        : `${opKey(e)}(${e.args.map((a) => this.signature(a)).join(',')})`;
       this.signatures.set(e, known);
     }
     return known;
@@ -261,7 +260,7 @@ class RowKernel {
     const decls = this.buffers.map((_, b) => storageDecl(b + 1, `rowIn${b}`, vec(this.kinds[b]), true)).join('\n');
     return `${this.u.decl()}
 ${libCode(this.ops.libs)}
-${INF_FN}
+${helpers('bitsF')}
 ${decls}
 ${storageDecl(this.buffers.length + 1, 'outBuf', this.perRow ? outKind : vec(outKind), false)}
 @compute @workgroup_size(${lanes})

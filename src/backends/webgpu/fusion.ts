@@ -47,7 +47,7 @@
 import type { OutputSpec, Storage, View } from '../../core/backend.js';
 import { WgradError } from '../../core/backend.js';
 import type { ReduceOp } from '../../core/prims.js';
-import { contiguousStrides, numel } from '../../core/shape.js';
+import { broadcastStrides, contiguousStrides, numel } from '../../core/shape.js';
 import type { Op } from '../../kernels/elementwise-ops.js';
 import { runExpr } from '../../kernels/elementwise.js';
 import { leafAt, leafBuffers, opNode, rowNode, type Leaf, type OpNode, type RowNode } from '../../kernels/expr.js';
@@ -218,7 +218,7 @@ export class Fusion {
     const s = x.storage;
     if (!(s instanceof LazyStorage)) return leafAt(x as GpuView, x.shape);
     if (s.buffer) return leafAt({ ...x, storage: s.buffer }, x.shape);
-    const whole = x.offset === 0 && sameShape(x.shape, s.shape) && isRowMajor(x.shape, x.strides);
+    const whole = readsWhole(x, x.shape) && sameShape(x.shape, s.shape);
     return whole && s.root?.type === 'op' && !s.perRow && !s.failure && !s.released ? s.root : null;
   }
 
@@ -278,8 +278,8 @@ export class Fusion {
   private perRowShape(inputs: View<WebStorage>[], shape: readonly number[]): readonly number[] | null {
     let rows: readonly number[] | null = null;
     for (const v of inputs) {
-      const s = v.storage;
-      if (!(s instanceof LazyStorage) || !s.root || !s.perRow || !readsWhole(v, shape) || !reducedShape(s.rowShape, shape)) continue;
+      const s = perRowRead(v, shape);
+      if (!s) continue;
       if (rows && !sameShape(rows, s.rowShape)) return null;
       rows = s.rowShape;
     }
@@ -294,8 +294,8 @@ export class Fusion {
    */
   private fusePerRow(op: Op, inputs: View<WebStorage>[], out: OutputSpec, rowShape: readonly number[], origin?: string): LazyStorage | null {
     const inline = inputs.map((v) => {
-      const s = v.storage;
-      return s instanceof LazyStorage && s.root !== null && s.perRow && sameShape(s.rowShape, rowShape) && readsWhole(v, out.shape);
+      const s = perRowRead(v, out.shape);
+      return s !== null && sameShape(s.rowShape, rowShape);
     });
     // A per-row value also read another way is realized (by `concrete`) and read as a buffer.
     const realized = new Set(inputs.filter((_, k) => !inline[k]).map((v) => v.storage));
@@ -314,7 +314,7 @@ export class Fusion {
     const s = v.storage;
     if (!(s instanceof LazyStorage) || s.root === null) return false;
     if (s.perRow) {
-      const strides = leafAt(v as unknown as GpuView, shape).view.strides;
+      const strides = broadcastStrides(v.shape, v.strides, shape);
       const r = shape.length;
       return v.offset === 0 && sameShape(s.rowShape, shape) && strides[r - 1] === 0 && isRowMajor(shape.slice(0, -1), strides.slice(0, -1));
     }
@@ -347,6 +347,12 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
 
 /** Whether `v` reads its whole storage in row-major order as an operand of an op of shape `shape`. */
 const readsWhole = (v: View<WebStorage>, shape: readonly number[]) => v.offset === 0 && numel(v.shape) === numel(shape) && isRowMajor(v.shape, v.strides);
+
+/** `v`'s storage when it is an unrealized per-row value read whole by an op of its reduced shape `shape`, else null. */
+function perRowRead(v: View<WebStorage>, shape: readonly number[]): LazyStorage | null {
+  const s = v.storage;
+  return s instanceof LazyStorage && s.root !== null && s.perRow && readsWhole(v, shape) && reducedShape(s.rowShape, shape) ? s : null;
+}
 
 /** Whether `shape` is `rowShape` reduced over its last axis, kept ([..., 1]) or dropped. */
 function reducedShape(rowShape: readonly number[], shape: readonly number[]): boolean {
