@@ -8,12 +8,11 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import { CpuBackend } from '../src/backends/cpu/backend.js';
-import type { Backend } from '../src/core/backend.js';
 import * as wg from '../src/index.js';
 import { withBackend } from '../src/tensor/engine.js';
 import { mulberry32 } from '../src/random/mulberry.js';
 import { overrideElementwiseShape } from '../src/kernels/tuning-elementwise.js';
-import { fusedAndUnfused, withDispatchKeys } from './helpers/gpu.js';
+import { fusedAndUnfused, tidyOn as on, withDispatchKeys } from './helpers/gpu.js';
 
 type T = wg.Tensor;
 /** One program step: combines live values into a new one of the program's shape [a, b, c]. */
@@ -94,7 +93,6 @@ describe('elementwise fusion on WebGPU', () => {
   beforeAll(async () => {
     ({ gpu, unfused } = await fusedAndUnfused());
   });
-  const on = <R>(b: Backend, f: () => R): R => withBackend(b, () => wg.tidy(f));
 
   it('random programs of fused ops, views and reductions match the CPU reference', async () => {
     const arb = fc.tuple(

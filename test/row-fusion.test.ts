@@ -9,11 +9,10 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import { CpuBackend } from '../src/backends/cpu/backend.js';
-import type { Backend } from '../src/core/backend.js';
 import * as wg from '../src/index.js';
 import { withBackend } from '../src/tensor/engine.js';
 import { mulberry32 } from '../src/random/mulberry.js';
-import { fusedAndUnfused, withDispatchKeys } from './helpers/gpu.js';
+import { fusedAndUnfused, tidyOn as on, withDispatchKeys } from './helpers/gpu.js';
 
 type T = wg.Tensor;
 
@@ -64,7 +63,6 @@ describe('row fusion on WebGPU', () => {
   beforeAll(async () => {
     ({ gpu, unfused } = await fusedAndUnfused());
   });
-  const on = <R>(b: Backend, f: () => R): R => withBackend(b, () => wg.tidy(f));
 
   /** Dispatch keys recorded while `f` runs on the GPU (and its result is read). */
   async function keysOf(f: () => T): Promise<{ keys: string[]; data: Float32Array }> {

@@ -9,7 +9,9 @@ import { CpuBackend, type CpuStorage } from '../../src/backends/cpu/backend.js';
 import type { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
 import { requestWebGpuBackend } from '../../src/backends/webgpu/device.js';
 import { nodeGpu } from '../../src/backends/webgpu/node-gpu.js';
-import type { OutputSpec, View } from '../../src/core/backend.js';
+import type { Backend, OutputSpec, View } from '../../src/core/backend.js';
+import * as wg from '../../src/index.js';
+import { withBackend } from '../../src/tensor/engine.js';
 import { storageArray, type AnyStorageArray, type DType } from '../../src/core/dtype.js';
 import type { ComputePrim, PrimParams } from '../../src/core/prims.js';
 import { contiguousStrides, numel } from '../../src/core/shape.js';
@@ -28,6 +30,9 @@ export async function fusedAndUnfused(): Promise<{ gpu: WebGpuBackend; unfused: 
   const [gpu, unfused] = await Promise.all([requestWebGpuBackend({ gpu: nodeGpu() }), requestWebGpuBackend({ gpu: nodeGpu(), fusion: false })]);
   return { gpu, unfused };
 }
+
+/** `f` run under `wg.tidy` with `b` as the backend. */
+export const tidyOn = <R>(b: Backend, f: () => R): R => withBackend(b, () => wg.tidy(f));
 
 /** Runs `f` with `keys` receiving the pipeline key of every dispatch `gpu` records meanwhile. */
 export async function withDispatchKeys<R>(gpu: WebGpuBackend, f: (keys: string[]) => Promise<R>): Promise<R> {
