@@ -251,6 +251,24 @@ describe('elementwise fusion on WebGPU', () => {
     }
   });
 
+  it('pooling-tile expressions on random shapes (pair groups where the tile rows pair up, per element where not) match the CPU', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 })), fc.nat(1000), async ([n, c, ho, wo], seed) => {
+        const rand = mulberry32(seed);
+        const xs = Float32Array.from({ length: n * c * 4 * ho * wo }, () => Math.round((rand() * 4 - 2) * 4) / 4);
+        const f = () => {
+          const t = wg.reshape(wg.tensor(xs, { shape: [n, c, 2 * ho, 2 * wo] }), [n, c, ho, 2, wo, 2]);
+          const m = wg.max(t, [3, 5], { keepdims: true });
+          return wg.add(wg.where(wg.equal(t, m), wg.mul(m, 2), 0), wg.transpose(t, [0, 1, 2, 5, 4, 3]));
+        };
+        const want = await on(cpu, f).data();
+        const got = await on(gpu, f).data();
+        for (let q = 0; q < want.length; q++) expect(Math.abs(got[q] - want[q]), `[${n},${c},${ho},${wo}] [${q}]`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want[q])));
+      }),
+      { numRuns: 15 },
+    );
+  });
+
   it('a chain is one dispatch, and fusion off gives the same bits', async () => {
     const x = Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i) * 3);
     const chain = () => wg.mul(wg.tanh(wg.add(wg.mul(wg.tensor(x), 1.5), 0.5)), wg.tensor(x));

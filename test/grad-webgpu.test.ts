@@ -1,5 +1,5 @@
 /**
- * Backward passes on WebGPU against the CPU reference: the gradients of conv2d, matmul, softmax /
+ * Backward passes on WebGPU against the CPU reference: the gradients of conv2d, matmul, layer norm, softmax /
  * logSoftmax, take / scatterAdd and max / average pooling, on random shapes and geometries, with a
  * random cotangent. The kernel tests compare each forward primitive; these compare what `grad`
  * builds from them on the device (the VJP rules' transposes, broadcasts, un-broadcasts and the
@@ -107,6 +107,21 @@ describe('WebGPU gradients match the CPU reference', () => {
         await compareGrads(`logSoftmax ${JSON.stringify(shape)} axis ${axis}`, (t) => wg.nn.logSoftmax(t, axis), [x], shape[axis < 0 ? axis + shape.length : axis]);
       }),
       { numRuns: 3 },
+    );
+  });
+
+  it('layer norm over the last axis with γ and β (row-fused forward and backward), random shapes', async () => {
+    const arb = fc.tuple(fc.integer({ min: 1, max: 80 }), fc.oneof(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 8, max: 300 })), fc.nat(1000));
+    await fc.assert(
+      fc.asyncProperty(arb, async ([rows, cols, seed]) => {
+        const layerNorm = (x: wg.Tensor, g: wg.Tensor, b: wg.Tensor) => {
+          const mu = wg.mean(x, -1, { keepdims: true });
+          const v = wg.variance(x, -1, { keepdims: true });
+          return wg.add(wg.mul(wg.mul(wg.sub(x, mu), wg.rsqrt(wg.add(v, 1e-5))), g), b);
+        };
+        await compareGrads(`layer norm [${rows}, ${cols}]`, layerNorm, [floats([rows, cols], seed), floats([cols], seed + 1), floats([cols], seed + 2)], cols);
+      }),
+      { numRuns: 6 },
     );
   });
 
