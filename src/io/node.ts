@@ -140,15 +140,34 @@ export async function findFile(dir: string, name: string): Promise<string | unde
 // Checkpoints
 
 /**
- * Writes a pytree to `path` as safetensors (see `serializeTree`), atomically: the bytes go to a
- * temporary file in the same directory, which is fsync'ed and renamed over `path` (then the directory
- * is fsync'ed, where the platform allows). A failure at any point leaves an existing checkpoint at
- * `path` untouched and removes the temporary file.
+ * Writes a pytree to `path` as safetensors (see `serializeTree`), atomically (`writeFileAtomic`): a
+ * failure at any point leaves an existing checkpoint at `path` untouched.
  */
 export async function saveCheckpoint(path: string, tree: unknown, opts: SerializeOptions = {}): Promise<void> {
-  const bytes = await serializeTree(tree, opts);
+  await writeFileAtomic(path, await serializeTree(tree, opts), 'saveCheckpoint');
+}
+
+/**
+ * The temporary files of `writeFileAtomic`: `.<name>.<pid>.<12 hex digits>.tmp` in the target's
+ * directory (group 1: the target's name, group 2: the writer's pid). A process killed between the
+ * write and the rename leaves one behind; run directories remove them on start (src/cli/run-dir.ts).
+ */
+export const TEMP_FILE = /^\.(.+)\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/** A fresh temporary path next to `path`, named as `TEMP_FILE` says. */
+export function tempPathFor(path: string): string {
+  return join(dirname(resolve(path)), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Writes `bytes` to `path` atomically: they go to a temporary file in the same directory, which is
+ * fsync'ed and renamed over `path` (then the directory is fsync'ed, where the platform allows). A
+ * failure at any point leaves an existing file at `path` untouched and removes the temporary file;
+ * the error (a WgradError of `op`) names `path`.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array | string, op = 'writeFileAtomic'): Promise<void> {
   const dir = dirname(resolve(path));
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempPathFor(path);
   let handle: Awaited<ReturnType<typeof fsp.open>> | undefined;
   try {
     handle = await fsp.open(tmp, 'wx', 0o644);
@@ -160,7 +179,7 @@ export async function saveCheckpoint(path: string, tree: unknown, opts: Serializ
   } catch (e) {
     await handle?.close().catch(() => {});
     await fsp.rm(tmp, { force: true }).catch(() => {});
-    throw new WgradError('saveCheckpoint', `cannot write ${path}: ${(e as Error).message}`);
+    throw new WgradError(op, `cannot write ${path}: ${(e as Error).message}`);
   }
   // Make the rename itself durable; not every platform can fsync a directory.
   try {
