@@ -17,6 +17,9 @@ export type AnyStorageArray = Float32Array | Int32Array | Uint32Array;
 
 export const BYTES_PER_ELEMENT = 4;
 
+/** The largest finite float32, 2^128 − 2^104 (shared by the checks that a JS number fits a float32 tensor). */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
 export function storageArray(dtype: DType, length: number): AnyStorageArray {
   switch (dtype) {
     case 'float32': return new Float32Array(length);

@@ -25,6 +25,7 @@
  * A number outside the float32 range (e.g. `1e400`, which would read as Infinity) is an error too.
  */
 import { WgradError } from '../core/backend.js';
+import { FLOAT32_MAX } from '../core/dtype.js';
 import { fromStorageArray } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -176,8 +177,6 @@ function columnIndex(t: CsvTable, col: string, what: string): number {
 }
 
 const where = (t: CsvTable, r: number, col: string, c: number) => `${t.name}, line ${t.lines[r]}, column ${JSON.stringify(col)} (${c + 1})`;
-
-const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** The value of the decimal `v` at row r, column c; one that float32 cannot hold (1e400 → Infinity) is an error. */
 function numberAt(op: string, t: CsvTable, r: number, col: string, c: number, v: string): number {
