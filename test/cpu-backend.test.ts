@@ -11,7 +11,7 @@ import type { CpuStorage, CpuView } from '../src/backends/cpu/types.js';
 import type { DType } from '../src/core/dtype.js';
 import type { ComputePrim, Conv2dGeometry, PrimParams } from '../src/core/prims.js';
 import { contiguousStrides, convOutSize, numel, unravel } from '../src/core/shape.js';
-import { bitsToUniform, threefry2x32 } from '../src/random/threefry.js';
+import { bitsToUniform, threefry2x32 } from '../src/core/random/threefry.js';
 
 const cpu = new CpuBackend();
 const cpu64 = new CpuBackend({ float64: true });

@@ -9,7 +9,7 @@ import * as wg from '../src/index.js';
 import { init } from '../src/init.js';
 import { attacks, evaluation } from '../src/index.js';
 import { nodeGpu } from '../src/backends/webgpu/node-gpu.js';
-import { mulberry32 } from '../src/random/mulberry.js';
+import { mulberry32 } from '../src/core/random/mulberry.js';
 
 type T = wg.Tensor;
 const { key } = wg.random;

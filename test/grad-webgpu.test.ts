@@ -11,7 +11,7 @@ import * as wg from '../src/index.js';
 import type { Backend } from '../src/core/backend.js';
 import { withBackend } from '../src/tensor/engine.js';
 import { DEFAULT_MATMUL_CONFIG, setMatmulConfig } from '../src/kernels/matmul.js';
-import { mulberry32 } from '../src/random/mulberry.js';
+import { mulberry32 } from '../src/core/random/mulberry.js';
 import { convCaseArb, distinctArb, numel, type Shape } from './helpers/arbitrary.js';
 import { compareArrays, getCpu, getGpu } from './helpers/gpu.js';
 

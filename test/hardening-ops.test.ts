@@ -417,8 +417,8 @@ describe('random.normal is bit-identical on the CPU and WebGPU (item 8)', () => 
   }, 120_000);
 
   it('the integer Box–Muller is a standard normal: matches √(−2 ln u)·cos(2πv) to 1.1e-6, moments of 200k draws', async () => {
-    const { normalFromBits } = await import('../src/random/normal.js');
-    const { threefry2x32 } = await import('../src/random/threefry.js');
+    const { normalFromBits } = await import('../src/core/random/normal.js');
+    const { threefry2x32 } = await import('../src/core/random/threefry.js');
     let worst = 0;
     for (let i = 0; i < 50_000; i++) {
       const [a, b] = threefry2x32(3, 4, i, 0);

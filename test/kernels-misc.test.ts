@@ -13,7 +13,7 @@ import { nodeGpu } from '../src/backends/webgpu/node-gpu.js';
 import { WgradError } from '../src/core/backend.js';
 import type { DType } from '../src/core/dtype.js';
 import { contiguousStrides, numel } from '../src/core/shape.js';
-import { bitsToUniform, threefry2x32 } from '../src/random/threefry.js';
+import { bitsToUniform, threefry2x32 } from '../src/core/random/threefry.js';
 import {
   checkPrim, contiguousLayout, cpuOnly, gens, getCpu, getGpu, layoutArb, makePair, releasePairs, shapeArb, withSpecials,
   type Layout,

@@ -28,10 +28,9 @@ interface Layer {
 }
 
 const LAYERS: Layer[] = [
-  // The pure integer PRNG helpers are shared by the CPU backend, the WGSL kernels and random.ts.
-  { name: 'core', paths: ['core/', 'random/threefry.ts', 'random/normal.ts', 'random/mulberry.ts'] },
+  { name: 'core', paths: ['core/'] },
   { name: 'backends', paths: ['backends/', 'kernels/'], onlyFrom: ['entry'] },
-  { name: 'tensor', paths: ['tensor/', 'random/random.ts'] },
+  { name: 'tensor', paths: ['tensor/', 'random/'] },
   { name: 'autograd', paths: ['autograd/'] },
   { name: 'libraries', paths: ['nn/', 'losses/', 'optim/', 'data/', 'io/'], independent: true },
   { name: 'attacks', paths: ['attacks/'] },

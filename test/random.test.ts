@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as wg from '../src/index.js';
-import { bitsToUniform, threefry2x32 } from '../src/random/threefry.js';
+import { bitsToUniform, threefry2x32 } from '../src/core/random/threefry.js';
 import { runs, values } from './helpers/arbitrary.js';
 
 beforeAll(async () => {

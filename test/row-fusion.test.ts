@@ -11,7 +11,7 @@ import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import { CpuBackend } from '../src/backends/cpu/backend.js';
 import * as wg from '../src/index.js';
 import { withBackend } from '../src/tensor/engine.js';
-import { mulberry32 } from '../src/random/mulberry.js';
+import { mulberry32 } from '../src/core/random/mulberry.js';
 import { fusedAndUnfused, tidyOn as on, withDispatchKeys } from './helpers/gpu.js';
 
 type T = wg.Tensor;

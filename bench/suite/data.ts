@@ -5,7 +5,7 @@
  */
 
 /** The seeded host PRNG (mulberry32) that wgrad's gradient checker uses too. */
-import { mulberry32 as rng } from '../../src/random/mulberry.js';
+import { mulberry32 as rng } from '../../src/core/random/mulberry.js';
 export { rng };
 
 export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {

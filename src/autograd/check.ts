@@ -14,7 +14,7 @@
  * of the wrong length would otherwise turn into NaN (or pass) in the directional dot product.
  */
 import { WgradError } from '../core/backend.js';
-import { mulberry32 } from '../random/mulberry.js';
+import { mulberry32 } from '../core/random/mulberry.js';
 import { float64Backend, fromStorageArray, withBackend } from '../tensor/engine.js';
 import { add, mul } from '../tensor/ops/elementwise.js';
 import { sum } from '../tensor/ops/reduce.js';

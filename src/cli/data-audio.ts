@@ -24,7 +24,7 @@ import { join, relative } from 'node:path';
 import { WgradError } from '../core/backend.js';
 import { createLogMel, type LogMelOptions } from '../data/audio.js';
 import { readWavFile } from '../io/node.js';
-import { mulberry32 } from '../random/mulberry.js';
+import { mulberry32 } from '../core/random/mulberry.js';
 import { hasBackend } from '../tensor/engine.js';
 import { tensor } from '../tensor/ops/creation.js';
 import type { AudioFeatures, HostDataset, HostSplit, LoadOptions } from './dataset.js';

@@ -91,7 +91,7 @@ export interface PrimParams {
   argsort: { descending: boolean };
   // ---- randomness (counter based: element i of the output depends only on key and i) ----
   /** () → `shape` of uint32 bits ('bits'), float32 uniform in [0, 1) ('uniform') or standard
-   *  normal ('normal', integer-only Box–Muller: src/random/normal.ts). */
+   *  normal ('normal', integer-only Box–Muller: src/core/random/normal.ts). */
   random: { key: [number, number]; shape: number[]; dist: 'bits' | 'uniform' | 'normal' };
 }
 

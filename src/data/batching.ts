@@ -8,7 +8,7 @@
  */
 import { WgradError } from '../core/backend.js';
 import { treeLeaves, treeMap } from '../tensor/tree.js';
-import { threefry2x32 } from '../random/threefry.js';
+import { threefry2x32 } from '../core/random/threefry.js';
 import { permutation, type Key } from '../random/random.js';
 import { fromStorageArray } from '../tensor/engine.js';
 import { slice, take } from '../tensor/ops/movement.js';

@@ -1,8 +1,8 @@
 /**
  * random {key, shape, dist}: counter-based Threefry-2x32 (20 rounds), the same function as
- * src/random/threefry.ts. Element i (row-major) is bits_i = threefry2x32(key, [i, 0])[0]; 'uniform'
+ * src/core/random/threefry.ts. Element i (row-major) is bits_i = threefry2x32(key, [i, 0])[0]; 'uniform'
  * maps bits to [0, 1) as bitcast((bits >> 9) | 0x3f800000) - 1 (exact); 'normal' is
- * normalFromBits(w.x, w.y) of both words (src/random/normal.ts: integer operations only, so its
+ * normalFromBits(w.x, w.y) of both words (src/core/random/normal.ts: integer operations only, so its
  * bits match the CPU's on every device). Element-parallel
  * (wgsl.ts `flatMain`: 256 lanes × 16 elements per workgroup, a 2-D grid for large outputs); the key is a uniform, so every
  * call shares one pipeline per dist. Bits are identical to the CPU's by construction.
@@ -10,7 +10,7 @@
 import type { OutputSpec } from '../core/backend.js';
 import { numel } from '../core/shape.js';
 import type { GpuRuntime, GpuStorage } from './runtime.js';
-import { normalWgsl } from '../random/normal.js';
+import { normalWgsl } from '../core/random/normal.js';
 import { flatGrid, FLAT_END, flatMain, storageDecl, Uniforms, WG } from './wgsl.js';
 
 const ROTATIONS = [13, 15, 26, 6, 17, 29, 16, 24];

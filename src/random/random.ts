@@ -11,7 +11,7 @@ import { add, cast, floor, less, mul } from '../tensor/ops/elementwise.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checkInt, checkShape } from '../core/shape.js';
-import { threefry2x32 } from './threefry.js';
+import { threefry2x32 } from '../core/random/threefry.js';
 
 export type Key = readonly [number, number];
 
@@ -64,7 +64,7 @@ export function uniform(k: Key, shape: readonly number[], opts: { minval?: numbe
 
 /**
  * Standard normal float32, scaled by `stddev` and shifted by `mean`. Box–Muller on the two words of
- * one Threefry block, evaluated with integer operations only (src/random/normal.ts), so that the
+ * one Threefry block, evaluated with integer operations only (src/core/random/normal.ts), so that the
  * same key gives the same bits on the CPU and on every WebGPU device.
  */
 export function normal(k: Key, shape: readonly number[], opts: { mean?: number; stddev?: number } = {}): Tensor {

@@ -7,8 +7,8 @@
  */
 import type { OutputSpec } from '../../core/backend.js';
 import { numel } from '../../core/shape.js';
-import { normalFromBits } from '../../random/normal.js';
-import { bitsToUniform, threefry2x32 } from '../../random/threefry.js';
+import { normalFromBits } from '../../core/random/normal.js';
+import { bitsToUniform, threefry2x32 } from '../../core/random/threefry.js';
 import { allocData, type CpuContext, type CpuData } from './types.js';
 
 export function random(
