@@ -243,16 +243,23 @@ function updateGenerator(params: ModelParams, state: SslState, x: Tensor, o: Res
     const r = generatorStep(gp, gopt, params, state.model, x, o, state.target);
     dispose([gp, gopt, parts]);
     [gp, gopt] = [r.params, r.opt];
-    parts = { generator: r.objective, ...prefixed(r.parts) };
+    parts = { generator: r.objective, ...prefixed(r.parts, r.objective) };
   }
   if (!parts) {
     const [v, p] = generatorObjective(gp, params, state.model, x, o, state.target);
-    parts = { generator: v, ...prefixed(p) };
+    parts = { generator: v, ...prefixed(p, v) };
   }
   return { gp, gopt, parts };
 }
 
-const prefixed = (p: Parts): Parts => Object.fromEntries(Object.entries(p).filter(([k]) => k !== 'loss').map(([k, v]) => [`generator${k[0].toUpperCase()}${k.slice(1)}`, v]));
+/**
+ * The generator's parts renamed generatorX, without `loss` (the objective is reported as
+ * `generator`): `loss` is disposed here unless it is `objective` itself.
+ */
+function prefixed(p: Parts, objective: Tensor): Parts {
+  if (p.loss !== objective) p.loss.dispose();
+  return Object.fromEntries(Object.entries(p).filter(([k]) => k !== 'loss').map(([k, v]) => [`generator${k[0].toUpperCase()}${k.slice(1)}`, v]));
+}
 
 /**
  * One APLR step on a batch x [N, ...]: generator ascent step(s), then the encoder's and predictor's
