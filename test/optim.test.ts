@@ -228,6 +228,59 @@ describe('clipByGlobalNorm, chain, globalNorm', () => {
   });
 });
 
+describe('masked (Optax semantics)', () => {
+  const tree = () => ({ w: wg.tensor(W0, { shape: [2, 2] }), b: wg.tensor(B0), nested: { bn: { scale: wg.tensor([2, -1]) } } });
+
+  it('the inner transformation sees only the selected leaves; the others pass through unchanged', async () => {
+    const params = tree();
+    const seen: string[][] = [];
+    const probe: optim.GradientTransformation<Record<string, never>> = {
+      init: (p) => (seen.push(wg.treeLeaves(p).map(([path]) => path)), {}),
+      update: (u, s, p) => (seen.push(wg.treeLeaves(u).map(([path]) => path), wg.treeLeaves(p).map(([path]) => path)), [wg.tidy(() => wg.treeMap(u, (t) => wg.mul(t, 10))), s]),
+    };
+    const opt = optim.masked(probe, (path) => path !== 'b');
+    const [u] = opt.update(params, opt.init(params), params);
+    expect(seen).toEqual([['w', 'nested.bn.scale'], ['w', 'nested.bn.scale'], ['w', 'nested.bn.scale']]);
+    expect(await arr(u.w)).toEqual(W0.map((v) => Math.fround(10 * v)));
+    expect(await arr(u.nested.bn.scale)).toEqual([20, -10]);
+    expect(await arr(u.b)).toEqual(B0.map(Math.fround));
+    expect(u.b).not.toBe(params.b); // passed through as a new tensor: update never returns its inputs
+  });
+
+  it('a stateful inner keeps state for the selected leaves only; the mask reads path and tensor', async () => {
+    const params = tree();
+    const opt = optim.masked(optim.traceMomentum({ decay: 0.5 }), (_, p) => p.rank > 1);
+    let state = opt.init(params);
+    expect(wg.treeLeaves(state).map(([path]) => path)).toEqual(['trace.w']);
+    const g = { w: wg.ones([2, 2]), b: wg.tensor([1, 2]), nested: { bn: { scale: wg.tensor([3, 4]) } } };
+    let u;
+    [u, state] = opt.update(g, state, params);
+    [u, state] = opt.update(g, state, params);
+    expect(await arr(u.w)).toEqual([1.5, 1.5, 1.5, 1.5]); // 0.5·1 + 1
+    expect(await arr(u.b)).toEqual([1, 2]);
+    expect(await arr(u.nested.bn.scale)).toEqual([3, 4]);
+  });
+
+  it('masked weight decay is what sgd\'s decayMask does', async () => {
+    const mask = (path: string) => path !== 'b';
+    const viaMasked = await runDevice(optim.chain(optim.masked(optim.addDecayedWeights(0.1), mask), optim.scaleByLearningRate(0.1)), 2);
+    const viaOption = await runDevice(optim.sgd({ lr: 0.1, weightDecay: 0.1, decayMask: mask }), 2);
+    expectTrajectories(viaMasked, viaOption, 0);
+    const host = runHost((p, g) => ({ w: p.w.map((v, i) => v - 0.1 * (g.w[i] + 0.1 * v)), b: p.b.map((v, i) => v - 0.1 * g.b[i]) }), 2);
+    expectTrajectories(viaOption, host);
+  });
+});
+
+describe('makeOptimizer (an optimizer by name)', () => {
+  it('builds the named optimizer with its schedule; refuses unknown names and bad values naming optim.makeOptimizer', async () => {
+    const spec = { lr: 0.1, schedule: 'constant', warmupSteps: 0, totalSteps: 1 } as const;
+    expectTrajectories(await runDevice(optim.makeOptimizer({ ...spec, name: 'sgd', momentum: 0 }), 2), await runDevice(optim.sgd({ lr: 0.1 }), 2), 0);
+    expectTrajectories(await runDevice(optim.makeOptimizer({ ...spec, name: 'adam' }), 2), await runDevice(optim.adam({ lr: 0.1 }), 2), 0);
+    expect(() => optim.makeOptimizer({ ...spec, name: 'rmsprop' as never })).toThrow(/optim\.makeOptimizer.*lars, sgd, adam/);
+    expect(() => optim.makeOptimizer({ ...spec, name: 'sgd', lr: 0 })).toThrow(/optim\.makeOptimizer: lr must be positive/);
+  });
+});
+
 describe('ownership', () => {
   it('update never returns its inputs; the old state can be disposed; steps do not leak', async () => {
     for (const opt of [optim.sgd({ lr: 0.1, momentum: 0.9, weightDecay: 1e-4 }), optim.adamw({ lr: 1e-3 }), optim.lars({ lr: 0.1, weightDecay: 1e-6 })]) {

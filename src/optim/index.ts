@@ -21,7 +21,7 @@
 export type { GradientTransformation, StateOf, Schedule, ScalarOrSchedule, ParamPredicate } from './types.js';
 export {
   scale, scaleByLearningRate, traceMomentum, scaleByAdam, addDecayedWeights, scaleByTrustRatio, clipByGlobalNorm,
-  globalNorm, chain, applyUpdates,
+  globalNorm, chain, masked, applyUpdates,
   type CountState, type TraceState, type AdamState, type AdamScalingOptions, type TrustRatioOptions,
 } from './transforms.js';
 export {
@@ -32,3 +32,4 @@ export {
   constantSchedule, piecewiseConstantSchedule, stepSchedule, linearSchedule, cosineDecaySchedule, warmupCosineDecaySchedule,
   type WarmupCosineOptions,
 } from './schedules.js';
+export { makeOptimizer, OPTIMIZER_NAMES, type OptimizerName, type OptimizerSpec } from './spec.js';

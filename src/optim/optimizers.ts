@@ -15,12 +15,17 @@
  *          outside the buffer, which matters only while lr changes). By default biases and
  *          BatchNorm/LayerNorm parameters — every leaf of rank ≤ 1 — are excluded, as SimCLR does;
  *          pass `exclude(path, param)` to choose by path instead (e.g. /bn|bias/.test(path)).
+ *
+ * Masks (sgd's and adamw's `decayMask`, lars's `exclude`) are applied with `masked`, as Optax does.
  */
 import type { GradientTransformation, ParamPredicate, ScalarOrSchedule } from './types.js';
-import { addDecayedWeights, chain, scaleByAdam, scaleByLearningRate, scaleByTrustRatio, traceMomentum } from './transforms.js';
+import { addDecayedWeights, chain, masked, scaleByAdam, scaleByLearningRate, scaleByTrustRatio, traceMomentum } from './transforms.js';
 
 /** Any optimizer here (its state is a tuple of its transformations' states, a pytree). */
 export type Optimizer = GradientTransformation<unknown[]>;
+
+/** `t` restricted to the leaves `mask` selects, or `t` itself without a mask. */
+const maskedIf = <S>(t: GradientTransformation<S>, mask?: ParamPredicate) => (mask ? masked(t, mask) : t);
 
 export interface SgdOptions {
   lr: ScalarOrSchedule;
@@ -37,7 +42,7 @@ export interface SgdOptions {
 export function sgd(opts: SgdOptions): Optimizer {
   const { lr, momentum = 0, nesterov = false, weightDecay = 0, decayMask } = opts;
   const parts: GradientTransformation<any>[] = [];
-  if (weightDecay !== 0) parts.push(addDecayedWeights(weightDecay, decayMask));
+  if (weightDecay !== 0) parts.push(maskedIf(addDecayedWeights(weightDecay), decayMask));
   if (momentum !== 0) parts.push(traceMomentum({ decay: momentum, nesterov }));
   parts.push(scaleByLearningRate(lr));
   return chain(...parts);
@@ -67,7 +72,7 @@ export interface AdamWOptions extends AdamOptions {
 
 export function adamw(opts: AdamWOptions) {
   const { lr, weightDecay = 1e-4, decayMask, ...scaling } = opts;
-  return chain(scaleByAdam(scaling), addDecayedWeights(weightDecay, decayMask), scaleByLearningRate(lr));
+  return chain(scaleByAdam(scaling), maskedIf(addDecayedWeights(weightDecay), decayMask), scaleByLearningRate(lr));
 }
 
 export interface LarsOptions {
@@ -93,8 +98,8 @@ export function lars(opts: LarsOptions) {
   const { lr, momentum = 0.9, nesterov = false, weightDecay = 0, trustCoefficient = 0.001, eps = 0, exclude = excludeBiasAndNorm } = opts;
   const included: ParamPredicate = (path, p) => !exclude(path, p);
   return chain(
-    addDecayedWeights(weightDecay, included),
-    scaleByTrustRatio({ trustCoefficient, eps, mask: included }),
+    masked(addDecayedWeights(weightDecay), included),
+    masked(scaleByTrustRatio({ trustCoefficient, eps }), included),
     scaleByLearningRate(lr),
     traceMomentum({ decay: momentum, nesterov }),
   );

@@ -6,7 +6,7 @@
  * Every `update` runs in `tidy`: only the returned updates and state survive.
  */
 import { WgradError } from '../core/backend.js';
-import { treeUnflatten } from '../tensor/tree.js';
+import { treeLeaves, treeUnflatten } from '../tensor/tree.js';
 import { full, tensor } from '../tensor/ops/creation.js';
 import { add, div, equal, logicalOr, maximum, mul, sqrt, where } from '../tensor/ops/elementwise.js';
 import { sum } from '../tensor/ops/reduce.js';
@@ -116,15 +116,15 @@ export function scaleByAdam(opts: AdamScalingOptions = {}): GradientTransformati
 
 /**
  * updates + weightDecay·params (decoupled weight decay when placed after an adaptive rescaling, L2
- * regularization when placed first). `mask(path, param)` true → decayed (default: every leaf).
+ * regularization when placed first). To decay only some leaves, wrap it: masked(addDecayedWeights(wd), predicate).
  */
-export function addDecayedWeights(weightDecay: number, mask?: ParamPredicate): GradientTransformation<Empty> {
+export function addDecayedWeights(weightDecay: number): GradientTransformation<Empty> {
   return {
     init: empty,
     update: (updates, state, params) => {
       needParams('addDecayedWeights', params);
       return tidy(() => [
-        mapUpdates('addDecayedWeights', updates, [params], (path, u, p) => (weightDecay !== 0 && (!mask || mask(path, p)) ? add(u, mul(p, weightDecay)) : alias(u))),
+        mapUpdates('addDecayedWeights', updates, [params], (_, u, p) => (weightDecay !== 0 ? add(u, mul(p, weightDecay)) : alias(u))),
         { ...state },
       ]);
     },
@@ -136,24 +136,22 @@ export interface TrustRatioOptions {
   trustCoefficient?: number;
   /** Added to the update norm (default 0). */
   eps?: number;
-  /** Leaves to adapt; `mask(path, param)` false → passed through unscaled (default: all). */
-  mask?: ParamPredicate;
 }
 
 /**
  * LARS's layer-wise adaptation (Optax's scale_by_trust_ratio): each leaf u of the updates becomes
  * u · η‖w‖/(‖u‖ + eps), or u itself when ‖w‖ = 0 or ‖u‖ = 0. Placed after `addDecayedWeights`, u is
- * g + wd·w, so the ratio is η‖w‖/‖g + wd·w‖ (SimCLR's LARS). Norms stay on the device.
+ * g + wd·w, so the ratio is η‖w‖/‖g + wd·w‖ (SimCLR's LARS). Norms stay on the device. To adapt
+ * only some leaves, wrap it: masked(scaleByTrustRatio(…), predicate).
  */
 export function scaleByTrustRatio(opts: TrustRatioOptions = {}): GradientTransformation<Empty> {
-  const { trustCoefficient = 0.001, eps = 0, mask } = opts;
+  const { trustCoefficient = 0.001, eps = 0 } = opts;
   return {
     init: empty,
     update: (updates, state, params) => {
       needParams('scaleByTrustRatio', params);
       return tidy(() => [
-        mapUpdates('scaleByTrustRatio', updates, [params], (path, u, p) => {
-          if (mask && !mask(path, p)) return alias(u);
+        mapUpdates('scaleByTrustRatio', updates, [params], (_, u, p) => {
           const wNorm = sqrt(sum(mul(p, p)));
           const uNorm = sqrt(sum(mul(u, u)));
           const ratio = div(mul(wNorm, trustCoefficient), add(uNorm, eps));
@@ -208,6 +206,36 @@ export function chain<T extends readonly GradientTransformation<any>[]>(
         // With no transformations the updates would come back as themselves: copy them.
         if (transforms.length === 0) u = treeMap(updates, alias);
         return [u, states as S];
+      }),
+  };
+}
+
+/**
+ * Optax's `masked`: `inner` transforms only the leaves the predicate selects; the others pass through
+ * unchanged. The predicate is asked with each leaf's path and tensor: of the params at init, of the
+ * updates at update (same paths and shapes). The inner transformation sees the same trees with the
+ * unselected leaves replaced by null (Optax: MaskedNode), so its state holds only the selected
+ * leaves. Differences from Optax: the mask is a predicate (path, leaf) → boolean, not a pytree of
+ * booleans (a boolean pytree is the predicate that looks its path up), and the state is the inner
+ * state itself, not wrapped in a MaskedState (so wrapping a stateless transformation leaves an
+ * optimizer's state, and its checkpoints, as they were).
+ */
+export function masked<S>(inner: GradientTransformation<S>, predicate: ParamPredicate): GradientTransformation<S> {
+  const select = <P>(tree: P, keep: boolean[]): P => {
+    let i = 0;
+    return treeMap(tree, (t) => (keep[i++] ? t : (null as unknown as Tensor)));
+  };
+  const maskOf = (tree: unknown) => zipLeaves('masked', tree).map(({ path, leaves: [t] }) => predicate(path, t));
+  return {
+    init: (params) => inner.init(select(params, maskOf(params))),
+    update: (updates, state, params) =>
+      tidy(() => {
+        const keep = maskOf(updates);
+        const [innerUpdates, next] = inner.update(select(updates, keep), state, params === undefined ? undefined : select(params, keep));
+        const transformed = treeLeaves(innerUpdates).map(([, t]) => t);
+        let j = 0;
+        const out = zipLeaves('masked', updates).map(({ leaves: [u] }, i) => (keep[i] ? transformed[j++] : alias(u)));
+        return [treeUnflatten(updates, out), next];
       }),
   };
 }
