@@ -3,18 +3,14 @@
  * (src/eval/svg.ts): per step, read back from a run's metrics.jsonl (x = epochs, fractional), one
  * series per phase (IDAA's VAE, the encoder) or per method (compare).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lineChart, type Series } from '../eval/svg.js';
+import { readStepLines } from './metrics.js';
 import { METRICS_FILE } from './run.js';
-
-interface StepLine { event: string; phase: string; epoch: number; step: number; loss: number }
 
 /** The per-step losses of a run directory, per phase, with x in (fractional) epochs. */
 export function stepCurves(dir: string): Record<string, { x: number[]; y: number[] }> {
-  const path = join(dir, METRICS_FILE);
-  if (!existsSync(path)) return {};
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as StepLine).filter((l) => l.event === 'step');
+  const lines = readStepLines(join(dir, METRICS_FILE));
   const perEpoch = new Map<string, number>();
   for (const l of lines) perEpoch.set(`${l.phase}/${l.epoch}`, Math.max(perEpoch.get(`${l.phase}/${l.epoch}`) ?? 0, l.step));
   const out: Record<string, { x: number[]; y: number[] }> = {};

@@ -4,10 +4,11 @@
  * untrained encoder, SimCLR and APLR; tables and audio: the untrained encoder, the noise and
  * masking baselines and APLR. Each run lives in OUT/runs/<name> with its checkpoints,
  * so an interrupted comparison continues with --resume (finished runs are not retrained; their
- * evaluation is reused from OUT/runs/<name>/eval.json). Writes OUT/results.md (the table),
+ * evaluation is reused from OUT/runs/<name>/eval.json when it was made under the same settings, data
+ * and checkpoint: eval-cache.ts). Writes OUT/results.md (the table),
  * OUT/results.json, OUT/accuracy-vs-eps.svg and OUT/loss.svg.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lineChart, PALETTE } from '../eval/svg.js';
 import { dispose } from '../tensor/scope.js';
@@ -15,11 +16,14 @@ import * as ssl from '../ssl/index.js';
 import { type Flags, type Parsed, UsageError } from './args.js';
 import { BACKEND_FLAG, startBackend } from './backend.js';
 import { compareLossChart } from './charts.js';
-import { type Domain, loadDataset } from './data.js';
+import { type Domain, type HostDataset, loadDataset } from './data.js';
 import { EVAL_SETTING_FLAGS, evalSettings } from './eval-command.js';
-import { evaluateRun, type EvalResult } from './evaluate.js';
+import { runEvaluation } from './eval-cache.js';
+import { evaluateRun, type EvalResult, type EvalSettings } from './evaluate.js';
 import { CHECKPOINT_FILE, type EpochRecord, freshRun, type RunConfig, train } from './run.js';
 import { RUN_FLAGS, runConfig } from './train-command.js';
+import { checkBatch } from './run-check.js';
+import { checkOutDir, openOutDir } from './run-dir.js';
 
 const ENTRIES = ['random', ...ssl.METHOD_NAMES, ...ssl.METHOD_NAMES.map((m) => `${m}+reg`)];
 
@@ -71,6 +75,7 @@ export function markdownTable(rows: Row[], epsList: number[]): string {
 
 export async function compareCommand(a: Parsed): Promise<void> {
   const out = a.out as string;
+  checkOutDir(out, '--out', 'compare');
   const given = a.methods as string[] | undefined;
   if (given && new Set(given).size !== given.length) throw new UsageError(`--methods lists a run twice: ${given.join(',')}`, 'compare');
   const beta = a.regularizer as number;
@@ -83,10 +88,21 @@ export async function compareCommand(a: Parsed): Promise<void> {
     const [method, reg] = (name === 'random' ? [ds.domain === 'image' ? 'simclr' : 'noise'] : name.split('+')) as [ssl.MethodName, string | undefined];
     return { name, method, cfg: runConfig(a, method, reg ? beta : 0, ds, 'compare') };
   });
+  checkBatch(a.batch as number, ds, 'compare');
   const log = s.log;
   log(`wgrad compare: ${names.join(', ')} on ${report}`);
   log(`data: ${ds.description}`);
-  mkdirSync(out, { recursive: true });
+  const release = openOutDir(out, '--out', 'compare', log); // locked while this process writes there (each run's directory too)
+  try {
+    await compareRuns(a, out, configs, ds, s);
+  } finally {
+    release();
+  }
+}
+
+async function compareRuns(a: Parsed, out: string, configs: { name: string; method: ssl.MethodName; cfg: RunConfig }[], ds: HostDataset, s: EvalSettings): Promise<void> {
+  const { log } = s;
+  const beta = a.regularizer as number;
   const rows: Row[] = [];
   const t0 = performance.now();
   for (const { name, method, cfg } of configs) {
@@ -102,26 +118,20 @@ export async function compareCommand(a: Parsed): Promise<void> {
       continue;
     }
     const dir = join(out, 'runs', name.replace('+', '-'));
-    const evalPath = join(dir, 'eval.json');
     log(`\n=== ${name} (${encoderLabel(cfg)}, ${cfg.optimizer} lr ${cfg.lr}, ${cfg.epochs} epochs, batch ${cfg.batch}) → ${dir}`);
     if (!a.resume && existsSync(join(dir, CHECKPOINT_FILE))) {
       throw new UsageError(`${join(dir, CHECKPOINT_FILE)} exists: pass --resume to continue or reuse it, or choose another --out`, 'compare');
     }
     const tTrain = performance.now();
-    const run = await train(cfg, ds, dir, !!a.resume);
+    const releaseRun = openOutDir(dir, '--out', 'compare', log);
+    const run = await train(cfg, ds, dir, !!a.resume).catch((e) => { releaseRun(); throw e; });
     try {
       const trainSeconds = run.history.reduce((acc, h) => acc + h.seconds, 0) || (performance.now() - tTrain) / 1000;
-      let result: EvalResult;
-      if (a.resume && existsSync(evalPath) && JSON.parse(readFileSync(evalPath, 'utf8')).epochs === run.epochsDone) {
-        result = JSON.parse(readFileSync(evalPath, 'utf8')).result;
-        log(`(evaluation reused from ${evalPath})`);
-      } else {
-        result = (await evaluateRun(run, ds, s)).result;
-        writeFileSync(evalPath, `${JSON.stringify({ epochs: run.epochsDone, result }, null, 2)}\n`);
-      }
+      const result = await runEvaluation(run, dir, ds, s, !!a.resume);
       rows.push({ name: name.replace('+reg', ` + regularizer (β = ${beta})`), method, regularizer: cfg.regularizer, trainSeconds, eval: result, history: run.history, dir });
     } finally {
       dispose(run);
+      releaseRun();
     }
     writeResults(out, rows, s.eps, ds.description, ds.domain, configs[0].cfg, a, (performance.now() - t0) / 1000);
   }

@@ -3,8 +3,8 @@
  * the accuracy-versus-ε chart of a run written by `wgrad train`. Writes DIR/eval/eval.json and
  * DIR/eval/accuracy-vs-eps.svg (or under --out), and prints a summary.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../io/node.js';
 import { sweepChart } from '../eval/sweep.js';
 import { dispose } from '../tensor/scope.js';
 import { type Flags, numberList, type Parsed, UsageError } from './args.js';
@@ -12,6 +12,8 @@ import { BACKEND_FLAG, startBackend } from './backend.js';
 import { loadDataset } from './data.js';
 import { type AttackName, evaluateRun, type EvalSettings, type ProbeScaling } from './evaluate.js';
 import { loadRun } from './run.js';
+import { checkInputShape } from './run-check.js';
+import { checkOutDir, openOutDir } from './run-dir.js';
 
 /** Flags shared by `eval` and `compare` (how an encoder is evaluated). */
 export const EVAL_SETTING_FLAGS: Flags = {
@@ -48,8 +50,11 @@ export function evalSettings(command: string, a: Parsed, seed: number): EvalSett
 export async function evalCommand(a: Parsed): Promise<void> {
   if (a.checkpoint === undefined) throw new UsageError('--checkpoint DIR is required (a run directory written by wgrad train)', 'eval');
   const dir = a.checkpoint as string;
+  const out = (a.out as string | undefined) ?? join(dir, 'eval');
+  checkOutDir(out, '--out', 'eval'); // before any work: an evaluation that cannot be written is lost
   const report = await startBackend(a.backend as string);
   const run = await loadRun(dir);
+  let release: (() => void) | undefined;
   try {
     const cfg = run.config;
     const s = evalSettings('eval', a, cfg.seed);
@@ -58,16 +63,16 @@ export async function evalCommand(a: Parsed): Promise<void> {
     });
     const want = cfg.domain ?? 'image';
     if (ds.domain !== want) throw new UsageError(`--data ${a.data as string} is a ${ds.domain} dataset, but the run in ${dir} was trained on ${want} data (${cfg.data})`, 'eval');
+    checkInputShape(run, ds, dir, 'eval');
+    release = openOutDir(out, '--out', 'eval', s.log);
     s.log(`wgrad eval ${dir} (${cfg.method}${cfg.regularizer > 0 ? ` + regularizer β = ${cfg.regularizer}` : ''}, ${run.epochsDone} epochs) on ${report}`);
     s.log(`data: ${ds.description}`);
     const { result, sweep } = await evaluateRun(run, ds, s);
-    const out = (a.out as string | undefined) ?? join(dir, 'eval');
-    mkdirSync(out, { recursive: true });
     const name = `${cfg.method}${cfg.regularizer > 0 ? ' + reg' : ''}`;
-    writeFileSync(join(out, 'eval.json'), `${JSON.stringify({ checkpoint: dir, method: cfg.method, regularizer: cfg.regularizer, epochs: run.epochsDone, data: ds.description, ...result }, null, 2)}\n`);
-    writeFileSync(join(out, 'accuracy-vs-eps.svg'), sweepChart({ ...sweep, series: sweep.series.map((x) => ({ ...x, name })) }, {
+    await writeFileAtomic(join(out, 'eval.json'), `${JSON.stringify({ checkpoint: dir, method: cfg.method, regularizer: cfg.regularizer, epochs: run.epochsDone, data: ds.description, ...result }, null, 2)}\n`);
+    await writeFileAtomic(join(out, 'accuracy-vs-eps.svg'), sweepChart({ ...sweep, series: sweep.series.map((x) => ({ ...x, name })) }, {
       title: `${name}: encoder + linear head under ${result.attack}`, subtitle: `first ${result.robustTotal} test images; ${ds.description.split(':')[0]}`,
-    }));
+    }), 'eval');
     const lines = [
       `| metric | value |`, `|---|---|`,
       `| linear probe (clean) | ${(100 * result.linearAccuracy).toFixed(2)} % |`,
@@ -82,5 +87,6 @@ export async function evalCommand(a: Parsed): Promise<void> {
     s.log(`wrote ${join(out, 'eval.json')} and ${join(out, 'accuracy-vs-eps.svg')} (${result.seconds.toFixed(0)} s)`);
   } finally {
     dispose(run);
+    release?.();
   }
 }

@@ -23,6 +23,8 @@ import { sync } from '../init.js';
 import * as ssl from '../ssl/index.js';
 import { batchTensors, type Domain, type HostDataset } from './data.js';
 import { Progress } from './progress.js';
+import { appendEpochLine, appendStepLines, reconcileMetrics } from './metrics.js';
+import { checkRunTree, refuseNonFinite } from './run-check.js';
 
 export interface RunConfig {
   method: ssl.MethodName;
@@ -184,6 +186,12 @@ export async function loadRun(dir: string): Promise<RunCheckpoint> {
   if (!existsSync(path)) throw new WgradError('checkpoint', `no checkpoint in ${dir} (expected ${CHECKPOINT_FILE})`);
   const { tree } = await loadCheckpoint<RunCheckpoint>(path);
   if (tree?.format !== 'wgrad-ssl-run') throw new WgradError('checkpoint', `${path} is not a wgrad training run (format ${JSON.stringify(tree?.format)})`);
+  try {
+    await checkRunTree(tree, path);
+  } catch (e) {
+    dispose(tree);
+    throw e;
+  }
   return tree;
 }
 
@@ -261,7 +269,7 @@ async function openRun(cfg: RunConfig, ds: HostDataset, dir: string, resume: boo
     dispose(run);
     throw new WgradError('train', `--resume: ${problem}`);
   }
-  await trimMetrics(join(dir, METRICS_FILE), run);
+  await reconcileMetrics(join(dir, METRICS_FILE), run, log);
   log(`resuming ${dir}: ${run.vaeEpochsDone}/${cfg.method === 'idaa' ? cfg.vaeEpochs : 0} VAE epochs and ${run.epochsDone}/${cfg.epochs} epochs done`);
   return run;
 }
@@ -281,13 +289,13 @@ export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume
   const phase = async (name: EpochRecord['phase'], first: number, last: number, epochLoop: (e: number) => Omit<EpochLoop, 'phase' | 'epoch' | 'epochs' | 'steps'>, done: (e: number) => void) => {
     for (let e = first; e <= last; e++) {
       if (budget-- <= 0) return false;
-      const stepLines = async (firstStep: number, losses: number[]) => fsp.appendFile(metricsPath,
-        losses.map((loss, i) => `${JSON.stringify({ event: 'step', phase: name, epoch: e, step: firstStep + i + 1, loss })}\n`).join(''));
+      const stepLines = (firstStep: number, losses: number[]) => appendStepLines(metricsPath, name, e, firstStep, losses);
       const rec = await runEpoch({ phase: name, epoch: e, epochs: last, steps: perEpoch, ...epochLoop(e) }, ds, cfg.batch, hooks, stepLines);
       done(e);
       run.history.push(rec);
+      await refuseNonFinite(run, `${name === 'vae' ? 'VAE ' : ''}epoch ${e}`);
       await save(dir, run);
-      await fsp.appendFile(metricsPath, `${JSON.stringify({ event: 'epoch', ...rec })}\n`);
+      await appendEpochLine(metricsPath, rec);
     }
     return true;
   };
@@ -319,17 +327,6 @@ export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume
     },
   }), (e) => { run.epochsDone = e; });
   return run;
-}
-
-/** Drops the metrics lines of epochs after the checkpoint (an epoch interrupted before it was saved). */
-async function trimMetrics(path: string, run: RunCheckpoint): Promise<void> {
-  if (!existsSync(path)) return;
-  const keep = (await fsp.readFile(path, 'utf8')).split('\n').filter((l) => {
-    if (!l.trim()) return false;
-    const m = JSON.parse(l) as { phase?: string; epoch?: number };
-    return m.epoch === undefined || m.epoch <= (m.phase === 'vae' ? run.vaeEpochsDone : run.epochsDone);
-  });
-  await fsp.writeFile(path, keep.map((l) => `${l}\n`).join(''));
 }
 
 /**

@@ -13,6 +13,9 @@ import { type HostDataset, loadDataset } from './data.js';
 import { lossChart } from './charts.js';
 import { IMAGE_ONLY_METHODS, type RunConfig, train } from './run.js';
 import { startBackend, BACKEND_FLAG } from './backend.js';
+import { normalizeDataSpec } from './paths.js';
+import { checkBatch } from './run-check.js';
+import { checkOutDir, openOutDir } from './run-dir.js';
 
 /** The flags shared by `train` and `compare` (the run's hyperparameters). */
 export const RUN_FLAGS: Flags = {
@@ -81,7 +84,7 @@ export function runConfig(a: Parsed, method: ssl.MethodName, regularizer: number
   const encoder = checkDomain(command, method, a.encoder as string | undefined, ds);
   return {
     method, regularizer,
-    data: a.data as string, domain: ds.domain, trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined,
+    data: normalizeDataSpec(a.data as string), domain: ds.domain, trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined,
     epochs: a.epochs as number, batch: a.batch as number, eps: a.eps as number, alpha: a.alpha as number | undefined,
     attackSteps: a['attack-steps'] as number, regSteps: a['reg-steps'] as number, seed: a.seed as number,
     encoder, width: a.width as number, hidden: encoder === 'mlp' ? numberList(command, 'hidden', a.hidden as string[], 1) : undefined,
@@ -107,16 +110,24 @@ export async function trainCommand(a: Parsed): Promise<void> {
   const method = a.method as ssl.MethodName;
   const beta = a.regularizer as number;
   const out = (a.out as string | undefined) ?? join('runs', `${method}${beta > 0 ? '-reg' : ''}`);
+  checkOutDir(out, '--out', 'train');
   const report = await startBackend(a.backend as string); // before the data: audio features are computed on the device
   const ds = await loadDataset(a.data as string, { trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined });
   const cfg = runConfig(a, method, beta, ds);
+  checkBatch(cfg.batch, ds, 'train');
   const log = (l: string) => process.stderr.write(`${l}\n`);
   log(`wgrad train --method ${method}${beta > 0 ? ` --regularizer ${beta}` : ''} on ${report}`);
   log(`data: ${ds.description}`);
   const size = cfg.encoder === 'mlp' ? `hidden ${cfg.hidden?.join(',')}` : `width ${cfg.width}`;
   log(`model: ${cfg.encoder} encoder (${size}), ${cfg.optimizer} lr ${cfg.lr}, batch ${cfg.batch}, ${cfg.epochs} epochs${method === 'idaa' ? ` after ${cfg.vaeEpochs} VAE epochs` : ''}; run directory ${out}`);
-  const run = await train(cfg, ds, out, a.resume as boolean, { stopAfter: a['stop-after'] as number | undefined });
-  writeFileSync(join(out, 'loss.svg'), lossChart(out, `${method}${beta > 0 ? ' + regularizer' : ''}: training loss per step`));
+  const release = openOutDir(out, '--out', 'train', log); // locked while this process writes there
+  let run: Awaited<ReturnType<typeof train>>;
+  try {
+    run = await train(cfg, ds, out, a.resume as boolean, { stopAfter: a['stop-after'] as number | undefined });
+    writeFileSync(join(out, 'loss.svg'), lossChart(out, `${method}${beta > 0 ? ' + regularizer' : ''}: training loss per step`));
+  } finally {
+    release();
+  }
   const last = run.history.filter((h) => h.phase === 'encoder').at(-1);
   log(`done: ${run.epochsDone}/${cfg.epochs} epochs${last ? `, last epoch loss ${last.loss.toFixed(4)}` : ''}; checkpoint ${join(out, 'checkpoint.safetensors')}, metrics ${join(out, 'metrics.jsonl')}, chart ${join(out, 'loss.svg')}`);
   log(`evaluate with: wgrad eval --checkpoint ${out}`);

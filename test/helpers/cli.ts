@@ -1,9 +1,12 @@
 /**
  * Shared by the command-line tests: run `wgrad` in this process (CPU backend) capturing what it
- * writes, tiny IDX datasets, and byte-exact comparison of two runs' checkpoints.
+ * writes, or as a child process (for kills, signals and concurrent runs), tiny IDX datasets, and
+ * byte-exact comparison of two runs' checkpoints.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import * as io from '../../src/io/node.js';
 import { main } from '../../src/cli/cli.js';
@@ -11,6 +14,8 @@ import { dispose } from '../../src/tensor/scope.js';
 import { treeLeaves } from '../../src/tensor/tree.js';
 
 export type Result = { status: number | null; stdout: string; stderr: string };
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 /** Runs the command line in this process, capturing stdout/stderr; train/eval/compare get `--backend cpu`. */
 export async function wgrad(...args: string[]): Promise<Result> {
@@ -28,12 +33,12 @@ export async function wgrad(...args: string[]): Promise<Result> {
   }
 }
 
-/** Four IDX files of n random 8×8 images with labels 0..2 (gzipped training files, plain test files). */
-export function writeIdx(target: string, n: number): void {
+/** Four IDX files of n random side×side images (default 8×8) with labels 0..2 (gzipped training files, plain test files). */
+export function writeIdx(target: string, n: number, side = 8): void {
   mkdirSync(target, { recursive: true });
   let seed = 1;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
-  const images = (count: number) => io.encodeIdx({ dtype: 'uint8', shape: [count, 8, 8], data: Uint8Array.from({ length: count * 64 }, rnd) });
+  const images = (count: number) => io.encodeIdx({ dtype: 'uint8', shape: [count, side, side], data: Uint8Array.from({ length: count * side * side }, rnd) });
   const labels = (count: number) => io.encodeIdx({ dtype: 'uint8', shape: [count], data: Uint8Array.from({ length: count }, (_, i) => i % 3) });
   writeFileSync(join(target, 'train-images-idx3-ubyte.gz'), gzipSync(images(n)));
   writeFileSync(join(target, 'train-labels-idx1-ubyte.gz'), gzipSync(labels(n)));
@@ -60,4 +65,16 @@ export async function checkpointLeaves(run: string): Promise<[string, number[]][
 export function differing(a: [string, number[]][], b: [string, number[]][]): string[] {
   if (a.length !== b.length) return [`${a.length} vs ${b.length} leaves`];
   return a.filter(([p, x], i) => p !== b[i][0] || x.length !== b[i][1].length || x.some((v, j) => v !== b[i][1][j])).map(([p]) => p);
+}
+
+/** A `wgrad` child process (src/cli/main.ts through tsx, CPU backend): `done` settles with its status, its signal and what it wrote. */
+export function spawnWgrad(...args: string[]): { child: ChildProcess; done: Promise<Result & { signal: NodeJS.Signals | null }> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, WGRAD_BACKEND: 'cpu' } });
+  const out: string[] = [], err: string[] = [];
+  child.stdout!.on('data', (c) => out.push(String(c)));
+  child.stderr!.on('data', (c) => err.push(String(c)));
+  const done = new Promise<Result & { signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('close', (status, signal) => resolve({ status, signal, stdout: out.join(''), stderr: err.join('') }));
+  });
+  return { child, done };
 }
