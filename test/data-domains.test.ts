@@ -14,7 +14,8 @@ import { WgradError } from '../src/core/backend.js';
 import { encodeWav, parseWav } from '../src/io/wav.js';
 import { logMelSpectrogram } from '../src/data/audio.js';
 import { tensor } from '../src/tensor/ops/creation.js';
-import { batchTensors, loadDataset } from '../src/cli/data.js';
+import { batchTensors, type HostDataset, loadDataset } from '../src/cli/data.js';
+import type { TabularSchema } from '../src/io/csv.js';
 import { logMelOptions } from '../src/cli/data-audio.js';
 import { convert, decompressRda, parseRda, toCsv } from '../scripts/data/mlbench-to-csv.js';
 import { decimate2, generateSpokenDigits } from '../scripts/data/spoken-digits.js';
@@ -28,6 +29,12 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wgrad-domains-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The fitted CSV schema of a tabular dataset. */
+function schemaOf(ds: HostDataset): TabularSchema {
+  if (ds.preprocessing.domain !== 'tabular') throw new Error(`expected a tabular dataset, got ${ds.domain}`);
+  return ds.preprocessing.schema;
+}
 
 /** Expects `promise` to reject with a WgradError whose message matches every pattern. */
 async function rejects(promise: Promise<unknown>, ...patterns: (string | RegExp)[]) {
@@ -158,20 +165,24 @@ describe('loadDataset: tables', () => {
     y.dispose();
   });
 
-  it('without a split column every 5th row of each class is a test row; limits keep the first rows', async () => {
+  it('without a split column every 5th row of each class is a test row; limits keep a stratified sample', async () => {
     const rows = Array.from({ length: 20 }, (_, i) => `${i},${i % 2 ? 'b' : 'a'}`);
     const p = csv('nosplit.csv', `v,label\n${rows.join('\n')}\n`);
     const ds = await loadDataset(p);
     // class a: rows 0,2,...,18 → its 5th and 10th (rows 8, 18); class b: rows 9, 19.
     expect(ds.test.n).toBe(4);
-    const col = ds.tabular!.columns[0];
+    const col = schemaOf(ds).columns[0];
     if (col.kind !== 'numeric') throw new Error('v should be numeric');
     expect(Array.from(ds.test.x, (v) => Math.round(v * col.std + col.mean))).toEqual([8, 9, 18, 19]);
     expect(col.mean).toBeCloseTo((190 - 54) / 16, 5); // the mean of the 16 training rows only
     const limited = await loadDataset(p, { trainLimit: 4, testLimit: 1 });
     expect([limited.train.n, limited.test.n]).toEqual([4, 1]);
-    const lc = limited.tabular!.columns[0];
-    expect(lc.kind === 'numeric' && lc.mean).toBe(1.5); // rows 0..3
+    expect(Array.from(limited.train.labels).sort()).toEqual([0, 0, 1, 1]); // 2 of each class, not rows 0..3
+    const lc = schemaOf(limited).columns[0];
+    if (lc.kind !== 'numeric') throw new Error('v should be numeric');
+    const values = Array.from(limited.train.x, (v) => Math.round(v * lc.std + lc.mean));
+    expect(lc.mean).toBeCloseTo(values.reduce((a, b) => a + b, 0) / 4, 5); // fitted on the sampled rows
+    expect(values.filter((v) => v % 2 === 0)).toHaveLength(2); // class a holds the even values
   });
 
   it('the shipped Satellite table loads: 4,435 + 2,000 rows, 36 standardized features, 6 classes', async () => {
@@ -230,7 +241,8 @@ describe('loadDataset: WAV directories', () => {
     // A test clip: its log-mel, standardized with the training statistics, band-major.
     const opts = logMelOptions(SR);
     expect([opts.hopLength, opts.nFft, opts.nMels]).toEqual([258, 512, 32]);
-    const audio = ds.audio!;
+    if (ds.preprocessing.domain !== 'audio') throw new Error('expected audio preprocessing');
+    const audio = ds.preprocessing.features;
     for (let i = 0; i < 2; i++) {
       const label = ds.test.labels[i];
       const m = logMelSpectrogram(tensor(tone(label === 0 ? 500 : 3000, 0.8)), opts);

@@ -21,10 +21,10 @@ import type { IdxArray } from '../io/idx.js';
 import { tensor } from '../tensor/ops/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { isAudioDir, loadAudioDataset } from './data-audio.js';
-import type { HostDataset, HostSplit, LoadOptions } from './dataset.js';
+import { givenPreprocessing, type HostDataset, type HostSplit, type LoadOptions } from './dataset.js';
 import { loadTabularDataset } from './data-tabular.js';
 
-export type { AudioFeatures, Domain, HostDataset, HostSplit, LoadOptions } from './dataset.js';
+export type { AudioFeatures, Domain, HostDataset, HostSplit, LoadOptions, Preprocessing } from './dataset.js';
 
 const FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
 
@@ -53,7 +53,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   }
   if (stat.isFile()) {
     if (!/\.csv$/i.test(dir)) throw new WgradError('data', `--data ${spec}: ${dir} is a file but not a .csv table; expected a .csv file or a directory (IDX files or WAV clips)`);
-    return loadTabularDataset(dir, opts);
+    return loadTabularDataset(dir, spec, opts);
   }
   if (!stat.isDirectory()) throw new WgradError('data', `--data ${spec}: ${dir} is neither a directory nor a .csv file`);
   const paths = await Promise.all(FILES.map((f) => findFile(dir, f)));
@@ -63,6 +63,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
     throw new WgradError('data', `--data ${spec}: ${dir} has neither the four IDX files (${FILES.join(', ')}, gzipped or not) nor WAV clips in train/<class>/ and test/<class>/`);
   }
   if (missing.length) throw new WgradError('data', `--data ${spec}: missing in ${dir}: ${missing.map((m) => `${m}(.gz)`).join(', ')}`);
+  givenPreprocessing(opts, 'image', spec); // images have nothing fitted: only the domain must match
   const [trI, trL, teI, teL] = await Promise.all((paths as string[]).map((p) => readIdxFile(p)));
   const train = toSplit(trI, trL, paths[0]!, paths[1]!, opts.trainLimit);
   const test = toSplit(teI, teL, paths[2]!, paths[3]!, opts.testLimit);
@@ -72,8 +73,11 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   }
   let classes = 0;
   for (const s of [train, test]) for (const y of s.labels) classes = Math.max(classes, y + 1);
+  if (new Set(train.labels).size < 2) {
+    throw new WgradError('data', `${paths[1]}: one class only (label ${train.labels[0]}) in the training images${opts.trainLimit !== undefined ? ` (the first ${train.n}, --train-limit)` : ''}; a classification dataset needs at least 2`);
+  }
   const what = spec === 'subset' ? 'the committed Fashion-MNIST subset' : spec === 'fashion-mnist' ? 'the full Fashion-MNIST set' : 'IDX files';
-  return { domain: 'image', train, test, shape, classes, dir, description: `${what} in ${displayPath(dir)}: ${train.n} training and ${test.n} test images of ${shape[1]}×${shape[2]}, ${classes} classes` };
+  return { domain: 'image', train, test, shape, classes, dir, preprocessing: { domain: 'image' }, description: `${what} in ${displayPath(dir)}: ${train.n} training and ${test.n} test images of ${shape[1]}×${shape[2]}, ${classes} classes` };
 }
 
 function toSplit(img: IdxArray, lab: IdxArray, imgPath: string, labPath: string, limit?: number): HostSplit {

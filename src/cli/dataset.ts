@@ -1,9 +1,11 @@
 /**
- * The shapes of a command-line dataset, shared by the loaders (data.ts dispatches to data-audio.ts
- * and data-tabular.ts, which build these): kept apart so that the loaders do not import each other.
+ * The shapes of a command-line dataset and the checks on them, shared by the loaders (data.ts
+ * dispatches to data-audio.ts and data-tabular.ts, which build these): kept apart so that the
+ * loaders do not import each other.
  */
 import type { LogMelOptions } from '../data/audio.js';
 import type { TabularSchema } from '../io/csv.js';
+import { UsageError } from './args.js';
 
 export type Domain = 'image' | 'tabular' | 'audio';
 
@@ -17,6 +19,20 @@ export interface HostSplit {
   n: number;
 }
 
+/**
+ * What a loader fits on the training split and applies to every split, as plain JSON, so that a run
+ * can store it (in its checkpoint) and `eval` can prepare its data exactly as training did instead
+ * of fitting it again on other examples:
+ *   image    nothing is fitted (pixels are divided by 255)
+ *   tabular  the CSV schema: column kinds, the training means and standard deviations, categories
+ *            and classes (src/io/csv.ts)
+ *   audio    the log-mel settings and the per-band training mean and standard deviation
+ */
+export type Preprocessing =
+  | { domain: 'image' }
+  | { domain: 'tabular'; schema: TabularSchema }
+  | { domain: 'audio'; features: AudioFeatures };
+
 export interface HostDataset {
   domain: Domain;
   train: HostSplit;
@@ -29,16 +45,22 @@ export interface HostDataset {
   /** The directory or file it came from. */
   dir: string;
   description: string;
-  /** Tabular: the preprocessing fitted on the training rows. */
-  tabular?: TabularSchema;
-  /** Audio: the log-mel settings and the training statistics used to standardize them. */
-  audio?: AudioFeatures;
+  /** The preprocessing fitted on the training split (or the one given in LoadOptions), as applied to both splits. */
+  preprocessing: Preprocessing;
 }
 
 export interface LoadOptions {
-  /** Keep the first n training / test examples. */
+  /**
+   * Keep n training / test examples: tables and audio a class-stratified sample (`stratifiedSample`
+   * with key(limitSeed), so that every class keeps its share whatever the file order); images the
+   * first n (the IDX sets are stored in a shuffled order).
+   */
   trainLimit?: number;
   testLimit?: number;
+  /** The seed of the stratified samples (default 0, so that train and eval pick the same rows). */
+  limitSeed?: number;
+  /** Apply this preprocessing (e.g. the one a run was trained with) instead of fitting one on the training split. */
+  preprocessing?: Preprocessing;
 }
 
 /** Audio: the log-mel settings and the per-band training statistics that standardize them. */
@@ -49,4 +71,15 @@ export interface AudioFeatures {
   /** Per mel band, over the training clips' frames. */
   mean: number[];
   std: number[];
+}
+
+/**
+ * The preprocessing in `opts` for data of `domain` (undefined: fit one); one for another domain is
+ * a usage error naming --data.
+ */
+export function givenPreprocessing<D extends Domain>(opts: LoadOptions, domain: D, spec: string): Extract<Preprocessing, { domain: D }> | undefined {
+  const p = opts.preprocessing;
+  if (p === undefined) return undefined;
+  if (p.domain !== domain) throw new UsageError(`--data ${spec} holds ${domain} data, but the preprocessing to apply (the run's) is for ${p.domain} data`);
+  return p as Extract<Preprocessing, { domain: D }>;
 }

@@ -20,6 +20,7 @@
  * An FFT is not used: the DFT matmul costs O(nFft²) per frame, which is small at these sizes.
  */
 import { WgradError } from '../core/backend.js';
+import { FLOAT32_MAX } from '../core/dtype.js';
 import { fromStorageArray } from '../tensor/engine.js';
 import { add, log, mul, sqrt } from '../tensor/ops/elementwise.js';
 import { matmul } from '../tensor/ops/linalg.js';
@@ -127,6 +128,33 @@ export function melFilterbank(opts: { nFreqs: number; nMels: number; sampleRate:
 export function numFrames(t: number, opts: LogMelOptions): number {
   const r = resolve(opts);
   return r.center ? 1 + Math.floor(t / r.hopLength) : t < r.nFft ? 0 : 1 + Math.floor((t - r.nFft) / r.hopLength);
+}
+
+/**
+ * The largest sample magnitude A for which the log-mel stays finite in float32. The Hann window w
+ * and the filterbank are non-negative, and every window value is ≤ 1, so with |x| ≤ A:
+ *
+ *   |X_k| ≤ Σ_n w_n·A = W·A          W = Σ_n w_n (nFft/2 for a full-width window)
+ *   power_k ≤ (W·A)² (power 2), W·A (power 1)
+ *   mel_m = Σ_k fb[k, m]·power_k ≤ F·max_k power_k     F = max_m Σ_k fb[k, m]
+ *
+ * The bound keeps F·power ≤ FLOAT32_MAX / 2 (half, for the rounding of the float32 sums), so no
+ * re², im², power or mel energy overflows. For the CLI's 1 s clips at 8 kHz (nFft 512) it is about
+ * 10^16, far above any real recording (|x| ≤ 1); a corrupt float sample such as 3e38 exceeds it.
+ */
+export function logMelAmplitudeLimit(opts: LogMelOptions): number {
+  const r = resolve(opts);
+  const w = hannWindow(r.winLength).reduce((a, v) => a + v, 0);
+  const k = Math.floor(r.nFft / 2) + 1;
+  const fb = melFilterbank({ nFreqs: k, nMels: r.nMels, sampleRate: r.sampleRate, fMin: r.fMin, fMax: r.fMax, melScale: r.melScale, norm: r.norm });
+  let f = 0;
+  for (let m = 0; m < r.nMels; m++) {
+    let sum = 0;
+    for (let j = 0; j < k; j++) sum += fb[j * r.nMels + m];
+    f = Math.max(f, sum);
+  }
+  const maxPower = FLOAT32_MAX / 2 / Math.max(f, 1);
+  return (r.power === 2 ? Math.sqrt(maxPower) : maxPower) / w;
 }
 
 /** The gather indices [frames, nFft] (into the padded signal for padMode 'constant'). */

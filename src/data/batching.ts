@@ -9,7 +9,7 @@
 import { WgradError } from '../core/backend.js';
 import { treeLeaves, treeMap } from '../tensor/tree.js';
 import { threefry2x32 } from '../core/random/threefry.js';
-import { permutation, type Key } from '../random/random.js';
+import { foldIn, permutation, type Key } from '../random/random.js';
 import { fromStorageArray } from '../tensor/engine.js';
 import { slice, take } from '../tensor/ops/movement.js';
 import { keep, tidy } from '../tensor/scope.js';
@@ -38,6 +38,56 @@ export function trainTestSplit(key: Key, n: number, testFraction: number): { tra
   const perm = permutationIndices(key, n);
   const nTest = Math.round(n * testFraction);
   return { train: perm.slice(nTest), test: perm.slice(0, nTest) };
+}
+
+/**
+ * A seeded sample of `n` rows, stratified by class: the row indices (ascending) of a subset in which
+ * each class keeps about its share. `classes[i]` is row i's class (any values compared with `===`,
+ * e.g. class indices or names). The rule, deterministic for a key:
+ *   - class c (of N_c rows, N rows in all) gets ⌊n·N_c/N⌋ rows; the rows left over go one each to
+ *     the classes with the largest remainders n·N_c/N − ⌊n·N_c/N⌋ (ties: the class seen first);
+ *   - when n ≥ the number of classes, a class left with none takes one row from the class with the
+ *     most (ties: the class seen first), so every class is present;
+ *   - a class's rows are the first of the permutation `permutationIndices(foldIn(key, c), N_c)` of
+ *     its rows in order, c numbering the classes by first appearance.
+ * n ≥ N keeps every row. Unlike the first n rows, the sample does not depend on the file's order
+ * (a file sorted by class would otherwise lose its last classes).
+ */
+export function stratifiedSample(classes: ArrayLike<unknown>, n: number, key: Key): Int32Array {
+  checkCount('stratifiedSample', n);
+  const total = classes.length;
+  if (n >= total) return Int32Array.from({ length: total }, (_, i) => i);
+  const rowsOf = new Map<unknown, number[]>();
+  for (let i = 0; i < total; i++) {
+    const rows = rowsOf.get(classes[i]);
+    if (rows) rows.push(i);
+    else rowsOf.set(classes[i], [i]);
+  }
+  const groups = [...rowsOf.values()];
+  const quota = classQuotas(groups.map((g) => g.length), n);
+  const out: number[] = [];
+  groups.forEach((rows, c) => {
+    const perm = permutationIndices(foldIn(key, c), rows.length);
+    for (let j = 0; j < quota[c]; j++) out.push(rows[perm[j]]);
+  });
+  return Int32Array.from(out.sort((a, b) => a - b));
+}
+
+/** Rows per class for `stratifiedSample`: largest remainders, then at least one each where n allows. */
+function classQuotas(sizes: number[], n: number): number[] {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const share = sizes.map((size) => (n * size) / total);
+  const quota = share.map(Math.floor);
+  const byRemainder = sizes.map((_, c) => c).sort((a, b) => share[b] - quota[b] - (share[a] - quota[a]) || a - b);
+  for (let left = n - quota.reduce((a, b) => a + b, 0), i = 0; left > 0; left--, i++) quota[byRemainder[i]]++;
+  if (n < sizes.length) return quota;
+  for (let c = 0; c < sizes.length; c++) {
+    if (quota[c] > 0) continue;
+    const richest = quota.reduce((best, q, j) => (q > quota[best] ? j : best), 0);
+    quota[richest]--;
+    quota[c]++;
+  }
+  return quota;
 }
 
 /** The rows `indices` (host array or int32 tensor) of every tensor in a pytree, along axis 0. */

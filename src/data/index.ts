@@ -3,7 +3,7 @@
  * contrastive learning, and log-mel spectrograms. Readers for files and bytes are in `io`.
  */
 export {
-  permutationIndices, trainTestSplit, takeRows, numBatches, batches, type BatchOptions,
+  permutationIndices, stratifiedSample, trainTestSplit, takeRows, numBatches, batches, type BatchOptions,
 } from './batching.js';
 export {
   randomResizedCrop, sampleCropBoxes, cropAndResize, cropResampleMatrix, randomHorizontalFlip, rgbToGrayscale,
@@ -11,6 +11,6 @@ export {
   simclrAugment, type RandomResizedCropOptions, type ColorJitterOptions, type SimclrAugmentOptions,
 } from './augment.js';
 export {
-  logMelSpectrogram, createLogMel, melFilterbank, hannWindow, hzToMel, melToHz, numFrames, windowedDftMatrix,
+  logMelSpectrogram, logMelAmplitudeLimit, createLogMel, melFilterbank, hannWindow, hzToMel, melToHz, numFrames, windowedDftMatrix,
   type LogMel, type LogMelOptions,
 } from './audio.js';

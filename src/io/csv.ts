@@ -10,17 +10,20 @@
  * `fitTabular` learns a preprocessing from the training rows and `encodeTabular` applies it to any
  * split, so the test split is standardized with the training statistics:
  *   - the label column (`label`) is taken out: for `task: 'classification'` (default) its distinct
- *     values, sorted (numerically when all are numbers), become classes 0..K−1 (int32); for
- *     `'regression'` it must be numeric and is returned as float32, unscaled. A missing or unknown
- *     label is an error naming the line.
+ *     values, sorted (numerically when all are numbers), become classes 0..K−1 (int32); numeric
+ *     labels are compared as numbers, so `1`, `1.0` and `01` are one class (named as first spelled
+ *     in training). For `'regression'` it must be numeric and is returned as float32, unscaled. A
+ *     missing or unknown label is an error naming the line.
  *   - a feature column whose every non-missing training value is a decimal number is **numeric**:
  *     standardized to (v − mean) / std with the training mean and population std (std 0 → 1); a
  *     missing value is imputed with the training mean, i.e. it becomes 0.
  *   - any other feature column (or one listed in `categorical`) is **categorical**: one-hot over its
  *     training categories (sorted) plus one final "missing" slot, which takes missing values and
  *     categories not seen in training.
- *   - missing values are the fields equal (after trimming) to one of `missing` (default: empty,
- *     `NA`, `?`).
+ *   - missing values are the fields equal (after trimming) to one of `missing`. The default is
+ *     pandas' `read_csv` list (empty, `NA`, `NaN`, `nan`, `-nan`, `N/A`, `NULL`, `null`, `None`,
+ *     `#N/A`, `<NA>`, …) plus `?` (UCI's spelling), so a `NaN` cell in a numeric column is a missing
+ *     value imputed with the training mean, not a category that turns the column categorical.
  * Errors name the line (1-based, counting the header, where the record starts) and the column.
  * A number outside the float32 range (e.g. `1e400`, which would read as Infinity) is an error too.
  */
@@ -132,7 +135,7 @@ export interface TabularOptions {
   label: string;
   /** 'classification' (default): labels → int32 classes. 'regression': a float32 target. */
   task?: 'classification' | 'regression';
-  /** Field values that mean "missing" (compared after trimming). Default ['', 'NA', '?']. */
+  /** Field values that mean "missing" (compared after trimming). Default `DEFAULT_MISSING`. */
   missing?: readonly string[];
   /** Columns treated as categorical even if their values are numbers. */
   categorical?: readonly string[];
@@ -161,6 +164,12 @@ export interface TabularSchema {
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const isNumber = (s: string) => DECIMAL.test(s);
+/** What identifies a class: a numeric label's value (`1` and `1.0` are one class), else the text. */
+export const classKey = (label: string): string | number => (isNumber(label) ? Number(label) : label);
+/** pandas' default `na_values` (`read_csv`), and `?`, which UCI tables use. */
+export const DEFAULT_MISSING: readonly string[] = [
+  '', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null', '?',
+];
 const compareStrings = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 export const MISSING_CATEGORY = '<missing>';
 
@@ -194,7 +203,7 @@ export function fitTabular(train: CsvTable | string, opts: TabularOptions): Tabu
   if (task !== 'classification' && task !== 'regression') {
     throw new WgradError('fitTabular', `task must be 'classification' or 'regression', got ${JSON.stringify(task)}`);
   }
-  const missing = [...(opts.missing ?? ['', 'NA', '?'])];
+  const missing = [...(opts.missing ?? DEFAULT_MISSING)];
   const isMissing = (s: string) => missing.includes(s.trim());
   const labelCol = columnIndex(t, opts.label, 'label');
   for (const c of [...(opts.categorical ?? []), ...(opts.ignore ?? [])]) columnIndex(t, c, 'listed');
@@ -212,8 +221,10 @@ export function fitTabular(train: CsvTable | string, opts: TabularOptions): Tabu
     return v;
   });
   if (task === 'classification') {
-    const distinct = [...new Set(labels)];
-    classes = distinct.every(isNumber) ? distinct.sort((a, b) => Number(a) - Number(b) || compareStrings(a, b)) : distinct.sort(compareStrings);
+    const firstSpelling = new Map<string | number, string>();
+    for (const v of labels) if (!firstSpelling.has(classKey(v))) firstSpelling.set(classKey(v), v);
+    const distinct = [...firstSpelling.values()];
+    classes = distinct.every(isNumber) ? distinct.sort((a, b) => Number(a) - Number(b)) : distinct.sort(compareStrings);
   }
 
   // The features.
@@ -238,6 +249,30 @@ export function fitTabular(train: CsvTable | string, opts: TabularOptions): Tabu
     }
   });
   return { label: opts.label, task, classes, columns, featureNames, missing };
+}
+
+/**
+ * Checks that `value` is a schema `fitTabular` could have made (e.g. one read back from a checkpoint)
+ * before it is applied; errors name `source`.
+ */
+export function checkTabularSchema(value: unknown, source: string): TabularSchema {
+  const fail = (what: string): never => {
+    throw new WgradError('tabular', `${source}: not a fitted tabular schema (${what})`);
+  };
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  const s = value as TabularSchema;
+  if (!s || typeof s !== 'object' || typeof s.label !== 'string') fail('no label column name');
+  if (s.task !== 'classification' && s.task !== 'regression') fail(`task ${JSON.stringify(s.task)}`);
+  if (s.task === 'classification' && !strings(s.classes)) fail('classes is not a list of names');
+  if (!strings(s.missing) || !strings(s.featureNames) || !Array.isArray(s.columns)) fail('missing, featureNames or columns is not a list');
+  let features = 0;
+  for (const c of s.columns as unknown[] as Partial<Record<string, unknown>>[]) {
+    if (c?.kind === 'numeric' && Number.isFinite(c.mean) && Number.isFinite(c.std) && (c.std as number) > 0) features += 1;
+    else if (c?.kind === 'categorical' && strings(c.categories)) features += c.categories.length + 1;
+    else fail(`column ${JSON.stringify(c?.name)}: not a numeric column with a finite mean and a positive std, nor a categorical one with its categories`);
+  }
+  if (features !== s.featureNames.length) fail(`its columns make ${features} features but it names ${s.featureNames.length}`);
+  return s;
 }
 
 /** Encoded rows on the host: x is [n, d] row-major; y is absent when the table has no label column. */
@@ -282,9 +317,9 @@ export function encodeTabular(schema: TabularSchema, data: CsvTable | string, op
   if (labelCol < 0) return { x, n, d };
   let y: Int32Array | Float32Array;
   if (schema.task === 'classification') {
-    const index = new Map(schema.classes!.map((k, i) => [k, i]));
+    const index = new Map(schema.classes!.map((k, i) => [classKey(k), i]));
     y = Int32Array.from(t.rows, (row, r) => {
-      const k = index.get(row[labelCol]);
+      const k = index.get(classKey(row[labelCol]));
       if (k === undefined) {
         const what = isMissing(row[labelCol]) ? 'the label is missing' : `label ${JSON.stringify(row[labelCol])} is not one of the training classes (${schema.classes!.join(', ')})`;
         throw new WgradError('encodeTabular', `${where(t, r, schema.label, labelCol)}: ${what}`);

@@ -4,11 +4,11 @@
  * pytree. The file-system parts (`loadFashionMnist`, `saveCheckpoint`, `loadCheckpoint`, `read*File`)
  * are in `src/io/node.ts`, reachable only from the Node entry point.
  */
-export { type Bytes, asBytes, isGzip, gunzip, maybeGunzip } from './bytes.js';
+export { type Bytes, asBytes, isGzip, gunzip, maybeGunzip, decodeUtf8 } from './bytes.js';
 export { type IdxArray, type IdxDType, type IdxData, parseIdx, parseIdxBytes, encodeIdx, idxImages, idxLabels } from './idx.js';
 export {
   type CsvTable, type CsvOptions, type TabularOptions, type TabularColumn, type TabularSchema, type TabularArrays,
-  parseCsv, fitTabular, encodeTabular, tabularTensors, readTabular, MISSING_CATEGORY,
+  parseCsv, fitTabular, checkTabularSchema, encodeTabular, tabularTensors, readTabular, classKey, MISSING_CATEGORY, DEFAULT_MISSING,
 } from './csv.js';
 export { type Wav, parseWav, encodeWav, fixLength, frameSignal } from './wav.js';
 export {

@@ -11,6 +11,7 @@ import { WgradError } from '../core/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { idxImages, idxLabels, parseIdx, type IdxArray } from './idx.js';
 import { parseWav, type Wav } from './wav.js';
+import { decodeUtf8 } from './bytes.js';
 import { parseCsv, type CsvOptions, type CsvTable } from './csv.js';
 import { deserializeTree, serializeTree, type SerializeOptions } from './safetensors.js';
 
@@ -26,10 +27,10 @@ export async function readWavFile(path: string, opts: { mono?: boolean } = {}): 
   return parseWav(await readFileNamed('readWavFile', path), { ...opts, name: path });
 }
 
-/** Reads a CSV file (see `parseCsv`); the path appears in errors. */
+/** Reads a UTF-8 CSV file (see `parseCsv`; other encodings are refused, see `decodeUtf8`); the path appears in errors. */
 export async function readCsvFile(path: string, opts: Omit<CsvOptions, 'name'> = {}): Promise<CsvTable> {
   const bytes = await readFileNamed('readCsvFile', path);
-  return parseCsv(new TextDecoder().decode(bytes), { ...opts, name: path });
+  return parseCsv(decodeUtf8(bytes, path), { ...opts, name: path });
 }
 
 async function readFileNamed(op: string, path: string): Promise<Uint8Array> {

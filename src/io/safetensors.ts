@@ -38,6 +38,10 @@ const FROM_ST: Record<SafetensorsDType, { dtype: DType; size: number }> = {
 };
 
 export const TREE_KEY = 'wgrad.tree';
+/** The `{"$number": …}` spellings: the numbers JSON cannot hold. */
+const NUMBER_MARKERS = ['NaN', 'Infinity', '-Infinity', '-0'] as const;
+/** An object key as written (`$$k` stands for the key `$k`). */
+const unescapeKey = (k: string) => (k.startsWith('$') ? k.slice(1) : k);
 export const FORMAT_VERSION = '1';
 
 export interface SafetensorsEntry {
@@ -274,19 +278,28 @@ export function deserializeTree<T = unknown>(data: Bytes, opts: { name?: string 
   }
   // Check every reference before creating any tensor, so a bad file leaks nothing.
   const refs = new Set<string>();
-  const collect = (v: Encoded): void => {
-    if (Array.isArray(v)) v.forEach(collect);
+  const collect = (v: Encoded, path: string): void => {
+    if (Array.isArray(v)) v.forEach((x, i) => collect(x, `${path}[${i}]`));
     else if (v && typeof v === 'object') {
-      if (typeof v.$tensor === 'string' && Object.keys(v).length === 1) {
+      const keys = Object.keys(v);
+      if (typeof v.$tensor === 'string' && keys.length === 1) {
         if (!byName.has(v.$tensor)) fail(`the tree refers to tensor ${JSON.stringify(v.$tensor)}, which the file does not hold`);
         refs.add(v.$tensor);
+      } else if (keys.length === 1 && keys[0] === '$number') {
+        // Only the spellings serializeTree writes: anything else would read back as NaN.
+        if (!(NUMBER_MARKERS as readonly unknown[]).includes(v.$number)) {
+          fail(`the number at ${path || '(root)'} is ${JSON.stringify(v.$number)}; a {"$number": …} entry must be one of ${NUMBER_MARKERS.map((m) => JSON.stringify(m)).join(', ')}`);
+        }
       } else {
-        for (const k of Object.keys(v)) checkKey('safetensors', k.startsWith('$') ? k.slice(1) : k, `${name}: the tree in __metadata__["${TREE_KEY}"]`);
-        Object.values(v).forEach(collect);
+        for (const k of keys) {
+          const key = unescapeKey(k);
+          checkKey('safetensors', key, `${name}: the tree in __metadata__["${TREE_KEY}"]`);
+          collect(v[k], path ? `${path}.${key}` : key);
+        }
       }
     }
   };
-  collect(structure);
+  collect(structure, '');
   const decode = (v: Encoded): unknown => {
     if (Array.isArray(v)) return v.map(decode);
     if (v === null || typeof v !== 'object') return v;
@@ -295,7 +308,7 @@ export function deserializeTree<T = unknown>(data: Bytes, opts: { name?: string 
     if (keys.length === 1 && keys[0] === '$number') return v.$number === '-0' ? -0 : Number(v.$number);
     if (keys.length === 1 && keys[0] === '$undefined') return undefined;
     const out: Record<string, unknown> = {};
-    for (const k of keys) out[k.startsWith('$') ? k.slice(1) : k] = decode(v[k]);
+    for (const k of keys) out[unescapeKey(k)] = decode(v[k]);
     return out;
   };
   return { tree: decode(structure) as T, metadata: header.metadata };

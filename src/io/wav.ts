@@ -2,7 +2,10 @@
  * RIFF/WAVE audio. `parseWav` reads PCM 16-bit integer (format 1) and IEEE 32-bit float (format 3)
  * data, also inside WAVE_FORMAT_EXTENSIBLE (0xFFFE) headers, with any number of channels; other
  * formats (8/24/32-bit integer PCM, µ-law, ADPCM, 64-bit float, ...) are errors naming the format.
- * Samples come back as float32: 16-bit PCM divided by 32768 (in [−1, 1)), floats as stored.
+ * Samples come back as float32: 16-bit PCM divided by 32768 (in [−1, 1)), floats as stored; a
+ * NaN or ±∞ float sample is an error naming the sample (it would poison every statistic computed
+ * over the clip). How large a finite sample may be depends on what is computed from it (see
+ * `logMelAmplitudeLimit` in `data`).
  * Several channels are mixed down to mono by averaging them (the usual mix-down of torchaudio /
  * librosa `mono=True`); `channels` says how many there were, and `{ mono: false }` keeps them
  * (interleaved, as in the file).
@@ -85,9 +88,12 @@ export function parseWav(data: Bytes, opts: { name?: string; mono?: boolean } = 
   }
   const length = Math.floor(dataSize / f.blockAlign);
   const ch = f.channels;
-  const read = kind === 'pcm16'
-    ? (i: number) => v.getInt16(dataAt + 2 * i, true) / 32768
-    : (i: number) => v.getFloat32(dataAt + 4 * i, true);
+  const readFloat = (i: number) => {
+    const x = v.getFloat32(dataAt + 4 * i, true);
+    if (!Number.isFinite(x)) fail(`sample ${Math.floor(i / ch)}${ch > 1 ? ` (channel ${i % ch})` : ''} is ${x}; float samples must be finite`);
+    return x;
+  };
+  const read = kind === 'pcm16' ? (i: number) => v.getInt16(dataAt + 2 * i, true) / 32768 : readFloat;
   let samples: Float32Array;
   if (opts.mono === false || ch === 1) {
     samples = new Float32Array(length * ch);
