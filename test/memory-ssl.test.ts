@@ -53,22 +53,24 @@ async function expectFlatTraining(make: () => Training, steps = 8, warmup = 2): 
 }
 
 describe('APLR', () => {
-  const VEC: ssl.ModelConfig = { encoder: 'mlp', inputShape: [6], hidden: [8], featureDim: 5, projHidden: 8 };
+  const config = ssl.APLR.modelConfig!({ encoder: 'mlp', inputShape: [6], hidden: [8], featureDim: 5, projHidden: 8 }, ssl.APLR.defaults);
   const cases: [string, Partial<ssl.AplrOptions>][] = [
     ['reconstruction objective', {}],
     ['softHgr objective with the diversity term', { objective: 'softHgr', diversity: 0.5 }],
     ['with the robustness regularizer', { regularizer: { weight: 1, eps: 0.1, steps: 2, box: null } }],
     ['generator updated every other step', { generatorEvery: 2 }],
+    ['random perturbation', { perturbation: 'random' }],
   ];
   for (const [name, extra] of cases) {
     it(`${name}: live tensors, buffers and bytes stay flat`, async () => {
       await expectFlatTraining(() => {
-        const config = ssl.methodModelConfig('aplr', VEC);
         const { params, state } = ssl.model.init(wg.random.key(1), config);
-        const optimizer = ssl.makeOptimizer({ name: 'adam', lr: 0.01, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
-        const settings: ssl.MethodSettings = { method: 'aplr', eps: 0.3 };
-        const st = ssl.methodInitState(settings, wg.random.key(2), params, state, optimizer, config);
-        const o: ssl.AplrOptions = { optimizer, generatorOptimizer: ssl.generatorOptimizer(settings), eps: 0.3, ...extra };
+        const spec: wg.optim.OptimizerSpec = { name: 'adam', lr: 0.01, schedule: 'constant', warmupSteps: 0, totalSteps: 1 };
+        const optimizer = wg.optim.makeOptimizer(spec);
+        const generatorOptimizer = ssl.makeGeneratorOptimizer(spec, extra);
+        const generator = ssl.initGeneratorState(wg.random.key(2), { shape: [6], hidden: [16] }, generatorOptimizer);
+        const st: ssl.AplrState = { ...ssl.initState(params, state, optimizer), generator };
+        const o: ssl.AplrOptions = { optimizer, generatorOptimizer, eps: 0.3, ...extra };
         const x = wg.random.normal(wg.random.key(3), [8, 6]);
         return { params, state: st, x, step: (p, s, xx, k) => ssl.aplrStep(p, s, xx, k, o) };
       });

@@ -19,6 +19,7 @@ import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';
 import { valueAndGrad } from '../autograd/transforms.js';
 import { add, clip, div, maximum, minimum, mul, sign, sqrt, sub } from '../tensor/ops/elementwise.js';
+import { reshape } from '../tensor/ops/movement.js';
 import { sum } from '../tensor/ops/reduce.js';
 import { normal, split, uniform, type Key } from '../random/random.js';
 import { tidy } from '../tensor/scope.js';
@@ -112,6 +113,18 @@ export function checkSteps(op: string, name: string, v: number, min = 1): void {
 /** ‖t‖₂ per example (over every axis but the first), shaped [N, 1, ..., 1] for broadcasting. */
 export function exampleNorm(t: Tensor): Tensor {
   return tidy(() => sqrt(sum(mul(t, t), t.shape.map((_, i) => i).slice(1), { keepdims: true })));
+}
+
+/**
+ * Σ (a − b)² per example over every axis but the first, [N]: the squared distance of two batches of
+ * representations (the representation-distance attack's score, the regularizer's R).
+ */
+export function squaredDistance(a: Tensor, b: Tensor): Tensor {
+  if (a.shape.join() !== b.shape.join()) throw new WgradError('squaredDistance', `the two batches must have one shape, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  return tidy(() => {
+    const d = reshape(sub(a, b), [a.shape[0], -1]);
+    return sum(mul(d, d), -1);
+  });
 }
 
 /** δ projected onto the ε-ball. */

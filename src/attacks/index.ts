@@ -20,4 +20,4 @@ export {
   type Embedding, type ContrastiveAttackOptions, type LatentAttackOptions,
 } from './unlabeled.js';
 export * as noiseGenerator from './generator.js';
-export type { NoiseGeneratorParams, NoiseGeneratorConfig, NoiseGeneratorOptions, NoiseGeneratorStepOptions } from './generator.js';
+export type { GeneratorKind, GeneratorParams, GeneratorConfig, GeneratorOptions, GeneratorObjective, GeneratorStepOptions } from './generator.js';

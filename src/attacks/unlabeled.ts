@@ -24,12 +24,12 @@ import { fmtShape } from '../core/shape.js';
 import { stopGradient } from '../tensor/alias.js';
 import { ntXent } from '../losses/contrastive.js';
 import { add, mul, sign, sub } from '../tensor/ops/elementwise.js';
-import { concat, reshape, slice } from '../tensor/ops/movement.js';
+import { concat, slice } from '../tensor/ops/movement.js';
 import { sum } from '../tensor/ops/reduce.js';
 import type { Key } from '../random/random.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
-import { type Box, checkBall, checkInput, clipBox, evaluate } from './common.js';
+import { type Box, checkBall, checkInput, clipBox, evaluate, squaredDistance } from './common.js';
 import { pgd, type PgdOptions } from './pgd.js';
 
 /** An encoder (and head): inputs [N, ...] → features [N, ...]. */
@@ -53,14 +53,6 @@ export function instanceContrastive(embed: Embedding, x: Tensor, positive: Tenso
   } finally {
     zPos.dispose();
   }
-}
-
-/** Per example Σ (f(x') − f(x))² over the feature axes. */
-function squaredDistance(a: Tensor, b: Tensor): Tensor {
-  return tidy(() => {
-    const d = reshape(sub(a, b), [a.shape[0], -1]);
-    return sum(mul(d, d), -1);
-  });
 }
 
 export function representationDistance(f: Embedding, x: Tensor, key: Key, opts: PgdOptions = {}): Tensor {

@@ -45,31 +45,39 @@
  */
 import { WgradError } from '../core/backend.js';
 import { stopGradient } from '../tensor/alias.js';
-import { valueAndGrad } from '../autograd/transforms.js';
 import { treeLeaves, treeMap } from '../tensor/tree.js';
 import { latentReconstruction, type LatentDistance } from '../losses/latent.js';
 import { softHgr, softHgrLoss } from '../losses/hgr.js';
 import { split, type Key } from '../random/random.js';
-import { add, copy, mul, neg } from '../tensor/ops/elementwise.js';
+import { add, copy, mul, neg, sub } from '../tensor/ops/elementwise.js';
 import { concat, slice } from '../tensor/ops/movement.js';
 import { l2Normalize } from '../tensor/ops/nn.js';
 import { sum } from '../tensor/ops/reduce.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Optimizer } from '../optim/optimizers.js';
-import { applyUpdates } from '../optim/transforms.js';
+import { checkBall } from '../attacks/common.js';
+import * as generator from '../attacks/generator.js';
+import type { GeneratorConfig, GeneratorParams } from '../attacks/generator.js';
 import { applyStep, forwardViews, type SslState, type StepResult, withDefaults } from './common.js';
-import * as generator from './generator.js';
-import type { GeneratorConfig, GeneratorParams } from './generator.js';
+import { makeOptimizer, type OptimizerSpec } from '../optim/spec.js';
 import * as model from './model.js';
 import type { ModelParams, ModelState } from './model.js';
 import { type RegularizerOptions, withRegularizer } from './regularizer.js';
+import { type MethodContext, type MethodRecord } from './method.js';
+import { initState } from './common.js';
 
 export interface AplrOptions {
   /** The encoder's and predictor's optimizer (from makeOptimizer). */
   optimizer: Optimizer;
-  /** The generator's optimizer (its state lives in state.generator.opt). */
+  /** The generator's optimizer (makeGeneratorOptimizer; its state lives in state.generator.opt). */
   generatorOptimizer: Optimizer;
+  /** What x̃ − x is: g's learned δ ('learned', default), 0 ('zero') or uniform in the ball, drawn anew each step ('random'). */
+  perturbation?: 'learned' | 'zero' | 'random';
+  /** The generator's peak Adam learning rate (makeGeneratorOptimizer; default 1e-3). */
+  generatorLr?: number;
+  /** The generator's schedule: the encoder's shape scaled to generatorLr ('encoder', default) or constant (makeGeneratorOptimizer). */
+  generatorSchedule?: 'encoder' | 'constant';
   /** Radius of the noise (default 0.1). */
   eps?: number;
   /** 'linf' (default) or 'l2'. */
@@ -102,17 +110,43 @@ export const APLR_DEFAULTS = {
   eps: 0.1, norm: 'linf' as 'linf' | 'l2', box: null as readonly [number, number] | null, distance: 'normalized' as LatentDistance,
   objective: 'reconstruction' as 'reconstruction' | 'softHgr', diversity: 0, generatorSteps: 1, generatorEvery: 1,
   generatorBn: 'train' as 'train' | 'eval', jointForward: true, targetMomentum: 0.99,
+  perturbation: 'learned' as 'learned' | 'zero' | 'random', generatorLr: 1e-3, generatorSchedule: 'encoder' as 'encoder' | 'constant',
 };
+
+/** The generator in APLR's state: its parameters, its optimizer state and the encoder steps taken. */
+export interface GeneratorState {
+  params: GeneratorParams;
+  opt: unknown;
+  count: number;
+}
+
+/** APLR's training state: the shared one, its generator and, with an EMA target, the target encoder. */
+export interface AplrState extends SslState {
+  generator?: GeneratorState;
+  target?: Record<string, unknown>;
+}
 
 type Parts = Record<string, Tensor>;
 
-function checkOptions(o: Resolved): void {
-  generator.checkNoise('ssl.aplr', o);
-  if (o.objective !== 'reconstruction' && o.objective !== 'softHgr') throw new WgradError('ssl.aplr', `objective must be 'reconstruction' or 'softHgr', got ${JSON.stringify(o.objective)}`);
-  if (!(o.diversity >= 0 && Number.isFinite(o.diversity))) throw new WgradError('ssl.aplr', `diversity must be a finite number ≥ 0, got ${o.diversity}`);
+const oneOf = (name: string, v: unknown, allowed: readonly string[]) => {
+  if (!allowed.includes(v as string)) throw new WgradError('ssl.aplr', `${name} must be ${allowed.map((a) => `'${a}'`).join(' or ')}, got ${JSON.stringify(v)}`);
+};
+
+/** The options the generator's optimizer is built from (makeGeneratorOptimizer). */
+function checkGeneratorSchedule(o: Resolved): void {
+  if (!(o.generatorLr > 0 && Number.isFinite(o.generatorLr))) throw new WgradError('ssl.aplr', `generatorLr must be a finite number > 0, got ${o.generatorLr}`);
+  oneOf('generatorSchedule', o.generatorSchedule, ['encoder', 'constant']);
   if (!(Number.isInteger(o.generatorSteps) && o.generatorSteps >= 0)) throw new WgradError('ssl.aplr', `generatorSteps must be an integer ≥ 0, got ${o.generatorSteps}`);
   if (!(Number.isInteger(o.generatorEvery) && o.generatorEvery >= 1)) throw new WgradError('ssl.aplr', `generatorEvery must be an integer ≥ 1, got ${o.generatorEvery}`);
-  if (o.generatorBn !== 'train' && o.generatorBn !== 'eval') throw new WgradError('ssl.aplr', `generatorBn must be 'train' or 'eval', got ${JSON.stringify(o.generatorBn)}`);
+}
+
+function checkOptions(o: Resolved): void {
+  checkBall('ssl.aplr', o);
+  oneOf('perturbation', o.perturbation, ['learned', 'zero', 'random']);
+  oneOf('objective', o.objective, ['reconstruction', 'softHgr']);
+  if (!(o.diversity >= 0 && Number.isFinite(o.diversity))) throw new WgradError('ssl.aplr', `diversity must be a finite number ≥ 0, got ${o.diversity}`);
+  checkGeneratorSchedule(o);
+  oneOf('generatorBn', o.generatorBn, ['train', 'eval']);
 }
 
 type Resolved = typeof APLR_DEFAULTS & Partial<AplrOptions>;
@@ -167,56 +201,76 @@ export function aplrLoss(params: ModelParams, state: ModelState, x: Tensor, xTil
 }
 
 /**
- * What the generator maximizes: the loss at x̃ = x + g(x) (target stopped) plus λ·diversity, with the
- * encoder fixed (BN per `generatorBn`, running statistics untouched). Returns [value, { loss, diversity }].
+ * What the generator maximizes at x̃ = x + δ (clipped, as generator.perturb gives it): the loss
+ * (target stopped) plus λ·diversity(δ), with the encoder fixed (BN per `generatorBn`, running
+ * statistics untouched). Returns [value, { rec, delta, diversity? }]: L_rec and ‖x̃ − x‖
+ * (generator.meanNorm, in the ball's norm) there, and the diversity when λ > 0.
  */
+function objectiveAt(xTilde: Tensor, delta: Tensor, params: ModelParams, state: ModelState, x: Tensor, o: Resolved, target?: Record<string, unknown>): [Tensor, Parts] {
+  let p: Tensor, fx: Tensor;
+  if (o.generatorBn === 'train') {
+    const [pp, ft, , next] = predictAndTarget(params, state, x, xTilde, o.jointForward, o.bnMomentum, target);
+    dispose(next);
+    [p, fx] = [pp, ft];
+  } else {
+    const n = x.shape[0];
+    const [h, s] = model.features(params, state, concat([x, xTilde], 0), { training: false });
+    dispose(s);
+    fx = slice(h, [{ start: 0, stop: n }]);
+    p = model.project(params, slice(h, [{ start: n, stop: 2 * n }]));
+    if (target) {
+      const [ht, st] = model.features({ encoder: target, projector: params.projector }, state, x, { training: false });
+      dispose(st);
+      fx = ht;
+    }
+  }
+  const [loss, { rec }] = aplrObjective(p, fx, { ...o, stopTarget: true });
+  const parts = { rec: stopGradient(rec), delta: generator.meanNorm(stopGradient(sub(xTilde, x)), o.norm) };
+  if (o.diversity === 0) return [loss, parts];
+  const div = generator.diversity(delta, o);
+  return [add(loss, mul(div, o.diversity)), { ...parts, diversity: div }];
+}
+
+/** generatorObjective's value and parts (objectiveAt's) at g's x̃ = x + g(x). */
 export function generatorObjective(genParams: GeneratorParams, params: ModelParams, state: ModelState, x: Tensor, opts: Partial<AplrOptions> = {}, target?: Record<string, unknown>): [Tensor, Parts] {
   const o = resolve(opts);
-  return tidy((): [Tensor, Parts] => {
+  return tidy(() => {
     const delta = generator.perturbation(genParams, x, o);
-    const xTilde = generator.perturb(x, delta, o);
-    let p: Tensor, fx: Tensor;
-    if (o.generatorBn === 'train') {
-      const [pp, ft, , next] = predictAndTarget(params, state, x, xTilde, o.jointForward, o.bnMomentum, target);
-      dispose(next);
-      [p, fx] = [pp, ft];
-    } else {
-      const n = x.shape[0];
-      const [h, s] = model.features(params, state, concat([x, xTilde], 0), { training: false });
-      dispose(s);
-      fx = slice(h, [{ start: 0, stop: n }]);
-      p = model.project(params, slice(h, [{ start: n, stop: 2 * n }]));
-      if (target) {
-        const [ht, st] = model.features({ encoder: target, projector: params.projector }, state, x, { training: false });
-        dispose(st);
-        fx = ht;
-      }
-    }
-    const [loss] = aplrObjective(p, fx, { ...o, stopTarget: true });
-    if (o.diversity === 0) return [loss, { loss }];
-    const div = generator.diversity(delta, o);
-    return [add(loss, mul(div, o.diversity)), { loss, diversity: div }];
+    return objectiveAt(generator.perturb(x, delta, o), delta, params, state, x, o, target);
   });
 }
 
-/** One ascent step of g on generatorObjective; returns g's new params and optimizer state and the objective before the step. */
+/** One ascent step of g on generatorObjective; returns g's new params and optimizer state, and the objective and its parts before the step. */
 export function generatorStep(
   genParams: GeneratorParams, genOpt: unknown, params: ModelParams, state: ModelState, x: Tensor, opts: Partial<AplrOptions> & { generatorOptimizer: Optimizer },
   target?: Record<string, unknown>,
 ): { params: GeneratorParams; opt: unknown; objective: Tensor; parts: Parts } {
-  return tidy(() => {
-    const negObjective = (g: GeneratorParams): [Tensor, Parts] => {
-      const [v, parts] = generatorObjective(g, params, state, x, opts, target);
-      return [neg(v), parts];
-    };
-    const [[negValue, parts], grads] = valueAndGrad(negObjective, { hasAux: true })(genParams);
-    const [updates, opt] = opts.generatorOptimizer.update(grads as never, genOpt as never, genParams as never);
-    return { params: applyUpdates(genParams, updates as GeneratorParams), opt, objective: neg(negValue), parts };
+  const o = resolve(opts);
+  const r = generator.step(genParams, genOpt, x, (xt, delta) => objectiveAt(xt, delta, params, state, x, o, target), { ...o, optimizer: opts.generatorOptimizer });
+  return { params: r.params, opt: r.optState, objective: r.value, parts: r.parts };
+}
+
+/**
+ * The generator's optimizer: Adam (a reading; the paper does not say) at peak rate `generatorLr`.
+ * With `generatorSchedule: 'encoder'` (default) its rate has the shape of the encoder's schedule
+ * (the run's spec `encoder`: linear warm-up then cosine decay to 0, or constant), stretched over the
+ * generator's own updates (generatorSteps per update, an update every generatorEvery encoder
+ * steps), so both players slow down together. With 'constant' it keeps generatorLr throughout:
+ * once the encoder's rate has decayed, the adversary then moves unopposed and L_rec rises late in
+ * training.
+ */
+export function makeGeneratorOptimizer(encoder: OptimizerSpec, opts: Partial<AplrOptions> = {}): Optimizer {
+  const o = resolve(opts);
+  checkGeneratorSchedule(o);
+  const updates = Math.ceil(encoder.totalSteps / o.generatorEvery) * o.generatorSteps;
+  return makeOptimizer({
+    name: 'adam', lr: o.generatorLr, schedule: o.generatorSchedule === 'constant' ? 'constant' : encoder.schedule,
+    warmupSteps: (encoder.warmupSteps * updates) / encoder.totalSteps, totalSteps: Math.max(1, updates),
   });
 }
 
 /** A fresh generator for examples of `config.shape`, with its optimizer state and a zero step count. */
-export function initGeneratorState(key: Key, config: GeneratorConfig, generatorOptimizer: Optimizer): NonNullable<SslState['generator']> {
+export function initGeneratorState(key: Key, config: GeneratorConfig, generatorOptimizer: Optimizer): GeneratorState {
   const params = generator.init(key, config);
   return { params, opt: generatorOptimizer.init(params), count: 0 };
 }
@@ -233,53 +287,116 @@ export function emaUpdate<T>(target: T, online: T, m: number): T {
   });
 }
 
-/** g after this step's generator updates (new trees), and the generator's parts. */
-function updateGenerator(params: ModelParams, state: SslState, x: Tensor, o: Resolved & { generatorOptimizer: Optimizer }) {
+/**
+ * g after this step's generator updates (new trees), and the parts that report them, taken before
+ * the first update (at the current g when none is due): `generator` (g's objective), `recBefore`
+ * and `deltaBefore` (L_rec and ‖x̃ − x‖), `generatorDiversity` (λ > 0).
+ */
+function updateGenerator(params: ModelParams, state: AplrState, x: Tensor, o: Resolved & { generatorOptimizer: Optimizer }) {
   const g = state.generator!;
   let gp = copyTree(g.params), gopt = copyTree(g.opt);
-  let parts: Parts | undefined;
+  let before: Parts | undefined;
   const steps = g.count % o.generatorEvery === 0 ? o.generatorSteps : 0;
   for (let i = 0; i < steps; i++) {
     const r = generatorStep(gp, gopt, params, state.model, x, o, state.target);
-    dispose([gp, gopt, parts]);
+    dispose([gp, gopt]);
     [gp, gopt] = [r.params, r.opt];
-    parts = { generator: r.objective, ...prefixed(r.parts, r.objective) };
+    if (before) dispose([r.objective, r.parts]);
+    else before = beforeParts(r.objective, r.parts);
   }
-  if (!parts) {
-    const [v, p] = generatorObjective(gp, params, state.model, x, o, state.target);
-    parts = { generator: v, ...prefixed(p, v) };
-  }
-  return { gp, gopt, parts };
+  before ??= beforeParts(...generatorObjective(gp, params, state.model, x, o, state.target));
+  return { gp, gopt, parts: before };
+}
+
+const beforeParts = (value: Tensor, { rec, delta, diversity }: Parts): Parts =>
+  ({ generator: value, recBefore: rec, deltaBefore: delta, ...(diversity && { generatorDiversity: diversity }) });
+
+/** x̃ for the encoder's step (a constant of its loss) per `perturbation`, and ‖x̃ − x‖. */
+function perturbedInput(x: Tensor, key: Key, o: Resolved, gp?: GeneratorParams): [Tensor, Tensor] {
+  return tidy(() => {
+    const delta = o.perturbation === 'learned' ? generator.perturbation(gp!, x, o)
+      : o.perturbation === 'random' ? generator.uniformNoise(key, x.shape, o)
+      : mul(x, 0);
+    const xTilde = stopGradient(generator.perturb(x, delta, o));
+    return [xTilde, generator.meanNorm(sub(xTilde, x), o.norm)];
+  });
 }
 
 /**
- * The generator's parts renamed generatorX, without `loss` (the objective is reported as
- * `generator`): `loss` is disposed here unless it is `objective` itself.
+ * One APLR step on a batch x [N, ...]: with `perturbation: 'learned'`, generator ascent step(s)
+ * first, then the encoder's and predictor's descent step at x̃ = x + δ. parts: rec and softHgr (at
+ * the encoder's step: after g's update), delta (‖x̃ − x‖ there, generator.meanNorm in the ball's
+ * norm), reg (with the regularizer); learned only: generator, recBefore, deltaBefore and
+ * generatorDiversity (λ > 0), before g's update (updateGenerator).
  */
-function prefixed(p: Parts, objective: Tensor): Parts {
-  if (p.loss !== objective) p.loss.dispose();
-  return Object.fromEntries(Object.entries(p).filter(([k]) => k !== 'loss').map(([k, v]) => [`generator${k[0].toUpperCase()}${k.slice(1)}`, v]));
-}
-
-/**
- * One APLR step on a batch x [N, ...]: generator ascent step(s), then the encoder's and predictor's
- * descent step at x̃ = x + g(x). parts: rec, softHgr (at the encoder's step), generator (g's
- * objective before its last update, or at the current g when it is not updated this step),
- * generatorDiversity (λ > 0), reg (with the regularizer).
- */
-export function aplrStep(params: ModelParams, state: SslState, x: Tensor, key: Key, opts: AplrOptions): StepResult {
+export function aplrStep(params: ModelParams, state: AplrState, x: Tensor, key: Key, opts: AplrOptions): StepResult<AplrState> {
   const o = { ...resolve(opts), optimizer: opts.optimizer, generatorOptimizer: opts.generatorOptimizer };
   checkOptions(o);
-  if (!state.generator) throw new WgradError('ssl.aplrStep', 'the state has no generator: create it with initGeneratorState (or methodInitState)');
-  const [, kReg] = split(key);
-  const { gp, gopt, parts: genParts } = updateGenerator(params, state, x, o);
-  const xTilde = tidy(() => stopGradient(generator.apply(gp, x, o)));
+  const learned = o.perturbation === 'learned';
+  if (learned && !state.generator) throw new WgradError('ssl.aplrStep', "the state has no generator: create it with initGeneratorState (or the APLR record's init)");
+  const [kNoise, kReg] = split(key);
+  // The other perturbations leave a generator in the state as it is (a fresh copy: the step returns new trees).
+  const gen = learned ? updateGenerator(params, state, x, o)
+    : state.generator && { gp: copyTree(state.generator.params), gopt: copyTree(state.generator.opt), parts: {} };
+  const [xTilde, delta] = perturbedInput(x, kNoise, o, gen?.gp);
   try {
     const r = withRegularizer(params, state, x, x, kReg, o.regularizer, (extra) =>
       applyStep(params, state, o.optimizer, (p, s) => aplrLoss(p, s, x, xTilde, o, state.target), extra));
     const target = state.target && emaUpdate(state.target, r.params.encoder, o.targetMomentum);
-    return { ...r, state: { ...r.state, generator: { params: gp, opt: gopt, count: state.generator.count + 1 }, ...(target && { target }) }, parts: { ...r.parts, ...genParts } };
+    const generatorState = gen && { generator: { params: gen.gp, opt: gen.gopt, count: state.generator!.count + 1 } };
+    return { ...r, state: { ...r.state, ...generatorState, ...(target && { target }) }, parts: { ...r.parts, delta, ...gen?.parts } };
+  } catch (e) {
+    dispose([gen, delta]);
+    throw e;
   } finally {
     xTilde.dispose();
   }
 }
+
+/** APLR's options as flags (defaults: APLR_DEFAULTS). */
+export interface AplrSettings {
+  eps: number;
+  objective: 'reconstruction' | 'softHgr';
+  perturbation: 'learned' | 'zero' | 'random';
+  generatorLr: number;
+  generatorSchedule: 'encoder' | 'constant';
+  generatorSteps: number;
+  generatorEvery: number;
+}
+
+/** The generator's optimizer of a run: makeGeneratorOptimizer over the encoder's spec. */
+const runGeneratorOptimizer = (o: AplrSettings, ctx: MethodContext) => makeGeneratorOptimizer(ctx.optimizerSpec, o);
+
+/** APLR as a method record (./method.ts): on every domain, with the data's box; its generator is its own state. */
+export const APLR: MethodRecord<AplrSettings, AplrState> = {
+  name: 'aplr',
+  summary: 'APLR: reconstruct the clean latent from an input perturbed by a learned adversarial generator (no augmentation)',
+  domains: ['image', 'tabular', 'audio'],
+  optimizer: 'adam',
+  compare: ['image', 'tabular', 'audio'],
+  defaults: {
+    eps: APLR_DEFAULTS.eps, objective: APLR_DEFAULTS.objective, perturbation: APLR_DEFAULTS.perturbation, generatorLr: APLR_DEFAULTS.generatorLr,
+    generatorSchedule: APLR_DEFAULTS.generatorSchedule, generatorSteps: APLR_DEFAULTS.generatorSteps, generatorEvery: APLR_DEFAULTS.generatorEvery,
+  },
+  // Runs written before these options existed trained a learned generator at a constant rate.
+  before: { perturbation: 'learned', generatorSchedule: 'constant' },
+  flags: [
+    { flag: 'eps', key: 'eps', spec: { kind: 'number', min: 0, help: 'L∞ radius of the generator\'s noise (units of the data)' } },
+    { flag: 'aplr-objective', key: 'objective', spec: { kind: 'string', choices: ['reconstruction', 'softHgr'], help: 'the encoder\'s objective: L_rec (as specified) or −Soft-HGR between prediction and clean features' } },
+    { flag: 'aplr-perturbation', key: 'perturbation', spec: { kind: 'string', choices: ['learned', 'zero', 'random'], help: 'x̃ − x: the generator\'s δ, 0, or uniform in the ball each step (the ablations)' } },
+    { flag: 'generator-lr', key: 'generatorLr', spec: { kind: 'number', above: 0, help: 'the generator\'s peak learning rate (Adam)' } },
+    { flag: 'generator-schedule', key: 'generatorSchedule', spec: { kind: 'string', choices: ['encoder', 'constant'], help: 'the generator\'s learning-rate schedule: the encoder\'s shape, or constant' } },
+    { flag: 'generator-steps', key: 'generatorSteps', spec: { kind: 'int', min: 0, max: 1000, help: 'generator ascent steps per update (0 freezes it at its initial δ = 0)' } },
+    { flag: 'generator-every', key: 'generatorEvery', spec: { kind: 'int', min: 1, max: 1000000, value: 'K', help: 'update the generator every K encoder steps (the step ratio)' } },
+  ],
+  modelConfig: (base) => ({ ...base, bnBranches: undefined, projDim: model.resolveConfig(base).featureDim }),
+  init: (params, modelState, key, o, ctx) => {
+    const c = model.resolveConfig(ctx.modelConfig);
+    const kind = c.encoder === 'mlp' ? 'mlp' : 'conv';
+    return { ...initState(params, modelState, ctx.optimizer), generator: initGeneratorState(key, { kind, shape: c.inputShape }, runGeneratorOptimizer(o, ctx)) };
+  },
+  step: (o, ctx) => {
+    const opts: AplrOptions = { ...o, optimizer: ctx.optimizer, generatorOptimizer: runGeneratorOptimizer(o, ctx), box: ctx.box, regularizer: ctx.regularizer };
+    return (p, st, x, k) => aplrStep(p, st, x, k, opts);
+  },
+};

@@ -24,10 +24,8 @@ export {
 export {
   METHOD_NAMES, isMethod, methodModelConfig, methodStep, methodInitState, generatorOptimizer, GENERATOR_LR, type MethodName, type MethodSettings,
 } from './methods.js';
-export * as generator from './generator.js';
-export type { GeneratorConfig, GeneratorParams, GeneratorKind } from './generator.js';
 export {
-  aplrStep, aplrLoss, aplrObjective, generatorObjective, generatorStep, initGeneratorState, emaUpdate, APLR_DEFAULTS, type AplrOptions,
+  aplrStep, aplrLoss, aplrObjective, generatorObjective, generatorStep, makeGeneratorOptimizer, initGeneratorState, emaUpdate, APLR_DEFAULTS, type AplrOptions,
 } from './aplr.js';
 export {
   noiseStep, maskStep, noiseView, maskView, noiseViews, maskViews, shuffleColumns, NOISE_DEFAULTS, MASK_DEFAULTS,

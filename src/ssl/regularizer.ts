@@ -21,11 +21,11 @@
  *   - x + δ stays in the box [0, 1] (images); `box: null` for tables and spectrograms.
  */
 import { WgradError } from '../core/backend.js';
+import { squaredDistance } from '../attacks/common.js';
 import { representationDistance } from '../attacks/unlabeled.js';
 import type { Key } from '../random/random.js';
-import { mul, sub } from '../tensor/ops/elementwise.js';
-import { reshape } from '../tensor/ops/movement.js';
-import { mean, sum } from '../tensor/ops/reduce.js';
+import { mul } from '../tensor/ops/elementwise.js';
+import { mean } from '../tensor/ops/reduce.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { evalFeatures } from './model.js';
@@ -59,11 +59,7 @@ export function checkRegularizer(o: RegularizerOptions): void {
 
 /** ‖a − b‖² summed over features, averaged over the batch. */
 export function squaredShift(a: Tensor, b: Tensor): Tensor {
-  if (a.shape.join() !== b.shape.join()) throw new WgradError('ssl.squaredShift', `shapes differ: [${a.shape}] vs [${b.shape}]`);
-  return tidy(() => {
-    const d = reshape(sub(a, b), [a.shape[0], -1]);
-    return mean(sum(mul(d, d), -1));
-  });
+  return tidy(() => mean(squaredDistance(a, b)));
 }
 
 /** The attack: x + δ maximizing ‖f(x + δ) − f(x)‖² with the encoder in eval mode. */
