@@ -8,10 +8,13 @@
  * diagnostic and offered as the objective). No domain-specific augmentation is used anywhere.
  *
  * wgrad's reading of what the abstract leaves open (each an option; METHODS.md):
- *   - Generator g (./generator.ts): an MLP for vectors, a 3-layer conv net for images and
+ *   - Generator g (attacks/generator.ts): an MLP for vectors, a 3-layer conv net for images and
  *     spectrograms, δ = ε·tanh(g(x)) (L∞, default) or ε·tanh(‖u‖)·u/‖u‖ (`norm: 'l2'`), x̃ = x + δ,
- *     clipped to `box` only when one is given (default none). Zero-initialized output: δ = 0 at the
- *     start. Deterministic in x (no noise input).
+ *     clipped to `box` only when one is given (APLR's default: none). Zero-initialized output:
+ *     δ = 0 at the start. Deterministic in x (no noise input).
+ *   - The ablations the paper's claim needs (`perturbation`): 'learned' (default, the method),
+ *     'zero' (δ = 0: x̃ = x, the plain latent-reconstruction pretext task) and 'random' (δ drawn
+ *     uniformly from the same ball at every step, generator.uniformNoise; not learned).
  *   - Encoder f = the model's encoder; predictor h = the model's projection head with output
  *     dimension = the feature dimension (methodModelConfig('aplr', …) sets projDim = featureDim).
  *   - L_rec = mean_n ‖normalize(h(f(x̃_n))) − sg(normalize(f(x_n)))‖² (`distance: 'normalized'`,
@@ -28,8 +31,12 @@
  *   - Alternating min-max, per step: first `generatorSteps` (default 1) ascent steps of g on
  *     L_rec(+ λ·diversity, `diversity` λ default 0) with the encoder and predictor fixed, on every
  *     `generatorEvery`-th encoder step (default every one), with g's own optimizer
- *     (`generatorOptimizer`; methodStep builds Adam with a constant lr, 1e-3 by default); then x̃ from the updated g is a
- *     constant and one descent step of f and h on L_rec (with `optimizer`).
+ *     (`generatorOptimizer`, from makeGeneratorOptimizer: Adam at `generatorLr`, default 1e-3, whose
+ *     rate follows the encoder's schedule shape — `generatorSchedule: 'encoder'`, default — so that
+ *     the adversary slows down as the encoder does; 'constant' keeps generatorLr, under which L_rec
+ *     rose late in training once the encoder's rate had decayed); then x̃ from the updated g is a
+ *     constant and one descent step of f and h on L_rec (with `optimizer`). The step logs L_rec and
+ *     ‖x̃ − x‖ before g's update (`recBefore`, `deltaBefore`) and after it (`rec`, `delta`).
  *   - BatchNorm: x and x̃ go through the encoder as one batch (`jointForward`, default true). In the
  *     generator's step the encoder runs in training mode (batch statistics, `generatorBn: 'train'`,
  *     default) with its running-statistics update dropped, or on running statistics ('eval'); the
