@@ -32,8 +32,8 @@ export const EVAL_FLAGS: Flags = {
   ...EVAL_SETTING_FLAGS,
   eps: { kind: 'list', value: 'E1,E2', help: 'same as --eval-eps' },
   data: { kind: 'string', value: 'subset|fashion-mnist|DIR|FILE.csv', help: 'evaluation data (default: the run\'s; must be of the run\'s domain and example shape)' },
-  'train-limit': { kind: 'int', min: 1, help: 'first N training examples for the probes (default: the run\'s)' },
-  'test-limit': { kind: 'int', min: 1, help: 'first N test examples (default: the run\'s)' },
+  'train-limit': { kind: 'int', min: 1, help: 'N training examples for the probes, chosen as train\'s --train-limit (default: the run\'s)' },
+  'test-limit': { kind: 'int', min: 1, help: 'N test examples, chosen as train\'s --test-limit (default: the run\'s)' },
   out: { kind: 'string', value: 'DIR', help: 'where to write eval.json and the chart (default <checkpoint>/eval)' },
   backend: BACKEND_FLAG,
 };
@@ -60,6 +60,7 @@ export async function evalCommand(a: Parsed): Promise<void> {
     const s = evalSettings('eval', a, cfg.seed);
     const ds = await loadDataset((a.data as string | undefined) ?? cfg.data, {
       trainLimit: (a['train-limit'] as number | undefined) ?? cfg.trainLimit, testLimit: (a['test-limit'] as number | undefined) ?? cfg.testLimit,
+      preprocessing: run.preprocessing, // training's standardization and band statistics, not refitted on this data
     });
     const want = cfg.domain ?? 'image';
     if (ds.domain !== want) throw new UsageError(`--data ${a.data as string} is a ${ds.domain} dataset, but the run in ${dir} was trained on ${want} data (${cfg.data})`, 'eval');

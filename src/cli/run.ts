@@ -21,7 +21,7 @@ import { dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { sync } from '../init.js';
 import * as ssl from '../ssl/index.js';
-import { batchTensors, type Domain, type HostDataset } from './data.js';
+import { batchTensors, type Domain, type HostDataset, type Preprocessing } from './data.js';
 import { Progress } from './progress.js';
 import { appendEpochLine, appendStepLines, reconcileMetrics } from './metrics.js';
 import { checkRunTree, refuseNonFinite } from './run-check.js';
@@ -89,6 +89,8 @@ export interface RunCheckpoint {
   state: ssl.SslState;
   vae?: { params: ssl.VaeParams; state: { model: ssl.VaeState; opt: unknown } };
   history: EpochRecord[];
+  /** What the data loader fitted on the training split (absent in older runs); `eval` applies it to its data. */
+  preprocessing?: Preprocessing;
 }
 
 export interface RunHooks {
@@ -156,7 +158,7 @@ export function freshRun(cfg: RunConfig, ds: HostDataset): RunCheckpoint {
     const v = ssl.vae.init(keys.vaeInit, { inChannels: ds.shape[0], imageSize: ds.shape[1] }); // images only (trainCommand checks)
     vae = { params: v.params, state: { model: v.state, opt: vaeOptimizer(cfg).init(v.params) } };
   }
-  return { format: 'wgrad-ssl-run', version: 1, config: cfg, modelConfig, vaeEpochsDone: 0, epochsDone: 0, params, state: initial, vae, history: [] };
+  return { format: 'wgrad-ssl-run', version: 1, config: cfg, modelConfig, vaeEpochsDone: 0, epochsDone: 0, params, state: initial, vae, history: [], preprocessing: ds.preprocessing };
 }
 
 /** Settings that must match for --resume (epochs may grow; everything else is fixed by the run). */

@@ -20,8 +20,8 @@ import { checkOutDir, openOutDir } from './run-dir.js';
 /** The flags shared by `train` and `compare` (the run's hyperparameters). */
 export const RUN_FLAGS: Flags = {
   data: { kind: 'string', default: 'subset', value: 'subset|fashion-mnist|DIR|FILE.csv', help: 'images: the committed 2,000/1,000 Fashion-MNIST subset, Debian\'s full set, or a directory of IDX files; tabular: a .csv with a label (and split) column, e.g. data/satellite.csv; audio: a directory train|test/<class>/*.wav, e.g. data/spoken-digits' },
-  'train-limit': { kind: 'int', min: 1, help: 'use only the first N training examples' },
-  'test-limit': { kind: 'int', min: 1, help: 'use only the first N test examples' },
+  'train-limit': { kind: 'int', min: 1, help: 'use N training examples (tables, audio: a seeded class-stratified sample; images: the first N)' },
+  'test-limit': { kind: 'int', min: 1, help: 'use N test examples (chosen as --train-limit\'s)' },
   epochs: { kind: 'int', min: 1, default: 2, help: 'encoder training epochs' },
   batch: { kind: 'int', min: 2, default: 128, help: 'batch size (the last partial batch of an epoch is dropped)' },
   eps: { kind: 'number', min: 0, default: 0.1, help: 'attack radius: RoCL\'s L∞ pixel ε, IDAA\'s latent step, APLR\'s L∞ noise radius, the regularizer\'s L∞ ε; in pixel units on images ([0, 1]), in standard deviations of the standardized features on tables and log-mels (no box)' },
