@@ -35,13 +35,15 @@ if [ "${1:-}" = --fashion-mnist ] && [ ! -e /usr/share/datasets/fashion-mnist/tr
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
 fi
 
-# 4. Debian's espeak-ng (the spoken-digit data, scripts/data/spoken-digits.ts) and the xz/bzip2
-#    decompressors (scripts/data/mlbench-to-csv.ts reads xz- and bzip2-compressed R data files).
+# 4. Debian's espeak-ng (the spoken-digit data, scripts/data/spoken-digits.ts), the xz/bzip2
+#    decompressors (scripts/data/mlbench-to-csv.ts reads xz- and bzip2-compressed R data files) and
+#    python3-torch (the float64 PyTorch cross-checks in test/, which fail without it under CI=true).
 #    `--spoken-digits` also generates the spoken-digit clips into data/spoken-digits (a few minutes).
 missing=""
 for tool in espeak-ng:espeak-ng xz:xz-utils bzip2:bzip2; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing="$missing ${tool#*:}"
 done
+/usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || missing="$missing python3-torch"
 if [ -n "$missing" ]; then
   echo "setup: installing Debian's$missing" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -23,9 +23,10 @@ const VAE_SMALL: ssl.VaeConfig = { imageSize: 8, width: 4, latent: 3 };
 const AUGMENT = { crop: { scale: [0.5, 1] as [number, number] } };
 
 describe('gradient checks of the new losses', () => {
-  it("RoCL's objective: NT-Xent₃ + (1/λ)·NT-Xent(adv, t')", async () => {
-    await wg.checkGrads((a, b, c) => ssl.roclObjective(a, b, c, { lambda: 4 })[0], [randn([3, 4], 1), randn([3, 4], 2), randn([3, 4], 3)]);
-    await wg.checkGrads((a, b, c) => ssl.roclObjective(a, b, c, { positives: 'mean', temperature: 0.2 })[0], [randn([2, 3], 4), randn([2, 3], 5), randn([2, 3], 6)]);
+  it("RoCL's objective: NT-Xent₃ + (1/λ)·NT-Xent(adv, t') (with the full similarity gradient: RoCL's default 'anchor' is not the value's gradient; test/ssl-fidelity.test.ts checks it)", async () => {
+    const full = { similarityGradient: 'full' as const };
+    await wg.checkGrads((a, b, c) => ssl.roclObjective(a, b, c, { lambda: 4, ...full })[0], [randn([3, 4], 1), randn([3, 4], 2), randn([3, 4], 3)]);
+    await wg.checkGrads((a, b, c) => ssl.roclObjective(a, b, c, { positives: 'mean', temperature: 0.2, ...full })[0], [randn([2, 3], 4), randn([2, 3], 5), randn([2, 3], 6)]);
   });
 
   it("IDAA's objective: NT-Xent(xᵢ, xⱼ) + α·NT-Xent(xᵢ, xᵃᵈᵛ)", async () => {
@@ -36,7 +37,7 @@ describe('gradient checks of the new losses', () => {
     await wg.checkGrads((a, b) => ssl.squaredShift(a, b), [randn([3, 5], 10), randn([3, 5], 11)]);
   });
 
-  it('the VAE loss (MSE + β·KL/size, reparameterized) with respect to the input and a decoder weight', async () => {
+  it('the VAE loss (MSE + β·KL/(N·C·L), reparameterized) with respect to the input and a decoder weight', async () => {
     const k = wg.random.key(3);
     const loss = (x: wg.Tensor, w?: wg.Tensor) => {
       const { params, state } = ssl.vae.init(wg.random.key(1), VAE_SMALL);
@@ -80,7 +81,7 @@ describe('NT-Xent over V views', () => {
 /** A small model, its optimizer state and a fixed batch. */
 function setup(method: ssl.MethodName, lr = 0.05) {
   const { params, state } = ssl.model.init(wg.random.key(5), ssl.methodModelConfig(method, SMALL));
-  const optimizer = ssl.makeOptimizer({ name: 'adam', lr, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
+  const optimizer = wg.optim.makeOptimizer({ name: 'adam', lr, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
   const x = wg.random.uniform(wg.random.key(6), [6, 1, 8, 8]);
   return { params, st: ssl.initState(params, state, optimizer), optimizer, x };
 }
@@ -160,8 +161,8 @@ describe('one training step lowers the loss on a fixed batch', () => {
     const [a, b] = ssl.twoViews(kViews, x, AUGMENT);
     const xAdv = ssl.regularizerAttack(params, st.model, a, kReg, regularizer);
     const total = (p: ssl.ModelParams) => wg.tidy(() => {
-      const [l, aux] = ssl.simclrLoss(p, st.model, a, b);
-      return wg.add(l, ssl.regularizerTerm(p, st.model, xAdv, aux.anchorFeatures, regularizer).term);
+      const [l] = ssl.simclrLoss(p, st.model, a, b);
+      return wg.add(l, ssl.regularizerTerm(p, st.model, a, xAdv, regularizer).term);
     });
     const before = await total(params).item();
     const r = ssl.simclrStep(params, st, x, key, { optimizer, augment: AUGMENT, regularizer });
@@ -174,7 +175,7 @@ describe('one training step lowers the loss on a fixed batch', () => {
 
   it('the VAE (MSE + β·KL)', async () => {
     const { params, state } = ssl.vae.init(wg.random.key(8), VAE_SMALL);
-    const optimizer = ssl.makeOptimizer({ name: 'adam', lr: 0.01, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
+    const optimizer = wg.optim.makeOptimizer({ name: 'adam', lr: 0.01, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
     const x = wg.random.uniform(wg.random.key(6), [6, 1, 8, 8]);
     const k = wg.random.key(4);
     const before = await ssl.vae.vaeLoss(params, state, x, k)[0].item();

@@ -38,6 +38,8 @@ export type Embedding = (x: Tensor) => Tensor;
 export interface ContrastiveAttackOptions extends PgdOptions {
   /** NT-Xent temperature τ (default 0.5). */
   temperature?: number;
+  /** NT-Xent's similarity gradient (default 'full'; RoCL's code: 'anchor'; losses/contrastive.ts). */
+  gradient?: 'full' | 'anchor';
 }
 
 export function instanceContrastive(embed: Embedding, x: Tensor, positive: Tensor, key: Key, opts: ContrastiveAttackOptions = {}): Tensor {
@@ -45,10 +47,10 @@ export function instanceContrastive(embed: Embedding, x: Tensor, positive: Tenso
   if (positive.shape.join() !== x.shape.join()) {
     throw new WgradError('instanceContrastive', `the positive view must have x's shape ${fmtShape(x.shape)}, got ${fmtShape(positive.shape)}`);
   }
-  const { temperature = 0.5, ...rest } = opts;
+  const { temperature = 0.5, gradient, ...rest } = opts;
   const zPos = tidy(() => stopGradient(embed(positive)));
   try {
-    const loss = (xa: Tensor) => ntXent([embed(xa), zPos], { temperature });
+    const loss = (xa: Tensor) => ntXent([embed(xa), zPos], { temperature, gradient });
     return pgd(loss, x, key, { eps: 8 / 255, alpha: 0.007, steps: 7, ...rest });
   } finally {
     zPos.dispose();

@@ -11,9 +11,20 @@
  *   positives 'mean' (default):  L = (1/M) Σ_i (1/(V−1)) Σ_{p∈P(i)} ℓ(i, p)
  *   positives 'sum':             L = (1/M) Σ_i Σ_{p∈P(i)} ℓ(i, p)
  * For V = 2 both are SimCLR's loss. For V = 3, 'sum' is RoCL's official NT_xent with adv_type 'Rep'
- * (the six positive-pair diagonals summed and divided by 3N) and equals 2 × 'mean'. (RoCL's code also
- * detaches one operand of the similarity matmul and adds 1e-8 inside its logs; neither is done here:
- * apply stopGradient to a view yourself if you want the former.)
+ * (the six positive-pair diagonals summed and divided by 3N) and equals 2 × 'mean'.
+ *
+ * The gradient of the similarity matrix (`gradient`):
+ *   'full' (default)  S = Z·Zᵀ/τ, differentiated through both operands (SimCLR's, IDAA's code):
+ *                     z_i receives gradient from its own row and from every other anchor's row.
+ *   'anchor'          S = Z·sg(Z)ᵀ/τ (RoCL's official `pairwise_similarity`): the right operand is
+ *                     detached, so z_i receives gradient only from its own row i (as the anchor).
+ * The value is the same; only the gradient differs. A stop-gradient on one *view* is not the same
+ * thing as 'anchor': it removes that view's rows as anchors too (its z gets no gradient at all) and
+ * keeps the gradient through the other views' columns.
+ * RoCL's code also adds 1e-8 inside its logs and to the norms; that is not done here.
+ *
+ * N ≥ 2 samples are required: with one sample there are no negatives (at V = 2 the loss is then 0
+ * whatever z is, and a training step would learn nothing), so N = 1 is refused.
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';
@@ -23,6 +34,7 @@ import { matmul } from '../tensor/ops/linalg.js';
 import { concat, expandDims, transpose } from '../tensor/ops/movement.js';
 import { cosineSimilarity, l2Normalize, logsumexp } from '../tensor/ops/nn.js';
 import { mean, sum } from '../tensor/ops/reduce.js';
+import { stopGradient } from '../tensor/alias.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type Reduction, reduceLoss } from './reduce.js';
@@ -34,23 +46,35 @@ export interface NtXentOptions {
   normalize?: boolean;
   /** How an anchor's V − 1 positive terms combine (default 'mean'; see the header). */
   positives?: 'mean' | 'sum';
+  /** Which operand of the similarity matrix is differentiated (default 'full'; see the header). */
+  gradient?: 'full' | 'anchor';
+}
+
+/**
+ * Refuses a batch without negatives: NT-Xent needs N ≥ 2 samples (`what` describes the input for
+ * the message). The steps of the NT-Xent methods call it first, so they fail before any attack runs.
+ */
+export function checkNtXentBatch(op: string, n: number, what = `a batch of ${n}`): void {
+  if (n < 2) throw new WgradError(op, `NT-Xent needs N ≥ 2 samples per view (the other samples are the negatives), got ${what}: a batch of 1 has no negatives and trains nothing`);
 }
 
 /** NT-Xent over V ≥ 2 views, each [N, D] (row n of every view is the same sample). */
 export function ntXent(views: readonly Tensor[], opts: NtXentOptions = {}): Tensor {
-  const { temperature = 0.5, normalize = true, positives = 'mean' } = opts;
+  const { temperature = 0.5, normalize = true, positives = 'mean', gradient = 'full' } = opts;
   const v = views.length;
   if (v < 2) throw new WgradError('ntXent', `needs at least two views, got ${v}`);
   const [n, d] = views[0].shape;
   if (views.some((x) => x.rank !== 2 || x.shape[0] !== n || x.shape[1] !== d) || n < 1) {
     throw new WgradError('ntXent', `every view must be [N, D] with one N and D, got ${views.map((x) => fmtShape(x.shape)).join(', ')}`);
   }
+  checkNtXentBatch('ntXent', n, `views of shape ${fmtShape(views[0].shape)}`);
   if (!(temperature > 0)) throw new WgradError('ntXent', `temperature must be positive, got ${temperature}`);
+  if (gradient !== 'full' && gradient !== 'anchor') throw new WgradError('ntXent', `gradient must be 'full' or 'anchor', got ${JSON.stringify(gradient)}`);
   return tidy(() => {
     const m = v * n;
     const stacked = concat(views, 0);
     const z = normalize ? l2Normalize(stacked, -1) : stacked;
-    const s = mul(matmul(z, transpose(z)), 1 / temperature); // [M, M]
+    const s = mul(matmul(z, transpose(gradient === 'anchor' ? stopGradient(z) : z)), 1 / temperature); // [M, M]
     const idx = arange(0, m, 1, 'int32');
     const diag = equal(expandDims(idx, 1), expandDims(idx, 0));
     const sample = mod(idx, n);

@@ -2,9 +2,8 @@
  * KL divergence of a diagonal Gaussian q = N(μ, diag(σ²)), given μ and log σ², from N(0, I):
  *   KL_i = −½ Σ_d (1 + log σ²_id − μ²_id − σ²_id)
  * summed over the latent dims (every axis after the first), then averaged over the batch. With
- * `normalizeBy: n` the total over batch and latent dims is divided by n instead — IDAA's VAE (after
- * the PyTorch VAE example) divides by the number of input elements, batch · C · H · W, so the KL is
- * on the scale of a per-element reconstruction MSE.
+ * `normalizeBy: n` the total over batch and latent dims is divided by n instead — IDAA's VAE
+ * (train_vae.py) divides by batch · channels · latent size.
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';

@@ -2,8 +2,9 @@
  * IDAA — Identity-Disentangled Adversarial Augmentation (Yang, Zhou, Tian, Tao, ICML 2022), after
  * the paper and its official code (METHODS.md), on SimCLR:
  *
- *   0. Train the VAE G first (./vae.ts: MSE + β·KL normalized by the input size, β = 0.1), then
- *      freeze it (eval mode, latent = μ).
+ *   0. Train the VAE G first, once per data set and seed, on the SimCLR-augmented views it is applied
+ *      to (./vae.ts, ./vae-train.ts: MSE + β·KL/(N·C·L), β = 0.1, AdamW β = (0, 0.9), to convergence),
+ *      then freeze it (eval mode, latent = μ).
  *   1. Adversarial view of xᵢ = t(x) (attacks.latentAttack): z = μ(xᵢ), R = sg(xᵢ − G(z)),
  *      δ = ε·sign(∇_z NT-Xent(enc_adv(xᵢ), enc_adv(G(z) + R))), xᵃᵈᵛ = G(z + δ) + R — one sign step,
  *      no projection; xᵃᵈᵛ = xᵢ exactly when δ = 0. ε = 0.1 (IDAA's README; the code's default 0.01).
@@ -11,6 +12,8 @@
  *      encoder with its separate adversarial BatchNorm branch ('adv'; AdvProp) and the clean views
  *      through the 'clean' branch; convolutions, linear layers and the projector are shared.
  *   3. Adam, lr 3e-4, cosine decay — chosen by the caller through makeOptimizer.
+ *   4. The step's parts report the perturbation's size in pixel space (advLinf, advL2: batch means
+ *      of the per-example ‖xᵃᵈᵛ − xᵢ‖∞ and ‖·‖₂), as IDAA logs them (there in normalized units).
  *
  * Readings (each an option):
  *   - During the attack the encoder runs with the 'adv' branch in training mode (batch statistics),
@@ -24,9 +27,12 @@
  */
 import { WgradError } from '../core/backend.js';
 import { latentAttack } from '../attacks/unlabeled.js';
-import { ntXent } from '../losses/contrastive.js';
+import { fmtShape } from '../core/shape.js';
+import { checkNtXentBatch, ntXent } from '../losses/contrastive.js';
 import { split, type Key } from '../random/random.js';
-import { add, mul } from '../tensor/ops/elementwise.js';
+import { abs, add, mul, sqrt, sub } from '../tensor/ops/elementwise.js';
+import { reshape } from '../tensor/ops/movement.js';
+import { max, mean, sum } from '../tensor/ops/reduce.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { applyStep, type CommonOptions, forwardViews, type SslState, type StepResult, twoViews, withDefaults } from './common.js';
@@ -89,9 +95,24 @@ export function idaaLoss(params: ModelParams, state: ModelState, a: Tensor, b: T
   return [total, { state: s2, parts: { ntXent: clean, ntXentAdv: advTerm }, anchorFeatures: vi.features }] as [Tensor, { state: ModelState; parts: Record<string, Tensor>; anchorFeatures: Tensor }];
 }
 
-/** One IDAA encoder step on a batch x [N, C, H, W] in [0, 1] (the VAE already trained). */
+/**
+ * The size of the adversarial perturbation in pixel space, as IDAA logs it: the batch means of the
+ * per-example ‖xᵃᵈᵛ − x‖∞ (`advLinf`) and ‖xᵃᵈᵛ − x‖₂ (`advL2`).
+ */
+export function perturbationSize(x: Tensor, xAdv: Tensor): { advLinf: Tensor; advL2: Tensor } {
+  return tidy(() => {
+    const d = reshape(sub(xAdv, x), [x.shape[0], -1]);
+    return { advLinf: mean(max(abs(d), -1)), advL2: mean(sqrt(sum(mul(d, d), -1))) };
+  });
+}
+
+/**
+ * One IDAA encoder step on a batch x [N, C, H, W] in [0, 1] (the VAE already trained). Its parts add
+ * the perturbation's size (perturbationSize) to the loss terms.
+ */
 export function idaaStep(params: ModelParams, state: SslState, x: Tensor, key: Key, opts: IdaaOptions): StepResult {
-  if (!opts.vae) throw new WgradError('ssl.idaaStep', 'IDAA needs the trained VAE (opts.vae); train it first with vae.vaeStep');
+  checkNtXentBatch('ssl.idaaStep', x.shape[0], `x of shape ${fmtShape(x.shape)}`);
+  if (!opts.vae) throw new WgradError('ssl.idaaStep', 'IDAA needs the trained VAE (opts.vae); train it first with vae.trainVae');
   const [kViews, kAttack, kReg] = split(key, 3);
   const [a, b] = twoViews(kViews, x, opts.augment);
   let adv: Tensor | undefined;
@@ -99,8 +120,9 @@ export function idaaStep(params: ModelParams, state: SslState, x: Tensor, key: K
     adv = idaaAttack(params, state.model, a, kAttack, opts);
     const xAdv = adv;
     const reg = opts.regularizer && withDefaults({ branch: 'clean' }, opts.regularizer);
-    return withRegularizer(params, state, x, a, kReg, reg, (extra) =>
+    const r = withRegularizer(params, state, x, a, kReg, reg, (extra) =>
       applyStep(params, state, opts.optimizer, (p, s) => idaaLoss(p, s, a, b, xAdv, opts), extra));
+    return { ...r, parts: { ...r.parts, ...perturbationSize(a, xAdv) } };
   } finally {
     dispose([a, b, adv]);
   }

@@ -11,6 +11,7 @@ export * as model from './model.js';
 export type { ModelConfig, ModelParams, ModelState, ApplyOptions } from './model.js';
 export * as vae from './vae.js';
 export type { VaeConfig, VaeParams, VaeState } from './vae.js';
+export { trainVae, startVaeTraining, vaeStopReason, VAE_TRAIN_DEFAULTS, type VaeData, type VaeTraining, type VaeTrainOptions, type VaeEpochRecord } from './vae-train.js';
 export {
   makeOptimizer, initState, twoViews, forwardViews, evalEmbedding, evalFeatures, applyStep, withDefaults,
   type SslState, type StepResult, type OptimizerSpec, type CommonOptions, type MethodLoss,

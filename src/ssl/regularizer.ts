@@ -6,30 +6,43 @@
  *
  * with f the encoder's features (the representation a downstream predictor reads, not the
  * projection). The inner max is a PGD representation-distance attack (attacks.representationDistance,
- * random start — the gradient vanishes at δ = 0), run on the encoder in eval mode; R is then
- * differentiated through both f(x + δ) and f(x) (Danskin: the gradient of the max at the maximizer).
+ * random start — the gradient vanishes at δ = 0); R is then differentiated through both f(x + δ) and
+ * f(x) (Danskin: the gradient of the max at the maximizer).
+ *
+ * One normalization for everything: f(x), f(x + δ) and the attack all run the encoder in eval mode
+ * (BatchNorm on its running statistics, no update). Why eval mode rather than one train-mode batch:
+ *   - the attack maximizes exactly the function that is then differentiated, so Danskin's argument
+ *     holds (a train-mode R would be maximized under one BN mode and differentiated under another);
+ *   - R is then a property of each example alone, as a downstream predictor sees the representation
+ *     at test time (eval mode), not of the batch it happened to be in;
+ *   - R = 0 exactly at δ = 0 (f(x) and f(x + δ) are one eval-mode forward of [x; x + δ]).
+ * The cost is one eval-mode forward of x beside the method's own (train-mode) forward. The BN running
+ * statistics are constants of R; γ, β and the weights receive its gradient.
  *
  * Readings where the description is silent (each an option):
- *   - x is the method's first augmented view t(x) (`input: 'view'`, default) — the representation
- *     the SSL loss already computed, so f(x) costs nothing extra — or the un-augmented image
- *     (`input: 'clean'`, one more forward).
+ *   - x is the method's first augmented view t(x) (`input: 'view'`, default: the input the SSL loss
+ *     already sees) or the un-augmented image (`input: 'clean'`).
  *   - ‖·‖² is summed over the feature dimensions and averaged over the batch.
- *   - f(x + δ) in the loss is computed in training mode (batch statistics) as a separate batch,
- *     and its BN running-statistics update is dropped (the running statistics follow clean data).
+ *   - `normalize` (default false): R on L2-normalized features, ‖f(x+δ)/‖f(x+δ)‖ − f(x)/‖f(x)‖‖²,
+ *     scale-free, so the encoder cannot lower R by shrinking the features (e.g. the last BN's γ);
+ *     the attack then maximizes the same normalized distance. The default measures the raw features,
+ *     the quantity a downstream linear predictor's robustness depends on.
  *   - With BN branches (IDAA), the regularizer uses the clean branch.
  *   - Defaults: ε = 0.1 (the Fashion-MNIST budget of the evaluation), α = ε/4, 5 steps, β = 1.
  *   - x + δ stays in the box [0, 1] (images); `box: null` for tables and spectrograms.
  */
 import { WgradError } from '../core/backend.js';
+import { fmtShape } from '../core/shape.js';
 import { squaredDistance } from '../attacks/common.js';
 import { representationDistance } from '../attacks/unlabeled.js';
 import type { Key } from '../random/random.js';
 import { mul } from '../tensor/ops/elementwise.js';
+import { concat, slice } from '../tensor/ops/movement.js';
+import { l2Normalize } from '../tensor/ops/nn.js';
 import { mean } from '../tensor/ops/reduce.js';
-import { dispose, tidy } from '../tensor/scope.js';
+import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { evalFeatures } from './model.js';
-import * as model from './model.js';
 import type { ModelParams, ModelState } from './model.js';
 
 export interface RegularizerOptions {
@@ -47,9 +60,11 @@ export interface RegularizerOptions {
   branch?: string;
   /** The attack's input box (default [0, 1], images; null for unbounded inputs: tables, spectrograms). */
   box?: readonly [number, number] | null;
+  /** R on L2-normalized features (scale-free; default false: the raw features). */
+  normalize?: boolean;
 }
 
-export const REGULARIZER_DEFAULTS = { eps: 0.1, steps: 5, input: 'view' as const };
+export const REGULARIZER_DEFAULTS = { eps: 0.1, steps: 5, input: 'view' as 'view' | 'clean', normalize: false };
 
 export function checkRegularizer(o: RegularizerOptions): void {
   if (!(o.weight >= 0 && Number.isFinite(o.weight))) throw new WgradError('ssl.regularizer', `weight β must be a finite number ≥ 0, got ${o.weight}`);
@@ -62,23 +77,31 @@ export function squaredShift(a: Tensor, b: Tensor): Tensor {
   return tidy(() => mean(squaredDistance(a, b)));
 }
 
+/** The representation R measures: the encoder's features in eval mode, L2-normalized with `normalize`. */
+export function regularizedRepresentation(params: ModelParams, state: ModelState, o: RegularizerOptions): (x: Tensor) => Tensor {
+  const f = evalFeatures(params, state, o.branch);
+  return (o.normalize ?? REGULARIZER_DEFAULTS.normalize) ? (x) => tidy(() => l2Normalize(f(x), -1)) : f;
+}
+
 /** The attack: x + δ maximizing ‖f(x + δ) − f(x)‖² with the encoder in eval mode. */
 export function regularizerAttack(params: ModelParams, state: ModelState, x: Tensor, key: Key, o: RegularizerOptions): Tensor {
   const eps = o.eps ?? REGULARIZER_DEFAULTS.eps;
-  return representationDistance(evalFeatures(params, state, o.branch), x, key, {
+  return representationDistance(regularizedRepresentation(params, state, o), x, key, {
     eps, alpha: o.alpha ?? eps / 4, steps: o.steps ?? REGULARIZER_DEFAULTS.steps, randomStart: true, box: o.box,
   });
 }
 
 /**
- * The regularizer's loss term at a fixed perturbed input `xAdv`: β·‖f(xAdv) − f(x)‖² with f(x) given
- * (`anchorFeatures`, inside the differentiated function).
+ * The regularizer's loss term at a fixed perturbed input `xAdv`: β·‖f(xAdv) − f(x)‖², both in eval
+ * mode as one forward of [x; xAdv] (so the value is exactly 0 at xAdv = x). Returns the term, R and
+ * its name in the step's parts.
  */
-export function regularizerTerm(params: ModelParams, state: ModelState, xAdv: Tensor, anchorFeatures: Tensor, o: RegularizerOptions): { term: Tensor; value: Tensor; name: string } {
+export function regularizerTerm(params: ModelParams, state: ModelState, x: Tensor, xAdv: Tensor, o: RegularizerOptions): { term: Tensor; value: Tensor; name: string } {
+  if (x.shape.join() !== xAdv.shape.join()) throw new WgradError('ssl.regularizerTerm', `x and xAdv must have one shape, got ${fmtShape(x.shape)} and ${fmtShape(xAdv.shape)}`);
   return tidy(() => {
-    const [h, s] = model.features(params, state, xAdv, { training: true, branch: o.branch });
-    dispose(s);
-    const value = squaredShift(h, anchorFeatures);
+    const n = x.shape[0];
+    const both = regularizedRepresentation(params, state, o)(concat([x, xAdv], 0));
+    const value = squaredShift(slice(both, [{ start: n, stop: 2 * n }]), slice(both, [{ start: 0, stop: n }]));
     return { term: mul(value, o.weight), value, name: 'reg' };
   });
 }
@@ -98,14 +121,7 @@ export function withRegularizer<T>(
   const input = (o.input ?? REGULARIZER_DEFAULTS.input) === 'clean' ? x : view;
   const xAdv = regularizerAttack(params, state.model, input, key, o);
   try {
-    return run((p, s, anchorFeatures) => {
-      if (input === view) return regularizerTerm(p, s, xAdv, anchorFeatures, o);
-      return tidy(() => {
-        const [h, s2] = model.features(p, s, x, { training: true, branch: o.branch });
-        dispose(s2);
-        return regularizerTerm(p, s, xAdv, h, o);
-      });
-    });
+    return run((p, s) => regularizerTerm(p, s, input, xAdv, o));
   } finally {
     xAdv.dispose();
   }

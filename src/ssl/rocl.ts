@@ -19,11 +19,16 @@
  *     which differs only in the BN batch statistics and costs a second forward+backward.
  *   - `attackTarget`: 'other' (the positive of the attack is t'(x), as METHODS.md states, default)
  *     or 'same' (t(x) itself, RoCL's `attack_to original` option).
+ *   - `similarityGradient`: 'anchor' (default, RoCL's `pairwise_similarity`: the similarity matrix
+ *     is z·sg(z)ᵀ, gradients flow only through each anchor's own row) in the attack and in the loss,
+ *     or 'full' (SimCLR's: both operands; losses/contrastive.ts).
+ *   - A batch of 1 is refused (NT-Xent has no negatives; losses.ntXent).
  *   - On 28×28 Fashion-MNIST the budget follows the evaluation: ε = 0.1 by the CLI, α = ε/4
  *     (RoCL's α/ε ≈ 0.22 on CIFAR), k = 7.
  */
 import { instanceContrastive } from '../attacks/unlabeled.js';
-import { ntXent } from '../losses/contrastive.js';
+import { fmtShape } from '../core/shape.js';
+import { checkNtXentBatch, ntXent } from '../losses/contrastive.js';
 import { split, type Key } from '../random/random.js';
 import { add, mul } from '../tensor/ops/elementwise.js';
 import { dispose } from '../tensor/scope.js';
@@ -47,18 +52,20 @@ export interface RoclOptions extends CommonOptions {
   positives?: 'sum' | 'mean';
   /** The attack's positive: the other view (default) or the attacked view itself. */
   attackTarget?: 'other' | 'same';
+  /** NT-Xent's similarity gradient in the attack and the loss (default 'anchor', RoCL's code). */
+  similarityGradient?: 'full' | 'anchor';
 }
 
 export const ROCL_DEFAULTS = {
   eps: 8 / 255, alpha: 0.007, steps: 7, randomStart: true, lambda: 256, positives: 'sum' as 'sum' | 'mean',
-  attackTarget: 'other' as 'other' | 'same', temperature: 0.5, jointForward: true,
+  attackTarget: 'other' as 'other' | 'same', temperature: 0.5, jointForward: true, similarityGradient: 'anchor' as 'full' | 'anchor',
 };
 
 /** RoCL's instance-wise adversarial view of `a` against the positive `b` (eval mode). */
 export function roclAttack(params: ModelParams, state: ModelState, a: Tensor, b: Tensor, key: Key, opts: Omit<RoclOptions, 'optimizer'> = {}): Tensor {
   const o = withDefaults(ROCL_DEFAULTS, opts);
   return instanceContrastive(evalEmbedding(params, state), a, o.attackTarget === 'same' ? a : b, key, {
-    eps: o.eps, alpha: o.alpha, steps: o.steps, randomStart: o.randomStart, temperature: o.temperature,
+    eps: o.eps, alpha: o.alpha, steps: o.steps, randomStart: o.randomStart, temperature: o.temperature, gradient: o.similarityGradient,
   });
 }
 
@@ -66,10 +73,10 @@ export function roclAttack(params: ModelParams, state: ModelState, a: Tensor, b:
  * RoCL's loss from the three projections: NT-Xent₃({za, zb, zAdv}) + (1/λ)·NT-Xent(zAdv, zb).
  * Returns [total, threeView, twoView].
  */
-export function roclObjective(za: Tensor, zb: Tensor, zAdv: Tensor, opts: { temperature?: number; lambda?: number; positives?: 'sum' | 'mean' } = {}): [Tensor, Tensor, Tensor] {
-  const { temperature, lambda, positives } = withDefaults(ROCL_DEFAULTS, opts);
-  const three = ntXent([za, zb, zAdv], { temperature, positives });
-  const two = ntXent([zAdv, zb], { temperature });
+export function roclObjective(za: Tensor, zb: Tensor, zAdv: Tensor, opts: { temperature?: number; lambda?: number; positives?: 'sum' | 'mean'; similarityGradient?: 'full' | 'anchor' } = {}): [Tensor, Tensor, Tensor] {
+  const { temperature, lambda, positives, similarityGradient: gradient } = withDefaults(ROCL_DEFAULTS, opts);
+  const three = ntXent([za, zb, zAdv], { temperature, positives, gradient });
+  const two = ntXent([zAdv, zb], { temperature, gradient });
   return [add(three, mul(two, 1 / lambda)), three, two];
 }
 
@@ -82,6 +89,7 @@ export function roclLoss(params: ModelParams, state: ModelState, a: Tensor, b: T
 
 /** One RoCL step on a batch x [N, C, H, W] in [0, 1]. */
 export function roclStep(params: ModelParams, state: SslState, x: Tensor, key: Key, opts: RoclOptions): StepResult {
+  checkNtXentBatch('ssl.roclStep', x.shape[0], `x of shape ${fmtShape(x.shape)}`);
   const [kViews, kAttack, kReg] = split(key, 3);
   const [a, b] = twoViews(kViews, x, opts.augment);
   let adv: Tensor | undefined;

@@ -8,7 +8,8 @@
  * linear warm-up then cosine decay by default (SimCLR's), chosen by the caller through
  * `makeOptimizer`. With `regularizer`, β·R(f) is added (./regularizer.ts).
  */
-import { ntXent } from '../losses/contrastive.js';
+import { fmtShape } from '../core/shape.js';
+import { checkNtXentBatch, ntXent } from '../losses/contrastive.js';
 import { split, type Key } from '../random/random.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -29,6 +30,7 @@ export function simclrLoss(params: ModelParams, state: ModelState, a: Tensor, b:
 
 /** One SimCLR step on a batch x [N, C, H, W] in [0, 1]. */
 export function simclrStep(params: ModelParams, state: SslState, x: Tensor, key: Key, opts: SimclrOptions): StepResult {
+  checkNtXentBatch('ssl.simclrStep', x.shape[0], `x of shape ${fmtShape(x.shape)}`);
   const [kViews, kReg] = split(key);
   const [a, b] = twoViews(kViews, x, opts.augment);
   try {
