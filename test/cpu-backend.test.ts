@@ -187,8 +187,12 @@ describe('elementwise', () => {
     expect(await run('le', [a, b], {}, [4], 'bool')).toEqual([1, 0, 1, 1]);
     expect(await run('gt', [a, b], {}, [4], 'bool')).toEqual([0, 0, 0, 0]);
     expect(await run('ge', [a, b], {}, [4], 'bool')).toEqual([0, 0, 1, 1]);
-    expect(await run('logicalAnd', [a, b], {}, [4], 'bool')).toEqual([1, 1, 1, 0]);
-    expect(await run('logicalOr', [a, b], {}, [4], 'bool')).toEqual([1, 1, 1, 0]);
+    const p = tensor([1, 0, 1, 0], [4], 'bool');
+    const q = tensor([1, 1, 0, 0], [4], 'bool');
+    expect(await run('logicalAnd', [p, q], {}, [4], 'bool')).toEqual([1, 0, 0, 0]);
+    expect(await run('logicalOr', [p, q], {}, [4], 'bool')).toEqual([1, 1, 1, 0]);
+    // The logical ops take bool alone (core's BINARY_DOMAIN), on the backend as in the front end.
+    expect(() => cpu.run('logicalAnd', [a, b], {}, { shape: [4], dtype: 'bool' })).toThrow(/logicalAnd: the operands must be bool, got float32 \[4\]/);
     expect(await run('add', [tensor([], [0]), tensor([1], [1])], {}, [0])).toEqual([]);
   });
 

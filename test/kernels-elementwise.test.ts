@@ -8,8 +8,10 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WebGpuBackend } from '../src/backends/webgpu/backend.js';
-import { storageArray, type DType } from '../src/core/dtype.js';
-import { BINARY_OPS, ELEMENTWISE_PRIMS, UNARY_OPS, type BinaryOp, type ComputePrim, type ElementwisePrim, type UnaryOp } from '../src/core/prims.js';
+import { DTYPES, storageArray, type DType } from '../src/core/dtype.js';
+import {
+  BINARY_DOMAIN, BINARY_OPS, COMPARISON_OPS, ELEMENTWISE_PRIMS, inDomain, UNARY_DOMAIN, UNARY_OPS, type BinaryOp, type ComputePrim, type DTypeDomain, type ElementwisePrim,
+} from '../src/core/prims.js';
 import { broadcastShapes, contiguousStrides } from '../src/core/shape.js';
 import { requestWebGpuBackend } from '../src/backends/webgpu/device.js';
 import { LazyStorage, type WebStorage } from '../src/backends/webgpu/fusion.js';
@@ -23,9 +25,8 @@ import {
 } from './helpers/gpu.js';
 
 const RUNS = 10;
-const FLOAT_ONLY: UnaryOp[] = ['exp', 'log', 'log1p', 'expm1', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh'];
 const TRANSCENDENTAL = new Set<string>(['exp', 'log', 'log1p', 'expm1', 'sin', 'cos', 'tanh', 'pow']);
-const BOOL_OUT = new Set<string>(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logicalAnd', 'logicalOr', 'logicalNot']);
+const BOOL_OUT = new Set<string>([...COMPARISON_OPS, 'logicalNot']);
 
 /** A shape with a layout for it. */
 const viewArb = (opts: { maxRank?: number; maxNumel?: number } = {}) =>
@@ -75,8 +76,8 @@ function tolFor(op: string, dtype: DType): Tolerance {
   return { exact: true };
 }
 
-const unaryDtypes = (op: UnaryOp): DType[] =>
-  FLOAT_ONLY.includes(op) ? ['float32'] : op === 'logicalNot' || op === 'copy' ? ['float32', 'int32', 'uint32', 'bool'] : ['float32', 'int32', 'uint32'];
+/** The dtypes an op's domain (core's UNARY_DOMAIN / BINARY_DOMAIN) holds. */
+const dtypesIn = (domain: DTypeDomain): DType[] => DTYPES.filter((d) => inDomain(domain, d));
 
 describe('elementwise kernels vs CPU', () => {
   let gpu!: WebGpuBackend;
@@ -87,7 +88,7 @@ describe('elementwise kernels vs CPU', () => {
   for (const op of UNARY_OPS) {
     it(`unary ${op}`, async () => {
       await fc.assert(
-        fc.asyncProperty(viewArb(), fc.constantFrom(...unaryDtypes(op)), async ([shape, layout, seed], dtype) => {
+        fc.asyncProperty(viewArb(), fc.constantFrom(...dtypesIn(UNARY_DOMAIN[op])), async ([shape, layout, seed], dtype) => {
           const x = makePair(gpu, dtype, shape, layout, valueGen(dtype, op, seed));
           const outDtype: DType = op === 'logicalNot' ? 'bool' : dtype;
           await checkPrim(gpu, op, [x], {}, { shape, dtype: outDtype }, tolFor(op, dtype), `${op}<${dtype}>`);
@@ -99,7 +100,7 @@ describe('elementwise kernels vs CPU', () => {
   }
 
   for (const op of BINARY_OPS) {
-    const dtypes: DType[] = op === 'logicalAnd' || op === 'logicalOr' ? ['bool', 'float32', 'int32'] : ['float32', 'int32', 'uint32'];
+    const dtypes = dtypesIn(BINARY_DOMAIN[op]);
     it(`binary ${op}`, async () => {
       await fc.assert(
         fc.asyncProperty(broadcastArb(2), fc.constantFrom(...dtypes), async ([out, shapes, layouts, seed], dtype) => {
@@ -154,7 +155,7 @@ describe('elementwise kernels vs CPU', () => {
     const n = specials.length;
     const shape = [n, n];
     const ident = { perm: [0, 1], steps: [1, 1], broadcast: [false, false], lead: 0 };
-    for (const op of BINARY_OPS) {
+    for (const op of BINARY_OPS.filter((o) => inDomain(BINARY_DOMAIN[o], 'float32'))) {
       const a = makePair(gpu, 'float32', shape, ident, (i) => specials[Math.floor(i / n)]);
       const b = makePair(gpu, 'float32', shape, ident, (i) => specials[i % n]);
       const outDtype: DType = BOOL_OUT.has(op) ? 'bool' : 'float32';
@@ -174,7 +175,7 @@ describe('elementwise kernels vs CPU', () => {
     const n = vals.length;
     const ident = { perm: [0, 1], steps: [1, 1], broadcast: [false, false], lead: 0 };
     for (const dtype of ['int32', 'uint32'] as DType[]) {
-      for (const op of BINARY_OPS) {
+      for (const op of BINARY_OPS.filter((o) => inDomain(BINARY_DOMAIN[o], dtype))) {
         const a = makePair(gpu, dtype, [n, n], ident, (i) => vals[Math.floor(i / n)]);
         const b = makePair(gpu, dtype, [n, n], ident, (i) => vals[i % n]);
         const outDtype: DType = BOOL_OUT.has(op) ? 'bool' : dtype;
@@ -236,7 +237,7 @@ describe('elementwise kernels vs CPU', () => {
     const eager = new WebGpuBackend(gpu.runtime, gpu.report, {}, { fusion: false });
     // Inlining converts each value between kinds as a store and reload would: one case per kind
     // pattern (float, int32, bool/uint32 in and out; library calls; kind-changing ops; where with a
-    // float condition). Each case compiles two pipelines (~0.5 s each on lavapipe), hence not every op.
+    // u32 condition choosing i32 values). Each case compiles two pipelines (~0.5 s each on lavapipe), hence not every op.
     const cases: { prim: ElementwisePrim; ins: DType[]; params?: { dtype: DType }; out: DType }[] = [
       { prim: 'neg', ins: ['int32'], out: 'int32' },
       { prim: 'sin', ins: ['float32'], out: 'float32' },
@@ -250,7 +251,7 @@ describe('elementwise kernels vs CPU', () => {
       { prim: 'cast', ins: ['float32'], params: { dtype: 'int32' }, out: 'int32' },
       { prim: 'cast', ins: ['uint32'], params: { dtype: 'int32' }, out: 'int32' },
       { prim: 'cast', ins: ['bool'], params: { dtype: 'float32' }, out: 'float32' },
-      { prim: 'where', ins: ['float32', 'int32', 'int32'], out: 'int32' },
+      { prim: 'where', ins: ['bool', 'int32', 'int32'], out: 'int32' },
     ];
     const shape = [3, 8];
     const view = (storage: WebStorage, dtype: DType): View<WebStorage> => ({ storage, dtype, shape, strides: contiguousStrides(shape), offset: 0 });

@@ -6,15 +6,15 @@
  * realizes each op at once, as a DAG of one node). The function library the expressions call is
  * elementwise-lib.ts.
  *
- * An entry maps the input dtypes (and params, output dtype) to the op's code for those kinds, or
- * to undefined where the op is not defined (float-only functions on integers: the front end rejects
- * those first). Semantics mirror src/backends/cpu/scalar.ts exactly (see elementwise-lib.ts for the
- * special cases); bool is a u32 0/1 and computes like uint32. Binary ops compute in the kind of the
- * first operand's dtype, as on the CPU.
+ * An entry maps the input dtypes (and params, output dtype) to the op's code for those kinds. Which
+ * dtypes each op takes is core's UNARY_DOMAIN / BINARY_DOMAIN (src/core/prims.ts), checked by
+ * `elementwiseOp` before an entry is asked, so an entry has code for its domain alone (a float-only
+ * op only f32 code). Semantics mirror src/backends/cpu/scalar.ts exactly (see elementwise-lib.ts for
+ * the special cases); bool is a u32 0/1 and computes like uint32. Binary ops compute in the kind of
+ * the first operand's dtype, as on the CPU.
  */
-import { WgradError } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
-import type { BinaryOp, ElementwisePrim, PrimParams, UnaryOp } from '../core/prims.js';
+import { checkElementwiseCall, type BinaryOp, type ElementwisePrim, type PrimParams, type Typed, type UnaryOp } from '../core/prims.js';
 import { wt } from './wgsl.js';
 
 export { libCode } from './elementwise-lib.js';
@@ -42,8 +42,8 @@ export interface Op {
 /** What an entry of WGSL_OPS gives for one set of input dtypes: an Op, named after the primitive unless `name` says otherwise. */
 type Lowered = Omit<Op, 'name'> & { name?: string };
 
-/** One elementwise primitive's WGSL for inputs of `inputs` dtypes; undefined where it is not defined. */
-export type OpLowering<P extends ElementwisePrim> = (inputs: readonly DType[], params: PrimParams[P], out: DType) => Lowered | undefined;
+/** One elementwise primitive's WGSL for inputs of `inputs` dtypes (in the op's domain). */
+export type OpLowering<P extends ElementwisePrim> = (inputs: readonly DType[], params: PrimParams[P], out: DType) => Lowered;
 
 /** "x != 0" for a value of kind k (NaN counts as nonzero, ±0 as zero). */
 const nonzero = (k: Kind, x: string) => (k === 'f32' ? `nzF(${x})` : k === 'i32' ? `(${x} != 0)` : `(${x} != 0u)`);
@@ -58,14 +58,13 @@ const call2 = (type: Kind, name: string): OpCode => code2(type, (a, b) => `${nam
 /** A comparison: a bool (u32 0/1) result. */
 const compare = (test: (a: string, b: string) => string, lib: string[] = []): OpCode => code2('u32', (a, b) => b2u(test(a, b)), lib);
 
-/** A unary op: its code for the argument's kind, or undefined where the op is not defined. */
-const unary = (code: (k: Kind) => OpCode | undefined): OpLowering<UnaryOp> => ([x]) => {
+/** A unary op: its code for the argument's kind. */
+const unary = (code: (k: Kind) => OpCode): OpLowering<UnaryOp> => ([x]) => {
   const k = kindOf(x);
-  const c = code(k);
-  return c && { code: c, argKinds: [k] };
+  return { code: code(k), argKinds: [k] };
 };
-/** A float-only unary op. */
-const float = (expr: (x: string) => string, lib: string[] = []) => unary((k) => (k === 'f32' ? code1('f32', expr, lib) : undefined));
+/** A float-only unary op (its domain: its argument is f32). */
+const float = (expr: (x: string) => string, lib: string[] = []) => unary(() => code1('f32', expr, lib));
 /** Rounding: the builtin on floats, the identity on integers. */
 const rounding = (builtin: string) => unary((k) => (k === 'f32' ? code1('f32', (x) => `${builtin}(${x})`) : code1(k, (x) => x)));
 
@@ -142,11 +141,10 @@ export const WGSL_OPS: { [P in ElementwisePrim]: OpLowering<P> } = {
   },
 };
 
-/** The op of elementwise primitive `prim` over inputs of `inputs` dtypes with an `out` result. */
-export function elementwiseOp<P extends ElementwisePrim>(prim: P, inputs: readonly DType[], params: PrimParams[P], out: DType): Op {
-  const lowered = WGSL_OPS[prim](inputs, params, out);
-  if (!lowered) throw new WgradError(prim, `not defined for dtype ${inputs.join(', ')} on WebGPU`);
-  return { name: prim, ...lowered };
+/** The op of elementwise primitive `prim` over `inputs` with an `out` result; raises where core's dtype rules refuse the call. */
+export function elementwiseOp<P extends ElementwisePrim>(prim: P, inputs: readonly Typed[], params: PrimParams[P], out: DType): Op {
+  checkElementwiseCall(prim, inputs, params, out);
+  return { name: prim, ...WGSL_OPS[prim](inputs.map((v) => v.dtype), params, out) };
 }
 
 /** Stores a value of kind `from` into storage of kind `to` (same kind, or reinterpretation). */

@@ -483,7 +483,7 @@ function kernelShape(root: OpNode, width: 1 | 4, shape: ElementwiseShape): Eleme
  * their own (e.g. a contiguous copy); the backend runs elementwise primitives through fusion.
  */
 export function runElementwise<P extends ElementwisePrim>(rt: GpuRuntime, prim: P, inputs: GpuView[], params: PrimParams[P], out: OutputSpec): GpuStorage {
-  const op = elementwiseOp(prim, inputs.map((v) => v.dtype), params, out.dtype);
+  const op = elementwiseOp(prim, inputs, params, out.dtype);
   return runExpr(rt, opNode(op, out.dtype, inputs.map((v) => leafAt(v, out.shape))), out);
 }
 

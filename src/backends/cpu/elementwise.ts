@@ -10,17 +10,17 @@
  *   anything → bool          x != 0 (NaN → 1).
  *   bool → anything          0 / 1.   int → float: nearest float32.
  */
-import { WgradError, type OutputSpec } from '../../core/backend.js';
+import type { OutputSpec } from '../../core/backend.js';
 import type { DType } from '../../core/dtype.js';
-import type { BinaryOp, UnaryOp } from '../../core/prims.js';
+import { checkElementwiseCall, type BinaryOp, type UnaryOp } from '../../core/prims.js';
 import { numel } from '../../core/shape.js';
 import { BINARY_FNS, UNARY_FNS, scalarFn } from './scalar.js';
 import { readStrided } from './strided.js';
 import { allocData, valueKind, type CpuContext, type CpuData, type CpuView } from './types.js';
 
 export function unary(op: UnaryOp, [x]: CpuView[], out: OutputSpec, ctx: CpuContext): CpuData {
-  const fn = scalarFn(UNARY_FNS[op], valueKind(x.dtype));
-  if (!fn) throw new WgradError(op, `not defined for dtype ${x.dtype}`);
+  checkElementwiseCall(op, [x], {}, out.dtype);
+  const fn = scalarFn(op, UNARY_FNS[op], valueKind(x.dtype));
   const xs = readStrided(x, out.shape);
   const result = allocData(out.dtype, xs.length, ctx);
   for (let i = 0; i < xs.length; i++) result[i] = fn(xs[i]);
@@ -28,8 +28,8 @@ export function unary(op: UnaryOp, [x]: CpuView[], out: OutputSpec, ctx: CpuCont
 }
 
 export function binary(op: BinaryOp, [a, b]: CpuView[], out: OutputSpec, ctx: CpuContext): CpuData {
-  const fn = scalarFn(BINARY_FNS[op], valueKind(a.dtype));
-  if (!fn) throw new WgradError(op, `not defined for dtype ${a.dtype}`);
+  checkElementwiseCall(op, [a, b], {}, out.dtype);
+  const fn = scalarFn(op, BINARY_FNS[op], valueKind(a.dtype));
   const as = readStrided(a, out.shape);
   const bs = readStrided(b, out.shape);
   const result = allocData(out.dtype, as.length, ctx);
@@ -53,6 +53,7 @@ function castFn(from: DType, to: DType): (x: number) => number {
 }
 
 export function cast([x]: CpuView[], params: { dtype: DType }, out: OutputSpec, ctx: CpuContext): CpuData {
+  checkElementwiseCall('cast', [x], params, out.dtype);
   const fn = castFn(x.dtype, params.dtype);
   const xs = readStrided(x, out.shape);
   const result = allocData(params.dtype, xs.length, ctx);
@@ -62,6 +63,7 @@ export function cast([x]: CpuView[], params: { dtype: DType }, out: OutputSpec, 
 
 /** where(cond, a, b): cond nonzero picks a, else b; all three broadcast to the output. */
 export function where([cond, a, b]: CpuView[], out: OutputSpec, ctx: CpuContext): CpuData {
+  checkElementwiseCall('where', [cond, a, b], {}, out.dtype);
   const cs = readStrided(cond, out.shape);
   const as = readStrided(a, out.shape);
   const bs = readStrided(b, out.shape);

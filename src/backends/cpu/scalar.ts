@@ -14,7 +14,6 @@
  *   mod(x, y)    floor-mod, result has the sign of y (NumPy / Python): r = fmod(x, y) (exact), then
  *                r += y if r != 0 and sign(r) != sign(y). mod(x, 0) = NaN. A zero result is +0.
  *   maximum / minimum propagate NaN (NumPy). Comparisons are IEEE (NaN: ne → 1, others → 0).
- *   logicalAnd / logicalOr: (a != 0) op (b != 0) (NaN counts as true), output bool.
  * int32 / uint32 (bool computes as uint32):
  *   add sub mul neg abs wrap modulo 2^32 (mul via Math.imul; abs(-2^31) = -2^31).
  *   div          floors (NumPy/JAX floor_divide), so x = y·(x div y) + (x mod y) for every y ≠ 0;
@@ -23,10 +22,14 @@
  *   pow          repeated multiplication with wrap-around; for a negative exponent the result is
  *                1 for base 1, ±1 for base -1 (by exponent parity), and 0 otherwise (also base 0).
  *   sign         -1 / 0 / 1; logicalNot, comparisons, logical ops output 0/1.
- * The float-only functions (exp, log, sqrt, sin, floor, ...) are not defined on integers; the front
- * end rejects them before they get here.
+ *   logicalAnd / logicalOr (bool operands only): (a != 0) op (b != 0).
+ *   floor, ceil, round are the identity (the result keeps the integer dtype, as in jax.numpy).
+ * Which dtypes each op takes is declared once, by core's UNARY_DOMAIN / BINARY_DOMAIN
+ * (src/core/prims.ts), checked before these run; the tables' types follow it: a float-only op has a
+ * float function alone, every other op one per kind.
  */
-import type { BinaryOp, UnaryOp } from '../../core/prims.js';
+import { WgradError } from '../../core/errors.js';
+import type { BinaryOp, FloatOnlyOp, UnaryOp } from '../../core/prims.js';
 import type { ValueKind } from './types.js';
 
 export type UnaryFn = (x: number) => number;
@@ -92,9 +95,9 @@ const intSign: UnaryFn = (x) => (x > 0 ? 1 : x < 0 ? -1 : 0);
 const isZero: UnaryFn = (x) => (x === 0 ? 1 : 0);
 const identity: UnaryFn = (x) => x;
 
-type PerKind<F> = { float: F; int32?: F; uint32?: F };
+type PerKind<F> = { float: F; int32: F; uint32: F };
 
-export const UNARY_FNS: { [op in UnaryOp]: PerKind<UnaryFn> } = {
+export const UNARY_FNS: { [op in UnaryOp]: op extends FloatOnlyOp ? { float: UnaryFn } : PerKind<UnaryFn> } = {
   neg: { float: (x) => -x, int32: (x) => wrapInt32(-x), uint32: (x) => wrapUint32(-x) },
   abs: { float: Math.abs, int32: (x) => wrapInt32(Math.abs(x)), uint32: identity },
   sign: { float: floatSign, int32: intSign, uint32: intSign },
@@ -152,7 +155,9 @@ export const BINARY_FNS: { [op in BinaryOp]: PerKind<BinaryFn> } = {
   logicalOr: comparisons((a, b) => a !== 0 || b !== 0),
 };
 
-/** The scalar function of `op` for `kind`, or undefined when the op is not defined there. */
-export function scalarFn<F>(table: PerKind<F>, kind: ValueKind): F | undefined {
-  return table[kind];
+/** The scalar function of `op` for `kind`; the op's domain, checked first, guarantees there is one. */
+export function scalarFn<F>(op: UnaryOp | BinaryOp, table: Partial<PerKind<F>>, kind: ValueKind): F {
+  const fn = table[kind];
+  if (!fn) throw new WgradError(op, `no CPU function for ${kind} values: its dtype domain in core/prims.ts and the CPU's table disagree`);
+  return fn;
 }

@@ -100,6 +100,8 @@ export class WebGpuBackend implements Backend<WebStorage> {
 
   run<P extends ComputePrim>(prim: P, inputs: View<WebStorage>[], params: PrimParams[P], out: OutputSpec): WebStorage {
     this.runtime.check(prim);
+    // An elementwise op's dtypes are checked (core's rules, by its WGSL lookup) even for an empty output.
+    const op = isElementwisePrim(prim) ? elementwiseOp(prim, inputs, params as PrimParams[typeof prim], out.dtype) : undefined;
     const n = numel(out.shape);
     if (n === 0) return this.runtime.alloc(0);
     // Checked here, at the op, even for a fused value that would only be allocated later: a value
@@ -108,10 +110,7 @@ export class WebGpuBackend implements Backend<WebStorage> {
     this.runtime.activeOp = prim;
     this.fusion.tick();
     this.runtime.activeOp = prim;
-    if (isElementwisePrim(prim)) {
-      const op = elementwiseOp(prim, inputs.map((v) => v.dtype), params as PrimParams[typeof prim], out.dtype);
-      return this.fusion.fuse(op, inputs, out, prim);
-    }
+    if (op) return this.fusion.fuse(op, inputs, out, prim);
     if (isReduceOp(prim)) {
       const rows = this.fusion.reduceLastAxis(prim, inputs[0], (params as PrimParams[typeof prim]).axes, out);
       if (rows) return rows;

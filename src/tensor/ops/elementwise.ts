@@ -5,7 +5,7 @@
  */
 import { WgradError } from '../../core/backend.js';
 import { checkDType, type DType } from '../../core/dtype.js';
-import { type BinaryOp, COMPARISON_OPS, type UnaryOp } from '../../core/prims.js';
+import { BINARY_DOMAIN, type BinaryOp, checkDomain, checkSameDType, elementwiseDType, type UnaryOp } from '../../core/prims.js';
 import { broadcastShapes, fmtShape } from '../../core/shape.js';
 import { alias } from '../alias.js';
 import { runPrim } from '../engine.js';
@@ -14,17 +14,10 @@ import { constant } from './creation.js';
 
 export type TensorLike = Tensor | number;
 
-const FLOAT_ONLY = new Set<UnaryOp>(['exp', 'log', 'log1p', 'expm1', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'floor', 'ceil', 'round']);
-
+/** A unary op; the dtypes each accepts (e.g. exp float32 only; floor the identity on integers) are core's UNARY_DOMAIN. */
 function unary(op: UnaryOp, x: Tensor): Tensor {
   checkTensor(op, x);
-  if (FLOAT_ONLY.has(op) && x.dtype !== 'float32') {
-    throw new WgradError(op, `expected a float32 tensor, got ${x.dtype} ${fmtShape(x.shape)}; cast it first`);
-  }
-  if ((op === 'neg' || op === 'abs' || op === 'sign') && x.dtype === 'bool') {
-    throw new WgradError(op, `expected a numeric tensor, got bool ${fmtShape(x.shape)}`);
-  }
-  return runPrim(op, [x], {}, x.shape, op === 'logicalNot' ? 'bool' : x.dtype);
+  return runPrim(op, [x], {}, x.shape, elementwiseDType(op, [x], {}));
 }
 
 export const neg = (x: Tensor) => unary('neg', x);
@@ -89,9 +82,7 @@ export function withOperands<T>(op: string, a: TensorLike, b: TensorLike, fn: (x
   checkOperand(op, b, 'second');
   if (typeof a === 'number' && typeof b === 'number') return fn(constant(a, 'float32'), constant(b, 'float32'));
   if (typeof a !== 'number' && typeof b !== 'number') {
-    if (a.dtype !== b.dtype) {
-      throw new WgradError(op, `dtype mismatch: ${a.dtype} ${fmtShape(a.shape)} and ${b.dtype} ${fmtShape(b.shape)}; cast one of them first`);
-    }
+    checkSameDType(op, a, b);
     return fn(a, b);
   }
   const t = (typeof a === 'number' ? b : a) as Tensor;
@@ -106,19 +97,15 @@ export function withOperands<T>(op: string, a: TensorLike, b: TensorLike, fn: (x
   }
 }
 
-const isBool = (v: unknown) => v instanceof Tensor && v.dtype === 'bool';
-
+/** A binary op; the dtypes each accepts (e.g. add not bool) are core's BINARY_DOMAIN. */
 function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
-  const logical = op === 'logicalAnd' || op === 'logicalOr';
-  const arithmetic = !logical && !COMPARISON_OPS.includes(op);
-  const boolArithmetic = () => new WgradError(op, `arithmetic on bool tensors is not defined; cast to int32 or float32 first`);
-  // Checked before a number promotes a bool tensor too, so add(bool, 1) and add(bool, 2) both raise.
-  if (arithmetic && (typeof a === 'number' || typeof b === 'number') && (isBool(a) || isBool(b))) throw boolArithmetic();
+  // A tensor beside a number is checked before the number can promote it, so add(bool, 1) and
+  // add(bool, 2) both raise (rather than the second computing in int32).
+  const single = typeof a === 'number' ? b : typeof b === 'number' ? a : undefined;
+  if (single instanceof Tensor) checkDomain(op, BINARY_DOMAIN[op], single, 'the operands');
   return withOperands(op, a, b, (x, y) => {
     const shape = broadcastShapes(op, x.shape, y.shape);
-    if (logical && x.dtype !== 'bool') throw new WgradError(op, `expected bool tensors, got ${x.dtype}`);
-    if (arithmetic && x.dtype === 'bool') throw boolArithmetic();
-    return runPrim(op, [x, y], {}, shape, COMPARISON_OPS.includes(op) ? 'bool' : x.dtype);
+    return runPrim(op, [x, y], {}, shape, elementwiseDType(op, [x, y], {}));
   });
 }
 
@@ -145,10 +132,9 @@ export const square = (x: Tensor) => mul(x, x);
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   if (!(cond instanceof Tensor)) throw new WgradError('where', `the condition must be a bool Tensor, got ${cond === null ? 'null' : typeof cond}`);
   cond._check('where');
-  if (cond.dtype !== 'bool') throw new WgradError('where', `condition must be bool, got ${cond.dtype} ${fmtShape(cond.shape)}`);
   return withOperands('where', a, b, (x, y) => {
     const shape = broadcastShapes('where', cond.shape, x.shape, y.shape);
-    return runPrim('where', [cond, x, y], {}, shape, x.dtype);
+    return runPrim('where', [cond, x, y], {}, shape, elementwiseDType('where', [cond, x, y], {}));
   });
 }
 
