@@ -4,7 +4,7 @@
  * attack_single_run) for L∞ and L2:
  *
  *   start   L∞: x + ε·t/‖t‖∞ with t ~ U[−1, 1]ⁿ per example; L2: x + ε·t/‖t‖₂ with t ~ N(0, I);
- *           clipped to the box.
+ *           clipped to the box. Or x + δ₀ with an explicit `start: δ₀` (the code's `x_init`).
  *   step    η = 2ε per example; z = P(xᵏ + η·d(∇ᵏ)); xᵏ⁺¹ = P(xᵏ + a(z − xᵏ) + (1 − a)(xᵏ − xᵏ⁻¹)),
  *           a = 1 at the first step and 0.75 after (d = sign for L∞, ∇/‖∇‖₂ for L2).
  *   check   checkpoints after w₁ = max(⌊0.22N⌋, 1) steps, then intervals shrinking by
@@ -31,8 +31,8 @@ import { normal, uniform, type Key } from '../random/random.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import {
-  ascentDirection, type BallOptions, type Box, checkBall, checkInput, checkPositive, checkSteps, clipBox, evaluate, exampleNorm,
-  type LossFn, type Norm, type OnStep, projectAround,
+  ascentDirection, type BallOptions, type Box, checkBall, checkInBox, checkInput, checkPositive, checkSteps, clipBox, evaluate,
+  exampleNorm, givenStart, type LossFn, type Norm, type OnStep, projectAround,
 } from './common.js';
 import { type Classifier, crossEntropy, type Labels } from './objectives.js';
 
@@ -43,6 +43,8 @@ export interface ApgdOptions extends Partial<BallOptions> {
   rho?: number;
   /** Momentum a after the first step (default 0.75). */
   momentum?: number;
+  /** Start at x + δ₀ (x's shape, in the ball and the box) instead of a random point. */
+  start?: Tensor;
   onStep?: OnStep;
 }
 
@@ -70,43 +72,52 @@ export function apgd(loss: LossFn, x: Tensor, key: Key, opts: ApgdOptions = {}):
   checkSteps('apgd', 'steps', steps);
   checkPositive('apgd', 'rho', rho);
   if (!(momentum >= 0 && momentum <= 1)) throw new WgradError('apgd', `momentum must be in [0, 1], got ${momentum}`);
+  checkInBox('apgd', x, box);
   const rows = [x.shape[0], ...x.shape.slice(1).map(() => 1)];
   // Checkpoint (after that many steps) → the number of steps since the previous one.
   const windows = new Map(apgdCheckpoints(steps).map((at, j, all) => [at, at - (all[j - 1] ?? 0)]));
-  let s = start(loss, x, key, eps, norm, box, rows);
-  for (let i = 0; i < steps; i++) {
-    const a = i === 0 ? 1 : momentum;
-    const window = windows.get(i + 1);
-    const next: State = tidy(() => {
-      const P = (t: Tensor) => projectAround(x, t, eps, norm, box);
-      const z = P(add(s.x, mul(ascentDirection(s.grad, norm), s.eta)));
-      const xNew = P(add(add(s.x, mul(sub(z, s.x), a)), mul(sub(s.x, s.xPrev), 1 - a)));
-      const e = evaluate('apgd', loss, xNew);
-      if (!e.perExample) throw new WgradError('apgd', 'the loss must give perExample scores (see crossEntropy)');
-      const l = e.perExample;
-      const improved = greater(l, s.lossBest);
-      const impRows = reshape(improved, rows);
-      let n: State = {
-        x: xNew, xPrev: s.x, grad: e.grad, lossPrev: l,
-        increases: add(s.increases, cast(greater(l, s.lossPrev), 'float32')),
-        xBest: where(impRows, xNew, s.xBest), gradBest: where(impRows, e.grad, s.gradBest), lossBest: where(improved, l, s.lossBest),
-        eta: s.eta, lossBestLastCheck: s.lossBestLastCheck, reducedLast: s.reducedLast,
-      };
-      if (s.found && e.success) {
-        n.found = logicalOr(s.found, e.success);
-        n.xFound = where(reshape(e.success, rows), xNew, s.xFound!);
-      }
-      if (window !== undefined) n = checkpoint(n, window, rho, rows);
-      return n;
-    });
-    // The old state's tensors that the new one does not carry over.
-    dispose(Object.values(s).filter((t) => !Object.values(next).includes(t)));
-    s = next;
-    opts.onStep?.(i + 1, steps);
+  let s = initialState(loss, x, key, eps, norm, box, rows, opts.start);
+  try {
+    for (let i = 0; i < steps; i++) {
+      const next = step(loss, x, s, i, { eps, norm, box, rows, steps, momentum, rho, window: windows.get(i + 1) });
+      // The old state's tensors that the new one does not carry over.
+      dispose(Object.values(s).filter((t) => !Object.values(next).includes(t)));
+      s = next;
+      opts.onStep?.(i + 1, steps);
+    }
+    return tidy(() => (s.found ? where(reshape(s.found, rows), s.xFound!, s.xBest) : add(s.xBest, 0)));
+  } finally {
+    dispose(Object.values(s));
   }
-  const out = tidy(() => (s.found ? where(reshape(s.found, rows), s.xFound!, s.xBest) : add(s.xBest, 0)));
-  dispose(Object.values(s));
-  return out;
+}
+
+interface StepOptions { eps: number; norm: Norm; box: Box; rows: number[]; steps: number; momentum: number; rho: number; window?: number }
+
+/** Iteration i (0-based): the momentum step from s, the best and found points, and the checkpoint if one falls here. */
+function step(loss: LossFn, x: Tensor, s: State, i: number, o: StepOptions): State {
+  const a = i === 0 ? 1 : o.momentum;
+  return tidy(() => {
+    const P = (t: Tensor) => projectAround(x, t, o.eps, o.norm, o.box);
+    const z = P(add(s.x, mul(ascentDirection(s.grad, o.norm), s.eta)));
+    const xNew = P(add(add(s.x, mul(sub(z, s.x), a)), mul(sub(s.x, s.xPrev), 1 - a)));
+    const e = evaluate('apgd', loss, xNew, `step ${i + 1} of ${o.steps}`);
+    if (!e.perExample) throw new WgradError('apgd', 'the loss must give perExample scores (see crossEntropy)');
+    const l = e.perExample;
+    const improved = greater(l, s.lossBest);
+    const impRows = reshape(improved, o.rows);
+    let n: State = {
+      x: xNew, xPrev: s.x, grad: e.grad, lossPrev: l,
+      increases: add(s.increases, cast(greater(l, s.lossPrev), 'float32')),
+      xBest: where(impRows, xNew, s.xBest), gradBest: where(impRows, e.grad, s.gradBest), lossBest: where(improved, l, s.lossBest),
+      eta: s.eta, lossBestLastCheck: s.lossBestLastCheck, reducedLast: s.reducedLast,
+    };
+    if (s.found && e.success) {
+      n.found = logicalOr(s.found, e.success);
+      n.xFound = where(reshape(e.success, o.rows), xNew, s.xFound!);
+    }
+    if (o.window !== undefined) n = checkpoint(n, o.window, o.rho, o.rows);
+    return n;
+  });
 }
 
 /** The step-size check at a checkpoint, `window` steps after the previous one. */
@@ -126,12 +137,10 @@ function checkpoint(n: State, window: number, rho: number, rows: number[]): Stat
   };
 }
 
-function start(loss: LossFn, x: Tensor, key: Key, eps: number, norm: Norm, box: Box, rows: number[]): State {
+function initialState(loss: LossFn, x: Tensor, key: Key, eps: number, norm: Norm, box: Box, rows: number[], delta0?: Tensor): State {
   return tidy(() => {
-    const t = norm === 'linf' ? uniform(key, x.shape, { minval: -1, maxval: 1 }) : normal(key, x.shape);
-    const scale = norm === 'linf' ? max(abs(t), t.shape.map((_, i) => i).slice(1), { keepdims: true }) : exampleNorm(t);
-    const x0 = clipBox(add(x, mul(div(t, maximum(scale, 1e-12)), eps)), box);
-    const e = evaluate('apgd', loss, x0);
+    const x0 = delta0 !== undefined ? givenStart('apgd', x, delta0, eps, norm, box) : randomPoint(x, key, eps, norm, box);
+    const e = evaluate('apgd', loss, x0, 'the start point');
     if (!e.perExample) throw new WgradError('apgd', 'the loss must give perExample scores (see crossEntropy)');
     const s: State = {
       x: x0, xPrev: x0, grad: e.grad, lossPrev: e.perExample, increases: full([x.shape[0]], 0),
@@ -140,6 +149,15 @@ function start(loss: LossFn, x: Tensor, key: Key, eps: number, norm: Norm, box: 
     };
     if (e.success) return { ...s, found: e.success, xFound: x0 };
     return s;
+  });
+}
+
+/** The official random start: a point on the sphere of the ball's norm, of radius ε, clipped to the box. */
+function randomPoint(x: Tensor, key: Key, eps: number, norm: Norm, box: Box): Tensor {
+  return tidy(() => {
+    const t = norm === 'linf' ? uniform(key, x.shape, { minval: -1, maxval: 1 }) : normal(key, x.shape);
+    const scale = norm === 'linf' ? max(abs(t), t.shape.map((_, i) => i).slice(1), { keepdims: true }) : exampleNorm(t);
+    return clipBox(add(x, mul(div(t, maximum(scale, 1e-12)), eps)), box);
   });
 }
 

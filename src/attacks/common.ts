@@ -14,16 +14,31 @@
  * first) and xAdv in the box [lo, hi] (default [0, 1]; `box: null` for none). It projects onto the
  * ball first and clips to the box second (torchattacks' order): clipping moves every coordinate
  * toward x, so the result stays in the ball.
+ *
+ * Starts. PGD-family attacks start at a random point of the ball (`randomStart`), at x, or at an
+ * explicit `start: δ₀` (x's shape; x + δ₀ in the ball and the box up to float32 rounding), so that
+ * a run can be reproduced from a given point or warm-started (AutoAttack's `x_init` is the same
+ * idea, given as a point).
+ *
+ * Value checks. x finite and in the box, δ₀ in the ball, and a finite loss and gradient at every
+ * step depend on device values; they are registered with ./checks.ts and raised by whoever reads
+ * them (evaluation does; `checked(() => attack(...))` for a single call).
+ *
+ * Option ranges are float32 ranges: ε and α are at most MAX_RADIUS, so that 2ε, ε + α and the
+ * squares an L2 norm sums stay finite on the device (Number.isFinite(1e39) is true; 1e39 as a
+ * float32 is ∞).
  */
 import { WgradError } from '../core/backend.js';
-import { fmtShape } from '../core/shape.js';
+import { FLOAT32_MAX } from '../core/dtype.js';
+import { checkFloat32, fmtShape } from '../core/shape.js';
 import { valueAndGrad } from '../autograd/transforms.js';
-import { add, clip, div, maximum, minimum, mul, sign, sqrt, sub } from '../tensor/ops/elementwise.js';
+import { abs, add, cast, clip, div, greater, less, logicalOr, maximum, minimum, mul, sign, sqrt, sub } from '../tensor/ops/elementwise.js';
 import { reshape } from '../tensor/ops/movement.js';
-import { sum } from '../tensor/ops/reduce.js';
+import { max, min, sum } from '../tensor/ops/reduce.js';
 import { normal, split, uniform, type Key } from '../random/random.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
+import { countNonFinite, deviceCheck, plural } from './checks.js';
 
 export type Norm = 'linf' | 'l2';
 /** [lo, hi] for every input element, or null for an unbounded input. */
@@ -45,8 +60,12 @@ export interface Evaluated {
   success?: Tensor;
 }
 
-/** Evaluates `loss` at x with its gradient; checks the contract. Caller owns everything returned. */
-export function evaluate(op: string, loss: LossFn, x: Tensor): Evaluated {
+/**
+ * Evaluates `loss` at x with its gradient; checks the contract, and registers the check that the
+ * loss and its gradient are finite (`at` says where in the attack: "step 3 of 10"). Caller owns
+ * everything returned.
+ */
+export function evaluate(op: string, loss: LossFn, x: Tensor, at: string): Evaluated {
   const n = x.shape[0];
   const f = (xx: Tensor): [Tensor, { perExample?: Tensor; success?: Tensor }] => {
     const out = loss(xx);
@@ -64,6 +83,11 @@ export function evaluate(op: string, loss: LossFn, x: Tensor): Evaluated {
     return [value, { perExample, success }];
   };
   const [[value, aux], grad] = valueAndGrad(f, { hasAux: true })(x);
+  deviceCheck(op, () => [value, countNonFinite(grad)], ([v, bad]) => {
+    if (Number.isFinite(v) && bad === 0) return undefined;
+    const what = bad === 0 ? `the loss is ${v}` : `${plural(bad, 'gradient value')} of ${grad.size} ${bad === 1 ? 'is' : 'are'} NaN or ±∞ (the loss is ${v})`;
+    return `${what} at ${at}: the model or the loss gives non-finite values there, so the attack cannot follow its gradient (its result would leave the ε-ball); check the model's parameters and the inputs`;
+  });
   return { value, grad, perExample: aux.perExample, success: aux.success };
 }
 
@@ -87,20 +111,40 @@ export function checkInput(op: string, x: Tensor): void {
   }
 }
 
+/**
+ * The largest ε or α: 2ε, ε + α and (ε + α)² (an L2 norm's sum of squares) stay finite in float32
+ * below √FLOAT32_MAX / 2 ≈ 9.2e18.
+ */
+export const MAX_RADIUS = 1e18;
+
 /** The ball and box options, validated; `defaultEps` (per norm) fills in a missing ε. */
 export function checkBall(op: string, o: Partial<BallOptions>, defaultEps?: Record<Norm, number>): { eps: number; norm: Norm; box: Box } {
   const { norm = 'linf', box = [0, 1] } = o;
   if (norm !== 'linf' && norm !== 'l2') throw new WgradError(op, `norm must be 'linf' or 'l2', got ${JSON.stringify(norm)}`);
   const eps = o.eps ?? defaultEps?.[norm];
-  if (!(typeof eps === 'number' && eps >= 0 && Number.isFinite(eps))) throw new WgradError(op, `eps must be a finite number ≥ 0, got ${eps}`);
+  if (!(typeof eps === 'number' && eps >= 0)) throw new WgradError(op, `eps must be a finite number ≥ 0, got ${eps}`);
+  checkFloat32(op, 'eps', eps, MAX_RADIUS);
   if (box !== null && !(Array.isArray(box) && box.length === 2 && box[0] < box[1])) {
     throw new WgradError(op, `box must be [lo, hi] with lo < hi, or null, got ${JSON.stringify(box)}`);
   }
+  if (box !== null) box.forEach((b, i) => checkFloat32(op, `box[${i}]`, b));
   return { eps, norm, box };
 }
 
+/** A step size or factor: a number > 0 and at most MAX_RADIUS. */
 export function checkPositive(op: string, name: string, v: number): void {
-  if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new WgradError(op, `${name} must be a finite number > 0, got ${v}`);
+  if (!(typeof v === 'number' && v > 0)) throw new WgradError(op, `${name} must be a finite number > 0, got ${v}`);
+  checkFloat32(op, name, v, MAX_RADIUS);
+}
+
+/**
+ * A temperature T that the device divides by: a normal float32 (≥ 2⁻¹²⁶ ≈ 1.2e-38; below it 1/T
+ * overflows, and the GPU may flush a subnormal T to zero) and at most FLOAT32_MAX.
+ */
+export function checkTemperature(op: string, name: string, t: number): void {
+  if (!(typeof t === 'number' && t >= 2 ** -126 && t <= FLOAT32_MAX)) {
+    throw new WgradError(op, `${name} must be a number in [1.2e-38, 3.4e38] (a normal float32 > 0), got ${t}`);
+  }
 }
 
 export function checkSteps(op: string, name: string, v: number, min = 1): void {
@@ -162,4 +206,59 @@ export function randomStart(key: Key, x: Tensor, eps: number, norm: Norm, box: B
     const r = uniform(kr, [x.shape[0], ...x.shape.slice(1).map(() => 1)]);
     return clipBox(add(x, mul(div(n, maximum(exampleNorm(n), 1e-12)), mul(r, eps))), box);
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value checks (see ./checks.ts)
+
+const fmt = (v: number) => String(Number(v.toPrecision(6)));
+
+/** Registers the precondition that x is finite and lies in the box. */
+export function checkInBox(op: string, x: Tensor, box: Box): void {
+  deviceCheck(op, () => [countNonFinite(x), min(x), max(x), box ? outsideCount(x, box, 0) : 0], ([bad, lo, hi, outside]) => {
+    if (bad > 0) return `x holds ${plural(bad, 'non-finite value')} (NaN or ±∞) of ${x.size}`;
+    if (outside === 0) return undefined;
+    return `x must lie in the box [${box![0]}, ${box![1]}] (the result is clipped to the box, which would move x by more than ε), but x spans [${fmt(lo)}, ${fmt(hi)}] (${outside} of ${x.size} values outside); for inputs in another range (standardized tables, log-mel features) pass box: null, or their own box`;
+  });
+}
+
+/** The number of elements of t outside [lo − tol, hi + tol]. */
+function outsideCount(t: Tensor, box: readonly [number, number], tol: number): Tensor {
+  return tidy(() => sum(cast(logicalOr(less(t, box[0] - tol), greater(t, box[1] + tol)), 'int32')));
+}
+
+/**
+ * The start point x + δ₀ of an explicit start. δ₀ must be float32 with x's shape (checked here),
+ * with x + δ₀ in the ε-ball and the box up to float32 rounding (a registered check: δ₀ = xAdv − x
+ * of an earlier run may exceed ε by an ulp of x). The point is then projected, which moves it by
+ * at most that rounding.
+ */
+export function givenStart(op: string, x: Tensor, delta0: Tensor, eps: number, norm: Norm, box: Box): Tensor {
+  if (!(delta0 instanceof Tensor)) throw new WgradError(op, `start must be a Tensor δ₀ (the start's offset from x), got ${typeof delta0}`);
+  delta0._check(op);
+  if (delta0.dtype !== 'float32' || delta0.shape.join() !== x.shape.join()) {
+    throw new WgradError(op, `start (δ₀) must be float32 with x's shape ${fmtShape(x.shape)}, got ${delta0.dtype} ${fmtShape(delta0.shape)}`);
+  }
+  // Two float32 ulps at the box's (or x's) scale.
+  const ulps = 2 * 2 ** -23;
+  const boxTol = box ? ulps * Math.max(1, Math.abs(box[0]), Math.abs(box[1])) : 0;
+  deviceCheck(op, () => {
+    const size = norm === 'linf' ? max(abs(delta0)) : max(exampleNorm(delta0));
+    const x0 = add(x, delta0);
+    return [countNonFinite(delta0), size, max(abs(x)), box ? outsideCount(x0, box, boxTol) : 0];
+  }, ([bad, size, xMax, outside]) => {
+    if (bad > 0) return `start (δ₀) holds ${plural(bad, 'non-finite value')} (NaN or ±∞)`;
+    const tol = 1e-5 * eps + ulps * Math.max(1, xMax);
+    if (size > eps + tol) return `start (δ₀) must lie in the ε-ball (‖δ₀‖${norm === 'linf' ? '∞' : '₂'} ≤ ε = ${eps} per example), got ${fmt(size)}; δ₀ is the offset from x, not the start point itself`;
+    if (outside > 0) return `x + start (δ₀) must lie in the box [${box![0]}, ${box![1]}], but ${outside} of ${x.size} values are outside`;
+    return undefined;
+  });
+  return tidy(() => projectAround(x, add(x, delta0), eps, norm, box));
+}
+
+/** Refuses an explicit start beside an explicit random start or restarts (they would not be used). */
+export function checkStartOptions(op: string, o: { start?: Tensor; randomStart?: boolean; restarts?: number }): void {
+  if (o.start === undefined) return;
+  if (o.randomStart === true) throw new WgradError(op, 'give either start (δ₀) or randomStart: true, not both');
+  if ((o.restarts ?? 1) > 1) throw new WgradError(op, `restarts > 1 needs random starts; with start (δ₀) every restart would be the same run (got restarts ${o.restarts})`);
 }

@@ -10,6 +10,7 @@
  *   representationDistance  PGD maximizing Σₙ ‖f(xₙ + δₙ) − f(xₙ)‖² (the inner max of the
  *                         robustness regularizer); f(x) is a constant. The gradient vanishes at
  *                         δ = 0, so the random start matters (on by default).
+ *                         Both PGD attacks take pgd's options, an explicit `start: δ₀` included.
  *   latentAttack          IDAA's adversarial view through a decoder G: z = μ(x), R = sg(x − G(z)),
  *                         δ = ε·sign(∇_z L(G(z) + R)), xAdv = G(z + δ) + R. No projection in latent
  *                         space (|δ| = ε per coordinate). Computed as x + (G(z + δ) − G(z)) with
@@ -29,7 +30,7 @@ import { sum } from '../tensor/ops/reduce.js';
 import type { Key } from '../random/random.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
-import { type Box, checkBall, checkInput, clipBox, evaluate, squaredDistance } from './common.js';
+import { type Box, checkBall, checkInBox, checkInput, checkTemperature, clipBox, evaluate, squaredDistance } from './common.js';
 import { pgd, type PgdOptions } from './pgd.js';
 
 /** An encoder (and head): inputs [N, ...] → features [N, ...]. */
@@ -48,6 +49,7 @@ export function instanceContrastive(embed: Embedding, x: Tensor, positive: Tenso
     throw new WgradError('instanceContrastive', `the positive view must have x's shape ${fmtShape(x.shape)}, got ${fmtShape(positive.shape)}`);
   }
   const { temperature = 0.5, gradient, ...rest } = opts;
+  checkTemperature('instanceContrastive', 'temperature', temperature);
   const zPos = tidy(() => stopGradient(embed(positive)));
   try {
     const loss = (xa: Tensor) => ntXent([embed(xa), zPos], { temperature, gradient });
@@ -88,6 +90,7 @@ export interface LatentAttackOptions {
 export function latentAttack(loss: (view: Tensor) => Tensor, x: Tensor, _key: Key, opts: LatentAttackOptions): Tensor {
   checkInput('latentAttack', x);
   const { eps, box } = checkBall('latentAttack', { eps: opts.eps, box: opts.box });
+  checkInBox('latentAttack', x, box);
   const n = x.shape[0];
   return tidy(() => {
     const z = stopGradient(opts.encode(x));
@@ -96,7 +99,7 @@ export function latentAttack(loss: (view: Tensor) => Tensor, x: Tensor, _key: Ke
       throw new WgradError('latentAttack', `decode(encode(x)) must have x's shape ${fmtShape(x.shape)}, got ${fmtShape(gz.shape)}`);
     }
     // The view G(z') + R with R = sg(x − G(z)), written x + (G(z') − sg(G(z))): equal to x at z' = z.
-    const { grad } = evaluate('latentAttack', (zz) => loss(add(x, sub(opts.decode(zz), gz))), z);
+    const { grad } = evaluate('latentAttack', (zz) => loss(add(x, sub(opts.decode(zz), gz))), z, 'its latent step');
     const shifted = add(z, mul(sign(grad), eps));
     // Decode z and z + δ in one call, so at δ = 0 both halves are computed identically.
     const both = opts.decode(concat([z, shifted], 0));

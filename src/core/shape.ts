@@ -1,4 +1,5 @@
 /** Shape and stride arithmetic shared by the front end and both backends. */
+import { FLOAT32_MAX } from './dtype.js';
 import { WgradError } from './errors.js';
 
 export type Shape = readonly number[];
@@ -79,6 +80,19 @@ export function checkInt(op: string, name: string, v: unknown, min = 0): number 
 export function checkFinite(op: string, name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) {
     throw new WgradError(op, `${name} must be a finite number, got ${fmtValue(v)}${typeof v === 'number' ? '' : ` (${typeof v})`}`);
+  }
+  return v;
+}
+
+/**
+ * Checks that `v` is a number that stays finite as a float32 tensor value, with |v| ≤ `max`
+ * (default FLOAT32_MAX: 1e39 passes Number.isFinite but becomes ∞ on the device; pass a tighter
+ * bound where arithmetic on the value must stay finite too); returns it.
+ */
+export function checkFloat32(op: string, name: string, v: unknown, max = FLOAT32_MAX): number {
+  if (typeof v !== 'number' || !(Math.abs(v) <= max)) {
+    const range = max === FLOAT32_MAX ? 'the float32 range (|v| ≤ 3.4e38)' : `[−${max.toPrecision(2)}, ${max.toPrecision(2)}]`;
+    throw new WgradError(op, `${name} must be a finite number in ${range}, got ${fmtValue(v)}${typeof v === 'number' ? '' : ` (${typeof v})`}`);
   }
   return v;
 }

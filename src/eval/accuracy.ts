@@ -4,17 +4,24 @@
  *
  * Robust accuracy runs `attack(x, y, key)` on every batch (the key is `foldIn(key, batchIndex)`,
  * so a run is reproducible) and counts the examples still classified correctly at its output.
- * Batches are pipelined: batch b + 1 is queued before batch b's counts are read back. Label values
- * are checked against the class count as the counts come back (an out-of-range label is an error).
+ * Batches are pipelined: batch b + 1 is queued before batch b's counts are read back. What is
+ * refused (./finite.ts) is checked as the counts come back, in this order: non-finite images,
+ * labels outside [0, the model's class count), the attack's own checks (x in its box, a finite loss
+ * at every step: ../attacks/checks.ts), non-finite logits. An empty dataset (or a `limit` that is
+ * not an integer ≥ 1) is an error, and nothing is left allocated when one is thrown.
  */
 import { WgradError } from '../core/backend.js';
+import { fmtShape } from '../core/shape.js';
+import { Checks, collectChecks } from '../attacks/checks.js';
+import { alias } from '../tensor/alias.js';
 import { cast, equal } from '../tensor/ops/elementwise.js';
-import { concat, stack } from '../tensor/ops/movement.js';
-import { argmax, max, min, sum } from '../tensor/ops/reduce.js';
+import { concat } from '../tensor/ops/movement.js';
+import { argmax, sum } from '../tensor/ops/reduce.js';
 import { foldIn, key as makeKey, type Key } from '../random/random.js';
-import { dispose, keep, tidy } from '../tensor/scope.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { checkBatchSize, checkDataset, type LabeledData, type ProgressSetting, progressReporter, takeBatch } from './data.js';
+import { dispose, tidy } from '../tensor/scope.js';
+import { Tensor } from '../tensor/tensor.js';
+import { checkBatchSize, evaluatedCount, type LabeledData, type ProgressSetting, progressReporter, takeBatch } from './data.js';
+import { checkFiniteRows, checkLabels } from './finite.js';
 
 /** A classifier: inputs [N, ...] → logits [N, C]. */
 export type Model = (x: Tensor) => Tensor;
@@ -41,42 +48,78 @@ export interface AccuracyResult {
   imagesPerSecond: number;
 }
 
-export async function accuracy(model: Model, data: LabeledData, opts: AccuracyOptions = {}): Promise<AccuracyResult> {
+export function accuracy(model: Model, data: LabeledData, opts: AccuracyOptions = {}): Promise<AccuracyResult> {
+  return measure(opts.attack ? 'robustAccuracy' : 'accuracy', model, data, opts);
+}
+
+/** One queued batch: its hit count and its checks, on the device until read. */
+interface Queued { hits: Tensor; checks: Checks; rows: number }
+
+const release = (q: Queued) => { q.checks.dispose(); q.hits.dispose(); };
+
+async function measure(op: string, model: Model, data: LabeledData, opts: AccuracyOptions): Promise<AccuracyResult> {
   const { batchSize = 256, attack, key = makeKey(0) } = opts;
-  checkBatchSize('accuracy', batchSize);
-  const total = Math.min(checkDataset('accuracy', data), opts.limit ?? Infinity);
-  const report = progressReporter(opts.progress, attack ? 'robust accuracy' : 'accuracy', total);
+  checkBatchSize(op, batchSize);
+  const total = evaluatedCount(op, data, opts.limit);
+  const report = progressReporter(opts.progress, opts.attack ? 'robust accuracy' : 'accuracy', total);
   const t0 = performance.now();
-  let correct = 0, done = 0, b = 0;
-  let pending: { counts: Tensor; rows: number; classes: number } | undefined;
+  let correct = 0, done = 0;
+  const queue: Queued[] = [];
   const collect = async () => {
-    if (!pending) return;
-    const [hits, lo, hi] = Array.from(await pending.counts.data() as Int32Array);
-    pending.counts.dispose();
-    if (lo < 0 || hi >= pending.classes) {
-      throw new WgradError('accuracy', `labels must be in [0, ${pending.classes}) (the model's class count), got a label ${lo < 0 ? lo : hi}`);
+    const q = queue[0];
+    try {
+      await q.checks.verify();
+      correct += await q.hits.item();
+    } finally {
+      release(q);
+      queue.shift();
     }
-    correct += hits;
-    done += pending.rows;
-    pending = undefined;
+    done += q.rows;
     report(done);
   };
-  for (let start = 0; start < total; start += batchSize, b++) {
-    const stop = Math.min(total, start + batchSize);
-    const batch = takeBatch(data, start, stop);
-    const next = tidy(() => {
-      const x = attack ? attack(batch.images, batch.labels, foldIn(key, b)) : batch.images;
-      const logits = model(x);
-      const hits = sum(cast(equal(argmax(logits, -1), batch.labels), 'int32'));
-      return { counts: keep(stack([hits, min(batch.labels), max(batch.labels)])), rows: stop - start, classes: logits.shape[logits.rank - 1] };
-    });
-    dispose(batch);
-    await collect();
-    pending = next;
+  try {
+    for (let start = 0, b = 0; start < total; start += batchSize, b++) {
+      const bound = attack && ((x: Tensor, y: Tensor) => attack(x, y, foldIn(key, b)));
+      queue.push(queueBatch(op, model, data, start, Math.min(total, start + batchSize), bound));
+      if (queue.length > 1) await collect();
+    }
+    while (queue.length) await collect();
+  } finally {
+    queue.forEach(release);
   }
-  await collect();
   const seconds = (performance.now() - t0) / 1000;
-  return { accuracy: total ? correct / total : 0, correct, total, seconds, imagesPerSecond: seconds > 0 ? total / seconds : 0 };
+  return { accuracy: correct / total, correct, total, seconds, imagesPerSecond: seconds > 0 ? total / seconds : 0 };
+}
+
+/** Rows [start, stop): the attack (if any), the model, the hit count and the checks, queued on the device. */
+function queueBatch(op: string, model: Model, data: LabeledData, start: number, stop: number, attack?: (x: Tensor, y: Tensor) => Tensor): Queued {
+  const batch = takeBatch(data, start, stop);
+  const parts: (Checks | undefined)[] = [];
+  try {
+    const hits = tidy(() => {
+      const [x, attackChecks] = attack ? collectChecks(() => attack(batch.images, batch.labels)) : [batch.images, undefined];
+      parts[1] = attackChecks;
+      const logits = model(x);
+      if (!(logits instanceof Tensor) || logits.rank !== 2 || logits.shape[0] !== stop - start) {
+        throw new WgradError(op, `the model must map a batch of ${stop - start} to logits [${stop - start}, C], got ${logits instanceof Tensor ? fmtShape(logits.shape) : typeof logits}`);
+      }
+      parts[0] = collectChecks(() => {
+        checkFiniteRows(op, 'the images', batch.images, start);
+        checkLabels(op, batch.labels, logits.shape[1], start, "the model's class count");
+      })[1];
+      parts[2] = collectChecks(() => {
+        if (attack) checkFiniteRows(op, "the attack's output", x, start);
+        checkFiniteRows(op, "the model's logits", logits, start);
+      })[1];
+      return sum(cast(equal(argmax(logits, -1), batch.labels), 'int32'));
+    });
+    return { hits, checks: Checks.join(parts), rows: stop - start };
+  } catch (e) {
+    parts.forEach((c) => c?.dispose());
+    throw e;
+  } finally {
+    dispose(batch);
+  }
 }
 
 /** Robust accuracy: `accuracy` at the attack's output. */
@@ -92,27 +135,40 @@ export interface ExtractOptions {
 
 /**
  * Features of a frozen encoder over a dataset: { features [N, ...], labels int32 [N] } on the device
- * (the caller owns them).
+ * (the caller owns them). Non-finite images or features are refused (checked every few batches).
  */
 export async function extractFeatures(encoder: Model, data: LabeledData, opts: ExtractOptions = {}): Promise<{ features: Tensor; labels: Tensor }> {
   const { batchSize = 256 } = opts;
   checkBatchSize('extractFeatures', batchSize);
-  const total = Math.min(checkDataset('extractFeatures', data), opts.limit ?? Infinity);
-  if (total === 0) throw new WgradError('extractFeatures', 'the dataset is empty');
+  const total = evaluatedCount('extractFeatures', data, opts.limit);
   const report = progressReporter(opts.progress, 'features', total);
-  const feats: Tensor[] = [], labels: Tensor[] = [];
-  for (let start = 0; start < total; start += batchSize) {
-    const stop = Math.min(total, start + batchSize);
-    const batch = takeBatch(data, start, stop);
-    const [f, y] = tidy(() => [encoder(batch.images), cast(batch.labels, 'int32')]);
-    dispose([f === batch.images ? [] : batch.images, batch.labels]); // an identity encoder returns its input
-    feats.push(f);
-    labels.push(y);
-    // Keep the device at most a few batches ahead of the host.
-    if (feats.length % 8 === 0) await f.data();
-    report(stop);
+  const feats: Tensor[] = [], labels: Tensor[] = [], checks: Checks[] = [];
+  try {
+    for (let start = 0; start < total; start += batchSize) {
+      const stop = Math.min(total, start + batchSize);
+      const batch = takeBatch(data, start, stop);
+      try {
+        const [[f, y], c] = collectChecks(() => tidy(() => {
+          const out = encoder(batch.images);
+          checkFiniteRows('extractFeatures', 'the images', batch.images, start);
+          checkFiniteRows('extractFeatures', "the encoder's features", out, start);
+          // An identity encoder returns its input: copy it, so that disposing the batch is safe.
+          return [out === batch.images ? alias(out) : out, cast(batch.labels, 'int32')];
+        }));
+        feats.push(f);
+        labels.push(y);
+        checks.push(c);
+      } finally {
+        dispose(batch);
+      }
+      // Keep the device at most a few batches ahead of the host; read the checks there.
+      if (feats.length % 8 === 0) await Checks.join(checks.splice(0)).verify();
+      report(stop);
+    }
+    await Checks.join(checks.splice(0)).verify();
+    return tidy(() => ({ features: concat(feats, 0), labels: concat(labels, 0) }));
+  } finally {
+    checks.forEach((c) => c.dispose());
+    dispose([feats, labels]);
   }
-  const out = tidy(() => ({ features: concat(feats, 0), labels: concat(labels, 0) }));
-  dispose([feats, labels]);
-  return out;
 }

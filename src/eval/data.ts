@@ -46,6 +46,19 @@ export function checkBatchSize(op: string, batchSize: number): void {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new WgradError(op, `batchSize must be a positive integer, got ${batchSize}`);
 }
 
+/**
+ * How many examples an evaluation takes: the dataset's size, or the first `limit` (an integer ≥ 1,
+ * or Infinity for all). An empty result is an error: an accuracy of 0 / 0 is not a number to report.
+ */
+export function evaluatedCount(op: string, data: LabeledData, limit: number | undefined, name = 'limit'): number {
+  const size = checkDataset(op, data);
+  if (limit !== undefined && !(limit === Infinity || (Number.isSafeInteger(limit) && limit >= 1))) {
+    throw new WgradError(op, `${name} must be an integer ≥ 1 (or Infinity for all examples), got ${limit}`);
+  }
+  if (size === 0) throw new WgradError(op, 'the dataset is empty');
+  return Math.min(size, limit ?? Infinity);
+}
+
 export interface ProgressOptions {
   /** Printed first (default: the evaluation's name). */
   label?: string;

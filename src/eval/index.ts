@@ -1,7 +1,8 @@
 /**
  * wgrad.evaluation: clean and robust accuracy over a dataset (with a progress line), feature
  * extraction, linear probes (plain and robust), weighted kNN, accuracy-versus-ε sweeps and a small
- * SVG line-chart writer.
+ * SVG line-chart writer. Every evaluation refuses non-finite inputs, features and logits, and labels
+ * outside [0, classes) (./finite.ts); `checkFiniteTree` refuses non-finite parameters.
  *
  *   const model = (x) => wg.nn.smallCnn.apply(params, x);
  *   const clean = await evaluation.accuracy(model, test, { progress: true });
@@ -20,6 +21,8 @@ export {
   trainLinearHead, linearProbe, robustLinearEval,
   type LinearHeadOptions, type LinearProbeOptions, type RobustLinearOptions, type RobustLinearResult,
 } from './linear.js';
-export { knnPredict, knnAccuracy, type KnnOptions, type FeatureSet } from './knn.js';
+export { knnPredict, knnAccuracy, knnDefaultK, type KnnOptions, type KnnFeatures, type FeatureSet } from './knn.js';
+export { checkFiniteTree } from './finite.js';
 export { accuracyVsEps, sweepChart, type SweepEntry, type SweepResult, type SweepOptions } from './sweep.js';
 export { lineChart, niceTicks, escapeXml, type Series, type LineChartOptions } from './svg.js';
+export { ATTACKS, PGD, APGD, FGSM, attackRecord, type AttackRecord } from './attacks.js';

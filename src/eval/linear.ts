@@ -17,6 +17,9 @@
  * of IDAA's logistic regression) rescales each feature. The scaling is folded into the returned
  * head (w/σ, b − (μ/σ)·w), so the head applies to raw features and encoder + head stays one model
  * for the attacks. `'none'` is RoCL's linear evaluation as written.
+ *
+ * Non-finite features or images and labels outside [0, classes) are refused (./finite.ts): a head
+ * would otherwise train on them silently.
  */
 import { WgradError } from '../core/backend.js';
 import { valueAndGrad } from '../autograd/transforms.js';
@@ -35,10 +38,13 @@ import { div, greater, sqrt, sub, where } from '../tensor/ops/elementwise.js';
 import { mean as meanOf, variance } from '../tensor/ops/reduce.js';
 import { matmul } from '../tensor/ops/linalg.js';
 import { broadcastTo, expandDims, reshape } from '../tensor/ops/movement.js';
-import { pgd } from '../attacks/pgd.js';
+import { checkFloat32 } from '../core/shape.js';
+import { Checks, collectChecks } from '../attacks/checks.js';
+import { pgd, type PgdOptions } from '../attacks/pgd.js';
 import { crossEntropy } from '../attacks/objectives.js';
 import { accuracy, type AccuracyResult, extractFeatures, type Model } from './accuracy.js';
-import { checkBatchSize, checkDataset, type LabeledData, type ProgressSetting, progressReporter, takeBatch } from './data.js';
+import { checkBatchSize, evaluatedCount, type LabeledData, type ProgressSetting, progressReporter, takeBatch } from './data.js';
+import { checkFiniteRows, checkLabels } from './finite.js';
 
 export interface LinearHeadOptions {
   classes: number;
@@ -74,6 +80,10 @@ function resolve(op: string, o: LinearHeadOptions): ResolvedHead {
   if (!Number.isInteger(r.classes) || r.classes < 2) throw new WgradError(op, `classes must be an integer ≥ 2, got ${r.classes}`);
   if (!Number.isInteger(r.epochs) || r.epochs < 1) throw new WgradError(op, `epochs must be an integer ≥ 1, got ${r.epochs}`);
   if (!(r.lr > 0)) throw new WgradError(op, `lr must be > 0, got ${r.lr}`);
+  checkFloat32(op, 'lr', r.lr);
+  if (!(r.momentum >= 0 && r.momentum <= 1)) throw new WgradError(op, `momentum must be in [0, 1], got ${r.momentum}`);
+  if (!(r.weightDecay >= 0)) throw new WgradError(op, `weightDecay must be ≥ 0, got ${r.weightDecay}`);
+  checkFloat32(op, 'weightDecay', r.weightDecay);
   if (!['global', 'per-feature', 'none'].includes(r.standardize)) throw new WgradError(op, `standardize must be 'global', 'per-feature' or 'none', got ${JSON.stringify(r.standardize)}`);
   checkBatchSize(op, r.batchSize);
   return r;
@@ -93,8 +103,12 @@ function makeOptimizer(o: ResolvedHead, stepsPerEpoch: number) {
 /** Trains a linear head on features [N, D] with int32 labels [N]; returns its params (caller owns). */
 export async function trainLinearHead(features: Tensor, labels: Tensor, opts: LinearHeadOptions): Promise<linear.LinearParams> {
   const o = resolve('trainLinearHead', opts);
-  checkDataset('trainLinearHead', { images: features, labels });
+  evaluatedCount('trainLinearHead', { images: features, labels }, undefined);
   if (features.rank !== 2) throw new WgradError('trainLinearHead', `features must be [N, D], got rank ${features.rank}`);
+  await collectChecks(() => {
+    checkFiniteRows('trainLinearHead', 'the features', features);
+    checkLabels('trainLinearHead', labels, o.classes, 0, 'classes');
+  })[1].verify();
   const scaling = o.standardize === 'none' ? undefined : featureScaling(features, o.standardize === 'global');
   try {
     const x = scaling ? tidy(() => div(sub(features, scaling.mean), scaling.std)) : features;
@@ -170,13 +184,19 @@ export interface LinearProbeOptions extends LinearHeadOptions {
 export async function linearProbe(encoder: Model, train: LabeledData, test: LabeledData, opts: LinearProbeOptions): Promise<{ head: linear.LinearParams; accuracy: number; trainAccuracy: number }> {
   const ex = { batchSize: opts.extractBatchSize ?? 256 };
   const tr = await extractFeatures(encoder, train, ex);
-  const te = await extractFeatures(encoder, test, ex);
+  let te: { features: Tensor; labels: Tensor } | undefined;
   try {
+    te = await extractFeatures(encoder, test, ex);
     const head = await trainLinearHead(tr.features, tr.labels, opts);
-    const apply = (x: Tensor) => linear.apply(head, x);
-    const trainAccuracy = (await accuracy(apply, { images: tr.features, labels: tr.labels })).accuracy;
-    const testAccuracy = (await accuracy(apply, { images: te.features, labels: te.labels })).accuracy;
-    return { head, accuracy: testAccuracy, trainAccuracy };
+    try {
+      const apply = (x: Tensor) => linear.apply(head, x);
+      const trainAccuracy = (await accuracy(apply, { images: tr.features, labels: tr.labels })).accuracy;
+      const testAccuracy = (await accuracy(apply, { images: te.features, labels: te.labels })).accuracy;
+      return { head, accuracy: testAccuracy, trainAccuracy };
+    } catch (e) {
+      dispose(head);
+      throw e;
+    }
   } finally {
     dispose([tr, te]);
   }
@@ -200,10 +220,30 @@ export interface RobustLinearResult {
 /** RoCL's robust linear evaluation (see the header). */
 export async function robustLinearEval(encoder: Model, train: LabeledData, test: LabeledData, opts: RobustLinearOptions): Promise<RobustLinearResult> {
   const o = resolve('robustLinearEval', opts);
-  const n = checkDataset('robustLinearEval', train);
-  const ta = { eps: 8 / 255, alpha: 0.007, steps: 10, ...opts.trainAttack };
+  const n = evaluatedCount('robustLinearEval', train, undefined);
+  evaluatedCount('robustLinearEval', test, opts.evalLimit, 'evalLimit');
   const ea = { eps: 8 / 255, steps: 20, ...opts.evalAttack };
   const [kInit, kShuffle, kAttack, kEval] = split(o.key, 4);
+  const head = await fitRobustHead(encoder, train, n, o, { eps: 8 / 255, alpha: 0.007, steps: 10, ...opts.trainAttack }, [kInit, kShuffle, kAttack]);
+  try {
+    const model = (x: Tensor) => linear.apply(head, encoder(x));
+    const evalOpts = { limit: opts.evalLimit, progress: opts.progress, key: kEval };
+    const clean = await accuracy(model, test, evalOpts);
+    const robust = await accuracy(model, test, { ...evalOpts, attack: (x, y, k) => pgd(crossEntropy(model, y), x, k, { alpha: ea.eps / 10, ...ea }) });
+    return { head, clean, robust };
+  } catch (e) {
+    dispose(head);
+    throw e;
+  }
+}
+
+/**
+ * The head trained on PGD examples through the frozen encoder. Each batch's images and labels, and
+ * the attack's own checks, are verified every 8 batches (where the host waits for the device anyway).
+ */
+async function fitRobustHead(encoder: Model, train: LabeledData, n: number, o: ResolvedHead, ta: PgdOptions, keys: Key[]): Promise<linear.LinearParams> {
+  const op = 'robustLinearEval';
+  const [kInit, kShuffle, kAttack] = keys;
   // The head's input width, from one example.
   const width = tidy(() => { const b = takeBatch(train, 0, 1); const f = encoder(b.images); dispose(b); return f.shape[1]; });
   let head = linear.init(kInit, { inFeatures: width, outFeatures: o.classes });
@@ -212,31 +252,43 @@ export async function robustLinearEval(encoder: Model, train: LabeledData, test:
   const features = (x: Tensor) => stopGradient(encoder(x));
   const lossAndGrad = valueAndGrad((p: linear.LinearParams, f: Tensor, y: Tensor) => softmaxCrossEntropy(linear.apply(p, f), y));
   const report = progressReporter(o.progress, 'robust linear head', o.epochs * n);
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
-    const order = permutationIndices(foldIn(kShuffle, epoch), n);
-    const runStarts = permutationIndices(foldIn(kShuffle, epoch), Math.ceil(n / o.batchSize));
-    for (let start = 0, b = 0; start < n; start += o.batchSize, b++) {
-      const batch = shuffledBatch(train, order, runStarts[b] * o.batchSize, start, Math.min(n, start + o.batchSize) - start);
-      const [nextHead, nextState] = tidy(() => {
-        const model = (x: Tensor) => linear.apply(head, features(x));
-        const xAdv = pgd(crossEntropy(model, batch.labels), batch.images, foldIn(foldIn(kAttack, epoch), b), ta);
-        const [, grads] = lossAndGrad(head, features(xAdv), batch.labels);
-        const [updates, s] = opt.update(grads, state, head);
-        return [applyUpdates(head, updates), s] as const;
-      });
-      dispose([head, state, batch]);
-      [head, state] = [nextHead, nextState];
-      if (b % 8 === 7) await head.w.data();
+  const checks: Checks[] = [];
+  try {
+    for (let epoch = 0; epoch < o.epochs; epoch++) {
+      const order = permutationIndices(foldIn(kShuffle, epoch), n);
+      const runStarts = permutationIndices(foldIn(kShuffle, epoch), Math.ceil(n / o.batchSize));
+      for (let start = 0, b = 0; start < n; start += o.batchSize, b++) {
+        const batch = shuffledBatch(train, order, runStarts[b] * o.batchSize, start, Math.min(n, start + o.batchSize) - start);
+        try {
+          const [[nextHead, nextState], c] = collectChecks(() => tidy(() => {
+            checkFiniteRows(op, `the images of batch ${b + 1} (epoch ${epoch + 1})`, batch.images);
+            checkLabels(op, batch.labels, o.classes, 0, 'classes');
+            const model = (x: Tensor) => linear.apply(head, features(x));
+            const xAdv = pgd(crossEntropy(model, batch.labels), batch.images, foldIn(foldIn(kAttack, epoch), b), ta);
+            const [, grads] = lossAndGrad(head, features(xAdv), batch.labels);
+            const [updates, s] = opt.update(grads, state, head);
+            return [applyUpdates(head, updates), s] as const;
+          }));
+          checks.push(c);
+          dispose([head, state]);
+          [head, state] = [nextHead, nextState];
+        } finally {
+          dispose(batch);
+        }
+        if (b % 8 === 7) await Checks.join(checks.splice(0)).verify();
+      }
+      await Checks.join(checks.splice(0)).verify();
+      await head.w.data();
+      report((epoch + 1) * n);
     }
-    await head.w.data();
-    report((epoch + 1) * n);
+    return head;
+  } catch (e) {
+    dispose(head);
+    throw e;
+  } finally {
+    dispose(state);
+    checks.forEach((c) => c.dispose());
   }
-  dispose(state);
-  const model = (x: Tensor) => linear.apply(head, encoder(x));
-  const evalOpts = { limit: opts.evalLimit, progress: opts.progress, key: kEval };
-  const clean = await accuracy(model, test, evalOpts);
-  const robust = await accuracy(model, test, { ...evalOpts, attack: (x, y, k) => pgd(crossEntropy(model, y), x, k, { alpha: ea.eps / 10, ...ea }) });
-  return { head, clean, robust };
 }
 
 /**
