@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as wg from '../src/index.js';
 import { init } from '../src/init.js';
 import { attacks, evaluation } from '../src/index.js';
+import { nodeGpu } from '../src/backends/webgpu/node-gpu.js';
 
 type T = wg.Tensor;
 
@@ -61,6 +62,22 @@ describe('non-finite values are refused, naming the op, the count and the first 
     await expect(evaluation.checkFiniteTree('load', "the checkpoint's parameters", tree))
       .rejects.toThrow(/^load: the checkpoint's parameters hold non-finite values \(NaN or ±∞\) in 1 of 4 float32 tensors \(layers\[1\]\.w \[3, 2\]: 3 of 6\)$/);
     await expect(evaluation.checkFiniteTree('load', 'params', { w: wg.ones([2]) })).resolves.toBeUndefined();
+  });
+});
+
+describe('on WebGPU', () => {
+  it('NaN and ±∞ are found by the kernels too (images, logits, an attack step)', async () => {
+    await init({ backend: 'webgpu', gpu: nodeGpu() });
+    try {
+      await expect(evaluation.accuracy(linear(weights()), data(12, [6, 9]), { batchSize: 4 })).rejects.toThrow(/^accuracy: 1 non-finite value \(NaN or ±∞\) in the images \(of 16\), the first in row 6$/);
+      await expect(evaluation.accuracy(linear(weights()), data(12, [10], -Infinity), { batchSize: 8 })).rejects.toThrow(/^accuracy: 1 non-finite value .* the first in row 10$/);
+      const poisoned = linear(weights(true));
+      const attack: evaluation.Attack = (x, y, k) => attacks.pgd(attacks.crossEntropy(poisoned, y), x, k, { steps: 2 });
+      await expect(evaluation.robustAccuracy(poisoned, data(), attack)).rejects.toThrow(/^pgd: .*NaN.* at step 1 of 2/);
+      expect((await evaluation.accuracy(linear(weights()), data())).total).toBe(12);
+    } finally {
+      await init({ backend: 'cpu' });
+    }
   });
 });
 
