@@ -86,9 +86,9 @@ describe('labels outside [0, classes) are refused', () => {
     const d = data(6);
     const bank = { features: d.images, labels: d.labels };
     const high = { features: d.images, labels: wg.tensor(Int32Array.from([0, 1, 2, 3, 0, 1]), { shape: [6] }) };
-    await expect(evaluation.knnAccuracy(high, bank, { classes: 3 })).rejects.toThrow(/^knnAccuracy: labels must be in \[0, 3\) \(classes\), got 3 \(1 label out of range, the first in row 3\)$/);
-    await expect(evaluation.knnAccuracy(bank, high, { classes: 3 })).rejects.toThrow(/^knnAccuracy: labels must be in \[0, 3\) \(classes\), got 3/);
-    await expect(evaluation.knnPredict(high, d.images, { classes: 3 })).rejects.toThrow(/^knnPredict: labels must be in \[0, 3\)/);
+    await expect(evaluation.knnAccuracy(high, bank, { classes: 3 })).rejects.toThrow(/^knnAccuracy: the bank's labels must be in \[0, 3\) \(classes\), got 3 \(1 label out of range, the first in row 3\)$/);
+    await expect(evaluation.knnAccuracy(bank, high, { classes: 3, batchSize: 2 })).rejects.toThrow(/^knnAccuracy: the test labels must be in \[0, 3\) \(classes\), got 3 \(1 label out of range, the first in row 3\)$/);
+    await expect(evaluation.knnPredict(high, d.images, { classes: 3 })).rejects.toThrow(/^knnPredict: the bank's labels must be in \[0, 3\)/);
     await expect(evaluation.trainLinearHead(d.images, high.labels, { classes: 3, epochs: 1 })).rejects.toThrow(/^trainLinearHead: labels must be in \[0, 3\) \(classes\), got 3/);
     await expect(evaluation.trainLinearHead(d.images, wg.tensor(Int32Array.from([0, -1, 2, 0, 1, 2]), { shape: [6] }), { classes: 3, epochs: 1 })).rejects.toThrow(/got -1/);
     await expect(evaluation.robustLinearEval((x) => x, withLabels(d, [0, 1, 2, 5, 0, 1]), d, { classes: 3, epochs: 1, trainAttack: { steps: 1 } }))

@@ -28,9 +28,6 @@ interface Pending {
 
 const scopes: Pending[][] = [];
 
-/** Whether a `collectChecks` scope is open (attacks skip their checks otherwise). */
-export const checking = (): boolean => scopes.length > 0;
-
 /**
  * Registers a check with the innermost scope (none: does nothing and does not call `compute`).
  * `compute` returns the values the check needs (tensors flattened and cast to float32, numbers

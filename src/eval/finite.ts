@@ -28,10 +28,13 @@ export function checkFiniteRows(op: string, what: string, t: Tensor, rowOffset =
     n === 0 ? undefined : `${plural(n, 'non-finite value')} (NaN or ±∞) in ${what} (of ${t.size}), the first in row ${rowOffset + row}`);
 }
 
-/** Registers: int32 `labels` [N] lie in [0, classes) (`whose` says where classes comes from). */
-export function checkLabels(op: string, labels: Tensor, classes: number, rowOffset = 0, whose = 'the class count'): void {
+/**
+ * Registers: int32 `labels` [N] lie in [0, classes). `whose` says where classes comes from, `what`
+ * names the labels ("the bank's labels").
+ */
+export function checkLabels(op: string, labels: Tensor, classes: number, rowOffset = 0, whose = 'the class count', what = 'labels'): void {
   deviceCheck(op, () => [...countAndFirstRow(logicalOr(less(labels, 0), greaterEqual(labels, classes))), min(labels), max(labels)], ([n, row, lo, hi]) =>
-    n === 0 ? undefined : `labels must be in [0, ${classes}) (${whose}), got ${lo < 0 ? lo : hi} (${plural(n, 'label')} out of range, the first in row ${rowOffset + row})`);
+    n === 0 ? undefined : `${what} must be in [0, ${classes}) (${whose}), got ${lo < 0 ? lo : hi} (${plural(n, 'label')} out of range, the first in row ${rowOffset + row})`);
 }
 
 /**

@@ -100,7 +100,7 @@ function prepare(op: string, what: string, f: Tensor, o: Resolved, rowOffset = 0
 
 /** The bank, prepared once for many query batches (caller disposes `features`). */
 function prepareBank(op: string, bank: FeatureSet, o: Resolved): FeatureSet {
-  checkLabels(op, bank.labels, o.classes, 0, 'classes');
+  checkLabels(op, bank.labels, o.classes, 0, 'classes', "the bank's labels");
   return { features: prepare(op, "the bank's features", bank.features, o), labels: bank.labels };
 }
 
@@ -151,7 +151,7 @@ export async function knnAccuracy(train: FeatureSet, test: FeatureSet, opts: Knn
       const stop = Math.min(n, start + o.batchSize);
       const [hits, checks] = collectChecks(() => tidy(() => {
         const labels = slice(test.labels, [{ start, stop }]);
-        checkLabels('knnAccuracy', labels, o.classes, start, 'classes');
+        checkLabels('knnAccuracy', labels, o.classes, start, 'classes', 'the test labels');
         const pred = vote(bank, prepare('knnAccuracy', 'the test features', slice(test.features, [{ start, stop }]), o, start), o);
         return sum(cast(equal(pred, labels), 'int32'));
       }));
