@@ -18,7 +18,7 @@ import { treeLeaves } from '../src/tensor/tree.js';
 import { dispose } from '../src/tensor/scope.js';
 import { key } from '../src/random/random.js';
 import { attackFor } from '../src/cli/evaluate.js';
-import { settingsOf, type RunConfig } from '../src/cli/run.js';
+import { methodContext, type RunConfig } from '../src/cli/run.js';
 import { checkpointLeaves, differing, wgrad, writeIdx } from './helpers/cli.js';
 
 let dir: string, csv: string, wavs: string, idx: string;
@@ -79,7 +79,7 @@ describe('wgrad train on a table, spectrograms and images', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/mlp encoder \(hidden 16\), adam lr 0\.001/);
     const tree = await checkpoint(run);
-    expect(tree.config).toMatchObject({ method: 'aplr', domain: 'tabular', encoder: 'mlp', hidden: [16], eps: 0.2, generatorLr: 0.01, generatorSteps: 1, generatorEvery: 1 });
+    expect(tree.config).toMatchObject({ method: 'aplr', domain: 'tabular', encoder: 'mlp', hidden: [16], options: { eps: 0.2, generatorLr: 0.01, generatorSteps: 1, generatorEvery: 1 } });
     expect(tree.modelConfig).toMatchObject({ encoder: 'mlp', inputShape: [6] }); // a, b, c + color: blue, red, <missing>
     expect(Object.keys(tree.params.encoder)).toEqual(['dense']);
     expect(tree.state.generator?.count).toBe(4); // 32 training rows / batch 8
@@ -96,12 +96,13 @@ describe('wgrad train on a table, spectrograms and images', () => {
   it('noise and mask on a WAV directory: the CNN on [1, 32, 32] log-mels; eval', async () => {
     for (const method of ['noise', 'mask']) {
       const run = join(dir, `${method}-wav`);
-      const r = await wgrad('train', '--method', method, '--data', wavs, ...tinyCnn, '--epochs', '1', '--noise-std', '0.3', '--mask-prob', '0.5', '--out', run);
+      const own = method === 'noise' ? ['--noise-std', '0.3'] : ['--mask-prob', '0.5'];
+      const r = await wgrad('train', '--method', method, '--data', wavs, ...tinyCnn, '--epochs', '1', ...own, '--out', run);
       expect(r.status, r.stderr).toBe(0);
       const tree = await checkpoint(run);
       expect(tree.config.domain).toBe('audio');
       expect(tree.modelConfig).toMatchObject({ encoder: 'cnn', inputShape: [1, 32, 32] });
-      expect(method === 'noise' ? tree.config.noiseStd : tree.config.maskProb).toBe(method === 'noise' ? 0.3 : 0.5);
+      expect(tree.config.options).toEqual(method === 'noise' ? { sigma: 0.3 } : { p: 0.5, fill: 'marginal' });
       expect(tree.state.generator).toBeUndefined();
       dispose(tree);
     }
@@ -167,15 +168,14 @@ describe('checkpoint and --resume with APLR', () => {
 });
 
 describe('attack box per domain', () => {
-  it('settings: [0, 1] for images, none for tables and audio (APLR and the regularizer)', () => {
-    const cfg = { method: 'aplr', regularizer: 1, eps: 0.1, regSteps: 2, cropScale: 0.2 } as RunConfig;
+  it('a run\'s method context: [0, 1] for images, none for tables and audio (APLR and the regularizer)', () => {
+    const cfg = { method: 'aplr', regularizer: 1, epochs: 1, optimizer: 'adam', lr: 1e-3, warmupEpochs: 0, options: {}, regularizerOptions: { eps: 0.1, steps: 2, normalize: false } } as unknown as RunConfig;
     for (const [domain, box] of [['image', [0, 1]], [undefined, [0, 1]], ['tabular', null], ['audio', null]] as const) {
-      const s = settingsOf({ ...cfg, domain });
-      expect(s.box).toEqual(box);
-      expect(s.regularizer?.box).toEqual(box);
+      const ctx = methodContext({ ...cfg, domain }, {}, 4);
+      expect(ctx.box).toEqual(box);
+      expect(ctx.regularizer).toMatchObject({ weight: 1, eps: 0.1, steps: 2, box });
     }
-    expect(settingsOf({ ...cfg, domain: 'tabular', aplrObjective: 'softHgr' }).objective).toBe('softHgr');
-    expect(settingsOf({ ...cfg, domain: 'tabular' }).objective).toBeUndefined();
+    expect(methodContext({ ...cfg, regularizer: 0 }, {}, 4).regularizer).toBeUndefined();
   });
 
   it('eval\'s attack leaves standardized features unclipped with box null and clips to [0, 1] by default', async () => {

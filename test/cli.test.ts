@@ -60,7 +60,7 @@ describe('help and argument errors', () => {
     [['train', '--method', 'byol'], /--method "byol": expected one of simclr, rocl, idaa/],
     [['train', '--method', 'rocl', '--epochs', '0'], /--epochs "0": must be ≥ 1/],
     [['train', '--method', 'rocl', '--epochs', '2.5'], /--epochs "2.5": expected an integer/],
-    [['train', '--method', 'rocl', '--eps', 'abc'], /--eps "abc": expected a number/],
+    [['train', '--method', 'rocl', '--eps', 'abc'], /--eps "abc": expected a decimal number/],
     [['train', '--method', 'rocl', '--regularizer=-1'], /--regularizer "-1": must be ≥ 0/],
     [['train', '--method', 'rocl', '--regularizer', '-1'], /--regularizer/],
     [['train', '--method', 'rocl', '--bogus'], /unknown flag --bogus/],

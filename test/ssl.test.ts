@@ -79,7 +79,7 @@ describe('NT-Xent over V views', () => {
 });
 
 /** A small model, its optimizer state and a fixed batch. */
-function setup(method: ssl.MethodName, lr = 0.05) {
+function setup(method: string, lr = 0.05) {
   const { params, state } = ssl.model.init(wg.random.key(5), ssl.methodModelConfig(method, SMALL));
   const optimizer = wg.optim.makeOptimizer({ name: 'adam', lr, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
   const x = wg.random.uniform(wg.random.key(6), [6, 1, 8, 8]);

@@ -4,6 +4,7 @@
  * usage line and exits with status 2.
  */
 import { parseArgs } from 'node:util';
+import { type OptionKind, type OptionSpec, parseOption } from '../core/options.js';
 
 export class UsageError extends Error {
   constructor(message: string, readonly command?: string) {
@@ -12,26 +13,15 @@ export class UsageError extends Error {
   }
 }
 
-export type FlagKind = 'int' | 'number' | 'string' | 'boolean' | 'list';
-
-export interface FlagSpec {
-  kind: FlagKind;
-  help: string;
-  /** Shown in --help and used when the flag is absent. */
-  default?: string | number | boolean;
-  /** Allowed values (string flags, and each item of a list). */
-  choices?: readonly string[];
-  /** Inclusive lower bound (numbers). */
-  min?: number;
-  /** Exclusive lower bound (numbers). */
-  above?: number;
-  max?: number;
-  /** Placeholder in --help (default derived from the kind). */
-  value?: string;
-}
+/**
+ * A flag: a declared option (src/core/options.ts: kind, bounds, choices, help, default), or another
+ * name of one (`aliasOf`: its value is the other flag's; giving both is refused).
+ */
+export type FlagSpec = OptionSpec & { aliasOf?: string };
+export type FlagKind = OptionKind;
 
 export type Flags = Record<string, FlagSpec>;
-export type Parsed = Record<string, string | number | boolean | string[] | undefined>;
+export type Parsed = Record<string, string | number | boolean | string[] | number[] | undefined>;
 
 export function parseFlags(command: string, argv: readonly string[], flags: Flags): Parsed {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
@@ -46,54 +36,37 @@ export function parseFlags(command: string, argv: readonly string[], flags: Flag
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, command);
   const out: Parsed = { help: values.help === true };
   for (const [name, f] of Object.entries(flags)) {
-    const raw = values[name];
-    out[name] = raw === undefined ? (f.kind === 'list' && f.default !== undefined ? convert(command, name, f, String(f.default)) : f.default) : convert(command, name, f, raw);
+    if (f.aliasOf) continue;
+    const alias = Object.keys(flags).find((a) => flags[a].aliasOf === name && values[a] !== undefined);
+    if (alias && values[name] !== undefined) throw new UsageError(`--${alias} and --${name} are the same setting: give one of them`, command);
+    const raw = alias ? values[alias] : values[name];
+    out[name] = raw === undefined ? (isList(f.kind) && typeof f.default === 'string' ? convert(command, name, f, f.default) : f.default) : convert(command, alias ?? name, f, raw);
   }
   return out;
 }
+
+const isList = (kind: FlagKind) => kind === 'list' || kind === 'ints' || kind === 'numbers';
 
 function cleanParseError(msg: string): string {
   // node's messages end with advice about '--' that does not apply here.
   return msg.replace(/\. To specify a positional argument.*$/s, '').replace(/^Unknown option '(.+?)'.*$/s, 'unknown flag $1');
 }
 
-function convert(command: string, name: string, f: FlagSpec, raw: string | boolean): string | number | boolean | string[] {
-  const bad = (why: string) => new UsageError(`--${name} ${JSON.stringify(raw)}: ${why}`, command);
-  if (f.kind === 'boolean') return raw === true;
-  const text = String(raw);
-  if (f.kind === 'string') {
-    if (text === '') throw bad('expected a value');
-    if (f.choices && !f.choices.includes(text)) throw bad(`expected one of ${f.choices.join(', ')}`);
-    return text;
-  }
-  if (f.kind === 'list') {
-    const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    if (!items.length) throw bad('expected a comma-separated list');
-    for (const it of items) if (f.choices && !f.choices.includes(it)) throw bad(`${JSON.stringify(it)} is not one of ${f.choices.join(', ')}`);
-    return items;
-  }
-  const v = text.trim() === '' ? Number.NaN : Number(text);
-  if (!Number.isFinite(v)) throw bad(`expected ${f.kind === 'int' ? 'an integer' : 'a number'}`);
-  if (f.kind === 'int' && !Number.isInteger(v)) throw bad('expected an integer');
-  if (f.min !== undefined && v < f.min) throw bad(`must be ≥ ${f.min}`);
-  if (f.above !== undefined && !(v > f.above)) throw bad(`must be > ${f.above}`);
-  if (f.max !== undefined && v > f.max) throw bad(`must be ≤ ${f.max}`);
-  return v;
+function convert(command: string, name: string, f: FlagSpec, raw: string | boolean): string | number | boolean | string[] | number[] {
+  const r = parseOption(f, raw);
+  if ('problem' in r) throw new UsageError(`--${name} ${JSON.stringify(raw)}: ${r.problem}`, command);
+  return r.value;
 }
 
-/** A list of numbers from a list flag, validated. */
+/** A list of numbers ≥ min from a list flag's items (decimal, float32), validated. */
 export function numberList(command: string, name: string, items: string[], min = 0): number[] {
-  return items.map((s) => {
-    const v = Number(s);
-    if (!Number.isFinite(v) || v < min) throw new UsageError(`--${name}: ${JSON.stringify(s)} is not a number ≥ ${min}`, command);
-    return v;
-  });
+  return convert(command, name, { kind: 'numbers', min, help: '' }, items.join(',')) as number[];
 }
 
 /** The flag table as --help text. */
 export function flagHelp(flags: Flags): string {
   const rows = Object.entries(flags).map(([name, f]) => {
-    const placeholder = f.kind === 'boolean' ? '' : ` ${f.value ?? (f.choices ? f.choices.join('|') : f.kind === 'int' ? 'N' : f.kind === 'number' ? 'X' : f.kind === 'list' ? 'A,B' : 'S')}`;
+    const placeholder = f.kind === 'boolean' ? '' : ` ${f.value ?? (f.choices ? f.choices.join('|') : f.kind === 'int' ? 'N' : f.kind === 'number' ? 'X' : isList(f.kind) ? 'A,B' : 'S')}`;
     const dflt = f.default !== undefined && f.kind !== 'boolean' ? ` (default ${f.default})` : '';
     return [`  --${name}${placeholder}`, `${f.help}${dflt}`];
   });

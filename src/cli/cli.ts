@@ -3,23 +3,29 @@
  * entry point). `main(argv)` returns the exit status instead of exiting, so tests can call it.
  */
 import { flagHelp, type Flags, parseFlags, UsageError } from './args.js';
-import { TRAIN_FLAGS, trainCommand } from './train-command.js';
-import { EVAL_FLAGS, evalCommand } from './eval-command.js';
-import { COMPARE_FLAGS, compareCommand } from './compare-command.js';
+import { methodsHelp, trainCommand, trainFlags } from './train-command.js';
+import { evalFlags, evalCommand } from './eval-command.js';
+import { compareFlags, compareCommand } from './compare-command.js';
+import { attacksHelp } from './attack-flags.js';
+import * as ssl from '../ssl/index.js';
 
 interface Command {
   summary: string;
-  usage: string;
-  flags: Flags;
+  /** Its usage line (a function: the method list can grow by registerMethod). */
+  usage: () => string;
+  /** Its flags (derived from the method and attack records when asked, for the same reason). */
+  flags: () => Flags;
   run: (a: ReturnType<typeof parseFlags>) => Promise<void>;
+  /** More --help sections (the methods, the attacks). */
+  sections?: () => string[];
   examples: string[];
 }
 
 const COMMANDS: Record<string, Command> = {
   train: {
-    summary: 'train an encoder with SimCLR, RoCL, IDAA (images) or APLR, noise, mask (images, tables, audio), optionally + the robustness regularizer',
-    usage: 'wgrad train --method simclr|rocl|idaa|aplr|noise|mask [--regularizer β] [--data subset|fashion-mnist|DIR|FILE.csv] [--epochs N] [--batch B] [--eps E] [--seed S] [--out DIR] [--resume]',
-    flags: TRAIN_FLAGS, run: trainCommand,
+    summary: 'train an encoder with one of the self-supervised methods (wgrad train --help lists them), optionally + the robustness regularizer',
+    usage: () => `wgrad train --method ${ssl.methodNames().join('|')} [--regularizer β] [--data subset|fashion-mnist|DIR|FILE.csv] [--epochs N] [--batch B] [--eps E] [--seed S] [--out DIR] [--resume]`,
+    flags: trainFlags, run: trainCommand, sections: () => ['methods:', ...methodsHelp()],
     examples: [
       'wgrad train --method rocl', 'wgrad train --method simclr --regularizer 1 --epochs 5 --out runs/simclr-reg', 'wgrad train --method rocl --out runs/rocl --resume',
       'wgrad train --method aplr --data data/satellite.csv --batch 256 --out runs/aplr-satellite', 'wgrad train --method mask --data data/spoken-digits --out runs/mask-digits',
@@ -27,14 +33,14 @@ const COMMANDS: Record<string, Command> = {
   },
   eval: {
     summary: 'evaluate a trained encoder: linear probe, kNN, robust accuracy, accuracy-vs-ε chart',
-    usage: 'wgrad eval --checkpoint DIR [--attack pgd|apgd|fgsm] [--eps 0.05,0.1] [--steps 20]',
-    flags: EVAL_FLAGS, run: evalCommand,
+    usage: () => 'wgrad eval --checkpoint DIR [--attack pgd|apgd|fgsm] [--eval-eps 0.05,0.1] [--steps 20]',
+    flags: evalFlags, run: evalCommand, sections: () => ['attacks:', ...attacksHelp()],
     examples: ['wgrad eval --checkpoint runs/rocl', 'wgrad eval --checkpoint runs/rocl --attack apgd --eps 0,0.05,0.1,0.15'],
   },
   compare: {
     summary: 'train and evaluate every method with one encoder and one budget; Markdown table, JSON, SVG charts',
-    usage: 'wgrad compare [--data subset|fashion-mnist|DIR|FILE.csv] [--epochs N] [--methods random,simclr,aplr,noise,mask,simclr+reg] [--out DIR]',
-    flags: COMPARE_FLAGS, run: compareCommand,
+    usage: () => 'wgrad compare [--data subset|fashion-mnist|DIR|FILE.csv] [--epochs N] [--methods random,simclr,aplr,noise,mask,simclr+reg] [--out DIR]',
+    flags: compareFlags, run: compareCommand, sections: () => ['methods:', ...methodsHelp()],
     examples: [
       'wgrad compare --epochs 1', 'wgrad compare --data fashion-mnist --train-limit 10000 --epochs 10 --out results/compare',
       'wgrad compare --data data/satellite.csv --batch 256 --out results/compare-satellite',
@@ -55,7 +61,8 @@ function mainHelp(): string {
 }
 
 function commandHelp(name: string, c: Command): string {
-  return [`wgrad ${name}: ${c.summary}`, '', `usage: ${c.usage}`, '', 'flags:', flagHelp(c.flags), '  --help', '', 'examples:', ...c.examples.map((e) => `  ${e}`)].join('\n');
+  const sections = c.sections ? ['', ...c.sections()] : [];
+  return [`wgrad ${name}: ${c.summary}`, '', `usage: ${c.usage()}`, '', 'flags:', flagHelp(c.flags()), '  --help', ...sections, '', 'examples:', ...c.examples.map((e) => `  ${e}`)].join('\n');
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -69,7 +76,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const cmd = COMMANDS[name];
   try {
     if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(name)}; expected one of ${Object.keys(COMMANDS).join(', ')}`);
-    const a = parseFlags(name, rest, cmd.flags);
+    const a = parseFlags(name, rest, cmd.flags());
     if (a.help) {
       process.stdout.write(`${commandHelp(name, cmd)}\n`);
       return 0;
@@ -80,7 +87,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (e instanceof UsageError) {
       process.stderr.write(`wgrad${e.command ? ` ${e.command}` : ''}: ${e.message}\n`);
       const c = e.command ? COMMANDS[e.command] : undefined;
-      process.stderr.write(c ? `usage: ${c.usage}\n(wgrad ${e.command} --help for every flag)\n` : `(wgrad --help for the commands)\n`);
+      process.stderr.write(c ? `usage: ${c.usage()}\n(wgrad ${e.command} --help for every flag)\n` : `(wgrad --help for the commands)\n`);
       return 2;
     }
     const err = e as Error;

@@ -21,29 +21,36 @@ import { EVAL_SETTING_FLAGS, evalSettings } from './eval-command.js';
 import { runEvaluation } from './eval-cache.js';
 import { evaluateRun, type EvalResult, type EvalSettings } from './evaluate.js';
 import { CHECKPOINT_FILE, type EpochRecord, freshRun, type RunConfig, train } from './run.js';
-import { RUN_FLAGS, runConfig } from './train-command.js';
+import { methodFlags, methodSources, RUN_FLAGS, runConfig } from './train-command.js';
+import { refuseUnused } from './record-flags.js';
+import { REGULARIZER_SOURCE } from './run-config.js';
 import { checkBatch } from './run-check.js';
 import { checkOutDir, openOutDir } from './run-dir.js';
 
-const ENTRIES = ['random', ...ssl.METHOD_NAMES, ...ssl.METHOD_NAMES.map((m) => `${m}+reg`)];
+/** The method whose model the "random" baseline evaluates untrained: the domain's first default (a plain encoder). */
+const baselineMethod = (domain: Domain): string =>
+  (ssl.methods().find((m) => m.compare?.includes(domain)) ?? ssl.methods().find((m) => m.domains.includes(domain)))!.name;
 
-/** The runs of a comparison when --methods is not given. */
-export const DEFAULT_METHODS: Record<Domain, string[]> = {
-  image: ['random', 'simclr', 'aplr'], tabular: ['random', 'noise', 'mask', 'aplr'], audio: ['random', 'noise', 'mask', 'aplr'],
-};
+/** The runs of a comparison when --methods is not given: the untrained encoder and the methods whose records name the domain. */
+export function defaultRuns(domain: Domain): string[] {
+  return ['random', ...ssl.methods().filter((m) => m.compare?.includes(domain)).map((m) => m.name)];
+}
 
-export const COMPARE_FLAGS: Flags = {
-  methods: {
-    kind: 'list', choices: ENTRIES, value: 'M1,M2',
-    help: `the runs (default: images ${DEFAULT_METHODS.image.join(',')}; tables and audio ${DEFAULT_METHODS.tabular.join(',')}); "+reg" adds the robustness regularizer; "random" evaluates the untrained encoder (a baseline); simclr, rocl and idaa need images`,
-  },
-  regularizer: { kind: 'number', above: 0, default: 1, value: 'β', help: 'β of the "+reg" runs' },
-  ...RUN_FLAGS,
-  ...EVAL_SETTING_FLAGS,
-  out: { kind: 'string', default: 'results/compare', value: 'DIR', help: 'output directory' },
-  resume: { kind: 'boolean', help: 'continue unfinished runs in OUT/runs and reuse finished ones' },
-  backend: BACKEND_FLAG,
-};
+export function compareFlags(): Flags {
+  const names = ssl.methodNames();
+  const defaults = ssl.DATA_DOMAINS.map((d) => `${d} ${defaultRuns(d).join(',')}`).join('; ');
+  const own: Flags = {
+    methods: {
+      kind: 'list', choices: ['random', ...names, ...names.map((m) => `${m}+reg`)], value: 'M1,M2',
+      help: `the runs (default by the data's domain: ${defaults}); "+reg" adds the robustness regularizer; "random" evaluates the untrained encoder (a baseline); each method's data: the methods list below`,
+    },
+    regularizer: { kind: 'number', above: 0, default: 1, value: 'β', help: 'β of the "+reg" runs' },
+    out: { kind: 'string', default: 'results/compare', value: 'DIR', help: 'output directory' },
+    resume: { kind: 'boolean', help: 'continue unfinished runs in OUT/runs and reuse finished ones' },
+  };
+  const { methods, regularizer, ...rest } = own;
+  return { methods, regularizer, ...RUN_FLAGS, ...EVAL_SETTING_FLAGS, ...methodFlags({ ...RUN_FLAGS, ...EVAL_SETTING_FLAGS, ...own }), ...rest, backend: BACKEND_FLAG };
+}
 
 interface Row {
   name: string;
@@ -82,12 +89,14 @@ export async function compareCommand(a: Parsed): Promise<void> {
   const s = evalSettings('compare', a, a.seed as number);
   const report = await startBackend(a.backend as string); // before the data: audio features are computed on the device
   const ds = await loadDataset(a.data as string, { trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined });
-  const names = given ?? DEFAULT_METHODS[ds.domain];
-  // Every run's configuration first, so a method that does not fit the data fails before any training.
+  const names = given ?? defaultRuns(ds.domain);
+  // Every run's configuration first, so a method that does not fit the data, or a flag no run takes, fails before any training.
   const configs = names.map((name) => {
-    const [method, reg] = (name === 'random' ? [ds.domain === 'image' ? 'simclr' : 'noise'] : name.split('+')) as [ssl.MethodName, string | undefined];
-    return { name, method, cfg: runConfig(a, method, reg ? beta : 0, ds, 'compare') };
+    const [method, reg] = name === 'random' ? [baselineMethod(ds.domain)] : name.split('+');
+    return { name, method, cfg: runConfig(a, ssl.methodRecord(method), reg ? beta : 0, ds, 'compare') };
   });
+  const users = configs.flatMap(({ name, cfg }) => (name === 'random' ? [] : [ssl.methodRecord(cfg.method), ...(cfg.regularizer > 0 ? [REGULARIZER_SOURCE] : [])]));
+  refuseUnused('compare', a, methodSources(), users, `the runs ${names.join(', ')}`);
   checkBatch(a.batch as number, ds, 'compare');
   const log = s.log;
   log(`wgrad compare: ${names.join(', ')} on ${report}`);
@@ -100,7 +109,7 @@ export async function compareCommand(a: Parsed): Promise<void> {
   }
 }
 
-async function compareRuns(a: Parsed, out: string, configs: { name: string; method: ssl.MethodName; cfg: RunConfig }[], ds: HostDataset, s: EvalSettings): Promise<void> {
+async function compareRuns(a: Parsed, out: string, configs: { name: string; method: string; cfg: RunConfig }[], ds: HostDataset, s: EvalSettings): Promise<void> {
   const { log } = s;
   const beta = a.regularizer as number;
   const rows: Row[] = [];

@@ -7,19 +7,19 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../io/node.js';
 import { sweepChart } from '../eval/sweep.js';
 import { dispose } from '../tensor/scope.js';
-import { type Flags, numberList, type Parsed, UsageError } from './args.js';
+import { type Flags, type Parsed, UsageError } from './args.js';
+import { ATTACK_FLAGS, attackSettings } from './attack-flags.js';
 import { BACKEND_FLAG, startBackend } from './backend.js';
 import { loadDataset } from './data.js';
-import { type AttackName, evaluateRun, type EvalSettings, type ProbeScaling } from './evaluate.js';
+import { evaluateRun, type EvalSettings, type ProbeScaling } from './evaluate.js';
 import { loadRun } from './run.js';
 import { checkInputShape } from './run-check.js';
 import { checkOutDir, openOutDir } from './run-dir.js';
 
 /** Flags shared by `eval` and `compare` (how an encoder is evaluated). */
 export const EVAL_SETTING_FLAGS: Flags = {
-  attack: { kind: 'string', choices: ['pgd', 'apgd', 'fgsm'], default: 'pgd', help: 'white-box attack on encoder + linear head (PGD: random start, α = ε/10)' },
-  'eval-eps': { kind: 'list', default: '0.05,0.1', value: 'E1,E2', help: 'L∞ radii of the robust accuracy and the accuracy-vs-ε chart: pixels in [0, 1] on images (box [0, 1]); standard deviations of the standardized features on tables and log-mels (no box)' },
-  steps: { kind: 'int', min: 1, default: 20, help: 'attack iterations (PGD, APGD)' },
+  ...ATTACK_FLAGS,
+  'eval-eps': { kind: 'numbers', min: 0, default: '0.05,0.1', value: 'E1,E2', help: 'L∞ radii of the robust accuracy and the accuracy-vs-ε chart: pixels in [0, 1] on images (box [0, 1]); standard deviations of the standardized features on tables and log-mels (no box)' },
   'robust-limit': { kind: 'int', min: 1, default: 500, help: 'robust accuracy on the first N test examples' },
   'probe-epochs': { kind: 'int', min: 1, default: 30, help: 'linear-head training epochs (SGD, step decay)' },
   'probe-scaling': { kind: 'string', choices: ['global', 'per-feature', 'none'], default: 'global', help: 'feature scaling before the linear head, folded into it: centre + one σ, per-feature σ, or none (RoCL\'s protocol)' },
@@ -30,7 +30,7 @@ export const EVAL_SETTING_FLAGS: Flags = {
 export const EVAL_FLAGS: Flags = {
   checkpoint: { kind: 'string', value: 'DIR', help: 'run directory written by wgrad train (required)' },
   ...EVAL_SETTING_FLAGS,
-  eps: { kind: 'list', value: 'E1,E2', help: 'same as --eval-eps' },
+  eps: { kind: 'numbers', min: 0, aliasOf: 'eval-eps', value: 'E1,E2', help: 'another name of --eval-eps (give one of them)' },
   data: { kind: 'string', value: 'subset|fashion-mnist|DIR|FILE.csv', help: 'evaluation data (default: the run\'s; must be of the run\'s domain and example shape)' },
   'train-limit': { kind: 'int', min: 1, help: 'N training examples for the probes, chosen as train\'s --train-limit (default: the run\'s)' },
   'test-limit': { kind: 'int', min: 1, help: 'N test examples, chosen as train\'s --test-limit (default: the run\'s)' },
@@ -38,11 +38,12 @@ export const EVAL_FLAGS: Flags = {
   backend: BACKEND_FLAG,
 };
 
+/** `eval`'s flags (a function, as the other commands'). */
+export const evalFlags = (): Flags => EVAL_FLAGS;
+
 export function evalSettings(command: string, a: Parsed, seed: number): EvalSettings {
-  const alias = Array.isArray(a.eps) ? a.eps : undefined; // eval's --eps (compare's --eps is the training ε)
-  const eps = numberList(command, alias ? 'eps' : 'eval-eps', alias ?? (a['eval-eps'] as string[]));
   return {
-    attack: a.attack as AttackName, eps, steps: a.steps as number, robustLimit: a['robust-limit'] as number,
+    ...attackSettings(command, a), eps: a['eval-eps'] as number[], robustLimit: a['robust-limit'] as number,
     probeEpochs: a['probe-epochs'] as number, probeScaling: a['probe-scaling'] as ProbeScaling, knnK: a['knn-k'] as number, robustLinearEpochs: a['robust-linear'] as number, seed, log: (l) => process.stderr.write(`${l}\n`),
   };
 }
@@ -52,6 +53,7 @@ export async function evalCommand(a: Parsed): Promise<void> {
   const dir = a.checkpoint as string;
   const out = (a.out as string | undefined) ?? join(dir, 'eval');
   checkOutDir(out, '--out', 'eval'); // before any work: an evaluation that cannot be written is lost
+  attackSettings('eval', a); // the attack's flags too
   const report = await startBackend(a.backend as string);
   const run = await loadRun(dir);
   let release: (() => void) | undefined;

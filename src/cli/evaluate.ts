@@ -7,9 +7,7 @@
  * `robustLimit` test images; the accuracy-versus-ε curve is that same sweep, with ε = 0 added.
  * The reported numbers are the last epoch's (IDAA's code reports the best test epoch; this does not).
  */
-import { apgdCe } from '../attacks/apgd.js';
-import { crossEntropy } from '../attacks/objectives.js';
-import { fgsm, pgd } from '../attacks/pgd.js';
+import { WgradError } from '../core/backend.js';
 import * as evaluation from '../eval/index.js';
 import * as linear from '../nn/linear.js';
 import { key as prngKey } from '../random/random.js';
@@ -21,7 +19,8 @@ import { batchTensors, type HostDataset, type HostSplit } from './data.js';
 export type ProbeScaling = NonNullable<evaluation.LinearHeadOptions['standardize']>;
 import { domainBox, type RunCheckpoint } from './run.js';
 
-export type AttackName = 'pgd' | 'apgd' | 'fgsm';
+/** An attack record's name (src/eval/attacks.ts: pgd, apgd, fgsm). */
+export type AttackName = string;
 
 export interface EvalSettings {
   attack: AttackName;
@@ -72,16 +71,19 @@ export function frozenEncoder(run: RunCheckpoint): (x: Tensor) => Tensor {
   return ssl.evalFeatures(run.params, run.state.model, branch);
 }
 
-/** The attack at radius ε, inside `box` ([0, 1] for images; null: none, for standardized tables and log-mels). */
-export function attackFor(name: AttackName, model: (x: Tensor) => Tensor, steps: number, box: readonly [number, number] | null = [0, 1]) {
-  return (eps: number): evaluation.Attack => (x, y, k) => {
-    if (name === 'apgd') return apgdCe(model, x, y, k, { eps, steps, box });
-    if (name === 'fgsm') return fgsm(crossEntropy(model, y), x, k, { eps, box });
-    return pgd(crossEntropy(model, y), x, k, { eps, alpha: eps / 10, steps, randomStart: true, box });
-  };
+/** The attack record called `name` (src/eval/attacks.ts). */
+function attackNamed(name: AttackName): evaluation.AttackRecord {
+  const r = evaluation.attackRecord(name);
+  if (!r) throw new WgradError('eval', `unknown attack ${JSON.stringify(name)}; expected one of ${evaluation.ATTACKS.map((a) => a.name).join(', ')}`);
+  return r;
 }
 
-export const attackLabel = (name: AttackName, steps: number) => (name === 'fgsm' ? 'FGSM' : `${name === 'apgd' ? 'APGD-CE' : 'PGD'}-${steps}`);
+/** The attack at radius ε, inside `box` ([0, 1] for images; null: none, for standardized tables and log-mels). */
+export function attackFor(name: AttackName, model: (x: Tensor) => Tensor, steps: number, box: readonly [number, number] | null = [0, 1]) {
+  return attackNamed(name).at(model, { steps }, box);
+}
+
+export const attackLabel = (name: AttackName, steps: number) => attackNamed(name).label({ steps });
 
 export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSettings): Promise<{ result: EvalResult; sweep: evaluation.SweepResult }> {
   const t0 = performance.now();

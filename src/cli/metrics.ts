@@ -15,7 +15,7 @@ import { WgradError } from '../core/backend.js';
 import { writeFileAtomic } from '../io/node.js';
 import { displayPath } from './paths.js';
 import { readJsonLines } from './run-dir.js';
-import type { EpochRecord, RunCheckpoint } from './run.js';
+import type { EpochRecord, RunCheckpoint } from './run-config.js';
 
 export interface StepLine { event: 'step'; phase: EpochRecord['phase']; epoch: number; step: number; loss: number }
 type Line = StepLine | ({ event: 'epoch' } & EpochRecord) | { event?: string; phase?: string; epoch?: number };

@@ -11,19 +11,20 @@ import { treeLeaves } from '../tensor/tree.js';
 import { UsageError } from './args.js';
 import type { HostDataset } from './data.js';
 import { normalizeDataSpec } from './paths.js';
-import type { RunCheckpoint, RunConfig } from './run.js';
+import type { RunCheckpoint, RunConfig } from './run-config.js';
 
-const CHOICES: Partial<Record<keyof RunConfig, readonly string[]>> = {
-  method: ssl.METHOD_NAMES, encoder: ['cnn', 'resnet', 'mlp'], optimizer: ['lars', 'sgd', 'adam'],
-};
+/** The allowed values of the named settings (the methods when asked: registerMethod adds to them). */
+const choices = (): Partial<Record<keyof RunConfig, readonly string[]>> => ({
+  method: ssl.methodNames(), encoder: ['cnn', 'resnet', 'mlp'], optimizer: ['lars', 'sgd', 'adam'],
+});
 /** Positive integers (batch: at least 2, as the flag), and the seed. */
 const COUNTS: Partial<Record<keyof RunConfig, number>> = { epochs: 1, batch: 2, seed: 0 };
 
 /** The problems of a stored run configuration, as phrases. */
 function configProblems(cfg: Record<string, unknown>): string[] {
   const out: string[] = [];
-  for (const [k, choices] of Object.entries(CHOICES)) {
-    if (!choices!.includes(cfg[k] as string)) out.push(`config.${k} is ${JSON.stringify(cfg[k])}, expected one of ${choices!.join(', ')}`);
+  for (const [k, allowed] of Object.entries(choices())) {
+    if (!allowed!.includes(cfg[k] as string)) out.push(`config.${k} is ${JSON.stringify(cfg[k])}, expected one of ${allowed!.join(', ')}`);
   }
   for (const [k, min] of Object.entries(COUNTS)) {
     if (!(Number.isInteger(cfg[k]) && (cfg[k] as number) >= min!)) out.push(`config.${k} is ${JSON.stringify(cfg[k])}, expected an integer ≥ ${min}`);

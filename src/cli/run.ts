@@ -21,77 +21,14 @@ import { dispose } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { sync } from '../init.js';
 import * as ssl from '../ssl/index.js';
-import { batchTensors, type Domain, type HostDataset, type Preprocessing } from './data.js';
+import { batchTensors, type HostDataset } from './data.js';
 import { Progress } from './progress.js';
 import { appendEpochLine, appendStepLines, reconcileMetrics } from './metrics.js';
 import { checkRunTree, refuseNonFinite } from './run-check.js';
+import { domainBox, type EpochRecord, modelConfigFor, optimizerSpec, resumeProblem, type RunCheckpoint, RUN_VERSION, type RunConfig, upgradeConfig } from './run-config.js';
+import { makeOptimizer } from '../optim/spec.js';
 
-export interface RunConfig {
-  method: ssl.MethodName;
-  /** β of the robustness regularizer (0: off). */
-  regularizer: number;
-  data: string;
-  /** The data's domain (image, tabular, audio); absent in checkpoints written before tables and audio (images). */
-  domain?: Domain;
-  trainLimit?: number;
-  testLimit?: number;
-  epochs: number;
-  batch: number;
-  /** Attack radius (RoCL: pixels, L∞; IDAA: latent step; APLR: the generator's L∞ noise radius); also the regularizer's ε. */
-  eps: number;
-  alpha?: number;
-  attackSteps?: number;
-  regSteps?: number;
-  seed: number;
-  /** 'mlp' for tables (examples [D]), 'cnn' or 'resnet' for images and spectrograms [C, H, W]. */
-  encoder: 'cnn' | 'resnet' | 'mlp';
-  width: number;
-  /** MLP encoder: hidden widths before the feature layer. */
-  hidden?: number[];
-  featureDim?: number;
-  /** Projection head hidden width (default: the feature dimension). */
-  projHidden?: number;
-  projDim: number;
-  optimizer: ssl.OptimizerSpec['name'];
-  lr: number;
-  warmupEpochs: number;
-  vaeEpochs: number;
-  vaeLr: number;
-  cropScale: number;
-  /** APLR: the generator's Adam learning rate, ascent steps per update, and update every k encoder steps. */
-  generatorLr?: number;
-  generatorSteps?: number;
-  generatorEvery?: number;
-  /** APLR: the encoder's objective (L_rec, the default, or −Soft-HGR). */
-  aplrObjective?: 'reconstruction' | 'softHgr';
-  /** noise: σ of the Gaussian views; mask: the masking probability. */
-  noiseStd?: number;
-  maskProb?: number;
-}
-
-export interface EpochRecord {
-  phase: 'vae' | 'encoder';
-  epoch: number;
-  loss: number;
-  parts: Record<string, number>;
-  seconds: number;
-  imagesPerSec: number;
-}
-
-export interface RunCheckpoint {
-  format: 'wgrad-ssl-run';
-  version: 1;
-  config: RunConfig;
-  modelConfig: ssl.ModelConfig;
-  vaeEpochsDone: number;
-  epochsDone: number;
-  params: ssl.ModelParams;
-  state: ssl.SslState;
-  vae?: { params: ssl.VaeParams; state: { model: ssl.VaeState; opt: unknown } };
-  history: EpochRecord[];
-  /** What the data loader fitted on the training split (absent in older runs); `eval` applies it to its data. */
-  preprocessing?: Preprocessing;
-}
+export { domainBox, modelConfigFor, type EpochRecord, type RunCheckpoint, type RunConfig } from './run-config.js';
 
 export interface RunHooks {
   /** Progress and status lines (default stderr). */
@@ -105,29 +42,13 @@ export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const METRICS_FILE = 'metrics.jsonl';
 
 /**
- * Keys of a run: model init, data order, encoder steps, VAE init, VAE steps, and APLR's generator
- * init (folded from the VAE's: APLR has no VAE; the five-way split stays as it was, so runs of the
- * other methods keep their keys).
+ * Keys of a run: model init, data order, encoder steps, the pretrained model's init and steps (IDAA's
+ * VAE), and the method's own init (APLR's generator; folded from the pretrained model's, which APLR
+ * has none of: the five-way split stays as it was, so runs keep their keys).
  */
-function runKeys(seed: number): { init: Key; data: Key; train: Key; vaeInit: Key; vae: Key; generatorInit: Key } {
-  const [init, data, train, vaeInit, vae] = split(prngKey(seed), 5);
-  return { init, data, train, vaeInit, vae, generatorInit: foldIn(vaeInit, 1) };
-}
-
-/** Methods that need images in [0, 1] (image augmentations, pixel attacks); the others take any domain. */
-export const IMAGE_ONLY_METHODS: readonly ssl.MethodName[] = ['simclr', 'rocl', 'idaa'];
-
-/** The attack box of a domain: pixels in [0, 1]; none for standardized tables and log-mels. */
-export function domainBox(domain: Domain | undefined): readonly [number, number] | null {
-  return (domain ?? 'image') === 'image' ? [0, 1] : null;
-}
-
-/** The encoder for the examples of a dataset: MLP for vectors [D], the configured CNN/ResNet for [C, H, W]. */
-export function modelConfigFor(cfg: RunConfig, ds: HostDataset): ssl.ModelConfig {
-  const head = { featureDim: cfg.featureDim, projHidden: cfg.projHidden, projDim: cfg.projDim };
-  if (cfg.encoder === 'mlp') return ssl.methodModelConfig(cfg.method, { encoder: 'mlp', inputShape: ds.shape, hidden: cfg.hidden, ...head });
-  if (ds.shape.length !== 3) throw new WgradError('train', `the ${cfg.encoder} encoder needs examples [C, H, W], but ${ds.description} has examples of shape [${ds.shape.join(', ')}] (use --encoder mlp)`);
-  return ssl.methodModelConfig(cfg.method, { encoder: cfg.encoder, inputShape: ds.shape, width: cfg.width, ...head });
+function runKeys(seed: number): { init: Key; data: Key; train: Key; pretrainInit: Key; pretrain: Key; methodInit: Key } {
+  const [init, data, train, pretrainInit, pretrain] = split(prngKey(seed), 5);
+  return { init, data, train, pretrainInit, pretrain, methodInit: foldIn(pretrainInit, 1) };
 }
 
 export function stepsPerEpoch(n: number, batch: number): number {
@@ -136,51 +57,27 @@ export function stepsPerEpoch(n: number, batch: number): number {
   return s;
 }
 
-function optimizerSpec(cfg: RunConfig, perEpoch: number): ssl.OptimizerSpec {
-  const total = cfg.epochs * perEpoch;
-  return {
-    name: cfg.optimizer, lr: cfg.lr, schedule: 'cosine', warmupSteps: Math.min(cfg.warmupEpochs * perEpoch, Math.floor(total / 10)), totalSteps: total,
-    momentum: 0.9, weightDecay: cfg.optimizer === 'adam' ? 0 : 1e-6,
-  };
+/**
+ * What the method's state and step are built with: the model configuration, the encoder's optimizer,
+ * the domain's input box (APLR's x̃, the regularizer's attack: [0, 1] for images, none for
+ * standardized tables and log-mels), the regularizer when β > 0 and the pretrained model.
+ */
+export function methodContext(cfg: RunConfig, modelConfig: ssl.ModelConfig, perEpoch: number, pretrained?: ssl.PretrainedModel): ssl.MethodContext {
+  const spec = optimizerSpec(cfg, perEpoch);
+  const box = domainBox(cfg.domain);
+  const regularizer = cfg.regularizer > 0 ? ssl.regularizerOptions(cfg.regularizerOptions!, cfg.regularizer, box) : undefined;
+  return { modelConfig, optimizer: makeOptimizer(spec), optimizerSpec: spec, box, regularizer, pretrained };
 }
-
-const vaeOptimizer = (cfg: RunConfig) => ssl.makeOptimizer({ name: 'adam', lr: cfg.vaeLr, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
 
 /** A fresh run's state (untrained). */
 export function freshRun(cfg: RunConfig, ds: HostDataset): RunCheckpoint {
   const keys = runKeys(cfg.seed);
   const modelConfig = modelConfigFor(cfg, ds);
   const { params, state } = ssl.model.init(keys.init, modelConfig);
-  const opt = ssl.makeOptimizer(optimizerSpec(cfg, stepsPerEpoch(ds.train.n, cfg.batch)));
-  const initial = ssl.methodInitState(settingsOf(cfg), keys.generatorInit, params, state, opt, modelConfig); // APLR: + its generator
-  let vae: RunCheckpoint['vae'];
-  if (cfg.method === 'idaa') {
-    const v = ssl.vae.init(keys.vaeInit, { inChannels: ds.shape[0], imageSize: ds.shape[1] }); // images only (trainCommand checks)
-    vae = { params: v.params, state: { model: v.state, opt: vaeOptimizer(cfg).init(v.params) } };
-  }
-  return { format: 'wgrad-ssl-run', version: 1, config: cfg, modelConfig, vaeEpochsDone: 0, epochsDone: 0, params, state: initial, vae, history: [], preprocessing: ds.preprocessing };
-}
-
-/** Settings that must match for --resume (epochs may grow; everything else is fixed by the run). */
-const RESUME_FIXED: (keyof RunConfig)[] = [
-  'method', 'regularizer', 'data', 'trainLimit', 'batch', 'eps', 'alpha', 'attackSteps', 'regSteps', 'seed', 'encoder', 'width', 'hidden', 'featureDim', 'projHidden', 'projDim',
-  'optimizer', 'lr', 'warmupEpochs', 'vaeEpochs', 'vaeLr', 'cropScale', 'generatorLr', 'generatorSteps', 'generatorEvery', 'aplrObjective', 'noiseStd', 'maskProb',
-];
-
-/** Whether a setting affects the run (e.g. the attack's steps only matter for RoCL). */
-function matters(cfg: RunConfig, k: keyof RunConfig): boolean {
-  const reg = cfg.regularizer > 0;
-  if (k === 'regSteps') return reg;
-  if (k === 'alpha' || k === 'attackSteps') return cfg.method === 'rocl';
-  if (k === 'vaeEpochs' || k === 'vaeLr') return cfg.method === 'idaa';
-  if (k === 'eps') return reg || !['simclr', 'noise', 'mask'].includes(cfg.method);
-  if (k === 'cropScale') return IMAGE_ONLY_METHODS.includes(cfg.method);
-  if (k === 'generatorLr' || k === 'generatorSteps' || k === 'generatorEvery' || k === 'aplrObjective') return cfg.method === 'aplr';
-  if (k === 'noiseStd') return cfg.method === 'noise';
-  if (k === 'maskProb') return cfg.method === 'mask';
-  if (k === 'width') return cfg.encoder !== 'mlp';
-  if (k === 'hidden') return cfg.encoder === 'mlp';
-  return true;
+  const ctx = methodContext(cfg, modelConfig, stepsPerEpoch(ds.train.n, cfg.batch));
+  const initial = ssl.methodInitState(cfg.method, cfg.options, params, state, keys.methodInit, ctx);
+  const vae = ssl.methodRecord(cfg.method).pretrain?.init(keys.pretrainInit, ds.shape, cfg.options);
+  return { format: 'wgrad-ssl-run', version: RUN_VERSION, config: cfg, modelConfig, vaeEpochsDone: 0, epochsDone: 0, params, state: initial, vae, history: [], preprocessing: ds.preprocessing };
 }
 
 export async function loadRun(dir: string): Promise<RunCheckpoint> {
@@ -190,6 +87,7 @@ export async function loadRun(dir: string): Promise<RunCheckpoint> {
   if (tree?.format !== 'wgrad-ssl-run') throw new WgradError('checkpoint', `${path} is not a wgrad training run (format ${JSON.stringify(tree?.format)})`);
   try {
     await checkRunTree(tree, path);
+    tree.config = upgradeConfig(tree.config, tree.version);
   } catch (e) {
     dispose(tree);
     throw e;
@@ -215,7 +113,7 @@ async function drain(pending: { loss: Tensor; parts: Record<string, Tensor> }[],
 }
 
 interface EpochLoop {
-  phase: 'vae' | 'encoder';
+  phase: string;
   epoch: number;
   epochs: number;
   steps: number;
@@ -226,7 +124,7 @@ interface EpochLoop {
 
 /** Runs one epoch; returns its record. */
 async function runEpoch(loop: EpochLoop, ds: HostDataset, batch: number, hooks: RunHooks, onLosses: (first: number, losses: number[]) => Promise<void>): Promise<EpochRecord> {
-  const label = `${loop.phase === 'vae' ? 'vae   ' : 'epoch '}${loop.epoch}/${loop.epochs}`;
+  const label = `${(loop.phase === 'encoder' ? 'epoch' : loop.phase).padEnd(5)} ${loop.epoch}/${loop.epochs}`;
   const bar = new Progress(label, loop.steps, { imagesPerStep: batch, stream: hooks.progressStream });
   const t0 = performance.now();
   const sums: Record<string, number> = {};
@@ -264,21 +162,21 @@ async function openRun(cfg: RunConfig, ds: HostDataset, dir: string, resume: boo
     return freshRun(cfg, ds);
   }
   const run = await loadRun(dir);
-  const bad = RESUME_FIXED.filter((k) => matters(cfg, k)).find((k) => JSON.stringify(run.config[k]) !== JSON.stringify(cfg[k]));
-  const problem = bad ? `the checkpoint in ${dir} was trained with ${bad} = ${JSON.stringify(run.config[bad])}, not ${JSON.stringify(cfg[bad])}`
-    : cfg.epochs !== run.config.epochs ? `the run was started with --epochs ${run.config.epochs} (the learning-rate schedule depends on it), got ${cfg.epochs}` : undefined;
+  const problem = resumeProblem(run.config, cfg);
   if (problem) {
     dispose(run);
-    throw new WgradError('train', `--resume: ${problem}`);
+    throw new WgradError('train', `--resume: the checkpoint in ${dir} was trained with ${problem}`);
   }
   await reconcileMetrics(join(dir, METRICS_FILE), run, log);
-  log(`resuming ${dir}: ${run.vaeEpochsDone}/${cfg.method === 'idaa' ? cfg.vaeEpochs : 0} VAE epochs and ${run.epochsDone}/${cfg.epochs} epochs done`);
+  const pre = ssl.methodRecord(cfg.method).pretrain;
+  log(`resuming ${dir}: ${pre ? `${run.vaeEpochsDone}/${pre.epochs(cfg.options)} ${pre.phase} epochs and ` : ''}${run.epochsDone}/${cfg.epochs} epochs done`);
   return run;
 }
 
 /**
- * Trains (or resumes) the run in `dir`: IDAA's VAE epochs first, then the encoder's. Returns the
- * final checkpoint tree (the caller owns its tensors).
+ * Trains (or resumes) the run in `dir`: the epochs of the model the method trains first (its
+ * record's pretrain: IDAA's VAE), then the encoder's. Returns the final checkpoint tree (the caller
+ * owns its tensors).
  */
 export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume: boolean, hooks: RunHooks = {}): Promise<RunCheckpoint> {
   const log = hooks.log ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -301,22 +199,22 @@ export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume
     }
     return true;
   };
-  if (cfg.method === 'idaa' && run.vae) {
-    const opt = vaeOptimizer(cfg);
-    const finished = await phase('vae', run.vaeEpochsDone + 1, cfg.vaeEpochs, (e) => ({
+  const pre = ssl.methodRecord(cfg.method).pretrain;
+  if (pre && run.vae) {
+    const preStep = pre.step(cfg.options);
+    const finished = await phase(pre.phase, run.vaeEpochsDone + 1, pre.epochs(cfg.options), (e) => ({
       order: permutationIndices(foldIn(keys.data, 100000 + e), ds.train.n),
-      stepKey: (s) => foldIn(foldIn(keys.vae, e), s),
+      stepKey: (s) => foldIn(foldIn(keys.pretrain, e), s),
       step: (x, k) => {
-        const v = run.vae!;
-        const r = ssl.vae.vaeStep(v.params, v.state, x, k, { optimizer: opt });
-        dispose(v);
-        run.vae = { params: r.params, state: r.state };
+        const r = preStep(run.vae!, x, k);
+        dispose(run.vae);
+        run.vae = r.model;
         return { loss: r.loss, parts: r.parts };
       },
     }), (e) => { run.vaeEpochsDone = e; });
     if (!finished) return run;
   }
-  const step = ssl.methodStep(settingsOf(cfg), ssl.makeOptimizer(optimizerSpec(cfg, perEpoch)), run.vae && { params: run.vae.params, state: run.vae.state.model });
+  const step = ssl.methodStep(cfg.method, cfg.options, methodContext(cfg, run.modelConfig, perEpoch, run.vae));
   await phase('encoder', run.epochsDone + 1, cfg.epochs, (e) => ({
     order: permutationIndices(foldIn(keys.data, e), ds.train.n),
     stepKey: (s) => foldIn(foldIn(keys.train, e), s),
@@ -329,18 +227,4 @@ export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume
     },
   }), (e) => { run.epochsDone = e; });
   return run;
-}
-
-/**
- * The method settings of a run configuration. The input box (APLR's x̃, the regularizer's attack) is
- * the domain's: [0, 1] for images, none for standardized tables and log-mels.
- */
-export function settingsOf(cfg: RunConfig): ssl.MethodSettings {
-  const box = domainBox(cfg.domain);
-  return {
-    method: cfg.method, eps: cfg.eps, alpha: cfg.alpha, attackSteps: cfg.attackSteps,
-    augment: { crop: { scale: [cfg.cropScale, 1] } },
-    regularizer: cfg.regularizer > 0 ? { weight: cfg.regularizer, eps: cfg.eps, steps: cfg.regSteps, box } : undefined,
-    box, generatorLr: cfg.generatorLr, generatorSteps: cfg.generatorSteps, generatorEvery: cfg.generatorEvery, objective: cfg.aplrObjective, noiseStd: cfg.noiseStd, maskProb: cfg.maskProb,
-  };
 }

@@ -1,13 +1,13 @@
 /**
- * What the self-supervised methods share: the training state, the optimizer built from a plain
- * spec (so a checkpoint can record it), the two augmented views, the forward of several views in
- * one batch, and the step driver that differentiates a method's loss (plus the robustness
+ * What the self-supervised methods share: the training state, the two augmented views and their
+ * option group (the crop scale), the forward of several views in one batch, and the step driver that differentiates a method's loss (plus the robustness
  * regularizer, when its weight is non-zero) and applies the optimizer.
  *
  * A training step is a pure function
  *   step(params, state, batch, key, options) → { params, state, loss, parts }
  * of the model parameters, the state { model: BN running statistics, opt: optimizer state }, a batch
- * of images x [N, C, H, W] in [0, 1], a PRNG key and the method's options. It returns new trees; the
+ * of images x [N, C, H, W] in [0, 1], a PRNG key and the method's options (the optimizer is built by
+ * name with optim's makeOptimizer, so a checkpoint can record it). It returns new trees; the
  * caller disposes the old ones (as with optim.update). Attacks run first, outside the
  * differentiated function (their outputs are constants of the loss), then the loss is differentiated
  * with respect to the parameters only.
@@ -18,28 +18,28 @@ import { simclrAugment, type SimclrAugmentOptions } from '../data/augment.js';
 import { split, type Key } from '../random/random.js';
 import { add } from '../tensor/ops/elementwise.js';
 import { concat, slice } from '../tensor/ops/movement.js';
-import { dispose, tidy } from '../tensor/scope.js';
+import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { adam, lars, sgd, type Optimizer } from '../optim/optimizers.js';
+import type { Optimizer } from '../optim/optimizers.js';
 import { applyUpdates } from '../optim/transforms.js';
-import { constantSchedule, cosineDecaySchedule, warmupCosineDecaySchedule } from '../optim/schedules.js';
+import type { OptionGroup } from '../core/options.js';
 import * as model from './model.js';
 import type { ModelParams, ModelState } from './model.js';
 
+/**
+ * The training state every method has. A method with state of its own extends it with fields of
+ * its own type (APLR: `generator`, `target`; ./aplr.ts AplrState), created by its record's init.
+ */
 export interface SslState {
   /** BN running statistics of the model. */
   model: ModelState;
   /** Optimizer state (its step count is a plain number inside). */
   opt: unknown;
-  /** APLR only: the noise generator, its own optimizer state and the count of encoder steps taken. */
-  generator?: { params: import('./generator.js').GeneratorParams; opt: unknown; count: number };
-  /** APLR with an EMA target (BYOL-style option): the target encoder's parameters. */
-  target?: Record<string, unknown>;
 }
 
-export interface StepResult {
+export interface StepResult<S extends SslState = SslState> {
   params: ModelParams;
-  state: SslState;
+  state: S;
   /** The total loss that was differentiated (float32 scalar). */
   loss: Tensor;
   /** Its named terms (e.g. { ntXent, reg }), float32 scalars. */
@@ -47,39 +47,7 @@ export interface StepResult {
 }
 
 // -------------------------------------------------------------------------------------------------
-// Optimizer
-
-export interface OptimizerSpec {
-  name: 'lars' | 'sgd' | 'adam';
-  /** Peak learning rate. */
-  lr: number;
-  /** 'cosine' (linear warm-up, then cosine to 0, as SimCLR/RoCL) or 'constant'. */
-  schedule: 'cosine' | 'constant';
-  /** Linear warm-up steps (cosine only). */
-  warmupSteps: number;
-  /** Total optimizer steps of the run (cosine's length). */
-  totalSteps: number;
-  /** SGD/LARS momentum (default 0.9). */
-  momentum?: number;
-  /** L2 weight decay for SGD/LARS (default 0; RoCL 1e-6). */
-  weightDecay?: number;
-  /** LARS trust coefficient η (default 0.001). */
-  trustCoefficient?: number;
-}
-
-export function makeOptimizer(spec: OptimizerSpec): Optimizer {
-  const { name, lr, schedule, warmupSteps, totalSteps, momentum = 0.9, weightDecay = 0, trustCoefficient = 0.001 } = spec;
-  if (!(lr > 0)) throw new WgradError('ssl.makeOptimizer', `lr must be positive, got ${lr}`);
-  if (!(totalSteps >= 1)) throw new WgradError('ssl.makeOptimizer', `totalSteps must be ≥ 1, got ${totalSteps}`);
-  const warm = Math.min(Math.max(0, Math.floor(warmupSteps)), totalSteps);
-  const rate = schedule === 'constant' ? constantSchedule(lr)
-    : warm > 0 ? warmupCosineDecaySchedule({ peakValue: lr, warmupSteps: warm, decaySteps: totalSteps })
-    : cosineDecaySchedule(lr, totalSteps);
-  if (name === 'lars') return lars({ lr: rate, momentum, weightDecay, trustCoefficient }) as Optimizer;
-  if (name === 'sgd') return sgd({ lr: rate, momentum, weightDecay });
-  if (name === 'adam') return adam({ lr: rate }) as Optimizer;
-  throw new WgradError('ssl.makeOptimizer', `optimizer must be 'lars', 'sgd' or 'adam', got ${JSON.stringify(name)}`);
-}
+// State
 
 /** Model params and BN state plus the optimizer's initial state. */
 export function initState(params: ModelParams, modelState: ModelState, optimizer: Optimizer): SslState {
@@ -108,6 +76,20 @@ export interface CommonOptions {
   /** The robustness regularizer, added with weight `weight` when given and weight > 0. */
   regularizer?: import('./regularizer.js').RegularizerOptions;
 }
+
+/** The image augmentation's options as flags (SimCLR, RoCL, IDAA take this group). */
+export interface AugmentSettings {
+  /** Smallest area fraction of the random resized crop. */
+  cropScale: number;
+}
+
+export const AUGMENT_GROUP: OptionGroup<AugmentSettings> = {
+  defaults: { cropScale: 0.2 },
+  flags: [{ flag: 'crop-scale', key: 'cropScale', spec: { kind: 'number', above: 0, max: 1, help: 'smallest area fraction of the random resized crop' } }],
+};
+
+/** The augmentation of AUGMENT_GROUP's settings (simclrAugment's other defaults: RoCL's CIFAR pipeline). */
+export const augmentOf = (s: AugmentSettings): SimclrAugmentOptions => ({ crop: { scale: [s.cropScale, 1] } });
 
 /** Two augmented views t(x), t'(x) of a batch. */
 export function twoViews(key: Key, x: Tensor, augment?: SimclrAugmentOptions): [Tensor, Tensor] {

@@ -40,6 +40,9 @@ import * as model from './model.js';
 import type { ModelParams, ModelState } from './model.js';
 import { withRegularizer } from './regularizer.js';
 import * as vae from './vae.js';
+import { adam } from '../optim/optimizers.js';
+import { type AugmentSettings, AUGMENT_GROUP, augmentOf } from './common.js';
+import { IMAGES_ONLY, type MethodRecord, type PretrainedModel } from './method.js';
 
 export interface IdaaOptions extends CommonOptions {
   /** The trained VAE (frozen: only read). */
@@ -127,3 +130,51 @@ export function idaaStep(params: ModelParams, state: SslState, x: Tensor, key: K
     dispose([a, b, adv]);
   }
 }
+
+/** IDAA's options as flags: the augmentation's, the latent step and its VAE's training (epochs, Adam lr). */
+export interface IdaaSettings extends AugmentSettings {
+  eps: number;
+  vaeEpochs: number;
+  vaeLr: number;
+}
+
+const vaeOptimizer = (o: IdaaSettings) => adam({ lr: o.vaeLr });
+
+/** IDAA as a method record (./method.ts): the VAE is trained first (`pretrain`), then the encoder. */
+export const IDAA: MethodRecord<IdaaSettings> = {
+  name: 'idaa',
+  summary: 'IDAA: SimCLR plus an adversarial view from a latent step through a VAE trained first',
+  ...IMAGES_ONLY,
+  encoders: ['cnn', 'resnet'],
+  optimizer: 'adam',
+  resnetHead: { projHidden: 512, projDim: 64 },
+  defaults: { ...AUGMENT_GROUP.defaults, eps: IDAA_DEFAULTS.eps, vaeEpochs: 3, vaeLr: 1e-3 },
+  flags: [
+    ...AUGMENT_GROUP.flags,
+    { flag: 'eps', key: 'eps', spec: { kind: 'number', min: 0, help: 'latent step ε of the adversarial view' } },
+    { flag: 'vae-epochs', key: 'vaeEpochs', spec: { kind: 'int', min: 1, max: 10000, help: 'VAE training epochs before the encoder\'s' } },
+    { flag: 'vae-lr', key: 'vaeLr', spec: { kind: 'number', above: 0, help: 'the VAE\'s learning rate (Adam, constant)' } },
+  ],
+  modelConfig: (base) => ({ ...base, bnBranches: IDAA_BRANCHES }),
+  pretrain: {
+    phase: 'vae',
+    epochs: (o) => o.vaeEpochs,
+    init: (key, shape, o) => {
+      const v = vae.init(key, { inChannels: shape[0], imageSize: shape[1] });
+      return { params: v.params, state: { model: v.state, opt: vaeOptimizer(o).init(v.params) } };
+    },
+    step: (o) => {
+      const optimizer = vaeOptimizer(o);
+      return (m, x, k) => {
+        const r = vae.vaeStep(m.params as vae.VaeParams, m.state as { model: vae.VaeState; opt: unknown }, x, k, { optimizer });
+        return { model: { params: r.params, state: r.state }, loss: r.loss, parts: r.parts };
+      };
+    },
+  },
+  step: (o, ctx) => {
+    const trained = ctx.pretrained as (PretrainedModel & { params: vae.VaeParams; state: { model: vae.VaeState } }) | undefined;
+    if (!trained) throw new WgradError('ssl.idaa', 'IDAA\'s step needs its trained VAE (the record\'s pretrain phase)');
+    const opts: IdaaOptions = { optimizer: ctx.optimizer, vae: { params: trained.params, state: trained.state.model }, augment: augmentOf(o), eps: o.eps, regularizer: ctx.regularizer };
+    return (p, st, x, k) => idaaStep(p, st, x, k, opts);
+  },
+};

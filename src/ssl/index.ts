@@ -13,22 +13,28 @@ export * as vae from './vae.js';
 export type { VaeConfig, VaeParams, VaeState } from './vae.js';
 export { trainVae, startVaeTraining, vaeStopReason, VAE_TRAIN_DEFAULTS, type VaeData, type VaeTraining, type VaeTrainOptions, type VaeEpochRecord } from './vae-train.js';
 export {
-  makeOptimizer, initState, twoViews, forwardViews, evalEmbedding, evalFeatures, applyStep, withDefaults,
-  type SslState, type StepResult, type OptimizerSpec, type CommonOptions, type MethodLoss,
+  initState, twoViews, forwardViews, evalEmbedding, evalFeatures, applyStep, withDefaults, AUGMENT_GROUP, augmentOf,
+  type SslState, type StepResult, type CommonOptions, type MethodLoss, type AugmentSettings,
 } from './common.js';
-export { simclrStep, simclrLoss, SIMCLR_DEFAULTS, type SimclrOptions } from './simclr.js';
-export { roclStep, roclLoss, roclAttack, roclObjective, ROCL_DEFAULTS, type RoclOptions } from './rocl.js';
-export { idaaStep, idaaLoss, idaaAttack, idaaObjective, IDAA_DEFAULTS, IDAA_BRANCHES, type IdaaOptions } from './idaa.js';
+export { simclrStep, simclrLoss, SIMCLR_DEFAULTS, SIMCLR, type SimclrOptions } from './simclr.js';
+export { roclStep, roclLoss, roclAttack, roclObjective, ROCL_DEFAULTS, ROCL, type RoclOptions, type RoclSettings } from './rocl.js';
+export { idaaStep, idaaLoss, idaaAttack, idaaObjective, IDAA_DEFAULTS, IDAA_BRANCHES, IDAA, type IdaaOptions, type IdaaSettings } from './idaa.js';
 export {
-  regularizerAttack, regularizerTerm, squaredShift, withRegularizer, REGULARIZER_DEFAULTS, type RegularizerOptions,
+  regularizerAttack, regularizerTerm, squaredShift, withRegularizer, REGULARIZER_DEFAULTS, REGULARIZER_GROUP, regularizerOptions,
+  type RegularizerOptions, type RegularizerSettings,
 } from './regularizer.js';
 export {
-  METHOD_NAMES, isMethod, methodModelConfig, methodStep, methodInitState, generatorOptimizer, GENERATOR_LR, type MethodName, type MethodSettings,
+  METHODS, methods, methodNames, findMethod, methodRecord, registerMethod, methodOptions, methodModelConfig, methodInitState, methodStep, type AnyMethod,
 } from './methods.js';
 export {
-  aplrStep, aplrLoss, aplrObjective, generatorObjective, generatorStep, makeGeneratorOptimizer, initGeneratorState, emaUpdate, APLR_DEFAULTS, type AplrOptions,
+  DATA_DOMAINS, IMAGES_ONLY, RESNET_HEAD,
+  type DataDomain, type EncoderName, type MethodContext, type MethodRecord, type MethodStep, type Pretrain, type PretrainedModel,
+} from './method.js';
+export {
+  aplrStep, aplrLoss, aplrObjective, generatorObjective, generatorStep, makeGeneratorOptimizer, initGeneratorState, emaUpdate, APLR_DEFAULTS, APLR,
+  type AplrOptions, type AplrSettings, type AplrState, type GeneratorState,
 } from './aplr.js';
 export {
-  noiseStep, maskStep, noiseView, maskView, noiseViews, maskViews, shuffleColumns, NOISE_DEFAULTS, MASK_DEFAULTS,
+  noiseStep, maskStep, noiseView, maskView, noiseViews, maskViews, shuffleColumns, NOISE_DEFAULTS, MASK_DEFAULTS, NOISE, MASK,
   type NoiseOptions as NoiseViewOptions, type MaskOptions,
 } from './views.js';

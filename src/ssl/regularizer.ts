@@ -44,6 +44,7 @@ import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { evalFeatures } from './model.js';
 import type { ModelParams, ModelState } from './model.js';
+import type { OptionGroup } from '../core/options.js';
 
 export interface RegularizerOptions {
   /** β, the weight of R in the loss (0 turns the regularizer off). */
@@ -125,4 +126,26 @@ export function withRegularizer<T>(
   } finally {
     xAdv.dispose();
   }
+}
+
+/** The regularizer's options as flags, for any method (its weight β is the command's --regularizer). */
+export interface RegularizerSettings {
+  eps: number;
+  steps: number;
+  normalize: boolean;
+}
+
+/** The regularizer as an option group (../core/options.ts), declared once for every method. */
+export const REGULARIZER_GROUP: OptionGroup<RegularizerSettings> = {
+  defaults: { eps: REGULARIZER_DEFAULTS.eps, steps: REGULARIZER_DEFAULTS.steps, normalize: REGULARIZER_DEFAULTS.normalize },
+  flags: [
+    { flag: 'eps', key: 'eps', spec: { kind: 'number', above: 0, help: 'L∞ radius ε of its attack (units of the data)' } },
+    { flag: 'reg-steps', key: 'steps', spec: { kind: 'int', min: 1, max: 1000, help: 'PGD steps of its attack' } },
+    { flag: 'reg-normalize', key: 'normalize', spec: { kind: 'boolean', help: 'R on L2-normalized features (scale-free)' } },
+  ],
+};
+
+/** The regularizer's options from its settings, weight β and the data's input box. */
+export function regularizerOptions(s: RegularizerSettings, weight: number, box: readonly [number, number] | null): RegularizerOptions {
+  return { weight, eps: s.eps, steps: s.steps, normalize: s.normalize, box };
 }

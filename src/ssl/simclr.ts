@@ -16,6 +16,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { applyStep, type CommonOptions, forwardViews, type SslState, type StepResult, twoViews } from './common.js';
 import type { ModelParams, ModelState } from './model.js';
 import { withRegularizer } from './regularizer.js';
+import { type AugmentSettings, AUGMENT_GROUP, augmentOf } from './common.js';
+import { IMAGES_ONLY, type MethodRecord } from './method.js';
 
 export type SimclrOptions = CommonOptions;
 
@@ -45,3 +47,18 @@ export function simclrStep(params: ModelParams, state: SslState, x: Tensor, key:
 export function simclrLossValue(params: ModelParams, state: SslState, a: Tensor, b: Tensor, opts: Omit<SimclrOptions, 'optimizer'> = {}): Tensor {
   return tidy(() => simclrLoss(params, state.model, a, b, opts)[0]);
 }
+
+/** SimCLR as a method record (./method.ts): its options are the image augmentation's. */
+export const SIMCLR: MethodRecord<AugmentSettings> = {
+  name: 'simclr',
+  summary: 'SimCLR: NT-Xent between two augmented views',
+  ...IMAGES_ONLY,
+  optimizer: 'lars',
+  compare: ['image'],
+  defaults: AUGMENT_GROUP.defaults,
+  flags: AUGMENT_GROUP.flags,
+  step: (o, ctx) => {
+    const opts: SimclrOptions = { optimizer: ctx.optimizer, augment: augmentOf(o), regularizer: ctx.regularizer };
+    return (p, st, x, k) => simclrStep(p, st, x, k, opts);
+  },
+};

@@ -30,6 +30,7 @@ import { applyStep, type CommonOptions, type SslState, type StepResult } from '.
 import type { ModelParams } from './model.js';
 import { withRegularizer } from './regularizer.js';
 import { simclrLoss } from './simclr.js';
+import type { MethodRecord } from './method.js';
 
 export const NOISE_DEFAULTS = { sigma: 0.1 };
 export const MASK_DEFAULTS = { p: 0.3, fill: 'marginal' as 'marginal' | 'zero' };
@@ -107,3 +108,34 @@ export function noiseStep(params: ModelParams, state: SslState, x: Tensor, key: 
 export function maskStep(params: ModelParams, state: SslState, x: Tensor, key: Key, opts: MaskOptions): StepResult {
   return viewsStep(params, state, x, key, opts, (k) => maskView(k, x, opts));
 }
+
+const ANY_DOMAIN = { domains: ['image', 'tabular', 'audio'], optimizer: 'adam', compare: ['tabular', 'audio'] } as const;
+
+/** The noise baseline as a method record (./method.ts). */
+export const NOISE: MethodRecord<{ sigma: number }> = {
+  name: 'noise',
+  summary: 'NT-Xent between two Gaussian-noise views (a domain-agnostic baseline)',
+  ...ANY_DOMAIN,
+  defaults: NOISE_DEFAULTS,
+  flags: [{ flag: 'noise-std', key: 'sigma', spec: { kind: 'number', min: 0, value: 'σ', help: 'σ of the Gaussian views (units of the data, as --eps)' } }],
+  step: (o, ctx) => {
+    const opts: NoiseOptions = { optimizer: ctx.optimizer, regularizer: ctx.regularizer, sigma: o.sigma };
+    return (p, st, x, k) => noiseStep(p, st, x, k, opts);
+  },
+};
+
+/** The masking baseline as a method record (./method.ts). */
+export const MASK: MethodRecord<{ p: number; fill: 'marginal' | 'zero' }> = {
+  name: 'mask',
+  summary: 'NT-Xent between two randomly masked views, after VIME (a domain-agnostic baseline)',
+  ...ANY_DOMAIN,
+  defaults: MASK_DEFAULTS,
+  flags: [
+    { flag: 'mask-prob', key: 'p', spec: { kind: 'number', min: 0, max: 1, value: 'P', help: 'probability that a feature is masked' } },
+    { flag: 'mask-fill', key: 'fill', spec: { kind: 'string', choices: ['marginal', 'zero'], help: 'what a masked feature becomes: another row\'s value (VIME) or 0' } },
+  ],
+  step: (o, ctx) => {
+    const opts: MaskOptions = { optimizer: ctx.optimizer, regularizer: ctx.regularizer, p: o.p, fill: o.fill };
+    return (p, st, x, k) => maskStep(p, st, x, k, opts);
+  },
+};
