@@ -355,15 +355,16 @@ describe("APLR's generator schedule follows the encoder's (makeGeneratorOptimize
     const shape = (await rates(wg.optim.makeOptimizer({ ...encoder, name: 'adam' }), 12)).map((r) => r / encoder.lr);
     expect(shape[0]).toBe(0);
     expect(shape[11]).toBeLessThan(0.04);
+    // The rates come back as float32 values: compared to 5e-9.
     const scaled = (v: number) => 0.01 * v;
-    (await rates(ssl.makeGeneratorOptimizer(encoder, { generatorLr: 0.01 }), 12)).forEach((r, s) => expect(r).toBeCloseTo(scaled(shape[s]), 9));
+    (await rates(ssl.makeGeneratorOptimizer(encoder, { generatorLr: 0.01 }), 12)).forEach((r, s) => expect(r).toBeCloseTo(scaled(shape[s]), 8));
     // Two updates per encoder step: updates 2s and 2s + 1 are taken at encoder step s.
     const twice = await rates(ssl.makeGeneratorOptimizer(encoder, { generatorLr: 0.01, generatorSteps: 2 }), 24);
-    shape.forEach((v, s) => expect(twice[2 * s]).toBeCloseTo(scaled(v), 9));
+    shape.forEach((v, s) => expect(twice[2 * s]).toBeCloseTo(scaled(v), 8));
     // One update every 3 encoder steps: update k is taken at encoder step 3k.
     const sparse = await rates(ssl.makeGeneratorOptimizer(encoder, { generatorLr: 0.01, generatorEvery: 3 }), 4);
-    sparse.forEach((r, k) => expect(r).toBeCloseTo(scaled(shape[3 * k]), 9));
-    (await rates(ssl.makeGeneratorOptimizer(encoder, { generatorLr: 0.01, generatorSchedule: 'constant' }), 12)).forEach((r) => expect(r).toBeCloseTo(0.01, 9));
+    sparse.forEach((r, k) => expect(r).toBeCloseTo(scaled(shape[3 * k]), 8));
+    (await rates(ssl.makeGeneratorOptimizer(encoder, { generatorLr: 0.01, generatorSchedule: 'constant' }), 12)).forEach((r) => expect(r).toBeCloseTo(0.01, 8));
     expect(() => ssl.makeGeneratorOptimizer(encoder, { generatorLr: 0 })).toThrow(/generatorLr must be a finite number > 0/);
     expect(() => ssl.makeGeneratorOptimizer(encoder, { generatorSchedule: 'cosine' as never })).toThrow(/generatorSchedule must be 'encoder' or 'constant'/);
   });
