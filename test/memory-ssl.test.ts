@@ -77,3 +77,28 @@ describe('APLR', () => {
     });
   }
 });
+
+describe('SimCLR, RoCL and IDAA with the robustness regularizer (images)', () => {
+  const SMALL: ssl.ModelConfig = { imageSize: 8, width: 2, featureDim: 8, projHidden: 8, projDim: 4 };
+  const reg = { weight: 1, eps: 0.1, steps: 2 };
+  // Each case covers its method's step with the regularizer's attack and term (IDAA's: its clean branch).
+  const cases: [string, (o: { optimizer: wg.optim.Optimizer }) => Step, boolean?][] = [
+    ['SimCLR + scale-free regularizer', (o) => (p, s, x, k) => ssl.simclrStep(p, s, x, k, { ...o, regularizer: { ...reg, normalize: true } })],
+    ['RoCL + regularizer', (o) => (p, s, x, k) => ssl.roclStep(p, s, x, k, { ...o, eps: 0.1, steps: 2, regularizer: reg })],
+    ['IDAA + regularizer', (o) => idaa({ ...o, regularizer: reg }), true],
+  ];
+  function idaa(o: { optimizer: wg.optim.Optimizer; regularizer?: ssl.RegularizerOptions }): Step {
+    const vae = ssl.vae.init(wg.random.key(4), { imageSize: 8, width: 4, latent: 3 });
+    return (p, s, x, k) => ssl.idaaStep(p, s, x, k, { ...o, vae, eps: 0.1 });
+  }
+  for (const [name, make, branches] of cases) {
+    it(`${name}: live tensors, buffers and bytes stay flat`, async () => {
+      await expectFlatTraining(() => {
+        const { params, state } = ssl.model.init(wg.random.key(1), { ...SMALL, bnBranches: branches ? ssl.IDAA_BRANCHES : undefined });
+        const optimizer = wg.optim.makeOptimizer({ name: 'adam', lr: 0.01, schedule: 'constant', warmupSteps: 0, totalSteps: 1 });
+        const x = wg.random.uniform(wg.random.key(3), [4, 1, 8, 8]);
+        return { params, state: ssl.initState(params, state, optimizer), x, step: make({ optimizer }) };
+      });
+    });
+  }
+});
