@@ -204,6 +204,7 @@ describe('compare on a table', () => {
     expect(md).toContain('| method | linear probe | kNN | PGD-2 ε = 0.05 | PGD-2 ε = 0.1 | train time | eval time |');
     for (const row of ['untrained encoder (baseline)', 'noise', 'mask', 'aplr']) expect(md).toMatch(new RegExp(`\\| ${row.replace(/[()]/g, '\\$&')} \\| \\d+\\.\\d\\d % \\| \\d+\\.\\d\\d % \\|`));
     expect(md).toMatch(/mlp encoder, hidden 16/);
+    expect(md).toContain('Views: noise, mask, aplr: no augmentation.');
     expect(md).toMatch(/standard deviations of the standardized features, no box/);
     const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     expect(json.domain).toBe('tabular');

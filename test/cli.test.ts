@@ -216,6 +216,7 @@ describe('eval and compare', () => {
     const md = readFileSync(join(out, 'results.md'), 'utf8');
     expect(md).toContain('| method | linear probe | kNN | PGD-2 ε = 0.05 | PGD-2 ε = 0.1 | train time | eval time |');
     for (const row of ['untrained encoder (baseline)', 'simclr', 'simclr + regularizer (β = 0.5)']) expect(md).toContain(`| ${row} |`);
+    expect(md).toContain('Views: simclr, simclr+reg: augmentation (crop scale [0.2, 1]).');
     const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     expect(json.rows).toHaveLength(3);
     for (const f of ['accuracy-vs-eps.svg', 'loss.svg', 'runs/simclr/checkpoint.safetensors', 'runs/simclr-reg/eval.json']) expect(existsSync(join(out, f))).toBe(true);

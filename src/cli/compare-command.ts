@@ -123,7 +123,7 @@ async function compareRuns(a: Parsed, out: string, configs: { name: string; meth
       } finally {
         dispose(run);
       }
-      writeResults(out, rows, s.eps, ds.description, ds.domain, configs[0].cfg, a, (performance.now() - t0) / 1000);
+      writeResults(out, rows, s.eps, ds.description, ds.domain, configs, a, (performance.now() - t0) / 1000);
       continue;
     }
     const dir = join(out, 'runs', name.replace('+', '-'));
@@ -142,7 +142,7 @@ async function compareRuns(a: Parsed, out: string, configs: { name: string; meth
       dispose(run);
       releaseRun();
     }
-    writeResults(out, rows, s.eps, ds.description, ds.domain, configs[0].cfg, a, (performance.now() - t0) / 1000);
+    writeResults(out, rows, s.eps, ds.description, ds.domain, configs, a, (performance.now() - t0) / 1000);
   }
   process.stdout.write(`${markdownTable(rows, s.eps)}\n`);
   log(`wrote ${join(out, 'results.md')}, results.json, accuracy-vs-eps.svg and loss.svg`);
@@ -150,15 +150,27 @@ async function compareRuns(a: Parsed, out: string, configs: { name: string; meth
 
 const encoderLabel = (cfg: RunConfig) => (cfg.encoder === 'mlp' ? `mlp encoder, hidden ${cfg.hidden?.join(',')}` : `${cfg.encoder} encoder, width ${cfg.width}`);
 
+/** What each run trained on, runs grouped: the image augmentation with its crop scale (AUGMENT_GROUP's option), or none. */
+function viewsLine(configs: readonly { name: string; cfg: RunConfig }[]): string {
+  const key: keyof ssl.AugmentSettings = 'cropScale';
+  const groups = new Map<string, string[]>();
+  for (const { name, cfg } of configs.filter((c) => c.name !== 'random')) {
+    const scale = cfg.options[key];
+    const text = scale === undefined ? 'no augmentation' : `augmentation (crop scale [${scale}, 1])`;
+    groups.set(text, [...(groups.get(text) ?? []), name]);
+  }
+  return [...groups].map(([text, names]) => `${names.join(', ')}: ${text}`).join('; ');
+}
+
 /** Writes results.md, results.json and the two charts of a comparison (after every run, so an interrupted one leaves its table so far). */
-function writeResults(out: string, rows: Row[], epsList: number[], data: string, domain: Domain, cfg: RunConfig, a: Parsed, seconds: number): void {
+function writeResults(out: string, rows: Row[], epsList: number[], data: string, domain: Domain, configs: readonly { name: string; cfg: RunConfig }[], a: Parsed, seconds: number): void {
   const settings = Object.fromEntries(Object.entries(a).filter(([k]) => k !== 'help'));
   const image = domain === 'image';
-  const views = image ? `augmentation (crop scale [${a['crop-scale']}, 1])` : 'no augmentation (noise σ, mask probability and APLR ε as set)';
+  const cfg = configs[0].cfg;
   const units = image ? 'L∞, pixels in [0, 1]' : 'L∞ in standard deviations of the standardized features, no box';
   const md = [
     `# wgrad compare`, '',
-    `Data: ${data}. The same ${encoderLabel(cfg)}, ${a.epochs} epochs, batch ${a.batch}, ${views} and seed ${a.seed} for every run.`,
+    `Data: ${data}. The same ${encoderLabel(cfg)}, ${a.epochs} epochs, batch ${a.batch} and seed ${a.seed} for every run. Views: ${viewsLine(configs)}.`,
     `Robust accuracy: encoder + linear head under ${rows[0]?.eval.attack ?? ''} (${units}) on the first ${rows[0]?.eval.robustTotal ?? ''} test examples (white box, random start).`,
     `Total wall time ${minutes(seconds)}.`, '',
     markdownTable(rows, epsList), '',
