@@ -125,6 +125,11 @@ describe('output directories and data are checked before any work', () => {
     expect(e.stderr).toMatch(/--out .* is a file, not a directory/);
     expect(e.stderr).not.toMatch(/features of/); // refused before the evaluation
     expect(readFileSync(file, 'utf8')).toBe('keep me');
+    const run = await tampered('eval-is-a-file', () => {});
+    writeFileSync(join(run, 'eval'), 'keep me too');
+    const d = await wgrad('eval', '--checkpoint', run, ...small);
+    expect(d.status).toBe(2);
+    expect(d.stderr).toMatch(/--out \(default <checkpoint>\/eval\) .*eval: .*eval is a file, not a directory/);
   });
 
   it.runIf(existsSync('/sys/kernel'))('--out where files cannot be written exits 2 naming the flag and the reason', async () => {

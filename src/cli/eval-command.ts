@@ -52,7 +52,8 @@ export async function evalCommand(a: Parsed): Promise<void> {
   if (a.checkpoint === undefined) throw new UsageError('--checkpoint DIR is required (a run directory written by wgrad train)', 'eval');
   const dir = a.checkpoint as string;
   const out = (a.out as string | undefined) ?? join(dir, 'eval');
-  checkOutDir(out, '--out', 'eval'); // before any work: an evaluation that cannot be written is lost
+  const outFlag = a.out === undefined ? '--out (default <checkpoint>/eval)' : '--out';
+  checkOutDir(out, outFlag, 'eval'); // before any work: an evaluation that cannot be written is lost
   attackSettings('eval', a); // the attack's flags too
   const report = await startBackend(a.backend as string);
   const run = await loadRun(dir);
@@ -67,7 +68,7 @@ export async function evalCommand(a: Parsed): Promise<void> {
     const want = cfg.domain ?? 'image';
     if (ds.domain !== want) throw new UsageError(`--data ${a.data as string} is a ${ds.domain} dataset, but the run in ${dir} was trained on ${want} data (${cfg.data})`, 'eval');
     checkInputShape(run, ds, dir, 'eval');
-    release = openOutDir(out, '--out', 'eval', s.log);
+    release = openOutDir(out, outFlag, 'eval', s.log);
     s.log(`wgrad eval ${dir} (${cfg.method}${cfg.regularizer > 0 ? ` + regularizer β = ${cfg.regularizer}` : ''}, ${run.epochsDone} epochs) on ${report}`);
     s.log(`data: ${ds.description}`);
     const { result, sweep } = await evaluateRun(run, ds, s);
