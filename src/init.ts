@@ -5,6 +5,7 @@
 import type { AdapterReport, MemoryInfo } from './core/backend.js';
 import { WgradError } from './core/backend.js';
 import { CpuBackend } from './backends/cpu/backend.js';
+import { WasmBackend } from './backends/wasm/backend.js';
 import { requestWebGpuBackend } from './backends/webgpu/device.js';
 import { backend, hasBackend, registerFloat64Backend, setBackend } from './tensor/engine.js';
 import { liveTensorCount } from './tensor/lifetime.js';
@@ -18,8 +19,9 @@ export interface GpuEntryPoint {
 }
 
 export interface InitOptions {
-  /** 'webgpu' (default) or 'cpu' (the plain-TypeScript reference backend). Env: WGRAD_BACKEND. */
-  backend?: 'webgpu' | 'cpu';
+  /** 'webgpu' (default), 'cpu' (the plain-TypeScript reference backend) or 'wasm' (WebAssembly
+   *  SIMD kernels for the hot primitives, the CPU reference for the rest). Env: WGRAD_BACKEND. */
+  backend?: 'webgpu' | 'cpu' | 'wasm';
   /** Picks the adapter whose vendor/architecture/device/description contains this text. Env: WGRAD_ADAPTER. */
   adapter?: string;
   powerPreference?: 'low-power' | 'high-performance';
@@ -38,12 +40,12 @@ const env = (name: string): string | undefined =>
 /** Starts a backend (replacing any previous one) and reports what it got. */
 export async function init(opts: InitOptions = {}): Promise<AdapterReport> {
   const kind = opts.backend ?? (env('WGRAD_BACKEND') as InitOptions['backend']) ?? 'webgpu';
-  if (kind !== 'webgpu' && kind !== 'cpu') {
-    throw new WgradError('init', `unknown backend "${kind}": expected "webgpu" or "cpu"`);
+  if (kind !== 'webgpu' && kind !== 'cpu' && kind !== 'wasm') {
+    throw new WgradError('init', `unknown backend "${kind}": expected "webgpu", "cpu" or "wasm"`);
   }
   if (hasBackend()) backend().destroy();
-  const b = kind === 'cpu'
-    ? new CpuBackend()
+  const b = kind === 'cpu' ? new CpuBackend()
+    : kind === 'wasm' ? new WasmBackend()
     : await requestWebGpuBackend({
       gpu: opts.gpu as GPU | undefined,
       adapter: opts.adapter ?? env('WGRAD_ADAPTER'),

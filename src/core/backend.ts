@@ -1,5 +1,5 @@
 /**
- * The contract between the front end (tensors, autodiff) and a backend (CPU reference, WebGPU).
+ * The contract between the front end (tensors, autodiff) and a backend (CPU reference, WebGPU, Wasm).
  *
  * A backend owns raw storage (4 bytes per element, see dtype.ts) and runs compute primitives. It
  * never sees autodiff or views-as-objects: the front end passes each input as a `View` (storage +
@@ -42,7 +42,7 @@ export interface MemoryInfo {
 }
 
 export interface AdapterReport {
-  backend: 'cpu' | 'webgpu';
+  backend: 'cpu' | 'webgpu' | 'wasm';
   vendor: string;
   architecture: string;
   device: string;
@@ -52,7 +52,7 @@ export interface AdapterReport {
 }
 
 export interface Backend<S extends Storage = Storage> {
-  readonly kind: 'cpu' | 'webgpu';
+  readonly kind: 'cpu' | 'webgpu' | 'wasm';
   readonly report: AdapterReport;
   /** Copies `data` (already in the dtype's storage layout) into new storage. */
   upload(data: AnyStorageArray, dtype: DType): S;

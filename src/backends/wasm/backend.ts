@@ -1,0 +1,126 @@
+/**
+ * The wasm backend: WebAssembly SIMD kernels (kernels.ts, emitted by builder.ts at start-up) for
+ * the hot primitives, the CPU reference rules for the rest.
+ *
+ * Storage: each tensor owns a plain typed array, exactly the CPU reference's storage (this backend
+ * holds a CpuBackend and delegates upload, read, release and memory accounting to it), so explicit
+ * ownership, scopes and leak counts behave identically and every primitive without a kernel runs
+ * the reference rule on the same storage with no conversion. A kernel call copies its operands into
+ * one scratch Wasm memory (arena.ts), runs, and copies the result out into a fresh array. For the
+ * GEMM the copy-in IS the packing every fast GEMM does anyway (and it absorbs transposes, flips and
+ * broadcast batch axes); for elementwise kernels it is one memcpy per operand. The arena grows to
+ * the largest call and is reused, so a loop of equal shapes holds memory flat.
+ *
+ * Accelerated (everything else is the CPU reference rule, see README "Backends"):
+ *   matmul                       float32, batched, any strides: packed 4 × 8 register-blocked GEMM
+ *   add sub mul div maximum minimum   float32 operands: f32x4, bit-exact with the reference
+ *
+ * Next steps, designed for:
+ *   - Threads: the arena becomes a shared WebAssembly.Memory (builder.ts emits shared memory
+ *     imports); workers (worker_threads / Web Workers) instantiate the same module bytes over it and
+ *     each runs `gemm` on its own range of MC row blocks (they write disjoint rows of C, so no
+ *     locks; one Atomics.wait/notify barrier per call). Packing stays on the calling thread.
+ *   - Fused elementwise programs: the expression IR of src/kernels/expr.ts gets a second renderer
+ *     that emits a builder function body (one f32x4 loop over the program's leaves) instead of WGSL;
+ *     the per-op `binary_*` kernels here are that renderer's leaves.
+ */
+import type { AdapterReport, Backend, MemoryInfo, OutputSpec } from '../../core/backend.js';
+import type { AnyStorageArray, DType } from '../../core/dtype.js';
+import { checkElementwiseCall, type ComputePrim, type PrimParams } from '../../core/prims.js';
+import { contiguousStrides, numel } from '../../core/shape.js';
+import { CpuBackend } from '../cpu/backend.js';
+import { readStrided } from '../cpu/strided.js';
+import type { CpuStorage, CpuView } from '../cpu/types.js';
+import { Arena } from './arena.js';
+import { wasmMatmul } from './gemm.js';
+import { compileKernels, SIMD_BINARY, type SimdBinaryOp, type WasmKernels } from './kernels.js';
+
+export interface WasmBackendOptions {
+  /** Use f32x4.relaxed_madd in the GEMM (default: when the engine validates it). */
+  relaxedSimd?: boolean;
+}
+
+const isSimdBinary = (p: string): p is SimdBinaryOp => Object.hasOwn(SIMD_BINARY, p);
+
+/** True when `v` reads its storage contiguously in row-major order with exactly `shape`. */
+function isDense(v: CpuView, shape: readonly number[]): boolean {
+  if (v.shape.length !== shape.length || v.shape.some((d, i) => d !== shape[i])) return false;
+  const want = contiguousStrides(shape);
+  return shape.every((d, i) => d <= 1 || v.strides[i] === want[i]);
+}
+
+export class WasmBackend implements Backend<CpuStorage> {
+  readonly kind = 'wasm' as const;
+  readonly report: AdapterReport;
+  private readonly cpu = new CpuBackend();
+  private readonly kernels: WasmKernels;
+  private readonly arena: Arena;
+
+  constructor(options: WasmBackendOptions = {}) {
+    this.kernels = compileKernels(options.relaxedSimd);
+    this.arena = new Arena(this.kernels.memory);
+    const simd = this.kernels.relaxed ? 'SIMD128 + relaxed-SIMD FMA' : 'SIMD128';
+    this.report = {
+      backend: 'wasm', vendor: 'wgrad', architecture: '', device: '',
+      description: `WebAssembly ${simd}, single-threaded (other primitives: CPU reference)`,
+      features: this.kernels.relaxed ? ['simd128', 'relaxed-simd'] : ['simd128'],
+      limits: {},
+    };
+  }
+
+  upload(data: AnyStorageArray | Float64Array, dtype: DType): CpuStorage {
+    return this.cpu.upload(data, dtype);
+  }
+
+  read(view: CpuView): Promise<AnyStorageArray | Float64Array> {
+    return this.cpu.read(view);
+  }
+
+  release(storage: CpuStorage): void {
+    this.cpu.release(storage);
+  }
+
+  run<P extends ComputePrim>(prim: P, inputs: CpuView[], params: PrimParams[P], out: OutputSpec): CpuStorage {
+    const result = this.runKernel(prim, inputs, out);
+    return result ? this.cpu.upload(result, out.dtype) : this.cpu.run(prim, inputs, params, out);
+  }
+
+  /** The result of `prim` from a Wasm kernel (a view of the arena), or null where none applies. */
+  private runKernel(prim: ComputePrim, inputs: CpuView[], out: OutputSpec): Float32Array | null {
+    if (!inputs.every((v) => v.dtype === 'float32') || out.dtype !== 'float32') return null;
+    if (prim === 'matmul') return wasmMatmul(this.kernels, this.arena, inputs[0], inputs[1], out);
+    if (isSimdBinary(prim)) return this.binary(prim, inputs, out);
+    return null;
+  }
+
+  private binary(op: SimdBinaryOp, [a, b]: CpuView[], out: OutputSpec): Float32Array {
+    checkElementwiseCall(op, [a, b], {}, out.dtype);
+    const n = numel(out.shape);
+    this.arena.reset();
+    const [pa, pb, po] = [n, n, n].map((len) => this.arena.alloc(op, len));
+    this.copyIn(a, out.shape, pa);
+    this.copyIn(b, out.shape, pb);
+    this.kernels.binary[op](pa, pb, po, n);
+    return this.arena.f32.subarray(po / 4, po / 4 + n);
+  }
+
+  /** Writes `v` broadcast to `shape`, row-major, at byte offset `at` of the arena. */
+  private copyIn(v: CpuView, shape: readonly number[], at: number): void {
+    const n = numel(shape);
+    const src = isDense(v, shape) ? v.storage.data.subarray(v.offset, v.offset + n) : readStrided(v, shape);
+    this.arena.f32.set(src, at / 4);
+  }
+
+  flush(): void {}
+
+  async sync(): Promise<void> {}
+
+  /** Tensors' arrays as live buffers; the scratch arena as one pooled buffer. */
+  memory(): MemoryInfo {
+    return { ...this.cpu.memory(), pooledBuffers: 1, pooledBytes: this.arena.bytes };
+  }
+
+  destroy(): void {
+    this.cpu.destroy();
+  }
+}

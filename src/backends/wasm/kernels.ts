@@ -1,0 +1,138 @@
+/**
+ * The wasm backend's compiled kernels: one module, emitted by builder.ts at start-up, over one
+ * imported memory (the scratch arena a kernel call packs its operands into; see backend.ts).
+ *
+ *   gemm(a, b, c, ldc, mPanels, nPanels, kc)   C[MR·mPanels × NR·nPanels] += Apack · Bpack
+ *     A packed as mPanels panels of kc × MR floats (k-major: MR row values per k), B as nPanels
+ *     panels of kc × NR floats, C row-major with `ldc` bytes per row. The loop order is GotoBLAS'
+ *     macro-kernel: column panel outer (its kc × NR floats stay in L1), row panel inner.
+ *   The micro-kernel holds an MR × NR tile of C in MR·NR/4 f32x4 accumulators and per k does
+ *   MR·NR/4 multiply-adds: f32x4.relaxed_madd (one fused FMA on x64/arm64) when the engine
+ *   validates it, else f32x4.mul + f32x4.add.
+ *   binary_<op>(a, b, out, n)   out[i] = a[i] op b[i] over n floats (f32x4, scalar tail).
+ */
+import { I32, ModuleBuilder, OP, SIMD, V128, type FunctionBuilder, type SimdOp } from './builder.js';
+
+/** Micro-kernel tile: MR rows × NR columns of C (NR a multiple of 4). 4 × 8 = 8 accumulators + 2 B
+ *  vectors + 1 broadcast A fit the 16 vector registers of x64 without spills. */
+export const MR = 4;
+export const NR = 8;
+
+/** The binary float32 ops with a SIMD kernel; each is exactly IEEE (the CPU reference computes them
+ *  on doubles and rounds once, which gives the same float32: see scalar.ts). */
+export const SIMD_BINARY = {
+  add: [SIMD.f32x4_add, OP.f32_add], sub: [SIMD.f32x4_sub, OP.f32_sub],
+  mul: [SIMD.f32x4_mul, OP.f32_mul], div: [SIMD.f32x4_div, OP.f32_div],
+  maximum: [SIMD.f32x4_max, OP.f32_max], minimum: [SIMD.f32x4_min, OP.f32_min],
+} as const satisfies Record<string, readonly [SimdOp, number]>;
+export type SimdBinaryOp = keyof typeof SIMD_BINARY;
+
+/** True when this engine validates f32x4.relaxed_madd (the relaxed SIMD proposal). */
+export function hasRelaxedSimd(): boolean {
+  const m = new ModuleBuilder().function('f', [], [V128], (f) => {
+    f.f32x4Const(1).f32x4Const(2).f32x4Const(3).simd(SIMD.f32x4_relaxed_madd);
+  });
+  return WebAssembly.validate(m.encode());
+}
+
+/** Emits the GEMM macro-kernel (see the header). */
+export function emitGemm(m: ModuleBuilder, relaxed: boolean): void {
+  m.function('gemm', [I32, I32, I32, I32, I32, I32, I32], [], (f) => {
+    const [a, b, c, ldc, mPanels, nPanels, kc] = [0, 1, 2, 3, 4, 5, 6];
+    const [i, j, k, pa, pb, pc] = Array.from({ length: 6 }, () => f.local(I32));
+    const acc = Array.from({ length: MR * (NR / 4) }, () => f.local(V128));
+    const bv = Array.from({ length: NR / 4 }, () => f.local(V128));
+    const av = f.local(V128);
+    f.forRange(j, 0, nPanels, 1, () => {
+      f.forRange(i, 0, mPanels, 1, () => {
+        // pa = a + i·kc·MR·4, pb = b + j·kc·NR·4
+        f.localGet(a).localGet(i).localGet(kc).op(OP.i32_mul).i32Const(MR * 4).op(OP.i32_mul).op(OP.i32_add).localSet(pa);
+        f.localGet(b).localGet(j).localGet(kc).op(OP.i32_mul).i32Const(NR * 4).op(OP.i32_mul).op(OP.i32_add).localSet(pb);
+        for (const r of acc) f.f32x4Const(0).localSet(r);
+        f.localGet(kc).localSet(k);
+        f.block(() => {
+          f.localGet(k).op(OP.i32_eqz).brIf(0);
+          f.loop(() => emitMicroStep(f, { pa, pb, k, acc, bv, av }, relaxed));
+        });
+        // pc = c + i·MR·ldc + j·NR·4; each row of the tile: C += acc
+        f.localGet(c).localGet(i).i32Const(MR).op(OP.i32_mul).localGet(ldc).op(OP.i32_mul).op(OP.i32_add)
+          .localGet(j).i32Const(NR * 4).op(OP.i32_mul).op(OP.i32_add).localSet(pc);
+        for (let r = 0; r < MR; r++) {
+          for (let h = 0; h < NR / 4; h++) {
+            f.localGet(pc).localGet(pc).simd(SIMD.v128_load, { offset: 16 * h })
+              .localGet(acc[r * (NR / 4) + h]).simd(SIMD.f32x4_add).simd(SIMD.v128_store, { offset: 16 * h });
+          }
+          if (r < MR - 1) f.localGet(pc).localGet(ldc).op(OP.i32_add).localSet(pc);
+        }
+      });
+    });
+  });
+}
+
+interface MicroLocals { pa: number; pb: number; k: number; acc: number[]; bv: number[]; av: number }
+
+/** One k step of the micro-kernel: load NR values of B, then per row broadcast A and multiply-add. */
+function emitMicroStep(f: FunctionBuilder, l: MicroLocals, relaxed: boolean): void {
+  l.bv.forEach((v, h) => f.localGet(l.pb).simd(SIMD.v128_load, { offset: 16 * h }).localSet(v));
+  for (let r = 0; r < MR; r++) {
+    f.localGet(l.pa).simd(SIMD.v128_load32_splat, { offset: 4 * r, alignLog2: 2 }).localSet(l.av);
+    l.bv.forEach((v, h) => {
+      const t = l.acc[r * (NR / 4) + h];
+      if (relaxed) f.localGet(l.av).localGet(v).localGet(t).simd(SIMD.f32x4_relaxed_madd);
+      else f.localGet(t).localGet(l.av).localGet(v).simd(SIMD.f32x4_mul).simd(SIMD.f32x4_add);
+      f.localSet(t);
+    });
+  }
+  f.localGet(l.pa).i32Const(MR * 4).op(OP.i32_add).localSet(l.pa);
+  f.localGet(l.pb).i32Const(NR * 4).op(OP.i32_add).localSet(l.pb);
+  f.localGet(l.k).i32Const(1).op(OP.i32_sub).localTee(l.k).brIf(0);
+}
+
+/** Emits binary_<op>(a, b, out, n) for every op of SIMD_BINARY. */
+export function emitBinary(m: ModuleBuilder): void {
+  for (const [name, [vop, sop]] of Object.entries(SIMD_BINARY)) {
+    m.function(`binary_${name}`, [I32, I32, I32, I32], [], (f) => {
+      const [a, b, out, n] = [0, 1, 2, 3];
+      const [i, n4] = [f.local(I32), f.local(I32)];
+      const at = (p: number) => f.localGet(p).localGet(i).i32Const(2).op(OP.i32_shl).op(OP.i32_add);
+      f.localGet(n).i32Const(~3).op(OP.i32_and).localSet(n4);
+      f.forRange(i, 0, n4, 4, () => {
+        at(out);
+        at(a).simd(SIMD.v128_load, { alignLog2: 2 });
+        at(b).simd(SIMD.v128_load, { alignLog2: 2 });
+        f.simd(vop).simd(SIMD.v128_store, { alignLog2: 2 });
+      });
+      f.localGet(n4).localSet(i);
+      f.block(() => {
+        f.localGet(i).localGet(n).op(OP.i32_ge_s).brIf(0);
+        f.loop(() => {
+          at(out);
+          at(a).mem(OP.f32_load);
+          at(b).mem(OP.f32_load);
+          f.op(sop).mem(OP.f32_store);
+          f.localGet(i).i32Const(1).op(OP.i32_add).localTee(i).localGet(n).op(OP.i32_lt_s).brIf(0);
+        });
+      });
+    });
+  }
+}
+
+export interface WasmKernels {
+  readonly memory: WebAssembly.Memory;
+  /** Whether the GEMM uses f32x4.relaxed_madd. */
+  readonly relaxed: boolean;
+  gemm(a: number, b: number, c: number, ldc: number, mPanels: number, nPanels: number, kc: number): void;
+  binary: Record<SimdBinaryOp, (a: number, b: number, out: number, n: number) => void>;
+}
+
+/** Compiles the kernel module over a fresh memory (synchronously: the module is a few KiB). */
+export function compileKernels(relaxed = hasRelaxedSimd()): WasmKernels {
+  const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1 });
+  emitGemm(m, relaxed);
+  emitBinary(m);
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(m.encode()), { env: { memory } });
+  const ex = instance.exports as Record<string, (...args: number[]) => void>;
+  const binary = Object.fromEntries(Object.keys(SIMD_BINARY).map((op) => [op, ex[`binary_${op}`]])) as WasmKernels['binary'];
+  return { memory, relaxed, gemm: ex.gemm, binary };
+}

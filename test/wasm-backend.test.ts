@@ -1,0 +1,151 @@
+/**
+ * The wasm backend (src/backends/wasm) against the CPU reference, primitive by primitive, with the
+ * WebGPU kernel tests' generators (test/helpers/gpu.ts): matmul on random shapes (ranks 2–4,
+ * broadcast batch axes, transposed / flipped / strided / broadcast views, dims that are not
+ * multiples of the 4 × 8 tile, K beyond one k block, M beyond one row block), NaN / ±∞ / −0, with
+ * and without relaxed-SIMD FMA; the SIMD binary ops bit-exact on broadcast and strided operands
+ * with specials; a delegated primitive; selection through init / WGRAD_BACKEND; flat memory in a
+ * loop.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { CpuStorage } from '../src/backends/cpu/backend.js';
+import { WasmBackend } from '../src/backends/wasm/backend.js';
+import { hasRelaxedSimd } from '../src/backends/wasm/kernels.js';
+import type { OutputSpec, View } from '../src/core/backend.js';
+import type { ComputePrim, PrimParams } from '../src/core/prims.js';
+import { broadcastShapes, contiguousStrides } from '../src/core/shape.js';
+import * as wg from '../src/index.js';
+import { init } from '../src/init.js';
+import {
+  buildStrided, compareArrays, contiguousLayout, gens, getCpu, layoutArb, shapeArb, withSpecials, type Layout, type Tolerance,
+} from './helpers/gpu.js';
+
+const wasm = new WasmBackend();
+const wasmMulAdd = new WasmBackend({ relaxedSimd: false });
+
+/** One logical view laid out as `layout`, uploaded to the CPU reference and to `b`. */
+function pair(b: WasmBackend, shape: number[], layout: Layout, gen: (i: number) => number) {
+  const { base, strides, offset } = buildStrided(shape, layout, gen);
+  const data = Float32Array.from(base);
+  const view = (storage: CpuStorage): View<CpuStorage> => ({ storage, dtype: 'float32', shape, strides, offset });
+  return { cpu: view(getCpu().upload(data, 'float32')), wasm: view(b.upload(data, 'float32')) };
+}
+
+async function check<P extends ComputePrim>(b: WasmBackend, prim: P, inputs: ReturnType<typeof pair>[], params: PrimParams[P], out: OutputSpec, tol: Tolerance, what: string) {
+  const read = async (be: WasmBackend | ReturnType<typeof getCpu>, s: CpuStorage) => {
+    const r = await be.read({ storage: s, dtype: out.dtype, shape: out.shape, strides: contiguousStrides(out.shape), offset: 0 });
+    be.release(s);
+    return r;
+  };
+  const want = await read(getCpu(), getCpu().run(prim, inputs.map((p) => p.cpu), params, out));
+  const got = await read(b, b.run(prim, inputs.map((p) => p.wasm), params, out));
+  for (const p of inputs) { getCpu().release(p.cpu.storage); b.release(p.wasm.storage); }
+  compareArrays(got, want, tol, `${what} ${JSON.stringify(out.shape)}`);
+}
+
+/** float32 sums of K products of values in [-4, 4] against the reference's doubles. */
+const matmulTol = (K: number): Tolerance => ({ rtol: 1e-4, atol: 1e-4 + 1e-6 * 16 * K, signedZeros: true });
+
+async function checkMatmul(b: WasmBackend, aShape: number[], bShape: number[], la?: Layout, lb?: Layout, ga = gens.float(1), gb = gens.float(8)) {
+  const batch = broadcastShapes('matmul', aShape.slice(0, -2), bShape.slice(0, -2));
+  const out = { shape: [...batch, aShape[aShape.length - 2], bShape[bShape.length - 1]], dtype: 'float32' as const };
+  const a = pair(b, aShape, la ?? contiguousLayout(aShape.length), ga);
+  const bb = pair(b, bShape, lb ?? contiguousLayout(bShape.length), gb);
+  await check(b, 'matmul', [a, bb], {}, out, matmulTol(aShape[aShape.length - 1]), `matmul ${JSON.stringify(aShape)}@${JSON.stringify(bShape)}`);
+}
+
+const specials = (seed: number) => withSpecials(gens.float(seed), seed);
+
+describe('wasm matmul', () => {
+  for (const [name, b] of [['default', wasm], ['mul + add', wasmMulAdd]] as const) {
+    it(`edge shapes (${name})`, async () => {
+      for (const [M, K, N] of [[1, 1, 1], [0, 3, 4], [3, 0, 4], [3, 4, 0], [4, 5, 8], [5, 7, 9], [3, 257, 11], [131, 20, 17], [9, 300, 33]]) {
+        await checkMatmul(b, [M, K], [K, N]);
+      }
+      await checkMatmul(b, [2, 1, 5, 6], [3, 6, 7]); // broadcast batch axes
+      await checkMatmul(b, [7, 6], [2, 6, 9]);
+    });
+  }
+
+  it('random shapes, layouts and broadcast batches', async () => {
+    const dims = fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 70 }), fc.integer({ min: 1, max: 40 }));
+    await fc.assert(fc.asyncProperty(dims, shapeArb({ minRank: 0, maxRank: 2, maxNumel: 6, allowZero: false }), fc.nat(), fc.integer({ min: 0, max: 1 }), async ([extra, M, K, N], batch, seed, useMulAdd) => {
+      const aShape = [...batch.map((d, i) => (i === extra % (batch.length + 1) ? 1 : d)), M, K];
+      const bShape = [...batch, K, N];
+      const [la, lb] = fc.sample(fc.tuple(layoutArb(aShape.length), layoutArb(bShape.length)), { seed, numRuns: 1 })[0];
+      await checkMatmul(useMulAdd ? wasmMulAdd : wasm, aShape, bShape, la, lb, gens.float(seed), gens.float(seed + 3));
+    }), { numRuns: 40 });
+  });
+
+  it('NaN, ±∞ and −0 (kept exactly; padding never leaks into kept elements)', async () => {
+    for (const [M, K, N] of [[5, 3, 9], [4, 8, 8], [13, 260, 10]]) {
+      await checkMatmul(wasm, [M, K], [K, N], undefined, undefined, specials(2), specials(5));
+      await checkMatmul(wasmMulAdd, [M, K], [K, N], undefined, undefined, specials(3), specials(6));
+    }
+    // A row of −0 against finite B sums to +0, as in the reference.
+    await checkMatmul(wasm, [3, 4], [4, 5], undefined, undefined, () => -0, gens.float(1));
+  });
+
+  it('reports relaxed-SIMD FMA exactly when the engine validates it', () => {
+    expect(wasm.report.backend).toBe('wasm');
+    expect(wasm.report.features.includes('relaxed-simd')).toBe(hasRelaxedSimd());
+    expect(wasmMulAdd.report.features).toEqual(['simd128']);
+  });
+});
+
+describe('wasm elementwise', () => {
+  it('add sub mul div maximum minimum are bit-exact on broadcast and strided operands with specials', async () => {
+    const ops = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'] as const;
+    const shapes = shapeArb({ maxRank: 4, maxNumel: 600 }).chain((s) => fc.tuple(fc.constant(s), fc.array(fc.boolean(), { minLength: s.length, maxLength: s.length })));
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...ops), shapes, fc.nat(), async (op, [shape, ones], seed) => {
+      const bShape = shape.map((d, i) => (ones[i] ? 1 : d)).slice(seed % 2);
+      const [la, lb] = fc.sample(fc.tuple(layoutArb(shape.length), layoutArb(bShape.length)), { seed, numRuns: 1 })[0];
+      const a = pair(wasm, shape, la, specials(seed));
+      const b = pair(wasm, bShape, lb, specials(seed + 1));
+      await check(wasm, op, [a, b], {}, { shape, dtype: 'float32' }, { exact: true, signedZeros: true }, op);
+    }), { numRuns: 60 });
+  });
+
+  it('delegates other primitives to the CPU reference (int operands of add, exp)', async () => {
+    const x = pair(wasm, [7], contiguousLayout(1), specials(4));
+    await check(wasm, 'exp', [x], {}, { shape: [7], dtype: 'float32' }, { exact: true }, 'exp');
+    await init({ backend: 'wasm' });
+    const t = wg.tidy(() => wg.add(wg.tensor(Int32Array.of(1, 2)), wg.tensor(Int32Array.of(3, 4))));
+    expect(Array.from(await t.data() as Int32Array)).toEqual([4, 6]);
+    t.dispose();
+  });
+});
+
+describe('wasm backend selection and memory', () => {
+  it('init({ backend: "wasm" }) and WGRAD_BACKEND=wasm start it', async () => {
+    expect((await init({ backend: 'wasm' })).backend).toBe('wasm');
+    const prev = process.env.WGRAD_BACKEND;
+    process.env.WGRAD_BACKEND = 'wasm';
+    try {
+      expect((await init()).backend).toBe('wasm');
+    } finally {
+      if (prev === undefined) delete process.env.WGRAD_BACKEND; else process.env.WGRAD_BACKEND = prev;
+    }
+    await expect(init({ backend: 'wasmx' as 'wasm' })).rejects.toThrow('"webgpu", "cpu" or "wasm"');
+  });
+
+  it('a training-like loop holds memory flat', async () => {
+    await init({ backend: 'wasm' });
+    const w = wg.keep(wg.tensor(Float32Array.from({ length: 48 }, (_, i) => Math.sin(i)), { shape: [8, 6] }));
+    const step = () => wg.tidy(() => {
+      const x = wg.tensor(Float32Array.from({ length: 40 }, (_, i) => Math.cos(i)), { shape: [5, 8] });
+      const g = wg.grad((v: wg.Tensor) => wg.sum(wg.mul(wg.matmul(x, v), wg.matmul(x, v))))(w);
+      return wg.sum(g);
+    });
+    const samples: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const s = step();
+      await s.data();
+      s.dispose();
+      if (i >= 5) samples.push(JSON.stringify(wg.memoryStats()));
+    }
+    expect(new Set(samples).size).toBe(1);
+    w.dispose();
+  });
+});
