@@ -114,7 +114,7 @@ function build(name: string, steps: number, key: wg.random.Key) {
   const ctx: ssl.MethodContext = {
     modelConfig, optimizer: wg.optim.makeOptimizer(optimizerSpec), optimizerSpec, box,
     regularizer: method === name ? undefined : ssl.regularizerOptions(ssl.REGULARIZER_GROUP.defaults, 1, box),
-    pretrained: record.pretrain?.init(kPretrain, SHAPE, options),
+    pretrained: record.pretrain && ssl.untrainedVae(kPretrain, SHAPE),
   };
   const initial = ssl.methodInitState(method, options, params, state, kMethod, ctx);
   return { params, state: initial, step: ssl.methodStep(method, options, ctx), optimizer: record.optimizer as string, pretrained: ctx.pretrained };

@@ -159,11 +159,15 @@ describe('checkpoint and --resume', () => {
   const tiny = ['--data', '', '--batch', '8', '--width', '2', '--proj-dim', '4', '--warmup-epochs', '1', '--epochs', '2'];
   const args = (extra: string[]) => { const a = [...tiny, ...extra]; a[1] = data; return a; };
 
-  it('IDAA interrupted in the VAE phase and in the encoder phase resumes bit for bit', async () => {
-    const common = args(['--method', 'idaa', '--vae-epochs', '1']);
+  it('IDAA interrupted after its VAE and in the encoder phase resumes bit for bit; the VAE is trained once and reused from the cache beside the runs', async () => {
+    const common = args(['--method', 'idaa', '--vae-max-epochs', '1', '--vae-batch', '8']);
     const full = join(dir, 'idaa-full'), parts = join(dir, 'idaa-parts');
-    expect((await wgrad('train', ...common, '--out', full)).status).toBe(0);
-    expect((await wgrad('train', ...common, '--out', parts, '--stop-after', '1')).status).toBe(0); // the VAE epoch
+    const first = await wgrad('train', ...common, '--out', full);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/IDAA's VAE: training it into .*vae-cache/);
+    const vaeOnly = await wgrad('train', ...common, '--out', parts, '--stop-after', '1'); // the VAE (from the cache)
+    expect(vaeOnly.status).toBe(0);
+    expect(vaeOnly.stderr).toMatch(/IDAA's VAE: reusing .*vae-cache.*stopped at the epoch cap after 1 epochs, held-out reconstruction RMS/);
     const mid = await checkpointLeaves(parts);
     expect(mid.at(-1)).toEqual(['epochs', [1, 0, -1]]);
     expect((await wgrad('train', ...common, '--out', parts, '--resume', '--stop-after', '1')).status).toBe(0); // encoder epoch 1

@@ -206,6 +206,14 @@ describe("IDAA's VAE after the official code", () => {
     for (const [p, g] of Object.entries(ours)) expectClose(g, ref.grads[p], 1e-4, p, largest);
   });
 
+  it('a VAE of the earlier architecture is refused with a clear error, not a TypeError deep inside', () => {
+    const { params, state } = vae.init(wg.random.key(1), CFG);
+    const { out: _out, ...dec } = params.dec;
+    expect(() => vae.frozen({ ...params, dec } as never, state)).toThrow(/ssl\.vae: this VAE has the earlier architecture/);
+    const { input: _input, ...rest } = state;
+    expect(() => vae.frozen(params, rest as never)).toThrow(/earlier architecture/);
+  });
+
   it("divides the KL by N·C·L (IDAA's code), or by N·C·H·W with klNormalization: 'input'", async () => {
     const { params, state } = vae.init(wg.random.key(1), CFG);
     const x = wg.random.uniform(wg.random.key(2), [3, 2, 8, 8]);

@@ -5,7 +5,9 @@
  * Determinism (what makes --resume continue bit for bit): every random choice is derived from the
  * seed by folding in counters — the model init from split(key(seed))[0], the data order of epoch e
  * from permutationIndices(foldIn(kData, e), n), the key of step s of epoch e from
- * foldIn(foldIn(kTrain, e), s) (the VAE phase has its own keys). A checkpoint holds everything else
+ * foldIn(foldIn(kTrain, e), s). A model the method trains first (IDAA's VAE) is trained once per data
+ * set, key and training options and cached beside the run directory (./vae-cache.ts); the run keeps
+ * a copy, its epochs in the history and metrics. A checkpoint holds everything else
  * that changes: params, BN statistics, optimizer state (whose step count drives the schedule), APLR's
  * generator with its own optimizer state and step count, the completed epochs of each phase and the
  * loss history. It is written atomically after every epoch
@@ -27,6 +29,7 @@ import { appendEpochLine, appendStepLines, reconcileMetrics } from './metrics.js
 import { checkRunTree, refuseNonFinite } from './run-check.js';
 import { domainBox, type EpochRecord, modelConfigFor, optimizerSpec, resumeProblem, type RunCheckpoint, RUN_VERSION, type RunConfig, upgradeConfig } from './run-config.js';
 import { makeOptimizer } from '../optim/spec.js';
+import { loadOrTrainVae, vaeCacheDir } from './vae-cache.js';
 
 export { domainBox, modelConfigFor, type EpochRecord, type RunCheckpoint, type RunConfig } from './run-config.js';
 
@@ -76,8 +79,7 @@ export function freshRun(cfg: RunConfig, ds: HostDataset): RunCheckpoint {
   const { params, state } = ssl.model.init(keys.init, modelConfig);
   const ctx = methodContext(cfg, modelConfig, stepsPerEpoch(ds.train.n, cfg.batch));
   const initial = ssl.methodInitState(cfg.method, cfg.options, params, state, keys.methodInit, ctx);
-  const vae = ssl.methodRecord(cfg.method).pretrain?.init(keys.pretrainInit, ds.shape, cfg.options);
-  return { format: 'wgrad-ssl-run', version: RUN_VERSION, config: cfg, modelConfig, vaeEpochsDone: 0, epochsDone: 0, params, state: initial, vae, history: [], preprocessing: ds.preprocessing };
+  return { format: 'wgrad-ssl-run', version: RUN_VERSION, config: cfg, modelConfig, vaeEpochsDone: 0, epochsDone: 0, params, state: initial, history: [], preprocessing: ds.preprocessing };
 }
 
 export async function loadRun(dir: string): Promise<RunCheckpoint> {
@@ -169,14 +171,31 @@ async function openRun(cfg: RunConfig, ds: HostDataset, dir: string, resume: boo
   }
   await reconcileMetrics(join(dir, METRICS_FILE), run, log);
   const pre = ssl.methodRecord(cfg.method).pretrain;
-  log(`resuming ${dir}: ${pre ? `${run.vaeEpochsDone}/${pre.epochs(cfg.options)} ${pre.phase} epochs and ` : ''}${run.epochsDone}/${cfg.epochs} epochs done`);
+  const first = pre ? `its ${pre.phase} ${run.vae ? `trained (${run.vaeEpochsDone} epochs)` : 'not trained yet'} and ` : '';
+  log(`resuming ${dir}: ${first}${run.epochsDone}/${cfg.epochs} epochs done`);
   return run;
 }
 
 /**
- * Trains (or resumes) the run in `dir`: the epochs of the model the method trains first (its
- * record's pretrain: IDAA's VAE), then the encoder's. Returns the final checkpoint tree (the caller
- * owns its tensors).
+ * The model the run's method trains first (its record's pretrain: IDAA's VAE), from the cache beside
+ * `dir` or trained into it (./vae-cache.ts); its epochs join the run's history and metrics.
+ */
+async function pretrain(run: RunCheckpoint, pre: ssl.Pretrain<object>, ds: HostDataset, dir: string, key: Key, log: (l: string) => void): Promise<void> {
+  const { training: t } = await loadOrTrainVae(vaeCacheDir(dir), ds, key, pre.options(run.config.options), { log });
+  run.vae = { params: t.params, state: { model: t.state, opt: t.opt } };
+  run.vaeEpochsDone = t.epochsDone;
+  const records: EpochRecord[] = t.history.map((r) => ({
+    phase: pre.phase, epoch: r.epoch, loss: r.loss, parts: { mse: r.mse, kl: r.kl, heldOutMse: r.heldOutMse, heldOutRms: r.heldOutRms }, seconds: r.seconds, imagesPerSec: r.imagesPerSec,
+  }));
+  run.history.push(...records);
+  await save(dir, run);
+  for (const rec of records) await appendEpochLine(join(dir, METRICS_FILE), rec);
+}
+
+/**
+ * Trains (or resumes) the run in `dir`: the model the method trains first (its record's pretrain:
+ * IDAA's VAE; one unit of `stopAfter`), then the encoder's epochs. Returns the final checkpoint tree
+ * (the caller owns its tensors).
  */
 export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume: boolean, hooks: RunHooks = {}): Promise<RunCheckpoint> {
   const log = hooks.log ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -200,19 +219,9 @@ export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume
     return true;
   };
   const pre = ssl.methodRecord(cfg.method).pretrain;
-  if (pre && run.vae) {
-    const preStep = pre.step(cfg.options);
-    const finished = await phase(pre.phase, run.vaeEpochsDone + 1, pre.epochs(cfg.options), (e) => ({
-      order: permutationIndices(foldIn(keys.data, 100000 + e), ds.train.n),
-      stepKey: (s) => foldIn(foldIn(keys.pretrain, e), s),
-      step: (x, k) => {
-        const r = preStep(run.vae!, x, k);
-        dispose(run.vae);
-        run.vae = r.model;
-        return { loss: r.loss, parts: r.parts };
-      },
-    }), (e) => { run.vaeEpochsDone = e; });
-    if (!finished) return run;
+  if (pre && !run.vae) {
+    if (budget-- <= 0) return run;
+    await pretrain(run, pre, ds, dir, keys.pretrain, log);
   }
   const step = ssl.methodStep(cfg.method, cfg.options, methodContext(cfg, run.modelConfig, perEpoch, run.vae));
   await phase('encoder', run.epochsDone + 1, cfg.epochs, (e) => ({

@@ -58,7 +58,7 @@ export function trainFlags(): Flags {
     regularizer: { kind: 'number', min: 0, default: 0, value: 'β', help: 'add β·R(f), the task-agnostic robustness regularizer (0: off)' },
     out: { kind: 'string', value: 'DIR', help: 'run directory (default runs/<method>[-reg])' },
     resume: { kind: 'boolean', help: 'continue the run in --out from its last checkpoint (bit for bit)' },
-    'stop-after': { kind: 'int', min: 1, help: 'stop after N epochs (pretraining epochs included) in this invocation; continue with --resume' },
+    'stop-after': { kind: 'int', min: 1, help: 'stop after N epochs (a pretrained model\'s training, e.g. IDAA\'s VAE, counts as one) in this invocation; continue with --resume' },
   };
   const { method, regularizer, ...rest } = own;
   return { method, regularizer, ...RUN_FLAGS, ...methodFlags({ ...RUN_FLAGS, ...own }), ...rest };
@@ -144,7 +144,7 @@ export async function trainCommand(a: Parsed): Promise<void> {
   log(`wgrad train --method ${method}${beta > 0 ? ` --regularizer ${beta}` : ''} on ${report}`);
   log(`data: ${ds.description}`);
   const size = cfg.encoder === 'mlp' ? `hidden ${cfg.hidden?.join(',')}` : `width ${cfg.width}`;
-  log(`model: ${cfg.encoder} encoder (${size}), ${cfg.optimizer} lr ${cfg.lr}, batch ${cfg.batch}, ${cfg.epochs} epochs${record.pretrain ? ` after ${record.pretrain.epochs(cfg.options)} ${record.pretrain.phase} epochs` : ''}; run directory ${out}`);
+  log(`model: ${cfg.encoder} encoder (${size}), ${cfg.optimizer} lr ${cfg.lr}, batch ${cfg.batch}, ${cfg.epochs} epochs${record.pretrain ? ` after its ${record.pretrain.phase}'s training` : ''}; run directory ${out}`);
   const release = openOutDir(out, '--out', 'train', log); // locked while this process writes there
   let run: Awaited<ReturnType<typeof train>>;
   try {

@@ -1,11 +1,13 @@
 /**
  * IDAA's VAE is trained once per data set, key (seed) and VAE settings and reused by every IDAA run
  * with them (`compare`'s IDAA runs, a second `train`). The cache lives beside the run directories:
- * <the run's parent>/vae-cache/vae-<digest>.safetensors, the digest covering the training examples as
- * loaded (limits and preprocessing count), the key and every VAE training option with its default
- * filled in (so a changed default is a different VAE). Training saves its progress after every epoch
- * (vae-<digest>.partial.safetensors, written atomically) and resumes from it, so an interrupted
- * training loses at most one epoch; the finished VAE then replaces the partial file.
+ * <the run's parent>/vae-cache/vae-<digest>/vae.safetensors, the digest covering the training
+ * examples as loaded (limits and preprocessing count), the key and every VAE training option with its
+ * default filled in (so a changed default is a different VAE). Training saves its progress after
+ * every epoch (vae.partial.safetensors, written atomically) and resumes from it, so an interrupted
+ * training loses at most one epoch; the finished VAE then replaces the partial file. A process
+ * training a VAE locks its directory (./run-lock.ts): a second one asking for the same VAE meanwhile
+ * is refused with the holder's name.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -17,6 +19,8 @@ import { withDefaults } from '../ssl/common.js';
 import { trainVae, VAE_TRAIN_DEFAULTS, type VaeData, type VaeHooks, type VaeTraining, type VaeTrainOptions } from '../ssl/vae-train.js';
 import { batchTensors, type HostDataset } from './data.js';
 import { displayPath } from './paths.js';
+import { removeStaleTemps } from './run-dir.js';
+import { lockDir } from './run-lock.js';
 
 export const VAE_CACHE_DIR = 'vae-cache';
 const FORMAT = 'wgrad-idaa-vae';
@@ -85,26 +89,35 @@ export async function loadOrTrainVae(
 ): Promise<{ training: VaeTraining; path: string; cached: boolean }> {
   const log = hooks.log ?? (() => {});
   const digest = vaeCacheDigest(ds, key, opts);
-  const path = join(dir, `vae-${digest}.safetensors`);
-  const partial = join(dir, `vae-${digest}.partial.safetensors`);
-  if (existsSync(path)) {
+  const home = join(dir, `vae-${digest}`);
+  const path = join(home, 'vae.safetensors');
+  const partial = join(home, 'vae.partial.safetensors');
+  const reuse = async () => {
     const training = await readStored(path, digest);
     log(`IDAA's VAE: reusing ${displayPath(path)} (${describeVae(training)})`);
     return { training, path, cached: true };
+  };
+  if (existsSync(path)) return reuse();
+  mkdirSync(home, { recursive: true });
+  const unlock = lockDir(home, `IDAA's VAE cache ${displayPath(home)}`, `wgrad, training IDAA's VAE in ${displayPath(home)}`, log);
+  try {
+    removeStaleTemps(home, log);
+    if (existsSync(path)) return await reuse(); // trained by another process while this one waited
+    const resume = existsSync(partial) ? await readStored(partial, digest) : undefined;
+    log(resume ? `IDAA's VAE: resuming ${displayPath(partial)} after epoch ${resume.epochsDone}` : `IDAA's VAE: training it into ${displayPath(path)}`);
+    const save = (file: string, training: VaeTraining) => saveCheckpoint(file, { format: FORMAT, version: 1, digest, training } satisfies Stored);
+    const training = await trainVae(key, vaeData(ds), opts, {
+      resume, onStep: hooks.onStep,
+      onEpoch: async (t, r) => {
+        await save(partial, t);
+        log(`vae epoch ${r.epoch}: loss ${r.loss.toFixed(4)} (mse ${r.mse.toFixed(4)}, kl ${r.kl.toFixed(4)}), held-out RMS ${r.heldOutRms.toFixed(4)}, ${r.seconds.toFixed(1)} s`);
+      },
+    });
+    await save(path, training);
+    rmSync(partial, { force: true });
+    log(`IDAA's VAE: ${describeVae(training)}`);
+    return { training, path, cached: false };
+  } finally {
+    unlock();
   }
-  mkdirSync(dir, { recursive: true });
-  const resume = existsSync(partial) ? await readStored(partial, digest) : undefined;
-  log(resume ? `IDAA's VAE: resuming ${displayPath(partial)} after epoch ${resume.epochsDone}` : `IDAA's VAE: training it into ${displayPath(path)}`);
-  const save = (file: string, training: VaeTraining) => saveCheckpoint(file, { format: FORMAT, version: 1, digest, training } satisfies Stored);
-  const training = await trainVae(key, vaeData(ds), opts, {
-    resume, onStep: hooks.onStep,
-    onEpoch: async (t, r) => {
-      await save(partial, t);
-      log(`vae epoch ${r.epoch}: loss ${r.loss.toFixed(4)} (mse ${r.mse.toFixed(4)}, kl ${r.kl.toFixed(4)}), held-out RMS ${r.heldOutRms.toFixed(4)}, ${r.seconds.toFixed(1)} s`);
-    },
-  });
-  await save(path, training);
-  rmSync(partial, { force: true });
-  log(`IDAA's VAE: ${describeVae(training)}`);
-  return { training, path, cached: false };
 }

@@ -40,7 +40,7 @@ import * as model from './model.js';
 import type { ModelParams, ModelState } from './model.js';
 import { withRegularizer } from './regularizer.js';
 import * as vae from './vae.js';
-import { adam } from '../optim/optimizers.js';
+import { VAE_TRAIN_DEFAULTS } from './vae-train.js';
 import { type AugmentSettings, AUGMENT_GROUP, augmentOf } from './common.js';
 import { IMAGES_ONLY, type MethodRecord, type PretrainedModel } from './method.js';
 
@@ -131,14 +131,18 @@ export function idaaStep(params: ModelParams, state: SslState, x: Tensor, key: K
   }
 }
 
-/** IDAA's options as flags: the augmentation's, the latent step and its VAE's training (epochs, Adam lr). */
+/**
+ * IDAA's options as flags: the augmentation's, the latent step and its VAE's training (./vae-train.ts:
+ * AdamW learning rate, batch, epoch cap and convergence rule; defaults VAE_TRAIN_DEFAULTS, IDAA's).
+ */
 export interface IdaaSettings extends AugmentSettings {
   eps: number;
-  vaeEpochs: number;
   vaeLr: number;
+  vaeBatch: number;
+  vaeMaxEpochs: number;
+  vaeTolerance: number;
+  vaePatience: number;
 }
-
-const vaeOptimizer = (o: IdaaSettings) => adam({ lr: o.vaeLr });
 
 /** IDAA as a method record (./method.ts): the VAE is trained first (`pretrain`), then the encoder. */
 export const IDAA: MethodRecord<IdaaSettings> = {
@@ -148,28 +152,23 @@ export const IDAA: MethodRecord<IdaaSettings> = {
   encoders: ['cnn', 'resnet'],
   optimizer: 'adam',
   resnetHead: { projHidden: 512, projDim: 64 },
-  defaults: { ...AUGMENT_GROUP.defaults, eps: IDAA_DEFAULTS.eps, vaeEpochs: 3, vaeLr: 1e-3 },
+  defaults: {
+    ...AUGMENT_GROUP.defaults, eps: IDAA_DEFAULTS.eps, vaeLr: VAE_TRAIN_DEFAULTS.lr, vaeBatch: VAE_TRAIN_DEFAULTS.batch,
+    vaeMaxEpochs: VAE_TRAIN_DEFAULTS.maxEpochs, vaeTolerance: VAE_TRAIN_DEFAULTS.tolerance, vaePatience: VAE_TRAIN_DEFAULTS.patience,
+  },
   flags: [
     ...AUGMENT_GROUP.flags,
     { flag: 'eps', key: 'eps', spec: { kind: 'number', min: 0, help: 'latent step ε of the adversarial view' } },
-    { flag: 'vae-epochs', key: 'vaeEpochs', spec: { kind: 'int', min: 1, max: 10000, help: 'VAE training epochs before the encoder\'s' } },
-    { flag: 'vae-lr', key: 'vaeLr', spec: { kind: 'number', above: 0, help: 'the VAE\'s learning rate (Adam, constant)' } },
+    { flag: 'vae-lr', key: 'vaeLr', spec: { kind: 'number', above: 0, help: 'the VAE\'s AdamW learning rate (β = (0, 0.9), decaying linearly over --vae-max-epochs)' } },
+    { flag: 'vae-batch', key: 'vaeBatch', spec: { kind: 'int', min: 2, max: 65536, help: 'the VAE\'s batch size' } },
+    { flag: 'vae-max-epochs', key: 'vaeMaxEpochs', spec: { kind: 'int', min: 1, max: 10000, help: 'the most epochs the VAE trains (it stops earlier once it has converged)' } },
+    { flag: 'vae-tolerance', key: 'vaeTolerance', spec: { kind: 'number', min: 0, max: 0.5, help: 'the VAE has converged when its held-out reconstruction error improved by less than this fraction…' } },
+    { flag: 'vae-patience', key: 'vaePatience', spec: { kind: 'int', min: 1, max: 1000, help: '…in this many epochs in a row' } },
   ],
   modelConfig: (base) => ({ ...base, bnBranches: IDAA_BRANCHES }),
   pretrain: {
     phase: 'vae',
-    epochs: (o) => o.vaeEpochs,
-    init: (key, shape, o) => {
-      const v = vae.init(key, { inChannels: shape[0], imageSize: shape[1] });
-      return { params: v.params, state: { model: v.state, opt: vaeOptimizer(o).init(v.params) } };
-    },
-    step: (o) => {
-      const optimizer = vaeOptimizer(o);
-      return (m, x, k) => {
-        const r = vae.vaeStep(m.params as vae.VaeParams, m.state as { model: vae.VaeState; opt: unknown }, x, k, { optimizer });
-        return { model: { params: r.params, state: r.state }, loss: r.loss, parts: r.parts };
-      };
-    },
+    options: (o) => ({ augment: augmentOf(o), lr: o.vaeLr, batch: o.vaeBatch, maxEpochs: o.vaeMaxEpochs, tolerance: o.vaeTolerance, patience: o.vaePatience }),
   },
   step: (o, ctx) => {
     const trained = ctx.pretrained as (PretrainedModel & { params: vae.VaeParams; state: { model: vae.VaeState } }) | undefined;

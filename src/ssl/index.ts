@@ -11,7 +11,7 @@ export * as model from './model.js';
 export type { ModelConfig, ModelParams, ModelState, ApplyOptions } from './model.js';
 export * as vae from './vae.js';
 export type { VaeConfig, VaeParams, VaeState } from './vae.js';
-export { trainVae, startVaeTraining, vaeStopReason, VAE_TRAIN_DEFAULTS, type VaeData, type VaeTraining, type VaeTrainOptions, type VaeEpochRecord } from './vae-train.js';
+export { trainVae, startVaeTraining, untrainedVae, vaeStopReason, VAE_TRAIN_DEFAULTS, type VaeData, type VaeTraining, type VaeTrainOptions, type VaeEpochRecord } from './vae-train.js';
 export {
   initState, twoViews, forwardViews, evalEmbedding, evalFeatures, applyStep, withDefaults, AUGMENT_GROUP, augmentOf,
   type SslState, type StepResult, type CommonOptions, type MethodLoss, type AugmentSettings,

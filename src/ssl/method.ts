@@ -21,6 +21,7 @@ import type { OptimizerName, OptimizerSpec } from '../optim/spec.js';
 import type { SslState, StepResult } from './common.js';
 import type { ModelConfig, ModelParams, ModelState } from './model.js';
 import type { RegularizerOptions } from './regularizer.js';
+import type { VaeTrainOptions } from './vae-train.js';
 
 /** The kinds of data a run can take: images [C, H, W] in [0, 1], standardized tables [D], log-mel spectrograms [1, mels, frames]. */
 export const DATA_DOMAINS = ['image', 'tabular', 'audio'] as const;
@@ -50,18 +51,16 @@ export interface PretrainedModel {
 }
 
 /**
- * A model a method trains before the encoder, epoch by epoch, checkpointed with the run (IDAA: its
- * VAE). The run drives its epochs with the same data order, progress, metrics and resume as the
- * encoder's.
+ * A model a method trains before the encoder (IDAA: its VAE, trained by ./vae-train.ts to
+ * convergence on the method's augmented views). It is trained once per data set, key and training
+ * options: the command line caches it beside the run directory (src/cli/vae-cache.ts), reuses it for
+ * every run with the same ones and keeps a copy in the run's checkpoint.
  */
 export interface Pretrain<O> {
   /** Its phase name in logs and metrics.jsonl (IDAA: 'vae'). */
   phase: string;
-  epochs(o: O): number;
-  /** Its initial parameters and states for examples of `inputShape`. */
-  init(key: Key, inputShape: readonly number[], o: O): PretrainedModel;
-  /** Its training step (the returned model is new; the caller disposes the old one). */
-  step(o: O): (model: PretrainedModel, x: Tensor, key: Key) => { model: PretrainedModel; loss: Tensor; parts: Record<string, Tensor> };
+  /** Its training options, from the method's options. */
+  options(o: O): VaeTrainOptions;
 }
 
 /** A method's training step with its options bound. */

@@ -79,6 +79,8 @@ export interface VaeEpochRecord {
   heldOutRms: number;
   lr: number;
   seconds: number;
+  /** Training images per second. */
+  imagesPerSec: number;
 }
 
 /** A VAE in training: everything that changes, as one checkpointable tree. */
@@ -147,6 +149,15 @@ export async function startVaeTraining(key: Key, data: VaeData, opts: VaeTrainOp
   return { config, params, state, opt: vaeOptimizer(o).init(params), epochsDone: 0, history: [] };
 }
 
+/**
+ * An untrained VAE for examples of `shape` [C, S, S], with its optimizer state, as a method's step
+ * receives a trained one (for memory soaks and tests; the input statistics are the defaults).
+ */
+export function untrainedVae(key: Key, shape: readonly number[], opts: VaeTrainOptions = {}): { params: vae.VaeParams; state: { model: vae.VaeState; opt: unknown } } {
+  const { params, state } = vae.init(key, { ...opts.config, inChannels: shape[0], imageSize: shape[1] });
+  return { params, state: { model: state, opt: vaeOptimizer({ ...withDefaults(VAE_TRAIN_DEFAULTS, opts), steps: 1 }).init(params) } };
+}
+
 /** Pixel-space MSE of the frozen VAE's reconstruction on the held-out views (fixed by `key`). */
 export async function heldOutError(t: Pick<VaeTraining, 'params' | 'state'>, data: VaeData, rows: Int32Array, key: Key, opts: { augment?: SimclrAugmentOptions; batch: number }): Promise<number> {
   let total = 0;
@@ -206,11 +217,12 @@ async function vaeEpoch(t: VaeTraining, p: ReturnType<typeof plan>, data: VaeDat
     sums.loss += loss; sums.mse += mse; sums.kl += kl;
     hooks.onStep?.(epoch, s + 1, o.steps, loss);
   }
+  const seconds = (performance.now() - t0) / 1000;
   const heldOutMse = await heldOutError({ params, state }, data, p.heldOut, p.views, o);
   if (!Number.isFinite(heldOutMse)) throw new WgradError('ssl.trainVae', `the VAE's held-out reconstruction error is ${heldOutMse} after epoch ${epoch}: training diverged (lower the learning rate)`);
   const record: VaeEpochRecord = {
     epoch, loss: sums.loss / o.steps, mse: sums.mse / o.steps, kl: sums.kl / o.steps, heldOutMse, heldOutRms: Math.sqrt(heldOutMse),
-    lr: o.lr * (1 - (epoch - 1) / o.maxEpochs), seconds: (performance.now() - t0) / 1000,
+    lr: o.lr * (1 - (epoch - 1) / o.maxEpochs), seconds, imagesPerSec: (o.steps * o.batch) / seconds,
   };
   const history = [...t.history, record];
   return { ...t, params, state, opt, epochsDone: epoch, history, stopped: vaeStopReason(history.map((h) => h.heldOutMse), o) };

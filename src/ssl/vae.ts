@@ -243,6 +243,10 @@ export function vaeStep(params: VaeParams, state: { model: VaeState; opt: unknow
 
 /** The frozen VAE as the latent attack needs it: x → μ(x) and z → G(z), both in eval mode, pixel units. */
 export function frozen(params: VaeParams, state: VaeState): { encode: (x: Tensor) => Tensor; decode: (z: Tensor) => Tensor } {
+  // A VAE saved before this architecture (no output BN, no input statistics) cannot be read as one.
+  if (!params?.dec?.out || !params.enc?.between || !state?.input) {
+    throw new WgradError('ssl.vae', "this VAE has the earlier architecture (before IDAA's official one: no output BatchNorm or input statistics); train it again (IDAA's run in a new directory)");
+  }
   const evalMode = { training: false };
   return {
     encode: (x) => tidy(() => encode(params, state, x, evalMode)[0].mu),
