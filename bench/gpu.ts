@@ -1,10 +1,10 @@
 /**
- * Starting both libraries on one WebGPU adapter in one process, syncing them, and measuring GPU
- * busy time with timestamp queries.
+ * Starting a library on Dawn's WebGPU adapter, syncing it, and measuring GPU busy time with
+ * timestamp queries.
  *
- * One Dawn `GPU` object (the `webgpu` npm package) is created and handed to both: wgrad through
- * `wg.init({ gpu })`, TensorFlow.js through `navigator.gpu` (its WebGPU backend requests its adapter
- * there). Each library gets its own GPUDevice on the same adapter.
+ * The process's Dawn `GPU` object (the `webgpu` npm package) is handed to the library: wgrad through
+ * `wg.init({ gpu })`, TensorFlow.js and jax-js through `navigator.gpu` (their WebGPU backends
+ * request their adapter there). Each library runs in a process of its own (peer-worker.ts).
  *
  * GPU time: `gpuTimer(device)` wraps the device's `queue.submit` while a measured run is active, so
  * that every submit becomes [begin stamp, ...the library's command buffers, end stamp] (empty
@@ -41,7 +41,8 @@ export function gpu(): GPU {
   sharedGpu = create(dawnFlags());
   const g = globalThis as { navigator?: { gpu?: GPU } };
   if (!g.navigator) {
-    Object.defineProperty(globalThis, 'navigator', { value: { gpu: sharedGpu }, configurable: true, writable: true });
+    // jax-js reads navigator.userAgent too.
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: sharedGpu, userAgent: 'Node' }, configurable: true, writable: true });
   } else if (!g.navigator.gpu) {
     try {
       Object.defineProperty(g.navigator, 'gpu', { value: sharedGpu, configurable: true });
@@ -76,7 +77,9 @@ export async function startWgrad(backend: 'webgpu' | 'cpu' = 'webgpu'): Promise<
 
 export interface TfHandle {
   tf: TF;
-  device: GPUDevice;
+  /** The GPUDevice of the WebGPU backend (none on Wasm). */
+  device?: GPUDevice;
+  backend: 'webgpu' | 'wasm';
   adapter: string;
   version: string;
   /** Submits TF.js's pending commands and waits until the device is idle. */
@@ -111,7 +114,7 @@ export async function startTfjs(): Promise<TfHandle> {
     await be.device.queue.onSubmittedWorkDone();
   };
   const info = be.adapterInfo ?? {};
-  return { tf, device: be.device, adapter: [info.vendor, info.architecture].filter(Boolean).join(' / '), version: tf.version_core, sync };
+  return { tf, device: be.device, backend: 'webgpu', adapter: [info.vendor, info.architecture].filter(Boolean).join(' / '), version: tf.version_core, sync };
 }
 
 /**

@@ -1,42 +1,62 @@
 /**
- * The benchmark harness: one row = the same work done by wgrad and by TensorFlow.js (WebGPU backend)
- * on the same adapter, in one process.
+ * The benchmark harness: one row = the same work done by wgrad and by each peer (jax-js, TF.js; see
+ * peers.ts), wgrad in this process, each peer in a process of its own (peer-client.ts).
  *
  * Per row and side: set up (upload inputs), `check()` once (the first run: compiles pipelines and
- * returns values that are compared between the two sides), one warm-up `run()`, then `repeats`
- * timed runs, interleaved wgrad / TF.js (the order alternates every repeat, so a change of machine
- * load hits both sides alike), and the median of each side is reported.
+ * returns values that are compared with wgrad's), one warm-up `run()`, then timed runs, interleaved
+ * across the sides (the order alternates every repeat, so a change of machine load hits all sides
+ * alike), and the median of each side is reported. Each side gets its own number of repeats,
+ * budget / its warm-up time, so that one slow peer does not cut the repeats of the fast ones.
  *
  * Timing is wall clock around `run()`, which enqueues the work and waits until the device has
- * finished it (`wg.sync()` / TF.js: submit + `queue.onSubmittedWorkDone()`); the ratio of a row is
- * the ratio of the wall-clock medians (what a user waits for). Where the adapter has
- * `timestamp-query`, a few extra runs per side are instrumented (gpu.ts brackets every queue submit
- * with two timestamp writes) and their median GPU busy time is reported beside the wall time; these
- * runs are kept out of the wall-clock samples because the instrumentation adds work per submit.
+ * finished it (`wg.sync()` / a peer's own sync); a side in another process times its run there and
+ * returns the time (the message round trip is not counted). The ratio of a row is wgrad's
+ * throughput over the fastest peer's (wall-clock medians: what a user waits for). Where the adapter
+ * has `timestamp-query`, a few extra runs per WebGPU side are instrumented (gpu.ts brackets every
+ * queue submit with two timestamp writes) and their median GPU busy time is reported beside the
+ * wall time; these runs are kept out of the wall-clock samples (the instrumentation adds work per
+ * submit).
  *
- * A side that throws (a kernel that does not exist yet, a device error) fails its row; the suite
- * goes on.
+ * A side that throws (a kernel that does not exist, a device error) fails its row with the message
+ * (shown as "cannot run" in the report); the suite goes on.
  */
 
 export type Metric = 'GFLOP/s' | 'GB/s' | 'ops/s' | 'steps/s';
 export type Group = 'matmul' | 'conv' | 'memory' | 'dispatch' | 'train';
 export const GROUPS: Group[] = ['matmul', 'conv', 'memory', 'dispatch', 'train'];
 
+/** Host time of one training step: the JavaScript that traces, fuses, encodes and submits it. */
+export interface HostSample {
+  /** Milliseconds of the step's synchronous work plus the synchronous part of the sync (the last submit). */
+  hostMs: number;
+  /** Milliseconds waiting for the device after that. */
+  waitMs: number;
+  dispatches: number;
+  submits: number;
+}
+
 /** One side's implementation of a row. */
 export interface SideImpl {
-  /** One timed iteration: enqueue the work and wait until it has finished on the device. */
-  run(): Promise<void>;
-  /** Values compared with the other side (called once, before warm-up; may advance state). */
+  /**
+   * One timed iteration: enqueue the work and wait until it has finished on the device. A side in
+   * another process returns the milliseconds it measured there.
+   */
+  run(): Promise<void | number>;
+  /** Values compared with the other sides (called once, before warm-up; may advance state). */
   check(): Promise<ArrayLike<number>>;
-  dispose(): void;
+  dispose(): void | Promise<void>;
+  /** One run under the side's own GPU timer (a side in another process): wall and GPU ms. */
+  spanRun?(): Promise<{ wallMs: number; gpuMs: number | null }>;
+  /** One run split into host time and device wait (wgrad's training steps). */
+  host?(): Promise<HostSample>;
 }
 
 /** Measures the GPU busy time of `fn` (ms) with timestamp queries, or null when unavailable. */
 export type SpanTimer = (fn: () => Promise<void>) => Promise<number | null>;
 
 export interface Side {
-  /** 'roofline': the run's best copy kernel, timed interleaved with the row (memory rows). */
-  name: 'wgrad' | 'tfjs' | 'roofline';
+  /** 'wgrad', a peer id (peers.ts), or 'roofline': the run's best copy kernel, timed interleaved with the row (memory rows). */
+  name: string;
   /** Units of work per iteration when not the row's (the roofline side moves its own bytes). */
   work?: number;
   /** Builds the row's implementation on this side. */
@@ -67,12 +87,19 @@ export interface RowSpec {
   /** GEMM rows: batch, M, K, N (the CPU ceiling runs the same product in numpy). */
   gemm?: [number, number, number, number];
   wgrad?: () => Promise<SideImpl>;
+  /** TF.js (the same code on its WebGPU and Wasm backends). */
   tfjs?: () => Promise<SideImpl>;
+  /** jax-js (the same code on WebGPU and Wasm, eager or under `jit`). */
+  jax?: () => Promise<SideImpl>;
+  /** Why a peer cannot run this row at all (it is not attempted; the report says so). */
+  cannot?: Record<string, string>;
 }
 
 export interface SideResult {
   ok: boolean;
   error?: string;
+  /** The side cannot run this row at all (RowSpec.cannot; `error` says why); it was not attempted. */
+  cannot?: boolean;
   /** Median wall time of one iteration, ms. */
   ms?: number;
   /** All timed wall times, ms. */
@@ -83,25 +110,46 @@ export interface SideResult {
   value?: number;
   /** Setup + check + warm-up time, ms. */
   firstMs?: number;
+  /** Timed repeats of this side. */
+  repeats?: number;
+  /** The cross-check against the reference side (wgrad, or the first side that ran). */
+  check?: { status: 'ok' | 'FAIL'; relErr: number; detail?: string };
+}
+
+/** Host-time samples of wgrad's training steps (medians). */
+export interface HostResult {
+  hostMs: number;
+  waitMs: number;
+  dispatches: number;
+  submits: number;
+  usPerDispatch: number;
+  samples: number;
 }
 
 export interface RowResult extends Pick<RowSpec, 'group' | 'id' | 'name' | 'shape' | 'metric' | 'work' | 'batch' | 'note' | 'gemm'> {
+  /** The most timed repeats of any side. */
   repeats: number;
   /** GPU time measured in the wall-clock runs themselves (slow rows) rather than in extra runs. */
   gpuTimeFromWallRuns?: boolean;
   wgrad: SideResult;
-  tfjs: SideResult;
+  /** Each peer's result, by peer id (peers.ts); a peer that was not run is absent. */
+  peers: Record<string, SideResult>;
   /** The copy kernel timed between this row's repeats (memory rows; GB/s of the copy). */
   rooflineSide?: SideResult;
-  /** wgrad / TF.js throughput (wall clock). */
+  /** The fastest peer (wall clock) and its throughput. */
+  best?: { peer: string; value: number; gpuMs?: number };
+  /** wgrad / the fastest peer's throughput (wall clock). */
   ratio?: number;
-  /** wgrad / TF.js throughput from the GPU busy times. */
+  /** wgrad / the fastest peer's throughput from the GPU busy times (both WebGPU sides timed). */
   gpuRatio?: number;
+  /** The worst cross-check of the row (each side's own is in its SideResult). */
   check: { status: 'ok' | 'FAIL' | 'n/a'; relErr?: number; tol: number; detail?: string };
+  /** wgrad's host time per step (training rows on WebGPU). */
+  host?: HostResult;
   /** CPU ceiling (PyTorch / OpenBLAS) in the row's metric, where measured. */
   ceiling?: { name: string; value: number; ratio?: number };
-  /** Memory-bound rows: the run's roofline (best copy kernel, GB/s) and wgrad's / TF.js's fraction of it. */
-  roofline?: { gbps: number; wgrad?: number; tfjs?: number };
+  /** Memory-bound rows: the run's roofline (best copy kernel, GB/s) and each side's fraction of it. */
+  roofline?: { gbps: number; wgrad?: number; peers: Record<string, number> };
 }
 
 export interface HarnessOptions {
@@ -113,6 +161,8 @@ export interface HarnessOptions {
   gpuRepeats: number;
   /** Above this warm-up time (ms), the wall-clock runs are instrumented instead of extra runs. */
   instrumentAboveMs: number;
+  /** Host-time samples per training step (sides with `host()`; 0: none). */
+  hostRepeats?: number;
   log: (line: string) => void;
 }
 
@@ -152,107 +202,168 @@ interface Live {
   result: SideResult;
   checkValues?: ArrayLike<number>;
   warmMs?: number;
+  repeats: number;
   samples: number[];
   spans: number[];
 }
 
+/** Wall milliseconds of `fn`, or the milliseconds it returns (a side that timed itself elsewhere). */
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
+  const r = await fn();
+  return typeof r === 'number' ? r : performance.now() - t0;
 }
 
-/** Runs one row on the given sides (wgrad first, TF.js second when both are present). */
-export async function runRow(spec: RowSpec, sides: Side[], opts: HarnessOptions): Promise<RowResult> {
-  const lives: Live[] = sides.map((side) => ({ side, result: { ok: false }, samples: [], spans: [] }));
-  // Set-up, check and one warm-up run, side by side.
-  for (const l of lives) {
-    const t0 = performance.now();
-    try {
-      l.impl = await l.side.make();
-      const checkMs = await timed(async () => (l.checkValues = await l.impl!.check()));
-      // A check of several iterations is a warm-up too; one more run is timed when that is cheap
-      // (the check's time includes pipeline compilation, which would understate the repeats).
-      const perRun = spec.checkRuns ? checkMs / spec.checkRuns : Infinity;
-      l.warmMs = perRun > 5 * opts.instrumentAboveMs && Number.isFinite(perRun) ? perRun : await timed(() => l.impl!.run());
-      l.result.ok = true;
-    } catch (e) {
-      l.result.error = errText(e);
-      opts.log(`    ${l.side.name}: FAILED ${l.result.error}`);
-      try { l.impl?.dispose(); } catch { /* ignore */ }
-      l.impl = undefined;
-    }
-    l.result.firstMs = performance.now() - t0;
+/** Set-up, check and one warm-up run of one side; a failure is recorded on the side. */
+async function prepare(l: Live, spec: RowSpec, opts: HarnessOptions): Promise<void> {
+  const t0 = performance.now();
+  try {
+    l.impl = await l.side.make();
+    const checkMs = await timed(async () => (l.checkValues = await l.impl!.check()));
+    // A check of several iterations is a warm-up too; one more run is timed when that is cheap
+    // (the check's time includes pipeline compilation, which would understate the repeats).
+    const perRun = spec.checkRuns ? checkMs / spec.checkRuns : Infinity;
+    l.warmMs = perRun > 5 * opts.instrumentAboveMs && Number.isFinite(perRun) ? perRun : await timed(() => l.impl!.run());
+    l.result.ok = true;
+  } catch (e) {
+    l.result.error = errText(e);
+    opts.log(`    ${l.side.name}: FAILED ${l.result.error}`);
+    try { await l.impl?.dispose(); } catch { /* ignore */ }
+    l.impl = undefined;
   }
-  const ok = lives.filter((l) => l.result.ok);
-  const slowest = Math.max(1e-3, ...ok.map((l) => l.warmMs!));
+  l.result.firstMs = performance.now() - t0;
+}
+
+/** Timed repeats of a side: budget / its warm-up time, clamped (very slow sides: at least one). */
+function repeatsOf(l: Live, spec: RowSpec, opts: HarnessOptions): number {
+  if (!l.result.ok) return 0;
+  const warm = Math.max(1e-3, l.warmMs!);
   const cap = Math.min(opts.maxRepeats, spec.maxRepeats ?? Infinity);
-  // Very slow rows (seconds per iteration) get at least 2 repeats instead of minRepeats.
-  const floor = slowest > 4000 ? Math.min(2, opts.minRepeats) : opts.minRepeats;
-  const repeats = ok.length ? Math.max(floor, Math.min(cap, Math.round((opts.budgetS * 1000) / slowest))) : 0;
+  const floor = warm > 10_000 ? 1 : warm > 4000 ? Math.min(2, opts.minRepeats) : opts.minRepeats;
+  return Math.max(floor, Math.min(cap, Math.round((opts.budgetS * 1000) / warm)));
+}
+
+const canSpan = (l: Live) => !!(l.side.span || l.impl?.spanRun);
+
+/** One run of a side: wall clock, GPU-timed, or both (slow rows). */
+async function runOnce(l: Live, r: number, mode: 'wall' | 'gpu' | 'both', log: (s: string) => void): Promise<void> {
+  if (!l.result.ok) return;
+  try {
+    if (mode !== 'wall' && canSpan(l)) {
+      let wall = 0;
+      let span: number | null;
+      if (l.impl!.spanRun) ({ wallMs: wall, gpuMs: span } = await l.impl!.spanRun());
+      else span = await l.side.span!(async () => { wall = await timed(() => l.impl!.run()); });
+      if (span !== null) l.spans.push(span);
+      if (mode === 'both') l.samples.push(wall);
+    } else if (mode !== 'gpu') {
+      l.samples.push(await timed(() => l.impl!.run()));
+    }
+  } catch (e) {
+    l.result.ok = false;
+    l.result.error = `during ${mode === 'gpu' ? 'GPU-timed ' : ''}repeat ${r + 1}: ${errText(e)}`;
+    log(`    ${l.side.name}: FAILED ${l.result.error}`);
+  }
+}
+
+/** Runs one row on the given sides (wgrad first when present: it is the cross-check's reference). */
+export async function runRow(spec: RowSpec, sides: Side[], opts: HarnessOptions): Promise<RowResult> {
+  const lives: Live[] = sides.map((side) => ({ side, result: { ok: false }, repeats: 0, samples: [], spans: [] }));
+  for (const l of lives) await prepare(l, spec, opts);
+  const ok = lives.filter((l) => l.result.ok);
+  for (const l of ok) l.repeats = l.result.repeats = repeatsOf(l, spec, opts);
+  const repeats = Math.max(0, ...ok.map((l) => l.repeats));
+  const slowest = Math.max(1e-3, ...ok.map((l) => l.warmMs!));
 
   // Slow rows (seconds per iteration): the wall-clock runs themselves are instrumented with
   // timestamp queries (the added work per submit is far below 1 % there) instead of extra runs.
   const instrumentWall = slowest > opts.instrumentAboveMs;
-  const runOnce = async (l: Live, r: number, mode: 'wall' | 'gpu' | 'both') => {
-    if (!l.result.ok) return;
-    try {
-      if (mode !== 'wall' && l.side.span) {
-        let wall = 0;
-        const span = await l.side.span(async () => {
-          wall = await timed(() => l.impl!.run());
-        });
-        if (span !== null) l.spans.push(span);
-        if (mode === 'both') l.samples.push(wall);
-      } else if (mode !== 'gpu') {
-        l.samples.push(await timed(() => l.impl!.run()));
-      }
-    } catch (e) {
-      l.result.ok = false;
-      l.result.error = `during ${mode === 'gpu' ? 'GPU-timed ' : ''}repeat ${r + 1}: ${errText(e)}`;
-      opts.log(`    ${l.side.name}: FAILED ${l.result.error}`);
-    }
-  };
   // Wall-clock repeats, interleaved; the order alternates.
   for (let r = 0; r < repeats; r++) {
-    for (const l of r % 2 === 0 ? ok : [...ok].reverse()) await runOnce(l, r, instrumentWall ? 'both' : 'wall');
+    for (const l of r % 2 === 0 ? ok : [...ok].reverse()) {
+      if (r < l.repeats) await runOnce(l, r, instrumentWall ? 'both' : 'wall', opts.log);
+    }
   }
   // Otherwise separate runs are instrumented with timestamp queries (they add a little work per
   // submit, which matters for fast rows, so they are kept out of the wall-clock samples).
-  const timedSides = ok.filter((l) => l.side.span);
+  const timedSides = ok.filter((l) => l.result.ok && canSpan(l));
   const gpuRepeats = timedSides.length && !instrumentWall ? Math.max(1, Math.min(opts.gpuRepeats, repeats, Math.round((opts.budgetS * 250) / slowest))) : 0;
   for (let r = 0; r < gpuRepeats; r++) {
-    for (const l of r % 2 === 0 ? timedSides : [...timedSides].reverse()) await runOnce(l, r, 'gpu');
+    for (const l of r % 2 === 0 ? timedSides : [...timedSides].reverse()) await runOnce(l, r, 'gpu', opts.log);
   }
+  const host = await hostSamples(ok, opts);
   for (const l of lives) {
-    try { l.impl?.dispose(); } catch { /* ignore */ }
-    if (l.result.ok && l.samples.length) {
-      l.result.samples = l.samples.map((x) => +x.toFixed(3));
-      l.result.ms = median(l.samples);
-      l.result.value = throughput(spec.metric, l.side.work ?? spec.work, l.result.ms);
-      if (l.spans.length) l.result.gpuMs = median(l.spans);
-    } else if (l.result.ok) {
-      l.result.ok = false;
-      l.result.error = 'no timed repeat';
-    }
+    try { await l.impl?.dispose(); } catch { /* ignore */ }
+    finish(l, spec);
   }
-  const get = (name: Side['name']) => lives.find((l) => l.side.name === name);
-  const w = get('wgrad'), t = get('tfjs'), rf = get('roofline');
-  const none: SideResult = { ok: false, error: 'not run' };
+  return rowResult(spec, lives, repeats, instrumentWall && timedSides.length > 0, host);
+}
+
+/** Host-time samples of the sides that can split a run into host and device time (medians). */
+async function hostSamples(ok: Live[], opts: HarnessOptions): Promise<HostResult | undefined> {
+  const l = ok.find((x) => x.result.ok && x.impl?.host);
+  if (!l || !opts.hostRepeats) return undefined;
+  const xs: HostSample[] = [];
+  try {
+    for (let i = 0; i < opts.hostRepeats; i++) xs.push(await l.impl!.host!());
+  } catch (e) {
+    opts.log(`    ${l.side.name}: host-time sample failed: ${errText(e)}`);
+    return undefined;
+  }
+  const m = (f: (s: HostSample) => number) => median(xs.map(f));
+  const hostMs = m((s) => s.hostMs), dispatches = m((s) => s.dispatches);
+  return { hostMs, waitMs: m((s) => s.waitMs), dispatches, submits: m((s) => s.submits), usPerDispatch: dispatches ? (1000 * hostMs) / dispatches : NaN, samples: xs.length };
+}
+
+/** A side's medians and throughput from its samples. */
+function finish(l: Live, spec: RowSpec): void {
+  if (l.result.ok && l.samples.length) {
+    l.result.samples = l.samples.map((x) => +x.toFixed(3));
+    l.result.ms = median(l.samples);
+    l.result.value = throughput(spec.metric, l.side.work ?? spec.work, l.result.ms);
+    if (l.spans.length) l.result.gpuMs = median(l.spans);
+  } else if (l.result.ok) {
+    l.result.ok = false;
+    l.result.error = 'no timed repeat';
+  }
+}
+
+/** The row's result: every side, the fastest peer, wgrad's ratio to it, and the cross-checks. */
+function rowResult(spec: RowSpec, lives: Live[], repeats: number, gpuTimeFromWallRuns: boolean, host: HostResult | undefined): RowResult {
+  const w = lives.find((l) => l.side.name === 'wgrad');
+  const rf = lives.find((l) => l.side.name === 'roofline');
+  const peerLives = lives.filter((l) => l !== w && l !== rf);
   const res: RowResult = {
     group: spec.group, id: spec.id, name: spec.name, shape: spec.shape, metric: spec.metric, work: spec.work,
-    batch: spec.batch, note: spec.note, gemm: spec.gemm, repeats, gpuTimeFromWallRuns: instrumentWall && timedSides.length > 0,
-    wgrad: w?.result ?? none, tfjs: t?.result ?? none, rooflineSide: rf?.result,
-    check: { status: 'n/a', tol: spec.tol },
+    batch: spec.batch, note: spec.note, gemm: spec.gemm, repeats, gpuTimeFromWallRuns,
+    wgrad: w?.result ?? { ok: false, error: 'not run' },
+    peers: Object.fromEntries(peerLives.map((l) => [l.side.name, l.result])), rooflineSide: rf?.result,
+    check: { status: 'n/a', tol: spec.tol }, host,
   };
-  if (res.wgrad.value && res.tfjs.value) res.ratio = res.wgrad.value / res.tfjs.value;
-  if (res.wgrad.gpuMs && res.tfjs.gpuMs) res.gpuRatio = res.tfjs.gpuMs / res.wgrad.gpuMs;
-  if (w?.checkValues && t?.checkValues) {
-    const err = relError(w.checkValues, t.checkValues);
-    res.check = { status: err <= spec.tol ? 'ok' : 'FAIL', relErr: err, tol: spec.tol };
-    if (w.checkValues.length <= 4) {
-      res.check.detail = `wgrad ${Array.from(w.checkValues, (x) => x.toPrecision(6)).join(', ')}; tfjs ${Array.from(t.checkValues, (x) => x.toPrecision(6)).join(', ')}`;
+  for (const l of peerLives) {
+    if (l.result.value !== undefined && (!res.best || l.result.value > res.best.value)) res.best = { peer: l.side.name, value: l.result.value, gpuMs: l.result.gpuMs };
+  }
+  if (res.wgrad.value && res.best) res.ratio = res.wgrad.value / res.best.value;
+  if (res.wgrad.gpuMs && res.best?.gpuMs) res.gpuRatio = res.best.gpuMs / res.wgrad.gpuMs;
+  crossCheck(spec, w?.checkValues ? w : peerLives.find((l) => l.checkValues), peerLives, res);
+  return res;
+}
+
+/** Compares every side's check values with the reference side's; the row's check is the worst. */
+function crossCheck(spec: RowSpec, ref: Live | undefined, peers: Live[], res: RowResult): void {
+  if (!ref?.checkValues) return;
+  const fmtVals = (v: ArrayLike<number>) => Array.from(v, (x) => x.toPrecision(6)).join(', ');
+  for (const l of peers) {
+    if (l === ref || !l.checkValues) continue;
+    const err = relError(l.checkValues, ref.checkValues);
+    l.result.check = { status: err <= spec.tol ? 'ok' : 'FAIL', relErr: err };
+    if (ref.checkValues.length <= 4) l.result.check.detail = fmtVals(l.checkValues);
+    if (res.check.status !== 'FAIL' && (res.check.relErr === undefined || err > res.check.relErr || l.result.check.status === 'FAIL')) {
+      res.check = { status: l.result.check.status, relErr: err, tol: spec.tol };
     }
   }
-  return res;
+  if (res.check.status !== 'n/a' && ref.checkValues.length <= 4) {
+    const parts = [`${ref.side.name} ${fmtVals(ref.checkValues)}`, ...peers.filter((l) => l.result.check?.detail).map((l) => `${l.side.name} ${l.result.check!.detail}`)];
+    res.check.detail = parts.join('; ');
+  }
 }

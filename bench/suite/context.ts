@@ -1,8 +1,10 @@
-/** What the row builders get: the two libraries (either may be missing) and the suite's mode. */
+/** What the row builders get: the libraries of this process (any may be missing) and the suite's mode. */
 import type { SideImpl } from '../harness.js';
 import type { TfHandle, WG } from '../gpu.js';
+import type { JaxHandle } from '../peers.js';
 import type { Tensor } from '../../src/node.js';
 import type * as TFNS from '@tensorflow/tfjs-core';
+import type { Array as JaxArray } from '@jax-js/jax';
 
 export interface Ctx {
   wg?: WG;
@@ -10,7 +12,13 @@ export interface Ctx {
   wgError?: string;
   tf?: TfHandle;
   tfError?: string;
+  jax?: JaxHandle;
   quick: boolean;
+}
+
+export function needJax(ctx: Ctx): JaxHandle {
+  if (!ctx.jax) throw new Error('jax-js is not loaded in this process');
+  return ctx.jax;
 }
 
 export function needWg(ctx: Ctx): WG {
@@ -69,6 +77,36 @@ export function tfFn(h: TfHandle, inputs: TFNS.Tensor[], f: () => TFNS.Tensor | 
     dispose() {
       tf.dispose(inputs);
       onDispose?.();
+    },
+  };
+}
+
+/**
+ * The same for jax-js, in its ownership idiom: `f` takes the inputs as arguments and consumes them
+ * (each run passes new references, `x.ref`); under `jit` (JaxHandle.jit) `f` is traced once.
+ */
+export function jaxFn(h: JaxHandle, inputs: JaxArray[], f: (...xs: JaxArray[]) => JaxArray | JaxArray[], post?: (vals: Float32Array[]) => Float32Array): SideImpl {
+  const { jax } = h;
+  const jitted = h.jit ? jax.jit(f) : undefined;
+  const fn = jitted ?? f;
+  const outputs = () => {
+    const y = fn(...inputs.map((x) => x.ref));
+    return Array.isArray(y) ? y : [y];
+  };
+  return {
+    async run() {
+      const ys = outputs();
+      await jax.blockUntilReady(ys);
+      jax.tree.dispose(ys);
+    },
+    async check() {
+      const ys = outputs();
+      const vals = await Promise.all(ys.map(async (y) => (await y.data()) as Float32Array));
+      return post ? post(vals) : vals.length === 1 ? vals[0] : concat(vals);
+    },
+    dispose() {
+      jax.tree.dispose(inputs);
+      jitted?.dispose();
     },
   };
 }

@@ -2,16 +2,19 @@
  * Kernel-level rows: matmul (GFLOP/s), conv2d forward and forward+backward (GFLOP/s), elementwise
  * chains and reductions (GB/s), and many tiny ops in a row (ops/s).
  *
- * Layouts: each library runs in its own native layout (wgrad NCHW / OIHW, TF.js NHWC / HWIO); the
- * inputs are the same numbers, converted on the host, and TF.js's results are converted back before
- * the cross-check.
+ * Layouts: each library runs in its own native layout (wgrad and jax-js NCHW / OIHW, TF.js NHWC /
+ * HWIO); the inputs are the same numbers, converted on the host, and TF.js's results are converted
+ * back before the cross-check. jax-js functions take their inputs as arguments and consume them
+ * (its `.ref` ownership), so that `jit` can trace them.
  */
 import type { RowSpec } from '../harness.js';
 import type { TfHandle, WG } from '../gpu.js';
 import type { Tensor } from '../../src/node.js';
 import type * as TFNS from '@tensorflow/tfjs-core';
+import type { Array as JaxArray } from '@jax-js/jax';
+import type { JaxModule } from '../peers.js';
 import { convGemmRows } from './conv-gemm.js';
-import { type Ctx, needTf, needWg, tfFn, wgFn } from './context.js';
+import { type Ctx, jaxFn, needJax, needTf, needWg, tfFn, wgFn } from './context.js';
 import { hwioToOihw, nchwToNhwc, nhwcToNchw, oihwToHwio, uniform } from './data.js';
 
 // ---------------------------------------------------------------- matmul
@@ -32,6 +35,11 @@ function matmulRow(ctx: Ctx, id: string, name: string, b: number, m: number, k: 
       const h = needTf(ctx);
       const A = h.tf.tensor(aData, aShape), B = h.tf.tensor(bData, bShape);
       return tfFn(h, [A, B], () => h.tf.matMul(A, B));
+    },
+    jax: async () => {
+      const h = needJax(ctx);
+      const np = h.jax.numpy;
+      return jaxFn(h, [np.array(aData).reshape(aShape), np.array(bData).reshape(bShape)], (a, b) => np.matmul(a, b));
     },
   };
 }
@@ -101,8 +109,26 @@ function convRow(ctx: Ctx, s: ConvShape, backward: boolean): RowSpec {
         return out;
       });
     },
+    jax: async () => {
+      const h = needJax(ctx);
+      const { numpy: np, lax, vjp } = h.jax;
+      const X = np.array(x).reshape([s.n, s.c, s.h, s.w]), W = np.array(wt).reshape([s.o, s.c, s.k, s.k]);
+      const conv = (a: JaxArray, b: JaxArray) => lax.convGeneralDilated(a, b, [s.stride, s.stride], [[s.pad, s.pad], [s.pad, s.pad]]);
+      if (!backward) return jaxFn(h, [X, W], conv);
+      return jaxFn(h, [X, W, np.array(gy).reshape([s.n, s.o, ho, wo])], (a, b, g) => {
+        const [y, back] = vjp(conv, [a, b]);
+        y.dispose();
+        const grads = back(g);
+        back.dispose();
+        return grads;
+      });
+    },
+    cannot: backward ? { 'tfjs-wasm': TFJS_WASM_NO_CONV_GRAD } : undefined,
   };
 }
+
+/** TF.js's Wasm backend registers no kernel for the gradient of a convolution's weights. */
+export const TFJS_WASM_NO_CONV_GRAD = 'TF.js Wasm has no Conv2DBackpropFilter kernel (the weight gradient of conv2d)';
 
 export function convRows(ctx: Ctx): RowSpec[] {
   const cnnN = ctx.quick ? 64 : 256, resN = ctx.quick ? 32 : 64;
@@ -169,6 +195,23 @@ function memRow(ctx: Ctx, kind: 'chain' | 'sum' | 'softmax' | 'layernorm', n: nu
       }[kind];
       return tfFn(h, [X, G, B], f);
     },
+    jax: async () => {
+      const h = needJax(ctx);
+      const { numpy: np, nn } = h.jax;
+      const X = np.array(x).reshape(kind === 'chain' || kind === 'sum' ? [n] : [rows, cols]);
+      const f = {
+        chain: (a: JaxArray) => np.tanh(a.ref.mul(1.5).add(0.5)).mul(a),
+        sum: (a: JaxArray) => np.sum(a),
+        softmax: (a: JaxArray) => nn.softmax(a, -1),
+        layernorm: (a: JaxArray, g: JaxArray, b: JaxArray) => {
+          const mu = np.mean(a.ref, -1, { keepdims: true });
+          const v = np.var_(a.ref, -1, { keepdims: true });
+          return a.sub(mu).div(np.sqrt(v.add(1e-5))).mul(g).add(b);
+        },
+      }[kind];
+      if (kind !== 'layernorm') return jaxFn(h, [X], f as (a: JaxArray) => JaxArray);
+      return jaxFn(h, [X, np.array(gamma), np.array(beta)], f);
+    },
   };
 }
 
@@ -193,6 +236,7 @@ interface ReductionSpec {
   outN: number;
   wg: (wg: WG, x: Tensor) => Tensor;
   tf: (tf: TfHandle['tf'], x: TFNS.Tensor) => TFNS.Tensor;
+  jax: (jax: JaxModule, x: JaxArray) => JaxArray;
   /** TF.js's output back to wgrad's layout. */
   back?: (y: Float32Array) => Float32Array;
 }
@@ -215,6 +259,10 @@ function reductionRow(ctx: Ctx, r: ReductionSpec): RowSpec {
       const X = nhwc ? h4.tf.tensor4d(nchwToNhwc(x, b, c, h, w), [b, h, w, c]) : h4.tf.tensor(x, r.shape);
       return tfFn(h4, [X], () => r.tf(h4.tf, X), r.back ? ([y]) => r.back!(y) : undefined);
     },
+    jax: async () => {
+      const h = needJax(ctx);
+      return jaxFn(h, [h.jax.numpy.array(x).reshape(r.shape)], (a) => r.jax(h.jax, a));
+    },
   };
 }
 
@@ -223,20 +271,21 @@ function reductionRows(ctx: Ctx): RowSpec[] {
   const side = ctx.quick ? 2048 : 4096, cnnN = ctx.quick ? 64 : 256;
   const [pc, ph] = [32, 28];
   const specs: ReductionSpec[] = [
-    { id: 'mem.sum.rows', name: 'sum over the last axis', shape: [side, side], outN: side, wg: (wg, x) => wg.sum(x, 1), tf: (tf, x) => tf.sum(x, 1) },
-    { id: 'mem.sum.cols', name: 'sum over the first axis', shape: [side, side], outN: side, wg: (wg, x) => wg.sum(x, 0), tf: (tf, x) => tf.sum(x, 0) },
+    { id: 'mem.sum.rows', name: 'sum over the last axis', shape: [side, side], outN: side, wg: (wg, x) => wg.sum(x, 1), tf: (tf, x) => tf.sum(x, 1), jax: (jax, x) => jax.numpy.sum(x, 1) },
+    { id: 'mem.sum.cols', name: 'sum over the first axis', shape: [side, side], outN: side, wg: (wg, x) => wg.sum(x, 0), tf: (tf, x) => tf.sum(x, 0), jax: (jax, x) => jax.numpy.sum(x, 0) },
     {
       id: 'mem.biasgrad.conv', name: 'bias gradient, conv (sum over N, H, W)', shape: [cnnN, pc, ph, ph], outN: pc,
-      wg: (wg, x) => wg.sum(x, [0, 2, 3]), tf: (tf, x) => tf.sum(x, [0, 1, 2]),
+      wg: (wg, x) => wg.sum(x, [0, 2, 3]), tf: (tf, x) => tf.sum(x, [0, 1, 2]), jax: (jax, x) => jax.numpy.sum(x, [0, 2, 3]),
     },
     {
       id: 'mem.biasgrad.linear', name: 'bias gradient, linear (sum over the batch)', shape: [ctx.quick ? 2048 : 8192, 512], outN: 512,
-      wg: (wg, x) => wg.sum(x, 0), tf: (tf, x) => tf.sum(x, 0),
+      wg: (wg, x) => wg.sum(x, 0), tf: (tf, x) => tf.sum(x, 0), jax: (jax, x) => jax.numpy.sum(x, 0),
     },
     {
       id: 'mem.maxpool', name: 'max pooling 2×2', shape: [cnnN, pc, ph, ph], outN: (cnnN * pc * ph * ph) / 4,
       wg: (wg, x) => wg.nn.maxPool2d(x, { kernel: 2 }),
       tf: (tf, x) => tf.maxPool(x as TFNS.Tensor4D, 2, 2, 'valid'),
+      jax: (jax, x) => jax.lax.reduceWindow(x, jax.numpy.max, [2, 2], [2, 2]),
       back: (y) => nhwcToNchw(y, cnnN, pc, ph / 2, ph / 2),
     },
   ];
@@ -252,7 +301,7 @@ export function dispatchRows(ctx: Ctx): RowSpec[] {
   return [{
     group: 'dispatch', id: 'dispatch.tiny', name: 'tiny ops in a row',
     shape: `${ops} × (add | mul) on [${n}]`, metric: 'ops/s', work: ops, tol: 1e-4,
-    note: 'TF.js with WEBGPU_CPU_FORWARD off for this row, so that its ops run on the GPU too',
+    note: 'TF.js WebGPU with WEBGPU_CPU_FORWARD off for this row, so that its ops run on the GPU too; jax-js under jit fuses the chain into one kernel',
     wgrad: async () => {
       const wg = needWg(ctx);
       const X = wg.tensor(x), A = wg.tensor([1.001]), B = wg.tensor([0.999]);
@@ -265,14 +314,26 @@ export function dispatchRows(ctx: Ctx): RowSpec[] {
     tfjs: async () => {
       const h = needTf(ctx);
       const { tf } = h;
-      const before = tf.env().getBool('WEBGPU_CPU_FORWARD');
-      tf.env().set('WEBGPU_CPU_FORWARD', false);
+      // The flag exists only where the WebGPU backend is loaded.
+      const webgpu = h.backend === 'webgpu';
+      const before = webgpu && tf.env().getBool('WEBGPU_CPU_FORWARD');
+      if (webgpu) tf.env().set('WEBGPU_CPU_FORWARD', false);
       const X = tf.tensor1d(x), A = tf.tensor1d([1.001]), B = tf.tensor1d([0.999]);
       return tfFn(h, [X, A, B], () => {
         let y = X;
         for (let i = 0; i < ops; i++) y = i % 2 ? tf.mul(y, B) : tf.add(y, A);
         return y;
-      }, undefined, () => tf.env().set('WEBGPU_CPU_FORWARD', before));
+      }, undefined, () => webgpu && tf.env().set('WEBGPU_CPU_FORWARD', before));
+    },
+    jax: async () => {
+      const h = needJax(ctx);
+      const np = h.jax.numpy;
+      return jaxFn(h, [np.array(x), np.array([1.001]), np.array([0.999])], (y, a, b) => {
+        for (let i = 0; i < ops; i++) y = i % 2 ? y.mul(b.ref) : y.add(a.ref);
+        a.dispose();
+        b.dispose();
+        return y;
+      });
     },
   }];
 }

@@ -6,6 +6,8 @@
  *          ntXent), and `wg.optim.sgd` + `wg.optim.applyUpdates`, the step in `wg.tidy`.
  *  TF.js:  `tf.variableGrads` over tf.Variables, then `v.assign(v − lr·g)` in `tf.tidy` (what
  *          tf.train.sgd does).
+ *  jax-js: a pure step function (valueAndGrad over the parameter list, SGD with its `.ref`
+ *          ownership; train-jax.ts), whole under `jax.jit` for the jit peers.
  *
  * Both start from the same host-generated weights and data (converted to each library's layout),
  * so the cross-check compares the losses of the first two steps (the second one depends on the
@@ -26,9 +28,14 @@
 import type { RowSpec, SideImpl } from '../harness.js';
 import type { Tensor } from '../../src/node.js';
 import type * as TFNS from '@tensorflow/tfjs-core';
-import { type Ctx, needTf, needWg } from './context.js';
+import { type Ctx, needJax, needTf, needWg } from './context.js';
+import { cnnLogits, jaxTrainer, mlpLogits, ntXent as jaxNtXent, sgdStep, sslEncoder, xent as jaxXent } from './train-jax.js';
+import type { Array as JaxArray } from '@jax-js/jax';
 import { flattenRowsChwToHwc, he, labels, nchwToNhwc, normal, oihwToHwio, oneHot, uniform } from './data.js';
 import type { TfHandle, WG } from '../gpu.js';
+import type { JaxModule } from '../peers.js';
+import type { JaxStep } from './train-jax.js';
+import { TFJS_WASM_NO_CONV_GRAD } from './ops.js';
 
 type TfT = TFNS.Tensor;
 
@@ -71,8 +78,9 @@ function denseParam(i: number, o: number, seed: number, flatten?: [number, numbe
  * A wgrad SGD trainer over the pytree `build(tensors)` (tensors in `defs` order). `prepare` runs
  * before the gradient, outside its trace (the views; the RoCL attack), and returns extra inputs.
  */
-function wgTrainer<P>(wg: WG, defs: ParamDef[], build: (t: Tensor[]) => P, consts: Tensor[], lr: number,
-  loss: (p: P, extra: Tensor[]) => Tensor, prepare?: (p: P) => Tensor[]): SideImpl {
+async function wgTrainer<P>(wg: WG, defs: ParamDef[], build: (t: Tensor[]) => P, consts: Tensor[], lr: number,
+  loss: (p: P, extra: Tensor[]) => Tensor, prepare?: (p: P) => Tensor[]): Promise<SideImpl> {
+  const stats = await runtimeStats();
   let params = build(defs.map((d) => wg.tensor(d.data, { shape: d.shape })));
   const opt = wg.optim.sgd({ lr });
   let state = opt.init(params);
@@ -105,12 +113,33 @@ function wgTrainer<P>(wg: WG, defs: ParamDef[], build: (t: Tensor[]) => P, const
       }
       return out;
     },
+    // Host time: the step's JavaScript (trace, fuse, encode, the submits of full batches) and the
+    // synchronous start of wg.sync() (realizing what is pending, the last submit), apart from the
+    // wait for the device that follows.
+    host: stats && (async () => {
+      const d0 = stats.dispatches, s0 = stats.submits;
+      const t0 = performance.now();
+      const l = step();
+      const done = wg.sync();
+      const t1 = performance.now();
+      await done;
+      const t2 = performance.now();
+      l.dispose();
+      return { hostMs: t1 - t0, waitMs: t2 - t1, dispatches: stats.dispatches - d0, submits: stats.submits - s0 };
+    }),
     dispose() {
       wg.dispose(params);
       wg.dispose(state);
       wg.dispose(consts);
     },
   };
+}
+
+/** The WebGPU runtime's counters (dispatches, submits), read-only; undefined on the CPU backend. */
+async function runtimeStats(): Promise<{ dispatches: number; submits: number } | undefined> {
+  // Imported here, like wgrad itself (gpu.ts), so that the suite loads where wgrad cannot.
+  const engine = await import('../../src/tensor/engine.js');
+  return (engine.backend() as unknown as { runtime?: { stats?: { dispatches: number; submits: number } } }).runtime?.stats;
 }
 
 let varCounter = 0;
@@ -202,6 +231,12 @@ function mlpRow(ctx: Ctx, batch: number): RowSpec {
         return tfXent(tf, hdn, Y);
       });
     },
+    jax: async () => {
+      const h = needJax(ctx);
+      const { jax } = h, np = jax.numpy;
+      const data = [np.array(x).reshape([batch, 784]), np.array(y1h).reshape([batch, 10])];
+      return jaxTrainer(h, defs, data, lr, sgdStep(jax, lr, (p, X, Y) => jaxXent(jax, mlpLogits(jax, p, X), Y)));
+    },
   };
 }
 
@@ -234,6 +269,13 @@ function cnnRow(ctx: Ctx, batch: number): RowSpec {
         return tfXent(tf, tf.add(tf.matMul(hdn, p[6]), p[7]), Y);
       });
     },
+    jax: async () => {
+      const h = needJax(ctx);
+      const { jax } = h, np = jax.numpy;
+      const data = [np.array(x).reshape([batch, 1, 28, 28]), np.array(y1h).reshape([batch, 10])];
+      return jaxTrainer(h, defs, data, lr, sgdStep(jax, lr, (p, X, Y) => jaxXent(jax, cnnLogits(jax, p, X), Y)));
+    },
+    cannot: { 'tfjs-wasm': TFJS_WASM_NO_CONV_GRAD },
   };
 }
 
@@ -339,6 +381,48 @@ function sslRow(ctx: Ctx, kind: 'simclr' | 'rocl', b: number): RowSpec {
         return tf.add(loss, tfNtxent(tf, tf.concat([za, z2], 0), NE, P)) as TFNS.Scalar;
       }, prepare);
     },
+    jax: async () => {
+      const h = needJax(ctx);
+      const np = h.jax.numpy, shape = [b, 3, 32, 32], m = 2 * b;
+      const data = [x, n1, n2, ...(rocl ? [d0] : [])].map((a) => np.array(a).reshape(shape));
+      data.push(np.array(negEye).reshape([m, m]), np.array(pos).reshape([m, m]));
+      return jaxTrainer(h, defs, data, lr, jaxSslStep(h.jax, rocl, b, lr));
+    },
+    cannot: { 'tfjs-wasm': TFJS_WASM_NO_CONV_GRAD },
+  };
+}
+
+/**
+ * The SimCLR / RoCL step in jax-js: views and (RoCL) the PGD attack outside the gradient of the
+ * parameters, then SGD on NT-Xent(v1, v2) [+ NT-Xent(x_adv, v2)]. Data: x, noise 1, noise 2,
+ * [the attack's random start], the NT-Xent masks.
+ */
+function jaxSslStep(jax: JaxModule, rocl: boolean, b: number, lr: number): JaxStep {
+  const np = jax.numpy, ref = jax.tree.ref;
+  const nt = (z: JaxArray, ne: JaxArray, ps: JaxArray) => jaxNtXent(jax, z, ne, ps, TAU);
+  const loss = (p: JaxArray[], v1: JaxArray, v2: JaxArray, ne: JaxArray, ps: JaxArray, xa?: JaxArray) => {
+    const z = sslEncoder(jax, rocl ? ref(p) : p, np.concatenate([v1, v2], 0));
+    if (!xa) return nt(z, ne, ps);
+    const z2 = z.ref.slice([b, 2 * b]);
+    const clean = nt(z, ne.ref, ps.ref);
+    return clean.add(nt(np.concatenate([sslEncoder(jax, p, xa), z2], 0), ne, ps));
+  };
+  const sgd = sgdStep(jax, lr, loss as (p: JaxArray[], ...d: JaxArray[]) => JaxArray);
+  const attackGrad = jax.grad((xa: JaxArray, p: JaxArray[], z2: JaxArray, ne: JaxArray, ps: JaxArray) =>
+    nt(np.concatenate([sslEncoder(jax, p, xa), z2], 0), ne, ps));
+  return (p, ...data) => {
+    const [X, N1, N2] = data, [ne, ps] = data.slice(-2);
+    const v1 = np.clip(X.ref.add(N1), 0, 1), v2 = np.clip(X.add(N2), 0, 1);
+    if (!rocl) return sgd(p, v1, v2, ne, ps);
+    const z2 = sslEncoder(jax, ref(p), v2.ref);
+    const lo = np.maximum(v1.ref.sub(EPS), 0), hi = np.minimum(v1.ref.add(EPS), 1);
+    let xa = np.minimum(np.maximum(v1.ref.add(data[3]), lo.ref), hi.ref);
+    for (let s = 0; s < ATTACK_STEPS; s++) {
+      const g = attackGrad(xa.ref, ref(p), z2.ref, ne.ref, ps.ref);
+      xa = np.minimum(np.maximum(xa.add(np.sign(g).mul(ALPHA)), lo.ref), hi.ref);
+    }
+    jax.tree.dispose([lo, hi, z2]);
+    return sgd(p, v1, v2, ne, ps, xa);
   };
 }
 
