@@ -17,6 +17,7 @@ import type { ComputePrim, PrimParams } from '../src/core/prims.js';
 import { broadcastShapes, contiguousStrides } from '../src/core/shape.js';
 import * as wg from '../src/index.js';
 import { init } from '../src/init.js';
+import { BACKEND_FLAG, startBackend } from '../src/cli/backend.js';
 import {
   buildStrided, compareArrays, contiguousLayout, gens, getCpu, layoutArb, shapeArb, withSpecials, type Layout, type Tolerance,
 } from './helpers/gpu.js';
@@ -128,6 +129,11 @@ describe('wasm backend selection and memory', () => {
       if (prev === undefined) delete process.env.WGRAD_BACKEND; else process.env.WGRAD_BACKEND = prev;
     }
     await expect(init({ backend: 'wasmx' as 'wasm' })).rejects.toThrow('"webgpu", "cpu" or "wasm"');
+  });
+
+  it('the CLI accepts --backend wasm and names it', async () => {
+    expect(BACKEND_FLAG.choices).toContain('wasm');
+    expect(await startBackend('wasm')).toMatch(/^the wasm backend \(WebAssembly SIMD128/);
   });
 
   it('a training-like loop holds memory flat', async () => {

@@ -11,7 +11,7 @@
  * broadcast batch axes); for elementwise kernels it is one memcpy per operand. The arena grows to
  * the largest call and is reused, so a loop of equal shapes holds memory flat.
  *
- * Accelerated (everything else is the CPU reference rule, see README "Backends"):
+ * Accelerated (every other primitive, and these on other dtypes, runs the CPU reference rule):
  *   matmul                       float32, batched, any strides: packed 4 × 8 register-blocked GEMM
  *   add sub mul div maximum minimum   float32 operands: f32x4, bit-exact with the reference
  *

@@ -1,0 +1,26 @@
+/**
+ * The gradient suites that exercise matmul and the binary ops (test/grad-linalg-nn.test.ts,
+ * test/grad-elementwise.test.ts), run again with the wasm backend in place of the CPU reference:
+ * `init({ backend: 'cpu' })` is redirected to 'wasm' for this file only. The finite differences
+ * still run on checkGrads' own float64 CPU backend, so the analytic gradients computed here by the
+ * Wasm kernels are checked against the reference.
+ */
+import { expect, it, vi } from 'vitest';
+import { WasmBackend } from '../src/backends/wasm/backend.js';
+import { backendInfo } from '../src/init.js';
+
+vi.mock('../src/init.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../src/init.js')>();
+  return { ...real, init: (opts: Parameters<typeof real.init>[0] = {}) => real.init({ ...opts, backend: opts.backend === 'cpu' ? 'wasm' : opts.backend }) };
+});
+
+const kernelCalls = vi.spyOn(WasmBackend.prototype as unknown as { runKernel: (prim: string) => unknown }, 'runKernel');
+
+await import('./grad-linalg-nn.test.js');
+await import('./grad-elementwise.test.js');
+
+it('ran on the wasm backend, through its matmul and binary kernels', () => {
+  expect(backendInfo().backend).toBe('wasm');
+  const prims = new Set(kernelCalls.mock.calls.map(([prim]) => prim));
+  for (const p of ['matmul', 'add', 'mul', 'div', 'maximum']) expect(prims).toContain(p);
+});
