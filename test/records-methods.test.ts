@@ -86,6 +86,20 @@ describe('a method added by one record', () => {
     expect(other.stderr).toMatch(/sigma = 0\.1, not 0\.2 \(an option of tiny: --tiny-sigma\)/);
   }, 120_000);
 
+  it('a run stored with another version of the method\'s state is refused on --resume, and still evaluates', async () => {
+    const run = join(dir, 'tiny-old');
+    expect((await wgrad('train', ...tiny(), '--out', run, '--stop-after', '1')).status).toBe(0);
+    const path = join(run, 'checkpoint.safetensors');
+    const { tree } = await io.loadCheckpoint<{ config: Record<string, unknown> }>(path);
+    tree.config.methodVersion = 5; // as if tiny's stored state had changed since
+    await io.saveCheckpoint(path, tree);
+    const r = await wgrad('train', ...tiny(), '--out', run, '--resume');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/tiny's state of version 5, but tiny now keeps version 1 \(it changed since\): train a new run/);
+    const e = await wgrad('eval', '--checkpoint', run, '--probe-epochs', '1', '--robust-limit', '4', '--steps', '1', '--knn-k', '3');
+    expect(e.status, e.stderr).toBe(0);
+  }, 120_000);
+
   it('its flag is checked against its bounds before any work, and other methods refuse it', async () => {
     const out = join(dir, 'never');
     const bad = await wgrad('train', ...tiny(), '--tiny-sigma', '2', '--out', out);

@@ -16,6 +16,8 @@ import type { Domain, HostDataset, Preprocessing } from './data.js';
 export interface RunConfig {
   /** The method's record name (src/ssl/methods.ts). */
   method: string;
+  /** The version of the method's stored state (its record's; absent: 1). */
+  methodVersion?: number;
   /** β of the robustness regularizer (0: off). */
   regularizer: number;
   data: string;
@@ -129,6 +131,8 @@ function firstDifference(a: object | undefined, b: object | undefined, keys: rea
 export function resumeProblem(stored: RunConfig, cfg: RunConfig): string | undefined {
   const says = (k: string, a: object | undefined, b: object | undefined, whose = '') =>
     `${k} = ${JSON.stringify((a as Record<string, unknown> | undefined)?.[k])}, not ${JSON.stringify((b as Record<string, unknown> | undefined)?.[k])}${whose}`;
+  const [was, is] = [stored.methodVersion ?? 1, cfg.methodVersion ?? 1];
+  if (was !== is) return `${cfg.method}'s state of version ${was}, but ${cfg.method} now keeps version ${is} (it changed since): train a new run (this one's encoder can still be evaluated)`;
   const k = firstDifference(stored, cfg, commonFixed(cfg));
   if (k) return says(k, stored, cfg);
   const record = ssl.methodRecord(cfg.method);

@@ -111,7 +111,7 @@ export function runConfig(a: Parsed, method: ssl.AnyMethod, regularizer: number,
   const optimizer = (a.optimizer as RunConfig['optimizer'] | undefined) ?? method.optimizer;
   const encoder = checkDomain(command, method, a.encoder as string | undefined, ds);
   return {
-    method: method.name, regularizer,
+    method: method.name, methodVersion: method.version, regularizer,
     data: normalizeDataSpec(a.data as string), domain: ds.domain, trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined,
     epochs: a.epochs as number, batch: a.batch as number, seed: a.seed as number,
     encoder, width: a.width as number, hidden: encoder === 'mlp' ? (a.hidden as number[]) : undefined,

@@ -152,6 +152,8 @@ export const IDAA: MethodRecord<IdaaSettings> = {
   encoders: ['cnn', 'resnet'],
   optimizer: 'adam',
   resnetHead: { projHidden: 512, projDim: 64 },
+  // 2: the VAE after the official vae.py (other layers than version 1's), trained to convergence.
+  version: 2,
   defaults: {
     ...AUGMENT_GROUP.defaults, eps: IDAA_DEFAULTS.eps, vaeLr: VAE_TRAIN_DEFAULTS.lr, vaeBatch: VAE_TRAIN_DEFAULTS.batch,
     vaeMaxEpochs: VAE_TRAIN_DEFAULTS.maxEpochs, vaeTolerance: VAE_TRAIN_DEFAULTS.tolerance, vaePatience: VAE_TRAIN_DEFAULTS.patience,

@@ -91,6 +91,12 @@ export interface MethodRecord<O extends object = Record<string, unknown>, S exte
    * the code did then (default: the option's default). E.g. APLR's generator schedule was constant.
    */
   before?: Partial<O>;
+  /**
+   * The version of what the method stores (its own state, its pretrained model), raised when a change
+   * makes older stored state unusable by its step: runs stored with another version are refused on
+   * --resume (their encoders can still be evaluated). Default 1.
+   */
+  version?: number;
   /** Options that must match when a run is resumed (default: every option). */
   resume?: readonly (keyof O & string)[];
   /** The model configuration it needs on top of the encoder's (IDAA: BN branches; APLR: projDim = featureDim). */
