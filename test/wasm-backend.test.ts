@@ -3,7 +3,7 @@
  * WebGPU kernel tests' generators (test/helpers/gpu.ts): matmul on random shapes (ranks 2–4,
  * broadcast batch axes, transposed / flipped / strided / broadcast views, dims that are not
  * multiples of the 4 × 8 tile, K beyond one k block, M beyond one row block), NaN / ±∞ / −0, with
- * and without relaxed-SIMD FMA; the SIMD binary ops bit-exact on broadcast and strided operands
+ * and without relaxed-SIMD FMA; conv2d (im2col + GEMM) on random geometry with groups and specials; the SIMD binary ops bit-exact on broadcast and strided operands
  * with specials; a delegated primitive; selection through init / WGRAD_BACKEND; flat memory in a
  * loop.
  */
@@ -14,7 +14,7 @@ import { WasmBackend } from '../src/backends/wasm/backend.js';
 import { hasRelaxedSimd } from '../src/backends/wasm/kernels.js';
 import type { OutputSpec, View } from '../src/core/backend.js';
 import type { ComputePrim, PrimParams } from '../src/core/prims.js';
-import { broadcastShapes, contiguousStrides } from '../src/core/shape.js';
+import { broadcastShapes, contiguousStrides, convOutSize } from '../src/core/shape.js';
 import * as wg from '../src/index.js';
 import { init } from '../src/init.js';
 import { BACKEND_FLAG, startBackend } from '../src/cli/backend.js';
@@ -92,6 +92,32 @@ describe('wasm matmul', () => {
     expect(wasm.report.backend).toBe('wasm');
     expect(wasm.report.features.includes('relaxed-simd')).toBe(hasRelaxedSimd());
     expect(wasmMulAdd.report.features).toEqual(['simd128']);
+  });
+});
+
+describe('wasm conv2d', () => {
+  const geometry = fc.record({
+    N: fc.integer({ min: 0, max: 2 }), groups: fc.integer({ min: 1, max: 2 }), Cg: fc.integer({ min: 1, max: 3 }), Og: fc.integer({ min: 1, max: 9 }),
+    H: fc.integer({ min: 1, max: 8 }), W: fc.integer({ min: 1, max: 8 }), kh: fc.integer({ min: 1, max: 3 }), kw: fc.integer({ min: 1, max: 3 }),
+    sh: fc.integer({ min: 1, max: 2 }), sw: fc.integer({ min: 1, max: 2 }), ph: fc.integer({ min: 0, max: 2 }), pw: fc.integer({ min: 0, max: 2 }),
+    dh: fc.integer({ min: 1, max: 2 }), dw: fc.integer({ min: 1, max: 2 }), seed: fc.nat(), special: fc.boolean(),
+  });
+
+  it('matches the reference on random geometry, groups, strided views and specials', async () => {
+    await fc.assert(fc.asyncProperty(geometry, async (p) => {
+      const Ho = convOutSize(p.H, p.kh, p.sh, p.ph, p.dh);
+      const Wo = convOutSize(p.W, p.kw, p.sw, p.pw, p.dw);
+      fc.pre(Ho > 0 && Wo > 0);
+      const xShape = [p.N, p.Cg * p.groups, p.H, p.W];
+      const wShape = [p.Og * p.groups, p.Cg, p.kh, p.kw];
+      const [lx, lw] = fc.sample(fc.tuple(layoutArb(4, { allowBroadcast: false }), layoutArb(4)), { seed: p.seed, numRuns: 1 })[0];
+      const gen = (s: number) => (p.special ? specials(s) : gens.float(s));
+      const x = pair(wasm, xShape, lx, gen(p.seed));
+      const w = pair(wasm, wShape, lw, gen(p.seed + 1));
+      const g = { stride: [p.sh, p.sw] as [number, number], padding: [p.ph, p.pw] as [number, number], dilation: [p.dh, p.dw] as [number, number], groups: p.groups };
+      const out = { shape: [p.N, p.Og * p.groups, Ho, Wo], dtype: 'float32' as const };
+      await check(wasm, 'conv2d', [x, w], g, out, matmulTol(p.Cg * p.kh * p.kw), `conv2d ${JSON.stringify(p)}`);
+    }), { numRuns: 60 });
   });
 });
 

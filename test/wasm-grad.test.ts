@@ -19,8 +19,8 @@ const kernelCalls = vi.spyOn(WasmBackend.prototype as unknown as { runKernel: (p
 await import('./grad-linalg-nn.test.js');
 await import('./grad-elementwise.test.js');
 
-it('ran on the wasm backend, through its matmul and binary kernels', () => {
+it('ran on the wasm backend, through its matmul, conv2d and binary kernels', () => {
   expect(backendInfo().backend).toBe('wasm');
   const prims = new Set(kernelCalls.mock.calls.map(([prim]) => prim));
-  for (const p of ['matmul', 'add', 'mul', 'div', 'maximum']) expect(prims).toContain(p);
+  for (const p of ['matmul', 'conv2d', 'add', 'mul', 'div', 'maximum']) expect(prims).toContain(p);
 });

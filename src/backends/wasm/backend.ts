@@ -13,6 +13,7 @@
  *
  * Accelerated (every other primitive, and these on other dtypes, runs the CPU reference rule):
  *   matmul                       float32, batched, any strides: packed 4 × 8 register-blocked GEMM
+ *   conv2d                       float32: im2col per image and group, then the GEMM (conv.ts)
  *   add sub mul div maximum minimum   float32 operands: f32x4, bit-exact with the reference
  *
  * Next steps, designed for:
@@ -32,6 +33,7 @@ import { CpuBackend } from '../cpu/backend.js';
 import { readStrided } from '../cpu/strided.js';
 import type { CpuStorage, CpuView } from '../cpu/types.js';
 import { Arena } from './arena.js';
+import { wasmConv2d } from './conv.js';
 import { wasmMatmul } from './gemm.js';
 import { compileKernels, SIMD_BINARY, type SimdBinaryOp, type WasmKernels } from './kernels.js';
 
@@ -81,14 +83,15 @@ export class WasmBackend implements Backend<CpuStorage> {
   }
 
   run<P extends ComputePrim>(prim: P, inputs: CpuView[], params: PrimParams[P], out: OutputSpec): CpuStorage {
-    const result = this.runKernel(prim, inputs, out);
+    const result = this.runKernel(prim, inputs, params, out);
     return result ? this.cpu.upload(result, out.dtype) : this.cpu.run(prim, inputs, params, out);
   }
 
   /** The result of `prim` from a Wasm kernel (a view of the arena), or null where none applies. */
-  private runKernel(prim: ComputePrim, inputs: CpuView[], out: OutputSpec): Float32Array | null {
+  private runKernel<P extends ComputePrim>(prim: P, inputs: CpuView[], params: PrimParams[P], out: OutputSpec): Float32Array | null {
     if (!inputs.every((v) => v.dtype === 'float32') || out.dtype !== 'float32') return null;
     if (prim === 'matmul') return wasmMatmul(this.kernels, this.arena, inputs[0], inputs[1], out);
+    if (prim === 'conv2d') return wasmConv2d(this.kernels, this.arena, inputs, params as PrimParams['conv2d'], out);
     if (isSimdBinary(prim)) return this.binary(prim, inputs, out);
     return null;
   }

@@ -23,7 +23,7 @@ const MC = 128;
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
 /** A 2-D operand of one batch: element (r, c) at data[base + r·rs + c·cs]. */
-interface Matrix { data: ArrayLike<number>; base: number; rs: number; cs: number }
+export interface Matrix { data: ArrayLike<number>; base: number; rs: number; cs: number }
 
 /**
  * Packs rows [0, rows) × k [k0, k0 + kc) of `m` (rows = M for A; for B, its columns are the rows:
@@ -62,6 +62,38 @@ function gemmBatch(k: WasmKernels, arena: Arena, A: Matrix, B: Matrix, M: number
   }
 }
 
+/**
+ * `batches` GEMMs of one size M × K · K × N into consecutive M × N blocks of one output region of
+ * the arena (reset first: the result is valid until the arena's next reset).
+ */
+export class GemmPlan {
+  private readonly result: number;
+  private readonly bufs: Buffers;
+  private readonly Np: number;
+
+  constructor(private readonly k: WasmKernels, private readonly arena: Arena, op: string, readonly M: number, readonly K: number, readonly N: number, readonly batches: number) {
+    arena.reset();
+    this.result = arena.alloc(op, batches * M * N);
+    this.Np = roundUp(N, NR);
+    const Mp = roundUp(M, MR);
+    this.bufs = { c: arena.alloc(op, Mp * this.Np), aPack: arena.alloc(op, Mp * Math.min(K, KC)), bPack: arena.alloc(op, this.Np * Math.min(K, KC)) };
+  }
+
+  /** Batch t of the output = A · B. */
+  run(t: number, A: Matrix, B: Matrix): void {
+    const { M, N, Np } = this;
+    gemmBatch(this.k, this.arena, A, B, M, this.K, N, this.bufs);
+    const f32 = this.arena.f32;
+    const c = this.bufs.c / 4;
+    for (let r = 0; r < M; r++) f32.copyWithin(this.result / 4 + (t * M + r) * N, c + r * Np, c + r * Np + N);
+  }
+
+  /** The output region (a view of the arena). */
+  output(): Float32Array {
+    return this.arena.f32.subarray(this.result / 4, this.result / 4 + this.batches * this.M * this.N);
+  }
+}
+
 /** matmul (a [...ba, M, K], b [...bb, K, N]) → [...batch, M, N] float32, as a view of the arena
  *  valid until its next reset (the caller copies it out). */
 export function wasmMatmul(k: WasmKernels, arena: Arena, a: CpuView, b: CpuView, out: OutputSpec): Float32Array {
@@ -69,23 +101,16 @@ export function wasmMatmul(k: WasmKernels, arena: Arena, a: CpuView, b: CpuView,
   const batchShape = out.shape.slice(0, rank - 2);
   const [M, N] = out.shape.slice(rank - 2);
   const K = a.shape[a.shape.length - 1];
-  const batches = numel(batchShape);
   const aBatch = broadcastStrides(a.shape.slice(0, -2), a.strides.slice(0, -2), batchShape);
   const bBatch = broadcastStrides(b.shape.slice(0, -2), b.strides.slice(0, -2), batchShape);
-  arena.reset();
-  const result = arena.alloc('matmul', batches * M * N);
-  const Np = roundUp(N, NR);
-  const c = arena.alloc('matmul', roundUp(M, MR) * Np);
-  const bufs = { aPack: arena.alloc('matmul', roundUp(M, MR) * Math.min(K, KC)), bPack: arena.alloc('matmul', Np * Math.min(K, KC)), c };
+  const plan = new GemmPlan(k, arena, 'matmul', M, K, N, numel(batchShape));
   const index: number[] = [];
-  for (let t = 0; t < batches; t++) {
+  for (let t = 0; t < plan.batches; t++) {
     unravel(t, batchShape, index);
     const offset = (strides: number[]) => strides.reduce((s, st, d) => s + st * index[d], 0);
     const A = { data: a.storage.data, base: a.offset + offset(aBatch), rs: a.strides[a.shape.length - 2], cs: a.strides[a.shape.length - 1] };
     const B = { data: b.storage.data, base: b.offset + offset(bBatch), rs: b.strides[b.shape.length - 2], cs: b.strides[b.shape.length - 1] };
-    gemmBatch(k, arena, A, B, M, K, N, bufs);
-    const f32 = arena.f32;
-    for (let r = 0; r < M; r++) f32.copyWithin(result / 4 + (t * M + r) * N, c / 4 + r * Np, c / 4 + r * Np + N);
+    plan.run(t, A, B);
   }
-  return arena.f32.subarray(result / 4, result / 4 + batches * M * N);
+  return plan.output();
 }
