@@ -20,6 +20,7 @@ export { init, backendInfo, memoryStats, sync, type InitOptions, type GpuEntryPo
 export { Tensor, type NestedArray, type ReadbackArray } from './tensor/tensor.js';
 export { WgradError, type AdapterReport } from './core/backend.js';
 export type { DType } from './core/dtype.js';
+export type { KernelDumpSink, DumpedCommand } from './backends/webgpu/kernel-dump.js';
 
 // The tensor ops, each wrapped by `op` (src/tensor/engine.ts): a failed call frees the tensors it
 // created and its backend errors name the op called.
@@ -46,6 +47,8 @@ export const { argsort, sort, topk, takeAlongAxis } = ops(sortOps);
 export { grad, valueAndGrad, vjp, jvp, type GradOf, type GradOptions } from './autograd/transforms.js';
 export { stopGradient } from './tensor/alias.js';
 export { checkGrads, type CheckGradsOptions, type CheckGradsReport } from './autograd/check.js';
+/** Debugging aids: `debug.graph(f)(...args)` prints the primitives f applies (src/autograd/graph.ts). */
+export * as debug from './autograd/graph.js';
 export { tidy, keep, dispose } from './tensor/scope.js';
 export { treeMap, treeLeaves, treeUnflatten, type Tree } from './tensor/tree.js';
 

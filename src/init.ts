@@ -7,6 +7,7 @@ import { WgradError } from './core/backend.js';
 import { CpuBackend } from './backends/cpu/backend.js';
 import { WasmBackend } from './backends/wasm/backend.js';
 import { requestWebGpuBackend } from './backends/webgpu/device.js';
+import type { KernelDumpSink } from './backends/webgpu/kernel-dump.js';
 import { backend, hasBackend, registerFloat64Backend, setBackend } from './tensor/engine.js';
 import { liveTensorCount } from './tensor/lifetime.js';
 
@@ -29,6 +30,9 @@ export interface InitOptions {
   gpu?: GpuEntryPoint;
   /** Fuse chains of elementwise ops into one kernel (default true). Env: WGRAD_FUSION=0 turns it off. */
   fusion?: boolean;
+  /** WebGPU only: receives every newly compiled kernel's WGSL and every submitted batch's dispatch
+   *  list (a debugging aid; in Node, `wgrad/node` also takes a directory name, or WGRAD_DUMP=dir). */
+  dumpKernels?: KernelDumpSink;
 }
 
 // checkGrads runs on a float64 CPU backend; the front end names no backend, so it is registered here.
@@ -43,6 +47,9 @@ export async function init(opts: InitOptions = {}): Promise<AdapterReport> {
   if (kind !== 'webgpu' && kind !== 'cpu' && kind !== 'wasm') {
     throw new WgradError('init', `unknown backend "${kind}": expected "webgpu", "cpu" or "wasm"`);
   }
+  if (opts.dumpKernels && kind !== 'webgpu') {
+    throw new WgradError('init', `dumpKernels needs the WebGPU backend: the ${kind} backend compiles no WGSL kernels`);
+  }
   if (hasBackend()) backend().destroy();
   const b = kind === 'cpu' ? new CpuBackend()
     : kind === 'wasm' ? new WasmBackend()
@@ -51,6 +58,7 @@ export async function init(opts: InitOptions = {}): Promise<AdapterReport> {
       adapter: opts.adapter ?? env('WGRAD_ADAPTER'),
       powerPreference: opts.powerPreference,
       fusion: opts.fusion ?? env('WGRAD_FUSION') !== '0',
+      dump: opts.dumpKernels,
     });
   setBackend(b);
   return b.report;

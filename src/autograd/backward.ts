@@ -22,7 +22,7 @@ export function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
 }
 
 /** Post-order (inputs first) list of traced tensors reachable from `roots`, stopping at leaves. */
-function topoOrder(roots: Tensor[], leaves: Set<Tensor>): Tensor[] {
+export function topoOrder(roots: Tensor[], leaves: Set<Tensor>): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();
   const stack: [Tensor, boolean][] = roots.map((r) => [r, false]);
@@ -41,9 +41,10 @@ export function backward(roots: Tensor[], seeds: Tensor[], leaves: Tensor[]): Te
   const leafSet = new Set(leaves);
   const order = topoOrder(roots, leafSet);
   // A tensor is relevant when some leaf lies below it: only relevant inputs receive cotangents.
+  // Only float32 values have gradients (a graph printout records integer and bool nodes too).
   const relevant = new Set<Tensor>();
   for (const t of order) {
-    if (leafSet.has(t) || t._node?.inputs.some((x) => relevant.has(x))) relevant.add(t);
+    if (leafSet.has(t) || (t.dtype === 'float32' && t._node?.inputs.some((x) => relevant.has(x)))) relevant.add(t);
   }
   const cot = new Map<Tensor, Tensor>();
   const accumulate = (t: Tensor, g: Tensor) => {

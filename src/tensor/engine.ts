@@ -97,8 +97,25 @@ function fromBackend(e: unknown, prim: string): unknown {
 
 const isTraced = (t: Tensor) => t._node !== undefined || t._leaf;
 
+/**
+ * Autodiff records float32 results only (nothing else has a gradient); a graph printout
+ * (autograd/graph.ts) records every dtype, so comparisons and integer steps show as equations.
+ */
+let recordEveryDType = false;
+
+/** @internal Runs `fn` recording the nodes of every dtype (for printing a traced graph). */
+export function withEveryDTypeRecorded<T>(fn: () => T): T {
+  const saved = recordEveryDType;
+  recordEveryDType = true;
+  try {
+    return fn();
+  } finally {
+    recordEveryDType = saved;
+  }
+}
+
 function record<P extends Prim>(out: Tensor, prim: P, inputs: Tensor[], params: PrimParams[P]): void {
-  if (out.dtype === 'float32' && isTracing() && inputs.some(isTraced)) {
+  if ((out.dtype === 'float32' || recordEveryDType) && isTracing() && inputs.some(isTraced)) {
     out._node = { prim, inputs, params };
   }
 }

@@ -36,6 +36,8 @@ export class PipelineCache {
     private readonly device: GPUDevice,
     private readonly errors: DeviceErrors,
     private readonly stats: { pipelinesCreated: number },
+    /** Told each kernel compiled (its key and WGSL), for a dump (kernel-dump.ts). */
+    private readonly onCompile?: (key: string, wgsl: string) => void,
   ) {}
 
   get size(): number {
@@ -50,6 +52,7 @@ export class PipelineCache {
     const { bgl, pl, key: layoutKey } = this.layoutFor(hasUniforms, spec.readOnly, nBuffers);
     const key = spec.key;
     const code = spec.code();
+    this.onCompile?.(key, code);
     const pipeline = this.errors.capture(
       ['validation', 'internal'],
       () => {

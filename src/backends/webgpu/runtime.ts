@@ -15,6 +15,7 @@ import type { KernelProfiler } from './profiler.js';
 import { BatchRecorder } from './batch-recorder.js';
 import { BufferPool, GpuBufferHandle } from './buffer-pool.js';
 import { DeviceErrors } from './device-errors.js';
+import { CommandLog, type KernelDumpSink } from './kernel-dump.js';
 import { BindGroupCache, PipelineCache } from './pipeline-cache.js';
 import { ARENA_BYTES } from './uniform-arena.js';
 import { WgradError } from '../../core/backend.js';
@@ -41,6 +42,8 @@ export interface RuntimeOptions {
    *  maxComputeWorkgroupsPerDimension to exercise 2-D grids); dispatches are still validated
    *  against the device. */
   limitOverrides?: Partial<Record<'maxComputeWorkgroupsPerDimension' | 'maxComputeWorkgroupStorageSize', number>>;
+  /** Receives every newly compiled kernel's WGSL and every submitted batch's commands (kernel-dump.ts). */
+  dump?: KernelDumpSink;
 }
 
 const USAGE_STAGING = 0x01 | 0x08; // MAP_READ | COPY_DST
@@ -71,6 +74,8 @@ export class WebGpuRuntime implements GpuRuntime {
   private readonly pipelines: PipelineCache;
   private readonly bindGroups: BindGroupCache;
   private readonly recorder: BatchRecorder;
+  /** The open batch's commands, for the dump sink (null without one). */
+  private readonly log: CommandLog | null;
   /** Buffers allocated inside the innermost `attempt` (released when it fails). */
   private allocLog: GpuBufferHandle[] | null = null;
   private lostMessage: string | null = null;
@@ -86,7 +91,9 @@ export class WebGpuRuntime implements GpuRuntime {
     this.errors = new DeviceErrors(device, (id) => this.pool.markInvalid(id));
     const maxPooledBytes = opts.maxPooledBytes ?? 2 ** 30;
     this.pool = new BufferPool(device, this.errors, { maxPooledBytes, maxBindingBytes: this.maxBindingBytes }, this.stats);
-    this.pipelines = new PipelineCache(device, this.errors, this.stats);
+    const dump = opts.dump;
+    this.log = dump ? new CommandLog(dump) : null;
+    this.pipelines = new PipelineCache(device, this.errors, this.stats, dump && ((key, wgsl) => dump.kernel(key, wgsl)));
     this.bindGroups = new BindGroupCache(device, this.stats);
     const uniformAlign = Math.max(16, this.limits.minUniformBufferOffsetAlignment);
     this.recorder = new BatchRecorder(device, this.errors, opts.maxBatch ?? 256, uniformAlign, this.stats);
@@ -242,6 +249,9 @@ export class WebGpuRuntime implements GpuRuntime {
       key: spec.key, entry, bindGroup, uniforms: spec.uniforms, uniformBytes: usize, workgroups: [x, y, z],
       reads: handles, writes: handles.slice(spec.readOnly),
     });
+    this.log?.record({
+      kind: 'dispatch', key: spec.key, workgroups: [x, y, z], bindings: handles.map((h) => h.size * 4), readOnly: spec.readOnly, uniformBytes: ubytes,
+    });
     for (const h of handles) h.slot.lastBatch = this.recorder.batchId;
   }
 
@@ -258,6 +268,7 @@ export class WebGpuRuntime implements GpuRuntime {
     if (this.recorder.open && this.lostMessage === null) {
       this.recorder.submit();
       this.pool.batchSubmitted();
+      this.log?.submitted();
     }
     if (throwErrors) this.errors.throwPending(false);
   }
@@ -275,6 +286,7 @@ export class WebGpuRuntime implements GpuRuntime {
     const staging = this.device.createBuffer({ size: bytes, usage: USAGE_STAGING });
     try {
       this.recorder.copyEncoder().copyBufferToBuffer(h.buffer, offset * 4, staging, 0, bytes);
+      this.log?.record({ kind: 'readback', bytes });
       h.slot.lastBatch = this.recorder.batchId;
       this.flush();
       try {

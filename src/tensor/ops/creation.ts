@@ -130,6 +130,12 @@ export function constant(value: number, dtype: DType): Tensor {
   return t;
 }
 
+/** @internal The value of `t` if it is a cached scalar constant (a graph printout shows it as a literal). */
+export function constantValue(t: Tensor): number | undefined {
+  for (const [key, c] of constants.get(t.backend) ?? []) if (c === t) return Number(key.slice(key.indexOf(':') + 1));
+  return undefined;
+}
+
 /** A new tensor of `shape` filled with `value` (filled on the device; nothing large is uploaded). */
 export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
   const target = checkShape('full', shape);
