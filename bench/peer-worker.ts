@@ -84,6 +84,8 @@ async function main() {
       }
     }
   };
+  // The runner went away (it ended or was killed): so does this process.
+  process.on('disconnect', () => process.exit(0));
   // One message at a time, in order.
   let queue = Promise.resolve();
   process.on('message', (m: Request) => {
