@@ -18,6 +18,9 @@
  *                     z_i receives gradient from its own row and from every other anchor's row.
  *   'anchor'          S = Z·sg(Z)ᵀ/τ (RoCL's official `pairwise_similarity`): the right operand is
  *                     detached, so z_i receives gradient only from its own row i (as the anchor).
+ * Per method: RoCL uses 'anchor' in its attack and both loss terms (ROCL_DEFAULTS.similarityGradient,
+ * as its official code); SimCLR, IDAA and the noise/mask baselines use 'full' (SimCLR's and IDAA's
+ * codes differentiate the whole matrix).
  * The value is the same; only the gradient differs. A stop-gradient on one *view* is not the same
  * thing as 'anchor': it removes that view's rows as anchors too (its z gets no gradient at all) and
  * keeps the gradient through the other views' columns.

@@ -18,8 +18,12 @@
  * with z = μ + σ·ε in training mode. `klNormalization: 'input'` divides by N·C·H·W instead (this
  * module's earlier reading). In eval mode the latent is μ and BN uses its running statistics.
  *
- * Training (trainVae, ./vae-train.ts) and the remaining differences from the official code are
- * described there.
+ * Checked against a float64 PyTorch transcription of vae.py and train_vae.py (value and gradients,
+ * test/ssl-fidelity.test.ts). Differences that remain: the sizes for 28×28 single-channel images
+ * (d = 32, L = 64; IDAA's CIFAR model d = 128, L = 512 in its README) and the side S any multiple
+ * of 4 (IDAA: 32); the normalization kept inside the VAE, so that encode and decode take and return
+ * pixels in [0, 1] (IDAA normalizes its data before the VAE and the encoder alike). Its training
+ * (trainVae) and that recipe's differences: ./vae-train.ts.
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';
