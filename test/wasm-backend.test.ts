@@ -3,7 +3,7 @@
  * WebGPU kernel tests' generators (test/helpers/gpu.ts): matmul on random shapes (ranks 2–4,
  * broadcast batch axes, transposed / flipped / strided / broadcast views, dims that are not
  * multiples of the 4 × 8 tile, K beyond one k block, M beyond one row block), NaN / ±∞ / −0, with
- * and without relaxed-SIMD FMA; conv2d (im2col + GEMM) on random geometry with groups and specials; the SIMD binary ops bit-exact on broadcast and strided operands
+ * and without relaxed-SIMD FMA; conv2d and conv2dWeightGrad (im2col + GEMM) on random geometry with groups and specials; the SIMD binary ops bit-exact on broadcast and strided operands
  * with specials; a delegated primitive; selection through init / WGRAD_BACKEND; flat memory in a
  * loop.
  */
@@ -103,22 +103,28 @@ describe('wasm conv2d', () => {
     dh: fc.integer({ min: 1, max: 2 }), dw: fc.integer({ min: 1, max: 2 }), seed: fc.nat(), special: fc.boolean(),
   });
 
-  it('matches the reference on random geometry, groups, strided views and specials', async () => {
-    await fc.assert(fc.asyncProperty(geometry, async (p) => {
-      const Ho = convOutSize(p.H, p.kh, p.sh, p.ph, p.dh);
-      const Wo = convOutSize(p.W, p.kw, p.sw, p.pw, p.dw);
-      fc.pre(Ho > 0 && Wo > 0);
-      const xShape = [p.N, p.Cg * p.groups, p.H, p.W];
-      const wShape = [p.Og * p.groups, p.Cg, p.kh, p.kw];
-      const [lx, lw] = fc.sample(fc.tuple(layoutArb(4, { allowBroadcast: false }), layoutArb(4)), { seed: p.seed, numRuns: 1 })[0];
-      const gen = (s: number) => (p.special ? specials(s) : gens.float(s));
-      const x = pair(wasm, xShape, lx, gen(p.seed));
-      const w = pair(wasm, wShape, lw, gen(p.seed + 1));
-      const g = { stride: [p.sh, p.sw] as [number, number], padding: [p.ph, p.pw] as [number, number], dilation: [p.dh, p.dw] as [number, number], groups: p.groups };
-      const out = { shape: [p.N, p.Og * p.groups, Ho, Wo], dtype: 'float32' as const };
-      await check(wasm, 'conv2d', [x, w], g, out, matmulTol(p.Cg * p.kh * p.kw), `conv2d ${JSON.stringify(p)}`);
-    }), { numRuns: 60 });
-  });
+  type Case = typeof geometry extends fc.Arbitrary<infer T> ? T : never;
+  /** conv2d's second operand is w, conv2dWeightGrad's gy: both laid out at random, x too. */
+  async function checkConv(prim: 'conv2d' | 'conv2dWeightGrad', p: Case): Promise<void> {
+    const Ho = convOutSize(p.H, p.kh, p.sh, p.ph, p.dh);
+    const Wo = convOutSize(p.W, p.kw, p.sw, p.pw, p.dw);
+    fc.pre(Ho > 0 && Wo > 0);
+    const [wShape, yShape] = [[p.Og * p.groups, p.Cg, p.kh, p.kw], [p.N, p.Og * p.groups, Ho, Wo]];
+    const [lx, l2] = fc.sample(fc.tuple(layoutArb(4), layoutArb(4)), { seed: p.seed, numRuns: 1 })[0];
+    const gen = (s: number) => (p.special ? specials(s) : gens.float(s));
+    const x = pair(wasm, [p.N, p.Cg * p.groups, p.H, p.W], lx, gen(p.seed));
+    const second = pair(wasm, prim === 'conv2d' ? wShape : yShape, l2, gen(p.seed + 1));
+    const g = { stride: [p.sh, p.sw] as [number, number], padding: [p.ph, p.pw] as [number, number], dilation: [p.dh, p.dw] as [number, number], groups: p.groups };
+    const out = { shape: prim === 'conv2d' ? yShape : wShape, dtype: 'float32' as const };
+    const K = prim === 'conv2d' ? p.Cg * p.kh * p.kw : p.N * Ho * Wo;
+    await check(wasm, prim, [x, second], { ...g, kernelSize: [p.kh, p.kw] }, out, matmulTol(K), `${prim} ${JSON.stringify(p)}`);
+  }
+
+  for (const prim of ['conv2d', 'conv2dWeightGrad'] as const) {
+    it(`${prim} matches the reference on random geometry, groups, strided views and specials`, async () => {
+      await fc.assert(fc.asyncProperty(geometry, (p) => checkConv(prim, p)), { numRuns: 60 });
+    });
+  }
 });
 
 describe('wasm elementwise', () => {
@@ -141,6 +147,31 @@ describe('wasm elementwise', () => {
     const t = wg.tidy(() => wg.add(wg.tensor(Int32Array.of(1, 2)), wg.tensor(Int32Array.of(3, 4))));
     expect(Array.from(await t.data() as Int32Array)).toEqual([4, 6]);
     t.dispose();
+  });
+});
+
+describe('wasm gradients', () => {
+  it('a small conv net\'s gradients match the CPU reference backend\'s', async () => {
+    const x = Float32Array.from({ length: 2 * 3 * 6 * 6 }, (_, i) => Math.sin(i * 0.7));
+    const w = Float32Array.from({ length: 4 * 3 * 3 * 3 }, (_, i) => Math.cos(i * 0.3));
+    const v = Float32Array.from({ length: 4 * 9 * 5 }, (_, i) => Math.sin(i * 1.3));
+    const grads = async (backend: 'cpu' | 'wasm') => {
+      await init({ backend });
+      const gs = wg.tidy(() => {
+        const loss = (wt: wg.Tensor, vt: wg.Tensor) => {
+          const y = wg.maximum(wg.conv2d(wg.tensor(x, { shape: [2, 3, 6, 6] }), wt, { stride: 2, padding: 1 }), 0);
+          const z = wg.matmul(wg.reshape(y, [2, 36]), wg.reshape(vt, [36, 5]));
+          return wg.sum(wg.mul(z, z));
+        };
+        return wg.grad(loss, { argnums: [0, 1] })(wg.tensor(w, { shape: [4, 3, 3, 3] }), wg.tensor(v, { shape: [4, 9, 5] }));
+      });
+      const out = await Promise.all(gs.map(async (g) => Array.from(await g.data() as Float32Array)));
+      wg.dispose(gs);
+      return out;
+    };
+    const want = await grads('cpu');
+    const got = await grads('wasm');
+    got.forEach((g, i) => compareArrays(g, want[i], { rtol: 1e-4, atol: 1e-3 }, `gradient ${i}`));
   });
 });
 

@@ -1,9 +1,10 @@
 /**
  * The gradient suites that exercise matmul and the binary ops (test/grad-linalg-nn.test.ts,
  * test/grad-elementwise.test.ts), run again with the wasm backend in place of the CPU reference:
- * `init({ backend: 'cpu' })` is redirected to 'wasm' for this file only. The finite differences
- * still run on checkGrads' own float64 CPU backend, so the analytic gradients computed here by the
- * Wasm kernels are checked against the reference.
+ * `init({ backend: 'cpu' })` is redirected to 'wasm' for this file only. checkGrads itself runs
+ * on its own float64 CPU backend, so what this adds is every forward value, `grad` outside
+ * checkGrads, and the suites' own expectations on the Wasm kernels; wasm-backend.test.ts compares
+ * whole gradients (conv2dWeightGrad included) between the two backends.
  */
 import { expect, it, vi } from 'vitest';
 import { WasmBackend } from '../src/backends/wasm/backend.js';
