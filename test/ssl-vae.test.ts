@@ -135,7 +135,7 @@ describe('trainVae', () => {
 });
 
 describe("the VAE cache beside the run directory", () => {
-  it('trains once, then reuses; another key, data or setting trains another; a partial training resumes', async () => {
+  it('trains once, then reuses; another key, data, setting or layer size trains another; a partial training resumes', async () => {
     const root = mkdtempSync(join(tmpdir(), 'vae-cache-'));
     try {
       const dir = vaeCacheDir(join(root, 'run-a'));
@@ -156,13 +156,14 @@ describe("the VAE cache beside the run directory", () => {
         () => loadOrTrainVae(dir, ds, wg.random.key(2), opts),
         () => loadOrTrainVae(dir, blobs(24, 3), wg.random.key(1), opts),
         () => loadOrTrainVae(dir, ds, wg.random.key(1), { ...opts, klNormalization: 'input' }),
+        () => loadOrTrainVae(dir, ds, wg.random.key(1), { ...opts, config: { ...opts.config, resBlocks: 1 } }),
       ]) {
         const r = await other();
         expect(r.cached).toBe(false);
         wg.dispose(r.training);
       }
       const files = () => readdirSync(dir, { recursive: true }).map(String).sort();
-      expect(files().filter((f) => f.endsWith('vae.safetensors')).length).toBe(4);
+      expect(files().filter((f) => f.endsWith('vae.safetensors')).length).toBe(5);
       // Interrupted after its first epoch: the partial file is resumed, not restarted; the lock is released.
       const logs: string[] = [];
       await expect(loadOrTrainVae(dir, ds, wg.random.key(5), opts, { onStep: (e) => { if (e === 2) throw new Error('killed'); } })).rejects.toThrow('killed');

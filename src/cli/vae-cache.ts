@@ -2,10 +2,11 @@
  * IDAA's VAE is trained once per data set, key (seed) and VAE settings and reused by every IDAA run
  * with them (`compare`'s IDAA runs, a second `train`). The cache lives beside the run directories:
  * <the run's parent>/vae-cache/vae-<digest>/vae.safetensors, the digest covering the training
- * examples as loaded (limits and preprocessing count), the key and every VAE training option with its
- * default filled in (so a changed default is a different VAE). Training saves its progress after
- * every epoch (vae.partial.safetensors, written atomically) and resumes from it, so an interrupted
- * training loses at most one epoch; the finished VAE then replaces the partial file. A process
+ * examples as loaded (limits and preprocessing count), the key, every VAE training option with its
+ * default filled in and the VAE's layers (VAE_ARCHITECTURE and its sizes), so that a changed default
+ * or layer is a different VAE. Training saves its progress after every epoch
+ * (vae.partial.safetensors, written atomically) and resumes from it, so an interrupted training
+ * loses at most one epoch; the finished VAE then replaces the partial file. A process
  * training a VAE locks its directory (./run-lock.ts): a second one asking for the same VAE meanwhile
  * is refused with the holder's name.
  */
@@ -16,6 +17,7 @@ import { WgradError } from '../core/backend.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/node.js';
 import type { Key } from '../random/random.js';
 import { withDefaults } from '../ssl/common.js';
+import { resolveVaeConfig, VAE_ARCHITECTURE } from '../ssl/vae.js';
 import { trainVae, VAE_TRAIN_DEFAULTS, type VaeData, type VaeHooks, type VaeTraining, type VaeTrainOptions } from '../ssl/vae-train.js';
 import { batchTensors, type HostDataset } from './data.js';
 import { displayPath } from './paths.js';
@@ -43,9 +45,11 @@ function canonical(v: unknown): string {
 /** The digest naming the VAE trained on `ds`'s training examples with `key` and `opts`. */
 export function vaeCacheDigest(ds: Pick<HostDataset, 'shape' | 'train'>, key: Key, opts: VaeTrainOptions): string {
   const settings = withDefaults(VAE_TRAIN_DEFAULTS, opts);
+  const { mean: _m, std: _s, ...layers } = resolveVaeConfig({ ...opts.config, inChannels: ds.shape[0], imageSize: ds.shape[1] });
+  const architecture = { version: VAE_ARCHITECTURE, ...layers };
   const x = ds.train.x;
   return createHash('sha256')
-    .update(canonical({ format: FORMAT, version: 1, shape: ds.shape, n: ds.train.n, key: Array.from(key), settings }))
+    .update(canonical({ format: FORMAT, version: 1, shape: ds.shape, n: ds.train.n, key: Array.from(key), settings, architecture }))
     .update(new Uint8Array(x.buffer, x.byteOffset, x.byteLength))
     .digest('hex').slice(0, 20);
 }

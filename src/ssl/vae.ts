@@ -45,6 +45,9 @@ import * as linear from '../nn/linear.js';
 import { applyUpdates } from '../optim/transforms.js';
 import type { Optimizer } from '../optim/optimizers.js';
 
+/** The version of the VAE's layers (1: before IDAA's official architecture), raised when they change: cached VAEs of another version are trained again. */
+export const VAE_ARCHITECTURE = 2;
+
 export interface VaeConfig {
   inChannels?: number;
   /** Square image side, divisible by 4 (default 28). */
