@@ -110,7 +110,7 @@ describe('a run directory written before method records (checkpoint version 1)',
     const { tree } = await io.loadCheckpoint<Record<string, unknown> & { config: Record<string, unknown> }>(path);
     const { options, regularizerOptions, ...common } = tree.config as { options: object; regularizerOptions: object };
     expect(options).toEqual({ cropScale: 0.3, eps: 0.05, alpha: 0.02, steps: 2 });
-    expect(regularizerOptions).toEqual({ eps: 0.05, steps: 2, normalize: false });
+    expect(regularizerOptions).toEqual({ eps: 0.05, steps: 2, normalize: false, perturbation: 'worst' });
     tree.version = 1;
     tree.config = { ...common, eps: 0.05, attackSteps: 2, regSteps: 2, cropScale: 0.3 }; // --alpha not given: ε/4
     mkdirSync(join(dir, 'v1-other'));

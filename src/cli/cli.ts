@@ -6,6 +6,7 @@ import { flagHelp, type Flags, parseFlags, UsageError } from './args.js';
 import { methodsHelp, trainCommand, trainFlags } from './train-command.js';
 import { evalFlags, evalCommand } from './eval-command.js';
 import { compareFlags, compareCommand } from './compare-command.js';
+import { REPORT_FLAGS, reportCommand } from './report-command.js';
 import { attacksHelp } from './attack-flags.js';
 import * as ssl from '../ssl/index.js';
 
@@ -45,6 +46,12 @@ const COMMANDS: Record<string, Command> = {
       'wgrad compare --epochs 1', 'wgrad compare --data fashion-mnist --train-limit 10000 --epochs 10 --out results/compare',
       'wgrad compare --data data/satellite.csv --batch 256 --out results/compare-satellite',
     ],
+  },
+  report: {
+    summary: 'rebuild the tables (mean ± sd over seeds, the pre-registered hypotheses and their verdicts) and charts of comparisons from their run directories',
+    usage: () => 'wgrad report --runs DIR [--out FILE.md]',
+    flags: () => REPORT_FLAGS, run: reportCommand,
+    examples: ['wgrad report --runs results/study --out docs/results-tables.md'],
   },
 };
 

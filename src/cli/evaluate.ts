@@ -47,8 +47,10 @@ export interface EvalResult {
   knnAccuracy: number;
   attack: string;
   robustTotal: number;
-  /** ε → accuracy of encoder + linear head on the first robustTotal test images. */
+  /** ε → accuracy of encoder + linear head on the first robustTotal test images (under several attacks: the per-image worst case). */
   robust: { eps: number; accuracy: number }[];
+  /** Under several attacks (EvalSettings.attacks): each attack's own accuracy at each ε, on the same images. */
+  robustAttacks?: { label: string; robust: { eps: number; accuracy: number }[] }[];
   /** RoCL's robust linear evaluation, when asked for. */
   robustLinear?: { eps: number; clean: number; robust: number; total: number };
   seconds: number;

@@ -88,11 +88,14 @@ export function groupRows(records: readonly RunRecord[]): RowRuns[] {
   return [...rows.values()];
 }
 
-/** A row's summary of one metric over its seeds (undefined where no run has it). */
-export function rowSummary(row: RowRuns, metric: MetricName, eps?: number): Summary | undefined {
-  const values = row.runs.map((r) => metricValue(r.eval, metric, eps)).filter((v): v is number => v !== undefined);
+/** A row's summary of a value of its runs over its seeds (undefined where no run has it). */
+export function summaryBy(row: RowRuns, value: (r: RunRecord) => number | undefined): Summary | undefined {
+  const values = row.runs.map(value).filter((v): v is number => v !== undefined);
   return values.length ? summarize(values) : undefined;
 }
+
+/** A row's summary of one metric over its seeds. */
+export const rowSummary = (row: RowRuns, metric: MetricName, eps?: number): Summary | undefined => summaryBy(row, (r) => metricValue(r.eval, metric, eps));
 
 /** A hypothesis decided on a table: the paired differences (percentage points) by seed, the interval and the verdict. */
 export interface HypothesisResult {

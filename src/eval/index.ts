@@ -24,5 +24,5 @@ export {
 export { knnPredict, knnAccuracy, knnDefaultK, type KnnOptions, type KnnFeatures, type FeatureSet } from './knn.js';
 export { checkFiniteTree } from './finite.js';
 export { accuracyVsEps, sweepChart, type SweepEntry, type SweepResult, type SweepOptions } from './sweep.js';
-export { lineChart, niceTicks, escapeXml, type Series, type LineChartOptions } from './svg.js';
+export { lineChart, barChart, niceTicks, escapeXml, type Series, type LineChartOptions, type BarChartOptions, type BarGroup } from './svg.js';
 export { ATTACKS, PGD, APGD, FGSM, attackRecord, type AttackRecord } from './attacks.js';

@@ -1,6 +1,7 @@
 /**
  * A small SVG writer for result charts (no plotting dependency): `lineChart` draws one curve per
- * series with axes, ticks at "nice" round values, axis labels, a title and a legend; `escapeXml`
+ * series with axes, ticks at "nice" round values, axis labels, a title and a legend; `barChart`
+ * draws grouped bars with error bars (mean ± sd over seeds); `escapeXml`
  * is shared with the benchmark report's bar chart (bench/report.ts).
  */
 
@@ -58,6 +59,26 @@ function extent(values: number[], given?: readonly [number, number]): [number, n
   return [Math.min(lo, t[0]), Math.max(hi, t[t.length - 1])];
 }
 
+/** The opening of a chart: the svg element, a white background, the title and the subtitle. */
+function chartStart(width: number, height: number, left: number, title: string, subtitle?: string): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${left}" y="22" font-size="15" font-weight="bold">${escapeXml(title)}</text>`,
+    ...(subtitle ? [`<text x="${left}" y="42" fill="#555">${escapeXml(subtitle)}</text>`] : []),
+  ];
+}
+
+/** The y grid lines with their tick labels, and the plot's frame. */
+function yAxis([y0, y1]: [number, number], Y: (v: number) => number, p: { left: number; top: number; pw: number; ph: number }, yFormat: (v: number) => string): string[] {
+  const f = (v: number) => v.toFixed(1);
+  const out = niceTicks(y0, y1, 6).filter((t) => t >= y0 - 1e-12 && t <= y1 + 1e-12).flatMap((t) => [
+    `<line x1="${p.left}" y1="${f(Y(t))}" x2="${p.left + p.pw}" y2="${f(Y(t))}" stroke="#e5e5e5"/>`,
+    `<text x="${p.left - 6}" y="${f(Y(t) + 4)}" text-anchor="end" fill="#333">${escapeXml(yFormat(t))}</text>`,
+  ]);
+  return [...out, `<rect x="${p.left}" y="${p.top}" width="${p.pw}" height="${p.ph}" fill="none" stroke="#333"/>`];
+}
+
 /** An SVG line chart as a string. */
 export function lineChart(o: LineChartOptions): string {
   const { width = 680, plotHeight: ph = 300, xFormat = fmtDefault, yFormat = fmtDefault } = o;
@@ -69,20 +90,12 @@ export function lineChart(o: LineChartOptions): string {
   const X = (v: number) => left + ((v - x0) / (x1 - x0)) * pw;
   const Y = (v: number) => top + ph - ((v - y0) / (y1 - y0)) * ph;
   const f = (v: number) => v.toFixed(1);
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
-  out.push(`<rect width="100%" height="100%" fill="white"/>`);
-  out.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">${escapeXml(o.title)}</text>`);
-  if (o.subtitle) out.push(`<text x="${left}" y="42" fill="#555">${escapeXml(o.subtitle)}</text>`);
+  const out = chartStart(width, height, left, o.title, o.subtitle);
   for (const t of niceTicks(x0, x1, 8).filter((t) => t >= x0 - 1e-12 && t <= x1 + 1e-12)) {
     out.push(`<line x1="${f(X(t))}" y1="${top}" x2="${f(X(t))}" y2="${top + ph}" stroke="#e5e5e5"/>`);
     out.push(`<text x="${f(X(t))}" y="${top + ph + 16}" text-anchor="middle" fill="#333">${escapeXml(xFormat(t))}</text>`);
   }
-  for (const t of niceTicks(y0, y1, 6).filter((t) => t >= y0 - 1e-12 && t <= y1 + 1e-12)) {
-    out.push(`<line x1="${left}" y1="${f(Y(t))}" x2="${left + pw}" y2="${f(Y(t))}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${left - 6}" y="${f(Y(t) + 4)}" text-anchor="end" fill="#333">${escapeXml(yFormat(t))}</text>`);
-  }
-  out.push(`<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
+  out.push(...yAxis([y0, y1], Y, { left, top, pw, ph }, yFormat));
   out.push(`<text x="${left + pw / 2}" y="${top + ph + 36}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
   out.push(`<text transform="translate(18 ${top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`);
   o.series.forEach((s, i) => {
@@ -94,6 +107,63 @@ export function lineChart(o: LineChartOptions): string {
     const ly = top + ph + bottom - 8 + i * 18;
     out.push(`<line x1="${left}" y1="${ly}" x2="${left + 28}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
     out.push(`<text x="${left + 36}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+export interface BarGroup {
+  /** The group's label under its bars (e.g. a metric). */
+  name: string;
+  /** One bar per series, in the series' order: its height and the half-length of its error bar (NaN: none). */
+  bars: readonly { value: number; error?: number }[];
+}
+
+export interface BarChartOptions {
+  title: string;
+  subtitle?: string;
+  yLabel: string;
+  /** The bars' names (one per bar of every group), in the legend. */
+  series: readonly string[];
+  groups: readonly BarGroup[];
+  width?: number;
+  plotHeight?: number;
+  yRange?: readonly [number, number];
+  yFormat?: (v: number) => string;
+}
+
+/** An SVG chart of grouped bars with error bars (e.g. mean ± sd over seeds), as a string. */
+export function barChart(o: BarChartOptions): string {
+  const { width = 680, plotHeight: ph = 300, yFormat = fmtDefault } = o;
+  const left = 70, right = 20, top = o.subtitle ? 62 : 44, bottom = 40;
+  const height = top + ph + bottom + 18 * o.series.length;
+  const pw = width - left - right;
+  const tops = o.groups.flatMap((g) => g.bars.map((b) => b.value + (Number.isFinite(b.error) ? b.error! : 0)));
+  const [y0, y1] = o.yRange ? [o.yRange[0], o.yRange[1]] : extent([0, ...tops]);
+  const Y = (v: number) => top + ph - ((Math.min(Math.max(v, y0), y1) - y0) / (y1 - y0)) * ph;
+  const f = (v: number) => v.toFixed(1);
+  const groupWidth = pw / Math.max(1, o.groups.length);
+  const barWidth = (groupWidth * 0.8) / Math.max(1, o.series.length);
+  const out = chartStart(width, height, left, o.title, o.subtitle);
+  out.push(...yAxis([y0, y1], Y, { left, top, pw, ph }, yFormat));
+  out.push(`<text transform="translate(18 ${top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`);
+  o.groups.forEach((g, gi) => {
+    const gx = left + gi * groupWidth + groupWidth * 0.1;
+    out.push(`<text x="${f(left + (gi + 0.5) * groupWidth)}" y="${top + ph + 16}" text-anchor="middle" fill="#333">${escapeXml(g.name)}</text>`);
+    g.bars.forEach((b, i) => {
+      if (!Number.isFinite(b.value)) return;
+      const x = gx + i * barWidth, color = PALETTE[i % PALETTE.length];
+      out.push(`<rect x="${f(x)}" y="${f(Y(b.value))}" width="${f(barWidth * 0.9)}" height="${f(Y(y0) - Y(b.value))}" fill="${color}"/>`);
+      if (!Number.isFinite(b.error)) return;
+      const cx = f(x + barWidth * 0.45), [hi, lo] = [Y(b.value + b.error!), Y(b.value - b.error!)];
+      out.push(`<line x1="${cx}" y1="${f(hi)}" x2="${cx}" y2="${f(lo)}" stroke="#000"/>`);
+      for (const yy of [hi, lo]) out.push(`<line x1="${f(x + barWidth * 0.25)}" y1="${f(yy)}" x2="${f(x + barWidth * 0.65)}" y2="${f(yy)}" stroke="#000"/>`);
+    });
+  });
+  o.series.forEach((name, i) => {
+    const ly = top + ph + bottom - 8 + i * 18;
+    out.push(`<rect x="${left}" y="${ly - 6}" width="28" height="10" fill="${PALETTE[i % PALETTE.length]}"/>`);
+    out.push(`<text x="${left + 36}" y="${ly + 4}">${escapeXml(name)}</text>`);
   });
   out.push('</svg>');
   return out.join('\n') + '\n';

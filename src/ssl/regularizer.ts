@@ -30,10 +30,13 @@
  *   - With BN branches (IDAA), the regularizer uses the clean branch.
  *   - Defaults: ε = 0.1 (the Fashion-MNIST budget of the evaluation), α = ε/4, 5 steps, β = 1.
  *   - x + δ stays in the box [0, 1] (images); `box: null` for tables and spectrograms.
+ *   - `perturbation: 'random'` is the control of the claim that the worst case matters: δ uniform in
+ *     the same L∞ ball (clipped to the box), drawn anew each step, with no ascent (default 'worst').
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';
 import { squaredDistance } from '../attacks/common.js';
+import { randomStart } from '../attacks/common.js';
 import { representationDistance } from '../attacks/unlabeled.js';
 import type { Key } from '../random/random.js';
 import { mul } from '../tensor/ops/elementwise.js';
@@ -63,9 +66,11 @@ export interface RegularizerOptions {
   box?: readonly [number, number] | null;
   /** R on L2-normalized features (scale-free; default false: the raw features). */
   normalize?: boolean;
+  /** δ: the attack's worst case (default) or uniform in the same ball (the control). */
+  perturbation?: 'worst' | 'random';
 }
 
-export const REGULARIZER_DEFAULTS = { eps: 0.1, steps: 5, input: 'view' as 'view' | 'clean', normalize: false };
+export const REGULARIZER_DEFAULTS = { eps: 0.1, steps: 5, input: 'view' as 'view' | 'clean', normalize: false, perturbation: 'worst' as 'worst' | 'random' };
 
 export function checkRegularizer(o: RegularizerOptions): void {
   if (!(o.weight >= 0 && Number.isFinite(o.weight))) throw new WgradError('ssl.regularizer', `weight β must be a finite number ≥ 0, got ${o.weight}`);
@@ -84,9 +89,10 @@ export function regularizedRepresentation(params: ModelParams, state: ModelState
   return (o.normalize ?? REGULARIZER_DEFAULTS.normalize) ? (x) => tidy(() => l2Normalize(f(x), -1)) : f;
 }
 
-/** The attack: x + δ maximizing ‖f(x + δ) − f(x)‖² with the encoder in eval mode. */
+/** The attack: x + δ maximizing ‖f(x + δ) − f(x)‖² with the encoder in eval mode (or, as the control, δ uniform in the ball). */
 export function regularizerAttack(params: ModelParams, state: ModelState, x: Tensor, key: Key, o: RegularizerOptions): Tensor {
   const eps = o.eps ?? REGULARIZER_DEFAULTS.eps;
+  if ((o.perturbation ?? REGULARIZER_DEFAULTS.perturbation) === 'random') return randomStart(key, x, eps, 'linf', o.box === undefined ? [0, 1] : o.box);
   return representationDistance(regularizedRepresentation(params, state, o), x, key, {
     eps, alpha: o.alpha ?? eps / 4, steps: o.steps ?? REGULARIZER_DEFAULTS.steps, randomStart: true, box: o.box,
   });
@@ -133,19 +139,21 @@ export interface RegularizerSettings {
   eps: number;
   steps: number;
   normalize: boolean;
+  perturbation: 'worst' | 'random';
 }
 
 /** The regularizer as an option group (../core/options.ts), declared once for every method. */
 export const REGULARIZER_GROUP: OptionGroup<RegularizerSettings> = {
-  defaults: { eps: REGULARIZER_DEFAULTS.eps, steps: REGULARIZER_DEFAULTS.steps, normalize: REGULARIZER_DEFAULTS.normalize },
+  defaults: { eps: REGULARIZER_DEFAULTS.eps, steps: REGULARIZER_DEFAULTS.steps, normalize: REGULARIZER_DEFAULTS.normalize, perturbation: REGULARIZER_DEFAULTS.perturbation },
   flags: [
     { flag: 'eps', key: 'eps', spec: { kind: 'number', above: 0, help: 'L∞ radius ε of its attack (units of the data)' } },
     { flag: 'reg-steps', key: 'steps', spec: { kind: 'int', min: 1, max: 1000, help: 'PGD steps of its attack' } },
     { flag: 'reg-normalize', key: 'normalize', spec: { kind: 'boolean', help: 'R on L2-normalized features (scale-free)' } },
+    { flag: 'reg-perturbation', key: 'perturbation', spec: { kind: 'string', choices: ['worst', 'random'], help: 'δ: its attack\'s worst case, or uniform in the same ball each step (the control)' } },
   ],
 };
 
 /** The regularizer's options from its settings, weight β and the data's input box. */
 export function regularizerOptions(s: RegularizerSettings, weight: number, box: readonly [number, number] | null): RegularizerOptions {
-  return { weight, eps: s.eps, steps: s.steps, normalize: s.normalize, box };
+  return { weight, eps: s.eps, steps: s.steps, normalize: s.normalize, perturbation: s.perturbation, box };
 }

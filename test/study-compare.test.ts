@@ -1,0 +1,97 @@
+/**
+ * `wgrad compare --seeds` and `wgrad report` end to end on the CPU backend with one-epoch budgets:
+ * a row × seed per run directory, a multi-seed comparison resumed from a shorter one (finished runs
+ * reused, not retrained), the aggregation (mean ± sd, the paired differences of the hypotheses
+ * whose rows are in the table), `report` rebuilding the same tables from the directories alone, and
+ * the refusals of malformed rows and seeds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { init } from '../src/init.js';
+import { tQuantile } from '../src/cli/stats.js';
+import { wgrad, writeIdx } from './helpers/cli.js';
+
+let dir: string;
+let data: string;
+
+beforeAll(async () => {
+  await init({ backend: 'cpu' });
+  dir = mkdtempSync(join(tmpdir(), 'wgrad-study-'));
+  data = join(dir, 'data');
+  writeIdx(data, 16);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const budget = () => ['--data', data, '--batch', '8', '--width', '2', '--proj-dim', '4', '--epochs', '1', '--probe-epochs', '1', '--robust-limit', '4', '--steps', '1', '--knn-k', '3', '--eval-eps', '0.1'];
+const rows = 'noise,aplr,aplr:perturbation=zero';
+
+describe('compare --seeds and report', () => {
+  it('runs each row per seed, resumes a shorter comparison, aggregates, and report rebuilds the same tables', async () => {
+    const out = join(dir, 'cmp');
+    const one = await wgrad('compare', '--methods', rows, '--seeds', '1', ...budget(), '--out', out);
+    expect(one.status, one.stderr).toBe(0);
+    const ckpt = join(out, 'runs', 'aplr.perturbation-zero', 'seed-0', 'checkpoint.safetensors');
+    const before = statSync(ckpt).mtimeMs;
+
+    const two = await wgrad('compare', '--methods', rows, '--seeds', '2', ...budget(), '--out', out, '--resume');
+    expect(two.status, two.stderr).toBe(0);
+    expect(two.stderr.match(/evaluation reused/g)).toHaveLength(3); // seed 0's three runs
+    expect(statSync(ckpt).mtimeMs).toBe(before);
+    for (const r of ['noise', 'aplr', 'aplr.perturbation-zero']) for (const s of [0, 1]) for (const f of ['checkpoint.safetensors', 'eval.json', 'row.json']) expect(existsSync(join(out, 'runs', r, `seed-${s}`, f)), `${r} ${s} ${f}`).toBe(true);
+
+    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(json.rows.map((r: { row: string; seed: number }) => `${r.row}/${r.seed}`)).toEqual(['noise/0', 'aplr/0', 'aplr:perturbation=zero/0', 'noise/1', 'aplr/1', 'aplr:perturbation=zero/1']);
+    const probe = (row: string, seed: number) => json.rows.find((r: { row: string; seed: number }) => r.row === row && r.seed === seed).eval.linearAccuracy as number;
+    const aplr = json.summary.find((s: { row: string }) => s.row === 'aplr');
+    expect(aplr.probe.mean).toBeCloseTo((probe('aplr', 0) + probe('aplr', 1)) / 2, 12);
+    expect(aplr.probe.sd).toBeCloseTo(Math.abs(probe('aplr', 0) - probe('aplr', 1)) / Math.SQRT2, 12);
+    expect(json.hypotheses.map((h: { hypothesis: string }) => h.hypothesis)).toEqual(['A1', 'A3']);
+    const a3 = json.hypotheses[1];
+    expect(a3.seeds).toEqual([0, 1]);
+    const d = [0, 1].map((s) => 100 * (probe('aplr', s) - probe('aplr:perturbation=zero', s)));
+    a3.differences.forEach((x: number, i: number) => expect(x).toBeCloseTo(d[i], 10));
+    const half = (tQuantile(0.975, 1) * Math.abs(d[0] - d[1]) / Math.SQRT2) / Math.SQRT2;
+    expect(a3.interval.lo).toBeCloseTo((d[0] + d[1]) / 2 - half, 8);
+    expect(a3.verdict).toBe(a3.interval.lo > 0 ? 'holds' : a3.interval.hi < 0 ? 'contradicted' : 'not shown');
+
+    const md = readFileSync(join(out, 'results.md'), 'utf8');
+    expect(md).toContain('seeds 0, 1 (each cell: mean ± sd over the seeds)');
+    expect(md).toMatch(/\| aplr \(perturbation = zero\) \| \d+\.\d\d ± \d+\.\d\d % \|/);
+    expect(md).toMatch(/\| A3 \| .* \| aplr \| aplr:perturbation=zero \| clean linear probe \| 0, 1 \| .* \(t = 12\.706, n = 2\) \|/);
+
+    const files = ['results.md', 'results.json', 'accuracy-vs-eps.svg', 'metrics.svg'];
+    const saved = files.map((f) => readFileSync(join(out, f), 'utf8'));
+    for (const f of files) rmSync(join(out, f));
+    const rep = await wgrad('report', '--runs', dir, '--out', join(dir, 'tables.md'));
+    expect(rep.status, rep.stderr).toBe(0);
+    files.forEach((f, i) => expect(readFileSync(join(out, f), 'utf8'), f).toBe(saved[i]));
+    const page = readFileSync(join(dir, 'tables.md'), 'utf8');
+    expect(page).toContain(md.slice(md.indexOf('| method |'), md.indexOf('\n\n', md.indexOf('| method |'))));
+    expect(page).toMatch(/## Verdicts[\s\S]*\| A1 \|[\s\S]*\| A3 \|/);
+    expect(page).toContain('](cmp/metrics.svg)');
+  }, 120_000);
+
+  it('refuses malformed rows, seeds and report directories before any work', async () => {
+    const out = join(dir, 'never');
+    for (const [args, msg] of [
+      [['--methods', 'aplr:bogus=1'], /bogus is not an option of aplr/],
+      [['--methods', 'random:eps=1'], /the untrained encoder \("random"\) takes no options/],
+      [['--methods', 'aplr:perturbation=sideways'], /perturbation = sideways: expected one of learned, zero, random/],
+      [['--methods', 'simclr:reg-perturbation=random'], /reg-perturbation is not an option of simclr/],
+      [['--methods', 'aplr:eps'], /"eps" is not option=value/],
+      [['--seeds', '1,1'], /lists a seed twice/],
+      [['--seeds', '0'], /expected a count N ≥ 1/],
+    ] as const) {
+      const r = await wgrad('compare', ...args, ...budget(), '--out', out);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+    expect(existsSync(out)).toBe(false);
+    const none = await wgrad('report', '--runs', data);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/no run directories/);
+    expect((await wgrad('report')).stderr).toMatch(/--runs DIR is required/);
+  });
+});
