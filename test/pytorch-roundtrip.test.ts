@@ -23,9 +23,9 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Features of `x` from the run in `out`: wgrad's (eval mode) and PyTorch's, through the script. */
-async function bothFeatures(py: string, out: string, x: wg.Tensor): Promise<[Float32Array, Float32Array]> {
+async function bothFeatures(py: string, out: string, x: wg.Tensor<'float32'>): Promise<[Float32Array, Float32Array]> {
   const { tree } = await wg.io.loadCheckpoint<{ params: wg.ssl.ModelParams; state: { model: wg.ssl.ModelState } }>(join(out, 'checkpoint.safetensors'));
-  const ours = await wg.ssl.evalFeatures(tree.params, tree.state.model)(x).data();
+  const ours = await (wg.ssl.evalFeatures(tree.params, tree.state.model)(x) as wg.Tensor<'float32'>).data();
   const input = join(out, 'x.f32'), feats = join(out, 'features.f32');
   const values = await x.data();
   writeFileSync(input, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
@@ -47,7 +47,7 @@ describe('wgrad → PyTorch', () => {
       '--width', '4', '--feature-dim', '8', '--proj-dim', '4', '--out', out);
     expect(r.status, r.stderr).toBe(0);
     await wg.init({ backend: 'cpu' });
-    const x = wg.random.uniform(wg.random.key(7), [5, 1, 28, 28]);
+    const x = wg.random.uniform(wg.random.key(7), [5, 1, 28, 28]) as wg.Tensor<'float32'>;
     const [ours, theirs] = await bothFeatures(py, out, x);
     expect(ours.some((v) => v > 0)).toBe(true); // not all clipped by the final relu
     expect(maxAbsDiff(ours, theirs)).toBeLessThanOrEqual(1e-5);
@@ -60,7 +60,7 @@ describe('wgrad → PyTorch', () => {
       '--batch', '16', '--epochs', '1', '--hidden', '8', '--feature-dim', '6', '--proj-dim', '4', '--out', out);
     expect(r.status, r.stderr).toBe(0);
     await wg.init({ backend: 'cpu' });
-    const x = wg.random.normal(wg.random.key(8), [5, 36]);
+    const x = wg.random.normal(wg.random.key(8), [5, 36]) as wg.Tensor<'float32'>;
     const [ours, theirs] = await bothFeatures(py, out, x);
     expect(ours.some((v) => v > 0)).toBe(true);
     expect(maxAbsDiff(ours, theirs)).toBeLessThanOrEqual(1e-5);
