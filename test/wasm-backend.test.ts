@@ -3,12 +3,13 @@
  * WebGPU kernel tests' generators (test/helpers/gpu.ts): matmul on random shapes (ranks 2–4,
  * broadcast batch axes, transposed / flipped / strided / broadcast views, dims that are not
  * multiples of the 4 × 8 tile, K beyond one k block, M beyond one row block), NaN / ±∞ / −0, with
- * and without relaxed-SIMD FMA; conv2d and conv2dWeightGrad (im2col + GEMM) on random geometry with groups and specials; the SIMD binary ops bit-exact on broadcast and strided operands
+ * and without relaxed-SIMD FMA; conv2d, conv2dWeightGrad (im2col + GEMM) and conv2dInputGrad (GEMM + col2im) on random
+ * geometry with groups, size-0 batches and specials; the SIMD binary ops bit-exact on broadcast and strided operands
  * with specials; a delegated primitive; selection through init / WGRAD_BACKEND; flat memory in a
  * loop.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { CpuStorage } from '../src/backends/cpu/backend.js';
 import { WasmBackend } from '../src/backends/wasm/backend.js';
 import { hasRelaxedSimd } from '../src/backends/wasm/kernels.js';
@@ -23,6 +24,8 @@ import {
 } from './helpers/gpu.js';
 
 const wasm = new WasmBackend();
+/** Every runKernel call's result: null where the primitive went to the CPU reference. */
+const kernelRuns = vi.spyOn(WasmBackend.prototype as unknown as { runKernel: (prim: string) => unknown }, 'runKernel');
 const wasmMulAdd = new WasmBackend({ relaxedSimd: false });
 
 /** One logical view laid out as `layout`, uploaded to the CPU reference and to `b`. */
@@ -33,7 +36,8 @@ function pair(b: WasmBackend, shape: number[], layout: Layout, gen: (i: number) 
   return { cpu: view(getCpu().upload(data, 'float32')), wasm: view(b.upload(data, 'float32')) };
 }
 
-async function check<P extends ComputePrim>(b: WasmBackend, prim: P, inputs: ReturnType<typeof pair>[], params: PrimParams[P], out: OutputSpec, tol: Tolerance, what: string) {
+/** `prim` on `b` against the CPU reference; unless `delegated`, it must have run a Wasm kernel. */
+async function check<P extends ComputePrim>(b: WasmBackend, prim: P, inputs: ReturnType<typeof pair>[], params: PrimParams[P], out: OutputSpec, tol: Tolerance, what: string, delegated = false) {
   const read = async (be: WasmBackend | ReturnType<typeof getCpu>, s: CpuStorage) => {
     const r = await be.read({ storage: s, dtype: out.dtype, shape: out.shape, strides: contiguousStrides(out.shape), offset: 0 });
     be.release(s);
@@ -41,6 +45,7 @@ async function check<P extends ComputePrim>(b: WasmBackend, prim: P, inputs: Ret
   };
   const want = await read(getCpu(), getCpu().run(prim, inputs.map((p) => p.cpu), params, out));
   const got = await read(b, b.run(prim, inputs.map((p) => p.wasm), params, out));
+  expect(kernelRuns.mock.results.at(-1)?.value === null, `${what}: ran on the CPU reference`).toBe(delegated);
   for (const p of inputs) { getCpu().release(p.cpu.storage); b.release(p.wasm.storage); }
   compareArrays(got, want, tol, `${what} ${JSON.stringify(out.shape)}`);
 }
@@ -104,27 +109,56 @@ describe('wasm conv2d', () => {
   });
 
   type Case = typeof geometry extends fc.Arbitrary<infer T> ? T : never;
-  /** conv2d's second operand is w, conv2dWeightGrad's gy: both laid out at random, x too. */
-  async function checkConv(prim: 'conv2d' | 'conv2dWeightGrad', p: Case): Promise<void> {
+  type ConvPrim = 'conv2d' | 'conv2dWeightGrad' | 'conv2dInputGrad';
+  /** Operands (x, w) for conv2d, (x, gy) for conv2dWeightGrad, (gy, w) for conv2dInputGrad, each laid out at random. */
+  async function checkConv(prim: ConvPrim, p: Case): Promise<void> {
     const Ho = convOutSize(p.H, p.kh, p.sh, p.ph, p.dh);
     const Wo = convOutSize(p.W, p.kw, p.sw, p.pw, p.dw);
     fc.pre(Ho > 0 && Wo > 0);
-    const [wShape, yShape] = [[p.Og * p.groups, p.Cg, p.kh, p.kw], [p.N, p.Og * p.groups, Ho, Wo]];
-    const [lx, l2] = fc.sample(fc.tuple(layoutArb(4), layoutArb(4)), { seed: p.seed, numRuns: 1 })[0];
+    const shapes = { x: [p.N, p.Cg * p.groups, p.H, p.W], w: [p.Og * p.groups, p.Cg, p.kh, p.kw], y: [p.N, p.Og * p.groups, Ho, Wo] };
+    const [ins, outShape, K] = {
+      conv2d: [['x', 'w'], shapes.y, p.Cg * p.kh * p.kw],
+      conv2dWeightGrad: [['x', 'y'], shapes.w, p.N * Ho * Wo],
+      conv2dInputGrad: [['y', 'w'], shapes.x, p.Og * p.kh * p.kw],
+    }[prim] as [('x' | 'w' | 'y')[], number[], number];
+    const layouts = fc.sample(fc.tuple(layoutArb(4), layoutArb(4)), { seed: p.seed, numRuns: 1 })[0];
     const gen = (s: number) => (p.special ? specials(s) : gens.float(s));
-    const x = pair(wasm, [p.N, p.Cg * p.groups, p.H, p.W], lx, gen(p.seed));
-    const second = pair(wasm, prim === 'conv2d' ? wShape : yShape, l2, gen(p.seed + 1));
+    const operands = ins.map((name, i) => pair(wasm, shapes[name], layouts[i], gen(p.seed + i)));
     const g = { stride: [p.sh, p.sw] as [number, number], padding: [p.ph, p.pw] as [number, number], dilation: [p.dh, p.dw] as [number, number], groups: p.groups };
-    const out = { shape: prim === 'conv2d' ? yShape : wShape, dtype: 'float32' as const };
-    const K = prim === 'conv2d' ? p.Cg * p.kh * p.kw : p.N * Ho * Wo;
-    await check(wasm, prim, [x, second], { ...g, kernelSize: [p.kh, p.kw] }, out, matmulTol(K), `${prim} ${JSON.stringify(p)}`);
+    const params = { ...g, kernelSize: [p.kh, p.kw] as [number, number], inputSize: [p.H, p.W] as [number, number] };
+    await check(wasm, prim, operands, params, { shape: outShape, dtype: 'float32' }, matmulTol(K), `${prim} ${JSON.stringify(p)}`);
   }
 
-  for (const prim of ['conv2d', 'conv2dWeightGrad'] as const) {
+  for (const prim of ['conv2d', 'conv2dWeightGrad', 'conv2dInputGrad'] as const) {
     it(`${prim} matches the reference on random geometry, groups, strided views and specials`, async () => {
       await fc.assert(fc.asyncProperty(geometry, (p) => checkConv(prim, p)), { numRuns: 60 });
     });
   }
+
+  it('conv2dInputGrad: a non-finite weight gives NaN exactly at the pixels its tap reaches no output from', async () => {
+    // Stride 2 leaves every other pixel unreached by each tap; padding 0 leaves the border unreached.
+    const base: Case = { N: 1, groups: 1, Cg: 1, Og: 2, H: 5, W: 6, kh: 2, kw: 3, sh: 2, sw: 2, ph: 0, pw: 1, dh: 1, dw: 1, seed: 0, special: false };
+    for (const bad of [Infinity, -Infinity, NaN]) {
+      const Ho = convOutSize(base.H, base.kh, base.sh, base.ph, base.dh);
+      const Wo = convOutSize(base.W, base.kw, base.sw, base.pw, base.dw);
+      const gy = pair(wasm, [1, 2, Ho, Wo], contiguousLayout(4), gens.float(3));
+      const w = pair(wasm, [2, 1, 2, 3], contiguousLayout(4), (i) => (i === 4 ? bad : 0.5 + i / 8));
+      const params = { stride: [2, 2] as [number, number], padding: [0, 1] as [number, number], dilation: [1, 1] as [number, number], groups: 1, inputSize: [5, 6] as [number, number] };
+      await check(wasm, 'conv2dInputGrad', [gy, w], params, { shape: [1, 1, 5, 6], dtype: 'float32' }, matmulTol(12), `bad weight ${bad}`);
+    }
+  });
+
+  it('conv2dInputGrad splits a large batch into column chunks', async () => {
+    // 57 images × 8 channels × 3·3 taps × 32·32 pixels of columns exceed one chunk of 4 Mi floats.
+    const p: Case = { N: 57, groups: 1, Cg: 8, Og: 1, H: 32, W: 32, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, seed: 7, special: false };
+    await checkConv('conv2dInputGrad', p);
+  });
+
+  it('size-0 batch and channels', async () => {
+    for (const prim of ['conv2d', 'conv2dWeightGrad', 'conv2dInputGrad'] as const) {
+      await checkConv(prim, { N: 0, groups: 1, Cg: 2, Og: 3, H: 4, W: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, seed: 1, special: false });
+    }
+  });
 });
 
 describe('wasm elementwise', () => {
@@ -142,7 +176,7 @@ describe('wasm elementwise', () => {
 
   it('delegates other primitives to the CPU reference (int operands of add, exp)', async () => {
     const x = pair(wasm, [7], contiguousLayout(1), specials(4));
-    await check(wasm, 'exp', [x], {}, { shape: [7], dtype: 'float32' }, { exact: true }, 'exp');
+    await check(wasm, 'exp', [x], {}, { shape: [7], dtype: 'float32' }, { exact: true }, 'exp', true);
     await init({ backend: 'wasm' });
     const t = wg.tidy(() => wg.add(wg.tensor(Int32Array.of(1, 2)), wg.tensor(Int32Array.of(3, 4))));
     expect(Array.from(await t.data() as Int32Array)).toEqual([4, 6]);

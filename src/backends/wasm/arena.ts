@@ -22,6 +22,15 @@ export class Arena {
     this.top = 0;
   }
 
+  /** The allocation mark: `rewind(mark)` frees what was allocated after it. */
+  get mark(): number {
+    return this.top;
+  }
+
+  rewind(mark: number): void {
+    this.top = mark;
+  }
+
   /** Reserves `floats` float32 slots, 16-byte aligned; returns their byte offset. `op` names the
    *  caller in the error raised when the Wasm memory cannot hold them. */
   alloc(op: string, floats: number): number {

@@ -14,6 +14,7 @@
  * Accelerated (every other primitive, and these on other dtypes, runs the CPU reference rule):
  *   matmul                       float32, batched, any strides: packed 4 × 8 register-blocked GEMM
  *   conv2d, conv2dWeightGrad     float32: im2col, then the GEMM (conv.ts)
+ *   conv2dInputGrad              float32: the GEMM into columns, then a Wasm col2im scatter
  *   add sub mul div maximum minimum   float32 operands: f32x4, bit-exact with the reference
  *
  * Next steps, designed for:
@@ -33,7 +34,7 @@ import { CpuBackend } from '../cpu/backend.js';
 import { readStrided } from '../cpu/strided.js';
 import type { CpuStorage, CpuView } from '../cpu/types.js';
 import { Arena } from './arena.js';
-import { wasmConv2d, wasmConv2dWeightGrad } from './conv.js';
+import { wasmConv2d, wasmConv2dInputGrad, wasmConv2dWeightGrad } from './conv.js';
 import { wasmMatmul } from './gemm.js';
 import { compileKernels, SIMD_BINARY, type SimdBinaryOp, type WasmKernels } from './kernels.js';
 
@@ -92,6 +93,7 @@ export class WasmBackend implements Backend<CpuStorage> {
     if (!inputs.every((v) => v.dtype === 'float32') || out.dtype !== 'float32') return null;
     if (prim === 'matmul') return wasmMatmul(this.kernels, this.arena, inputs[0], inputs[1], out);
     if (prim === 'conv2d') return wasmConv2d(this.kernels, this.arena, inputs, params as PrimParams['conv2d'], out);
+    if (prim === 'conv2dInputGrad') return wasmConv2dInputGrad(this.kernels, this.arena, inputs, params as PrimParams['conv2dInputGrad'], out);
     if (prim === 'conv2dWeightGrad') return wasmConv2dWeightGrad(this.kernels, this.arena, inputs, params as PrimParams['conv2dWeightGrad'], out);
     if (isSimdBinary(prim)) return this.binary(prim, inputs, out);
     return null;

@@ -63,8 +63,8 @@ function gemmBatch(k: WasmKernels, arena: Arena, A: Matrix, B: Matrix, M: number
 }
 
 /**
- * `batches` GEMMs of one size M × K · K × N into consecutive M × N blocks of one output region of
- * the arena (reset first: the result is valid until the arena's next reset).
+ * `batches` GEMMs of one size M × K · K × N into consecutive M × N blocks of one output region
+ * allocated in the arena (the result is valid until the arena is reset or rewound below it).
  */
 export class GemmPlan {
   private readonly result: number;
@@ -72,7 +72,6 @@ export class GemmPlan {
   private readonly Np: number;
 
   constructor(private readonly k: WasmKernels, private readonly arena: Arena, op: string, readonly M: number, readonly K: number, readonly N: number, readonly batches: number) {
-    arena.reset();
     this.result = arena.alloc(op, batches * M * N);
     this.Np = roundUp(N, NR);
     const Mp = roundUp(M, MR);
@@ -103,6 +102,7 @@ export function wasmMatmul(k: WasmKernels, arena: Arena, a: CpuView, b: CpuView,
   const K = a.shape[a.shape.length - 1];
   const aBatch = broadcastStrides(a.shape.slice(0, -2), a.strides.slice(0, -2), batchShape);
   const bBatch = broadcastStrides(b.shape.slice(0, -2), b.strides.slice(0, -2), batchShape);
+  arena.reset();
   const plan = new GemmPlan(k, arena, 'matmul', M, K, N, numel(batchShape));
   const index: number[] = [];
   for (let t = 0; t < plan.batches; t++) {

@@ -10,6 +10,9 @@
  *   MR·NR/4 multiply-adds: f32x4.relaxed_madd (one fused FMA on x64/arm64) when the engine
  *   validates it, else f32x4.mul + f32x4.add.
  *   binary_<op>(a, b, out, n)   out[i] = a[i] op b[i] over n floats (f32x4, scalar tail).
+ *   scatter_add(src, dst, images, srcImg, dstImg, rows, cols, srcRow, dstRow, dstCol)
+ *     dst[i·dstImg + r·dstRow + c·dstCol] += src[i·srcImg + r·srcRow + c·4] (byte strides; src rows
+ *     contiguous): col2im's scatter of one tap row (conv.ts). f32x4 when dstCol is 4 bytes.
  */
 import { I32, ModuleBuilder, OP, SIMD, V128, type FunctionBuilder, type SimdOp } from './builder.js';
 
@@ -117,12 +120,48 @@ export function emitBinary(m: ModuleBuilder): void {
   }
 }
 
+/** Emits scatter_add (see the header). */
+export function emitScatterAdd(m: ModuleBuilder): void {
+  m.function('scatter_add', Array(10).fill(I32), [], (f) => {
+    const [src, dst, images, srcImg, dstImg, rows, cols, srcRow, dstRow, dstCol] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+    const [im, r, c, cols4, s, d] = Array.from({ length: 6 }, () => f.local(I32));
+    f.localGet(cols).i32Const(~3).op(OP.i32_and).localSet(cols4);
+    f.forRange(im, 0, images, 1, () => {
+      f.forRange(r, 0, rows, 1, () => {
+        // s = src + im·srcImg + r·srcRow, d likewise
+        f.localGet(src).localGet(im).localGet(srcImg).op(OP.i32_mul).op(OP.i32_add).localGet(r).localGet(srcRow).op(OP.i32_mul).op(OP.i32_add).localSet(s);
+        f.localGet(dst).localGet(im).localGet(dstImg).op(OP.i32_mul).op(OP.i32_add).localGet(r).localGet(dstRow).op(OP.i32_mul).op(OP.i32_add).localSet(d);
+        f.i32Const(0).localSet(c);
+        f.localGet(dstCol).i32Const(4).op(OP.i32_eq).if(() => {
+          f.forRange(c, 0, cols4, 4, () => {
+            f.localGet(d).localGet(d).simd(SIMD.v128_load, { alignLog2: 2 }).localGet(s).simd(SIMD.v128_load, { alignLog2: 2 })
+              .simd(SIMD.f32x4_add).simd(SIMD.v128_store, { alignLog2: 2 });
+            f.localGet(s).i32Const(16).op(OP.i32_add).localSet(s);
+            f.localGet(d).i32Const(16).op(OP.i32_add).localSet(d);
+          });
+          f.localGet(cols4).localSet(c);
+        });
+        f.block(() => {
+          f.localGet(c).localGet(cols).op(OP.i32_ge_s).brIf(0);
+          f.loop(() => {
+            f.localGet(d).localGet(d).mem(OP.f32_load).localGet(s).mem(OP.f32_load).op(OP.f32_add).mem(OP.f32_store);
+            f.localGet(s).i32Const(4).op(OP.i32_add).localSet(s);
+            f.localGet(d).localGet(dstCol).op(OP.i32_add).localSet(d);
+            f.localGet(c).i32Const(1).op(OP.i32_add).localTee(c).localGet(cols).op(OP.i32_lt_s).brIf(0);
+          });
+        });
+      });
+    });
+  });
+}
+
 export interface WasmKernels {
   readonly memory: WebAssembly.Memory;
   /** Whether the GEMM uses f32x4.relaxed_madd. */
   readonly relaxed: boolean;
   gemm(a: number, b: number, c: number, ldc: number, mPanels: number, nPanels: number, kc: number): void;
   binary: Record<SimdBinaryOp, (a: number, b: number, out: number, n: number) => void>;
+  scatterAdd(src: number, dst: number, images: number, srcImg: number, dstImg: number, rows: number, cols: number, srcRow: number, dstRow: number, dstCol: number): void;
 }
 
 /** Compiles the kernel module over a fresh memory (synchronously: the module is a few KiB). */
@@ -130,9 +169,10 @@ export function compileKernels(relaxed = hasRelaxedSimd()): WasmKernels {
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1 });
   emitGemm(m, relaxed);
   emitBinary(m);
+  emitScatterAdd(m);
   const memory = new WebAssembly.Memory({ initial: 1 });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(m.encode()), { env: { memory } });
   const ex = instance.exports as Record<string, (...args: number[]) => void>;
   const binary = Object.fromEntries(Object.keys(SIMD_BINARY).map((op) => [op, ex[`binary_${op}`]])) as WasmKernels['binary'];
-  return { memory, relaxed, gemm: ex.gemm, binary };
+  return { memory, relaxed, gemm: ex.gemm, binary, scatterAdd: ex.scatter_add };
 }
