@@ -4,7 +4,8 @@
  * that attack's bounds; a flag the chosen attack does not take is refused.
  */
 import { ATTACKS, PGD } from '../eval/attacks.js';
-import type { Flags, Parsed } from './args.js';
+import { type Flags, type Parsed, UsageError } from './args.js';
+import { parseOption } from '../core/options.js';
 import { type FlagSource, optionsFrom, refuseUnused, sourceFlags } from './record-flags.js';
 
 const sources: readonly FlagSource[] = ATTACKS;
@@ -31,4 +32,24 @@ export function attackSettings(command: string, a: Parsed): { attack: string; st
   refuseUnused(command, a, sources, [record], `--attack ${record.name}`);
   const o = optionsFrom<{ steps?: number }>(command, record, a);
   return { attack: record.name, steps: o.steps ?? PGD.defaults.steps };
+}
+
+/**
+ * --robust-attacks: "name[:steps]" items (pgd:20,apgd:100), each an attack record with its steps
+ * checked against that attack's bounds (an attack without steps, FGSM, takes none).
+ */
+export function robustAttackList(command: string, items: readonly string[] | undefined): { attack: string; steps: number }[] | undefined {
+  if (!items) return undefined;
+  const bad = (item: string, why: string) => new UsageError(`--robust-attacks ${item}: ${why}`, command);
+  return items.map((item) => {
+    const [name, steps, ...rest] = item.split(':');
+    const record = ATTACKS.find((r) => r.name === name);
+    if (!record || rest.length) throw bad(item, `expected ATTACK or ATTACK:STEPS with ATTACK one of ${ATTACKS.map((a) => a.name).join(', ')}`);
+    const flag = record.flags.find((f) => f.key === 'steps');
+    if (steps === undefined) return { attack: name, steps: (record.defaults as { steps?: number }).steps ?? PGD.defaults.steps };
+    if (!flag) throw bad(item, `${name} takes no steps`);
+    const r = parseOption(flag.spec, steps);
+    if ('problem' in r) throw bad(item, `steps ${steps}: ${r.problem}`);
+    return { attack: name, steps: r.value as number };
+  });
 }

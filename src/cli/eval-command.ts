@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../io/node.js';
 import { sweepChart } from '../eval/sweep.js';
 import { dispose } from '../tensor/scope.js';
 import { type Flags, type Parsed, UsageError } from './args.js';
-import { ATTACK_FLAGS, attackSettings } from './attack-flags.js';
+import { ATTACK_FLAGS, attackSettings, robustAttackList } from './attack-flags.js';
 import { BACKEND_FLAG, startBackend } from './backend.js';
 import { loadDataset } from './data.js';
 import { evaluateRun, type EvalSettings, type ProbeScaling } from './evaluate.js';
@@ -20,9 +20,11 @@ import { checkOutDir, openOutDir } from './run-dir.js';
 export const EVAL_SETTING_FLAGS: Flags = {
   ...ATTACK_FLAGS,
   'eval-eps': { kind: 'numbers', min: 0, default: '0.05,0.1', value: 'E1,E2', help: 'L∞ radii of the robust accuracy and the accuracy-vs-ε chart: pixels in [0, 1] on images (box [0, 1]); standard deviations of the standardized features on tables and log-mels (no box)' },
+  'robust-attacks': { kind: 'list', value: 'A:STEPS,…', help: 'robust accuracy as the per-example worst case of these attacks, each one\'s numbers beside it (the study\'s: pgd:20,apgd:100); replaces --attack there (--steps stays the robust linear evaluation\'s PGD)' },
   'robust-limit': { kind: 'int', min: 1, default: 500, help: 'robust accuracy on the first N test examples' },
   'probe-epochs': { kind: 'int', min: 1, default: 30, help: 'linear-head training epochs (SGD, step decay)' },
   'probe-scaling': { kind: 'string', choices: ['global', 'per-feature', 'none'], default: 'global', help: 'feature scaling before the linear head, folded into it: centre + one σ, per-feature σ, or none (RoCL\'s protocol)' },
+  'probe-select': { kind: 'string', choices: ['default', 'val'], help: 'the linear probe\'s lr and weight decay: its defaults, or chosen on a held-out stratified tenth of the training set from a 3 × 3 grid, then refitted on all of it (the study\'s)' },
   'knn-k': { kind: 'int', min: 1, default: 200, help: 'neighbours of the weighted kNN (T = 0.5)' },
   'robust-linear': { kind: 'int', min: 0, default: 0, value: 'EPOCHS', help: 'also RoCL\'s robust linear evaluation: a head trained this many epochs on PGD-10 examples at the largest ε (0: off; costly)' },
 };
@@ -43,8 +45,8 @@ export const evalFlags = (): Flags => EVAL_FLAGS;
 
 export function evalSettings(command: string, a: Parsed, seed: number): EvalSettings {
   return {
-    ...attackSettings(command, a), eps: a['eval-eps'] as number[], robustLimit: a['robust-limit'] as number,
-    probeEpochs: a['probe-epochs'] as number, probeScaling: a['probe-scaling'] as ProbeScaling, knnK: a['knn-k'] as number, robustLinearEpochs: a['robust-linear'] as number, seed, log: (l) => process.stderr.write(`${l}\n`),
+    ...attackSettings(command, a), attacks: robustAttackList(command, a['robust-attacks'] as string[] | undefined), eps: a['eval-eps'] as number[], robustLimit: a['robust-limit'] as number,
+    probeEpochs: a['probe-epochs'] as number, probeScaling: a['probe-scaling'] as ProbeScaling, probeSelect: a['probe-select'] === 'val' ? 'val' : undefined, knnK: a['knn-k'] as number, robustLinearEpochs: a['robust-linear'] as number, seed, log: (l) => process.stderr.write(`${l}\n`),
   };
 }
 

@@ -5,12 +5,16 @@
  * on the features (k = 200, T = 0.5); robust accuracy of encoder + linear head under a white-box
  * attack at each ε (PGD-20, random start, α = ε/10 by default, as RoCL's evaluation), on the first
  * `robustLimit` test images; the accuracy-versus-ε curve is that same sweep, with ε = 0 added.
+ * The pre-registered study's settings (docs/results.md): `attacks` makes the robust accuracy the
+ * per-image worst case of several attacks (PGD-20 and APGD-CE-100), each one's numbers kept beside
+ * it; `probeSelect: 'val'` chooses the probe's learning rate and weight decay on a held-out tenth of
+ * the training set, then refits on all of it.
  * The reported numbers are the last epoch's (IDAA's code reports the best test epoch; this does not).
  */
 import { WgradError } from '../core/backend.js';
 import * as evaluation from '../eval/index.js';
 import * as linear from '../nn/linear.js';
-import { key as prngKey } from '../random/random.js';
+import { foldIn, key as prngKey } from '../random/random.js';
 import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as ssl from '../ssl/index.js';
@@ -28,12 +32,16 @@ export interface EvalSettings {
   eps: number[];
   /** Attack iterations (PGD, APGD; default 20). */
   steps: number;
+  /** Robust accuracy as the per-example worst case of these attacks (e.g. PGD-20 and APGD-CE-100) instead of `attack` alone. */
+  attacks?: { attack: AttackName; steps: number }[];
   /** Robust accuracy on the first N test images. */
   robustLimit: number;
   /** Linear-head training epochs. */
   probeEpochs: number;
   /** Feature scaling of the linear probe (evaluation.trainLinearHead's `standardize`). */
   probeScaling?: ProbeScaling;
+  /** 'val': the probe's lr and weight decay chosen on a held-out tenth of the training set (src/eval/probe-select.ts); default: the probe's defaults. */
+  probeSelect?: 'default' | 'val';
   knnK: number;
   /** Also RoCL's robust linear evaluation: a head trained on PGD-10 examples (ε = the largest ε), this many epochs (0: off). */
   robustLinearEpochs: number;
@@ -51,6 +59,8 @@ export interface EvalResult {
   robust: { eps: number; accuracy: number }[];
   /** Under several attacks (EvalSettings.attacks): each attack's own accuracy at each ε, on the same images. */
   robustAttacks?: { label: string; robust: { eps: number; accuracy: number }[] }[];
+  /** The probe's hyperparameters chosen on the validation split (probeSelect 'val'). */
+  probeSelection?: evaluation.ProbeSelection;
   /** RoCL's robust linear evaluation, when asked for. */
   robustLinear?: { eps: number; clean: number; robust: number; total: number };
   seconds: number;
@@ -88,8 +98,12 @@ export function attackFor(name: AttackName, model: (x: Tensor) => Tensor, steps:
 export const attackLabel = (name: AttackName, steps: number) => attackNamed(name).label({ steps });
 
 export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSettings): Promise<{ result: EvalResult; sweep: evaluation.SweepResult }> {
+  return evaluateEncoder(frozenEncoder(run), ds, s);
+}
+
+/** The evaluation of a frozen encoder x → features (see the module comment). */
+export async function evaluateEncoder(encoder: (x: Tensor) => Tensor, ds: HostDataset, s: EvalSettings): Promise<{ result: EvalResult; sweep: evaluation.SweepResult }> {
   const t0 = performance.now();
-  const encoder = frozenEncoder(run);
   const train = batchSource(ds.train, ds.shape), test = batchSource(ds.test, ds.shape);
   const progress = { log: s.log, every: 15 };
   s.log(`features of ${ds.train.n} training and ${ds.test.n} test examples`);
@@ -98,7 +112,8 @@ export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSe
   let head: linear.LinearParams | undefined;
   try {
     const classes = Math.max(ds.classes, 2);
-    head = await evaluation.trainLinearHead(tr.features, tr.labels, { classes, epochs: s.probeEpochs, standardize: s.probeScaling, key: prngKey(s.seed), progress: { ...progress, label: 'linear head' } });
+    const probe = await fitProbe(tr, classes, s);
+    head = probe.head;
     const h = head;
     const onFeatures = (x: Tensor) => linear.apply(h, x);
     const linearTrainAccuracy = (await evaluation.accuracy(onFeatures, { images: tr.features, labels: tr.labels })).accuracy;
@@ -107,23 +122,52 @@ export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSe
     s.log(`linear probe ${(100 * linearAccuracy).toFixed(2)} % (train ${(100 * linearTrainAccuracy).toFixed(2)} %), kNN ${(100 * knn.accuracy).toFixed(2)} %`);
     dispose([tr, te]);
     const model = (x: Tensor) => tidy(() => linear.apply(h, encoder(x)));
-    const eps = [0, ...s.eps.filter((e) => e > 0)];
-    const label = attackLabel(s.attack, s.steps);
     const box = domainBox(ds.domain);
-    const sweep = await evaluation.accuracyVsEps([{ name: label, model, attack: attackFor(s.attack, model, s.steps, box) }], test, eps, {
-      limit: s.robustLimit, key: prngKey(s.seed + 1), progress: { ...progress, label: `${label}` },
-      onPoint: (_n, e, acc) => s.log(`  ε = ${e}: ${(100 * acc).toFixed(2)} %`),
-    });
+    const robust = await robustAccuracy(model, test, s, box);
     const result: EvalResult = {
-      linearAccuracy, linearTrainAccuracy, knnAccuracy: knn.accuracy, attack: label, robustTotal: sweep.total,
-      robust: sweep.eps.map((e, i) => ({ eps: e, accuracy: sweep.series[0].accuracy[i] })),
+      linearAccuracy, linearTrainAccuracy, knnAccuracy: knn.accuracy, ...robust.result, ...(probe.selection && { probeSelection: probe.selection }),
       robustLinear: s.robustLinearEpochs > 0 ? await robustLinear(encoder, train, test, classes, s, box) : undefined,
       seconds: (performance.now() - t0) / 1000,
     };
-    return { result, sweep };
+    return { result, sweep: robust.sweep };
   } finally {
     dispose([tr, te, head]);
   }
+}
+
+/** The linear probe's head: the default schedule, or (probeSelect 'val') lr and weight decay chosen on a held-out tenth of the training set. */
+async function fitProbe(tr: { features: Tensor; labels: Tensor }, classes: number, s: EvalSettings): Promise<{ head: linear.LinearParams; selection?: evaluation.ProbeSelection }> {
+  const o = { classes, epochs: s.probeEpochs, standardize: s.probeScaling, key: prngKey(s.seed), progress: { log: s.log, every: 15, label: 'linear head' } };
+  if (s.probeSelect !== 'val') return { head: await evaluation.trainLinearHead(tr.features, tr.labels, o) };
+  const r = await evaluation.selectLinearHead(tr.features, tr.labels, { ...o, progress: undefined, splitKey: foldIn(prngKey(s.seed), 3) });
+  s.log(`linear probe chosen on ${r.selection.valSize} held-out training examples: lr ${r.selection.lr}, weight decay ${r.selection.weightDecay} (validation ${(100 * r.selection.valAccuracy).toFixed(2)} %)`);
+  return r;
+}
+
+type RobustPart = Pick<EvalResult, 'attack' | 'robustTotal' | 'robust' | 'robustAttacks'>;
+
+/**
+ * Robust accuracy of encoder + head on the first robustLimit test examples at each ε (ε = 0: clean,
+ * the same examples): under s.attack, or (s.attacks) the per-example worst case of several attacks
+ * with each one's numbers beside it. The attacks' randomness comes from the seed.
+ */
+async function robustAccuracy(model: (x: Tensor) => Tensor, test: evaluation.BatchSource, s: EvalSettings, box: readonly [number, number] | null): Promise<{ result: RobustPart; sweep: evaluation.SweepResult }> {
+  const eps = [0, ...s.eps.filter((e) => e > 0)];
+  const opts = { limit: s.robustLimit, key: prngKey(s.seed + 1), progress: { log: s.log, every: 15 }, onPoint: (n: string, e: number, acc: number) => s.log(`  ${n}, ε = ${e}: ${(100 * acc).toFixed(2)} %`) };
+  if (!s.attacks?.length) {
+    const label = attackLabel(s.attack, s.steps);
+    const sweep = await evaluation.accuracyVsEps([{ name: label, model, attack: attackFor(s.attack, model, s.steps, box) }], test, eps, opts);
+    return { result: { attack: label, robustTotal: sweep.total, robust: sweep.eps.map((e, i) => ({ eps: e, accuracy: sweep.series[0].accuracy[i] })) }, sweep };
+  }
+  const attacks = s.attacks.map((a) => ({ name: attackLabel(a.attack, a.steps), attack: attackFor(a.attack, model, a.steps, box) }));
+  const label = `worst of ${attacks.map((a) => a.name).join(' and ')}`;
+  const w = await evaluation.worstCaseVsEps(model, attacks, test, eps, opts);
+  s.log(`  ${label}: ${w.eps.map((e, i) => `ε = ${e}: ${(100 * w.worst[i]).toFixed(2)} %`).join(', ')}`);
+  const byEps = (acc: number[]) => w.eps.map((e, i) => ({ eps: e, accuracy: acc[i] }));
+  return {
+    result: { attack: label, robustTotal: w.total, robust: byEps(w.worst), robustAttacks: w.attacks.map((a) => ({ label: a.name, robust: byEps(a.accuracy) })) },
+    sweep: { eps: w.eps, total: w.total, series: [{ name: label, accuracy: w.worst, seconds: [] }, ...w.attacks.map((a) => ({ name: a.name, accuracy: a.accuracy, seconds: [] }))] },
+  };
 }
 
 /** RoCL's robust linear evaluation (src/eval): the head trained on PGD-10 examples at the largest ε. */

@@ -38,12 +38,16 @@ export interface AccuracyOptions {
   /** Only the first `limit` examples. */
   limit?: number;
   progress?: ProgressSetting;
+  /** Also return which examples were classified correctly (`hits`), e.g. for a per-example worst case over attacks. */
+  perExample?: boolean;
 }
 
 export interface AccuracyResult {
   accuracy: number;
   correct: number;
   total: number;
+  /** With `perExample`: 1 where example i was classified correctly, else 0. */
+  hits?: Uint8Array;
   seconds: number;
   imagesPerSecond: number;
 }
@@ -52,7 +56,7 @@ export function accuracy(model: Model, data: LabeledData, opts: AccuracyOptions 
   return measure(opts.attack ? 'robustAccuracy' : 'accuracy', model, data, opts);
 }
 
-/** One queued batch: its hit count and its checks, on the device until read. */
+/** One queued batch: its hit count (or, per example, its hits) and its checks, on the device until read. */
 interface Queued { hits: Tensor; checks: Checks; rows: number }
 
 const release = (q: Queued) => { q.checks.dispose(); q.hits.dispose(); };
@@ -64,12 +68,16 @@ async function measure(op: string, model: Model, data: LabeledData, opts: Accura
   const report = progressReporter(opts.progress, opts.attack ? 'robust accuracy' : 'accuracy', total);
   const t0 = performance.now();
   let correct = 0, done = 0;
+  const hits = opts.perExample ? new Uint8Array(total) : undefined;
   const queue: Queued[] = [];
   const collect = async () => {
     const q = queue[0];
     try {
       await q.checks.verify();
-      correct += await q.hits.item();
+      if (hits) {
+        const h = await q.hits.data();
+        h.forEach((v, i) => { hits[done + i] = v; correct += v; });
+      } else correct += await q.hits.item();
     } finally {
       release(q);
       queue.shift();
@@ -80,7 +88,7 @@ async function measure(op: string, model: Model, data: LabeledData, opts: Accura
   try {
     for (let start = 0, b = 0; start < total; start += batchSize, b++) {
       const bound = attack && ((x: Tensor, y: Tensor) => attack(x, y, foldIn(key, b)));
-      queue.push(queueBatch(op, model, data, start, Math.min(total, start + batchSize), bound));
+      queue.push(queueBatch(op, model, data, start, Math.min(total, start + batchSize), bound, !!hits));
       if (queue.length > 1) await collect();
     }
     while (queue.length) await collect();
@@ -88,11 +96,11 @@ async function measure(op: string, model: Model, data: LabeledData, opts: Accura
     queue.forEach(release);
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { accuracy: correct / total, correct, total, seconds, imagesPerSecond: seconds > 0 ? total / seconds : 0 };
+  return { accuracy: correct / total, correct, total, seconds, imagesPerSecond: seconds > 0 ? total / seconds : 0, ...(hits && { hits }) };
 }
 
-/** Rows [start, stop): the attack (if any), the model, the hit count and the checks, queued on the device. */
-function queueBatch(op: string, model: Model, data: LabeledData, start: number, stop: number, attack?: (x: Tensor, y: Tensor) => Tensor): Queued {
+/** Rows [start, stop): the attack (if any), the model, the hit count (or each row's hit) and the checks, queued on the device. */
+function queueBatch(op: string, model: Model, data: LabeledData, start: number, stop: number, attack: ((x: Tensor, y: Tensor) => Tensor) | undefined, perExample: boolean): Queued {
   const batch = takeBatch(data, start, stop);
   const parts: (Checks | undefined)[] = [];
   try {
@@ -111,7 +119,8 @@ function queueBatch(op: string, model: Model, data: LabeledData, start: number, 
         if (attack) checkFiniteRows(op, "the attack's output", x, start);
         checkFiniteRows(op, "the model's logits", logits, start);
       })[1];
-      return sum(cast(equal(argmax(logits, -1), batch.labels), 'int32'));
+      const hit = cast(equal(argmax(logits, -1), batch.labels), 'int32');
+      return perExample ? hit : sum(hit);
     });
     return { hits, checks: Checks.join(parts), rows: stop - start };
   } catch (e) {

@@ -21,8 +21,9 @@ export {
   trainLinearHead, linearProbe, robustLinearEval,
   type LinearHeadOptions, type LinearProbeOptions, type RobustLinearOptions, type RobustLinearResult,
 } from './linear.js';
+export { selectLinearHead, PROBE_GRID, type ProbeGridPoint, type ProbeSelection, type ProbeSelectOptions } from './probe-select.js';
 export { knnPredict, knnAccuracy, knnDefaultK, type KnnOptions, type KnnFeatures, type FeatureSet } from './knn.js';
 export { checkFiniteTree } from './finite.js';
-export { accuracyVsEps, sweepChart, type SweepEntry, type SweepResult, type SweepOptions } from './sweep.js';
+export { accuracyVsEps, worstCaseVsEps, sweepChart, type SweepEntry, type SweepResult, type SweepOptions, type NamedAttack, type WorstCaseResult } from './sweep.js';
 export { lineChart, barChart, niceTicks, escapeXml, type Series, type LineChartOptions, type BarChartOptions, type BarGroup } from './svg.js';
 export { ATTACKS, PGD, APGD, FGSM, attackRecord, type AttackRecord } from './attacks.js';

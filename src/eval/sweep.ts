@@ -2,12 +2,13 @@
  * Accuracy-versus-ε curves: for each entry (a model and an attack family) and each ε, robust
  * accuracy over a dataset. At ε = 0 the clean accuracy of the entry's model is used (every attack
  * here returns x at ε = 0, so it is the same number without the attack's cost). The result is plain
- * JSON; `sweepChart` draws it with the SVG writer (one curve per entry).
+ * JSON; `sweepChart` draws it with the SVG writer (one curve per entry). `worstCaseVsEps` is the
+ * per-example worst case of several attacks on one model (docs/results.md's robust accuracy).
  */
 import { WgradError } from '../core/backend.js';
-import type { Key } from '../random/random.js';
+import { foldIn, key as makeKey, type Key } from '../random/random.js';
 import { accuracy, type AccuracyOptions, type AccuracyResult, type Attack, type Model } from './accuracy.js';
-import type { LabeledData } from './data.js';
+import type { LabeledData, ProgressSetting } from './data.js';
 import { lineChart } from './svg.js';
 
 export interface SweepEntry {
@@ -31,8 +32,12 @@ export interface SweepOptions extends Omit<AccuracyOptions, 'attack'> {
   onPoint?: (name: string, eps: number, accuracy: number, seconds: number) => void;
 }
 
+function checkEpsList(op: string, epsList: readonly number[]): void {
+  if (epsList.length === 0 || epsList.some((e) => !(e >= 0))) throw new WgradError(op, `eps values must be ≥ 0, got ${JSON.stringify(epsList)}`);
+}
+
 export async function accuracyVsEps(entries: readonly SweepEntry[], data: LabeledData, epsList: readonly number[], opts: SweepOptions = {}): Promise<SweepResult> {
-  if (epsList.length === 0 || epsList.some((e) => !(e >= 0))) throw new WgradError('accuracyVsEps', `eps values must be ≥ 0, got ${JSON.stringify(epsList)}`);
+  checkEpsList('accuracyVsEps', epsList);
   const { onPoint, ...accOpts } = opts;
   const clean = new Map<Model, AccuracyResult>();
   const result: SweepResult = { eps: [...epsList], series: [], total: 0 };
@@ -45,13 +50,57 @@ export async function accuracyVsEps(entries: readonly SweepEntry[], data: Labele
         if (!clean.has(entry.model)) clean.set(entry.model, await accuracy(entry.model, data, accOpts));
         r = clean.get(entry.model)!;
       } else {
-        r = await accuracy(entry.model, data, { ...accOpts, attack: entry.attack(eps), progress: accOpts.progress && { label: `${entry.name} ε=${eps}` } });
+        r = await accuracy(entry.model, data, { ...accOpts, attack: entry.attack(eps), progress: pointProgress(accOpts.progress, `${entry.name} ε=${eps}`) });
       }
       result.total = r.total;
       series.accuracy.push(r.accuracy);
       series.seconds.push(r.seconds);
       onPoint?.(entry.name, eps, r.accuracy, r.seconds);
     }
+  }
+  return result;
+}
+
+/** A point's progress setting: the caller's (its log and interval kept) under the point's label; off stays off. */
+function pointProgress(progress: ProgressSetting, label: string): ProgressSetting {
+  return progress ? { ...(typeof progress === 'object' ? progress : {}), label } : progress;
+}
+
+/** One attack of a worst-case sweep: its name and the attack at radius ε. */
+export interface NamedAttack { name: string; attack: (eps: number) => Attack }
+
+export interface WorstCaseResult {
+  eps: number[];
+  /** Per ε: the fraction of examples that every attack failed on (at ε = 0: the clean accuracy). */
+  worst: number[];
+  /** Each attack's own accuracy per ε (at ε = 0: the clean accuracy). */
+  attacks: { name: string; accuracy: number[] }[];
+  total: number;
+}
+
+/**
+ * Robust accuracy as the per-example worst case of several attacks: at each ε, an example counts as
+ * robust only if it is classified correctly under every attack (on the same examples; attack j's
+ * randomness from foldIn(key, j + 1)). Each attack's own accuracy is returned beside it.
+ */
+export async function worstCaseVsEps(model: Model, attacks: readonly NamedAttack[], data: LabeledData, epsList: readonly number[], opts: SweepOptions = {}): Promise<WorstCaseResult> {
+  if (!attacks.length) throw new WgradError('worstCaseVsEps', 'at least one attack is needed');
+  checkEpsList('worstCaseVsEps', epsList);
+  const { onPoint, key = makeKey(0), ...accOpts } = opts;
+  const result: WorstCaseResult = { eps: [...epsList], worst: [], attacks: attacks.map((a) => ({ name: a.name, accuracy: [] })), total: 0 };
+  let clean: AccuracyResult | undefined;
+  for (const eps of epsList) {
+    let robust: Uint8Array | undefined;
+    for (const [j, a] of attacks.entries()) {
+      const r = eps === 0
+        ? (clean ??= await accuracy(model, data, { ...accOpts, perExample: true }))
+        : await accuracy(model, data, { ...accOpts, perExample: true, key: foldIn(key, j + 1), attack: a.attack(eps), progress: pointProgress(accOpts.progress, `${a.name} ε=${eps}`) });
+      robust = robust ? robust.map((v, i) => v & r.hits![i]) : r.hits!;
+      result.total = r.total;
+      result.attacks[j].accuracy.push(r.accuracy);
+      onPoint?.(a.name, eps, r.accuracy, r.seconds);
+    }
+    result.worst.push(robust!.reduce((n, v) => n + v, 0) / result.total);
   }
   return result;
 }
