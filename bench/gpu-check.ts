@@ -49,7 +49,7 @@ async function probeAdapter(): Promise<Probe> {
   const { vendor, architecture, device, description } = adapter.info;
   const name = [vendor, architecture, device, description].filter(Boolean).join(' / ');
   const fallback = (adapter.info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-  return { ok: true, software: fallback || SOFTWARE.test(name), name, detail: description || device || vendor };
+  return { ok: true, software: fallback || SOFTWARE.test(name), name, detail: device || description || vendor };
 }
 
 const INSTALL_HELP = [

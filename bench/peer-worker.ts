@@ -14,6 +14,7 @@ import { BUILDERS } from './suite/rows.js';
 
 export interface WorkerOptions {
   quick: boolean;
+  trainBatch?: number;
   /** Dawn flags beyond the default ones (gpu.ts). */
   dawnFlags: string[];
   gpuTime: boolean;
@@ -31,7 +32,7 @@ async function main() {
   const def = PEER_DEFS[id];
   if (def.backend === 'webgpu' && opts.dawnFlags?.length) setDawnFlags(opts.dawnFlags);
   const peer = await startPeer(id);
-  const ctx: Ctx = { quick: opts.quick };
+  const ctx: Ctx = { quick: opts.quick, trainBatch: opts.trainBatch };
   if (peer.kind === 'jax') ctx.jax = peer.h;
   else ctx.tf = peer.h;
   const device = peer.kind === 'jax' ? peer.h.gpuDevice : peer.h.device;

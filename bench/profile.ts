@@ -30,10 +30,9 @@ const models = {
 
 /** The wgrad side of the bench row whose id contains `id` (bench/suite), run as one step. */
 async function rowStep(id: string): Promise<{ name: string; step: () => Promise<unknown> }> {
-  const { matmulRows, convRows, memoryRows, dispatchRows } = await import('./suite/ops.js');
-  const { trainRows } = await import('./suite/train.js');
-  const ctx = { wg, quick: false };
-  const rows = [matmulRows, convRows, memoryRows, dispatchRows, trainRows].flatMap((f) => f(ctx));
+  const { buildRows } = await import('./suite/rows.js');
+  const { GROUPS } = await import('./harness.js');
+  const rows = buildRows({ wg, quick: false }, GROUPS);
   const spec = rows.find((r) => r.id.includes(id));
   if (!spec?.wgrad) throw new Error(`--row: no bench row id contains "${id}"; ids: ${rows.map((r) => r.id).join(', ')}`);
   const side = await spec.wgrad();

@@ -19,6 +19,7 @@
  *   --wgrad-backend cpu     run wgrad on its CPU reference backend (to test the suite itself)
  *   --budget S              seconds of timed work per side per row (default 8, quick 3)
  *   --repeats N             most timed repeats per row (default 15, quick 5)
+ *   --batch N               images per step on every training row (default 256 / 64 / 32 / 32 by row; to try them small)
  *   --host-repeats N        host-time samples per training step (default 5, quick 3; 0: none)
  *   --deadline S            rows not started S seconds after the start are left out (listed)
  *   --call-timeout S        a peer call (one check or run) longer than this stops the peer (default 900)
@@ -53,7 +54,7 @@ const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 export function parseArgs(argv: string[]) {
   const a = {
     quick: false, groups: [...GROUPS] as Group[], only: [] as string[], peers: [...PEERS] as PeerId[], wgrad: true, ceiling: true,
-    gpuTime: true, wgradBackend: 'webgpu' as 'webgpu' | 'cpu', budget: NaN, repeats: NaN, hostRepeats: NaN, deadline: Infinity,
+    gpuTime: true, wgradBackend: 'webgpu' as 'webgpu' | 'cpu', budget: NaN, repeats: NaN, hostRepeats: NaN, deadline: Infinity, batch: undefined as number | undefined,
     callTimeout: 900, out: path.join(here, 'results'), name: '', title: '', disableRobustness: false, roofline: true,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -98,6 +99,12 @@ export function parseArgs(argv: string[]) {
       case '--budget': a.budget = num(); break;
       case '--repeats': a.repeats = num(); break;
       case '--host-repeats': a.hostRepeats = num(); break;
+      case '--batch': {
+        const b = num();
+        if (!Number.isInteger(b) || b < 2) throw new Error(`--batch needs an integer ≥ 2 (NT-Xent needs two images), got ${b}`);
+        a.batch = b;
+        break;
+      }
       case '--deadline': a.deadline = num(); break;
       case '--call-timeout': a.callTimeout = num(); break;
       case '--out': a.out = path.resolve(val()); break;
@@ -118,7 +125,7 @@ export function parseArgs(argv: string[]) {
 type Args = ReturnType<typeof parseArgs>;
 
 function readHelp(): string {
-  return `npm run bench -- [--quick] [--groups ${GROUPS.join(',')}] [--only text] [--peers ${PEERS.join(',')}] [--no-peers] [--no-jax] [--no-tfjs] [--no-wgrad] [--no-ceiling] [--no-gpu-time] [--wgrad-backend cpu] [--budget S] [--repeats N] [--host-repeats N] [--deadline S] [--call-timeout S] [--out DIR] [--name BASE] [--title TEXT] [--disable-robustness] [--no-roofline]`;
+  return `npm run bench -- [--quick] [--groups ${GROUPS.join(',')}] [--only text] [--peers ${PEERS.join(',')}] [--no-peers] [--no-jax] [--no-tfjs] [--no-wgrad] [--no-ceiling] [--no-gpu-time] [--wgrad-backend cpu] [--budget S] [--repeats N] [--batch N] [--host-repeats N] [--deadline S] [--call-timeout S] [--out DIR] [--name BASE] [--title TEXT] [--disable-robustness] [--no-roofline]`;
 }
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 300);
@@ -146,7 +153,7 @@ async function rooflineOf(device: GPUDevice, quick: boolean, log: (s: string) =>
 
 /** Starts every peer's process at once; a peer that cannot start is reported and left out. */
 async function startPeers(args: Args, log: (s: string) => void): Promise<{ procs: PeerProcess[]; info: RunInfo['peers'] }> {
-  const opts = { quick: args.quick, dawnFlags: args.disableRobustness ? ['enable-dawn-features=disable_robustness'] : [], gpuTime: args.gpuTime };
+  const opts = { quick: args.quick, trainBatch: args.batch, dawnFlags: args.disableRobustness ? ['enable-dawn-features=disable_robustness'] : [], gpuTime: args.gpuTime };
   const info: RunInfo['peers'] = {};
   const procs = args.peers.map((id) => new PeerProcess(id, opts, args.callTimeout));
   await Promise.all(procs.map(async (p) => {
@@ -190,7 +197,7 @@ async function main() {
   const t0 = performance.now();
   const log = (s: string) => console.error(s);
   const loadBefore = os.loadavg();
-  const ctx: Ctx = { quick: args.quick };
+  const ctx: Ctx = { quick: args.quick, trainBatch: args.batch };
   if (args.disableRobustness) setDawnFlags(['enable-dawn-features=disable_robustness']);
 
   const { procs, info: peerInfo } = await startPeers(args, log);

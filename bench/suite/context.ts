@@ -14,6 +14,8 @@ export interface Ctx {
   tfError?: string;
   jax?: JaxHandle;
   quick: boolean;
+  /** Images per training step on every training row (--batch; to try the rows at small sizes). */
+  trainBatch?: number;
 }
 
 export function needJax(ctx: Ctx): JaxHandle {

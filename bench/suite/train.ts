@@ -428,11 +428,11 @@ function jaxSslStep(jax: JaxModule, rocl: boolean, b: number, lr: number): JaxSt
 
 export function trainRows(ctx: Ctx): RowSpec[] {
   return [
-    mlpRow(ctx, 256),
+    mlpRow(ctx, ctx.trainBatch ?? 256),
     // The target shape is batch 256; --quick uses 64.
-    cnnRow(ctx, ctx.quick ? 64 : 256),
-    sslRow(ctx, 'simclr', ctx.quick ? 16 : 32),
-    sslRow(ctx, 'rocl', ctx.quick ? 16 : 32),
+    cnnRow(ctx, ctx.trainBatch ?? (ctx.quick ? 64 : 256)),
+    sslRow(ctx, 'simclr', ctx.trainBatch ?? (ctx.quick ? 16 : 32)),
+    sslRow(ctx, 'rocl', ctx.trainBatch ?? (ctx.quick ? 16 : 32)),
   ];
 }
 
