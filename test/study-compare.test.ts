@@ -77,7 +77,7 @@ describe('compare --seeds and report', () => {
     const out = join(dir, 'never');
     for (const [args, msg] of [
       [['--methods', 'aplr:bogus=1'], /bogus is not an option of aplr/],
-      [['--methods', 'random:eps=1'], /the untrained encoder \("random"\) takes no options/],
+      [['--methods', 'random:eps=1'], /the untrained encoder \("random"\) take no options/],
       [['--methods', 'aplr:perturbation=sideways'], /perturbation = sideways: expected one of learned, zero, random/],
       [['--methods', 'simclr:reg-perturbation=random'], /reg-perturbation is not an option of simclr/],
       [['--methods', 'aplr:eps'], /"eps" is not option=value/],

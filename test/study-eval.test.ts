@@ -73,8 +73,9 @@ describe('the probe chosen on a validation split', () => {
 describe('compare with the study\'s evaluation', () => {
   it('--robust-attacks reports the worst case with each attack beside it; --probe-select val records its choice', async () => {
     const out = join(dir, 'cmp');
-    const r = await wgrad('compare', '--methods', 'random', '--data', join(dir, 'data'), '--batch', '8', '--width', '2', '--proj-dim', '4', '--epochs', '1',
-      '--probe-epochs', '1', '--robust-limit', '4', '--knn-k', '3', '--eval-eps', '0.1', '--robust-attacks', 'pgd:1,apgd:2', '--probe-select', 'val', '--out', out);
+    const args = ['compare', '--methods', 'random,raw', '--data', join(dir, 'data'), '--batch', '8', '--width', '2', '--proj-dim', '4', '--epochs', '1',
+      '--probe-epochs', '1', '--robust-limit', '4', '--knn-k', '3', '--eval-eps', '0.1', '--robust-attacks', 'pgd:1,apgd:2', '--probe-select', 'val', '--out', out];
+    const r = await wgrad(...args);
     expect(r.status, r.stderr).toBe(0);
     const md = readFileSync(join(out, 'results.md'), 'utf8');
     expect(md).toContain('| method | linear probe | kNN | clean (first 4) | worst of PGD-1 and APGD-CE-2 ε = 0.1 | PGD-1 ε = 0.1 | APGD-CE-2 ε = 0.1 | train time | eval time |');
@@ -83,6 +84,13 @@ describe('compare with the study\'s evaluation', () => {
     expect(at(ev)).toBeLessThanOrEqual(Math.min(...ev.robustAttacks.map(at)));
     expect(ev.probeSelection.grid).toHaveLength(9);
     expect(ev.probeSelection.valSize).toBe(2);
+    // The raw inputs: a row without training or checkpoint, its evaluation cached by what it evaluates.
+    expect(md).toMatch(/\| raw inputs \(probe and kNN on the inputs\) \| \d+\.\d\d % \|/);
+    const raw = JSON.parse(readFileSync(join(out, 'runs', 'raw', 'eval.json'), 'utf8'));
+    expect(raw.provenance.encoder).toBe('raw inputs, flattened');
+    const again = await wgrad(...args, '--resume');
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr.match(/evaluation reused/g)).toHaveLength(2);
     for (const [flag, msg] of [['pgd:0', /steps 0: must be ≥ 1/], ['fgsm:3', /fgsm takes no steps/], ['cw:5', /ATTACK one of pgd, apgd, fgsm/]] as const) {
       const bad = await wgrad('compare', '--methods', 'random', '--robust-attacks', flag, '--out', join(dir, 'never'));
       expect(bad.status).toBe(2);

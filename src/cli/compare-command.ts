@@ -15,20 +15,22 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveCheckpoint } from '../io/node.js';
 import { dispose } from '../tensor/scope.js';
+import { reshape } from '../tensor/ops/movement.js';
+import type { Tensor } from '../tensor/tensor.js';
 import * as ssl from '../ssl/index.js';
 import { type Flags, type Parsed, UsageError } from './args.js';
 import { BACKEND_FLAG, startBackend } from './backend.js';
 import { type Domain, type HostDataset, loadDataset } from './data.js';
 import { EVAL_SETTING_FLAGS, evalSettings } from './eval-command.js';
-import { runEvaluation } from './eval-cache.js';
-import type { EvalSettings } from './evaluate.js';
+import { cachedEvaluation, runEvaluation } from './eval-cache.js';
+import { evaluateEncoder, type EvalSettings } from './evaluate.js';
 import { CHECKPOINT_FILE, freshRun, type RunCheckpoint, type RunConfig, train } from './run.js';
 import { methodFlags, methodSources, RUN_FLAGS, runConfig } from './train-command.js';
 import { refuseUnused } from './record-flags.js';
 import { REGULARIZER_SOURCE } from './run-config.js';
 import { checkBatch } from './run-check.js';
 import { checkOutDir, openOutDir } from './run-dir.js';
-import { applyRow, parseRow, rowLabel, runDir, type RowSpec, seedList } from './study-rows.js';
+import { applyRow, parseRow, rowLabel, runDir, type RowSpec, seedList, UNTRAINED_ROWS } from './study-rows.js';
 import { metricsTable, type StoredRun, type TableMeta, writeTable } from './study-report.js';
 import { writeRunRecord } from './report-command.js';
 
@@ -46,7 +48,7 @@ export function compareFlags(): Flags {
   const own: Flags = {
     methods: {
       kind: 'list', value: 'M1,M2',
-      help: `the rows (default by the data's domain: ${defaults}): a method, "M+reg" (with the robustness regularizer), "random" (the untrained encoder, a baseline), or a variant "M:option=value[:option=value]" (an option's key or flag, e.g. aplr:perturbation=zero, simclr+reg:reg-perturbation=random); each method's data: the methods list below`,
+      help: `the rows (default by the data's domain: ${defaults}): a method, "M+reg" (with the robustness regularizer), "random" (the untrained encoder, a baseline), "raw" (the probe, kNN and attacks on the inputs themselves), or a variant "M:option=value[:option=value]" (an option's key or flag, e.g. aplr:perturbation=zero, simclr+reg:reg-perturbation=random); each method's data: the methods list below`,
     },
     seeds: { kind: 'string', value: 'N|S1,S2', help: 'run every row with N seeds from --seed on, or with the seeds listed; each row × seed in OUT/runs/<row>/seed-<s> (default: --seed alone, in OUT/runs/<row>)' },
     regularizer: { kind: 'number', above: 0, default: 1, value: 'β', help: 'β of the "+reg" runs' },
@@ -70,10 +72,10 @@ export async function compareCommand(a: Parsed): Promise<void> {
   const rows = (given ?? defaultRuns(ds.domain)).map(parseRow);
   // Every run's configuration first, so a method that does not fit the data, or a flag no run takes, fails before any training.
   const plan = seeds.flatMap((seed) => rows.map((row, index) => {
-    const method = row.base === 'random' ? baselineMethod(ds.domain) : row.base;
+    const method = UNTRAINED_ROWS.includes(row.base) ? baselineMethod(ds.domain) : row.base;
     return { row, index, seed, cfg: applyRow(runConfig({ ...a, seed }, ssl.methodRecord(method), row.reg ? a.regularizer as number : 0, ds, 'compare'), row) };
   }));
-  const users = plan.flatMap(({ row, cfg }) => (row.base === 'random' ? [] : [ssl.methodRecord(cfg.method), ...(cfg.regularizer > 0 ? [REGULARIZER_SOURCE] : [])]));
+  const users = plan.flatMap(({ row, cfg }) => (UNTRAINED_ROWS.includes(row.base) ? [] : [ssl.methodRecord(cfg.method), ...(cfg.regularizer > 0 ? [REGULARIZER_SOURCE] : [])]));
   refuseUnused('compare', a, methodSources(), users, `the runs ${rows.map((r) => r.name).join(', ')}`);
   checkBatch(a.batch as number, ds, 'compare');
   const log = s.log;
@@ -111,6 +113,7 @@ interface PlannedRun { row: RowSpec; index: number; seed: number; cfg: RunConfig
  * recorded in row.json, so that `wgrad report` can rebuild the table from the directories.
  */
 async function compareRun(a: Parsed, p: PlannedRun, ds: HostDataset, s: EvalSettings): Promise<StoredRun> {
+  if (p.row.base === 'raw') return rawRun(a, p, ds, s);
   const { row, cfg, dir } = p;
   const untrained = row.base === 'random';
   s.log(`\n=== ${row.name}, seed ${p.seed} (${untrained ? `the untrained ${encoderLabel(cfg)}: a baseline for the evaluation` : `${encoderLabel(cfg)}, ${cfg.optimizer} lr ${cfg.lr}, ${cfg.epochs} epochs, batch ${cfg.batch}`}) → ${dir}`);
@@ -135,6 +138,21 @@ async function compareRun(a: Parsed, p: PlannedRun, ds: HostDataset, s: EvalSett
     }
   } finally {
     releaseRun();
+  }
+}
+
+/** The row "raw": the probe and kNN on the inputs themselves (flattened), evaluated as any encoder's features, in its own directory. */
+async function rawRun(a: Parsed, p: PlannedRun, ds: HostDataset, s: EvalSettings): Promise<StoredRun> {
+  s.log(`\n=== raw, seed ${p.seed} (the inputs themselves: the probe, kNN and attacks on them) → ${p.dir}`);
+  const release = openOutDir(p.dir, '--out', 'compare', s.log);
+  try {
+    const flat = (x: Tensor) => reshape(x, [x.shape[0], -1]);
+    const result = await cachedEvaluation(p.dir, ds, s, !!a.resume, { encoder: 'raw inputs, flattened' }, 0, async () => (await evaluateEncoder(flat, ds, s)).result);
+    const stored: StoredRun = { row: p.row.name, label: rowLabel(p.row, a.regularizer as number), index: p.index, seed: p.seed, trainSeconds: 0, eval: result, method: 'raw', regularizer: 0, dir: p.dir };
+    await writeRunRecord(p.dir, p.meta, stored);
+    return stored;
+  } finally {
+    release();
   }
 }
 

@@ -2,8 +2,9 @@
  * `compare --resume` reuses the evaluation of a finished run (RUN/eval.json) only when everything
  * that produced it is the same: the evaluation settings (attack, steps, ε list, limits, probe and
  * kNN settings, seed), the data (a digest of the examples and labels as loaded, so limits and
- * preprocessing count) and the checkpoint (a digest of its file). Otherwise it evaluates again and
- * says why. eval.json is written atomically; an unreadable one is evaluated again.
+ * preprocessing count) and the checkpoint (a digest of its file; for a row without one, such as
+ * the raw inputs, a description of what is evaluated). Otherwise it evaluates again and says why.
+ * eval.json is written atomically; an unreadable one is evaluated again.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -30,9 +31,12 @@ export function dataDigest(ds: HostDataset): string {
   return digest([JSON.stringify({ domain: ds.domain, shape: ds.shape, classes: ds.classes }), ds.train.x, ds.train.labels, ds.test.x, ds.test.labels]);
 }
 
-function provenance(dir: string, ds: HostDataset, s: EvalSettings): Provenance {
+/** What is evaluated: the checkpoint's digest, or (no checkpoint) a description of the encoder. */
+export type EvalSource = { checkpoint: string } | { encoder: string };
+
+function provenance(source: EvalSource, ds: HostDataset, s: EvalSettings): Provenance {
   const settings = Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v !== 'function' && v !== undefined));
-  return { ...settings, data: dataDigest(ds), checkpoint: digest([readFileSync(join(dir, CHECKPOINT_FILE))]) };
+  return { ...settings, data: dataDigest(ds), ...source };
 }
 
 /** Why a stored evaluation does not apply (undefined: it does). */
@@ -42,7 +46,7 @@ function mismatch(stored: unknown, want: Provenance): string | undefined {
   const keys = [...new Set([...Object.keys(want), ...Object.keys(have)])];
   const k = keys.find((key) => JSON.stringify(have[key]) !== JSON.stringify(want[key]));
   if (k === undefined) return undefined;
-  if (k === 'data' || k === 'checkpoint') return `its ${k === 'data' ? 'data' : 'checkpoint'} differs from this one`;
+  if (k === 'data' || k === 'checkpoint' || k === 'encoder') return `its ${k} differs from this one`;
   return `it was made with ${k} = ${JSON.stringify(have[k])}, not ${JSON.stringify(want[k])}`;
 }
 
@@ -59,8 +63,14 @@ function readStored(path: string): { value?: unknown; problem?: string } {
  * `resume` and it matches (see the module comment), else computed and stored there.
  */
 export async function runEvaluation(run: RunCheckpoint, dir: string, ds: HostDataset, s: EvalSettings, resume: boolean): Promise<EvalResult> {
+  const source = { checkpoint: digest([readFileSync(join(dir, CHECKPOINT_FILE))]) };
+  return cachedEvaluation(dir, ds, s, resume, source, run.epochsDone, async () => (await evaluateRun(run, ds, s)).result);
+}
+
+/** The evaluation `evaluate` makes of `source`, reused from dir/eval.json when `resume` and it matches, else computed and stored there. */
+export async function cachedEvaluation(dir: string, ds: HostDataset, s: EvalSettings, resume: boolean, source: EvalSource, epochs: number, evaluate: () => Promise<EvalResult>): Promise<EvalResult> {
   const path = join(dir, EVAL_FILE);
-  const want = provenance(dir, ds, s);
+  const want = provenance(source, ds, s);
   if (resume && existsSync(path)) {
     const { value, problem } = readStored(path);
     const why = problem ?? mismatch(value, want);
@@ -70,7 +80,7 @@ export async function runEvaluation(run: RunCheckpoint, dir: string, ds: HostDat
     }
     s.log(`(not reusing ${displayPath(path)}: ${why}; evaluating again)`);
   }
-  const { result } = await evaluateRun(run, ds, s);
-  await writeFileAtomic(path, `${JSON.stringify({ epochs: run.epochsDone, provenance: want, result }, null, 2)}\n`, 'compare');
+  const result = await evaluate();
+  await writeFileAtomic(path, `${JSON.stringify({ epochs, provenance: want, result }, null, 2)}\n`, 'compare');
   return result;
 }

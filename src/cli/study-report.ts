@@ -26,7 +26,7 @@ export interface TableMeta {
 
 /** A run of a table as its directory records it (row.json beside eval.json). */
 export interface StoredRun extends RunRecord {
-  /** The method trained ('none': the untrained encoder). */
+  /** The method trained ('none': the untrained encoder; 'raw': the inputs themselves). */
   method: string;
   regularizer: number;
   /** What it trained on: "augmentation (crop scale [s, 1])" or "no augmentation" (the untrained encoder: none). */
@@ -166,6 +166,6 @@ export function writeTable(out: string, t: Table): void {
   writeFileSync(join(out, 'results.json'), `${JSON.stringify(tableJson(t), null, 2)}\n`);
   writeFileSync(join(out, 'accuracy-vs-eps.svg'), epsChart(t));
   writeFileSync(join(out, 'metrics.svg'), metricsChart(t));
-  const firstSeed = groupRows(t.runs).flatMap((row, i) => (row.runs[0] as StoredRun).method === 'none' ? [] : [{ name: row.label, dir: (row.runs[0] as StoredRun).dir, color: PALETTE[i % PALETTE.length] }]);
+  const firstSeed = groupRows(t.runs).flatMap((row, i) => ['none', 'raw'].includes((row.runs[0] as StoredRun).method) ? [] : [{ name: row.label, dir: (row.runs[0] as StoredRun).dir, color: PALETTE[i % PALETTE.length] }]);
   writeFileSync(join(out, 'loss.svg'), compareLossChart(firstSeed, 'Training loss per step (first seed)'));
 }

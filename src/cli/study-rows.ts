@@ -16,7 +16,7 @@ import { REGULARIZER_SOURCE, type RunConfig } from './run-config.js';
 export interface RowSpec {
   /** As given in --methods. */
   name: string;
-  /** 'random' or a method's name. */
+  /** 'random' (the untrained encoder), 'raw' (the inputs themselves) or a method's name. */
   base: string;
   /** With the robustness regularizer. */
   reg: boolean;
@@ -24,10 +24,13 @@ export interface RowSpec {
   sets: { source: 'method' | 'regularizer'; key: string; value: unknown }[];
 }
 
-/** The bases a row can name: "random", every method and every method + "+reg". */
+/** The rows that train nothing: the untrained encoder and the raw inputs. */
+export const UNTRAINED_ROWS = ['random', 'raw'];
+
+/** The bases a row can name: "random", "raw", every method and every method + "+reg". */
 export function rowBases(): string[] {
   const names = ssl.methodNames();
-  return ['random', ...names, ...names.map((m) => `${m}+reg`)];
+  return [...UNTRAINED_ROWS, ...names, ...names.map((m) => `${m}+reg`)];
 }
 
 /** The option of `source` named `name` (its key or its flag). */
@@ -38,8 +41,8 @@ export function parseRow(name: string): RowSpec {
   const [head, ...settings] = name.split(':');
   if (!rowBases().includes(head)) throw new UsageError(`--methods ${JSON.stringify(head)} is not one of ${rowBases().join(', ')}`, 'compare');
   const [base, reg] = head.split('+');
-  if (base === 'random' && settings.length) throw new UsageError(`--methods ${name}: the untrained encoder ("random") takes no options`, 'compare');
-  const sources: [RowSpec['sets'][number]['source'], FlagSource][] = [['method', ssl.methodRecord(base === 'random' ? ssl.methodNames()[0] : base)], ...(reg ? [['regularizer', REGULARIZER_SOURCE] as [RowSpec['sets'][number]['source'], FlagSource]] : [])];
+  if (UNTRAINED_ROWS.includes(base) && settings.length) throw new UsageError(`--methods ${name}: ${base === 'raw' ? 'the raw inputs ("raw")' : 'the untrained encoder ("random")'} take no options`, 'compare');
+  const sources: [RowSpec['sets'][number]['source'], FlagSource][] = [['method', ssl.methodRecord(UNTRAINED_ROWS.includes(base) ? ssl.methodNames()[0] : base)], ...(reg ? [['regularizer', REGULARIZER_SOURCE] as [RowSpec['sets'][number]['source'], FlagSource]] : [])];
   const sets = settings.map((text) => {
     const m = /^([A-Za-z][\w-]*)=(.+)$/.exec(text);
     if (!m) throw new UsageError(`--methods ${name}: ${JSON.stringify(text)} is not option=value`, 'compare');
@@ -60,13 +63,14 @@ export function applyRow(cfg: RunConfig, row: RowSpec): RunConfig {
     if (s.source === 'method') out.options[s.key] = s.value;
     else (out.regularizerOptions as unknown as Record<string, unknown>)[s.key] = s.value;
   }
-  if (row.base !== 'random') out.options = ssl.methodOptions(ssl.methodRecord(out.method), out.options);
+  if (!UNTRAINED_ROWS.includes(row.base)) out.options = ssl.methodOptions(ssl.methodRecord(out.method), out.options);
   return out;
 }
 
 /** The row's label in tables: the untrained encoder's, "+ regularizer (β = …)", the options set. */
 export function rowLabel(row: RowSpec, beta: number): string {
   if (row.base === 'random') return 'untrained encoder (baseline)';
+  if (row.base === 'raw') return 'raw inputs (probe and kNN on the inputs)';
   const sets = row.sets.map((s) => `${s.source === 'regularizer' ? 'regularizer ' : ''}${s.key} = ${String(s.value)}`).join(', ');
   return `${row.base}${row.reg ? ` + regularizer (β = ${beta})` : ''}${sets ? ` (${sets})` : ''}`;
 }
