@@ -10,8 +10,8 @@
  *      (M = Og, K = J, N = P) with plain strided operands: vec4 loads of xcol.
  * Why: in the implicit GEMM every B unit is 4 per-lane gathers plus index arithmetic, repeated
  * for every block of output-channel rows; gathering once into a buffer and then loading vec4s is
- * cheaper when there are several such blocks (lavapipe, small CNN conv2 32→64 at 14², batch 256:
- * 5.2 vs 4.4 GFLOP per CPU-second), dearer with one (SSL encoder conv2 8→16: 1.8 vs 2.3). With
+ * cheaper when there are several such blocks (the small CNN's conv2 32→64), dearer with one (the
+ * SSL encoder's conv2 8→16; docs/benchmarks.md#im2col-for-the-convolution-forward). With
  * few input channels (J = 9) the implicit GEMM is as fast as a plain one. The batch runs in
  * chunks within the column budget (conv-col2im.ts).
  */

@@ -18,8 +18,8 @@
  * unit two rows of two, read at four fixed offsets) — each index covers 4 consecutive outputs
  * (`vec4Ready`; a flat expression of another size too, its last unit partial, see `vec4TailReady`): leaves load once per 4 elements (a vec4, a
  * splat, or 4 scalars), the index is decomposed once per 4, the ops run per component and the store
- * is one vec4. On lavapipe, where loads and index math dominate, softmax's final pass went 199 →
- * 114 ms and layer norm's 294 → 106 ms (16384×1024).
+ * is one vec4. On lavapipe, where loads and index math dominate, this cuts a memory-bound pass
+ * by half or more (docs/benchmarks.md#vec4-elementwise-and-reduction-kernels).
  *
  * Addressing: every leaf maps the output's row-major index i to its own element address. A leaf
  * keeps the shape it was read at (a fused chain may pass through a reshape, so the leaves of one
@@ -469,8 +469,8 @@ ${main.code}`;
 /**
  * `shape`, or its blocked form where a strided one would leave the addresses unwalkable: lanes
  * interleaved `lanes` units apart cannot walk rows shorter than that step (2×2 pooling tiles, whose
- * rows have 2 elements), and per-unit index arithmetic then costs ~2× (the pooling gradient of the
- * small CNN: 80 → 42 ms per step on lavapipe); consecutive units always walk.
+ * rows have 2 elements), and per-unit index arithmetic then costs ~2× (the small CNN's pooling
+ * gradient: docs/benchmarks.md#kernel-work-commit-by-commit); consecutive units always walk.
  */
 function kernelShape(root: OpNode, width: 1 | 4, shape: ElementwiseShape): ElementwiseShape {
   if (shape.layout !== 'strided' || walkable(root, shape.lanes, width) || !walkable(root, 1, width)) return shape;

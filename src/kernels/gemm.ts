@@ -17,7 +17,7 @@
  *   accumulators). Per 4-deep k step, lane l loads A rows 8q+l as units of 4 k (R/8 units) and its
  *   own B columns (C/4 units per k); row i's A values reach all lanes by subgroupBroadcast(·, i%8).
  *   No workgroup memory, no barrier. Blocks: 16×4 below 2^24 multiply-adds, 32×8 above (faster,
- *   but a 32×8 shader takes LLVM ≈ 15 s to JIT versus ≈ 3 s, which small products never repay);
+ *   but a 32×8 shader takes LLVM about 5× longer to JIT, which small products never repay);
  *   8×4 when M ≤ 8.
  * 'tiled' — every other adapter: the classic two-level tiling. A workgroup of WX × WY invocations
  *   owns a TM × TN tile (TM = WY·R, TN = WX·C); invocation (tx, ty) owns an R × C register block
@@ -36,7 +36,7 @@
  *     spends ~40 % of its time there; removing the barriers alone (racy) made it 1.6–2.8× faster.
  *   - the sg kernel needs neither: each B element is loaded once, straight into the lane that uses
  *     it, and reused R times; A is loaded once per 8 rows and shared by broadcasts (cheap: lane
- *     extracts and splats). 512²: sg 5.1 GFLOP per CPU-second vs 1.7 for the best tiled variant.
+ *     extracts and splats): about 3× the best tiled variant's rate (docs/benchmarks.md#gemm-kernel-families).
  * Edges: the "checked" variant zero-fills out-of-range unit elements at load time and masks the
  * stores; shapes that are multiples of the tile (and K of the k step) get the unchecked variant.
  * K = 0 runs no k step and stores zeros.

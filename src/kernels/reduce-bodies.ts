@@ -239,8 +239,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
  * gradients): invocation s folds chunk g of the reduced elements of 4 adjacent outputs at once, one
  * vec4 load per reduced element, walking the reduced axes like 'vec4' walks its segments.
  * Neighbouring invocations take neighbouring quads of the same chunk (s = g · quads + quad), so the
- * lanes of a workgroup read adjacent 16 bytes of the same rows: on lavapipe 1.1–1.3× faster than
- * lanes on different chunks of one quad (the linear bias gradient 45 → 51–58 % of the roofline).
+ * lanes of a workgroup read adjacent 16 bytes of the same rows: on lavapipe faster than lanes on
+ * different chunks of one quad (docs/benchmarks.md#kernel-work-commit-by-commit).
  */
 export function cols4Body(u: Uniforms, c: ReduceContext, plan: Plan, maxDim: number): ReduceBody {
   const { T, opE } = c;

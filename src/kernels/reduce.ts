@@ -18,8 +18,7 @@
  *    output, or per chunk of its elements when there are too few outputs to fill the device (then a
  *    second pass over the [outer, G] partials), walking 4-aligned vec4 segments and folding one vec4
  *    load per 4 elements into 4 accumulators. lavapipe turns every non-constant load into a per-lane
- *    gather, so 4× fewer loads is what counts: 16M-element sum 50 → 24 ms, softmax's row max 53 →
- *    39 ms (2 cores, Mesa 25).
+ *    gather, so 4× fewer loads is what counts (docs/benchmarks.md#vec4-elementwise-and-reduction-kernels).
  *  - 'cols4' (value ops over strided axes whose last kept axis is contiguous, a multiple of 4:
  *    column sums, linear-layer bias gradients): 4 adjacent outputs per invocation, one vec4 load per
  *    reduced element, rows split into chunks like 'vec4'.
@@ -136,7 +135,8 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
  * 'cols4'; not pair groups or scalar gathers), or every leaf flat (offset + i · stride). Elsewhere (pooling windows, other strided reads of broadcast or reshaped
  * leaves) each element would pay a div/mod per merged axis per leaf group, and such values are
  * usually needed again (a ReLU output by its pooling's gradient, a pre-activation gradient by the
- * conv gradients): realizing them once took the small CNN's reductions from 390 to 65 ms per step.
+ * conv gradients): realizing them once cut the small CNN's reduction time per step about 6×
+ * (docs/benchmarks.md#kernel-work-commit-by-commit).
  */
 export function readsSourceInPlace(op: ReduceOp, x: GpuView, axes: readonly number[], source: OpNode): boolean {
   const reduced = new Set(axes);

@@ -14,9 +14,9 @@
  * row folding its argument into an accumulator, then loops over the row once more computing and
  * storing the output. A row (L ≤ MAX_ROW floats) stays in the CPU's cache (a GPU's L1/L2) between
  * the loops, so memory sees about one read and one write per element. (On lavapipe every load is
- * a per-lane gather whether it hits the cache or not, so the re-reads still cost: 16384×1024
- * softmax 87 → ~60 ms, not the ~2× a memory-bound GPU would gain. A fold of max and Σ exp in one
- * loop — one load pass less, one exp more — measured no faster there.)
+ * a per-lane gather whether it hits the cache or not, so the re-reads still cost and the gain is
+ * well short of the ~2× a memory-bound GPU would see; a fold of max and Σ exp in one loop — one
+ * load pass less, one exp more — measured no faster there: docs/benchmarks.md#kernel-work-commit-by-commit.)
  *
  * Workgroups: the adapter's `rowLanes` (tuning.ts: one 8-lane SIMD chunk on lavapipe, 256 lanes on
  * a GPU) rows per workgroup, a 2-D grid of them. Width: on vec4s when L is a multiple of 4 and every

@@ -19,8 +19,8 @@
  *  - for P > C, each stage k = 2C..P runs one global dispatch per step j = k/2..C (element-parallel
  *    over the pairs) and finishes the steps j < C with the local kernel in merge mode; the last stage
  *    writes the indices. O(log² P) dispatches, all in one batch.
- * Cost on lavapipe: ~55 barriers per chunk for 1000-long rows; [256, 1000] takes ~0.5 s under load
- * (barrier-bound). Per-invocation sorts for short rows would be faster there; not done.
+ * Cost on lavapipe: ~55 barriers per chunk for 1000-long rows, so it is barrier-bound there
+ * (docs/benchmarks.md#argsort). Per-invocation sorts for short rows would be faster there; not done.
  */
 import type { OutputSpec } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';

@@ -12,8 +12,9 @@
  *
  * Why per adapter: a software rasterizer (lavapipe, SwiftShader, WARP) runs a workgroup as one task
  * on a CPU thread, one SIMD chunk of lanes at a time, so the per-workgroup cost dominates thin
- * kernels: one chunk per workgroup and fat invocations amortize it (a copy kernel on lavapipe:
- * 8 lanes × 64 vec4s 12–16 GB/s, 64 lanes × 1 vec4 2.8 GB/s; bench/roofline.ts). A GPU wants many
+ * kernels: one chunk per workgroup and fat invocations amortize it (a copy kernel on lavapipe moves
+ * several times more with 8 lanes × 64 vec4s than with 64 lanes × 1 vec4:
+ * docs/benchmarks.md#workgroup-shape-on-a-software-rasterizer). A GPU wants many
  * lanes per workgroup, little work per invocation and many workgroups in flight.
  *
  * `perLane` is an upper bound: a dispatch takes fewer units per invocation when that is what it
@@ -48,9 +49,8 @@ export interface ElementwiseShapes {
 
 /**
  * One entry per kind of adapter, before clamping (a software adapter's dense lanes become its SIMD
- * width). Software, measured on lavapipe (scripts/bench-elementwise.ts, CPU time per run, load
- * 10–16 on 2 cores): dense — 8 lanes × 64 vec4 'strided' costs ≈ 0.9× of 'blocked' and 0.5–0.7× of
- * 256 lanes × 16 (the old shape); gather — 256 lanes × 16 costs ≈ 0.6× of 8-lane shapes.
+ * width). Software: dense kernels are cheapest as 8 lanes × 64 vec4 'strided', gathers as 256 lanes
+ * × 16 (measured with scripts/bench-elementwise.ts: docs/benchmarks.md#workgroup-shape-on-a-software-rasterizer).
  */
 const TABLE: Record<AdapterKind, ElementwiseShapes> = {
   software: {

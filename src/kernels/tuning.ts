@@ -6,8 +6,9 @@
  * of adapter. A software rasterizer (Mesa lavapipe/llvmpipe, SwiftShader, WARP) runs each workgroup
  * as one task on a CPU thread, one SIMD-width chunk of lanes at a time, and every load as a per-lane
  * gather: there fat workgroups of one SIMD chunk (8 lanes on 256-bit CPUs), each invocation walking
- * many consecutive vec4s, move 12–16 GB/s on a 2-core machine where 64-lane workgroups with one vec4
- * each move 2.8 (bench/roofline.ts measures this in every bench run). A hardware GPU wants the
+ * many consecutive vec4s, move several times what 64-lane workgroups with one vec4 each move
+ * (docs/benchmarks.md#workgroup-shape-on-a-software-rasterizer; bench/roofline.ts measures this in
+ * every bench run). A hardware GPU wants the
  * opposite: many lanes per workgroup, little work per invocation, many workgroups in flight.
  *
  * The table has one entry per kind of adapter; the kind is read from the adapter's description

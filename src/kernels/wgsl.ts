@@ -146,7 +146,8 @@ export const PER = 16;
  * elements `i` (u32), WG apart (so a workgroup covers WG·PER consecutive elements and lanes stay
  * coalesced); the body runs inside a loop that stops at n and must be closed with FLAT_END.
  * Few large workgroups matter on lavapipe, where each workgroup is a task with real overhead (a
- * plain 1M-element add: 21 ms with one element per invocation, 7 ms with 16). The lane index comes
+ * plain add runs 3× faster with 16 elements per invocation than with one:
+ * docs/benchmarks.md#workgroup-shape-on-a-software-rasterizer). The lane index comes
  * from local_invocation_id: `local_invocation_index` is markedly slower there.
  */
 export function flatMain(wg: number, nExpr: string): string {
