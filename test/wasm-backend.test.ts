@@ -14,6 +14,7 @@ import type { CpuStorage } from '../src/backends/cpu/backend.js';
 import { WasmBackend } from '../src/backends/wasm/backend.js';
 import { hasRelaxedSimd } from '../src/backends/wasm/kernels.js';
 import type { OutputSpec, View } from '../src/core/backend.js';
+import { storageArray, type DType } from '../src/core/dtype.js';
 import type { ComputePrim, PrimParams } from '../src/core/prims.js';
 import { broadcastShapes, contiguousStrides, convOutSize } from '../src/core/shape.js';
 import * as wg from '../src/index.js';
@@ -29,11 +30,12 @@ const kernelRuns = vi.spyOn(WasmBackend.prototype as unknown as { runKernel: (pr
 const wasmMulAdd = new WasmBackend({ relaxedSimd: false });
 
 /** One logical view laid out as `layout`, uploaded to the CPU reference and to `b`. */
-function pair(b: WasmBackend, shape: number[], layout: Layout, gen: (i: number) => number) {
+function pair(b: WasmBackend, shape: number[], layout: Layout, gen: (i: number) => number, dtype: DType = 'float32') {
   const { base, strides, offset } = buildStrided(shape, layout, gen);
-  const data = Float32Array.from(base);
-  const view = (storage: CpuStorage): View<CpuStorage> => ({ storage, dtype: 'float32', shape, strides, offset });
-  return { cpu: view(getCpu().upload(data, 'float32')), wasm: view(b.upload(data, 'float32')) };
+  const data = storageArray(dtype, base.length);
+  data.set(base);
+  const view = (storage: CpuStorage): View<CpuStorage> => ({ storage, dtype, shape, strides, offset });
+  return { cpu: view(getCpu().upload(data, dtype)), wasm: view(b.upload(data, dtype)) };
 }
 
 /** `prim` on `b` against the CPU reference; unless `delegated`, it must have run a Wasm kernel. */
@@ -174,9 +176,60 @@ describe('wasm elementwise', () => {
     }), { numRuns: 60 });
   });
 
-  it('delegates other primitives to the CPU reference (int operands of add, exp)', async () => {
+  /** A shape, a broadcastable shape of it (some axes 1, maybe fewer axes), and layouts for both. */
+  const operandShapes = shapeArb({ maxRank: 4, maxNumel: 600 }).chain((shape) => fc.tuple(
+    fc.constant(shape), fc.array(fc.boolean(), { minLength: shape.length, maxLength: shape.length }), fc.nat(),
+  ).map(([, ones, seed]) => {
+    const small = shape.map((d, i) => (ones[i] ? 1 : d)).slice(seed % 2);
+    return { shape, small, seed };
+  }));
+  /** Values of every magnitude, including huge ones (casts saturate) and specials. */
+  const wide = (seed: number) => withSpecials((i) => gens.float(seed)(i) * 10 ** ((i * 7 + seed) % 12), seed);
+
+  it('eq ne lt le gt ge (float32 → bool) are bit-exact with specials', async () => {
+    await fc.assert(fc.asyncProperty(fc.constantFrom('eq', 'ne', 'lt', 'le', 'gt', 'ge' as const), operandShapes, async (op, { shape, small, seed }) => {
+      const [la, lb] = fc.sample(fc.tuple(layoutArb(shape.length), layoutArb(small.length)), { seed, numRuns: 1 })[0];
+      // Few distinct values, so that equal operands are common.
+      const few = (s: number) => withSpecials((i) => Math.round(gens.float(s)(i)), s);
+      const a = pair(wasm, shape, la, few(seed));
+      const b = pair(wasm, small, lb, few(seed + 1));
+      await check(wasm, op, seed % 3 ? [a, b] : [b, a], {}, { shape, dtype: 'bool' }, { exact: true }, op);
+    }), { numRuns: 40 });
+  });
+
+  it('where picks the exact bits of float32 and int32 values', async () => {
+    await fc.assert(fc.asyncProperty(fc.constantFrom<DType>('float32', 'int32'), operandShapes, async (valueType, { shape, small, seed }) => {
+      const [lc, la, lb] = fc.sample(fc.tuple(layoutArb(small.length), layoutArb(shape.length), layoutArb(small.length)), { seed, numRuns: 1 })[0];
+      const values = (s: number) => (valueType === 'float32' ? specials(s) : gens.int(s));
+      const c = pair(wasm, small, lc, gens.bool(seed), 'bool');
+      const a = pair(wasm, shape, la, values(seed + 1), valueType);
+      const b = pair(wasm, small, lb, values(seed + 2), valueType);
+      await check(wasm, 'where', [c, a, b], {}, { shape, dtype: valueType }, { exact: true, signedZeros: true }, `where ${valueType}`);
+    }), { numRuns: 40 });
+  });
+
+  it('casts between float32, int32, uint32 and bool are bit-exact (saturation, NaN → 0, −0)', async () => {
+    const kinds = [['bool', 'float32'], ['int32', 'float32'], ['uint32', 'float32'], ['float32', 'int32'], ['float32', 'uint32'], ['float32', 'bool'], ['int32', 'bool'], ['uint32', 'bool']] as const;
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...kinds), operandShapes, async ([from, to], { shape, seed }) => {
+      const gen = from === 'float32' ? wide(seed) : from === 'bool' ? gens.bool(seed) : (i: number) => (i % 3 ? gens.int(seed)(i) : gens.smallInt(seed)(i));
+      const x = pair(wasm, shape, fc.sample(layoutArb(shape.length), { seed, numRuns: 1 })[0], gen, from);
+      await check(wasm, 'cast', [x], { dtype: to }, { shape, dtype: to }, { exact: true, signedZeros: true }, `cast ${from}→${to}`);
+    }), { numRuns: 50 });
+  });
+
+  it('sum, max and min over any axes are bit-exact with the reference (float64 sums, NaN, −0, empty rows)', async () => {
+    const cases = shapeArb({ maxRank: 4, maxNumel: 2000 }).chain((shape) => fc.tuple(fc.constant(shape), fc.subarray(shape.map((_, i) => i)), fc.nat()));
+    await fc.assert(fc.asyncProperty(fc.constantFrom('sum', 'max', 'min' as const), cases, async (op, [shape, axes, seed]) => {
+      fc.pre(op === 'sum' || axes.every((a) => shape[a] > 0));
+      const x = pair(wasm, shape, fc.sample(layoutArb(shape.length), { seed, numRuns: 1 })[0], seed % 2 ? specials(seed) : wide(seed));
+      const outShape = shape.filter((_, i) => !axes.includes(i));
+      await check(wasm, op, [x], { axes }, { shape: outShape, dtype: 'float32' }, { exact: true, signedZeros: true }, `${op} over ${JSON.stringify(axes)}`);
+    }), { numRuns: 60 });
+  });
+
+  it('delegates other primitives to the CPU reference (int operands of add, log1p)', async () => {
     const x = pair(wasm, [7], contiguousLayout(1), specials(4));
-    await check(wasm, 'exp', [x], {}, { shape: [7], dtype: 'float32' }, { exact: true }, 'exp', true);
+    await check(wasm, 'log1p', [x], {}, { shape: [7], dtype: 'float32' }, { exact: true }, 'log1p', true);
     await init({ backend: 'wasm' });
     const t = wg.tidy(() => wg.add(wg.tensor(Int32Array.of(1, 2)), wg.tensor(Int32Array.of(3, 4))));
     expect(Array.from(await t.data() as Int32Array)).toEqual([4, 6]);

@@ -8,7 +8,7 @@
  * the reference rule on the same storage with no conversion. A kernel call copies its operands into
  * one scratch Wasm memory (arena.ts), runs, and copies the result out into a fresh array. For the
  * GEMM the copy-in IS the packing every fast GEMM does anyway (and it absorbs transposes, flips and
- * broadcast batch axes); for elementwise kernels it is one memcpy per operand. The arena grows to
+ * broadcast batch axes); for elementwise kernels it is one strided copy per operand. The arena grows to
  * the largest call and is reused, so a loop of equal shapes holds memory flat.
  *
  * Accelerated (every other primitive, and these on other dtypes, runs the CPU reference rule):
@@ -16,6 +16,10 @@
  *   conv2d, conv2dWeightGrad     float32: im2col, then the GEMM (conv.ts)
  *   conv2dInputGrad              float32: the GEMM into columns, then a Wasm col2im scatter
  *   add sub mul div maximum minimum   float32 operands: f32x4, bit-exact with the reference
+ *   eq ne lt le gt ge, where, cast    f32x4 / i32x4 maps, bit-exact (kernels-map.ts)
+ *   sum max min                  float32 rows (kept axes first), bit-exact (sum in f64, as the reference)
+ * Operands of maps and reductions are copied in with `copyStrided` (elementwise.ts), which copies
+ * whole innermost runs rather than one element at a time.
  *
  * Next steps, designed for:
  *   - Threads: the arena becomes a shared WebAssembly.Memory (builder.ts emits shared memory
@@ -29,14 +33,14 @@
 import type { AdapterReport, Backend, MemoryInfo, OutputSpec } from '../../core/backend.js';
 import type { AnyStorageArray, DType } from '../../core/dtype.js';
 import { checkElementwiseCall, type ComputePrim, type PrimParams } from '../../core/prims.js';
-import { contiguousStrides, numel } from '../../core/shape.js';
 import { CpuBackend } from '../cpu/backend.js';
-import { readStrided } from '../cpu/strided.js';
 import type { CpuStorage, CpuView } from '../cpu/types.js';
 import { Arena } from './arena.js';
 import { wasmConv2d, wasmConv2dInputGrad, wasmConv2dWeightGrad } from './conv.js';
 import { wasmMatmul } from './gemm.js';
+import { runMap, runReduce } from './elementwise.js';
 import { compileKernels, SIMD_BINARY, type SimdBinaryOp, type WasmKernels } from './kernels.js';
+import { CASTS, COMPARE, REDUCE_OPS, type CastKind, type CompareOp, type ReduceKind } from './kernels-map.js';
 
 export interface WasmBackendOptions {
   /** Use f32x4.relaxed_madd in the GEMM (default: when the engine validates it). */
@@ -44,13 +48,9 @@ export interface WasmBackendOptions {
 }
 
 const isSimdBinary = (p: string): p is SimdBinaryOp => Object.hasOwn(SIMD_BINARY, p);
-
-/** True when `v` reads its storage contiguously in row-major order with exactly `shape`. */
-function isDense(v: CpuView, shape: readonly number[]): boolean {
-  if (v.shape.length !== shape.length || v.shape.some((d, i) => d !== shape[i])) return false;
-  const want = contiguousStrides(shape);
-  return shape.every((d, i) => d <= 1 || v.strides[i] === want[i]);
-}
+const isCompare = (p: string): p is CompareOp => Object.hasOwn(COMPARE, p);
+const isCast = (k: string): k is CastKind => (CASTS as readonly string[]).includes(k);
+const isReduce = (p: string): p is ReduceKind => (REDUCE_OPS as readonly string[]).includes(p);
 
 export class WasmBackend implements Backend<CpuStorage> {
   readonly kind = 'wasm' as const;
@@ -89,32 +89,34 @@ export class WasmBackend implements Backend<CpuStorage> {
   }
 
   /** The result of `prim` from a Wasm kernel (a view of the arena), or null where none applies. */
-  private runKernel<P extends ComputePrim>(prim: P, inputs: CpuView[], params: PrimParams[P], out: OutputSpec): Float32Array | null {
-    if (!inputs.every((v) => v.dtype === 'float32') || out.dtype !== 'float32') return null;
-    if (prim === 'matmul') return wasmMatmul(this.kernels, this.arena, inputs[0], inputs[1], out);
-    if (prim === 'conv2d') return wasmConv2d(this.kernels, this.arena, inputs, params as PrimParams['conv2d'], out);
-    if (prim === 'conv2dInputGrad') return wasmConv2dInputGrad(this.kernels, this.arena, inputs, params as PrimParams['conv2dInputGrad'], out);
-    if (prim === 'conv2dWeightGrad') return wasmConv2dWeightGrad(this.kernels, this.arena, inputs, params as PrimParams['conv2dWeightGrad'], out);
-    if (isSimdBinary(prim)) return this.binary(prim, inputs, out);
+  private runKernel<P extends ComputePrim>(prim: P, inputs: CpuView[], params: PrimParams[P], out: OutputSpec): AnyStorageArray | null {
+    const { kernels: k, arena } = this;
+    const f32 = inputs.every((v) => v.dtype === 'float32');
+    if (isCompare(prim) && f32) {
+      checkElementwiseCall(prim, inputs, {}, out.dtype);
+      return runMap(arena, prim, k.maps.compare[prim], inputs, out);
+    }
+    if (prim === 'where') {
+      checkElementwiseCall(prim, inputs, {}, out.dtype);
+      return runMap(arena, prim, k.maps.where, inputs, out);
+    }
+    if (prim === 'cast') {
+      const kind = `${inputs[0].dtype}>${(params as PrimParams['cast']).dtype}`;
+      if (!isCast(kind)) return null;
+      checkElementwiseCall(prim, inputs, params as PrimParams['cast'], out.dtype);
+      return runMap(arena, prim, k.maps.cast[kind], inputs, out);
+    }
+    if (!f32 || out.dtype !== 'float32') return null;
+    if (isReduce(prim)) return runReduce(arena, prim, k.maps.reduce[prim], inputs[0], (params as PrimParams['sum']).axes, out);
+    if (prim === 'matmul') return wasmMatmul(k, arena, inputs[0], inputs[1], out);
+    if (prim === 'conv2d') return wasmConv2d(k, arena, inputs, params as PrimParams['conv2d'], out);
+    if (prim === 'conv2dInputGrad') return wasmConv2dInputGrad(k, arena, inputs, params as PrimParams['conv2dInputGrad'], out);
+    if (prim === 'conv2dWeightGrad') return wasmConv2dWeightGrad(k, arena, inputs, params as PrimParams['conv2dWeightGrad'], out);
+    if (isSimdBinary(prim)) {
+      checkElementwiseCall(prim, inputs, {}, out.dtype);
+      return runMap(arena, prim, k.binary[prim], inputs, out);
+    }
     return null;
-  }
-
-  private binary(op: SimdBinaryOp, [a, b]: CpuView[], out: OutputSpec): Float32Array {
-    checkElementwiseCall(op, [a, b], {}, out.dtype);
-    const n = numel(out.shape);
-    this.arena.reset();
-    const [pa, pb, po] = [n, n, n].map((len) => this.arena.alloc(op, len));
-    this.copyIn(a, out.shape, pa);
-    this.copyIn(b, out.shape, pb);
-    this.kernels.binary[op](pa, pb, po, n);
-    return this.arena.f32.subarray(po / 4, po / 4 + n);
-  }
-
-  /** Writes `v` broadcast to `shape`, row-major, at byte offset `at` of the arena. */
-  private copyIn(v: CpuView, shape: readonly number[], at: number): void {
-    const n = numel(shape);
-    const src = isDense(v, shape) ? v.storage.data.subarray(v.offset, v.offset + n) : readStrided(v, shape);
-    this.arena.f32.set(src, at / 4);
   }
 
   flush(): void {}

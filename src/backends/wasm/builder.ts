@@ -4,7 +4,7 @@
  *
  * It covers what the kernels use and nothing more: function types, one imported memory (optionally
  * shared, for worker threads later), exported functions with typed locals, structured control
- * (block / loop / if), i32 and f32 scalar instructions and the 128-bit SIMD instructions (prefix
+ * (block / loop / if), i32, f32 and a few f64 scalar instructions and the 128-bit SIMD instructions (prefix
  * 0xfd), including relaxed SIMD's f32x4.relaxed_madd. Instructions are emitted in stack order, as in
  * the text format: `f.localGet(a).localGet(b).op(OP.i32_add)`.
  */
@@ -12,8 +12,9 @@
 /** Value types (spec §5.3.1). */
 export const I32 = 0x7f;
 export const F32 = 0x7d;
+export const F64 = 0x7c;
 export const V128 = 0x7b;
-export type ValType = typeof I32 | typeof F32 | typeof V128;
+export type ValType = typeof I32 | typeof F32 | typeof F64 | typeof V128;
 
 /** Single-byte opcodes (spec §5.4). */
 export const OP = {
@@ -21,18 +22,23 @@ export const OP = {
   br: 0x0c, br_if: 0x0d, return: 0x0f, drop: 0x1a, select: 0x1b,
   local_get: 0x20, local_set: 0x21, local_tee: 0x22,
   i32_load: 0x28, f32_load: 0x2a, i32_store: 0x36, f32_store: 0x38,
-  i32_const: 0x41, f32_const: 0x43,
+  i32_const: 0x41, f32_const: 0x43, f64_const: 0x44,
   i32_eqz: 0x45, i32_eq: 0x46, i32_ne: 0x47, i32_lt_s: 0x48, i32_lt_u: 0x49, i32_gt_s: 0x4a,
   i32_gt_u: 0x4b, i32_le_s: 0x4c, i32_le_u: 0x4d, i32_ge_s: 0x4e, i32_ge_u: 0x4f,
   i32_add: 0x6a, i32_sub: 0x6b, i32_mul: 0x6c, i32_and: 0x71, i32_or: 0x72, i32_shl: 0x74, i32_shr_u: 0x76,
   f32_abs: 0x8b, f32_neg: 0x8c, f32_sqrt: 0x91, f32_add: 0x92, f32_sub: 0x93, f32_mul: 0x94,
   f32_div: 0x95, f32_min: 0x96, f32_max: 0x97,
+  f64_add: 0xa0, f32_demote_f64: 0xb6, f64_promote_f32: 0xbb,
 } as const;
 
 /** SIMD opcodes: prefix 0xfd, then the number as a LEB128 u32 (SIMD proposal, relaxed SIMD proposal). */
 export const SIMD = {
   v128_load: 0x00, v128_load32_splat: 0x09, v128_store: 0x0b, v128_const: 0x0c,
-  f32x4_splat: 0x13, f32x4_extract_lane: 0x1f,
+  i32x4_splat: 0x11, f32x4_splat: 0x13, f32x4_extract_lane: 0x1f,
+  i32x4_eq: 0x37, i32x4_ne: 0x38,
+  f32x4_eq: 0x41, f32x4_ne: 0x42, f32x4_lt: 0x43, f32x4_gt: 0x44, f32x4_le: 0x45, f32x4_ge: 0x46,
+  v128_and: 0x4e, v128_bitselect: 0x52,
+  i32x4_trunc_sat_f32x4_s: 0xf8, i32x4_trunc_sat_f32x4_u: 0xf9, f32x4_convert_i32x4_s: 0xfa, f32x4_convert_i32x4_u: 0xfb,
   f32x4_abs: 0xe0, f32x4_neg: 0xe1, f32x4_sqrt: 0xe3, f32x4_add: 0xe4, f32x4_sub: 0xe5,
   f32x4_mul: 0xe6, f32x4_div: 0xe7, f32x4_min: 0xe8, f32x4_max: 0xe9,
   f32x4_relaxed_madd: 0x105,
@@ -99,6 +105,7 @@ export class FunctionBuilder {
   localTee(i: number): this { return this.op(OP.local_tee, ...uleb(i)); }
   i32Const(v: number): this { return this.op(OP.i32_const, ...sleb(v | 0)); }
   f32Const(v: number): this { return this.op(OP.f32_const, ...new Uint8Array(Float32Array.of(v).buffer)); }
+  f64Const(v: number): this { return this.op(OP.f64_const, ...new Uint8Array(Float64Array.of(v).buffer)); }
 
   /** A scalar load or store with `offset` bytes added to the address and alignment 2^alignLog2. */
   mem(opcode: number, offset = 0, alignLog2 = 2): this { return this.op(opcode, ...uleb(alignLog2), ...uleb(offset)); }

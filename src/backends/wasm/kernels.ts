@@ -14,6 +14,7 @@
  *     dst[i·dstImg + r·dstRow + c·dstCol] += src[i·srcImg + r·srcRow + c·4] (byte strides; src rows
  *     contiguous): col2im's scatter of one tap row (conv.ts). f32x4 when dstCol is 4 bytes.
  */
+import { emitMaps, mapKernels, type MapKernels } from './kernels-map.js';
 import { I32, ModuleBuilder, OP, SIMD, V128, type FunctionBuilder, type SimdOp } from './builder.js';
 
 /** Micro-kernel tile: MR rows × NR columns of C (NR a multiple of 4). 4 × 8 = 8 accumulators + 2 B
@@ -161,6 +162,8 @@ export interface WasmKernels {
   readonly relaxed: boolean;
   gemm(a: number, b: number, c: number, ldc: number, mPanels: number, nPanels: number, kc: number): void;
   binary: Record<SimdBinaryOp, (a: number, b: number, out: number, n: number) => void>;
+  /** Elementwise maps and row reductions (kernels-map.ts). */
+  maps: MapKernels;
   scatterAdd(src: number, dst: number, images: number, srcImg: number, dstImg: number, rows: number, cols: number, srcRow: number, dstRow: number, dstCol: number): void;
 }
 
@@ -170,9 +173,10 @@ export function compileKernels(relaxed = hasRelaxedSimd()): WasmKernels {
   emitGemm(m, relaxed);
   emitBinary(m);
   emitScatterAdd(m);
+  emitMaps(m);
   const memory = new WebAssembly.Memory({ initial: 1 });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(m.encode()), { env: { memory } });
   const ex = instance.exports as Record<string, (...args: number[]) => void>;
   const binary = Object.fromEntries(Object.keys(SIMD_BINARY).map((op) => [op, ex[`binary_${op}`]])) as WasmKernels['binary'];
-  return { memory, relaxed, gemm: ex.gemm, binary, scatterAdd: ex.scatter_add };
+  return { memory, relaxed, gemm: ex.gemm, binary, scatterAdd: ex.scatter_add, maps: mapKernels(ex) };
 }
