@@ -227,6 +227,18 @@ describe('wasm elementwise', () => {
     }), { numRuns: 60 });
   });
 
+  it('copies operands in by both paths: long runs and views of 7 axes (JS), short and flipped runs (Wasm gather)', async () => {
+    const shapes = [[5, 100], [3, 1, 70], [2, 3, 2, 3, 2, 3, 2], [4, 2, 5, 3]];
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...shapes), fc.nat(), async (shape, seed) => {
+      const [la, lb] = fc.sample(fc.tuple(layoutArb(shape.length), layoutArb(shape.length)), { seed, numRuns: 1 })[0];
+      const a = pair(wasm, shape, la, specials(seed));
+      const b = pair(wasm, shape, lb, specials(seed + 1));
+      await check(wasm, 'maximum', [a, b], {}, { shape, dtype: 'float32' }, { exact: true, signedZeros: true }, `maximum ${JSON.stringify([la, lb])}`);
+      const x = pair(wasm, shape, la, specials(seed + 2));
+      await check(wasm, 'sum', [x], { axes: [0, shape.length - 1] }, { shape: shape.slice(1, -1), dtype: 'float32' }, { exact: true, signedZeros: true }, 'sum');
+    }), { numRuns: 30 });
+  });
+
   it('delegates other primitives to the CPU reference (int operands of add, log1p)', async () => {
     const x = pair(wasm, [7], contiguousLayout(1), specials(4));
     await check(wasm, 'log1p', [x], {}, { shape: [7], dtype: 'float32' }, { exact: true }, 'log1p', true);

@@ -3,10 +3,11 @@
  * and broadcast to the output shape (`copyStrided`), one kernel runs over them, and the result is
  * a view of the arena in the output dtype's storage type (the caller copies it out).
  *
- * `copyStrided` is the copy-in of every kernel call that is not a GEMM: the view's axes are
- * broadcast, size-1 axes dropped and mergeable neighbours coalesced, then it walks the outer axes
- * and copies each innermost run at once (a memcpy when it is long and contiguous, a fill when
- * broadcast), with no per-element index arithmetic.
+ * `copyIn` is the copy-in of every kernel call that is not a GEMM: the view's axes are broadcast,
+ * size-1 axes dropped and mergeable neighbours coalesced; long contiguous or broadcast innermost
+ * runs are then copied by JS a run at once (memcpy / fill), anything else (short runs: pooling
+ * windows, broadcast pixels, transposes) by the Wasm `gather` loop nest, with no per-element index
+ * arithmetic in either.
  */
 import type { OutputSpec } from '../../core/backend.js';
 import type { AnyStorageArray, DType } from '../../core/dtype.js';
@@ -14,7 +15,7 @@ import { broadcastStrides, numel, type Shape } from '../../core/shape.js';
 import { permuteView } from '../cpu/strided.js';
 import type { CpuView } from '../cpu/types.js';
 import type { Arena } from './arena.js';
-import type { ReduceKind } from './kernels-map.js';
+import { GATHER_RANK, type ReduceKind } from './kernels-map.js';
 
 type Kernel = (...args: number[]) => void;
 
@@ -44,13 +45,38 @@ function copyRun(src: AnyStorageArray | Float64Array, pos: number, stride: numbe
   else for (let i = 0, p = pos; i < len; i++, p += stride) dst[o + i] = src[p];
 }
 
-/** Writes `v` broadcast to `shape`, row-major, into `dst` from index `at`: the innermost two
- *  (coalesced) axes as plain loops, an odometer over the rest. */
-export function copyStrided(v: CpuView, shape: Shape, dst: AnyStorageArray, at: number): void {
-  const n = numel(shape);
-  if (n === 0) return;
-  const src = v.storage.data;
+/** Innermost runs at least this long (contiguous or broadcast) are copied by JS (memcpy / fill). */
+const LONG_RUN = 64;
+
+/**
+ * Writes `v` broadcast to `shape`, row-major, into the arena from byte offset `at`: by JS when its
+ * innermost runs are long (or it has more than GATHER_RANK coalesced axes), else by the Wasm
+ * `gather` kernel over a copy of the storage span the view reads.
+ */
+export function copyIn(arena: Arena, gather: Kernel, v: CpuView, shape: Shape, at: number): void {
+  if (numel(shape) === 0) return;
   const { sizes, strides } = runs(v, shape);
+  const len = sizes.at(-1) ?? 1;
+  const stride = strides.at(-1) ?? 0;
+  if ((len >= LONG_RUN && (stride === 0 || stride === 1)) || sizes.length > GATHER_RANK) {
+    copyRuns(v, sizes, strides, arenaArray(arena, v.dtype), at / 4);
+    return;
+  }
+  // The span [lo, hi] of storage indices the view reads.
+  let [lo, hi] = [v.offset, v.offset];
+  sizes.forEach((d, i) => { if (strides[i] < 0) lo += strides[i] * (d - 1); else hi += strides[i] * (d - 1); });
+  const mark = arena.mark;
+  const span = arena.alloc('copy', hi - lo + 1);
+  arenaArray(arena, v.dtype).set(v.storage.data.subarray(lo, hi + 1), span / 4);
+  const pad = GATHER_RANK - sizes.length;
+  gather(span + 4 * (v.offset - lo), at, ...Array(pad).fill(1), ...sizes, ...Array(pad).fill(0), ...strides.map((t) => 4 * t));
+  arena.rewind(mark);
+}
+
+/** copyIn's JS path: the innermost two axes as plain loops, an odometer over the rest. */
+function copyRuns(v: CpuView, sizes: number[], strides: number[], dst: AnyStorageArray, at: number): void {
+  const src = v.storage.data;
+  const n = sizes.reduce((a, d) => a * d, 1);
   while (sizes.length < 2) { sizes.unshift(1); strides.unshift(0); }
   const rank = sizes.length;
   const [rows, len] = sizes.slice(rank - 2);
@@ -76,18 +102,18 @@ function arenaArray(arena: Arena, dtype: DType): AnyStorageArray {
 }
 
 /** `kernel(in0, …, out, n)` over `inputs` broadcast to out.shape; the result as a view of the arena. */
-export function runMap(arena: Arena, op: string, kernel: Kernel, inputs: CpuView[], out: OutputSpec): AnyStorageArray {
+export function runMap(arena: Arena, gather: Kernel, op: string, kernel: Kernel, inputs: CpuView[], out: OutputSpec): AnyStorageArray {
   const n = numel(out.shape);
   arena.reset();
   const at = inputs.map(() => arena.alloc(op, n));
   const result = arena.alloc(op, n);
-  inputs.forEach((v, i) => copyStrided(v, out.shape, arenaArray(arena, v.dtype), at[i] / 4));
+  inputs.forEach((v, i) => copyIn(arena, gather, v, out.shape, at[i]));
   kernel(...at, result, n);
   return arenaArray(arena, out.dtype).subarray(result / 4, result / 4 + n);
 }
 
 /** A float32 reduction over `axes`: x read with the kept axes first, then one row per output. */
-export function runReduce(arena: Arena, op: ReduceKind, kernel: Kernel, x: CpuView, axes: number[], out: OutputSpec): Float32Array {
+export function runReduce(arena: Arena, gather: Kernel, op: ReduceKind, kernel: Kernel, x: CpuView, axes: number[], out: OutputSpec): Float32Array {
   const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const rows = permuteView(x, [...kept, ...axes]);
   const n = numel(x.shape);
@@ -95,7 +121,7 @@ export function runReduce(arena: Arena, op: ReduceKind, kernel: Kernel, x: CpuVi
   arena.reset();
   const at = arena.alloc(op, n);
   const result = arena.alloc(op, count);
-  copyStrided(rows, rows.shape, arena.f32, at / 4);
+  copyIn(arena, gather, rows, rows.shape, at);
   kernel(at, result, count, count === 0 ? 0 : n / count);
   return arena.f32.subarray(result / 4, result / 4 + count);
 }
