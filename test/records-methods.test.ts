@@ -52,7 +52,7 @@ describe('a method added by one record', () => {
   it('appears in wgrad train --help with its flag, and in compare --help', async () => {
     const r = await wgrad('train', '--help');
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/--method simclr\|rocl\|idaa\|noise\|mask\|aplr\|tiny/);
+    expect(r.stdout).toMatch(/--method simclr\|rocl\|idaa\|noise\|mask\|aplr\|supervised\|supervised-at\|tiny/);
     expect(r.stdout).toMatch(/--tiny-sigma X +tiny: σ of the tiny views \(default 0\.05\)/);
     expect(r.stdout).toMatch(/\n {2}tiny +a test method: noise views, counting its steps \(images, tables, audio; sgd\)/);
     expect((await wgrad('compare', '--help')).stdout).toMatch(/\n {2}tiny +a test method/);

@@ -59,6 +59,8 @@ export interface EvalResult {
   robust: { eps: number; accuracy: number }[];
   /** Under several attacks (EvalSettings.attacks): each attack's own accuracy at each ε, on the same images. */
   robustAttacks?: { label: string; robust: { eps: number; accuracy: number }[] }[];
+  /** A supervised reference's own classifier (its projection head) on the full test set. */
+  classifierAccuracy?: number;
   /** The probe's hyperparameters chosen on the validation split (probeSelect 'val'). */
   probeSelection?: evaluation.ProbeSelection;
   /** RoCL's robust linear evaluation, when asked for. */
@@ -98,7 +100,12 @@ export function attackFor(name: AttackName, model: (x: Tensor) => Tensor, steps:
 export const attackLabel = (name: AttackName, steps: number) => attackNamed(name).label({ steps });
 
 export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSettings): Promise<{ result: EvalResult; sweep: evaluation.SweepResult }> {
-  return evaluateEncoder(frozenEncoder(run), ds, s);
+  const r = await evaluateEncoder(frozenEncoder(run), ds, s);
+  if (!ssl.findMethod(run.config.method)?.supervised) return r;
+  // A supervised reference's own classifier (encoder + its head, eval mode) on the full test set, beside the probe.
+  const classifier = (await evaluation.accuracy(ssl.evalEmbedding(run.params, run.state.model), batchSource(ds.test, ds.shape))).accuracy;
+  s.log(`the trained classifier: ${(100 * classifier).toFixed(2)} %`);
+  return { ...r, result: { ...r.result, classifierAccuracy: classifier } };
 }
 
 /** The evaluation of a frozen encoder x → features (see the module comment). */

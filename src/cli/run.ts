@@ -120,7 +120,8 @@ interface EpochLoop {
   epochs: number;
   steps: number;
   order: Int32Array;
-  step: (x: Tensor, k: Key) => { loss: Tensor; parts: Record<string, Tensor> };
+  /** The step on a batch x with its labels y (a supervised record's step reads them). */
+  step: (x: Tensor, k: Key, y: Tensor) => { loss: Tensor; parts: Record<string, Tensor> };
   stepKey: (s: number) => Key;
 }
 
@@ -134,11 +135,11 @@ async function runEpoch(loop: EpochLoop, ds: HostDataset, batch: number, hooks: 
   let done = 0;
   bar.update(0);
   for (let s = 0; s < loop.steps; s++) {
-    const { x } = batchTensors(ds.train, ds.shape, loop.order.subarray(s * batch, (s + 1) * batch));
+    const { x, y } = batchTensors(ds.train, ds.shape, loop.order.subarray(s * batch, (s + 1) * batch));
     try {
-      pending.push(loop.step(x, loop.stepKey(s)));
+      pending.push(loop.step(x, loop.stepKey(s), y));
     } finally {
-      x.dispose();
+      dispose([x, y]);
     }
     // Read losses back a few steps late, so the device is not idle while the host waits.
     if (pending.length >= 2 || s === loop.steps - 1) {
@@ -227,8 +228,8 @@ export async function train(cfg: RunConfig, ds: HostDataset, dir: string, resume
   await phase('encoder', run.epochsDone + 1, cfg.epochs, (e) => ({
     order: permutationIndices(foldIn(keys.data, e), ds.train.n),
     stepKey: (s) => foldIn(foldIn(keys.train, e), s),
-    step: (x, k) => {
-      const r = step(run.params, run.state, x, k);
+    step: (x, k, y) => {
+      const r = step(run.params, run.state, x, k, ssl.methodRecord(cfg.method).supervised ? y : undefined);
       dispose([run.params, run.state]);
       run.params = r.params;
       run.state = r.state;

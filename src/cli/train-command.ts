@@ -115,14 +115,23 @@ export function runConfig(a: Parsed, method: ssl.AnyMethod, regularizer: number,
     data: normalizeDataSpec(a.data as string), domain: ds.domain, trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined,
     epochs: a.epochs as number, batch: a.batch as number, seed: a.seed as number,
     encoder, width: a.width as number, hidden: encoder === 'mlp' ? (a.hidden as number[]) : undefined,
-    featureDim: a['feature-dim'] as number | undefined, ...projectionHead(a, method),
+    featureDim: a['feature-dim'] as number | undefined, ...projectionHead(a, method, ds, command),
     optimizer, lr: (a.lr as number | undefined) ?? DEFAULT_LR[optimizer], warmupEpochs: a['warmup-epochs'] as number,
     ...runOptions(a, method, regularizer, command),
   };
 }
 
-/** The method's projection head on the ResNet (docs/methods.md: RoCL 512→2048→128, IDAA 512→512→64); 128→128→64 on the CNN. */
-function projectionHead(a: Parsed, method: ssl.AnyMethod): { projHidden?: number; projDim: number } {
+/**
+ * The method's projection head on the ResNet (docs/methods.md: RoCL 512→2048→128, IDAA 512→512→64);
+ * 128→128→64 on the CNN. A supervised reference's head is its classifier: one output per class
+ * (train refuses another --proj-dim; compare's --proj-dim is the other rows').
+ */
+function projectionHead(a: Parsed, method: ssl.AnyMethod, ds: HostDataset, command: string): { projHidden?: number; projDim: number } {
+  if (method.supervised) {
+    const classes = Math.max(ds.classes, 2);
+    if (command === 'train' && a['proj-dim'] !== undefined && a['proj-dim'] !== classes) throw new UsageError(`--proj-dim ${a['proj-dim'] as number}: --method ${method.name} classifies with its projection head, whose output is the data's ${classes} classes`, command);
+    return { projHidden: a['proj-hidden'] as number | undefined, projDim: classes };
+  }
   const resnet = a.encoder === 'resnet' ? method.resnetHead ?? ssl.RESNET_HEAD : undefined;
   return { projHidden: (a['proj-hidden'] as number | undefined) ?? resnet?.projHidden, projDim: (a['proj-dim'] as number | undefined) ?? resnet?.projDim ?? 64 };
 }

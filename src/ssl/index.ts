@@ -17,6 +17,7 @@ export {
   type SslState, type StepResult, type CommonOptions, type MethodLoss, type AugmentSettings,
 } from './common.js';
 export { simclrStep, simclrLoss, SIMCLR_DEFAULTS, SIMCLR, type SimclrOptions } from './simclr.js';
+export { supervisedStep, supervisedLoss, SUPERVISED, SUPERVISED_AT, type AdversarialTraining, type SupervisedAtSettings } from './supervised.js';
 export { roclStep, roclLoss, roclAttack, roclObjective, ROCL_DEFAULTS, ROCL, type RoclOptions, type RoclSettings } from './rocl.js';
 export { idaaStep, idaaLoss, idaaAttack, idaaObjective, IDAA_DEFAULTS, IDAA_BRANCHES, IDAA, type IdaaOptions, type IdaaSettings } from './idaa.js';
 export {

@@ -63,8 +63,8 @@ export interface Pretrain<O> {
   options(o: O): VaeTrainOptions;
 }
 
-/** A method's training step with its options bound. */
-export type MethodStep<S extends SslState = SslState> = (params: ModelParams, state: S, x: Tensor, key: Key) => StepResult<S>;
+/** A method's training step with its options bound; `labels` (int32 [N]) are given to a `supervised` record's step only. */
+export type MethodStep<S extends SslState = SslState> = (params: ModelParams, state: S, x: Tensor, key: Key, labels?: Tensor) => StepResult<S>;
 
 /**
  * A self-supervised method. `O` is its options (JSON-able: a run directory records them), `S` its
@@ -82,6 +82,12 @@ export interface MethodRecord<O extends object = Record<string, unknown>, S exte
   encoders?: readonly EncoderName[];
   /** The optimizer its paper trains with (the command line's default; its learning rate is the optimizer's default). */
   optimizer: OptimizerName;
+  /**
+   * A supervised reference (./supervised.ts), not a self-supervised method: its step takes the
+   * batch's labels, and its projection head outputs one logit per class (the command line sets the
+   * head's output to the data's number of classes).
+   */
+  supervised?: boolean;
   /** The domains on which `wgrad compare` runs it by default. */
   compare?: readonly DataDomain[];
   /** The projection head on the ResNet encoder when not given (default RESNET_HEAD, SimCLR's 2048 → 128). */

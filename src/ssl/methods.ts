@@ -18,13 +18,14 @@ import type { MethodContext, MethodRecord, MethodStep } from './method.js';
 import type { ModelConfig, ModelParams, ModelState } from './model.js';
 import { ROCL } from './rocl.js';
 import { SIMCLR } from './simclr.js';
+import { SUPERVISED, SUPERVISED_AT } from './supervised.js';
 import { MASK, NOISE } from './views.js';
 
 /** Any method record (their options and states differ). */
 export type AnyMethod = MethodRecord<any, any>;
 
-/** The built-in methods, in the order the command line lists them. */
-export const METHODS: readonly AnyMethod[] = [SIMCLR, ROCL, IDAA, NOISE, MASK, APLR];
+/** The built-in methods, in the order the command line lists them (the supervised references last). */
+export const METHODS: readonly AnyMethod[] = [SIMCLR, ROCL, IDAA, NOISE, MASK, APLR, SUPERVISED, SUPERVISED_AT];
 
 const registry: AnyMethod[] = [...METHODS];
 
