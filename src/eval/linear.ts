@@ -204,7 +204,7 @@ export async function linearProbe(encoder: Model, train: LabeledData, test: Labe
 
 export interface RobustLinearOptions extends LinearHeadOptions {
   /** PGD used to train the head (RoCL: L∞ ε = 8/255, α = 0.007, 10 steps; box [0, 1], null for none). */
-  trainAttack?: { eps?: number; alpha?: number; steps?: number; box?: readonly [number, number] | null };
+  trainAttack?: { eps?: number; alpha?: number; steps?: number; randomStart?: boolean; box?: readonly [number, number] | null };
   /** PGD used to evaluate (default: PGD-20, ε = 8/255, α = ε/10, random start, box [0, 1]). */
   evalAttack?: { eps?: number; alpha?: number; steps?: number; box?: readonly [number, number] | null };
   /** Evaluate on the first `evalLimit` test examples only. */
@@ -263,7 +263,9 @@ async function fitRobustHead(encoder: Model, train: LabeledData, n: number, o: R
           const [[nextHead, nextState], c] = collectChecks(() => tidy(() => {
             checkFiniteRows(op, `the images of batch ${b + 1} (epoch ${epoch + 1})`, batch.images);
             checkLabels(op, batch.labels, o.classes, 0, 'classes');
-            const model = (x: Tensor) => linear.apply(head, features(x));
+            // The attack differentiates through the encoder (a stop-gradient here would zero its input
+            // gradient and leave x at the start point); only the head's training stops at the features.
+            const model = (x: Tensor) => linear.apply(head, encoder(x));
             const xAdv = pgd(crossEntropy(model, batch.labels), batch.images, foldIn(foldIn(kAttack, epoch), b), ta);
             const [, grads] = lossAndGrad(head, features(xAdv), batch.labels);
             const [updates, s] = opt.update(grads, state, head);
