@@ -65,7 +65,7 @@ const leftovers = (root: string) => filesUnder(root).filter((f) => f.split('/').
 function comparable(text: string, root: string): unknown {
   return JSON.parse(text.split(root).join('<out>'), (k, v) => (['seconds', 'imagesPerSec', 'trainSeconds', 'resume', 'provenance'].includes(k) ? undefined : v));
 }
-const metrics = (run: string, root: string) => readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => comparable(l, root));
+const metrics = (run: string, root: string) => readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => comparable(l, root)); // the untrained encoder's run has none
 
 /** Kills the command `KILLS` times at seeded moments, then lets it finish with --resume; returns how many kills landed. */
 async function killAndResume(args: string[], seed: number, duration: number): Promise<number> {

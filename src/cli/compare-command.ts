@@ -13,7 +13,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { saveCheckpoint } from '../io/node.js';
+import { saveCheckpoint, writeFileAtomic } from '../io/node.js';
 import { dispose } from '../tensor/scope.js';
 import { reshape } from '../tensor/ops/movement.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -24,7 +24,7 @@ import { type Domain, type HostDataset, loadDataset } from './data.js';
 import { EVAL_SETTING_FLAGS, evalSettings } from './eval-command.js';
 import { cachedEvaluation, runEvaluation } from './eval-cache.js';
 import { evaluateEncoder, type EvalSettings } from './evaluate.js';
-import { CHECKPOINT_FILE, freshRun, type RunCheckpoint, type RunConfig, train } from './run.js';
+import { CHECKPOINT_FILE, freshRun, METRICS_FILE, type RunCheckpoint, type RunConfig, train } from './run.js';
 import { methodFlags, methodSources, RUN_FLAGS, runConfig } from './train-command.js';
 import { refuseUnused } from './record-flags.js';
 import { REGULARIZER_SOURCE } from './run-config.js';
@@ -156,9 +156,15 @@ async function rawRun(a: Parsed, p: PlannedRun, ds: HostDataset, s: EvalSettings
   }
 }
 
-/** The untrained encoder of a row "random": saved in its directory (so its evaluation is cached as any run's). */
+/**
+ * The untrained encoder of a row "random": saved in its directory with its (empty) metrics, a run
+ * directory like the others, so that its evaluation is cached as any run's.
+ */
 async function untrainedRun(cfg: RunConfig, ds: HostDataset, dir: string): Promise<RunCheckpoint> {
   const run = freshRun(cfg, ds);
-  if (!existsSync(join(dir, CHECKPOINT_FILE))) await saveCheckpoint(join(dir, CHECKPOINT_FILE), run, { metadata: { method: 'none' } });
+  if (!existsSync(join(dir, CHECKPOINT_FILE))) {
+    await writeFileAtomic(join(dir, METRICS_FILE), '', 'compare');
+    await saveCheckpoint(join(dir, CHECKPOINT_FILE), run, { metadata: { method: 'none' } });
+  }
   return run;
 }
