@@ -358,9 +358,8 @@ function crossCheck(spec: RowSpec, ref: Live | undefined, peers: Live[], res: Ro
     const err = relError(l.checkValues, ref.checkValues);
     l.result.check = { status: err <= spec.tol ? 'ok' : 'FAIL', relErr: err };
     if (ref.checkValues.length <= 4) l.result.check.detail = fmtVals(l.checkValues);
-    if (res.check.status !== 'FAIL' && (res.check.relErr === undefined || err > res.check.relErr || l.result.check.status === 'FAIL')) {
-      res.check = { status: l.result.check.status, relErr: err, tol: spec.tol };
-    }
+    // One tolerance for the row: the largest error is the worst check.
+    if (res.check.relErr === undefined || err > res.check.relErr) res.check = { status: l.result.check.status, relErr: err, tol: spec.tol };
   }
   if (res.check.status !== 'n/a' && ref.checkValues.length <= 4) {
     const parts = [`${ref.side.name} ${fmtVals(ref.checkValues)}`, ...peers.filter((l) => l.result.check?.detail).map((l) => `${l.side.name} ${l.result.check!.detail}`)];
