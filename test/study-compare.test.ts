@@ -6,7 +6,7 @@
  * the refusals of malformed rows and seeds.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { init } from '../src/init.js';
@@ -71,6 +71,14 @@ describe('compare --seeds and report', () => {
     expect(page).toContain(md.slice(md.indexOf('| method |'), md.indexOf('\n\n', md.indexOf('| method |'))));
     expect(page).toMatch(/## Verdicts[\s\S]*\| A1 \|[\s\S]*\| A3 \|/);
     expect(page).toContain('](cmp/metrics.svg)');
+
+    // A run evaluated under other settings cannot join the table.
+    const evalPath = join(out, 'runs', 'aplr', 'seed-1', 'eval.json');
+    const stored = JSON.parse(readFileSync(evalPath, 'utf8'));
+    writeFileSync(evalPath, JSON.stringify({ ...stored, provenance: { ...stored.provenance, robustLimit: 8 } }));
+    const mixed = await wgrad('report', '--runs', dir, '--out', join(dir, 'tables.md'));
+    expect(mixed.status).toBe(1);
+    expect(mixed.stderr).toMatch(/aplr\/seed-1 and .*aplr\/seed-0 are runs of one table but were evaluated with other settings or data/);
   }, 120_000);
 
   it('refuses malformed rows, seeds and report directories before any work', async () => {

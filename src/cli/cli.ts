@@ -45,6 +45,7 @@ const COMMANDS: Record<string, Command> = {
     examples: [
       'wgrad compare --epochs 1', 'wgrad compare --data fashion-mnist --train-limit 10000 --epochs 10 --out results/compare',
       'wgrad compare --data data/satellite.csv --batch 256 --out results/compare-satellite',
+      'wgrad compare --seeds 3 --methods aplr,aplr:perturbation=zero,noise --robust-attacks pgd:20,apgd:100 --probe-select val --out results/study/images --resume',
     ],
   },
   report: {

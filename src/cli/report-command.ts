@@ -2,7 +2,8 @@
  * `wgrad report --runs DIR`: rebuilds every comparison's tables and charts under DIR from its run
  * directories alone — each run's row.json (its row, seed, times and the table's settings, written by
  * `wgrad compare`) and eval.json (its evaluation) — so that no number is copied by hand. Each
- * comparison (a directory holding runs/) gets its results.md, results.json and charts again
+ * comparison (a directory holding runs/) gets its results.md, results.json and charts again (its
+ * runs must share the table's settings and their evaluation's, seeds aside: checked)
  * (./study-report.ts), and --out gets one Markdown page: per table the rows × metrics and the
  * hypotheses it decides, then every verdict in one table.
  */
@@ -34,14 +35,27 @@ const readJson = (path: string): Record<string, unknown> => {
   }
 };
 
-/** The run recorded in `dir` (row.json and eval.json), or why not. */
-function readRun(dir: string): { meta: TableMeta; run: StoredRun } {
+/** The run recorded in `dir` (row.json and eval.json) and its evaluation's shared settings, or why not. */
+function readRun(dir: string): { meta: TableMeta; run: StoredRun; settings: string } {
   const rec = readJson(join(dir, ROW_FILE)) as { format?: string; table: TableMeta; run: Omit<StoredRun, 'eval' | 'dir'> };
   if (rec.format !== FORMAT) throw new WgradError('report', `${displayPath(join(dir, ROW_FILE))} is not a wgrad compare run record (format ${JSON.stringify(rec.format)})`);
   if (!existsSync(join(dir, EVAL_FILE))) throw new WgradError('report', `${displayPath(dir)} has a ${ROW_FILE} but no ${EVAL_FILE}: its evaluation is missing (run the comparison again with --resume)`);
-  const evaluation = readJson(join(dir, EVAL_FILE)) as { result?: StoredRun['eval'] };
+  const evaluation = readJson(join(dir, EVAL_FILE)) as { result?: StoredRun['eval']; provenance?: Record<string, unknown> };
   if (!evaluation.result) throw new WgradError('report', `${displayPath(join(dir, EVAL_FILE))} holds no result`);
-  return { meta: rec.table, run: { ...rec.run, eval: evaluation.result, dir } };
+  return { meta: rec.table, run: { ...rec.run, eval: evaluation.result, dir }, settings: evaluationSettings(evaluation.provenance) };
+}
+
+/** What must be the same for every run of a table: the evaluation's settings and data (not its seed, nor what it evaluated). */
+function evaluationSettings(provenance: Record<string, unknown> | undefined): string {
+  const { seed: _s, checkpoint: _c, encoder: _e, ...shared } = provenance ?? {};
+  return JSON.stringify(Object.entries(shared).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** A table's runs must share the table's settings and their evaluation's: a WgradError names the first run that does not. */
+function checkSameSettings(first: { meta: TableMeta; settings: string; dir: string }, other: { meta: TableMeta; settings: string; dir: string }): void {
+  const why = JSON.stringify(first.meta) !== JSON.stringify(other.meta) ? 'were trained with other table settings (data, encoder, epochs, batch)'
+    : first.settings !== other.settings ? 'were evaluated with other settings or data' : undefined;
+  if (why) throw new WgradError('report', `${displayPath(other.dir)} and ${displayPath(first.dir)} are runs of one table but ${why}; run the comparison again with --resume to evaluate every run alike`);
 }
 
 /** The directories under `root` that hold a row.json (a run directory's subdirectories are not searched). */
@@ -56,12 +70,16 @@ function runDirs(root: string): string[] {
 /** The comparisons under `root`: their runs grouped by the directory that holds runs/ (the compare --out). */
 export function readTables(root: string): Map<string, Table> {
   const tables = new Map<string, Table>();
+  const firsts = new Map<string, { meta: TableMeta; settings: string; dir: string }>();
   for (const dir of runDirs(root)) {
     const parts = dir.split(sep);
     const at = parts.lastIndexOf('runs');
     if (at < 0) throw new WgradError('report', `${displayPath(dir)} holds a ${ROW_FILE} but lies under no runs/ directory (a compare --out)`);
     const out = parts.slice(0, at).join(sep) || '.';
-    const { meta, run } = readRun(dir);
+    const { meta, run, settings } = readRun(dir);
+    const first = firsts.get(out) ?? { meta, settings, dir };
+    checkSameSettings(first, { meta, settings, dir });
+    firsts.set(out, first);
     const t = tables.get(out) ?? { meta, runs: [] };
     t.runs.push(run);
     tables.set(out, t);
