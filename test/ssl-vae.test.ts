@@ -35,7 +35,7 @@ function asVaeData(ds: ReturnType<typeof blobs>): VaeData {
   return { n: ds.train.n, shape: ds.shape, batch: (rows) => wg.tensor(Array.from(rows, (r) => Array.from(ds.train.x.subarray(r * 64, (r + 1) * 64), (v) => v / 255)).flat(), { shape: [rows.length, 1, 8, 8] }) };
 }
 
-const TINY = { config: { width: 4, latent: 4 }, batch: 8, heldOut: 8, lr: 5e-3, augment: { crop: { scale: [0.6, 1] as [number, number] }, colorJitter: false as const } };
+const TINY = { config: { width: 4, latent: 4 }, batch: 8, heldOut: 8, lr: 5e-3, patience: 2, augment: { crop: { scale: [0.6, 1] as [number, number] }, colorJitter: false as const } };
 
 describe("the VAE's optimizer is IDAA's AdamW", () => {
   it('β = (0, 0.9), no weight decay: the first update is −lr·g/(|g| + 1e-8); lr·(1 − e/E) in epoch e', async () => {
