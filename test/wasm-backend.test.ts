@@ -150,9 +150,10 @@ describe('wasm conv2d', () => {
     }
   });
 
-  it('conv2dInputGrad splits a large batch into column chunks', async () => {
+  it('conv2d and conv2dInputGrad split a large batch into column chunks', async () => {
     // 57 images × 8 channels × 3·3 taps × 32·32 pixels of columns exceed one chunk of 4 Mi floats.
     const p: Case = { N: 57, groups: 1, Cg: 8, Og: 1, H: 32, W: 32, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, seed: 7, special: false };
+    await checkConv('conv2d', p);
     await checkConv('conv2dInputGrad', p);
   });
 

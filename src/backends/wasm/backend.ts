@@ -19,7 +19,7 @@
  *   eq ne lt le gt ge, where, cast    f32x4 / i32x4 maps, bit-exact (kernels-map.ts)
  *   sum max min                  float32 rows (kept axes first), bit-exact (sum in f64, as the reference)
  * Operands of maps and reductions are copied in with `copyIn` (elementwise.ts): a memcpy per long
- * contiguous run, else a Wasm strided gather.
+ * contiguous run, else the Wasm strided copy.
  *
  * Next steps, designed for:
  *   - Threads: the arena becomes a shared WebAssembly.Memory (builder.ts emits shared memory
@@ -94,27 +94,27 @@ export class WasmBackend implements Backend<CpuStorage> {
     const f32 = inputs.every((v) => v.dtype === 'float32');
     if (isCompare(prim) && f32) {
       checkElementwiseCall(prim, inputs, {}, out.dtype);
-      return runMap(arena, k.maps.gather, prim, k.maps.compare[prim], inputs, out);
+      return runMap(arena, k.maps.copy, prim, k.maps.compare[prim], inputs, out);
     }
     if (prim === 'where') {
       checkElementwiseCall(prim, inputs, {}, out.dtype);
-      return runMap(arena, k.maps.gather, prim, k.maps.where, inputs, out);
+      return runMap(arena, k.maps.copy, prim, k.maps.where, inputs, out);
     }
     if (prim === 'cast') {
       const kind = `${inputs[0].dtype}>${(params as PrimParams['cast']).dtype}`;
       if (!isCast(kind)) return null;
       checkElementwiseCall(prim, inputs, params as PrimParams['cast'], out.dtype);
-      return runMap(arena, k.maps.gather, prim, k.maps.cast[kind], inputs, out);
+      return runMap(arena, k.maps.copy, prim, k.maps.cast[kind], inputs, out);
     }
     if (!f32 || out.dtype !== 'float32') return null;
-    if (isReduce(prim)) return runReduce(arena, k.maps.gather, prim, k.maps.reduce[prim], inputs[0], (params as PrimParams['sum']).axes, out);
+    if (isReduce(prim)) return runReduce(arena, k.maps.copy, prim, k.maps.reduce[prim], inputs[0], (params as PrimParams['sum']).axes, out);
     if (prim === 'matmul') return wasmMatmul(k, arena, inputs[0], inputs[1], out);
     if (prim === 'conv2d') return wasmConv2d(k, arena, inputs, params as PrimParams['conv2d'], out);
     if (prim === 'conv2dInputGrad') return wasmConv2dInputGrad(k, arena, inputs, params as PrimParams['conv2dInputGrad'], out);
     if (prim === 'conv2dWeightGrad') return wasmConv2dWeightGrad(k, arena, inputs, params as PrimParams['conv2dWeightGrad'], out);
     if (isSimdBinary(prim)) {
       checkElementwiseCall(prim, inputs, {}, out.dtype);
-      return runMap(arena, k.maps.gather, prim, k.binary[prim], inputs, out);
+      return runMap(arena, k.maps.copy, prim, k.binary[prim], inputs, out);
     }
     return null;
   }

@@ -6,18 +6,19 @@
  * `copyIn` is the copy-in of every kernel call that is not a GEMM: the view's axes are broadcast,
  * size-1 axes dropped and mergeable neighbours coalesced; long contiguous or broadcast innermost
  * runs are then copied by JS a run at once (memcpy / fill), anything else (short runs: pooling
- * windows, broadcast pixels, transposes) by the Wasm `gather` loop nest, with no per-element index
+ * windows, broadcast pixels, transposes) by the Wasm strided copy's loop nest, with no per-element index
  * arithmetic in either.
  */
 import type { OutputSpec } from '../../core/backend.js';
 import type { AnyStorageArray, DType } from '../../core/dtype.js';
-import { broadcastStrides, numel, type Shape } from '../../core/shape.js';
+import { broadcastStrides, contiguousStrides, numel, type Shape } from '../../core/shape.js';
 import { permuteView } from '../cpu/strided.js';
 import type { CpuView } from '../cpu/types.js';
 import type { Arena } from './arena.js';
-import { GATHER_RANK, type ReduceKind } from './kernels-map.js';
+import { COPY_RANK, type MapKernels, type ReduceKind } from './kernels-map.js';
 
 type Kernel = (...args: number[]) => void;
+type Copy = MapKernels['copy'];
 
 /** Sizes and strides of `v` broadcast to `shape`, size-1 axes dropped, mergeable axes merged. */
 function runs(v: CpuView, shape: Shape): { sizes: number[]; strides: number[] } {
@@ -50,27 +51,34 @@ const LONG_RUN = 64;
 
 /**
  * Writes `v` broadcast to `shape`, row-major, into the arena from byte offset `at`: by JS when its
- * innermost runs are long (or it has more than GATHER_RANK coalesced axes), else by the Wasm
- * `gather` kernel over a copy of the storage span the view reads.
+ * innermost runs are long (or it has more than COPY_RANK coalesced axes), else by the Wasm strided
+ * copy over a copy of the storage span the view reads.
  */
-export function copyIn(arena: Arena, gather: Kernel, v: CpuView, shape: Shape, at: number): void {
+export function copyIn(arena: Arena, copy: Copy, v: CpuView, shape: Shape, at: number): void {
   if (numel(shape) === 0) return;
   const { sizes, strides } = runs(v, shape);
   const len = sizes.at(-1) ?? 1;
   const stride = strides.at(-1) ?? 0;
-  if ((len >= LONG_RUN && (stride === 0 || stride === 1)) || sizes.length > GATHER_RANK) {
+  if ((len >= LONG_RUN && (stride === 0 || stride === 1)) || sizes.length > COPY_RANK) {
     copyRuns(v, sizes, strides, arenaArray(arena, v.dtype), at / 4);
     return;
   }
-  // The span [lo, hi] of storage indices the view reads.
-  let [lo, hi] = [v.offset, v.offset];
-  sizes.forEach((d, i) => { if (strides[i] < 0) lo += strides[i] * (d - 1); else hi += strides[i] * (d - 1); });
   const mark = arena.mark;
+  const src = stage(arena, v, sizes, strides);
+  copy(src, at, sizes, strides, contiguousStrides(sizes));
+  arena.rewind(mark);
+}
+
+/**
+ * Copies the span of `v`'s storage that the axes `sizes` × `strides` from v.offset read into the
+ * arena; returns the byte offset of v.offset's element there.
+ */
+export function stage(arena: Arena, v: CpuView, sizes: readonly number[] = v.shape, strides: readonly number[] = v.strides): number {
+  let [lo, hi] = [v.offset, v.offset];
+  sizes.forEach((d, i) => { if (d > 0 && strides[i] < 0) lo += strides[i] * (d - 1); else if (d > 0) hi += strides[i] * (d - 1); });
   const span = arena.alloc('copy', hi - lo + 1);
   arenaArray(arena, v.dtype).set(v.storage.data.subarray(lo, hi + 1), span / 4);
-  const pad = GATHER_RANK - sizes.length;
-  gather(span + 4 * (v.offset - lo), at, ...Array(pad).fill(1), ...sizes, ...Array(pad).fill(0), ...strides.map((t) => 4 * t));
-  arena.rewind(mark);
+  return span + 4 * (v.offset - lo);
 }
 
 /** copyIn's JS path: the innermost two axes as plain loops, an odometer over the rest. */
@@ -102,18 +110,18 @@ function arenaArray(arena: Arena, dtype: DType): AnyStorageArray {
 }
 
 /** `kernel(in0, …, out, n)` over `inputs` broadcast to out.shape; the result as a view of the arena. */
-export function runMap(arena: Arena, gather: Kernel, op: string, kernel: Kernel, inputs: CpuView[], out: OutputSpec): AnyStorageArray {
+export function runMap(arena: Arena, copy: Copy, op: string, kernel: Kernel, inputs: CpuView[], out: OutputSpec): AnyStorageArray {
   const n = numel(out.shape);
   arena.reset();
   const at = inputs.map(() => arena.alloc(op, n));
   const result = arena.alloc(op, n);
-  inputs.forEach((v, i) => copyIn(arena, gather, v, out.shape, at[i]));
+  inputs.forEach((v, i) => copyIn(arena, copy, v, out.shape, at[i]));
   kernel(...at, result, n);
   return arenaArray(arena, out.dtype).subarray(result / 4, result / 4 + n);
 }
 
 /** A float32 reduction over `axes`: x read with the kept axes first, then one row per output. */
-export function runReduce(arena: Arena, gather: Kernel, op: ReduceKind, kernel: Kernel, x: CpuView, axes: number[], out: OutputSpec): Float32Array {
+export function runReduce(arena: Arena, copy: Copy, op: ReduceKind, kernel: Kernel, x: CpuView, axes: number[], out: OutputSpec): Float32Array {
   const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const rows = permuteView(x, [...kept, ...axes]);
   const n = numel(x.shape);
@@ -121,7 +129,7 @@ export function runReduce(arena: Arena, gather: Kernel, op: ReduceKind, kernel: 
   arena.reset();
   const at = arena.alloc(op, n);
   const result = arena.alloc(op, count);
-  copyIn(arena, gather, rows, rows.shape, at);
+  copyIn(arena, copy, rows, rows.shape, at);
   kernel(at, result, count, count === 0 ? 0 : n / count);
   return arena.f32.subarray(result / 4, result / 4 + count);
 }

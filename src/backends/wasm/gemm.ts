@@ -1,7 +1,8 @@
 /**
- * Batched matmul on the Wasm GEMM kernel (kernels.ts): per batch, A [M, K] and B [K, N] are packed
- * from their strided views straight into the arena (so transposed, flipped, sliced and broadcast
- * operands cost nothing extra: packing is a strided read anyway), C is accumulated over blocks of
+ * Batched matmul on the Wasm GEMM kernel (kernels.ts): the operands' storage is copied into the
+ * arena, then per batch A [M, K] and B [K, N] are packed from their strided views by the Wasm
+ * strided copy (so transposed, flipped, sliced and broadcast operands cost nothing extra: packing
+ * is a strided read anyway), C is accumulated over blocks of
  * KC values of k, MC rows at a time, then its M × N corner is copied to the output region.
  *
  * Padding: A is packed to a multiple of MR rows and B to a multiple of NR columns with zeros; C is
@@ -13,6 +14,7 @@ import type { OutputSpec } from '../../core/backend.js';
 import { broadcastStrides, numel, unravel } from '../../core/shape.js';
 import type { CpuView } from '../cpu/types.js';
 import type { Arena } from './arena.js';
+import { stage } from './elementwise.js';
 import { MR, NR, type WasmKernels } from './kernels.js';
 
 /** k block: a kc × NR panel of B (8 KiB) stays in L1. */
@@ -22,24 +24,24 @@ const MC = 128;
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
-/** A 2-D operand of one batch: element (r, c) at data[base + r·rs + c·cs]. */
-export interface Matrix { data: ArrayLike<number>; base: number; rs: number; cs: number }
+/** A 2-D operand of one batch in the arena: element (r, c) at byte offset at + 4·(r·rs + c·cs). */
+export interface Matrix { at: number; rs: number; cs: number }
 
 /**
  * Packs rows [0, rows) × k [k0, k0 + kc) of `m` (rows = M for A; for B, its columns are the rows:
- * rs and cs swapped) into panels of `width` rows: panel p holds, for each k, `width` row values.
+ * rs and cs swapped) into panels of `width` rows at byte offset `dst`: panel p holds, for each k,
+ * `width` row values; the rows of a last partial panel beyond `rows` are 0. The full panels are
+ * one strided copy (axes: panel, k, row); the partial one another.
  */
-function pack(dst: Float32Array, at: number, m: Matrix, rows: number, width: number, k0: number, kc: number): void {
-  const padded = roundUp(rows, width);
-  let o = at;
-  for (let p = 0; p < padded; p += width) {
-    const full = Math.min(width, rows - p);
-    for (let k = k0; k < k0 + kc; k++) {
-      let src = m.base + p * m.rs + k * m.cs;
-      for (let r = 0; r < full; r++, src += m.rs) dst[o++] = m.data[src];
-      for (let r = full; r < width; r++) dst[o++] = 0;
-    }
-  }
+function pack(k: WasmKernels, arena: Arena, dst: number, m: Matrix, rows: number, width: number, k0: number, kc: number): void {
+  const full = Math.floor(rows / width);
+  const src = m.at + 4 * k0 * m.cs;
+  if (full > 0) k.maps.copy(src, dst, [full, kc, width], [width * m.rs, m.cs, m.rs], [kc * width, width, 1]);
+  const rest = rows - full * width;
+  if (rest === 0) return;
+  const panel = dst + 4 * full * kc * width;
+  arena.f32.fill(0, panel / 4, panel / 4 + kc * width);
+  k.maps.copy(src + 4 * full * width * m.rs, panel, [kc, rest], [m.cs, m.rs], [width, 1]);
 }
 
 /** Byte offsets in the arena of one batch's packed A and B blocks and of its padded C. */
@@ -49,12 +51,11 @@ interface Buffers { aPack: number; bPack: number; c: number }
 function gemmBatch(k: WasmKernels, arena: Arena, A: Matrix, B: Matrix, M: number, K: number, N: number, { aPack, bPack, c }: Buffers): void {
   const Mp = roundUp(M, MR);
   const Np = roundUp(N, NR);
-  const f32 = arena.f32;
-  f32.fill(0, c / 4, c / 4 + Mp * Np);
+  arena.f32.fill(0, c / 4, c / 4 + Mp * Np);
   for (let k0 = 0; k0 < K; k0 += KC) {
     const kc = Math.min(KC, K - k0);
-    pack(f32, aPack / 4, A, M, MR, k0, kc);
-    pack(f32, bPack / 4, { data: B.data, base: B.base, rs: B.cs, cs: B.rs }, N, NR, k0, kc);
+    pack(k, arena, aPack, A, M, MR, k0, kc);
+    pack(k, arena, bPack, { at: B.at, rs: B.cs, cs: B.rs }, N, NR, k0, kc);
     for (let i0 = 0; i0 < Mp; i0 += MC) {
       const rows = Math.min(MC, Mp - i0);
       k.gemm(aPack + i0 * kc * 4, bPack, c + i0 * Np * 4, Np * 4, rows / MR, Np / NR, kc);
@@ -82,9 +83,7 @@ export class GemmPlan {
   run(t: number, A: Matrix, B: Matrix): void {
     const { M, N, Np } = this;
     gemmBatch(this.k, this.arena, A, B, M, this.K, N, this.bufs);
-    const f32 = this.arena.f32;
-    const c = this.bufs.c / 4;
-    for (let r = 0; r < M; r++) f32.copyWithin(this.result / 4 + (t * M + r) * N, c + r * Np, c + r * Np + N);
+    this.k.maps.copy(this.bufs.c, this.result + 4 * t * M * N, [M, N], [Np, 1], [N, 1]);
   }
 
   /** The output region (a view of the arena). */
@@ -104,12 +103,13 @@ export function wasmMatmul(k: WasmKernels, arena: Arena, a: CpuView, b: CpuView,
   const bBatch = broadcastStrides(b.shape.slice(0, -2), b.strides.slice(0, -2), batchShape);
   arena.reset();
   const plan = new GemmPlan(k, arena, 'matmul', M, K, N, numel(batchShape));
+  const [aAt, bAt] = [stage(arena, a), stage(arena, b)];
   const index: number[] = [];
   for (let t = 0; t < plan.batches; t++) {
     unravel(t, batchShape, index);
     const offset = (strides: number[]) => strides.reduce((s, st, d) => s + st * index[d], 0);
-    const A = { data: a.storage.data, base: a.offset + offset(aBatch), rs: a.strides[a.shape.length - 2], cs: a.strides[a.shape.length - 1] };
-    const B = { data: b.storage.data, base: b.offset + offset(bBatch), rs: b.strides[b.shape.length - 2], cs: b.strides[b.shape.length - 1] };
+    const A = { at: aAt + 4 * offset(aBatch), rs: a.strides[a.shape.length - 2], cs: a.strides[a.shape.length - 1] };
+    const B = { at: bAt + 4 * offset(bBatch), rs: b.strides[b.shape.length - 2], cs: b.strides[b.shape.length - 1] };
     plan.run(t, A, B);
   }
   return plan.output();

@@ -8,9 +8,10 @@
  *     sum accumulates in f64 in row order and rounds once (the CPU reference's exact result);
  *     max / min start at ∓∞ and propagate NaN (Wasm's f32.max / f32.min, like Math.max / min).
  *
- *   gather(src, dst, n0, …, n5, t0, …, t5)   dst (dense, row-major) = the 32-bit words of the
- *     6-axis view of src with sizes n0…n5 and byte strides t0…t5 (any sign, 0 broadcasts): the
- *     strided copy-in of elementwise.ts, one plain loop nest.
+ *   strided(src, dst, n0, …, n5, s0, …, s5, d0, …, d5)   copies the 32-bit words of the 6-axis
+ *     view of src with sizes n0…n5 and byte strides s0…s5 (any sign, 0 broadcasts) to the view of
+ *     dst with the same sizes and byte strides d0…d5, in one plain loop nest: the strided copy-in
+ *     of elementwise.ts and the GEMM's packing (gemm.ts).
  *
  * Each map is bit-exact with the CPU reference rule (elementwise.ts, scalar.ts):
  *   compare  eq ne lt le gt ge on float32 → bool 0/1 (IEEE: NaN compares unequal; −0 == +0)
@@ -91,35 +92,37 @@ function emitReduce(m: ModuleBuilder, op: ReduceKind): void {
   });
 }
 
-/** Axes of the gather kernel's loop nest (views of more coalesced axes are copied in by JS). */
-export const GATHER_RANK = 6;
+/** Axes of the strided copy's loop nest. */
+export const COPY_RANK = 6;
 
-/** Emits gather (see the header). */
-function emitGather(m: ModuleBuilder): void {
-  m.function('gather', Array(2 + 2 * GATHER_RANK).fill(I32), [], (f) => {
+/** Emits strided (see the header). */
+function emitStridedCopy(m: ModuleBuilder): void {
+  m.function('strided', Array(2 + 3 * COPY_RANK).fill(I32), [], (f) => {
     const [src, dst] = [0, 1];
     const size = (d: number) => 2 + d;
-    const stride = (d: number) => 2 + GATHER_RANK + d;
-    const i = Array.from({ length: GATHER_RANK }, () => f.local(I32));
-    const p = Array.from({ length: GATHER_RANK }, () => f.local(I32));
+    const sStride = (d: number) => 2 + COPY_RANK + d;
+    const dStride = (d: number) => 2 + 2 * COPY_RANK + d;
+    const i = Array.from({ length: COPY_RANK }, () => f.local(I32));
+    const p = Array.from({ length: COPY_RANK }, () => f.local(I32));
+    const q = Array.from({ length: COPY_RANK }, () => f.local(I32));
     const level = (d: number): void => {
       f.forRange(i[d], 0, size(d), 1, () => {
-        if (d < GATHER_RANK - 1) {
-          f.localGet(p[d]).localSet(p[d + 1]);
+        if (d < COPY_RANK - 1) {
+          f.localGet(p[d]).localSet(p[d + 1]).localGet(q[d]).localSet(q[d + 1]);
           level(d + 1);
         } else {
-          f.localGet(dst).localGet(p[d]).mem(OP.i32_load).mem(OP.i32_store);
-          f.localGet(dst).i32Const(4).op(OP.i32_add).localSet(dst);
+          f.localGet(q[d]).localGet(p[d]).mem(OP.i32_load).mem(OP.i32_store);
         }
-        f.localGet(p[d]).localGet(stride(d)).op(OP.i32_add).localSet(p[d]);
+        f.localGet(p[d]).localGet(sStride(d)).op(OP.i32_add).localSet(p[d]);
+        f.localGet(q[d]).localGet(dStride(d)).op(OP.i32_add).localSet(q[d]);
       });
     };
-    f.localGet(src).localSet(p[0]);
+    f.localGet(src).localSet(p[0]).localGet(dst).localSet(q[0]);
     level(0);
   });
 }
 
-/** Emits every map, reduce and gather kernel of this file. */
+/** Emits every map, reduce and copy kernel of this file. */
 export function emitMaps(m: ModuleBuilder): void {
   for (const [name, op] of Object.entries(COMPARE)) {
     emitMap(m, `compare_${name}`, 2, (f, [a, b]) => { f.localGet(a).localGet(b).simd(op); maskToBool(f); });
@@ -129,7 +132,7 @@ export function emitMaps(m: ModuleBuilder): void {
   });
   for (const kind of CASTS) emitMap(m, `cast_${kind.replace('>', '_')}`, 1, castBody(kind));
   for (const op of REDUCE_OPS) emitReduce(m, op);
-  emitGather(m);
+  emitStridedCopy(m);
 }
 
 type Fn = (...args: number[]) => void;
@@ -139,7 +142,8 @@ export interface MapKernels {
   where: Fn;
   cast: Record<CastKind, Fn>;
   reduce: Record<ReduceKind, Fn>;
-  gather: Fn;
+  /** The strided copy, sizes and strides in elements, up to COPY_RANK axes. */
+  copy(src: number, dst: number, sizes: readonly number[], srcStrides: readonly number[], dstStrides: readonly number[]): void;
 }
 
 /** The exports of emitMaps from an instance. */
@@ -150,6 +154,11 @@ export function mapKernels(ex: Record<string, Fn>): MapKernels {
     where: ex.map_where,
     cast: pick(CASTS, (k) => `map_cast_${k.replace('>', '_')}`),
     reduce: pick(REDUCE_OPS, (k) => `reduce_${k}`),
-    gather: ex.gather,
+    copy(src, dst, sizes, srcStrides, dstStrides) {
+      const pad = COPY_RANK - sizes.length;
+      if (pad < 0) throw new Error(`strided copy: ${sizes.length} axes, more than ${COPY_RANK}`);
+      const bytes = (st: readonly number[]) => [...Array(pad).fill(0), ...st.map((x) => 4 * x)];
+      ex.strided(src, dst, ...Array(pad).fill(1), ...sizes, ...bytes(srcStrides), ...bytes(dstStrides));
+    },
   };
 }
