@@ -40,7 +40,7 @@ describe('flag values refused at parse time (exit 2, naming the flag, nothing wr
     [['--method', 'simclr', '--seed', '1e20'], /--seed "1e20": expected an integer/],
     [['--method', 'simclr', '--seed', '4294967296'], /--seed "4294967296": must be ≤ 4294967295/],
     [['--method', 'simclr', '--lr', '0x10'], /--lr "0x10": expected a decimal number/],
-    [['--method', 'simclr', '--attack-steps', '3'], /--attack-steps is not used by --method simclr \(it is an option of rocl\)/],
+    [['--method', 'simclr', '--attack-steps', '3'], /--attack-steps is not used by --method simclr \(it is an option of rocl, supervised-at\)/],
     [['--method', 'simclr', '--reg-steps', '3'], /--reg-steps is not used by --method simclr \(it is an option of the regularizer\)/],
     [['--method', 'mask', '--mask-prob', '1.5'], /--mask-prob 1\.5: must be ≤ 1 \(for mask\)/],
     [['--method', 'aplr', '--generator-steps', '2.5'], /--generator-steps "2\.5": expected an integer/],
@@ -67,7 +67,7 @@ describe('flag values refused at parse time (exit 2, naming the flag, nothing wr
   it('compare refuses a method flag that none of its runs takes', async () => {
     const r = await wgrad('compare', '--methods', 'simclr,noise', '--data', data, '--attack-steps', '3', '--out', join(dir, 'never-compare'));
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--attack-steps is not used by the runs simclr, noise \(it is an option of rocl\)/);
+    expect(r.stderr).toMatch(/--attack-steps is not used by the runs simclr, noise \(it is an option of rocl, supervised-at\)/);
     expect(existsSync(join(dir, 'never-compare', 'runs'))).toBe(false);
   });
 });
