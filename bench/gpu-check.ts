@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const TOTAL_S = 480;
+const TOTAL_S = 460;
 
 /** The suite's main rows (ids or id prefixes for run.ts's --only). */
 const MAIN_ROWS = ['matmul.1024', 'matmul.2048', 'conv.cnn2.bwd', 'conv.res32.bwd', 'mem.chain', 'mem.softmax', 'mem.layernorm', 'mem.sum.rows', 'dispatch.tiny', 'train.'];
@@ -91,21 +91,25 @@ async function main(): Promise<number> {
     return 2;
   }
   const name = `gpu-${slug(probe.detail)}`;
-  const args = ['--import', 'tsx', path.join(here, 'run.ts'), '--only', MAIN_ROWS.join(','), '--budget', '2', '--repeats', '5',
-    '--host-repeats', '3', '--deadline', String(a.deadline), '--call-timeout', '120', '--name', name,
+  // Training steps first (their host times matter most on a GPU); a peer call over 60 s (a Wasm
+  // peer's CNN step) stops that peer for the row, so that slow CPU peers cannot use up the time.
+  const args = ['--import', 'tsx', path.join(here, 'run.ts'), '--groups', 'train,matmul,conv,memory,dispatch', '--only', MAIN_ROWS.join(','),
+    '--budget', '2', '--repeats', '5', '--host-repeats', '3', '--deadline', String(a.deadline), '--call-timeout', '60', '--name', name,
     '--title', `wgrad vs jax-js and TensorFlow.js on ${probe.detail}${probe.software ? ' (software adapter)' : ''}`,
     ...(a.quick ? ['--quick'] : []), ...a.rest];
   console.error(`bench:gpu: node ${args.slice(2).join(' ')}`);
   const child = spawn(process.execPath, args, { stdio: 'inherit' });
-  // The whole run stays within TOTAL_S: past it the run is stopped (its rows are lost, so the
-  // deadline above leaves room for the ceilings and the report).
+  // The whole run stays within TOTAL_S: past it the run is told to stop (SIGTERM: it writes the
+  // rows measured so far, without the ceilings), and killed 20 s later if it has not.
   const timer = setTimeout(() => {
-    console.error(`bench:gpu: stopped after ${TOTAL_S} s`);
+    console.error(`bench:gpu: stopping the run after ${TOTAL_S} s`);
     child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
   }, TOTAL_S * 1000);
   const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
   clearTimeout(timer);
-  if (code === 0) console.error(`bench:gpu: wrote ${path.join(here, 'results', name)}.{md,json,svg}`);
+  const out = a.rest.includes('--out') ? path.resolve(a.rest[a.rest.indexOf('--out') + 1]) : path.join(here, 'results');
+  if (code === 0) console.error(`bench:gpu: wrote ${path.join(out, name)}.{md,json,svg}`);
   return code;
 }
 

@@ -168,7 +168,7 @@ function failureSection(rows: RowResult[], info: RunInfo): string[] {
     for (const [m, rs] of seen) L.push(`- ${m} — ${rs.length > 2 ? `${rs.length} rows (${rs.map((x) => x.split(' (')[0]).join('; ')})` : rs.join('; ')}`);
     L.push('');
   }
-  if (info.skipped?.length) L.push(`Left out by --deadline: ${info.skipped.join('; ')}.`, '');
+  if (info.skipped?.length) L.push(`Left out (--deadline, or the run was stopped): ${info.skipped.join('; ')}.`, '');
   return L;
 }
 

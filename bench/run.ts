@@ -235,6 +235,24 @@ async function main() {
   const results: RowResult[] = [];
   const skipped: string[] = [];
   let roofline: RunInfo['roofline'];
+  const meta = (): RunInfo => ({
+    date: new Date().toISOString(), mode: args.quick ? 'quick' : 'full', title: args.title || undefined,
+    command: `npm run bench --${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}`.replace(/ --$/, ''),
+    node: process.version, cpu: os.cpus()[0]?.model ?? '?', cores: os.cpus().length,
+    loadBefore, loadAfter: os.loadavg(), adapter, wgradBackend: wgradName, wgradError: ctx.wgError,
+    peers: peerInfo, timing, skipped,
+    gitCommit: `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--untracked-files=no']) ? ' (+ uncommitted changes)' : ''}`,
+    durationS: (performance.now() - t0) / 1000, ceilings: {}, notes: notes(), dawnFlags: dawnFlags(), roofline,
+  });
+  // Stopped from outside (bench:gpu's time limit): the rows measured so far are still written.
+  const onTerm = () => {
+    log('SIGTERM: writing the rows measured so far');
+    for (const p of procs) p.close();
+    skipped.push(...specs.filter((s) => !results.some((r) => r.id === s.id) && !skipped.includes(`${s.name} (${s.shape})`)).map((s) => `${s.name} (${s.shape}) — stopped`));
+    writeReport(args, results, meta());
+    process.exit(0);
+  };
+  process.once('SIGTERM', onTerm);
   for (const spec of specs) {
     if ((performance.now() - t0) / 1000 > args.deadline) {
       skipped.push(`${spec.name} (${spec.shape})`);
@@ -256,9 +274,15 @@ async function main() {
     results.push(r);
     logRow(r, log);
   }
+  process.removeListener('SIGTERM', onTerm);
   for (const p of procs) p.close();
-
   const ceilings: RunInfo['ceilings'] = args.ceiling ? measureCeilings(results, torchTasks(ctx), args.quick, log) : {};
+  writeReport(args, results, { ...meta(), ceilings });
+}
+
+/** Fractions of the roofline, then the report: markdown (also printed), JSON, SVG. */
+function writeReport(args: Args, results: RowResult[], info: RunInfo): void {
+  const roofline = info.roofline;
   for (const r of results) {
     if (r.group !== 'memory' || !roofline || 'error' in roofline) continue;
     // The copy timed between this row's own repeats; the sweep's best where that failed.
@@ -266,22 +290,13 @@ async function main() {
     const peers = Object.fromEntries(Object.entries(r.peers).filter(([, s]) => s.value !== undefined).map(([id, s]) => [id, s.value! / g]));
     r.roofline = { gbps: g, wgrad: r.wgrad.value !== undefined ? r.wgrad.value / g : undefined, peers };
   }
-  const info: RunInfo = {
-    date: new Date().toISOString(), mode: args.quick ? 'quick' : 'full', title: args.title || undefined,
-    command: `npm run bench --${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}`.replace(/ --$/, ''),
-    node: process.version, cpu: os.cpus()[0]?.model ?? '?', cores: os.cpus().length,
-    loadBefore, loadAfter: os.loadavg(), adapter, wgradBackend: wgradName, wgradError: ctx.wgError,
-    peers: peerInfo, timing, skipped,
-    gitCommit: `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--untracked-files=no']) ? ' (+ uncommitted changes)' : ''}`,
-    durationS: (performance.now() - t0) / 1000, ceilings, notes: notes(), dawnFlags: dawnFlags(), roofline,
-  };
   mkdirSync(args.out, { recursive: true });
   const md = markdown(results, info, args.name);
   writeFileSync(path.join(args.out, `${args.name}.md`), md);
   writeFileSync(path.join(args.out, `${args.name}.json`), JSON.stringify({ info, rows: results }, null, 1) + '\n');
   writeFileSync(path.join(args.out, `${args.name}.svg`), svgChart(results, info));
   console.log(md);
-  log(`wrote ${path.join(args.out, args.name)}.{md,json,svg} in ${info.durationS.toFixed(0)} s`);
+  console.error(`wrote ${path.join(args.out, args.name)}.{md,json,svg} in ${info.durationS.toFixed(0)} s`);
 }
 
 function notes(): string[] {
