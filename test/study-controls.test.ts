@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as wg from '../src/index.js';
 import { init } from '../src/init.js';
 import * as ssl from '../src/ssl/index.js';
-import { applyRow, parseRow, rowLabel, runDir } from '../src/cli/study-rows.js';
+import { applyRow, parseRow, rowLabel, runDir, sharedOptions } from '../src/cli/study-rows.js';
 import type { RunConfig } from '../src/cli/run-config.js';
 
 beforeAll(async () => {
@@ -60,5 +60,20 @@ describe('compare rows with options set', () => {
     expect(rowLabel(g2, 0.5)).toBe('simclr + regularizer (β = 0.5) (regularizer perturbation = random)');
     expect(runDir('out', 'simclr+reg:reg-perturbation=random', 2, true)).toBe('out/runs/simclr-reg.reg-perturbation-random/seed-2');
     expect(runDir('out', 'simclr+reg', 0, false)).toBe('out/runs/simclr-reg');
+  });
+
+  it('--method-options sets a method\'s knob on all its rows without renaming them (the hypotheses name rows)', () => {
+    const rows = ['aplr', 'aplr:perturbation=zero', 'noise', 'simclr+reg', 'simclr'].map((r) => parseRow(r));
+    const shared = sharedOptions(['aplr:eps=0.05', 'simclr+reg:reg-steps=2'], rows);
+    const zero = applyRow(cfg('aplr', false), rows[1], shared(rows[1]));
+    expect(zero.options).toMatchObject({ eps: 0.05, perturbation: 'zero' });
+    expect(applyRow(cfg('aplr', false), parseRow('aplr:eps=0.2'), shared(rows[0])).options.eps).toBe(0.2); // the row's own option wins
+    expect(shared(rows[2])).toEqual([]);
+    expect(applyRow(cfg('simclr', true), rows[3], shared(rows[3])).regularizerOptions?.steps).toBe(2);
+    expect(shared(rows[4])).toEqual([]); // "+reg" options only on the +reg rows
+    expect(rowLabel(rows[1], 1)).toBe('aplr (perturbation = zero)');
+    expect(() => sharedOptions(['rocl:eps=0.1'], rows)).toThrow(/--method-options rocl:eps=0.1: no row of --methods is rocl/);
+    expect(() => sharedOptions(['aplr'], rows)).toThrow(/expected METHOD\[\+reg\]:option=value/);
+    expect(() => sharedOptions(['aplr:eps=-1'], rows)).toThrow(/--method-options aplr:eps=-1: eps = -1: must be ≥ 0/);
   });
 });

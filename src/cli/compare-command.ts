@@ -30,7 +30,7 @@ import { refuseUnused } from './record-flags.js';
 import { REGULARIZER_SOURCE } from './run-config.js';
 import { checkBatch } from './run-check.js';
 import { checkOutDir, openOutDir } from './run-dir.js';
-import { applyRow, parseRow, rowLabel, runDir, type RowSpec, seedList, UNTRAINED_ROWS } from './study-rows.js';
+import { applyRow, parseRow, rowLabel, runDir, type RowSpec, seedList, sharedOptions, UNTRAINED_ROWS } from './study-rows.js';
 import { metricsTable, type StoredRun, type TableMeta, writeTable } from './study-report.js';
 import { writeRunRecord } from './report-command.js';
 
@@ -50,13 +50,14 @@ export function compareFlags(): Flags {
       kind: 'list', value: 'M1,M2',
       help: `the rows (default by the data's domain: ${defaults}): a method, "M+reg" (with the robustness regularizer), "random" (the untrained encoder, a baseline), "raw" (the probe, kNN and attacks on the inputs themselves), or a variant "M:option=value[:option=value]" (an option's key or flag, e.g. aplr:perturbation=zero, simclr+reg:reg-perturbation=random); each method's data: the methods list below`,
     },
+    'method-options': { kind: 'list', value: 'M:option=value,…', help: 'options set on every row of a method without renaming the rows (which the hypotheses name), e.g. aplr:eps=0.05 for aplr and its ablations; "M+reg:option=value" sets the regularizer\'s on the M+reg rows' },
     seeds: { kind: 'string', value: 'N|S1,S2', help: 'run every row with N seeds from --seed on, or with the seeds listed; each row × seed in OUT/runs/<row>/seed-<s> (default: --seed alone, in OUT/runs/<row>)' },
     regularizer: { kind: 'number', above: 0, default: 1, value: 'β', help: 'β of the "+reg" runs' },
     out: { kind: 'string', default: 'results/compare', value: 'DIR', help: 'output directory' },
     resume: { kind: 'boolean', help: 'continue unfinished runs in OUT/runs and reuse finished ones' },
   };
-  const { methods, seeds, regularizer, ...rest } = own;
-  return { methods, seeds, regularizer, ...RUN_FLAGS, ...EVAL_SETTING_FLAGS, ...methodFlags({ ...RUN_FLAGS, ...EVAL_SETTING_FLAGS, ...own }), ...rest, backend: BACKEND_FLAG };
+  const { methods, 'method-options': methodOptions, seeds, regularizer, ...rest } = own;
+  return { methods, 'method-options': methodOptions, seeds, regularizer, ...RUN_FLAGS, ...EVAL_SETTING_FLAGS, ...methodFlags({ ...RUN_FLAGS, ...EVAL_SETTING_FLAGS, ...own }), ...rest, backend: BACKEND_FLAG };
 }
 
 export async function compareCommand(a: Parsed): Promise<void> {
@@ -64,16 +65,18 @@ export async function compareCommand(a: Parsed): Promise<void> {
   checkOutDir(out, '--out', 'compare');
   const given = a.methods as string[] | undefined;
   if (given && new Set(given).size !== given.length) throw new UsageError(`--methods lists a run twice: ${given.join(',')}`, 'compare');
-  given?.forEach(parseRow); // a row that names no method or a bad option fails before any work
+  given?.forEach((r) => parseRow(r)); // a row that names no method or a bad option fails before any work
+  if (given) sharedOptions(a['method-options'] as string[] | undefined, given.map((r) => parseRow(r)));
   const seeds = seedList(a.seeds as string | undefined, a.seed as number);
   const s = evalSettings('compare', a, a.seed as number);
   const report = await startBackend(a.backend as string); // before the data: audio features are computed on the device
   const ds = await loadDataset(a.data as string, { trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined });
-  const rows = (given ?? defaultRuns(ds.domain)).map(parseRow);
+  const rows = (given ?? defaultRuns(ds.domain)).map((r) => parseRow(r));
+  const shared = sharedOptions(a['method-options'] as string[] | undefined, rows);
   // Every run's configuration first, so a method that does not fit the data, or a flag no run takes, fails before any training.
   const plan = seeds.flatMap((seed) => rows.map((row, index) => {
     const method = UNTRAINED_ROWS.includes(row.base) ? baselineMethod(ds.domain) : row.base;
-    return { row, index, seed, cfg: applyRow(runConfig({ ...a, seed }, ssl.methodRecord(method), row.reg ? a.regularizer as number : 0, ds, 'compare'), row) };
+    return { row, index, seed, cfg: applyRow(runConfig({ ...a, seed }, ssl.methodRecord(method), row.reg ? a.regularizer as number : 0, ds, 'compare'), row, shared(row)) };
   }));
   const users = plan.flatMap(({ row, cfg }) => (UNTRAINED_ROWS.includes(row.base) ? [] : [ssl.methodRecord(cfg.method), ...(cfg.regularizer > 0 ? [REGULARIZER_SOURCE] : [])]));
   refuseUnused('compare', a, methodSources(), users, `the runs ${rows.map((r) => r.name).join(', ')}`);

@@ -36,36 +36,55 @@ export function rowBases(): string[] {
 /** The option of `source` named `name` (its key or its flag). */
 const optionOf = (source: FlagSource, name: string) => source.flags.find((f) => f.key === name || f.flag === name);
 
-/** One row of --methods, parsed and checked (a UsageError names the row and what is wrong). */
-export function parseRow(name: string): RowSpec {
+/** One row of --methods (or an item of `flag`), parsed and checked (a UsageError names the row and what is wrong). */
+export function parseRow(name: string, flag = '--methods'): RowSpec {
   const [head, ...settings] = name.split(':');
-  if (!rowBases().includes(head)) throw new UsageError(`--methods ${JSON.stringify(head)} is not one of ${rowBases().join(', ')}`, 'compare');
+  if (!rowBases().includes(head)) throw new UsageError(`${flag} ${JSON.stringify(head)} is not one of ${rowBases().join(', ')}`, 'compare');
   const [base, reg] = head.split('+');
-  if (UNTRAINED_ROWS.includes(base) && settings.length) throw new UsageError(`--methods ${name}: ${base === 'raw' ? 'the raw inputs ("raw")' : 'the untrained encoder ("random")'} take no options`, 'compare');
+  if (UNTRAINED_ROWS.includes(base) && settings.length) throw new UsageError(`${flag} ${name}: ${base === 'raw' ? 'the raw inputs ("raw")' : 'the untrained encoder ("random")'} take no options`, 'compare');
   const sources: [RowSpec['sets'][number]['source'], FlagSource][] = [['method', ssl.methodRecord(UNTRAINED_ROWS.includes(base) ? ssl.methodNames()[0] : base)], ...(reg ? [['regularizer', REGULARIZER_SOURCE] as [RowSpec['sets'][number]['source'], FlagSource]] : [])];
   const sets = settings.map((text) => {
     const m = /^([A-Za-z][\w-]*)=(.+)$/.exec(text);
-    if (!m) throw new UsageError(`--methods ${name}: ${JSON.stringify(text)} is not option=value`, 'compare');
+    if (!m) throw new UsageError(`${flag} ${name}: ${JSON.stringify(text)} is not option=value`, 'compare');
     const found = sources.map(([which, src]) => [which, optionOf(src, m[1])] as const).find(([, f]) => f);
-    if (!found) throw new UsageError(`--methods ${name}: ${m[1]} is not an option of ${sources.map(([, s]) => s.name).join(' or ')} (${sources.flatMap(([, s]) => s.flags.map((f) => f.key)).join(', ')})`, 'compare');
-    const [which, flag] = found as [RowSpec['sets'][number]['source'], NonNullable<ReturnType<typeof optionOf>>];
-    const parsed = parseOption(flag.spec, flag.spec.kind === 'boolean' ? m[2] === 'true' : m[2]);
-    if ('problem' in parsed) throw new UsageError(`--methods ${name}: ${m[1]} = ${m[2]}: ${parsed.problem}`, 'compare');
-    return { source: which, key: flag.key, value: parsed.value };
+    if (!found) throw new UsageError(`${flag} ${name}: ${m[1]} is not an option of ${sources.map(([, s]) => s.name).join(' or ')} (${sources.flatMap(([, s]) => s.flags.map((f) => f.key)).join(', ')})`, 'compare');
+    const [which, option] = found as [RowSpec['sets'][number]['source'], NonNullable<ReturnType<typeof optionOf>>];
+    const parsed = parseOption(option.spec, option.spec.kind === 'boolean' ? m[2] === 'true' : m[2]);
+    if ('problem' in parsed) throw new UsageError(`${flag} ${name}: ${m[1]} = ${m[2]}: ${parsed.problem}`, 'compare');
+    return { source: which, key: option.key, value: parsed.value };
   });
   return { name, base, reg: !!reg, sets };
 }
 
-/** The row's configuration: the run's from the flags, with the row's options set on it. */
-export function applyRow(cfg: RunConfig, row: RowSpec): RunConfig {
+/** The row's configuration: the run's from the flags, with `shared` (--method-options) and then the row's options set on it. */
+export function applyRow(cfg: RunConfig, row: RowSpec, shared: RowSpec['sets'] = []): RunConfig {
   const out = { ...cfg, options: { ...cfg.options }, regularizerOptions: cfg.regularizerOptions && { ...cfg.regularizerOptions } };
-  for (const s of row.sets) {
+  for (const s of [...shared, ...row.sets]) {
     if (s.source === 'method') out.options[s.key] = s.value;
     else (out.regularizerOptions as unknown as Record<string, unknown>)[s.key] = s.value;
   }
   if (!UNTRAINED_ROWS.includes(row.base)) out.options = ssl.methodOptions(ssl.methodRecord(out.method), out.options);
   return out;
 }
+
+/**
+ * --method-options: options set on every row of a method without changing the rows' names (so that
+ * the hypotheses, which name rows, still find them), e.g. the knob chosen on the validation split:
+ * "aplr:eps=0.05" sets APLR's ε on aplr, aplr:perturbation=zero, …; "simclr+reg:eps=0.1" the
+ * regularizer's of the simclr+reg rows. A row's own options are applied after them.
+ */
+export function sharedOptions(items: readonly string[] | undefined, rows: readonly RowSpec[]): (row: RowSpec) => RowSpec['sets'] {
+  const specs = (items ?? []).map((item) => {
+    const spec = parseRow(item, '--method-options');
+    if (UNTRAINED_ROWS.includes(spec.base) || !spec.sets.length) throw new UsageError(`--method-options ${item}: expected METHOD[+reg]:option=value`, 'compare');
+    if (!rows.some((r) => applies(spec, r))) throw new UsageError(`--method-options ${item}: no row of --methods is ${spec.base}${spec.reg ? '+reg' : ''}`, 'compare');
+    return spec;
+  });
+  return (row) => specs.filter((s) => applies(s, row)).flatMap((s) => s.sets);
+}
+
+/** A --method-options item applies to the rows of its method (with "+reg": those with the regularizer). */
+const applies = (spec: RowSpec, row: RowSpec) => spec.base === row.base && (!spec.reg || row.reg);
 
 /** The row's label in tables: the untrained encoder's, "+ regularizer (β = …)", the options set. */
 export function rowLabel(row: RowSpec, beta: number): string {
