@@ -43,7 +43,7 @@ describe('the paired interval and the verdict', () => {
 });
 
 describe('hypotheses on a table', () => {
-  const result = (probe: number): EvalResult => ({ linearAccuracy: probe, linearTrainAccuracy: probe, knnAccuracy: probe, attack: 'PGD-2', robustTotal: 4, robust: [{ eps: 0, accuracy: probe }], seconds: 0 });
+  const result = (probe: number): EvalResult => ({ linearAccuracy: probe, linearTrainAccuracy: probe, knnAccuracy: probe, knnK: 3, attack: 'PGD-2', robustTotal: 4, robust: [{ eps: 0, accuracy: probe }], seconds: 0 });
   const run = (row: string, index: number, seed: number, probe: number): RunRecord => ({ row, label: row, index, seed, trainSeconds: 0, eval: result(probe) });
 
   it('pairs the seeds both rows have and skips hypotheses of other domains or missing rows', () => {

@@ -25,7 +25,7 @@ export const EVAL_SETTING_FLAGS: Flags = {
   'probe-epochs': { kind: 'int', min: 1, default: 30, help: 'linear-head training epochs (SGD, step decay)' },
   'probe-scaling': { kind: 'string', choices: ['global', 'per-feature', 'none'], default: 'global', help: 'feature scaling before the linear head, folded into it: centre + one σ, per-feature σ, or none (RoCL\'s protocol)' },
   'probe-select': { kind: 'string', choices: ['default', 'val'], help: 'the linear probe\'s lr and weight decay: its defaults, or chosen on a held-out stratified tenth of the training set from a 3 × 3 grid, then refitted on all of it (the study\'s)' },
-  'knn-k': { kind: 'int', min: 1, default: 200, help: 'neighbours of the weighted kNN (T = 0.5)' },
+  'knn-k': { kind: 'int', min: 1, help: 'neighbours of the weighted kNN (T = 0.5); default min(200, round(√N)) for a bank of N training examples (docs/methods.md#weighted-knn)' },
   'robust-linear': { kind: 'int', min: 0, default: 0, value: 'EPOCHS', help: 'also RoCL\'s robust linear evaluation: a head trained this many epochs on PGD-10 examples at the largest ε (0: off; costly)' },
 };
 
@@ -46,7 +46,7 @@ export const evalFlags = (): Flags => EVAL_FLAGS;
 export function evalSettings(command: string, a: Parsed, seed: number): EvalSettings {
   return {
     ...attackSettings(command, a), attacks: robustAttackList(command, a['robust-attacks'] as string[] | undefined), eps: a['eval-eps'] as number[], robustLimit: a['robust-limit'] as number,
-    probeEpochs: a['probe-epochs'] as number, probeScaling: a['probe-scaling'] as ProbeScaling, probeSelect: a['probe-select'] === 'val' ? 'val' : undefined, knnK: a['knn-k'] as number, robustLinearEpochs: a['robust-linear'] as number, seed, log: (l) => process.stderr.write(`${l}\n`),
+    probeEpochs: a['probe-epochs'] as number, probeScaling: a['probe-scaling'] as ProbeScaling, probeSelect: a['probe-select'] === 'val' ? 'val' : undefined, knnK: a['knn-k'] as number | undefined, robustLinearEpochs: a['robust-linear'] as number, seed, log: (l) => process.stderr.write(`${l}\n`),
   };
 }
 
@@ -82,7 +82,8 @@ export async function evalCommand(a: Parsed): Promise<void> {
     const lines = [
       `| metric | value |`, `|---|---|`,
       `| linear probe (clean) | ${(100 * result.linearAccuracy).toFixed(2)} % |`,
-      `| kNN (k = ${s.knnK}) | ${(100 * result.knnAccuracy).toFixed(2)} % |`,
+      `| kNN (k = ${result.knnK}) | ${(100 * result.knnAccuracy).toFixed(2)} % |`,
+      ...(result.knnProjectionAccuracy !== undefined ? [`| kNN on the normalized projection (k = ${result.knnK}) | ${(100 * result.knnProjectionAccuracy).toFixed(2)} % |`] : []),
       ...result.robust.map((r) => `| ${r.eps === 0 ? 'clean, same examples' : `${result.attack}, ε = ${r.eps}`} (first ${result.robustTotal}) | ${(100 * r.accuracy).toFixed(2)} % |`),
       ...(result.robustLinear ? [
         `| robust linear head (PGD-10 training, ε = ${result.robustLinear.eps}): clean | ${(100 * result.robustLinear.clean).toFixed(2)} % |`,

@@ -42,7 +42,8 @@ export interface EvalSettings {
   probeScaling?: ProbeScaling;
   /** 'val': the probe's lr and weight decay chosen on a held-out tenth of the training set (src/eval/probe-select.ts); default: the probe's defaults. */
   probeSelect?: 'default' | 'val';
-  knnK: number;
+  /** kNN neighbours (default: the library's rule, min(200, round(√N)) for N training examples). */
+  knnK?: number;
   /** Also RoCL's robust linear evaluation: a head trained on PGD-10 examples (ε = the largest ε), this many epochs (0: off). */
   robustLinearEpochs: number;
   seed: number;
@@ -53,6 +54,10 @@ export interface EvalResult {
   linearAccuracy: number;
   linearTrainAccuracy: number;
   knnAccuracy: number;
+  /** The k the kNN used. */
+  knnK: number;
+  /** kNN on the normalized projection z = g(f(x)) (IDAA's protocol), for runs with a projection head. */
+  knnProjectionAccuracy?: number;
   attack: string;
   robustTotal: number;
   /** ε → accuracy of encoder + linear head on the first robustTotal test images (under several attacks: the per-image worst case). */
@@ -100,8 +105,11 @@ export function attackFor(name: AttackName, model: (x: Tensor) => Tensor, steps:
 export const attackLabel = (name: AttackName, steps: number) => attackNamed(name).label({ steps });
 
 export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSettings): Promise<{ result: EvalResult; sweep: evaluation.SweepResult }> {
-  const r = await evaluateEncoder(frozenEncoder(run), ds, s);
-  if (!ssl.findMethod(run.config.method)?.supervised) return r;
+  const supervised = ssl.findMethod(run.config.method)?.supervised;
+  // An SSL run's kNN also runs on its normalized projection (IDAA's protocol; the head has no BN).
+  const projection = supervised ? undefined : (h: Tensor) => ssl.model.project(run.params, h);
+  const r = await evaluateEncoder(frozenEncoder(run), ds, s, projection);
+  if (!supervised) return r;
   // A supervised reference's own classifier (encoder + its head, eval mode) on the full test set, beside the probe.
   const classifier = (await evaluation.accuracy(ssl.evalEmbedding(run.params, run.state.model), batchSource(ds.test, ds.shape))).accuracy;
   s.log(`the trained classifier: ${(100 * classifier).toFixed(2)} %`);
@@ -109,7 +117,7 @@ export async function evaluateRun(run: RunCheckpoint, ds: HostDataset, s: EvalSe
 }
 
 /** The evaluation of a frozen encoder x → features (see the module comment). */
-export async function evaluateEncoder(encoder: (x: Tensor) => Tensor, ds: HostDataset, s: EvalSettings): Promise<{ result: EvalResult; sweep: evaluation.SweepResult }> {
+export async function evaluateEncoder(encoder: (x: Tensor) => Tensor, ds: HostDataset, s: EvalSettings, projection?: (features: Tensor) => Tensor): Promise<{ result: EvalResult; sweep: evaluation.SweepResult }> {
   const t0 = performance.now();
   const train = batchSource(ds.train, ds.shape), test = batchSource(ds.test, ds.shape);
   const progress = { log: s.log, every: 15 };
@@ -126,13 +134,14 @@ export async function evaluateEncoder(encoder: (x: Tensor) => Tensor, ds: HostDa
     const linearTrainAccuracy = (await evaluation.accuracy(onFeatures, { images: tr.features, labels: tr.labels })).accuracy;
     const linearAccuracy = (await evaluation.accuracy(onFeatures, { images: te.features, labels: te.labels })).accuracy;
     const knn = await evaluation.knnAccuracy(tr, te, { classes, k: s.knnK, temperature: 0.5 });
-    s.log(`linear probe ${(100 * linearAccuracy).toFixed(2)} % (train ${(100 * linearTrainAccuracy).toFixed(2)} %), kNN ${(100 * knn.accuracy).toFixed(2)} %`);
+    const knnProjection = projection && (await evaluation.knnAccuracy(tr, te, { classes, k: s.knnK, temperature: 0.5, features: 'projection', projection })).accuracy;
+    s.log(`linear probe ${(100 * linearAccuracy).toFixed(2)} % (train ${(100 * linearTrainAccuracy).toFixed(2)} %), kNN (k = ${knn.k}) ${(100 * knn.accuracy).toFixed(2)} %${knnProjection === undefined ? '' : `, on the projection ${(100 * knnProjection).toFixed(2)} %`}`);
     dispose([tr, te]);
     const model = (x: Tensor) => tidy(() => linear.apply(h, encoder(x)));
     const box = domainBox(ds.domain);
     const robust = await robustAccuracy(model, test, s, box);
     const result: EvalResult = {
-      linearAccuracy, linearTrainAccuracy, knnAccuracy: knn.accuracy, ...robust.result, ...(probe.selection && { probeSelection: probe.selection }),
+      linearAccuracy, linearTrainAccuracy, knnAccuracy: knn.accuracy, knnK: knn.k, ...(knnProjection !== undefined && { knnProjectionAccuracy: knnProjection }), ...robust.result, ...(probe.selection && { probeSelection: probe.selection }),
       robustLinear: s.robustLinearEpochs > 0 ? await robustLinear(encoder, train, test, classes, s, box) : undefined,
       seconds: (performance.now() - t0) / 1000,
     };
