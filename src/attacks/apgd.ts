@@ -21,6 +21,8 @@
  * definition); the code compares the first step of the first window with a zero-initialized row.
  * The loss must give `perExample` (see ./common.ts); `apgdCe` is the cross-entropy version, the
  * first attack of AutoAttack. Every step runs in its own tidy (memory stays flat).
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#apgd-ce.
  */
 import { WgradError } from '../core/backend.js';
 import { abs, add, cast, div, greater, greaterEqual, lessEqual, logicalAnd, logicalNot, logicalOr, maximum, mul, sub, where } from '../tensor/ops/elementwise.js';

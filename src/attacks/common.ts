@@ -27,6 +27,8 @@
  * Option ranges are float32 ranges: ε and α are at most MAX_RADIUS, so that 2ε, ε + α and the
  * squares an L2 norm sums stay finite on the device (Number.isFinite(1e39) is true; 1e39 as a
  * float32 is ∞).
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#attack-contract.
  */
 import { WgradError } from '../core/backend.js';
 import { FLOAT32_MAX } from '../core/dtype.js';

@@ -23,6 +23,8 @@
  * mean_n ‖δ_n − δ̄‖² / ε² for L2 — high when the noise differs between examples, 0 when g gives
  * every example the same δ. `uniformNoise(key, shape, opts)` draws δ uniformly from the ball, and
  * `meanNorm(δ, norm)` measures a batch of noise (the mean over examples of ‖δ_n‖ in the ball's norm).
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#aplr-generator.
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';

@@ -17,6 +17,8 @@
  *
  * Every step runs in its own `tidy`, so memory stays flat however many steps run. Call attacks
  * outside a traced function (compute xAdv first, then differentiate the training loss at it).
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#fgsm and docs/methods.md#pgd.
  */
 import { WgradError } from '../core/backend.js';
 import { add, greater, equal, logicalAnd, logicalNot, logicalOr, mul, where } from '../tensor/ops/elementwise.js';

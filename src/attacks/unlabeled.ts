@@ -1,6 +1,6 @@
 /**
  * Attacks without labels, the building blocks of the adversarial self-supervised methods
- * (../../shared/METHODS.md in the project notes; see the README):
+ * (docs/methods.md#instance-wise-attack, #representation-distance-attack, #latent-attack):
  *
  *   instanceContrastive   RoCL's instance-wise attack: PGD (L∞, random start) maximizing
  *                         NT-Xent([z(xAdv); z(positive)]) — the positive of row n is row n of the

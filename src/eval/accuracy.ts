@@ -9,6 +9,8 @@
  * labels outside [0, the model's class count), the attack's own checks (x in its box, a finite loss
  * at every step: ../attacks/checks.ts), non-finite logits. An empty dataset (or a `limit` that is
  * not an integer ≥ 1) is an error, and nothing is left allocated when one is thrown.
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#robust-accuracy.
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';

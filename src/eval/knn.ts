@@ -20,6 +20,8 @@
  * normalized projection (the vote normalizes it). T = 0.5 by default (IDAA). Queries are processed
  * in batches (the similarity matrix is [batch, N]). Non-finite features and labels outside
  * [0, classes) are refused (./finite.ts).
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#weighted-knn.
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';

@@ -20,6 +20,8 @@
  *
  * Non-finite features or images and labels outside [0, classes) are refused (./finite.ts): a head
  * would otherwise train on them silently.
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#linear-probe and docs/methods.md#robust-linear-evaluation.
  */
 import { WgradError } from '../core/backend.js';
 import { valueAndGrad } from '../autograd/transforms.js';

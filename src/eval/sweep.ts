@@ -4,6 +4,8 @@
  * here returns x at ε = 0, so it is the same number without the attack's cost). The result is plain
  * JSON; `sweepChart` draws it with the SVG writer (one curve per entry). `worstCaseVsEps` is the
  * per-example worst case of several attacks on one model (docs/results.md's robust accuracy).
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#accuracy-versus-epsilon.
  */
 import { WgradError } from '../core/backend.js';
 import { foldIn, key as makeKey, type Key } from '../random/random.js';

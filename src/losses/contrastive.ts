@@ -28,6 +28,8 @@
  *
  * N ≥ 2 samples are required: with one sample there are no negatives (at V = 2 the loss is then 0
  * whatever z is, and a training step would learn nothing), so N = 1 is refused.
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#nt-xent.
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';

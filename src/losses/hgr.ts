@@ -11,6 +11,8 @@
  * symmetric matrices is the sum of their elementwise product, which is how it is evaluated here.
  * Maximizing it over f and g gives the top-K HGR features (no whitening constraint is needed: the
  * trace term plays its part); `softHgrLoss` is its negative (what a minimizer takes). Needs N ≥ 2.
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#soft-hgr.
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';

@@ -4,6 +4,8 @@
  * summed over the latent dims (every axis after the first), then averaged over the batch. With
  * `normalizeBy: n` the total over batch and latent dims is divided by n instead — IDAA's VAE
  * (train_vae.py) divides by batch · channels · latent size.
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#idaa-vae.
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';

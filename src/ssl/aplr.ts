@@ -1,13 +1,13 @@
 /**
  * APLR — Adversarial Perturbation based Latent Reconstruction for domain-agnostic self-supervised
- * learning (ICLR 2023 submission; only its abstract is public, see METHODS.md). Followed from the
+ * learning (ICLR 2023 submission; only its abstract is public, see docs/methods.md#aplr). Followed from the
  * abstract: a neural network, the generator, is trained to produce adversarial noise that perturbs
  * each unlabeled sample, replacing domain-specific augmentations; the pretext task is to reconstruct
  * the latent representation of the clean sample from the perturbed one; latent reconstruction is
  * related to multi-dimensional HGR maximal correlation (Soft-HGR, losses/hgr.ts, is reported as a
  * diagnostic and offered as the objective). No domain-specific augmentation is used anywhere.
  *
- * wgrad's reading of what the abstract leaves open (each an option; METHODS.md):
+ * wgrad's reading of what the abstract leaves open (each an option; docs/methods.md#aplr-generator):
  *   - Generator g (attacks/generator.ts): an MLP for vectors, a 3-layer conv net for images and
  *     spectrograms, δ = ε·tanh(g(x)) (L∞, default) or ε·tanh(‖u‖)·u/‖u‖ (`norm: 'l2'`), x̃ = x + δ,
  *     clipped to `box` only when one is given (APLR's default: none). Zero-initialized output:

@@ -1,6 +1,6 @@
 /**
  * IDAA — Identity-Disentangled Adversarial Augmentation (Yang, Zhou, Tian, Tao, ICML 2022), after
- * the paper and its official code (METHODS.md), on SimCLR:
+ * the paper and its official code (docs/methods.md#idaa), on SimCLR:
  *
  *   0. Train the VAE G first, once per data set and seed, on the SimCLR-augmented views it is applied
  *      to (./vae.ts, ./vae-train.ts: MSE + β·KL/(N·C·L), β = 0.1, AdamW β = (0, 0.9), to convergence),

@@ -20,6 +20,8 @@
  * With `bnBranches` (e.g. ['clean', 'adv']) every BN layer of the encoder keeps one set of
  * parameters and running statistics per branch (AdvProp; IDAA's adversarial encoder); `branch`
  * picks one at apply time. Convolutions, linear layers and the projector are shared.
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#model-and-optimizer.
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';

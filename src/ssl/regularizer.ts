@@ -1,6 +1,6 @@
 /**
  * The task-agnostic robustness regularizer (after "Task-Agnostic Unsupervised Robust Representation
- * Learning", ICLR 2023 submission; only its abstract is public, see METHODS.md):
+ * Learning", ICLR 2023 submission; only its abstract is public, see docs/methods.md#robustness-regularizer):
  *
  *   R(f) = E_x max_{‖δ‖∞ ≤ ε} ‖f(x + δ) − f(x)‖²,     L = L_ssl + β·R(f)
  *

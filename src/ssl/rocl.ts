@@ -1,6 +1,6 @@
 /**
  * RoCL — Adversarial Self-Supervised Contrastive Learning (Kim, Tack, Hwang, NeurIPS 2020), after
- * the paper and its official code (METHODS.md):
+ * the paper and its official code (docs/methods.md#rocl):
  *
  *   1. Instance-wise attack (attacks.instanceContrastive): from x⁰ = clip(t(x) + U(−ε, ε), 0, 1),
  *      k PGD steps x ← Π(x + α·sign(∇ₓ NT-Xent([z(x); z(t'(x))]))) with the encoder and projector in
@@ -17,7 +17,7 @@
  *   - The three views go through the encoder as one batch (RoCL's torch.cat), and the (1/λ) term
  *     reuses those projections; RoCL's code recomputes [xᵃᵈᵛ; t'(x)] in a second train-mode forward,
  *     which differs only in the BN batch statistics and costs a second forward+backward.
- *   - `attackTarget`: 'other' (the positive of the attack is t'(x), as METHODS.md states, default)
+ *   - `attackTarget`: 'other' (the positive of the attack is t'(x), as docs/methods.md#rocl states, default)
  *     or 'same' (t(x) itself, RoCL's `attack_to original` option).
  *   - `similarityGradient`: 'anchor' (default, RoCL's `pairwise_similarity`: the similarity matrix
  *     is z·sg(z)ᵀ, gradients flow only through each anchor's own row) in the attack and in the loss,

@@ -7,6 +7,8 @@
  * default true: one set of BN statistics over 2N images); the optimizer is LARS over SGD with a
  * linear warm-up then cosine decay by default (SimCLR's), chosen by the caller through
  * `makeOptimizer`. With `regularizer`, β·R(f) is added (./regularizer.ts).
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#simclr.
  */
 import { fmtShape } from '../core/shape.js';
 import { checkNtXentBatch, ntXent } from '../losses/contrastive.js';

@@ -18,6 +18,8 @@
  *
  * The step functions follow simclrStep: (params, state, x, key, options) → { params, state, loss,
  * parts }, with the robustness regularizer composed the same way (anchored at the first view).
+ *
+ * What it computes, per the papers and official code, and the readings chosen: docs/methods.md#noise-and-mask-baselines.
  */
 import { WgradError } from '../core/backend.js';
 import { bits, bernoulli, normal, split, type Key } from '../random/random.js';
