@@ -209,6 +209,17 @@ describe('wasm elementwise', () => {
     }), { numRuns: 40 });
   });
 
+  it('neg abs sqrt reciprocal floor ceil round sign copy are bit-exact (specials, halves, subnormals, huge values)', async () => {
+    const ops = ['neg', 'abs', 'sqrt', 'reciprocal', 'floor', 'ceil', 'round', 'sign', 'copy'] as const;
+    const subnormalOrWide = (seed: number) => (i: number) => (i % 5 === 0 ? gens.float(seed)(i) * 1e-40 : wide(seed)(i));
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...ops), operandShapes, async (op, { shape, seed }) => {
+      const x = pair(wasm, shape, fc.sample(layoutArb(shape.length), { seed, numRuns: 1 })[0], seed % 2 ? subnormalOrWide(seed) : specials(seed));
+      await check(wasm, op, [x], {}, { shape, dtype: 'float32' }, { exact: true, signedZeros: true }, op);
+    }), { numRuns: 60 });
+    const ints = pair(wasm, [9], contiguousLayout(1), gens.int(3), 'int32');
+    await check(wasm, 'copy', [ints], {}, { shape: [9], dtype: 'int32' }, { exact: true }, 'copy int32');
+  });
+
   it('casts between float32, int32, uint32 and bool are bit-exact (saturation, NaN → 0, −0)', async () => {
     const kinds = [['bool', 'float32'], ['int32', 'float32'], ['uint32', 'float32'], ['float32', 'int32'], ['float32', 'uint32'], ['float32', 'bool'], ['int32', 'bool'], ['uint32', 'bool']] as const;
     await fc.assert(fc.asyncProperty(fc.constantFrom(...kinds), operandShapes, async ([from, to], { shape, seed }) => {

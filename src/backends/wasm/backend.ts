@@ -17,6 +17,7 @@
  *   conv2dInputGrad              float32: the GEMM into columns, then a Wasm col2im scatter
  *   add sub mul div maximum minimum   float32 operands: f32x4, bit-exact with the reference
  *   eq ne lt le gt ge, where, cast    f32x4 / i32x4 maps, bit-exact (kernels-map.ts)
+ *   neg abs sqrt reciprocal floor ceil round sign; copy   float32 (copy: any dtype), bit-exact
  *   sum max min                  float32 rows (kept axes first), bit-exact (sum in f64, as the reference)
  * Operands of maps and reductions are copied in with `copyIn` (elementwise.ts): a memcpy per long
  * contiguous run, else the Wasm strided copy.
@@ -40,7 +41,7 @@ import { wasmConv2d, wasmConv2dInputGrad, wasmConv2dWeightGrad } from './conv.js
 import { wasmMatmul } from './gemm.js';
 import { runMap, runReduce } from './elementwise.js';
 import { compileKernels, SIMD_BINARY, type SimdBinaryOp, type WasmKernels } from './kernels.js';
-import { CASTS, COMPARE, REDUCE_OPS, type CastKind, type CompareOp, type ReduceKind } from './kernels-map.js';
+import { CASTS, COMPARE, REDUCE_OPS, UNARY, type CastKind, type CompareOp, type ReduceKind, type UnaryKind } from './kernels-map.js';
 
 export interface WasmBackendOptions {
   /** Use f32x4.relaxed_madd in the GEMM (default: when the engine validates it). */
@@ -49,6 +50,7 @@ export interface WasmBackendOptions {
 
 const isSimdBinary = (p: string): p is SimdBinaryOp => Object.hasOwn(SIMD_BINARY, p);
 const isCompare = (p: string): p is CompareOp => Object.hasOwn(COMPARE, p);
+const isUnary = (p: string): p is UnaryKind => Object.hasOwn(UNARY, p);
 const isCast = (k: string): k is CastKind => (CASTS as readonly string[]).includes(k);
 const isReduce = (p: string): p is ReduceKind => (REDUCE_OPS as readonly string[]).includes(p);
 
@@ -95,6 +97,10 @@ export class WasmBackend implements Backend<CpuStorage> {
     if (isCompare(prim) && f32) {
       checkElementwiseCall(prim, inputs, {}, out.dtype);
       return runMap(arena, k.maps.copy, prim, k.maps.compare[prim], inputs, out);
+    }
+    if (isUnary(prim) && (f32 || prim === 'copy')) {
+      checkElementwiseCall(prim, inputs, {}, out.dtype);
+      return runMap(arena, k.maps.copy, prim, k.maps.unary[prim], inputs, out);
     }
     if (prim === 'where') {
       checkElementwiseCall(prim, inputs, {}, out.dtype);

@@ -14,6 +14,9 @@
  *     of elementwise.ts and the GEMM's packing (gemm.ts).
  *
  * Each map is bit-exact with the CPU reference rule (elementwise.ts, scalar.ts):
+ *   unary    neg abs sqrt reciprocal floor ceil round sign on float32, copy on any dtype: IEEE
+ *            single operations (sqrt and 1/x correctly rounded in float32 equal the reference's
+ *            double result rounded once; round is ties-to-even, keeping −0); sign passes ±0 and NaN
  *   compare  eq ne lt le gt ge on float32 → bool 0/1 (IEEE: NaN compares unequal; −0 == +0)
  *   where    cond bool (0/1; the only condition dtype the primitive takes) → a's or b's bits
  *   cast     bool/int32 → float32 (nearest), uint32 → float32, float32 → int32/uint32 (truncate,
@@ -29,6 +32,28 @@ export type CompareOp = keyof typeof COMPARE;
 /** Casts with a kernel, `from>to`; the others run the reference. */
 export const CASTS = ['bool>float32', 'int32>float32', 'uint32>float32', 'float32>int32', 'float32>uint32', 'float32>bool', 'int32>bool', 'uint32>bool'] as const;
 export type CastKind = (typeof CASTS)[number];
+
+/** Unary ops with a kernel: float32 only, except copy (32-bit words of any dtype). */
+export const UNARY = {
+  neg: SIMD.f32x4_neg, abs: SIMD.f32x4_abs, sqrt: SIMD.f32x4_sqrt, floor: SIMD.f32x4_floor, ceil: SIMD.f32x4_ceil, round: SIMD.f32x4_nearest,
+  reciprocal: null, sign: null, copy: null,
+} as const satisfies Record<string, SimdOp | null>;
+export type UnaryKind = keyof typeof UNARY;
+
+/** sign(x): 1 where x > 0, −1 where x < 0, else x itself (±0, NaN). */
+function emitSign(f: FunctionBuilder, x: number): void {
+  f.f32x4Const(1);
+  f.f32x4Const(-1).localGet(x).localGet(x).f32x4Const(0).simd(SIMD.f32x4_lt).simd(SIMD.v128_bitselect);
+  f.localGet(x).f32x4Const(0).simd(SIMD.f32x4_gt).simd(SIMD.v128_bitselect);
+}
+
+function unaryBody(kind: UnaryKind): (f: FunctionBuilder, v: number[]) => void {
+  if (kind === 'sign') return (f, [x]) => emitSign(f, x);
+  if (kind === 'copy') return (f, [x]) => { f.localGet(x); };
+  if (kind === 'reciprocal') return (f, [x]) => { f.f32x4Const(1).localGet(x).simd(SIMD.f32x4_div); };
+  const op = UNARY[kind];
+  return (f, [x]) => { f.localGet(x).simd(op); };
+}
 
 export const REDUCE_OPS = ['sum', 'max', 'min'] as const;
 export type ReduceKind = (typeof REDUCE_OPS)[number];
@@ -130,6 +155,7 @@ export function emitMaps(m: ModuleBuilder): void {
   emitMap(m, 'where', 3, (f, [c, a, b]) => {
     f.localGet(a).localGet(b).localGet(c).i32Const(0).simd(SIMD.i32x4_splat).simd(SIMD.i32x4_ne).simd(SIMD.v128_bitselect);
   });
+  for (const kind of Object.keys(UNARY) as UnaryKind[]) emitMap(m, `unary_${kind}`, 1, unaryBody(kind));
   for (const kind of CASTS) emitMap(m, `cast_${kind.replace('>', '_')}`, 1, castBody(kind));
   for (const op of REDUCE_OPS) emitReduce(m, op);
   emitStridedCopy(m);
@@ -139,6 +165,7 @@ type Fn = (...args: number[]) => void;
 
 export interface MapKernels {
   compare: Record<CompareOp, Fn>;
+  unary: Record<UnaryKind, Fn>;
   where: Fn;
   cast: Record<CastKind, Fn>;
   reduce: Record<ReduceKind, Fn>;
@@ -151,6 +178,7 @@ export function mapKernels(ex: Record<string, Fn>): MapKernels {
   const pick = <K extends string>(keys: readonly K[], name: (k: K) => string) => Object.fromEntries(keys.map((k) => [k, ex[name(k)]])) as Record<K, Fn>;
   return {
     compare: pick(Object.keys(COMPARE) as CompareOp[], (k) => `map_compare_${k}`),
+    unary: pick(Object.keys(UNARY) as UnaryKind[], (k) => `map_unary_${k}`),
     where: ex.map_where,
     cast: pick(CASTS, (k) => `map_cast_${k.replace('>', '_')}`),
     reduce: pick(REDUCE_OPS, (k) => `reduce_${k}`),
