@@ -9,15 +9,17 @@
  * random start — the gradient vanishes at δ = 0); R is then differentiated through both f(x + δ) and
  * f(x) (Danskin: the gradient of the max at the maximizer).
  *
- * One normalization for everything: f(x), f(x + δ) and the attack all run the encoder in eval mode
- * (BatchNorm on its running statistics, no update). Why eval mode rather than one train-mode batch:
- *   - the attack maximizes exactly the function that is then differentiated, so Danskin's argument
- *     holds (a train-mode R would be maximized under one BN mode and differentiated under another);
- *   - R is then a property of each example alone, as a downstream predictor sees the representation
- *     at test time (eval mode), not of the batch it happened to be in;
- *   - R = 0 exactly at δ = 0 (f(x) and f(x + δ) are one eval-mode forward of [x; x + δ]).
- * The cost is one eval-mode forward of x beside the method's own (train-mode) forward. The BN running
- * statistics are constants of R; γ, β and the weights receive its gradient.
+ * One normalization for everything: f(x) and f(x + δ) are one train-mode forward of the joint batch
+ * [x; x + δ] (BatchNorm on that batch's statistics; the running statistics are not updated by it), and
+ * the attack maximizes exactly that function of δ, so it is maximized and differentiated under the
+ * same normalization (Danskin's argument holds), and R = 0 exactly at δ = 0 (the batch [x; x] has
+ * x's mean and biased variance, so both halves are the same numbers).
+ * Why not eval mode (BN on the running statistics), which would make R a property of each example
+ * alone: eval mode divides by running variances that lag the batch, and once a channel's features
+ * collapse its running variance falls toward 0 and R explodes. Measured: SimCLR + R (β = 1, LARS
+ * lr 1) on the committed Fashion-MNIST subset diverged to a NaN loss in epoch 4, and in the soak
+ * (results/soak) at step 61; in one batch a collapsed channel normalizes to 0 instead. The cost of this
+ * reading is that an example's R depends on the batch it is in, as the SSL loss's own BN does.
  *
  * Readings where the description is silent (each an option):
  *   - x is the method's first augmented view t(x) (`input: 'view'`, default: the input the SSL loss
@@ -37,15 +39,15 @@ import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';
 import { squaredDistance } from '../attacks/common.js';
 import { randomStart } from '../attacks/common.js';
-import { representationDistance } from '../attacks/unlabeled.js';
+import { pgd } from '../attacks/pgd.js';
 import type { Key } from '../random/random.js';
 import { mul } from '../tensor/ops/elementwise.js';
 import { concat, slice } from '../tensor/ops/movement.js';
 import { l2Normalize } from '../tensor/ops/nn.js';
-import { mean } from '../tensor/ops/reduce.js';
-import { tidy } from '../tensor/scope.js';
+import { mean, sum } from '../tensor/ops/reduce.js';
+import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { evalFeatures } from './model.js';
+import { features } from './model.js';
 import type { ModelParams, ModelState } from './model.js';
 import type { OptionGroup } from '../core/options.js';
 
@@ -83,32 +85,40 @@ export function squaredShift(a: Tensor, b: Tensor): Tensor {
   return tidy(() => mean(squaredDistance(a, b)));
 }
 
-/** The representation R measures: the encoder's features in eval mode, L2-normalized with `normalize`. */
-export function regularizedRepresentation(params: ModelParams, state: ModelState, o: RegularizerOptions): (x: Tensor) => Tensor {
-  const f = evalFeatures(params, state, o.branch);
-  return (o.normalize ?? REGULARIZER_DEFAULTS.normalize) ? (x) => tidy(() => l2Normalize(f(x), -1)) : f;
-}
-
-/** The attack: x + δ maximizing ‖f(x + δ) − f(x)‖² with the encoder in eval mode (or, as the control, δ uniform in the ball). */
-export function regularizerAttack(params: ModelParams, state: ModelState, x: Tensor, key: Key, o: RegularizerOptions): Tensor {
-  const eps = o.eps ?? REGULARIZER_DEFAULTS.eps;
-  if ((o.perturbation ?? REGULARIZER_DEFAULTS.perturbation) === 'random') return randomStart(key, x, eps, 'linf', o.box === undefined ? [0, 1] : o.box);
-  return representationDistance(regularizedRepresentation(params, state, o), x, key, {
-    eps, alpha: o.alpha ?? eps / 4, steps: o.steps ?? REGULARIZER_DEFAULTS.steps, randomStart: true, box: o.box,
+/**
+ * The per-example shift R measures, ‖f(xAdv) − f(x)‖² [N], with f(x) and f(xAdv) one train-mode
+ * forward of [x; xAdv] (see the header; BN state unchanged), L2-normalized features with `normalize`.
+ */
+export function representationShift(params: ModelParams, state: ModelState, o: RegularizerOptions): (x: Tensor, xAdv: Tensor) => Tensor {
+  const normalize = o.normalize ?? REGULARIZER_DEFAULTS.normalize;
+  return (x, xAdv) => tidy(() => {
+    const n = x.shape[0];
+    const [h, next] = features(params, state, concat([x, xAdv], 0), { training: true, branch: o.branch });
+    dispose(next);
+    const both = normalize ? l2Normalize(h, -1) : h;
+    return squaredDistance(slice(both, [{ start: n, stop: 2 * n }]), slice(both, [{ start: 0, stop: n }]));
   });
 }
 
+/** The attack: x + δ maximizing R's shift of the joint batch [x; x + δ] (or, as the control, δ uniform in the ball). */
+export function regularizerAttack(params: ModelParams, state: ModelState, x: Tensor, key: Key, o: RegularizerOptions): Tensor {
+  const eps = o.eps ?? REGULARIZER_DEFAULTS.eps;
+  const box = o.box === undefined ? [0, 1] as const : o.box;
+  if ((o.perturbation ?? REGULARIZER_DEFAULTS.perturbation) === 'random') return randomStart(key, x, eps, 'linf', box);
+  const shift = representationShift(params, state, o);
+  const loss = (xa: Tensor) => { const perExample = shift(x, xa); return { loss: sum(perExample), perExample }; };
+  return pgd(loss, x, key, { eps, alpha: o.alpha ?? eps / 4, steps: o.steps ?? REGULARIZER_DEFAULTS.steps, randomStart: true, box });
+}
+
 /**
- * The regularizer's loss term at a fixed perturbed input `xAdv`: β·‖f(xAdv) − f(x)‖², both in eval
- * mode as one forward of [x; xAdv] (so the value is exactly 0 at xAdv = x). Returns the term, R and
- * its name in the step's parts.
+ * The regularizer's loss term at a fixed perturbed input `xAdv`: β·mean ‖f(xAdv) − f(x)‖² over the
+ * joint train-mode batch [x; xAdv] (exactly 0 at xAdv = x). Returns the term, R and its name in the
+ * step's parts.
  */
 export function regularizerTerm(params: ModelParams, state: ModelState, x: Tensor, xAdv: Tensor, o: RegularizerOptions): { term: Tensor; value: Tensor; name: string } {
   if (x.shape.join() !== xAdv.shape.join()) throw new WgradError('ssl.regularizerTerm', `x and xAdv must have one shape, got ${fmtShape(x.shape)} and ${fmtShape(xAdv.shape)}`);
   return tidy(() => {
-    const n = x.shape[0];
-    const both = regularizedRepresentation(params, state, o)(concat([x, xAdv], 0));
-    const value = squaredShift(slice(both, [{ start: n, stop: 2 * n }]), slice(both, [{ start: 0, stop: n }]));
+    const value = mean(representationShift(params, state, o)(x, xAdv));
     return { term: mul(value, o.weight), value, name: 'reg' };
   });
 }
