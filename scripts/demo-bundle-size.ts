@@ -18,3 +18,15 @@ for (const minify of [false, true]) {
   const code = r.outputFiles[0].contents;
   process.stdout.write(`${minify ? 'minified' : 'bundled '}: ${kib(code.length)}, gzip ${kib(gzipSync(code, { level: 9 }).length)} (${Object.keys(r.metafile.inputs).length} modules)\n`);
 }
+
+// The peers, bundled and minified the same way from their npm packages (dev dependencies here).
+const PEERS: [string, string][] = [
+  ['@jax-js/jax', 'export * from "@jax-js/jax";'],
+  ['@tensorflow/tfjs-core + tfjs-backend-webgpu', 'export * from "@tensorflow/tfjs-core"; export * from "@tensorflow/tfjs-backend-webgpu";'],
+  ['@tensorflow/tfjs (core, layers, WebGL and CPU backends)', 'export * from "@tensorflow/tfjs";'],
+];
+for (const [name, contents] of PEERS) {
+  const r = await build({ stdin: { contents, resolveDir: ROOT }, bundle: true, minify: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent' });
+  const code = r.outputFiles[0].contents;
+  process.stdout.write(`${name}, minified: ${kib(code.length)}, gzip ${kib(gzipSync(code, { level: 9 }).length)}\n`);
+}
