@@ -7,15 +7,13 @@
  * steps, so the page never freezes, and can be paused between any two steps.
  */
 import * as wg from '/dist/index.js';
-import { domainBox, modelConfigFor, optimizerSpec, RUN_VERSION, upgradeConfig } from '/dist/cli/run-config.js';
+import { DEFAULT_LR, methodContext, modelConfigFor, runKeys, RUN_VERSION, upgradeConfig } from '/dist/cli/run-config.js';
 
 /** The shipped subset's files (data/fashion-mnist-subset, served by demo/server.mjs). */
 const SUBSET = '/data/fashion-mnist-subset/';
 const FILES = { trainX: 'train-images-idx3-ubyte.gz', trainY: 'train-labels-idx1-ubyte.gz', testX: 't10k-images-idx3-ubyte.gz', testY: 't10k-labels-idx1-ubyte.gz' };
 export const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 export const IMAGE_SHAPE = [1, 28, 28];
-/** The CLI's default peak learning rates per optimizer (wgrad train --lr's default). */
-const DEFAULT_LR = { lars: 1.0, sgd: 0.1, adam: 1e-3 };
 /** IDAA's VAE trains to convergence in the CLI (up to 60 epochs); the page caps it to stay interactive. */
 const PAGE_VAE_EPOCHS = 3;
 
@@ -48,12 +46,6 @@ export async function loadSubset(trainLimit, testLimit) {
 /** The rows `rows` of images [N, ...] (a new tensor). */
 export const rowsOf = (images, rows) => wg.tidy(() => wg.take(images, wg.tensor(Int32Array.from(rows), { dtype: 'int32' }), 0));
 
-/** The keys of a run, split from its seed as src/cli/run.ts's runKeys does (the CLI's runs and the page's share them). */
-function runKeys(seed) {
-  const [init, data, train, pretrainInit, pretrain] = wg.random.split(wg.random.key(seed), 5);
-  return { init, data, train, pretrain, methodInit: wg.random.foldIn(pretrainInit, 1) };
-}
-
 /**
  * The method's options from the page's settings: the record's defaults with ε where the method has
  * one (RoCL's PGD radius, IDAA's latent step, APLR's generator radius); IDAA's VAE epochs capped.
@@ -75,12 +67,6 @@ export function pageConfig(s) {
     epochs: Math.ceil(s.steps / perEpoch), batch: s.batch, seed: s.seed, encoder: 'cnn', width: s.width, projDim: 64, optimizer: record.optimizer,
     lr: DEFAULT_LR[record.optimizer], warmupEpochs: 10, options: pageOptions(record, s.eps),
   };
-}
-
-/** What the method's state and step are built with (src/cli/run.ts's methodContext, without the regularizer). */
-function methodContext(cfg, modelConfig, perEpoch, pretrained) {
-  const spec = optimizerSpec(cfg, perEpoch);
-  return { modelConfig, optimizer: wg.optim.makeOptimizer(spec), optimizerSpec: spec, box: domainBox(cfg.domain), pretrained };
 }
 
 /** A fresh, untrained run (RunCheckpoint) for `cfg`. */

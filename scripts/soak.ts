@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import * as wg from '../src/node.js';
 import * as ssl from '../src/ssl/index.js';
 import { lineChart, type Series } from '../src/eval/svg.js';
-import { DEFAULT_LR } from '../src/cli/train-command.js';
+import { DEFAULT_LR } from '../src/cli/run-config.js';
 
 const ALL_METHODS = ['simclr', 'rocl', 'idaa', 'aplr', 'noise', 'mask', 'simclr+regularizer'] as const;
 const REGULARIZED = '+regularizer';

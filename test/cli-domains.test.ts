@@ -18,7 +18,8 @@ import { treeLeaves } from '../src/tensor/tree.js';
 import { dispose } from '../src/tensor/scope.js';
 import { key } from '../src/random/random.js';
 import { attackFor } from '../src/cli/evaluate.js';
-import { methodContext, type RunConfig } from '../src/cli/run.js';
+import type { RunConfig } from '../src/cli/run.js';
+import { methodContext } from '../src/cli/run-config.js';
 import { checkpointLeaves, differing, wgrad, writeIdx } from './helpers/cli.js';
 
 let dir: string, csv: string, wavs: string, idx: string;

@@ -9,7 +9,8 @@
  * upgradeConfig rebuilds the options from them, flag by flag, so those runs resume and evaluate.
  */
 import { WgradError } from '../core/backend.js';
-import type { OptimizerName, OptimizerSpec } from '../optim/spec.js';
+import { makeOptimizer, type OptimizerName, type OptimizerSpec } from '../optim/spec.js';
+import { foldIn, key as prngKey, split, type Key } from '../random/random.js';
 import * as ssl from '../ssl/index.js';
 import type { Domain, HostDataset, Preprocessing } from './data.js';
 
@@ -165,4 +166,29 @@ export function optimizerSpec(cfg: RunConfig, perEpoch: number): OptimizerSpec {
     name: cfg.optimizer, lr: cfg.lr, schedule: 'cosine', warmupSteps: Math.min(cfg.warmupEpochs * perEpoch, Math.floor(total / 10)), totalSteps: total,
     momentum: 0.9, weightDecay: cfg.optimizer === 'adam' ? 0 : 1e-6,
   };
+}
+
+/** The default peak learning rate of each optimizer (`wgrad train --lr`'s default). */
+export const DEFAULT_LR: Record<OptimizerName, number> = { lars: 1.0, sgd: 0.1, adam: 1e-3 };
+
+/**
+ * Keys of a run: model init, data order, encoder steps, the pretrained model's init and steps (IDAA's
+ * VAE), and the method's own init (APLR's generator; folded from the pretrained model's, which APLR
+ * has none of: the five-way split stays as it was, so runs keep their keys).
+ */
+export function runKeys(seed: number): { init: Key; data: Key; train: Key; pretrainInit: Key; pretrain: Key; methodInit: Key } {
+  const [init, data, train, pretrainInit, pretrain] = split(prngKey(seed), 5);
+  return { init, data, train, pretrainInit, pretrain, methodInit: foldIn(pretrainInit, 1) };
+}
+
+/**
+ * What the method's state and step are built with: the model configuration, the encoder's optimizer,
+ * the domain's input box (APLR's x̃, the regularizer's attack: [0, 1] for images, none for
+ * standardized tables and log-mels), the regularizer when β > 0 and the pretrained model.
+ */
+export function methodContext(cfg: RunConfig, modelConfig: ssl.ModelConfig, perEpoch: number, pretrained?: ssl.PretrainedModel): ssl.MethodContext {
+  const spec = optimizerSpec(cfg, perEpoch);
+  const box = domainBox(cfg.domain);
+  const regularizer = cfg.regularizer > 0 ? ssl.regularizerOptions(cfg.regularizerOptions!, cfg.regularizer, box) : undefined;
+  return { modelConfig, optimizer: makeOptimizer(spec), optimizerSpec: spec, box, regularizer, pretrained };
 }

@@ -27,7 +27,7 @@ import { batchTensors, type HostDataset } from './data.js';
 import { Progress } from './progress.js';
 import { appendEpochLine, appendStepLines, reconcileMetrics } from './metrics.js';
 import { checkRunTree, refuseNonFinite } from './run-check.js';
-import { domainBox, type EpochRecord, modelConfigFor, optimizerSpec, resumeProblem, type RunCheckpoint, RUN_VERSION, type RunConfig, upgradeConfig } from './run-config.js';
+import { type EpochRecord, methodContext, modelConfigFor, resumeProblem, type RunCheckpoint, runKeys, RUN_VERSION, type RunConfig, upgradeConfig } from './run-config.js';
 import { makeOptimizer } from '../optim/spec.js';
 import { loadOrTrainVae, vaeCacheDir } from './vae-cache.js';
 
@@ -44,32 +44,10 @@ export interface RunHooks {
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const METRICS_FILE = 'metrics.jsonl';
 
-/**
- * Keys of a run: model init, data order, encoder steps, the pretrained model's init and steps (IDAA's
- * VAE), and the method's own init (APLR's generator; folded from the pretrained model's, which APLR
- * has none of: the five-way split stays as it was, so runs keep their keys).
- */
-function runKeys(seed: number): { init: Key; data: Key; train: Key; pretrainInit: Key; pretrain: Key; methodInit: Key } {
-  const [init, data, train, pretrainInit, pretrain] = split(prngKey(seed), 5);
-  return { init, data, train, pretrainInit, pretrain, methodInit: foldIn(pretrainInit, 1) };
-}
-
 export function stepsPerEpoch(n: number, batch: number): number {
   const s = Math.floor(n / batch);
   if (s < 1) throw new WgradError('train', `--batch ${batch} is larger than the training set (${n} images)`);
   return s;
-}
-
-/**
- * What the method's state and step are built with: the model configuration, the encoder's optimizer,
- * the domain's input box (APLR's x̃, the regularizer's attack: [0, 1] for images, none for
- * standardized tables and log-mels), the regularizer when β > 0 and the pretrained model.
- */
-export function methodContext(cfg: RunConfig, modelConfig: ssl.ModelConfig, perEpoch: number, pretrained?: ssl.PretrainedModel): ssl.MethodContext {
-  const spec = optimizerSpec(cfg, perEpoch);
-  const box = domainBox(cfg.domain);
-  const regularizer = cfg.regularizer > 0 ? ssl.regularizerOptions(cfg.regularizerOptions!, cfg.regularizer, box) : undefined;
-  return { modelConfig, optimizer: makeOptimizer(spec), optimizerSpec: spec, box, regularizer, pretrained };
 }
 
 /** A fresh run's state (untrained). */

@@ -15,7 +15,7 @@ import { type FlagSource, optionsFrom, refuseUnused, sourceFlags } from './recor
 import { type HostDataset, loadDataset } from './data.js';
 import { lossChart } from './charts.js';
 import { type RunConfig, train } from './run.js';
-import { REGULARIZER_SOURCE } from './run-config.js';
+import { DEFAULT_LR, REGULARIZER_SOURCE } from './run-config.js';
 import { startBackend, BACKEND_FLAG } from './backend.js';
 import { normalizeDataSpec } from './paths.js';
 import { checkBatch } from './run-check.js';
@@ -72,7 +72,6 @@ export function methodsHelp(): string[] {
   return ssl.methods().map((m) => `  ${m.name.padEnd(width)}${m.summary} (${m.domains.map((d) => DOMAIN_WORDS[d]).join(', ')}; ${m.optimizer})`);
 }
 
-export const DEFAULT_LR: Record<string, number> = { lars: 1.0, sgd: 0.1, adam: 1e-3 };
 
 const orList = (xs: string[]) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} or ${xs.at(-1)}`);
 
