@@ -339,6 +339,16 @@ describe('gather / scatterAdd', () => {
     expect(await run('scatterAdd', [ui, tensor([0, 0], [2], 'int32')], { axis: 0, size: 1 }, [1], 'int32')).toEqual([-2147483648]);
   });
 
+  it('gather reads row-major views in place and strided ones through their strides', async () => {
+    // rows 1..2 of a [4, 3] storage (offset 3; row-major: read in place), and its transpose's rows.
+    const values = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+    const idx = tensor([1, 0, 1], [3], 'int32');
+    expect(await run('gather', [view(values, [2, 3], [3, 1], 3), idx], { axis: 0 }, [3, 3])).toEqual([6, 7, 8, 3, 4, 5, 6, 7, 8]);
+    expect(await run('gather', [view(values, [3, 4], [1, 3], 0), idx], { axis: 0 }, [3, 4])).toEqual([1, 4, 7, 10, 0, 3, 6, 9, 1, 4, 7, 10]);
+    // size-1 axes with odd strides are still row-major
+    expect(await run('gather', [view(values, [2, 1, 3], [3, 99, 1], 6), tensor([1], [1], 'int32')], { axis: 0 }, [1, 1, 3])).toEqual([9, 10, 11]);
+  });
+
   it('scatterAdd is the adjoint of gather', async () => {
     const x = Array.from({ length: 4 * 5 * 3 }, (_, i) => Math.sin(i));
     const idx = [4, 0, 0, 7, 2, -1, 3, 3];

@@ -10,12 +10,12 @@
  */
 import type { OutputSpec } from '../../core/backend.js';
 import { numel } from '../../core/shape.js';
-import { prodRange, readStrided } from './strided.js';
+import { prodRange, readStrided, rowMajorSource } from './strided.js';
 import { allocData, valueKind, type CpuContext, type CpuData, type CpuView } from './types.js';
 
 export function gather([x, indices]: CpuView[], params: { axis: number }, out: OutputSpec, ctx: CpuContext): CpuData {
   const { axis } = params;
-  const xs = readStrided(x);
+  const { data: xs, base } = rowMajorSource(x); // gathering a batch reads a few rows: don't copy all of x
   const idx = readStrided(indices);
   const outer = prodRange(x.shape, 0, axis);
   const dim = x.shape[axis];
@@ -27,7 +27,7 @@ export function gather([x, indices]: CpuView[], params: { axis: number }, out: O
       const k = idx[j];
       const inRange = k >= 0 && k < dim;
       for (let i = 0; i < inner; i++, pos++) {
-        result[pos] = inRange ? xs[(o * dim + k) * inner + i] : 0;
+        result[pos] = inRange ? xs[base + (o * dim + k) * inner + i] : 0;
       }
     }
   }

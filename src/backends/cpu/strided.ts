@@ -3,7 +3,7 @@
  * arrays with `readStrided` (optionally broadcast to a larger shape), so the rule bodies are plain
  * loops over flat arrays. Strides are in elements and may be 0 (broadcast) or negative (flips).
  */
-import { broadcastStrides, numel, type Shape } from '../../core/shape.js';
+import { broadcastStrides, contiguousStrides, numel, type Shape } from '../../core/shape.js';
 import { allocLike, type CpuData, type CpuView } from './types.js';
 
 /**
@@ -15,6 +15,10 @@ export function readStrided(view: CpuView, shape: Shape = view.shape): CpuData {
   const n = numel(shape);
   const out = allocLike(src, n);
   if (n === 0) return out;
+  if (isRowMajor(view, shape)) {
+    out.set(src.subarray(view.offset, view.offset + n)); // a memcpy, not the odometer
+    return out;
+  }
   const strides = broadcastStrides(view.shape, view.strides, shape);
   const rank = shape.length;
   // Odometer walk: `index` is the current multi-index, `pos` its storage position.
@@ -31,6 +35,21 @@ export function readStrided(view: CpuView, shape: Shape = view.shape): CpuData {
     }
   }
   return out;
+}
+
+/** True where `view`, read as `shape`, is a plain row-major run of its storage (size-1 axes' strides don't matter). */
+export function isRowMajor(view: CpuView, shape: Shape = view.shape): boolean {
+  if (shape.length !== view.shape.length || shape.some((d, i) => d !== view.shape[i])) return false;
+  const dense = contiguousStrides(shape);
+  return shape.every((d, i) => d === 1 || view.strides[i] === dense[i]);
+}
+
+/**
+ * The elements of `view` as a row-major array and the position of its first element there: the
+ * storage itself where the view is already row-major (no copy; read only), else a copy.
+ */
+export function rowMajorSource(view: CpuView): { data: CpuData; base: number } {
+  return isRowMajor(view) ? { data: view.storage.data, base: view.offset } : { data: readStrided(view), base: 0 };
 }
 
 /** The same elements seen with axes reordered: output axis i is input axis perm[i]. */
