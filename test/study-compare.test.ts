@@ -81,6 +81,37 @@ describe('compare --seeds and report', () => {
     expect(mixed.stderr).toMatch(/aplr\/seed-1 and .*aplr\/seed-0 are runs of one table but were evaluated with other settings or data/);
   }, 120_000);
 
+  it('--robust-rows attacks only the rows named; the table and report say so and still check the radii', async () => {
+    const root = join(dir, 'robust-rows');
+    const out = join(root, 'cmp');
+    const r = await wgrad('compare', '--methods', 'random,noise,mask', '--robust-rows', 'noise,mask', ...budget(), '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    const evalOf = (row: string) => json.rows.find((x: { row: string }) => x.row === row).eval;
+    expect(evalOf('random').robust).toEqual([]);
+    expect(evalOf('random').robustTotal).toBe(0);
+    expect(evalOf('random').linearAccuracy).toBeGreaterThan(0);
+    expect(evalOf('noise').robust.map((x: { eps: number }) => x.eps)).toEqual([0, 0.1]);
+    const md = readFileSync(join(out, 'results.md'), 'utf8');
+    expect(md).toContain('for the rows noise, mask only (compare --robust-rows');
+    expect(md).toMatch(/\| untrained encoder[^|]*\| [\d.]+ % \| [\d.]+ % \| – \| \d+ s \|/);
+    const rep = await wgrad('report', '--runs', root);
+    expect(rep.status, rep.stderr).toBe(0);
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toBe(md);
+
+    // A robust row evaluated at other radii cannot join the table; the clean row's missing radii are expected.
+    const evalPath = join(out, 'runs', 'noise', 'eval.json');
+    const stored = JSON.parse(readFileSync(evalPath, 'utf8'));
+    writeFileSync(evalPath, JSON.stringify({ ...stored, provenance: { ...stored.provenance, eps: [0.2] } }));
+    const mixed = await wgrad('report', '--runs', root);
+    expect(mixed.status).toBe(1);
+    expect(mixed.stderr).toMatch(/runs\/noise and .*runs\/mask are runs of one table but were evaluated at other radii/);
+    const bad = await wgrad('compare', '--methods', 'random,noise', '--robust-rows', 'nosie', ...budget(), '--out', join(root, 'never'));
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--robust-rows names "nosie", not among the rows \(--methods\): random, noise/);
+    expect(existsSync(join(root, 'never'))).toBe(false);
+  }, 120_000);
+
   it('refuses malformed rows, seeds and report directories before any work', async () => {
     const out = join(dir, 'never');
     for (const [args, msg] of [

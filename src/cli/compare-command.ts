@@ -53,11 +53,12 @@ export function compareFlags(): Flags {
     'method-options': { kind: 'list', value: 'M:option=value,…', help: 'options set on every row of a method without renaming the rows (which the hypotheses name), e.g. aplr:eps=0.05 for aplr and its ablations; "M+reg:option=value" sets the regularizer\'s on the M+reg rows' },
     seeds: { kind: 'string', value: 'N|S1,S2', help: 'run every row with N seeds from --seed on, or with the seeds listed; each row × seed in OUT/runs/<row>/seed-<s> (default: --seed alone, in OUT/runs/<row>)' },
     regularizer: { kind: 'number', above: 0, default: 1, value: 'β', help: 'β of the "+reg" runs' },
+    'robust-rows': { kind: 'list', value: 'R1,R2', help: 'the rows whose robust accuracy (and robust linear evaluation) is measured, names as in --methods; the others get the clean probe and kNN only (default: every row)' },
     out: { kind: 'string', default: 'results/compare', value: 'DIR', help: 'output directory' },
     resume: { kind: 'boolean', help: 'continue unfinished runs in OUT/runs and reuse finished ones' },
   };
-  const { methods, 'method-options': methodOptions, seeds, regularizer, ...rest } = own;
-  return { methods, 'method-options': methodOptions, seeds, regularizer, ...RUN_FLAGS, ...EVAL_SETTING_FLAGS, ...methodFlags({ ...RUN_FLAGS, ...EVAL_SETTING_FLAGS, ...own }), ...rest, backend: BACKEND_FLAG };
+  const { methods, 'method-options': methodOptions, seeds, regularizer, 'robust-rows': robustRows, ...rest } = own;
+  return { methods, 'method-options': methodOptions, seeds, regularizer, 'robust-rows': robustRows, ...RUN_FLAGS, ...EVAL_SETTING_FLAGS, ...methodFlags({ ...RUN_FLAGS, ...EVAL_SETTING_FLAGS, ...own }), ...rest, backend: BACKEND_FLAG };
 }
 
 export async function compareCommand(a: Parsed): Promise<void> {
@@ -81,16 +82,18 @@ export async function compareCommand(a: Parsed): Promise<void> {
   const users = plan.flatMap(({ row, cfg }) => (UNTRAINED_ROWS.includes(row.base) ? [] : [ssl.methodRecord(cfg.method), ...(cfg.regularizer > 0 ? [REGULARIZER_SOURCE] : [])]));
   refuseUnused('compare', a, methodSources(), users, `the runs ${rows.map((r) => r.name).join(', ')}`);
   checkBatch(a.batch as number, ds, 'compare');
+  const robustRows = robustRowList(a['robust-rows'] as string[] | undefined, rows);
   const log = s.log;
   log(`wgrad compare: ${rows.map((r) => r.name).join(', ')}${seeds.length > 1 ? `, seeds ${seeds.join(', ')}` : ''} on ${report}`);
   log(`data: ${ds.description}`);
   const release = openOutDir(out, '--out', 'compare', log); // locked while this process writes there (each run's directory too)
   try {
-    const meta: TableMeta = { data: ds.description, domain: ds.domain, encoder: encoderLabel(plan[0].cfg), epochs: a.epochs as number, batch: a.batch as number };
+    const meta: TableMeta = { data: ds.description, domain: ds.domain, encoder: encoderLabel(plan[0].cfg), epochs: a.epochs as number, batch: a.batch as number, ...(robustRows && { robustRows }) };
     const runs: StoredRun[] = [];
     for (const p of plan) {
       const dir = runDir(out, p.row.name, p.seed, a.seeds !== undefined);
-      runs.push(await compareRun(a, { ...p, dir, meta }, ds, { ...s, seed: p.seed }));
+      const robust = !robustRows || robustRows.includes(p.row.name);
+      runs.push(await compareRun(a, { ...p, dir, meta }, ds, robust ? { ...s, seed: p.seed } : cleanOnly({ ...s, seed: p.seed })));
       writeTable(out, { meta, runs }); // after every run, so an interrupted comparison leaves its table so far
     }
     process.stdout.write(`${metricsTable(runs)}\n`);
@@ -99,6 +102,19 @@ export async function compareCommand(a: Parsed): Promise<void> {
     release();
   }
 }
+
+/** --robust-rows checked against the table's rows (a name outside them is a typo that would silently skip a row's attacks). */
+function robustRowList(given: string[] | undefined, rows: readonly RowSpec[]): string[] | undefined {
+  if (!given) return undefined;
+  const names = rows.map((r) => r.name);
+  const unknown = given.filter((g) => !names.includes(g));
+  if (unknown.length) throw new UsageError(`--robust-rows names ${unknown.map((u) => JSON.stringify(u)).join(', ')}, not among the rows (--methods): ${names.join(', ')}`, 'compare');
+  if (new Set(given).size !== given.length) throw new UsageError(`--robust-rows lists a row twice: ${given.join(',')}`, 'compare');
+  return given;
+}
+
+/** A row outside --robust-rows: no radii, no robust linear evaluation (evaluate.ts skips the attacks). */
+const cleanOnly = (s: EvalSettings): EvalSettings => ({ ...s, eps: [], robustLinearEpochs: 0 });
 
 const encoderLabel = (cfg: RunConfig) => (cfg.encoder === 'mlp' ? `mlp encoder, hidden ${cfg.hidden?.join(',')}` : `${cfg.encoder} encoder, width ${cfg.width}`);
 

@@ -28,7 +28,7 @@ export type AttackName = string;
 
 export interface EvalSettings {
   attack: AttackName;
-  /** Radii of the robust accuracy (ε = 0 is the clean accuracy on the same examples). */
+  /** Radii of the robust accuracy (ε = 0 is the clean accuracy on the same examples); empty: no robust accuracy at all. */
   eps: number[];
   /** Attack iterations (PGD, APGD; default 20). */
   steps: number;
@@ -139,7 +139,8 @@ export async function evaluateEncoder(encoder: (x: Tensor) => Tensor, ds: HostDa
     dispose([tr, te]);
     const model = (x: Tensor) => tidy(() => linear.apply(h, encoder(x)));
     const box = domainBox(ds.domain);
-    const robust = await robustAccuracy(model, test, s, box);
+    // No radii (a compare row outside --robust-rows): the clean metrics only.
+    const robust = s.eps.length ? await robustAccuracy(model, test, s, box) : { result: { attack: 'none', robustTotal: 0, robust: [] }, sweep: { eps: [], total: 0, series: [] } };
     const result: EvalResult = {
       linearAccuracy, linearTrainAccuracy, knnAccuracy: knn.accuracy, knnK: knn.k, ...(knnProjection !== undefined && { knnProjectionAccuracy: knnProjection }), ...robust.result, ...(probe.selection && { probeSelection: probe.selection }),
       robustLinear: s.robustLinearEpochs > 0 ? await robustLinear(encoder, train, test, classes, s, box) : undefined,

@@ -36,26 +36,41 @@ const readJson = (path: string): Record<string, unknown> => {
 };
 
 /** The run recorded in `dir` (row.json and eval.json) and its evaluation's shared settings, or why not. */
-function readRun(dir: string): { meta: TableMeta; run: StoredRun; settings: string } {
+function readRun(dir: string): { meta: TableMeta; run: StoredRun; settings: string; robust: string } {
   const rec = readJson(join(dir, ROW_FILE)) as { format?: string; table: TableMeta; run: Omit<StoredRun, 'eval' | 'dir'> };
   if (rec.format !== FORMAT) throw new WgradError('report', `${displayPath(join(dir, ROW_FILE))} is not a wgrad compare run record (format ${JSON.stringify(rec.format)})`);
   if (!existsSync(join(dir, EVAL_FILE))) throw new WgradError('report', `${displayPath(dir)} has a ${ROW_FILE} but no ${EVAL_FILE}: its evaluation is missing (run the comparison again with --resume)`);
   const evaluation = readJson(join(dir, EVAL_FILE)) as { result?: StoredRun['eval']; provenance?: Record<string, unknown> };
   if (!evaluation.result) throw new WgradError('report', `${displayPath(join(dir, EVAL_FILE))} holds no result`);
-  return { meta: rec.table, run: { ...rec.run, eval: evaluation.result, dir }, settings: evaluationSettings(evaluation.provenance) };
+  return { meta: rec.table, run: { ...rec.run, eval: evaluation.result, dir }, ...evaluationSettings(evaluation.provenance) };
 }
 
-/** What must be the same for every run of a table: the evaluation's settings and data (not its seed, nor what it evaluated). */
-function evaluationSettings(provenance: Record<string, unknown> | undefined): string {
+/** The evaluation settings that compare --robust-rows sets per row: the radii and the robust linear evaluation. */
+const ROBUST_SETTINGS = ['eps', 'robustLinearEpochs'];
+
+/**
+ * What must be the same for every run of a table: the evaluation's settings and data (not its seed,
+ * nor what it evaluated), and, apart, its robust settings (the same for every row that measures
+ * robust accuracy; none for a row outside --robust-rows).
+ */
+function evaluationSettings(provenance: Record<string, unknown> | undefined): { settings: string; robust: string } {
   const { seed: _s, checkpoint: _c, encoder: _e, ...shared } = provenance ?? {};
-  return JSON.stringify(Object.entries(shared).sort(([a], [b]) => a.localeCompare(b)));
+  const sorted = (entries: [string, unknown][]) => JSON.stringify(entries.sort(([a], [b]) => a.localeCompare(b)));
+  return { settings: sorted(Object.entries(shared).filter(([k]) => !ROBUST_SETTINGS.includes(k))), robust: sorted(Object.entries(shared).filter(([k]) => ROBUST_SETTINGS.includes(k))) };
 }
+
+interface SettingsOf { meta: TableMeta; settings: string; robust: string; row: string; dir: string }
+
+/** Measures robust accuracy: every row, or those of --robust-rows. */
+const robustRow = (s: SettingsOf) => !s.meta.robustRows || s.meta.robustRows.includes(s.row);
 
 /** A table's runs must share the table's settings and their evaluation's: a WgradError names the first run that does not. */
-function checkSameSettings(first: { meta: TableMeta; settings: string; dir: string }, other: { meta: TableMeta; settings: string; dir: string }): void {
-  const why = JSON.stringify(first.meta) !== JSON.stringify(other.meta) ? 'were trained with other table settings (data, encoder, epochs, batch)'
-    : first.settings !== other.settings ? 'were evaluated with other settings or data' : undefined;
-  if (why) throw new WgradError('report', `${displayPath(other.dir)} and ${displayPath(first.dir)} are runs of one table but ${why}; run the comparison again with --resume to evaluate every run alike`);
+function checkSameSettings(first: SettingsOf, other: SettingsOf, firstRobust: SettingsOf | undefined): void {
+  const why = JSON.stringify(first.meta) !== JSON.stringify(other.meta) ? 'were trained with other table settings (data, encoder, epochs, batch, robust rows)'
+    : first.settings !== other.settings ? 'were evaluated with other settings or data'
+    : robustRow(other) && firstRobust && firstRobust.robust !== other.robust ? 'were evaluated at other radii (or robust linear settings)' : undefined;
+  const against = why?.includes('radii') ? firstRobust! : first;
+  if (why) throw new WgradError('report', `${displayPath(other.dir)} and ${displayPath(against.dir)} are runs of one table but ${why}; run the comparison again with --resume to evaluate every run alike`);
 }
 
 /** The directories under `root` that hold a row.json (a run directory's subdirectories are not searched). */
@@ -70,16 +85,19 @@ function runDirs(root: string): string[] {
 /** The comparisons under `root`: their runs grouped by the directory that holds runs/ (the compare --out). */
 export function readTables(root: string): Map<string, Table> {
   const tables = new Map<string, Table>();
-  const firsts = new Map<string, { meta: TableMeta; settings: string; dir: string }>();
+  const firsts = new Map<string, SettingsOf>();
+  const firstRobusts = new Map<string, SettingsOf>();
   for (const dir of runDirs(root)) {
     const parts = dir.split(sep);
     const at = parts.lastIndexOf('runs');
     if (at < 0) throw new WgradError('report', `${displayPath(dir)} holds a ${ROW_FILE} but lies under no runs/ directory (a compare --out)`);
     const out = parts.slice(0, at).join(sep) || '.';
-    const { meta, run, settings } = readRun(dir);
-    const first = firsts.get(out) ?? { meta, settings, dir };
-    checkSameSettings(first, { meta, settings, dir });
+    const { meta, run, settings, robust } = readRun(dir);
+    const these: SettingsOf = { meta, settings, robust, row: run.row, dir };
+    const first = firsts.get(out) ?? these;
+    checkSameSettings(first, these, firstRobusts.get(out));
     firsts.set(out, first);
+    if (robustRow(these) && !firstRobusts.has(out)) firstRobusts.set(out, these);
     const t = tables.get(out) ?? { meta, runs: [] };
     t.runs.push(run);
     tables.set(out, t);

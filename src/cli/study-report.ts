@@ -22,6 +22,8 @@ export interface TableMeta {
   encoder: string;
   epochs: number;
   batch: number;
+  /** compare --robust-rows: the rows whose robust accuracy was measured (absent: every row). */
+  robustRows?: string[];
 }
 
 /** A run of a table as its directory records it (row.json beside eval.json). */
@@ -53,7 +55,7 @@ const attackAt = (r: RunRecord, label: string, eps: number) => r.eval.robustAtta
 export function metricsTable(runs: readonly RunRecord[]): string {
   const rows = groupRows(runs);
   const eps = radii(runs);
-  const first = runs[0]?.eval;
+  const first = (runs.find((r) => r.eval.robust.length) ?? runs[0])?.eval; // a row outside --robust-rows has no attack
   const attack = first?.attack ?? '';
   const attacks = first?.robustAttacks?.map((a) => a.label) ?? [];
   const rl = runs.find((r) => r.eval.robustLinear)?.eval.robustLinear;
@@ -105,7 +107,7 @@ function viewsLine(rows: readonly RowRuns[]): string {
 export function tableMarkdown(t: Table): string {
   const rows = groupRows(t.runs);
   const seeds = seedsOf(t.runs);
-  const first = t.runs[0]?.eval;
+  const first = (t.runs.find((r) => r.eval.robust.length) ?? t.runs[0])?.eval;
   const units = t.meta.domain === 'image' ? 'L∞, pixels in [0, 1]' : 'L∞ in standard deviations of the standardized features, no box';
   const seedText = seeds.length === 1 ? `and seed ${seeds[0]} for every run` : `for every run; seeds ${seeds.join(', ')} (each cell: mean ± sd over the seeds)`;
   const decided = decideHypotheses(rows, t.meta.domain);
@@ -113,7 +115,7 @@ export function tableMarkdown(t: Table): string {
   return [
     '# wgrad compare', '',
     `Data: ${t.meta.data}. The same ${t.meta.encoder}, ${t.meta.epochs} epochs, batch ${t.meta.batch} ${seedText}. Views: ${viewsLine(rows)}.`,
-    `Robust accuracy: encoder + linear head under ${first?.attack ?? ''} (${units}) on the first ${first?.robustTotal ?? ''} test examples (white box, random start).`,
+    `Robust accuracy: encoder + linear head under ${first?.attack ?? ''} (${units}) on the first ${first?.robustTotal ?? ''} test examples (white box, random start)${t.meta.robustRows ? `, for the rows ${t.meta.robustRows.join(', ')} only (compare --robust-rows; the others: clean metrics)` : ''}.`,
     `Training ${minutes(sum((r) => r.trainSeconds))} and evaluation ${minutes(sum((r) => r.eval.seconds))} in all (summed over the runs).`, '',
     metricsTable(t.runs), '',
     ...(decided.length ? ['## Hypotheses (docs/results.md)', '', hypothesesTable(decided), ''] : []),
@@ -137,6 +139,7 @@ function epsChart(t: Table): string {
   const eps = [0, ...radii(t.runs)];
   const series: Series[] = [];
   groupRows(t.runs).forEach((row, i) => {
+    if (!row.runs.some((r) => r.eval.robust.length)) return; // a row outside --robust-rows
     const color = PALETTE[i % PALETTE.length];
     series.push({ name: row.label, color, x: eps, y: eps.map((e) => 100 * (rowSummary(row, 'robust', e)?.mean ?? Number.NaN)) });
     for (const [j, a] of (row.runs[0].eval.robustAttacks ?? []).entries()) {
@@ -144,7 +147,7 @@ function epsChart(t: Table): string {
     }
   });
   return lineChart({
-    title: `Robust accuracy of encoder + linear head (${t.runs[0]?.eval.attack ?? ''})`, subtitle: `${t.meta.data.split(':')[0]}; mean over seeds`,
+    title: `Robust accuracy of encoder + linear head (${(t.runs.find((r) => r.eval.robust.length) ?? t.runs[0])?.eval.attack ?? ''})`, subtitle: `${t.meta.data.split(':')[0]}; mean over seeds`,
     xLabel: t.meta.domain === 'image' ? 'ε (L∞)' : 'ε (L∞, standardized units)', yLabel: 'accuracy (%)', yRange: [0, 100], series,
   });
 }
