@@ -53,7 +53,7 @@ export function compareFlags(): Flags {
     'method-options': { kind: 'list', value: 'M:option=value,…', help: 'options set on every row of a method without renaming the rows (which the hypotheses name), e.g. aplr:eps=0.05 for aplr and its ablations; "M+reg:option=value" sets the regularizer\'s on the M+reg rows' },
     seeds: { kind: 'string', value: 'N|S1,S2', help: 'run every row with N seeds from --seed on, or with the seeds listed; each row × seed in OUT/runs/<row>/seed-<s> (default: --seed alone, in OUT/runs/<row>)' },
     regularizer: { kind: 'number', above: 0, default: 1, value: 'β', help: 'β of the "+reg" runs' },
-    'robust-rows': { kind: 'list', value: 'R1,R2', help: 'the rows whose robust accuracy (and robust linear evaluation) is measured, names as in --methods; the others get the clean probe and kNN only (default: every row)' },
+    'robust-rows': { kind: 'list', value: 'R1,R2', help: 'the rows whose robust accuracy (and robust linear evaluation) is measured, named as in --methods (rows of other runs on the same --out too: keep one list per table); the others get the clean probe and kNN only (default: every row)' },
     out: { kind: 'string', default: 'results/compare', value: 'DIR', help: 'output directory' },
     resume: { kind: 'boolean', help: 'continue unfinished runs in OUT/runs and reuse finished ones' },
   };
@@ -69,6 +69,7 @@ export async function compareCommand(a: Parsed): Promise<void> {
   given?.forEach((r) => parseRow(r)); // a row that names no method or a bad option fails before any work
   if (given) sharedOptions(a['method-options'] as string[] | undefined, given.map((r) => parseRow(r)));
   const seeds = seedList(a.seeds as string | undefined, a.seed as number);
+  const robustRows = robustRowList(a['robust-rows'] as string[] | undefined);
   const s = evalSettings('compare', a, a.seed as number);
   const report = await startBackend(a.backend as string); // before the data: audio features are computed on the device
   const ds = await loadDataset(a.data as string, { trainLimit: a['train-limit'] as number | undefined, testLimit: a['test-limit'] as number | undefined });
@@ -82,7 +83,6 @@ export async function compareCommand(a: Parsed): Promise<void> {
   const users = plan.flatMap(({ row, cfg }) => (UNTRAINED_ROWS.includes(row.base) ? [] : [ssl.methodRecord(cfg.method), ...(cfg.regularizer > 0 ? [REGULARIZER_SOURCE] : [])]));
   refuseUnused('compare', a, methodSources(), users, `the runs ${rows.map((r) => r.name).join(', ')}`);
   checkBatch(a.batch as number, ds, 'compare');
-  const robustRows = robustRowList(a['robust-rows'] as string[] | undefined, rows);
   const log = s.log;
   log(`wgrad compare: ${rows.map((r) => r.name).join(', ')}${seeds.length > 1 ? `, seeds ${seeds.join(', ')}` : ''} on ${report}`);
   log(`data: ${ds.description}`);
@@ -103,12 +103,13 @@ export async function compareCommand(a: Parsed): Promise<void> {
   }
 }
 
-/** --robust-rows checked against the table's rows (a name outside them is a typo that would silently skip a row's attacks). */
-function robustRowList(given: string[] | undefined, rows: readonly RowSpec[]): string[] | undefined {
+/**
+ * --robust-rows, each a valid row name (a typo would silently skip a row's attacks). A name may be a
+ * row of another invocation on the same --out (a table run in parts keeps one list: report checks it).
+ */
+function robustRowList(given: string[] | undefined): string[] | undefined {
   if (!given) return undefined;
-  const names = rows.map((r) => r.name);
-  const unknown = given.filter((g) => !names.includes(g));
-  if (unknown.length) throw new UsageError(`--robust-rows names ${unknown.map((u) => JSON.stringify(u)).join(', ')}, not among the rows (--methods): ${names.join(', ')}`, 'compare');
+  given.forEach((g) => parseRow(g, '--robust-rows'));
   if (new Set(given).size !== given.length) throw new UsageError(`--robust-rows lists a row twice: ${given.join(',')}`, 'compare');
   return given;
 }
