@@ -46,6 +46,7 @@ export const { argsort, sort, topk, takeAlongAxis } = ops(sortOps);
 
 export { grad, valueAndGrad, vjp, jvp, type GradOf, type GradOptions } from './autograd/transforms.js';
 export { stopGradient } from './tensor/alias.js';
+export { jit, type Jitted, type JitOptions } from './tensor/jit.js';
 export { checkGrads, type CheckGradsOptions, type CheckGradsReport } from './autograd/check.js';
 /** Debugging aids: `debug.graph(f)(...args)` prints the primitives f applies (src/autograd/graph.ts). */
 export * as debug from './autograd/graph.js';

@@ -12,13 +12,14 @@ import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checkInt, checkShape } from '../core/shape.js';
 import { threefry2x32 } from '../core/random/threefry.js';
+import { noteKey } from './key-track.js';
 
 export type Key = readonly [number, number];
 
 /** A key from an integer seed (up to 2^53). */
 export function key(seed: number): Key {
   if (!Number.isSafeInteger(seed) || seed < 0) throw new WgradError('key', `seed must be a non-negative safe integer, got ${seed}`);
-  return [Math.floor(seed / 2 ** 32) >>> 0, seed >>> 0];
+  return noteKey([Math.floor(seed / 2 ** 32) >>> 0, seed >>> 0]);
 }
 
 function checkKey(op: string, k: Key): void {
@@ -31,7 +32,7 @@ function checkKey(op: string, k: Key): void {
 export function split(k: Key, n = 2): Key[] {
   checkKey('split', k);
   if (!Number.isInteger(n) || n < 0) throw new WgradError('split', `n must be a non-negative integer, got ${n}`);
-  return Array.from({ length: n }, (_, i) => threefry2x32(k[0], k[1], i, 1));
+  return Array.from({ length: n }, (_, i) => noteKey(threefry2x32(k[0], k[1], i, 1), { parent: k, counter: i, domain: 1 }));
 }
 
 /** A key derived from `k` and an integer (e.g. a step number). */
@@ -40,7 +41,7 @@ export function foldIn(k: Key, data: number): Key {
   if (!Number.isInteger(data) || data < -(2 ** 31) || data > 0xffffffff) {
     throw new WgradError('foldIn', `data must be an integer that fits in 32 bits, got ${data}`);
   }
-  return threefry2x32(k[0], k[1], data >>> 0, 2);
+  return noteKey(threefry2x32(k[0], k[1], data >>> 0, 2), { parent: k, counter: data >>> 0, domain: 2 });
 }
 
 /** Raw uint32 bits. */

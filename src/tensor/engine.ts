@@ -131,6 +131,25 @@ function sameBackend(op: string, inputs: Tensor[]): Backend {
   return b;
 }
 
+/**
+ * @internal What jit's capture (tensor/jit-capture.ts) is told while it records a function: each
+ * compute primitive applied (its output tensor made) and each upload. Views need no record: they
+ * share their input's storage, which is all a replay needs to know of them.
+ */
+export interface PrimCapture {
+  run(prim: ComputePrim, inputs: readonly Tensor[], params: unknown, out: Tensor): void;
+  upload(out: Tensor): void;
+}
+
+let capture: PrimCapture | undefined;
+
+/** @internal Sets (or clears) the capture that jit records through; returns the one it replaces. */
+export function setPrimCapture(c: PrimCapture | undefined): PrimCapture | undefined {
+  const saved = capture;
+  capture = c;
+  return saved;
+}
+
 export function runPrim<P extends ComputePrim>(
   prim: P,
   inputs: Tensor[],
@@ -148,6 +167,7 @@ export function runPrim<P extends ComputePrim>(
   }
   const out = new Tensor(new StorageRef(b, storage), shape, dtype);
   record(out, prim, inputs, params);
+  capture?.run(prim, inputs, params, out);
   return out;
 }
 
@@ -174,5 +194,7 @@ export function fromStorageArray(data: Parameters<Backend['upload']>[0], shape: 
   } catch (e) {
     throw fromBackend(e, 'upload');
   }
-  return new Tensor(new StorageRef(b, storage), shape, dtype);
+  const out = new Tensor(new StorageRef(b, storage), shape, dtype);
+  capture?.upload(out);
+  return out;
 }

@@ -17,14 +17,30 @@ import { onCreate, onDispose } from './lifetime.js';
 /** Storage shared by a tensor and its views, freed when the last of them is disposed. */
 export class StorageRef {
   refs = 1;
+  /** @internal Told when the storage goes back to the backend (jit's capture records the release: tensor/jit-capture.ts). */
+  onFree: (() => void) | undefined;
   constructor(readonly backend: Backend, readonly storage: Storage) {}
   retain(): this {
     this.refs++;
     return this;
   }
   release(): void {
-    if (--this.refs === 0) this.backend.release(this.storage);
+    if (--this.refs === 0) {
+      this.backend.release(this.storage);
+      this.onFree?.();
+    }
   }
+}
+
+/**
+ * @internal Told of every read-back (`data`, `array`, `item`) while jit captures a function: a
+ * value read mid-trace is something a replay cannot reproduce (tensor/jit-capture.ts).
+ */
+let readObserver: ((t: Tensor) => void) | undefined;
+
+/** @internal Sets (or clears) the read-back observer. */
+export function setReadObserver(o: ((t: Tensor) => void) | undefined): void {
+  readObserver = o;
 }
 
 /** Backends that a later `init()` replaced: their tensors can no longer be used. */
@@ -91,6 +107,7 @@ export class Tensor<D extends DType = DType> {
 
   /** Reads the elements back in row-major order (a typed array: Float32Array, Int32Array, Uint32Array, Uint8Array for bool). */
   async data(): Promise<ReadbackArray<D>> {
+    readObserver?.(this);
     const raw = await this._ref.backend.read(this._view('data'));
     return toReadback(raw, this.dtype) as ReadbackArray<D>;
   }
