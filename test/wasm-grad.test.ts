@@ -8,6 +8,7 @@
  */
 import { expect, it, vi } from 'vitest';
 import { WasmBackend } from '../src/backends/wasm/backend.js';
+import { WasmFusion } from '../src/backends/wasm/fusion.js';
 import { backendInfo } from '../src/init.js';
 
 vi.mock('../src/init.js', async (importOriginal) => {
@@ -16,13 +17,17 @@ vi.mock('../src/init.js', async (importOriginal) => {
 });
 
 const kernelCalls = vi.spyOn(WasmBackend.prototype as unknown as { runKernel: (prim: string) => unknown }, 'runKernel');
+const fused = vi.spyOn(WasmFusion.prototype, 'fuse');
 
 await import('./grad-linalg-nn.test.js');
 await import('./grad-elementwise.test.js');
 
-it('ran on the wasm backend, through its matmul, conv and binary kernels', () => {
+it('ran on the wasm backend, through its matmul and conv kernels and fused elementwise programs', () => {
   expect(backendInfo().backend).toBe('wasm');
-  // runKernel returns null where a primitive went to the CPU reference.
-  const prims = new Set(kernelCalls.mock.calls.filter((_, i) => kernelCalls.mock.results[i].value !== null).map(([prim]) => prim));
+  // runKernel and fuse return null where a primitive went to the CPU reference.
+  const prims = new Set([
+    ...kernelCalls.mock.calls.filter((_, i) => kernelCalls.mock.results[i].value !== null).map(([prim]) => prim),
+    ...fused.mock.calls.filter((_, i) => fused.mock.results[i].value !== null).map(([op]) => op.name),
+  ]);
   for (const p of ['matmul', 'conv2d', 'conv2dInputGrad', 'add', 'mul', 'div', 'maximum']) expect(prims).toContain(p);
 });

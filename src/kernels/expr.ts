@@ -8,27 +8,31 @@
  * Σ exp(x − max), layer norm's mean and variance). Only the row-fused kernel evaluates row nodes;
  * the WebGPU backend's fusion (src/backends/webgpu/fusion.ts) builds them only where that kernel
  * can read every leaf row by row.
+ *
+ * The types are generic in the leaves' storage (GPU buffers by default) because the wasm backend's
+ * fusion (src/backends/wasm/fusion.ts) builds the same DAGs over CPU arrays and renders them to Wasm.
  */
+import type { Storage, View } from '../core/backend.js';
 import type { DType } from '../core/dtype.js';
 import { broadcastStrides } from '../core/shape.js';
 import { kindOf, storeExpr, type Kind, type Op } from './elementwise-ops.js';
-import type { GpuStorage, GpuView } from './runtime.js';
+import type { GpuStorage } from './runtime.js';
 
 /** A strided view read at the output's row-major index: `view.shape` has the output's size. */
-export interface Leaf {
+export interface Leaf<S extends Storage = GpuStorage> {
   readonly type: 'leaf';
-  readonly view: GpuView;
+  readonly view: View<S>;
 }
 
 /**
  * One op applied to its arguments; `size` counts the op and row nodes of the tree below (with
  * repeats); `rows` says whether a row node is among them.
  */
-export interface OpNode {
+export interface OpNode<S extends Storage = GpuStorage> {
   readonly type: 'op';
   readonly op: Op;
   readonly dtype: DType;
-  readonly args: readonly Expr[];
+  readonly args: readonly Expr<S>[];
   readonly size: number;
   readonly rows: boolean;
 }
@@ -40,26 +44,26 @@ export type RowOp = 'sum' | 'prod' | 'max' | 'min';
  * `op` of `arg` over the last axis of the kernel's output shape, the same value at every element
  * of a row. `arg` is evaluated at the row's elements (flat indices r·L + j).
  */
-export interface RowNode {
+export interface RowNode<S extends Storage = GpuStorage> {
   readonly type: 'row';
   readonly op: RowOp;
   readonly dtype: 'float32';
-  readonly arg: Leaf | OpNode;
+  readonly arg: Leaf<S> | OpNode<S>;
   readonly size: number;
 }
 
-export type Expr = Leaf | OpNode | RowNode;
+export type Expr<S extends Storage = GpuStorage> = Leaf<S> | OpNode<S> | RowNode<S>;
 
 /** A leaf reading `view` broadcast to `shape` (the shape of the op that reads it). */
-export function leafAt(view: GpuView, shape: readonly number[]): Leaf {
+export function leafAt<S extends Storage = GpuStorage>(view: View<S>, shape: readonly number[]): Leaf<S> {
   const strides = broadcastStrides(view.shape, view.strides, shape);
   return { type: 'leaf', view: { ...view, shape, strides } };
 }
 
-const sizeOf = (e: Expr) => (e.type === 'leaf' ? 0 : e.size);
-const hasRows = (e: Expr) => e.type === 'row' || (e.type === 'op' && e.rows);
+const sizeOf = (e: Expr<Storage>) => (e.type === 'leaf' ? 0 : e.size);
+const hasRows = (e: Expr<Storage>) => e.type === 'row' || (e.type === 'op' && e.rows);
 
-export function opNode(op: Op, dtype: DType, args: readonly Expr[]): OpNode {
+export function opNode<S extends Storage = GpuStorage>(op: Op, dtype: DType, args: readonly Expr<S>[]): OpNode<S> {
   return { type: 'op', op, dtype, args, size: 1 + args.reduce((s, a) => s + sizeOf(a), 0), rows: args.some(hasRows) };
 }
 
@@ -75,10 +79,10 @@ export function leafBuffers(e: Expr, into = new Set<GpuStorage>()): Set<GpuStora
   return into;
 }
 
-export const valueKind = (e: Expr): Kind => kindOf(e.type === 'leaf' ? e.view.dtype : e.dtype);
+export const valueKind = (e: Expr<Storage>): Kind => kindOf(e.type === 'leaf' ? e.view.dtype : e.dtype);
 
 /** The distinct leaves an expression reads per element, in evaluation order (not inside row nodes: those are values). */
-export function leavesOf(e: Expr, into: Leaf[] = [], seen = new Set<Expr>()): Leaf[] {
+export function leavesOf<S extends Storage = GpuStorage>(e: Expr<S>, into: Leaf<S>[] = [], seen = new Set<Expr<S>>()): Leaf<S>[] {
   if (seen.has(e)) return into;
   seen.add(e);
   if (e.type === 'leaf') into.push(e);
@@ -87,7 +91,7 @@ export function leavesOf(e: Expr, into: Leaf[] = [], seen = new Set<Expr>()): Le
 }
 
 /** What distinguishes an op node's code: the op, its argument kinds and its result's kind. */
-export const opKey = (e: OpNode): string => `${e.op.name}:${e.op.argKinds.join('')}>${kindOf(e.dtype)}`;
+export const opKey = (e: OpNode<Storage>): string => `${e.op.name}:${e.op.argKinds.join('')}>${kindOf(e.dtype)}`;
 
 /** WGSL of an expression's op nodes, appended by `emitOps`. */
 export interface EmittedOps {

@@ -1,9 +1,9 @@
 /**
- * Elementwise maps and reductions on the wasm backend: operands are copied into the arena dense
- * and broadcast to the output shape (`copyStrided`), one kernel runs over them, and the result is
- * a view of the arena in the output dtype's storage type (the caller copies it out).
+ * Copy-in and reductions on the wasm backend: operands are copied into the arena dense and
+ * broadcast to the output shape (`copyIn`), one kernel runs over them, and the result is a view of
+ * the arena in the output dtype's storage type (the caller copies it out).
  *
- * `copyIn` is the copy-in of every kernel call that is not a GEMM: the view's axes are broadcast,
+ * `copyIn` is the copy-in of every kernel call that is not a GEMM (fused.ts's leaves included): the view's axes are broadcast,
  * size-1 axes dropped and mergeable neighbours coalesced; long contiguous or broadcast innermost
  * runs are then copied by JS a run at once (memcpy / fill), anything else (short runs: pooling
  * windows, broadcast pixels, transposes) by the Wasm strided copy's loop nest, with no per-element index
@@ -104,20 +104,9 @@ function copyRuns(v: CpuView, sizes: number[], strides: number[], dst: AnyStorag
 }
 
 /** The arena's memory as the storage array of `dtype` (float32: f32 bits; the rest: 32-bit words). */
-function arenaArray(arena: Arena, dtype: DType): AnyStorageArray {
+export function arenaArray(arena: Arena, dtype: DType): AnyStorageArray {
   const buf = arena.f32.buffer;
   return dtype === 'float32' ? arena.f32 : dtype === 'int32' ? new Int32Array(buf) : new Uint32Array(buf);
-}
-
-/** `kernel(in0, …, out, n)` over `inputs` broadcast to out.shape; the result as a view of the arena. */
-export function runMap(arena: Arena, copy: Copy, op: string, kernel: Kernel, inputs: CpuView[], out: OutputSpec): AnyStorageArray {
-  const n = numel(out.shape);
-  arena.reset();
-  const at = inputs.map(() => arena.alloc(op, n));
-  const result = arena.alloc(op, n);
-  inputs.forEach((v, i) => copyIn(arena, copy, v, out.shape, at[i]));
-  kernel(...at, result, n);
-  return arenaArray(arena, out.dtype).subarray(result / 4, result / 4 + n);
 }
 
 /** A float32 reduction over `axes`: x read with the kept axes first, then one row per output. */

@@ -9,27 +9,17 @@
  *   The micro-kernel holds an MR × NR tile of C in MR·NR/4 f32x4 accumulators and per k does
  *   MR·NR/4 multiply-adds: f32x4.relaxed_madd (one fused FMA on x64/arm64) when the engine
  *   validates it, else f32x4.mul + f32x4.add.
- *   binary_<op>(a, b, out, n)   out[i] = a[i] op b[i] over n floats (f32x4, scalar tail).
  *   scatter_add(src, dst, images, srcImg, dstImg, rows, cols, srcRow, dstRow, dstCol)
  *     dst[i·dstImg + r·dstRow + c·dstCol] += src[i·srcImg + r·srcRow + c·4] (byte strides; src rows
  *     contiguous): col2im's scatter of one tap row (conv.ts). f32x4 when dstCol is 4 bytes.
  */
 import { emitMaps, mapKernels, type MapKernels } from './kernels-map.js';
-import { I32, ModuleBuilder, OP, SIMD, V128, type FunctionBuilder, type SimdOp } from './builder.js';
+import { I32, ModuleBuilder, OP, SIMD, V128, type FunctionBuilder } from './builder.js';
 
 /** Micro-kernel tile: MR rows × NR columns of C (NR a multiple of 4). 4 × 8 = 8 accumulators + 2 B
  *  vectors + 1 broadcast A fit the 16 vector registers of x64 without spills. */
 export const MR = 4;
 export const NR = 8;
-
-/** The binary float32 ops with a SIMD kernel; each is exactly IEEE (the CPU reference computes them
- *  on doubles and rounds once, which gives the same float32: see scalar.ts). */
-export const SIMD_BINARY = {
-  add: [SIMD.f32x4_add, OP.f32_add], sub: [SIMD.f32x4_sub, OP.f32_sub],
-  mul: [SIMD.f32x4_mul, OP.f32_mul], div: [SIMD.f32x4_div, OP.f32_div],
-  maximum: [SIMD.f32x4_max, OP.f32_max], minimum: [SIMD.f32x4_min, OP.f32_min],
-} as const satisfies Record<string, readonly [SimdOp, number]>;
-export type SimdBinaryOp = keyof typeof SIMD_BINARY;
 
 /** True when this engine validates f32x4.relaxed_madd (the relaxed SIMD proposal). */
 export function hasRelaxedSimd(): boolean {
@@ -92,35 +82,6 @@ function emitMicroStep(f: FunctionBuilder, l: MicroLocals, relaxed: boolean): vo
   f.localGet(l.k).i32Const(1).op(OP.i32_sub).localTee(l.k).brIf(0);
 }
 
-/** Emits binary_<op>(a, b, out, n) for every op of SIMD_BINARY. */
-export function emitBinary(m: ModuleBuilder): void {
-  for (const [name, [vop, sop]] of Object.entries(SIMD_BINARY)) {
-    m.function(`binary_${name}`, [I32, I32, I32, I32], [], (f) => {
-      const [a, b, out, n] = [0, 1, 2, 3];
-      const [i, n4] = [f.local(I32), f.local(I32)];
-      const at = (p: number) => f.localGet(p).localGet(i).i32Const(2).op(OP.i32_shl).op(OP.i32_add);
-      f.localGet(n).i32Const(~3).op(OP.i32_and).localSet(n4);
-      f.forRange(i, 0, n4, 4, () => {
-        at(out);
-        at(a).simd(SIMD.v128_load, { alignLog2: 2 });
-        at(b).simd(SIMD.v128_load, { alignLog2: 2 });
-        f.simd(vop).simd(SIMD.v128_store, { alignLog2: 2 });
-      });
-      f.localGet(n4).localSet(i);
-      f.block(() => {
-        f.localGet(i).localGet(n).op(OP.i32_ge_s).brIf(0);
-        f.loop(() => {
-          at(out);
-          at(a).mem(OP.f32_load);
-          at(b).mem(OP.f32_load);
-          f.op(sop).mem(OP.f32_store);
-          f.localGet(i).i32Const(1).op(OP.i32_add).localTee(i).localGet(n).op(OP.i32_lt_s).brIf(0);
-        });
-      });
-    });
-  }
-}
-
 /** Emits scatter_add (see the header). */
 export function emitScatterAdd(m: ModuleBuilder): void {
   m.function('scatter_add', Array(10).fill(I32), [], (f) => {
@@ -161,8 +122,7 @@ export interface WasmKernels {
   /** Whether the GEMM uses f32x4.relaxed_madd. */
   readonly relaxed: boolean;
   gemm(a: number, b: number, c: number, ldc: number, mPanels: number, nPanels: number, kc: number): void;
-  binary: Record<SimdBinaryOp, (a: number, b: number, out: number, n: number) => void>;
-  /** Elementwise maps and row reductions (kernels-map.ts). */
+  /** Row reductions and the strided copy (kernels-map.ts). */
   maps: MapKernels;
   scatterAdd(src: number, dst: number, images: number, srcImg: number, dstImg: number, rows: number, cols: number, srcRow: number, dstRow: number, dstCol: number): void;
 }
@@ -171,12 +131,10 @@ export interface WasmKernels {
 export function compileKernels(relaxed = hasRelaxedSimd()): WasmKernels {
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1 });
   emitGemm(m, relaxed);
-  emitBinary(m);
   emitScatterAdd(m);
   emitMaps(m);
   const memory = new WebAssembly.Memory({ initial: 1 });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(m.encode()), { env: { memory } });
   const ex = instance.exports as Record<string, (...args: number[]) => void>;
-  const binary = Object.fromEntries(Object.keys(SIMD_BINARY).map((op) => [op, ex[`binary_${op}`]])) as WasmKernels['binary'];
-  return { memory, relaxed, gemm: ex.gemm, binary, scatterAdd: ex.scatter_add, maps: mapKernels(ex) };
+  return { memory, relaxed, gemm: ex.gemm, scatterAdd: ex.scatter_add, maps: mapKernels(ex) };
 }
