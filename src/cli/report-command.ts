@@ -105,9 +105,27 @@ export function readTables(root: string): Map<string, Table> {
   return tables;
 }
 
+export const INTO_BEGIN = '<!-- wgrad report: begin (generated from the run directories; do not edit by hand) -->';
+export const INTO_END = '<!-- wgrad report: end -->';
+
+/**
+ * `text` with the part between the markers replaced by `generated`; a WgradError where the markers
+ * are missing, repeated or out of order (nothing the user wrote around them is touched).
+ */
+export function replaceGenerated(text: string, generated: string, file: string): string {
+  const lines = text.split('\n');
+  const begin = lines.flatMap((l, i) => (l.trim() === INTO_BEGIN ? [i] : []));
+  const end = lines.flatMap((l, i) => (l.trim() === INTO_END ? [i] : []));
+  if (begin.length !== 1 || end.length !== 1 || end[0] < begin[0]) {
+    throw new WgradError('report', `--into ${file}: expected one line "${INTO_BEGIN}" followed by one line "${INTO_END}"; found ${begin.length} and ${end.length}${begin.length === 1 && end.length === 1 ? ' in the wrong order' : ''}`);
+  }
+  return [...lines.slice(0, begin[0] + 1), '', generated.trim(), '', ...lines.slice(end[0])].join('\n');
+}
+
 export const REPORT_FLAGS: Flags = {
   runs: { kind: 'string', value: 'DIR', help: 'a directory holding comparisons (compare --out directories, at any depth; required)' },
   out: { kind: 'string', value: 'FILE.md', help: 'the Markdown page with every table and verdict (default DIR/README.md)' },
+  into: { kind: 'string', value: 'FILE.md', help: `also put that page into FILE.md, replacing what lies between the lines "${INTO_BEGIN}" and "${INTO_END}" (headings one level down, links relative to FILE.md), e.g. docs/results.md` },
 };
 
 /** The page of every table under the runs directory, chart links relative to the page. */
@@ -131,6 +149,18 @@ function reportPage(tables: Map<string, Table>, page: string): string {
   return lines.join('\n');
 }
 
+/** FILE's text, checked for the markers before any file is written. */
+function readInto(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--into ${file}: ${(e as Error).message}`, 'report');
+  }
+  replaceGenerated(text, '', file);
+  return text;
+}
+
 export async function reportCommand(a: Parsed): Promise<void> {
   if (a.runs === undefined) throw new UsageError('--runs DIR is required (a directory holding compare --out directories)', 'report');
   const root = a.runs as string;
@@ -139,7 +169,13 @@ export async function reportCommand(a: Parsed): Promise<void> {
   checkOutDir(dirname(page), '--out', 'report');
   const tables = readTables(root);
   if (!tables.size) throw new UsageError(`--runs ${root}: no run directories (no ${ROW_FILE} under it; they are written by wgrad compare)`, 'report');
+  const into = a.into as string | undefined;
+  const intoText = into === undefined ? undefined : readInto(into);
   for (const [out, t] of tables) writeTable(out, t);
   await writeFileAtomic(page, reportPage(tables, page), 'report');
+  if (into !== undefined) {
+    const section = reportPage(tables, into).split('\n').slice(1).map((l) => (l.startsWith('#') ? `#${l}` : l)).join('\n');
+    await writeFileAtomic(into, replaceGenerated(intoText!, section, into), 'report');
+  }
   process.stderr.write(`rebuilt ${tables.size} table${tables.size > 1 ? 's' : ''} (${[...tables.keys()].map(displayPath).join(', ')}); wrote ${displayPath(page)}\n`);
 }

@@ -60,8 +60,9 @@ export function metricsTable(runs: readonly RunRecord[]): string {
   const attacks = first?.robustAttacks?.map((a) => a.label) ?? [];
   const rl = runs.find((r) => r.eval.robustLinear)?.eval.robustLinear;
   const classifier = runs.some((r) => r.eval.classifierAccuracy !== undefined);
+  const validation = runs.some((r) => r.eval.probeSelection !== undefined);
   const head = [
-    'method', 'linear probe', 'kNN', ...(classifier ? ['own classifier'] : []), ...(attacks.length ? [`clean (first ${first!.robustTotal})`] : []), ...eps.map((e) => `${attack} ε = ${e}`),
+    'method', ...(validation ? ['probe, validation split'] : []), 'linear probe', 'kNN', ...(classifier ? ['own classifier'] : []), ...(attacks.length ? [`clean (first ${first!.robustTotal})`] : []), ...eps.map((e) => `${attack} ε = ${e}`),
     ...attacks.flatMap((label) => eps.map((e) => `${label} ε = ${e}`)),
     ...(rl ? ['robust linear head: clean', `robust linear head: ${attack} ε = ${rl.eps}`] : []), 'train time', 'eval time',
   ];
@@ -69,7 +70,7 @@ export function metricsTable(runs: readonly RunRecord[]): string {
   for (const row of rows) {
     const mean = (f: (r: RunRecord) => number) => row.runs.reduce((a, r) => a + f(r), 0) / row.runs.length;
     lines.push(`| ${[
-      row.label, cell(rowSummary(row, 'probe')), cell(rowSummary(row, 'knn')), ...(classifier ? [cell(summaryBy(row, (r) => r.eval.classifierAccuracy))] : []),
+      row.label, ...(validation ? [cell(summaryBy(row, (r) => r.eval.probeSelection?.valAccuracy))] : []), cell(rowSummary(row, 'probe')), cell(rowSummary(row, 'knn')), ...(classifier ? [cell(summaryBy(row, (r) => r.eval.classifierAccuracy))] : []),
       ...(attacks.length ? [cell(rowSummary(row, 'robust', 0))] : []), ...eps.map((e) => cell(rowSummary(row, 'robust', e))),
       ...attacks.flatMap((label) => eps.map((e) => cell(summaryBy(row, (r) => attackAt(r, label, e))))),
       ...(rl ? [cell(summaryBy(row, (r) => r.eval.robustLinear?.clean)), cell(summaryBy(row, (r) => r.eval.robustLinear?.robust))] : []),
