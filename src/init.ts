@@ -16,9 +16,11 @@ import { liveTensorCount } from './tensor/lifetime.js';
  * published types need no WebGPU type package: any real `GPU` object fits.
  */
 export interface GpuEntryPoint {
+  /** Requests a WebGPU adapter (navigator.gpu's method). */
   requestAdapter(options?: { powerPreference?: 'low-power' | 'high-performance'; forceFallbackAdapter?: boolean }): Promise<unknown>;
 }
 
+/** Options of `init`: the backend, the adapter and its power preference, the WebGPU entry point, fusion and the kernel dump. */
 export interface InitOptions {
   /** 'webgpu' (default), 'cpu' (the plain-TypeScript reference backend) or 'wasm' (WebAssembly
    *  SIMD kernels for the hot primitives, the CPU reference for the rest). Env: WGRAD_BACKEND. */
@@ -69,6 +71,7 @@ export function backendInfo(): AdapterReport {
   return backend().report;
 }
 
+/** `memoryStats()`: live tensors, and the backend's live and pooled memory. */
 export interface MemoryStats extends MemoryInfo {
   /** Tensors created and not yet disposed. */
   tensors: number;

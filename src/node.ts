@@ -12,6 +12,7 @@ export * from './index.js';
 /** Byte-level io plus file functions: loadFashionMnist, saveCheckpoint (atomic), loadCheckpoint, ... */
 export * as io from './io/node.js';
 
+/** Options of the Node `init`: `InitOptions`, Dawn toggles and the kernel dump. */
 export interface NodeInitOptions extends Omit<InitOptions, 'dumpKernels'> {
   /** Dawn toggles for the device (see node-gpu.ts). */
   dawnToggles?: string[];

@@ -38,6 +38,7 @@ import {
 } from './common.js';
 import { type Classifier, crossEntropy, type Labels } from './objectives.js';
 
+/** Options of `apgd`: the ball (ε, norm, box), the iteration count and the step-size schedule. */
 export interface ApgdOptions extends Partial<BallOptions> {
   /** Iterations N (default 100). */
   steps?: number;
@@ -67,6 +68,7 @@ interface State {
   found?: Tensor; xFound?: Tensor;
 }
 
+/** APGD (Croce & Hein 2020) on `loss` from x: the best point per example after `steps` iterations with the adaptive step size (see the module header). */
 export function apgd(loss: LossFn, x: Tensor, key: Key, opts: ApgdOptions = {}): Tensor {
   checkInput('apgd', x);
   const { eps, norm, box } = checkBall('apgd', opts, { linf: 8 / 255, l2: 0.5 });

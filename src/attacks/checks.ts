@@ -61,6 +61,7 @@ export class Checks {
     return new Checks(all);
   }
 
+  /** How many checks are pending. */
   get size(): number {
     return this.pending.length;
   }
@@ -85,6 +86,7 @@ export class Checks {
     }
   }
 
+  /** Frees the pending checks without reading them (nothing is raised). */
   dispose(): void {
     dispose(this.take().map((c) => c.values));
   }

@@ -43,9 +43,12 @@ import { applyUpdates } from '../optim/transforms.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import { type BallOptions, checkBall, checkInput, clipBox, exampleNorm, type Norm } from './common.js';
 
+/** The generator network: a fully connected one, or a convolutional one for [C, H, W] inputs. */
 export type GeneratorKind = 'mlp' | 'conv';
+/** The parameters of a noise generator (its layers), as `init` makes them. */
 export type GeneratorParams = mlp.MlpParams | { convs: conv2d.Conv2dParams[] };
 
+/** The shape of a noise generator: its kind and the shape of one example. */
 export interface GeneratorConfig {
   /** 'mlp' (default: vectors, or any input flattened) or 'conv' (images, spectrograms [C, H, W]). */
   kind?: GeneratorKind;
@@ -62,6 +65,7 @@ export type GeneratorOptions = BallOptions;
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** New generator parameters for `config`; throws a WgradError on a shape that is not positive integers. */
 export function init(key: Key, config: GeneratorConfig): GeneratorParams {
   const { kind = 'mlp', shape } = config;
   if (!Array.isArray(shape) || shape.length < 1 || shape.some((v) => !Number.isInteger(v) || v < 1)) {
@@ -151,7 +155,7 @@ export function diversity(delta: Tensor, opts: GeneratorOptions): Tensor {
 }
 
 /**
- * δ drawn uniformly from the ε-ball for a batch of `shape` [N, ...]: L∞ U(−ε, ε) per element; L2
+ * δ drawn uniformly from the ε-ball for a batch of `shape` `[N, ...]`: L∞ U(−ε, ε) per element; L2
  * ε·r·n/‖n‖ per example with n ~ N(0, I) and r = U(0, 1)^(1/D), D the elements of an example (the
  * radius a uniform draw from a D-ball has; ./common.ts's randomStart draws r ~ U(0, 1) instead).
  */

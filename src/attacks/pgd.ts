@@ -31,6 +31,7 @@ import {
   evaluate, givenStart, type Box, type LossFn, type Norm, type OnStep, projectAround, randomStart,
 } from './common.js';
 
+/** Options of `fgsm`: the ball, and an optional random or given start with its step α. */
 export interface FgsmOptions extends Partial<BallOptions> {
   /** Start from a uniform point in the ball, then step α (Wong et al. 2020). Default false. */
   randomStart?: boolean;
@@ -40,6 +41,7 @@ export interface FgsmOptions extends Partial<BallOptions> {
   alpha?: number;
 }
 
+/** Options of `pgd`: the ball, the step α, the step count, restarts and the start. */
 export interface PgdOptions extends Partial<BallOptions> {
   /** Step size (default 2/255 for L∞, 0.2 for L2). */
   alpha?: number;
@@ -57,6 +59,7 @@ export interface PgdOptions extends Partial<BallOptions> {
 const DEFAULT_EPS: Record<Norm, number> = { linf: 8 / 255, l2: 1.0 };
 const DEFAULT_ALPHA: Record<Norm, number> = { linf: 2 / 255, l2: 0.2 };
 
+/** FGSM: one step of size ε along d(∇loss(x)), projected to the ball and the box (FGSM-RS with a start). */
 export function fgsm(loss: LossFn, x: Tensor, key: Key, opts: FgsmOptions = {}): Tensor {
   checkInput('fgsm', x);
   const { eps, norm, box } = checkBall('fgsm', opts, DEFAULT_EPS);
@@ -73,6 +76,7 @@ export function fgsm(loss: LossFn, x: Tensor, key: Key, opts: FgsmOptions = {}):
   });
 }
 
+/** PGD: `steps` steps of size α from a random (or given) start, each projected to the ball and the box. */
 export function pgd(loss: LossFn, x: Tensor, key: Key, opts: PgdOptions = {}): Tensor {
   checkInput('pgd', x);
   const { eps, norm, box } = checkBall('pgd', opts, DEFAULT_EPS);

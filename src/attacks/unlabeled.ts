@@ -36,6 +36,7 @@ import { pgd, type PgdOptions } from './pgd.js';
 /** An encoder (and head): inputs [N, ...] → features [N, ...]. */
 export type Embedding = (x: Tensor) => Tensor;
 
+/** Options of `instanceContrastive`: pgd's options and the NT-Xent temperature and gradient. */
 export interface ContrastiveAttackOptions extends PgdOptions {
   /** NT-Xent temperature τ (default 0.5). */
   temperature?: number;
@@ -43,6 +44,7 @@ export interface ContrastiveAttackOptions extends PgdOptions {
   gradient?: 'full' | 'anchor';
 }
 
+/** RoCL's instance-wise attack: PGD maximizing NT-Xent between embed(xAdv) and embed(positive) (see the module header). */
 export function instanceContrastive(embed: Embedding, x: Tensor, positive: Tensor, key: Key, opts: ContrastiveAttackOptions = {}): Tensor {
   checkInput('instanceContrastive', x);
   if (positive.shape.join() !== x.shape.join()) {
@@ -59,6 +61,7 @@ export function instanceContrastive(embed: Embedding, x: Tensor, positive: Tenso
   }
 }
 
+/** PGD maximizing Σₙ ‖f(xₙ + δₙ) − f(xₙ)‖², the inner maximization of the robustness regularizer. */
 export function representationDistance(f: Embedding, x: Tensor, key: Key, opts: PgdOptions = {}): Tensor {
   checkInput('representationDistance', x);
   const fx = tidy(() => stopGradient(f(x)));
@@ -75,6 +78,7 @@ export function representationDistance(f: Embedding, x: Tensor, key: Key, opts: 
   }
 }
 
+/** Options of `latentAttack`: the latent step ε, the encoder and decoder, and the box. */
 export interface LatentAttackOptions {
   /** Step size in latent space (≥ 0; IDAA's README: 0.1). */
   eps: number;

@@ -22,6 +22,7 @@ import { dispose, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { grad } from './transforms.js';
 
+/** Options of `checkGrads`: the finite-difference step, the tolerances, and which coordinates and directions are checked. */
 export interface CheckGradsOptions {
   /** Finite-difference step (default 1e-5). */
   eps?: number;
@@ -44,6 +45,7 @@ export interface CheckGradsOptions {
   allowSameNonFinite?: boolean;
 }
 
+/** What `checkGrads` compared: the number of checks and the largest absolute and relative errors. */
 export interface CheckGradsReport {
   checks: number;
   maxAbsError: number;

@@ -51,6 +51,7 @@ export interface GraphEquation {
   out: GraphVar;
 }
 
+/** The primitives a traced function applied, with its constants, inputs and outputs (`debug.graph`). */
 export interface PrimGraph {
   /** Tensors `f` used without computing them from its arguments. */
   consts: GraphVar[];

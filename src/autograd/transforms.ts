@@ -31,6 +31,7 @@ export type GradOf<A extends readonly unknown[], N> = N extends number
   ? A[N]
   : { -readonly [K in keyof N]: N[K] extends number ? A[N[K]] : never };
 
+/** Options of `grad` and `valueAndGrad`: which arguments to differentiate, and whether `f` returns an aux value. */
 export interface GradOptions<N extends Argnums, Aux extends boolean> {
   /** Which positional arguments to differentiate (default 0). */
   argnums?: N;

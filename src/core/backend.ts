@@ -41,6 +41,7 @@ export interface MemoryInfo {
   pooledBytes: number;
 }
 
+/** What `init` started: the backend, and the adapter's identity, features and limits. */
 export interface AdapterReport {
   backend: 'cpu' | 'webgpu' | 'wasm';
   vendor: string;

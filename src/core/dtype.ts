@@ -4,6 +4,7 @@
  */
 import { WgradError } from './errors.js';
 
+/** The element types of a tensor (bool is stored as 0/1). */
 export type DType = 'float32' | 'int32' | 'uint32' | 'bool';
 export const DTYPES: readonly DType[] = ['float32', 'int32', 'uint32', 'bool'];
 

@@ -28,6 +28,7 @@ import { pad, slice, take } from '../tensor/ops/movement.js';
 import { keep, tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 
+/** The log-mel spectrogram's parameters (sample rate, FFT and window sizes, hop, mel bands, ...). */
 export interface LogMelOptions {
   sampleRate: number;
   nFft?: number;
@@ -205,6 +206,7 @@ export interface LogMel {
   readonly options: Readonly<Resolved>;
   /** [T] → [frames, nMels]; [..., T] → [..., frames, nMels]. */
   apply(signal: Tensor): Tensor;
+  /** Number of frames for a signal of `t` samples. */
   numFrames(t: number): number;
   /** Frees the matrices (not while a gradient trace that used `apply` is still running). */
   dispose(): void;

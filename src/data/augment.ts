@@ -60,6 +60,7 @@ function sampleMask(key: Key, n: number, p: number): Tensor {
 // -------------------------------------------------------------------------------------------------
 // Random resized crop
 
+/** Options of `randomResizedCrop`: output size and the crop's area and aspect-ratio ranges. */
 export interface RandomResizedCropOptions {
   /** Output size (default: the input's). */
   size?: number | readonly [number, number];
@@ -262,6 +263,7 @@ export function adjustHue(x: Tensor, shift: Tensor | number): Tensor {
   });
 }
 
+/** Options of `colorJitter`: the ranges of brightness, contrast, saturation and hue. */
 export interface ColorJitterOptions {
   /** Brightness factor range: s → U(max(0, 1 − s), 1 + s), or [lo, hi]. Default 0.4; 0 disables. */
   brightness?: Range;
@@ -329,6 +331,7 @@ export function colorJitter(key: Key, x: Tensor, opts: ColorJitterOptions = {}):
 // -------------------------------------------------------------------------------------------------
 // SimCLR / RoCL composition
 
+/** Options of the SimCLR/RoCL augmentation: each stage's options, or false to skip it. */
 export interface SimclrAugmentOptions {
   /** Output size (default: the input's). */
   size?: number | readonly [number, number];

@@ -30,6 +30,7 @@ export type Model = (x: Tensor) => Tensor;
 /** An attack bound to its model and options: (x, labels, key) → xAdv. */
 export type Attack = (x: Tensor, labels: Tensor, key: Key) => Tensor;
 
+/** Options of `accuracy`: batch size, an optional attack and its key, a limit, progress, per-example hits. */
 export interface AccuracyOptions {
   /** Default 256. */
   batchSize?: number;
@@ -44,6 +45,7 @@ export interface AccuracyOptions {
   perExample?: boolean;
 }
 
+/** The fraction and count of correctly classified examples. */
 export interface AccuracyResult {
   accuracy: number;
   correct: number;
@@ -54,6 +56,7 @@ export interface AccuracyResult {
   imagesPerSecond: number;
 }
 
+/** Accuracy of `model` on `data`, or robust accuracy at the output of `opts.attack` (see the module header). */
 export function accuracy(model: Model, data: LabeledData, opts: AccuracyOptions = {}): Promise<AccuracyResult> {
   return measure(opts.attack ? 'robustAccuracy' : 'accuracy', model, data, opts);
 }
@@ -138,6 +141,7 @@ export function robustAccuracy(model: Model, data: LabeledData, attack: Attack, 
   return accuracy(model, data, { ...opts, attack });
 }
 
+/** Options of feature extraction: batch size, a limit on the examples, progress. */
 export interface ExtractOptions {
   batchSize?: number;
   limit?: number;

@@ -28,6 +28,7 @@ export interface AttackRecord<O extends object = { steps?: number }> extends Opt
 
 const STEPS = { kind: 'int', min: 1, max: 10000, help: 'attack iterations' } as const;
 
+/** The PGD evaluation attack on the cross-entropy (random start, α = ε/10; 20 steps by default). */
 export const PGD: AttackRecord<{ steps: number }> = {
   name: 'pgd',
   summary: 'PGD on the cross-entropy: random start, α = ε/10',
@@ -37,6 +38,7 @@ export const PGD: AttackRecord<{ steps: number }> = {
   at: (model, o, box) => (eps) => (x, y, k) => pgd(crossEntropy(model, y), x, k, { eps, alpha: eps / 10, steps: o.steps, randomStart: true, box }),
 };
 
+/** The APGD-CE evaluation attack (20 steps by default). */
 export const APGD: AttackRecord<{ steps: number }> = {
   name: 'apgd',
   summary: 'APGD-CE (Croce & Hein): step size adapted per example',
@@ -46,6 +48,7 @@ export const APGD: AttackRecord<{ steps: number }> = {
   at: (model, o, box) => (eps) => (x, y, k) => apgdCe(model, x, y, k, { eps, steps: o.steps, box }),
 };
 
+/** The FGSM evaluation attack (one step of size ε). */
 export const FGSM: AttackRecord<Record<string, never>> = {
   name: 'fgsm',
   summary: 'FGSM: one signed-gradient step of size ε',
@@ -56,8 +59,10 @@ export const FGSM: AttackRecord<Record<string, never>> = {
 };
 
 // Records of different options share one list.
+/** The evaluation attacks, by name (the CLI's `--attack` values). */
 export const ATTACKS: readonly AttackRecord<any>[] = [PGD, APGD, FGSM];
 
+/** The evaluation attack named `name`, or undefined. */
 export function attackRecord(name: string): AttackRecord<{ steps?: number }> | undefined {
   return ATTACKS.find((a) => a.name === name);
 }

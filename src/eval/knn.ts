@@ -42,6 +42,7 @@ import { checkFiniteRows, checkLabels } from './finite.js';
 /** What kNN runs on: the features as given (an encoder's), or their projection (see the header). */
 export type KnnFeatures = 'encoder' | 'projection';
 
+/** Options of the k-NN evaluation: the class count, k, the temperature, the features used and the batch size. */
 export interface KnnOptions {
   classes: number;
   /** Neighbours (default knnDefaultK(bank size): √N, at most 200; capped at the bank size). */
@@ -57,6 +58,7 @@ export interface KnnOptions {
   progress?: ProgressSetting;
 }
 
+/** Features [N, D] and their labels [N]. */
 export interface FeatureSet { features: Tensor; labels: Tensor }
 
 /** The default k for a bank of n examples: min(200, max(1, round(√n))) (see the header). */

@@ -48,6 +48,7 @@ import { accuracy, type AccuracyResult, extractFeatures, type Model } from './ac
 import { checkBatchSize, evaluatedCount, type LabeledData, type ProgressSetting, progressReporter, takeBatch } from './data.js';
 import { checkFiniteRows, checkLabels } from './finite.js';
 
+/** Training options of a linear head on frozen features (classes, epochs, batch size, optimizer, ...). */
 export interface LinearHeadOptions {
   classes: number;
   /** Default 30. */
@@ -177,6 +178,7 @@ async function fitHead(features: Tensor, labels: Tensor, o: ResolvedHead): Promi
   return head;
 }
 
+/** Options of `linearProbe`: the head's training options and the extraction batch size. */
 export interface LinearProbeOptions extends LinearHeadOptions {
   /** Batch size of the feature extraction (default 256). */
   extractBatchSize?: number;
@@ -204,6 +206,7 @@ export async function linearProbe(encoder: Model, train: LabeledData, test: Labe
   }
 }
 
+/** Options of `robustLinearEval`: the head's training options and the train and evaluation attacks. */
 export interface RobustLinearOptions extends LinearHeadOptions {
   /** PGD used to train the head (RoCL: L∞ ε = 8/255, α = 0.007, 10 steps; box [0, 1], null for none). */
   trainAttack?: { eps?: number; alpha?: number; steps?: number; randomStart?: boolean; box?: readonly [number, number] | null };
@@ -213,6 +216,7 @@ export interface RobustLinearOptions extends LinearHeadOptions {
   evalLimit?: number;
 }
 
+/** The adversarially trained head and its clean and robust accuracy. */
 export interface RobustLinearResult {
   head: linear.LinearParams;
   clean: AccuracyResult;

@@ -18,10 +18,13 @@ import type { Tensor } from '../tensor/tensor.js';
 import { accuracy } from './accuracy.js';
 import { type LinearHeadOptions, trainLinearHead } from './linear.js';
 
+/** One learning rate and weight decay of the linear probe's grid. */
 export interface ProbeGridPoint { lr: number; weightDecay: number }
 
+/** The default grid: lr in {0.03, 0.1, 0.3} × weight decay in {0, 5e-4, 5e-3}. */
 export const PROBE_GRID: readonly ProbeGridPoint[] = [0.03, 0.1, 0.3].flatMap((lr) => [0, 5e-4, 5e-3].map((weightDecay) => ({ lr, weightDecay })));
 
+/** Options of the probe selection: the head's options, the validation split and the grid. */
 export interface ProbeSelectOptions extends Omit<LinearHeadOptions, 'lr' | 'weightDecay' | 'optimizer'> {
   /** The key of the validation split. */
   splitKey: Key;
@@ -30,6 +33,7 @@ export interface ProbeSelectOptions extends Omit<LinearHeadOptions, 'lr' | 'weig
   grid?: readonly ProbeGridPoint[];
 }
 
+/** The chosen grid point, its validation accuracy and size, and every point's accuracy. */
 export interface ProbeSelection extends ProbeGridPoint {
   valAccuracy: number;
   valSize: number;

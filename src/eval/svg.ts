@@ -18,6 +18,7 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return out;
 }
 
+/** One line of a chart: its name, points and colour. */
 export interface Series {
   name: string;
   x: readonly number[];
@@ -28,6 +29,7 @@ export interface Series {
   dash?: string;
 }
 
+/** A line chart's titles, axis labels and series. */
 export interface LineChartOptions {
   title: string;
   subtitle?: string;
@@ -40,7 +42,9 @@ export interface LineChartOptions {
   /** Axis ranges (default: the data's, widened to nice ticks). */
   xRange?: readonly [number, number];
   yRange?: readonly [number, number];
+  /** Formats the x axis's tick labels (default: a short number). */
   xFormat?: (v: number) => string;
+  /** Formats the y axis's tick labels (default: a short number). */
   yFormat?: (v: number) => string;
 }
 
@@ -112,6 +116,7 @@ export function lineChart(o: LineChartOptions): string {
   return out.join('\n') + '\n';
 }
 
+/** One group of bars (e.g. a metric), one bar per series with its error bar. */
 export interface BarGroup {
   /** The group's label under its bars (e.g. a metric). */
   name: string;
@@ -119,6 +124,7 @@ export interface BarGroup {
   bars: readonly { value: number; error?: number }[];
 }
 
+/** A grouped bar chart's titles, series names, groups and layout. */
 export interface BarChartOptions {
   title: string;
   subtitle?: string;
@@ -129,6 +135,7 @@ export interface BarChartOptions {
   width?: number;
   plotHeight?: number;
   yRange?: readonly [number, number];
+  /** Formats the y axis's tick labels (default: a short number). */
   yFormat?: (v: number) => string;
 }
 

@@ -13,6 +13,7 @@ import { accuracy, type AccuracyOptions, type AccuracyResult, type Attack, type 
 import type { LabeledData, ProgressSetting } from './data.js';
 import { lineChart } from './svg.js';
 
+/** One curve of an accuracy-versus-ε sweep: a model and its attack at each radius. */
 export interface SweepEntry {
   /** The curve's name, e.g. "PGD-20 (standard CNN)". */
   name: string;
@@ -21,6 +22,7 @@ export interface SweepEntry {
   attack: (eps: number) => Attack;
 }
 
+/** Accuracy (and seconds) per ε for each curve. */
 export interface SweepResult {
   eps: number[];
   series: { name: string; accuracy: number[]; seconds: number[] }[];
@@ -28,6 +30,7 @@ export interface SweepResult {
   total: number;
 }
 
+/** Options of `accuracyVsEps`: accuracy's options, the key and a per-point callback. */
 export interface SweepOptions extends Omit<AccuracyOptions, 'attack'> {
   key?: Key;
   /** Called after every point (e.g. to print it or write partial results). */
@@ -38,6 +41,7 @@ function checkEpsList(op: string, epsList: readonly number[]): void {
   if (epsList.length === 0 || epsList.some((e) => !(e >= 0))) throw new WgradError(op, `eps values must be ≥ 0, got ${JSON.stringify(epsList)}`);
 }
 
+/** Robust accuracy of each entry at every ε of `epsList` (ε = 0: clean accuracy). */
 export async function accuracyVsEps(entries: readonly SweepEntry[], data: LabeledData, epsList: readonly number[], opts: SweepOptions = {}): Promise<SweepResult> {
   checkEpsList('accuracyVsEps', epsList);
   const { onPoint, ...accOpts } = opts;
@@ -69,8 +73,13 @@ function pointProgress(progress: ProgressSetting, label: string): ProgressSettin
 }
 
 /** One attack of a worst-case sweep: its name and the attack at radius ε. */
-export interface NamedAttack { name: string; attack: (eps: number) => Attack }
+export interface NamedAttack {
+  name: string;
+  /** The attack at radius ε. */
+  attack: (eps: number) => Attack;
+}
 
+/** Per ε, the accuracy under the worst of several attacks per example, and each attack's own. */
 export interface WorstCaseResult {
   eps: number[];
   /** Per ε: the fraction of examples that every attack failed on (at ε = 0: the clean accuracy). */

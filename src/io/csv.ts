@@ -32,6 +32,7 @@ import { FLOAT32_MAX } from '../core/dtype.js';
 import { fromStorageArray } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
 
+/** A parsed CSV file: its header, its rows of fields and where each row starts. */
 export interface CsvTable {
   /** Where the text came from, for errors. */
   name: string;
@@ -41,6 +42,7 @@ export interface CsvTable {
   lines: number[];
 }
 
+/** Options of `parseCsv`: the delimiter and a name for errors. */
 export interface CsvOptions {
   delimiter?: string;
   /** The file name or another label, used in errors. */
@@ -130,6 +132,7 @@ export function parseCsv(text: string, opts: CsvOptions = {}): CsvTable {
   return { name, header, rows: records.slice(1), lines: lines.slice(1) };
 }
 
+/** Options of the tabular preprocessing: the label column, the task, the missing values, ... */
 export interface TabularOptions {
   /** The label (target) column. */
   label: string;
@@ -145,6 +148,7 @@ export interface TabularOptions {
   delimiter?: string;
 }
 
+/** One fitted feature column: standardized numeric, or one-hot categorical. */
 export type TabularColumn =
   | { name: string; kind: 'numeric'; mean: number; std: number; missingInTraining: number }
   | { name: string; kind: 'categorical'; categories: string[]; missingInTraining: number };
@@ -171,6 +175,7 @@ export const DEFAULT_MISSING: readonly string[] = [
   '', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null', '?',
 ];
 const compareStrings = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** The category a missing categorical field is encoded as. */
 export const MISSING_CATEGORY = '<missing>';
 
 function table(data: CsvTable | string, delimiter?: string, name?: string): CsvTable {

@@ -12,7 +12,9 @@ import { fromStorageArray } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { asBytes, type Bytes, isGzip, maybeGunzip } from './bytes.js';
 
+/** The element types of the IDX format. */
 export type IdxDType = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
+/** The typed array an IDX array is read into. */
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
 /** A parsed IDX array: row-major elements in host byte order, and its shape. */

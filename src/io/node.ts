@@ -48,6 +48,7 @@ async function readFileNamed(op: string, path: string): Promise<Uint8Array> {
 export const FASHION_MNIST_DEBIAN_DIR = '/usr/share/datasets/fashion-mnist';
 /** The committed subset (2,000 training / 1,000 test examples), relative to this module. */
 export const FASHION_MNIST_SUBSET_DIR = fileURLToPath(new URL('../../data/fashion-mnist-subset/', import.meta.url));
+/** Fashion-MNIST's class names, by label. */
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'] as const;
 const FILES = {
   trainImages: 'train-images-idx3-ubyte',
@@ -56,6 +57,7 @@ const FILES = {
   testLabels: 't10k-labels-idx1-ubyte',
 };
 
+/** Fashion-MNIST as tensors, and where it was read from. */
 export interface FashionMnist {
   train: { images: Tensor; labels: Tensor };
   test: { images: Tensor; labels: Tensor };
@@ -67,6 +69,7 @@ export interface FashionMnist {
   classes: readonly string[];
 }
 
+/** Options of `loadFashionMnist`: where to read it from and how many examples to keep. */
 export interface FashionMnistOptions {
   /** A directory holding the four IDX files (gzipped or not); overrides the search. */
   dir?: string;

@@ -27,6 +27,7 @@ import { fromStorageArray } from '../tensor/engine.js';
 import { Tensor } from '../tensor/tensor.js';
 import { asBytes, type Bytes, LITTLE_ENDIAN } from './bytes.js';
 
+/** The safetensors dtypes wgrad writes and reads. */
 export type SafetensorsDType = 'F32' | 'I32' | 'U32' | 'BOOL';
 
 const TO_ST: Record<DType, SafetensorsDType> = { float32: 'F32', int32: 'I32', uint32: 'U32', bool: 'BOOL' };
@@ -44,6 +45,7 @@ const NUMBER_MARKERS = ['NaN', 'Infinity', '-Infinity', '-0'] as const;
 const unescapeKey = (k: string) => (k.startsWith('$') ? k.slice(1) : k);
 export const FORMAT_VERSION = '1';
 
+/** One tensor's header entry: name, dtype, shape and byte range. */
 export interface SafetensorsEntry {
   name: string;
   dtype: SafetensorsDType;
@@ -59,6 +61,7 @@ export interface SafetensorsHeader {
   dataStart: number;
 }
 
+/** Options of safetensors serialization: extra metadata. */
 export interface SerializeOptions {
   /** Extra `__metadata__` entries (strings). Keys starting with "wgrad." are reserved. */
   metadata?: Record<string, string>;

@@ -16,6 +16,7 @@
 import { WgradError } from '../core/backend.js';
 import { asBytes, type Bytes } from './bytes.js';
 
+/** A decoded WAV file: float32 samples, sample rate and channel count. */
 export interface Wav {
   /** Mono samples (or interleaved channels with `mono: false`), float32. */
   samples: Float32Array;

@@ -44,6 +44,7 @@ import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type Reduction, reduceLoss } from './reduce.js';
 
+/** Options of `ntXent`: temperature, normalization, the positives and the similarity gradient. */
 export interface NtXentOptions {
   /** τ (default 0.5, RoCL's and IDAA's). */
   temperature?: number;
@@ -92,6 +93,7 @@ export function ntXent(views: readonly Tensor[], opts: NtXentOptions = {}): Tens
   });
 }
 
+/** Options of `negativeCosine`: the feature axis and the reduction. */
 export interface NegativeCosineOptions {
   /** The feature axis (default −1). */
   axis?: number;

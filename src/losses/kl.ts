@@ -15,6 +15,7 @@ import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type Reduction, reduceLoss } from './reduce.js';
 
+/** Options of `gaussianKl`: a normalizing count or the reduction. */
 export interface GaussianKlOptions {
   /** Divide the total (over batch and latent dims) by this count instead of taking the batch mean. */
   normalizeBy?: number;

@@ -15,8 +15,10 @@ import { mean, sum } from '../tensor/ops/reduce.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 
+/** How `latentReconstruction` measures distance (see the module header). */
 export type LatentDistance = 'normalized' | 'mse';
 
+/** Distance between predicted and target latent codes [N, K]: normalized (default) or plain MSE. */
 export function latentReconstruction(prediction: Tensor, target: Tensor, opts: { distance?: LatentDistance } = {}): Tensor {
   const distance = opts.distance ?? 'normalized';
   if (prediction.rank !== 2 || prediction.shape.join() !== target.shape.join() || prediction.dtype !== 'float32' || target.dtype !== 'float32') {

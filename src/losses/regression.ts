@@ -6,6 +6,7 @@ import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type Reduction, reduceLoss } from './reduce.js';
 
+/** Mean squared error of prediction and target of one shape (`reduction`: mean, sum or none). */
 export function mse(prediction: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
   if (prediction.shape.join() !== target.shape.join()) {
     throw new WgradError('mse', `prediction ${fmtShape(prediction.shape)} and target ${fmtShape(target.shape)} must have the same shape`);

@@ -37,12 +37,14 @@ export type Branched<B extends string, T> = { [K in B]: T };
 /** T itself when there are no branches (B = never), else one T per branch. */
 export type MaybeBranched<B extends string, T> = [B] extends [never] ? T : Branched<B, T>;
 
+/** A BatchNorm layer's channels and optional named branches. */
 export interface BatchNormConfig<B extends string = never> {
   channels: number;
   /** Names of independent BN branches (params and state keyed by name); omit for a single BN. */
   branches?: readonly B[];
 }
 
+/** Options of a BatchNorm call: training or evaluation mode, momentum and ε. */
 export interface BatchNormOptions {
   /** Batch statistics and running-stat update (true) or running statistics (false). */
   training: boolean;

@@ -12,15 +12,18 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Key } from '../random/random.js';
 import { initConvParams, type ConvLayerConfig } from './util.js';
 
+/** A transposed convolution's weight [Cin, Cout/groups, kh, kw] and optional bias. */
 export type ConvTranspose2dParams = { w: Tensor; b?: Tensor };
 
 /** weightInit is called with [Cin, Cout/groups, kh, kw]; pass the same groups to apply. */
 export type ConvTranspose2dConfig = ConvLayerConfig;
 
+/** New transposed-convolution parameters for `config`. */
 export function init(key: Key, config: ConvTranspose2dConfig): ConvTranspose2dParams {
   return initConvParams(key, config, config.inChannels, config.outChannels);
 }
 
+/** Options of `apply`: conv2d's options and the output padding. */
 export type ConvTranspose2dApplyOptions = Conv2dOptions & { outputPadding?: number | [number, number] };
 
 /** x [N, Cin, H, W] → [N, Cout, Ho, Wo]. */

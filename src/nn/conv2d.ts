@@ -11,15 +11,18 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Key } from '../random/random.js';
 import { initConvParams, type ConvLayerConfig } from './util.js';
 
+/** A convolution's weight [O, C/groups, kh, kw] and optional bias. */
 export type Conv2dParams = { w: Tensor; b?: Tensor };
 
 /** weightInit is called with [O, C/groups, kh, kw]. */
 export type Conv2dConfig = ConvLayerConfig;
 
+/** New convolution parameters for `config`. */
 export function init(key: Key, config: Conv2dConfig): Conv2dParams {
   return initConvParams(key, config, config.outChannels, config.inChannels);
 }
 
+/** Options of `apply`: stride, padding and dilation. */
 export type Conv2dApplyOptions = Omit<Conv2dOptions, 'groups'>;
 
 /** x [N, C, H, W] → [N, O, Ho, Wo]; groups = C / w.shape[1]. */

@@ -11,6 +11,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { bernoulli, type Key } from '../random/random.js';
 import { alias } from '../tensor/alias.js';
 
+/** Inverted dropout of `x` with rate `rate` when `training` (see the module header). */
 export function dropout(key: Key, x: Tensor, rate: number, training: boolean): Tensor {
   if (!(rate >= 0 && rate <= 1)) throw new WgradError('dropout', `rate must be in [0, 1], got ${rate}`);
   if (!training || rate === 0) return alias(x);

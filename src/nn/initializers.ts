@@ -33,12 +33,14 @@ import type { Key } from '../random/random.js';
 /** Any initializer: a pure function of the key and the shape. */
 export type Initializer = (key: Key, shape: readonly number[]) => Tensor;
 
+/** Overrides of the fans an initializer computes from the shape. */
 export interface FanOptions {
   /** Overrides the fan-in computed from the shape. */
   fanIn?: number;
   /** Overrides the fan-out computed from the shape. */
   fanOut?: number;
 }
+/** Which fan a variance-scaling initializer divides by. */
 export type FanMode = 'fanIn' | 'fanOut' | 'fanAvg';
 
 /** Fan-in and fan-out of a weight of this shape (see the header for the layout convention). */
@@ -87,6 +89,7 @@ export function normal(key: Key, shape: readonly number[], opts: { mean?: number
   return random.normal(key, shape, opts);
 }
 
+/** Options of `varianceScaling`: scale, fan mode and distribution. */
 export interface VarianceScalingOptions extends FanOptions {
   /** Target variance is scale / fan (default 1). */
   scale?: number;
@@ -103,6 +106,7 @@ export function varianceScaling(key: Key, shape: readonly number[], opts: Varian
   return random.uniform(key, shape, { minval: -bound, maxval: bound });
 }
 
+/** Options of the He (Kaiming) initializers: fan mode and gain. */
 export interface HeOptions extends FanOptions {
   /** 'fanIn' (default) preserves forward variance; 'fanOut' backward (torchvision's ResNet init). */
   mode?: 'fanIn' | 'fanOut';
@@ -122,6 +126,7 @@ export function heUniform(key: Key, shape: readonly number[], opts: HeOptions = 
   return varianceScaling(key, shape, { ...opts, scale: gain * gain, mode, distribution: 'uniform' });
 }
 
+/** Options of the Xavier (Glorot) initializers: the gain. */
 export interface XavierOptions extends FanOptions {
   /** Default 1. */
   gain?: number;
@@ -139,7 +144,9 @@ export function xavierUniform(key: Key, shape: readonly number[], opts: XavierOp
   return varianceScaling(key, shape, { ...opts, scale: g * g, mode: 'fanAvg', distribution: 'uniform' });
 }
 
+/** `xavierNormal` under its other name. */
 export const glorotNormal = xavierNormal;
+/** `xavierUniform` under its other name. */
 export const glorotUniform = xavierUniform;
 
 /** LeCun normal: std = 1/√fanIn. */

@@ -11,8 +11,10 @@ import { mean } from '../tensor/ops/reduce.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 
+/** LayerNorm's scale and bias (both absent without `affine`). */
 export type LayerNormParams = { scale?: Tensor; bias?: Tensor };
 
+/** A LayerNorm layer's normalized shape and whether it has scale and bias. */
 export interface LayerNormConfig {
   /** The normalized (trailing) shape, e.g. the feature count. */
   shape: number | readonly number[];
@@ -20,12 +22,14 @@ export interface LayerNormConfig {
   affine?: boolean;
 }
 
+/** New LayerNorm parameters: scale 1 and bias 0 over `config.shape`. */
 export function init(config: LayerNormConfig): LayerNormParams {
   const shape = typeof config.shape === 'number' ? [config.shape] : [...config.shape];
   if (config.affine === false) return {};
   return { scale: full(shape, 1), bias: full(shape, 0) };
 }
 
+/** Options of a LayerNorm call: ε and the axes normalized. */
 export interface LayerNormOptions {
   /** Default 1e-5. */
   eps?: number;
@@ -33,6 +37,7 @@ export interface LayerNormOptions {
   axes?: number;
 }
 
+/** Normalizes the trailing axes of x to mean 0 and variance 1, then scales and shifts. */
 export function apply(params: LayerNormParams, x: Tensor, opts: LayerNormOptions = {}): Tensor {
   const k = opts.axes ?? params.scale?.rank ?? params.bias?.rank ?? 1;
   if (k < 1 || k > x.rank) throw new WgradError('layerNorm', `cannot normalize the last ${k} axes of ${fmtShape(x.shape)}`);

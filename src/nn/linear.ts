@@ -9,8 +9,10 @@ import type { Tensor } from '../tensor/tensor.js';
 import { split, type Key } from '../random/random.js';
 import { type Initializer, torchDefault } from './initializers.js';
 
+/** A linear layer's weight [in, out] and optional bias [out]. */
 export type LinearParams = { w: Tensor; b?: Tensor };
 
+/** A linear layer's sizes, bias and initializers. */
 export interface LinearConfig {
   inFeatures: number;
   outFeatures: number;
@@ -22,6 +24,7 @@ export interface LinearConfig {
   biasInit?: Initializer;
 }
 
+/** New linear-layer parameters (PyTorch's default initialization unless given). */
 export function init(key: Key, config: LinearConfig): LinearParams {
   const { inFeatures: fin, outFeatures: fout, bias = true } = config;
   const [kw, kb] = split(key);
@@ -31,6 +34,7 @@ export function init(key: Key, config: LinearConfig): LinearParams {
   return { w, b };
 }
 
+/** x·w + b, for x of shape [..., in]. */
 export function apply(params: LinearParams, x: Tensor): Tensor {
   return tidy(() => {
     const y = matmul(x, params.w);

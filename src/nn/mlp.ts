@@ -11,10 +11,12 @@ import { split, type Key } from '../random/random.js';
 import type { Initializer } from './initializers.js';
 import * as linear from './linear.js';
 
+/** A multilayer perceptron's linear layers, in order. */
 export type MlpParams = { layers: linear.LinearParams[] };
 
+/** An MLP's widths, bias and initializers. */
 export interface MlpConfig {
-  /** [in, hidden..., out]: at least two entries. */
+  /** `[in, hidden..., out]`: at least two entries. */
   widths: readonly number[];
   /** Default true. */
   bias?: boolean;
@@ -22,6 +24,7 @@ export interface MlpConfig {
   biasInit?: Initializer;
 }
 
+/** New MLP parameters, one linear layer per consecutive pair of widths. */
 export function init(key: Key, config: MlpConfig): MlpParams {
   const { widths } = config;
   if (widths.length < 2 || widths.some((w) => !Number.isInteger(w) || w < 1)) {
@@ -33,6 +36,7 @@ export function init(key: Key, config: MlpConfig): MlpParams {
   };
 }
 
+/** Options of `apply`: the activations between layers and after the last. */
 export interface MlpOptions {
   /** Between layers (default relu). */
   activation?: (x: Tensor) => Tensor;
@@ -40,6 +44,7 @@ export interface MlpOptions {
   finalActivation?: (x: Tensor) => Tensor;
 }
 
+/** The MLP on x: linear layers with the activation between them. */
 export function apply(params: MlpParams, x: Tensor, opts: MlpOptions = {}): Tensor {
   const act = opts.activation ?? relu;
   return tidy(() => {

@@ -33,8 +33,10 @@ import * as linear from './linear.js';
 
 /** BN params of one layer: single, or keyed by branch. */
 export type AnyBatchNormParams = BatchNormParams | Branched<string, BatchNormParams>;
+/** BN running statistics of one layer: single, or keyed by branch. */
 export type AnyBatchNormState = BatchNormState | Branched<string, BatchNormState>;
 
+/** A BasicBlock's two convolutions and BNs, and its projection shortcut when the shape changes. */
 export type BasicBlockParams<P extends AnyBatchNormParams = BatchNormParams> = {
   conv1: conv2d.Conv2dParams;
   bn1: P;
@@ -42,19 +44,23 @@ export type BasicBlockParams<P extends AnyBatchNormParams = BatchNormParams> = {
   bn2: P;
   shortcut?: { conv: conv2d.Conv2dParams; bn: P };
 };
+/** A BasicBlock's BN running statistics. */
 export type BasicBlockState<S extends AnyBatchNormState = BatchNormState> = { bn1: S; bn2: S; shortcut?: { bn: S } };
 
+/** A ResNet's stem, stages of BasicBlocks and optional linear head. */
 export type ResNetParams<P extends AnyBatchNormParams = BatchNormParams> = {
   stem: { conv: conv2d.Conv2dParams; bn: P };
   stages: BasicBlockParams<P>[][];
   /** Absent when `classes` is 0 (features only). */
   fc?: linear.LinearParams;
 };
+/** A ResNet's BN running statistics, shaped as its params. */
 export type ResNetState<S extends AnyBatchNormState = BatchNormState> = {
   stem: { bn: S };
   stages: BasicBlockState<S>[][];
 };
 
+/** A ResNet's width, blocks per stage, input channels, classes, BN branches and initializer. */
 export interface ResNetConfig<B extends string = never> {
   /** Channels of the first stage (default 64). */
   width?: number;
@@ -82,6 +88,7 @@ export function featureDim(config: Pick<ResNetConfig<string>, 'width' | 'blocks'
   return width * 2 ** (blocks.length - 1);
 }
 
+/** New ResNet parameters and BN state (see the module header for the architecture). */
 export function init<B extends string = never>(key: Key, config: ResNetConfig<B> = {}): {
   params: ResNetParams<MaybeBranched<B, BatchNormParams>>;
   state: ResNetState<MaybeBranched<B, BatchNormState>>;

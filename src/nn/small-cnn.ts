@@ -16,6 +16,7 @@ import { split, type Key } from '../random/random.js';
 import * as conv2d from './conv2d.js';
 import * as linear from './linear.js';
 
+/** The small CNN's two convolutions and two linear layers. */
 export type SmallCnnParams = {
   conv1: conv2d.Conv2dParams;
   conv2: conv2d.Conv2dParams;
@@ -23,6 +24,7 @@ export type SmallCnnParams = {
   fc2: linear.LinearParams;
 };
 
+/** The small CNN's channels, classes, hidden width and image size. */
 export interface SmallCnnConfig {
   /** Default 1. */
   inChannels?: number;
@@ -34,6 +36,7 @@ export interface SmallCnnConfig {
   imageSize?: number;
 }
 
+/** New small-CNN parameters (PyTorch's default initialization). */
 export function init(key: Key, config: SmallCnnConfig = {}): SmallCnnParams {
   const { inChannels = 1, classes = 10, hidden = 128, imageSize = 28 } = config;
   if (imageSize % 4 !== 0) throw new WgradError('smallCnn.init', `imageSize must be divisible by 4, got ${imageSize}`);

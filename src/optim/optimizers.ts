@@ -27,6 +27,7 @@ export type Optimizer = GradientTransformation<unknown[]>;
 /** `t` restricted to the leaves `mask` selects, or `t` itself without a mask. */
 const maskedIf = <S>(t: GradientTransformation<S>, mask?: ParamPredicate) => (mask ? masked(t, mask) : t);
 
+/** Options of `sgd`: learning rate, momentum, Nesterov, weight decay and its mask. */
 export interface SgdOptions {
   lr: ScalarOrSchedule;
   /** Default 0 (plain SGD). */
@@ -39,6 +40,7 @@ export interface SgdOptions {
   decayMask?: ParamPredicate;
 }
 
+/** PyTorch's SGD (see the module header). */
 export function sgd(opts: SgdOptions): Optimizer {
   const { lr, momentum = 0, nesterov = false, weightDecay = 0, decayMask } = opts;
   const parts: GradientTransformation<any>[] = [];
@@ -48,6 +50,7 @@ export function sgd(opts: SgdOptions): Optimizer {
   return chain(...parts);
 }
 
+/** Options of `adam`: learning rate, β₁, β₂ and ε. */
 export interface AdamOptions {
   lr: ScalarOrSchedule;
   /** Default 0.9. */
@@ -58,11 +61,13 @@ export interface AdamOptions {
   eps?: number;
 }
 
+/** Adam (Kingma & Ba), bias-corrected. */
 export function adam(opts: AdamOptions) {
   const { lr, ...scaling } = opts;
   return chain(scaleByAdam(scaling), scaleByLearningRate(lr));
 }
 
+/** Options of `adamw`: Adam's and the decoupled weight decay and its mask. */
 export interface AdamWOptions extends AdamOptions {
   /** Decoupled weight decay (default 1e-4, Optax's). */
   weightDecay?: number;
@@ -70,11 +75,13 @@ export interface AdamWOptions extends AdamOptions {
   decayMask?: ParamPredicate;
 }
 
+/** Adam with decoupled weight decay (Loshchilov & Hutter; PyTorch's AdamW). */
 export function adamw(opts: AdamWOptions) {
   const { lr, weightDecay = 1e-4, decayMask, ...scaling } = opts;
   return chain(scaleByAdam(scaling), maskedIf(addDecayedWeights(weightDecay), decayMask), scaleByLearningRate(lr));
 }
 
+/** Options of `lars`: learning rate, momentum, weight decay, trust coefficient and the excluded leaves. */
 export interface LarsOptions {
   lr: ScalarOrSchedule;
   /** Default 0.9. */
@@ -94,6 +101,7 @@ export interface LarsOptions {
 /** The default LARS exclusion: biases and normalization parameters, i.e. every leaf of rank ≤ 1. */
 export const excludeBiasAndNorm: ParamPredicate = (_path, p) => p.rank <= 1;
 
+/** LARS as SimCLR uses it (see the module header). */
 export function lars(opts: LarsOptions) {
   const { lr, momentum = 0.9, nesterov = false, weightDecay = 0, trustCoefficient = 0.001, eps = 0, exclude = excludeBiasAndNorm } = opts;
   const included: ParamPredicate = (path, p) => !exclude(path, p);

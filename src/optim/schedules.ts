@@ -46,6 +46,7 @@ export function cosineDecaySchedule(initValue: number, decaySteps: number, alpha
   };
 }
 
+/** Options of `warmupCosineDecaySchedule`: the values and the step counts of warm-up and decay. */
 export interface WarmupCosineOptions {
   /** Value at count 0 (default 0). */
   initValue?: number;

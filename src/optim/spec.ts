@@ -6,9 +6,12 @@ import { WgradError } from '../core/backend.js';
 import { adam, lars, type Optimizer, sgd } from './optimizers.js';
 import { constantSchedule, cosineDecaySchedule, warmupCosineDecaySchedule } from './schedules.js';
 
+/** The optimizers `makeOptimizer` builds by name. */
 export const OPTIMIZER_NAMES = ['lars', 'sgd', 'adam'] as const;
+/** One of `OPTIMIZER_NAMES`. */
 export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
 
+/** An optimizer and its schedule as plain data (the CLI's flags, a checkpoint's config). */
 export interface OptimizerSpec {
   name: OptimizerName;
   /** Peak learning rate. */
@@ -27,6 +30,7 @@ export interface OptimizerSpec {
   trustCoefficient?: number;
 }
 
+/** The optimizer `spec` describes; throws a WgradError on an invalid value. */
 export function makeOptimizer(spec: OptimizerSpec): Optimizer {
   const { name, lr, schedule, warmupSteps, totalSteps, momentum = 0.9, weightDecay = 0, trustCoefficient = 0.001 } = spec;
   if (!(lr > 0)) throw new WgradError('optim.makeOptimizer', `lr must be positive, got ${lr}`);

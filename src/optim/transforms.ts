@@ -39,6 +39,7 @@ export function scale(factor: number): GradientTransformation<Empty> {
   };
 }
 
+/** The state of a transformation that counts steps. */
 export type CountState = { count: number };
 
 /**
@@ -56,6 +57,7 @@ export function scaleByLearningRate(lr: ScalarOrSchedule): GradientTransformatio
   };
 }
 
+/** Momentum's state: the trace, a pytree shaped as the params. */
 export type TraceState = { trace: unknown };
 
 /**
@@ -76,8 +78,10 @@ export function traceMomentum(opts: { decay: number; nesterov?: boolean }): Grad
   };
 }
 
+/** Adam's state: the step count and the first and second moments. */
 export type AdamState = { count: number; mu: unknown; nu: unknown };
 
+/** Options of `scaleByAdam`: β₁, β₂ and ε. */
 export interface AdamScalingOptions {
   /** Default 0.9. */
   b1?: number;
@@ -131,6 +135,7 @@ export function addDecayedWeights(weightDecay: number): GradientTransformation<E
   };
 }
 
+/** Options of `scaleByTrustRatio`: the trust coefficient and ε. */
 export interface TrustRatioOptions {
   /** η (default 0.001). */
   trustCoefficient?: number;

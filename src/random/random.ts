@@ -14,6 +14,7 @@ import { checkInt, checkShape } from '../core/shape.js';
 import { threefry2x32 } from '../core/random/threefry.js';
 import { noteKey } from './key-track.js';
 
+/** A PRNG key (Threefry-2x32, as JAX's): split it, never reuse it. */
 export type Key = readonly [number, number];
 
 /** A key from an integer seed (up to 2^53). */

@@ -74,6 +74,7 @@ import { type RegularizerOptions, withRegularizer } from './regularizer.js';
 import { type MethodContext, type MethodRecord } from './method.js';
 import { initState } from './common.js';
 
+/** Options of APLR: the optimizers, the attack, the objective and the generator schedule. */
 export interface AplrOptions {
   /** The encoder's and predictor's optimizer (from makeOptimizer). */
   optimizer: Optimizer;
@@ -113,6 +114,7 @@ export interface AplrOptions {
   targetMomentum?: number;
 }
 
+/** APLR's defaults (where each comes from: the module header). */
 export const APLR_DEFAULTS = {
   eps: 0.1, norm: 'linf' as 'linf' | 'l2', box: null as readonly [number, number] | null, distance: 'normalized' as LatentDistance,
   objective: 'reconstruction' as 'reconstruction' | 'softHgr', diversity: 0, generatorSteps: 1, generatorEvery: 1,

@@ -37,6 +37,7 @@ export interface SslState {
   opt: unknown;
 }
 
+/** What a training step returns: the new params and state, the loss and its terms. */
 export interface StepResult<S extends SslState = SslState> {
   params: ModelParams;
   state: S;
@@ -83,6 +84,7 @@ export interface AugmentSettings {
   cropScale: number;
 }
 
+/** The augmentation options the image methods share (the crop's smallest area, `--crop-scale`). */
 export const AUGMENT_GROUP: OptionGroup<AugmentSettings> = {
   defaults: { cropScale: 0.2 },
   flags: [{ flag: 'crop-scale', key: 'cropScale', spec: { kind: 'number', above: 0, max: 1, help: 'smallest area fraction of the random resized crop' } }],

@@ -57,7 +57,9 @@ export interface IdaaOptions extends CommonOptions {
   clip?: boolean;
 }
 
+/** IDAA's defaults (where each comes from: the module header). */
 export const IDAA_DEFAULTS = { eps: 0.1, alpha: 1, attackBn: 'train' as 'train' | 'eval', clip: true, temperature: 0.5, jointForward: false };
+/** IDAA's two BN branches: clean and adversarial views. */
 export const IDAA_BRANCHES = ['clean', 'adv'] as const;
 
 /** The adversarial-branch projection used inside the attack (state updates dropped). */

@@ -25,8 +25,10 @@ import type { VaeTrainOptions } from './vae-train.js';
 
 /** The kinds of data a run can take: images [C, H, W] in [0, 1], standardized tables [D], log-mel spectrograms [1, mels, frames]. */
 export const DATA_DOMAINS = ['image', 'tabular', 'audio'] as const;
+/** The kinds of data a method trains on. */
 export type DataDomain = (typeof DATA_DOMAINS)[number];
 
+/** The encoders an SSL model can have. */
 export type EncoderName = NonNullable<ModelConfig['encoder']>;
 
 /** What a method's state and step are built with besides its options. */

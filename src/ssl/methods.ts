@@ -34,10 +34,12 @@ export function methods(): readonly AnyMethod[] {
   return registry;
 }
 
+/** The names of every method, built-in and registered. */
 export function methodNames(): string[] {
   return registry.map((m) => m.name);
 }
 
+/** The method named `name`, or undefined. */
 export function findMethod(name: string): AnyMethod | undefined {
   return registry.find((m) => m.name === name);
 }

@@ -36,6 +36,7 @@ import * as linear from '../nn/linear.js';
 import * as mlp from '../nn/mlp.js';
 import * as resnet from '../nn/resnet.js';
 
+/** The SSL model: its encoder (kind, input shape, widths, BN branches) and the projection head's sizes. */
 export interface ModelConfig {
   /** 'cnn' (default), 'resnet' or 'mlp'. */
   encoder?: 'cnn' | 'resnet' | 'mlp';
@@ -64,9 +65,12 @@ export interface ModelConfig {
   bnBranches?: readonly string[];
 }
 
+/** The encoder's and the projection head's parameters. */
 export type ModelParams = { encoder: Record<string, unknown>; projector: mlp.MlpParams };
+/** The encoder's BN running statistics (empty without BN). */
 export type ModelState = Record<string, unknown>;
 
+/** Options of a model call: training or evaluation mode, and the BN branch. */
 export interface ApplyOptions {
   /** BN on batch statistics with a running-stat update (true) or on the running statistics. */
   training: boolean;
@@ -100,6 +104,7 @@ function resolveInputShape(encoder: 'cnn' | 'resnet' | 'mlp', config: ModelConfi
   return shape;
 }
 
+/** The width of the encoder's features for `config`. */
 export function featureDim(config: ModelConfig = {}): number {
   return resolveConfig(config).featureDim;
 }
@@ -107,6 +112,7 @@ export function featureDim(config: ModelConfig = {}): number {
 const bn = (channels: number, branches?: readonly string[]) =>
   batchNorm.init({ channels, branches } as batchNorm.BatchNormConfig<string>) as { params: unknown; state: unknown };
 
+/** New model parameters and BN state for `config`. */
 export function init(key: Key, config: ModelConfig = {}): { params: ModelParams; state: ModelState } {
   const c = resolveConfig(config);
   const [kEnc, kProj] = split(key);

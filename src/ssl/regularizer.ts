@@ -51,6 +51,7 @@ import { features } from './model.js';
 import type { ModelParams, ModelState } from './model.js';
 import type { OptionGroup } from '../core/options.js';
 
+/** Options of the robustness regularizer: β and its attack. */
 export interface RegularizerOptions {
   /** β, the weight of R in the loss (0 turns the regularizer off). */
   weight: number;
@@ -72,6 +73,7 @@ export interface RegularizerOptions {
   perturbation?: 'worst' | 'random';
 }
 
+/** The regularizer's defaults. */
 export const REGULARIZER_DEFAULTS = { eps: 0.1, steps: 5, input: 'view' as 'view' | 'clean', normalize: false, perturbation: 'worst' as 'worst' | 'random' };
 
 export function checkRegularizer(o: RegularizerOptions): void {

@@ -59,6 +59,7 @@ export interface RoclOptions extends CommonOptions {
   similarityGradient?: 'full' | 'anchor';
 }
 
+/** RoCL's defaults (where each comes from: the module header). */
 export const ROCL_DEFAULTS = {
   eps: 0.1, alpha: undefined as number | undefined, steps: 7, randomStart: true, lambda: 256, positives: 'sum' as 'sum' | 'mean',
   attackTarget: 'other' as 'other' | 'same', temperature: 0.5, jointForward: true, similarityGradient: 'anchor' as 'full' | 'anchor',

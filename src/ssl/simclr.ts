@@ -21,8 +21,10 @@ import { withRegularizer } from './regularizer.js';
 import { type AugmentSettings, AUGMENT_GROUP, augmentOf } from './common.js';
 import { IMAGES_ONLY, type MethodRecord } from './method.js';
 
+/** Options of SimCLR: the options every method shares. */
 export type SimclrOptions = CommonOptions;
 
+/** SimCLR's defaults: τ 0.5, both views in one forward pass. */
 export const SIMCLR_DEFAULTS = { temperature: 0.5, jointForward: true };
 
 /** NT-Xent of two views' projections: the SimCLR loss at fixed views (differentiable in params). */

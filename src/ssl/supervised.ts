@@ -34,6 +34,7 @@ export function supervisedLoss(params: ModelParams, state: ModelState, x: Tensor
   return [loss, { state: next, parts: { crossEntropy: loss }, anchorFeatures: o.features }];
 }
 
+/** PGD adversarial training's radius, steps and box. */
 export interface AdversarialTraining { eps: number; steps: number; box: readonly [number, number] | null }
 
 /** The labels a supervised step needs: int32 [N] beside x [N, ...] (a WgradError otherwise). */
@@ -71,6 +72,7 @@ export const SUPERVISED: MethodRecord<Record<string, never>> = {
   step: (_o, ctx) => (p, st, x, k, y) => supervisedStep(p, st, x, k, y, ctx),
 };
 
+/** Supervised adversarial training's settings: PGD's radius and steps. */
 export interface SupervisedAtSettings { eps: number; steps: number }
 
 /** Supervised PGD adversarial training of the encoder (the study's robust reference, R3). */

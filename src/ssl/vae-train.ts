@@ -48,6 +48,7 @@ export interface VaeData {
   batch: (rows: Int32Array) => Tensor;
 }
 
+/** Options of `trainVae`: the architecture, augmentation, optimizer settings and stopping rule. */
 export interface VaeTrainOptions extends Omit<vae.VaeLossOptions, 'training'> {
   /** The architecture (the channels, size, mean and std come from the data). */
   config?: Pick<vae.VaeConfig, 'width' | 'latent' | 'resBlocks'>;
@@ -72,6 +73,7 @@ export const VAE_TRAIN_DEFAULTS = {
   ...vae.VAE_DEFAULTS, lr: 5e-4, b1: 0, b2: 0.9, weightDecay: 0, batch: 128, maxEpochs: 60, tolerance: 0.01, patience: 5, heldOut: 1000,
 };
 
+/** One epoch of `trainVae`: its losses, held-out error and learning rate. */
 export interface VaeEpochRecord {
   epoch: number;
   loss: number;

@@ -48,6 +48,7 @@ import type { Optimizer } from '../optim/optimizers.js';
 /** The version of the VAE's layers (1: before IDAA's official architecture), raised when they change: cached VAEs of another version are trained again. */
 export const VAE_ARCHITECTURE = 2;
 
+/** IDAA's VAE: input channels and size, width, latent size, residual blocks, input normalization. */
 export interface VaeConfig {
   inChannels?: number;
   /** Square image side, divisible by 4 (default 28). */
@@ -65,10 +66,12 @@ export interface VaeConfig {
 }
 
 type ResBlock = { conv3: conv2d.Conv2dParams; bn: BatchNormParams; conv1: conv2d.Conv2dParams };
+/** The VAE's encoder and decoder parameters. */
 export type VaeParams = {
   enc: { conv1: conv2d.Conv2dParams; bn1: BatchNormParams; conv2: conv2d.Conv2dParams; bn2: BatchNormParams; res: ResBlock[]; between: BatchNormParams[]; mu: linear.LinearParams; logVar: linear.LinearParams };
   dec: { fc: linear.LinearParams; res: ResBlock[]; after: BatchNormParams[]; convT1: convT.ConvTranspose2dParams; bn1: BatchNormParams; convT2: convT.ConvTranspose2dParams; out: BatchNormParams };
 };
+/** The VAE's input normalization and BN running statistics. */
 export type VaeState = {
   /** The input normalization (plain numbers: constants, saved with the state). */
   input: { mean: number[]; std: number[] };
@@ -76,6 +79,7 @@ export type VaeState = {
   dec: { res: BatchNormState[]; after: BatchNormState[]; bn1: BatchNormState; out: BatchNormState };
 };
 
+/** `c` with every default filled in (a WgradError on an invalid value). */
 export function resolveVaeConfig(c: VaeConfig = {}): Required<VaeConfig> {
   const inChannels = c.inChannels ?? 1;
   const r = {
@@ -90,6 +94,7 @@ export function resolveVaeConfig(c: VaeConfig = {}): Required<VaeConfig> {
   return r;
 }
 
+/** New VAE parameters and state for `config`. */
 export function init(key: Key, config: VaeConfig = {}): { params: VaeParams; state: VaeState } {
   const { inChannels: c, imageSize, width: d, latent, resBlocks, mean, std } = resolveVaeConfig(config);
   const keys = split(key, 7 + 2 * 2 * resBlocks);
@@ -204,11 +209,13 @@ export function decode(params: VaeParams, state: VaeState, z: Tensor, mode: Mode
   });
 }
 
+/** What the VAE loss's KL term is divided by: N·C·L ('latent') or N·C·H·W ('input'). */
 export type KlNormalization = 'latent' | 'input';
 
 /** The loss's defaults (IDAA's train_vae.py): β = 0.1, KL over N·C·L. */
 export const VAE_DEFAULTS = { beta: 0.1, klNormalization: 'latent' as KlNormalization };
 
+/** Options of the VAE loss: β, the KL normalization, and training or evaluation mode. */
 export interface VaeLossOptions {
   /** β, the KL weight (default 0.1). */
   beta?: number;
@@ -249,7 +256,12 @@ export function vaeStep(params: VaeParams, state: { model: VaeState; opt: unknow
 }
 
 /** The frozen VAE as the latent attack needs it: x → μ(x) and z → G(z), both in eval mode, pixel units. */
-export function frozen(params: VaeParams, state: VaeState): { encode: (x: Tensor) => Tensor; decode: (z: Tensor) => Tensor } {
+export function frozen(params: VaeParams, state: VaeState): {
+  /** x → μ(x). */
+  encode: (x: Tensor) => Tensor;
+  /** z → G(z). */
+  decode: (z: Tensor) => Tensor;
+} {
   // A VAE saved before this architecture (no output BN, no input statistics) cannot be read as one.
   if (!params?.dec?.out || !params.enc?.between || !state?.input) {
     throw new WgradError('ssl.vae', "this VAE has the earlier architecture (before IDAA's official one: no output BatchNorm or input statistics); train it again (IDAA's run in a new directory)");

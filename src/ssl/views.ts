@@ -34,7 +34,9 @@ import { withRegularizer } from './regularizer.js';
 import { simclrLoss } from './simclr.js';
 import type { MethodRecord } from './method.js';
 
+/** The noise baseline's default σ. */
 export const NOISE_DEFAULTS = { sigma: 0.1 };
+/** The masking baseline's defaults: probability and fill. */
 export const MASK_DEFAULTS = { p: 0.3, fill: 'marginal' as 'marginal' | 'zero' };
 
 /** x + σ·N(0, I). */
@@ -64,11 +66,13 @@ export function maskView(key: Key, x: Tensor, opts: { p?: number; fill?: 'margin
   });
 }
 
+/** Options of the noise baseline: the shared options and σ. */
 export interface NoiseOptions extends Omit<CommonOptions, 'augment'> {
   /** σ of the Gaussian noise (default 0.1). */
   sigma?: number;
 }
 
+/** Options of the masking baseline: the shared options, the probability and the fill. */
 export interface MaskOptions extends Omit<CommonOptions, 'augment'> {
   /** Mask probability p (default 0.3). */
   p?: number;

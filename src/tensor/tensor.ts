@@ -58,10 +58,12 @@ export interface Node<P extends Prim = Prim> {
   params: PrimParams[P];
 }
 
+/** Nested arrays of numbers or booleans (`tensor`'s input, `toArray`'s output). */
 export type NestedArray = number | boolean | NestedArray[];
 
 let nextId = 0;
 
+/** A tensor: an immutable strided view over backend storage (see the module header for ownership). */
 export class Tensor<D extends DType = DType> {
   readonly id = nextId++;
   /** @internal */ _node: Node | undefined;
@@ -80,9 +82,13 @@ export class Tensor<D extends DType = DType> {
     onCreate(this);
   }
 
+  /** The number of axes. */
   get rank(): number { return this.shape.length; }
+  /** The number of elements. */
   get size(): number { return numel(this.shape); }
+  /** The backend holding the storage. */
   get backend(): Backend { return this._ref.backend; }
+  /** True after `dispose()`. */
   get isDisposed(): boolean { return this._disposed; }
   /** True when the elements lie in storage in plain row-major order. */
   get isContiguous(): boolean {
@@ -137,10 +143,12 @@ export class Tensor<D extends DType = DType> {
     if (!this._disposed) onDispose(this);
   }
 
+  /** `dispose()`, for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }
 
+  /** The dtype and shape, e.g. "Tensor(float32 [2, 3])". */
   toString(): string {
     return `Tensor(${this.dtype} ${fmtShape(this.shape)}${this._disposed ? ', disposed' : ''})`;
   }
@@ -154,6 +162,7 @@ export function checkTensor(op: string, x: unknown, name = 'x'): asserts x is Te
   x._check(op);
 }
 
+/** The typed array `data()` returns for a dtype (bool: Uint8Array). */
 export type ReadbackArray<D extends DType> = D extends 'float32'
   ? Float32Array
   : D extends 'int32' ? Int32Array : D extends 'uint32' ? Uint32Array : Uint8Array;

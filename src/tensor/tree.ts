@@ -6,6 +6,7 @@
  */
 import { Tensor } from './tensor.js';
 
+/** A pytree: tensors and plain values nested in arrays and objects. */
 export type Tree = Tensor | number | string | boolean | null | undefined | readonly Tree[] | { readonly [k: string]: Tree };
 
 /** Calls `visit` on every leaf (tensor or not) with its path ("layers[0].w"), in insertion order. */

@@ -8,6 +8,7 @@ import { graphAlive } from '../lifetime.js';
 import { keep } from '../scope.js';
 import { type NestedArray, Tensor } from '../tensor.js';
 
+/** What `tensor` accepts: nested arrays, a number or boolean, or a flat typed array. */
 export type Data = NestedArray | Float32Array | Int32Array | Uint32Array | Uint8Array | number[];
 
 function inferShape(data: NestedArray): number[] {
@@ -149,10 +150,15 @@ export function full(shape: readonly number[], value: number, dtype: DType = 'fl
   view.dispose();
   return out;
 }
+/** A new tensor of `shape` filled with 0. */
 export const zeros = (shape: readonly number[], dtype: DType = 'float32') => full(shape, 0, dtype);
+/** A new tensor of `shape` filled with 1. */
 export const ones = (shape: readonly number[], dtype: DType = 'float32') => full(shape, 1, dtype);
+/** Zeros with x's shape and dtype. */
 export const zerosLike = (x: Tensor) => full(x.shape, 0, x.dtype);
+/** Ones with x's shape and dtype. */
 export const onesLike = (x: Tensor) => full(x.shape, 1, x.dtype);
+/** `value` with x's shape and dtype. */
 export const fullLike = (x: Tensor, value: number) => full(x.shape, value, x.dtype);
 
 /** Checks a fill value for `dtype`: any number for float32 and bool, an in-range integer otherwise. */

@@ -12,6 +12,7 @@ import { runPrim } from '../engine.js';
 import { checkTensor, Tensor } from '../tensor.js';
 import { constant } from './creation.js';
 
+/** A tensor, or a number (weakly typed: it takes the tensor's dtype). */
 export type TensorLike = Tensor | number;
 
 /** A unary op; the dtypes each accepts (e.g. exp float32 only; floor the identity on integers) are core's UNARY_DOMAIN. */
@@ -20,22 +21,39 @@ function unary(op: UnaryOp, x: Tensor): Tensor {
   return runPrim(op, [x], {}, x.shape, elementwiseDType(op, [x], {}));
 }
 
+/** −x, elementwise. */
 export const neg = (x: Tensor) => unary('neg', x);
+/** |x|, elementwise. */
 export const abs = (x: Tensor) => unary('abs', x);
+/** −1, 0 or 1 by the sign of x, elementwise. */
 export const sign = (x: Tensor) => unary('sign', x);
+/** eˣ, elementwise. */
 export const exp = (x: Tensor) => unary('exp', x);
+/** Natural logarithm, elementwise. */
 export const log = (x: Tensor) => unary('log', x);
+/** log(1 + x), accurate for small x, elementwise. */
 export const log1p = (x: Tensor) => unary('log1p', x);
+/** eˣ − 1, accurate for small x, elementwise. */
 export const expm1 = (x: Tensor) => unary('expm1', x);
+/** √x, elementwise. */
 export const sqrt = (x: Tensor) => unary('sqrt', x);
+/** 1/√x, elementwise. */
 export const rsqrt = (x: Tensor) => unary('rsqrt', x);
+/** 1/x, elementwise. */
 export const reciprocal = (x: Tensor) => unary('reciprocal', x);
+/** sin x, elementwise. */
 export const sin = (x: Tensor) => unary('sin', x);
+/** cos x, elementwise. */
 export const cos = (x: Tensor) => unary('cos', x);
+/** tanh x, elementwise. */
 export const tanh = (x: Tensor) => unary('tanh', x);
+/** Largest integer ≤ x, elementwise. */
 export const floor = (x: Tensor) => unary('floor', x);
+/** Smallest integer ≥ x, elementwise. */
 export const ceil = (x: Tensor) => unary('ceil', x);
+/** x rounded to the nearest integer, halves to even (as NumPy), elementwise. */
 export const round = (x: Tensor) => unary('round', x);
+/** Logical not of a bool tensor, elementwise. */
 export const logicalNot = (x: Tensor) => unary('logicalNot', x);
 /** A contiguous copy (a no-op view is never returned: the result owns fresh storage). */
 export const copy = (x: Tensor) => unary('copy', x);
@@ -109,23 +127,39 @@ function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
   });
 }
 
+/** a + b, elementwise with broadcasting. */
 export const add = (a: TensorLike, b: TensorLike) => binary('add', a, b);
+/** a − b, elementwise with broadcasting. */
 export const sub = (a: TensorLike, b: TensorLike) => binary('sub', a, b);
+/** a · b, elementwise with broadcasting. */
 export const mul = (a: TensorLike, b: TensorLike) => binary('mul', a, b);
+/** a / b, elementwise with broadcasting. */
 export const div = (a: TensorLike, b: TensorLike) => binary('div', a, b);
+/** a raised to the power b, elementwise with broadcasting. */
 export const pow = (a: TensorLike, b: TensorLike) => binary('pow', a, b);
 /** Floor modulo: the result has the sign of the divisor (NumPy's `mod`). */
 export const mod = (a: TensorLike, b: TensorLike) => binary('mod', a, b);
+/** The larger of a and b (NaN if either is NaN), elementwise with broadcasting. */
 export const maximum = (a: TensorLike, b: TensorLike) => binary('maximum', a, b);
+/** The smaller of a and b (NaN if either is NaN), elementwise with broadcasting. */
 export const minimum = (a: TensorLike, b: TensorLike) => binary('minimum', a, b);
+/** a == b, as bool, elementwise with broadcasting. */
 export const equal = (a: TensorLike, b: TensorLike) => binary('eq', a, b);
+/** a != b, as bool, elementwise with broadcasting. */
 export const notEqual = (a: TensorLike, b: TensorLike) => binary('ne', a, b);
+/** a < b, as bool, elementwise with broadcasting. */
 export const less = (a: TensorLike, b: TensorLike) => binary('lt', a, b);
+/** a ≤ b, as bool, elementwise with broadcasting. */
 export const lessEqual = (a: TensorLike, b: TensorLike) => binary('le', a, b);
+/** a > b, as bool, elementwise with broadcasting. */
 export const greater = (a: TensorLike, b: TensorLike) => binary('gt', a, b);
+/** a ≥ b, as bool, elementwise with broadcasting. */
 export const greaterEqual = (a: TensorLike, b: TensorLike) => binary('ge', a, b);
+/** a and b, of bool tensors, elementwise with broadcasting. */
 export const logicalAnd = (a: Tensor, b: Tensor) => binary('logicalAnd', a, b);
+/** a or b, of bool tensors, elementwise with broadcasting. */
 export const logicalOr = (a: Tensor, b: Tensor) => binary('logicalOr', a, b);
+/** x · x, elementwise. */
 export const square = (x: Tensor) => mul(x, x);
 
 /** cond ? a : b, all three broadcast; `cond` must be bool. */

@@ -38,6 +38,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return squeezed;
 }
 
+/** Options of `conv2d`: stride, padding, dilation and groups. */
 export interface Conv2dOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];

@@ -68,6 +68,7 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   return viewPrim('expand', x, { shape: target }, target, strides, x._offset);
 }
 
+/** x with a new axis of size 1 at `axis`. */
 export function expandDims(x: Tensor, axis: number): Tensor {
   const a = normAxis('expandDims', axis, x.rank + 1);
   const shape = [...x.shape];
@@ -84,6 +85,7 @@ export function squeeze(x: Tensor, axes?: number | readonly number[]): Tensor {
   return reshape(x, x.shape.filter((_, i) => !ax.includes(i)));
 }
 
+/** One axis of a slice: start, stop and step, as in Python. */
 export interface SliceSpec {
   start?: number;
   stop?: number;
@@ -194,6 +196,7 @@ export interface TakeOptions {
   /** The value of out-of-range positions in 'fill' mode (must be a value of x's dtype). */
   fillValue?: number;
 }
+/** Options of `scatterAdd`: indices out of range are dropped or clipped. */
 export interface ScatterAddOptions {
   mode?: 'drop' | 'clip';
 }

@@ -17,6 +17,7 @@ import { max, mean, sum } from './reduce.js';
 
 /** max(x, 0); NaN stays NaN (as in PyTorch and JAX: a diverging run is not hidden); relu'(0) = 0. */
 export const relu = (x: Tensor) => tidy(() => where(lessEqual(x, 0), 0, x));
+/** x where x > 0, else slope·x. */
 export const leakyRelu = (x: Tensor, slope = 0.01) => tidy(() => where(greater(x, 0), x, mul(x, slope)));
 /** 1 / (1 + e^−x), computed from tanh so it never overflows: σ(x) = (1 + tanh(x/2)) / 2. */
 export const sigmoid = (x: Tensor) => tidy(() => mul(add(tanh(mul(x, 0.5)), 1), 0.5));
@@ -49,10 +50,12 @@ function stopGradientMax(x: Tensor, axis: number): Tensor {
   return stopGradient(max(x, axis, { keepdims: true }));
 }
 
+/** log(softmax(x)) along `axis`, computed stably as x − logsumexp(x). */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   return tidy(() => sub(x, logsumexp(x, axis, { keepdims: true })));
 }
 
+/** exp(x) / Σ exp(x) along `axis`, with the maximum subtracted first. */
 export function softmax(x: Tensor, axis = -1): Tensor {
   return tidy(() => {
     const a = normAxis('softmax', axis, x.rank);
@@ -77,6 +80,7 @@ export function cosineSimilarity(a: Tensor, b: Tensor, axis = -1, eps = 1e-8): T
   return tidy(() => sum(mul(l2Normalize(a, axis, eps), l2Normalize(b, axis, eps)), axis));
 }
 
+/** Options of the 2-D pooling ops: kernel, stride and padding. */
 export interface Pool2dOptions {
   kernel: number | [number, number];
   stride?: number | [number, number];

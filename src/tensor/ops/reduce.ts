@@ -8,6 +8,7 @@ import { checkTensor, type Tensor } from '../tensor.js';
 import { cast, div, mul, sub } from './elementwise.js';
 import { reshape } from './movement.js';
 
+/** Options of the reductions: keep the reduced axes as size 1. */
 export interface ReduceOptions {
   keepdims?: boolean;
 }
@@ -50,17 +51,22 @@ function using(x: Tensor, y: Tensor, fn: (y: Tensor) => Tensor): Tensor {
   return out;
 }
 
+/** Sum over `axes` (default all); booleans are counted as int32. */
 export const sum = (x: Tensor, axes?: Axes, opts: ReduceOptions = {}) =>
   using(x, numeric('sum', x), (y) => reduce('sum', y, axes, opts, y.dtype));
+/** Product over `axes` (default all); booleans as int32. */
 export const prod = (x: Tensor, axes?: Axes, opts: ReduceOptions = {}) =>
   using(x, numeric('prod', x), (y) => reduce('prod', y, axes, opts, y.dtype));
+/** Maximum over `axes` (default all); an empty axis is an error. */
 export const max = (x: Tensor, axes?: Axes, opts: ReduceOptions = {}) => reduce('max', x, axes, opts, x.dtype);
+/** Minimum over `axes` (default all); an empty axis is an error. */
 export const min = (x: Tensor, axes?: Axes, opts: ReduceOptions = {}) => reduce('min', x, axes, opts, x.dtype);
 
 /** int32 index of the first maximum along one axis (default: the flattened tensor). */
 export function argmax(x: Tensor, axis?: number, opts: ReduceOptions = {}): Tensor {
   return argReduce('argmax', x, axis, opts);
 }
+/** int32 index of the first minimum along one axis (default: the flattened tensor). */
 export function argmin(x: Tensor, axis?: number, opts: ReduceOptions = {}): Tensor {
   return argReduce('argmin', x, axis, opts);
 }
@@ -74,6 +80,7 @@ function count(x: Tensor, axes: Axes): number {
   return normAxes('mean', axes, x.rank).reduce((n, a) => n * x.shape[a], 1);
 }
 
+/** Mean over `axes` (default all), in float32. */
 export function mean(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
   checkTensor('mean', x);
   normAxes('mean', axes, x.rank); // validate here so errors name mean, not the sum inside
