@@ -10,11 +10,11 @@
  * (IDAA's logistic regression is close to this). Every option can be overridden.
  * By default (`standardize: 'global'`) the features are centred with the training mean and divided
  * by one scalar, the root mean per-feature variance: without it a fixed learning rate under-fits
- * encoders whose features are small (the untrained small CNN's probe on the committed subset: 33 %,
- * its kNN 57 %; with this 79 %). Under-fitted heads also look robust for the wrong reason (small
- * weights: that untrained encoder + head kept 24 % under PGD-20 at ε = 0.05; fitted, 2 %). One
- * scalar keeps the feature geometry; `'per-feature'` (scikit-learn's StandardScaler, as in front
- * of IDAA's logistic regression) rescales each feature. The scaling is folded into the returned
+ * encoders whose features are small (an untrained encoder's probe then falls far below its own
+ * kNN), and under-fitted heads look robust for the wrong reason (small weights); the measurement:
+ * docs/comparisons.md#images-simclr-rocl-idaa-and-the-regularizer. One scalar keeps the feature
+ * geometry; `'per-feature'` (scikit-learn's StandardScaler, as in front of IDAA's logistic
+ * regression) rescales each feature. The scaling is folded into the returned
  * head (w/σ, b − (μ/σ)·w), so the head applies to raw features and encoder + head stays one model
  * for the attacks. `'none'` is RoCL's linear evaluation as written.
  *
