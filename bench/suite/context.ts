@@ -16,6 +16,8 @@ export interface Ctx {
   quick: boolean;
   /** Images per training step on every training row (--batch; to try the rows at small sizes). */
   trainBatch?: number;
+  /** wgrad's training steps under `wg.jit` (the jitted rows of suite/train-jit.ts). */
+  jit?: boolean;
 }
 
 export function needJax(ctx: Ctx): JaxHandle {

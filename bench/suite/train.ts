@@ -77,21 +77,26 @@ function denseParam(i: number, o: number, seed: number, flatten?: [number, numbe
 /**
  * A wgrad SGD trainer over the pytree `build(tensors)` (tensors in `defs` order). `prepare` runs
  * before the gradient, outside its trace (the views; the RoCL attack), and returns extra inputs.
+ * With `jit` the whole step (prepare, gradient, update) runs under `wg.jit` (suite/train-jit.ts),
+ * with SGD as `optim.scale(−lr)`: the same update, without a host step count in the state (a count
+ * is a number argument, so every step would be traced anew).
  */
 async function wgTrainer<P>(wg: WG, defs: ParamDef[], build: (t: Tensor[]) => P, consts: Tensor[], lr: number,
-  loss: (p: P, extra: Tensor[]) => Tensor, prepare?: (p: P) => Tensor[]): Promise<SideImpl> {
+  loss: (p: P, extra: Tensor[]) => Tensor, prepare?: (p: P) => Tensor[], jit = false): Promise<SideImpl> {
   const stats = await runtimeStats();
   let params = build(defs.map((d) => wg.tensor(d.data, { shape: d.shape })));
-  const opt = wg.optim.sgd({ lr });
-  let state = opt.init(params);
+  const opt = jit ? wg.optim.scale(-lr) : wg.optim.sgd({ lr });
+  let state: unknown = opt.init(params);
   const vg = wg.valueAndGrad((p: P, extra: Tensor[]) => loss(p, extra));
+  const body = (p: P, s: unknown) => {
+    const extra = prepare ? prepare(p) : [];
+    const [l, g] = vg(p, extra);
+    const [updates, next] = opt.update(g, s as never, p);
+    return [l, wg.optim.applyUpdates(p, updates), next] as const;
+  };
+  const run = jit ? wg.jit(body) : (p: P, s: unknown) => wg.tidy(() => body(p, s));
   const step = (): Tensor => {
-    const [value, next, nextState] = wg.tidy(() => {
-      const extra = prepare ? prepare(params) : [];
-      const [l, g] = vg(params, extra);
-      const [updates, s] = opt.update(g, state, params);
-      return [l, wg.optim.applyUpdates(params, updates), s] as const;
-    });
+    const [value, next, nextState] = run(params, state);
     wg.dispose(params);
     wg.dispose(state);
     params = next as P;
@@ -216,7 +221,7 @@ function mlpRow(ctx: Ctx, batch: number): RowSpec {
       const wg = needWg(ctx);
       const X = wg.tensor(x, { shape: [batch, 784] }), Y = wg.tensor(y);
       const build = (t: Tensor[]) => ({ layers: [0, 1, 2].map((i) => ({ w: t[2 * i], b: t[2 * i + 1] })) });
-      return wgTrainer(wg, defs, build, [X, Y], lr, (p) => wg.losses.softmaxCrossEntropy(wg.nn.mlp.apply(p, X), Y));
+      return wgTrainer(wg, defs, build, [X, Y], lr, (p) => wg.losses.softmaxCrossEntropy(wg.nn.mlp.apply(p, X), Y), undefined, ctx.jit);
     },
     tfjs: async () => {
       const h = needTf(ctx);
@@ -255,7 +260,7 @@ function cnnRow(ctx: Ctx, batch: number): RowSpec {
       const wg = needWg(ctx);
       const X = wg.tensor(x, { shape: [batch, 1, 28, 28] }), Y = wg.tensor(y);
       const build = (t: Tensor[]) => ({ conv1: { w: t[0], b: t[1] }, conv2: { w: t[2], b: t[3] }, fc1: { w: t[4], b: t[5] }, fc2: { w: t[6], b: t[7] } });
-      return wgTrainer(wg, defs, build, [X, Y], lr, (p) => wg.losses.softmaxCrossEntropy(wg.nn.smallCnn.apply(p, X), Y));
+      return wgTrainer(wg, defs, build, [X, Y], lr, (p) => wg.losses.softmaxCrossEntropy(wg.nn.smallCnn.apply(p, X), Y), undefined, ctx.jit);
     },
     tfjs: async () => {
       const h = needTf(ctx);
@@ -350,7 +355,7 @@ function sslRow(ctx: Ctx, kind: 'simclr' | 'rocl', b: number): RowSpec {
         const loss = ntXent(z1, z2);
         if (!rocl) return loss;
         return wg.add(loss, ntXent(wgEncoder(wg, p, xadv), z2));
-      }, prepare);
+      }, prepare, ctx.jit);
     },
     tfjs: async () => {
       const h = needTf(ctx);

@@ -110,7 +110,7 @@ function flatten(args: unknown[]): Flat {
  * arguments. Results are bit-identical to an eager call (the same backend calls in the same order).
  *
  * `fn` runs as in `tidy`: tensors it makes and does not return are disposed. It must be a pure
- * function of its arguments — see docs/internals.md#jit for what is captured and what is not. A
+ * function of its arguments — see docs/internals.md#10-jit-the-same-step-replayed for what is captured and what is not. A
  * call made while a gradient is being traced (jit inside `grad`), or inside another jitted
  * function's trace, runs `fn` as it is.
  *
