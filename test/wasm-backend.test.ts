@@ -224,6 +224,29 @@ describe('wasm elementwise', () => {
     await check(wasm, 'copy', [ints], {}, { shape: [9], dtype: 'int32' }, { exact: true }, 'copy int32');
   });
 
+  it('exp, log and rsqrt (float64 lanes) equal the reference on strided views with specials, subnormals and huge values', async () => {
+    const subnormalOrWide = (seed: number) => (i: number) => (i % 5 === 0 ? gens.float(seed)(i) * 1e-40 : wide(seed)(i));
+    await fc.assert(fc.asyncProperty(fc.constantFrom('exp', 'log', 'rsqrt' as const), operandShapes, async (op, { shape, seed }) => {
+      const magnitude = (s: number) => (op === 'exp' ? withSpecials((i) => gens.float(s)(i) * 30, s) : seed % 2 ? subnormalOrWide(s) : specials(s));
+      const x = pair(wasm, shape, fc.sample(layoutArb(shape.length), { seed, numRuns: 1 })[0], magnitude(seed));
+      await check(wasm, op, [x], {}, { shape, dtype: 'float32' }, { exact: true, signedZeros: true }, op);
+    }), { numRuns: 40 });
+  });
+
+  it('exp, log and rsqrt over sweeps of float32 (every 4096th bit pattern; dense where results are finite) are the reference\'s float32', async () => {
+    const n = 2 ** 19;
+    const bits = new Float32Array(Uint32Array.from({ length: n }, (_, i) => i * 8192 + (i % 4093)).buffer);
+    const dense = (lo: number, hi: number) => Float32Array.from({ length: n }, (_, i) => lo + ((hi - lo) * i) / n);
+    const sweeps = { exp: dense(-104, 89), log: dense(0.25, 4), rsqrt: dense(0.25, 4) };
+    for (const op of ['exp', 'log', 'rsqrt'] as const) {
+      const x = new Float32Array(2 * n);
+      x.set(bits);
+      x.set(sweeps[op], n);
+      const v = pair(wasm, [x.length], contiguousLayout(1), (i) => x[i]);
+      await check(wasm, op, [v], {}, { shape: [x.length], dtype: 'float32' }, { exact: true, signedZeros: true }, `${op} sweep`);
+    }
+  });
+
   it('casts between float32, int32, uint32 and bool are bit-exact (saturation, NaN → 0, −0)', async () => {
     const kinds = [['bool', 'float32'], ['int32', 'float32'], ['uint32', 'float32'], ['float32', 'int32'], ['float32', 'uint32'], ['float32', 'bool'], ['int32', 'bool'], ['uint32', 'bool']] as const;
     await fc.assert(fc.asyncProperty(fc.constantFrom(...kinds), operandShapes, async ([from, to], { shape, seed }) => {

@@ -43,6 +43,13 @@ export const SIMD = {
   f32x4_abs: 0xe0, f32x4_neg: 0xe1, f32x4_sqrt: 0xe3, f32x4_add: 0xe4, f32x4_sub: 0xe5,
   f32x4_mul: 0xe6, f32x4_div: 0xe7, f32x4_min: 0xe8, f32x4_max: 0xe9,
   f32x4_relaxed_madd: 0x105,
+  // f64x2 lanes and i64x2 bits: the float64 evaluation of transcendental ops (transcendental.ts).
+  i8x16_shuffle: 0x0d, f64x2_splat: 0x14, v128_or: 0x50,
+  f32x4_demote_f64x2_zero: 0x5e, f64x2_promote_low_f32x4: 0x5f,
+  f64x2_eq: 0x47, f64x2_ne: 0x48, f64x2_lt: 0x49, f64x2_gt: 0x4a, f64x2_nearest: 0x94,
+  i64x2_shl: 0xcb, i64x2_shr_u: 0xcd, i64x2_add: 0xce, i64x2_sub: 0xd1, i64x2_extend_low_i32x4_s: 0xc7,
+  f64x2_sqrt: 0xef, f64x2_add: 0xf0, f64x2_sub: 0xf1, f64x2_mul: 0xf2, f64x2_div: 0xf3, f64x2_min: 0xf4, f64x2_max: 0xf5,
+  i32x4_trunc_sat_f64x2_s_zero: 0xfc,
 } as const;
 export type SimdOp = (typeof SIMD)[keyof typeof SIMD];
 const SIMD_MEMORY_OPS: ReadonlySet<number> = new Set([SIMD.v128_load, SIMD.v128_load32_splat, SIMD.v128_store]);
@@ -117,6 +124,22 @@ export class FunctionBuilder {
     this.op(0xfd, ...uleb(op));
     if (SIMD_MEMORY_OPS.has(op)) this.op(...uleb(memarg.alignLog2 ?? 4), ...uleb(memarg.offset ?? 0));
     return this;
+  }
+
+  /** `i8x16.shuffle` of the two vectors on the stack: byte i of the result is byte lanes[i] of their concatenation. */
+  shuffle(lanes: readonly number[]): this {
+    if (lanes.length !== 16 || lanes.some((l) => l < 0 || l > 31)) throw new RangeError('shuffle: 16 lane indices below 32');
+    return this.simd(SIMD.i8x16_shuffle).op(...lanes);
+  }
+
+  /** A v128 of two equal f64 lanes. */
+  f64x2Const(v: number): this {
+    return this.simd(SIMD.v128_const).op(...new Uint8Array(Float64Array.of(v, v).buffer));
+  }
+
+  /** A v128 of two equal i64 lanes. */
+  i64x2Const(v: bigint): this {
+    return this.simd(SIMD.v128_const).op(...new Uint8Array(BigInt64Array.of(v, v).buffer));
   }
 
   /** A v128 of four equal f32 lanes. */

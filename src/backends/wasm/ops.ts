@@ -14,12 +14,16 @@
  *   where    cond bool (0/1; the only condition dtype the primitive takes) → a's or b's bits
  *   cast     bool/int32 → float32 (nearest), uint32 → float32, float32 → int32/uint32 (truncate,
  *            saturate, NaN → 0), float32/int → bool (≠ 0, NaN → 1), and a dtype to itself
+ * except the float32 transcendentals of transcendental.ts, evaluated in float64 lanes: rsqrt
+ * bit-exact too; exp and log within 1 ulp, equal to the reference but where the exact value lies
+ * within ~2^-50 relative of a float32 rounding midpoint.
  *
  * An entry's emitter gets the locals holding its arguments' vectors and leaves its result vector
  * on the stack.
  */
 import type { DType } from '../../core/dtype.js';
 import { SIMD, type FunctionBuilder, type SimdOp } from './builder.js';
+import { TRANSCENDENTAL } from './transcendental.js';
 
 /** Emits one op: `args` are the V128 locals of its arguments; the result is left on the stack. */
 export type OpEmitter = (f: FunctionBuilder, args: readonly number[]) => void;
@@ -92,5 +96,5 @@ export function wasmOp(name: string, args: readonly DType[], out: DType): OpEmit
   if (has(UNARY, name)) return simd1(UNARY[name]);
   if (name === 'reciprocal') return (f, [x]) => { f.f32x4Const(1).localGet(x).simd(SIMD.f32x4_div); };
   if (name === 'sign') return sign;
-  return null;
+  return has(TRANSCENDENTAL, name) ? TRANSCENDENTAL[name] : null;
 }
