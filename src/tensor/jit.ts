@@ -26,12 +26,16 @@ import { graphAlive, inScope } from './lifetime.js';
 import { StorageRef, Tensor } from './tensor.js';
 import { treeTensors, treeUnflatten } from './tree.js';
 
+/** Options of {@link jit}. */
 export interface JitOptions {
   /** Programs kept, one per input signature (default 8); the least recently used goes first. */
   maxTraces?: number;
 }
 
-/** A jitted function: `fn`'s own signature, plus what it has kept. */
+/**
+ * A jitted function: `fn`'s own signature, plus what it has kept.
+ * @typeParam F - the function that was jitted.
+ */
 export type Jitted<F extends (...args: never[]) => unknown> = F & {
   /** How many times `fn` has been traced (a call whose signature had no program). */
   readonly traces: number;
@@ -117,6 +121,7 @@ function flatten(args: unknown[]): Flat {
  * @throws WgradError naming what it cannot capture: a value read back mid-trace (`data()`,
  *   `item()`, `array()`: data-dependent control flow), an async function, tensors kept alive that
  *   it does not return.
+ * @typeParam F - the function to jit: tensors (and pytrees of them, keys, plain values) in, tensors out.
  */
 export function jit<F extends (...args: never[]) => unknown>(fn: F, opts: JitOptions = {}): Jitted<F> {
   const maxTraces = opts.maxTraces ?? 8;
