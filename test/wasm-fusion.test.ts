@@ -72,7 +72,10 @@ describe('wasm elementwise fusion', () => {
     await fc.assert(fc.asyncProperty(arb, async ([shape, seed, steps]) => {
       const n = shape[0] * shape[1] * shape[2];
       const rand = mulberry32(seed);
-      const inputs = [0, 1].map((k) => Float32Array.from({ length: n }, withSpecials(() => Math.round((rand() * 4 - 2) * 4) / 4, seed + k)));
+      const inputs = [0, 1].map((k) => {
+        const gen = withSpecials(() => Math.round((rand() * 4 - 2) * 4) / 4, seed + k);
+        return Float32Array.from({ length: n }, (_, i) => gen(i));
+      });
       const want = on(cpu, () => runProgram(shape, inputs, steps));
       const got = on(wasm, () => runProgram(shape, inputs, steps));
       compareArrays(await got.data(), await want.data(), { exact: true, signedZeros: true }, JSON.stringify({ shape, steps }));
@@ -99,6 +102,22 @@ describe('wasm elementwise fusion', () => {
       return wg.add(wg.mul(x, one), wg.where(wg.greater(x, 0), 3, -0));
     };
     compareArrays(await on(wasm, f).data(), await on(cpu, f).data(), { exact: true, signedZeros: true }, 'splats');
+  });
+
+  it('reductions of pending values read the program\'s result in place, through views (offsets, transposes, windows, > 4 axes)', async () => {
+    const gen = withSpecials((i) => Math.round(Math.sin(i * 2.3 + 0.5) * 8) / 4, 5);
+    const x = Float32Array.from({ length: 2 * 3 * 4 * 6 }, (_, i) => (i % 23 === 7 ? NaN : gen(i) || 0.5)); // specials but few NaNs
+    const cases: ((v: T) => T)[] = [
+      (v) => wg.sum(v, [1, 3]),
+      (v) => wg.max(wg.reshape(v, [2, 3, 2, 2, 3, 2]), [3, 5]), // 2 × 2 windows: a max-pool
+      (v) => wg.min(wg.transpose(v, [3, 1, 0, 2]), [0, 3]),
+      (v) => wg.sum(wg.slice(v, [{ start: 1 }, {}, { start: 1, step: 2 }]), [2]), // an offset view
+      (v) => wg.sum(wg.transpose(wg.reshape(v, [2, 3, 2, 2, 3, 2]), [5, 3, 1, 4, 2, 0]), [1, 4]), // kept axes beyond the kernel's 4
+    ];
+    for (const [i, reduce] of cases.entries()) {
+      const f = () => reduce(wg.where(wg.lessEqual(wg.tensor(x, { shape: [2, 3, 4, 6] }), 0), 0, wg.mul(wg.tensor(x, { shape: [2, 3, 4, 6] }), 3)));
+      compareArrays(await on(wasm, f).data(), await on(cpu, f).data(), { exact: true, signedZeros: true }, `reduction ${i}`);
+    }
   });
 
   it('size-0 and scalar shapes', async () => {

@@ -12,6 +12,8 @@ const MAX_BYTES = 4 * 1024 * 1024 * 1024;
 export class Arena {
   private top = 0;
   private view: Float32Array;
+  /** Counts resets: what was allocated under one generation is intact while it lasts. */
+  generation = 0;
 
   constructor(readonly memory: WebAssembly.Memory) {
     this.view = new Float32Array(memory.buffer);
@@ -20,6 +22,7 @@ export class Arena {
   /** Frees everything allocated since the last reset (call at the start of each kernel call). */
   reset(): void {
     this.top = 0;
+    this.generation++;
   }
 
   /** The allocation mark: `rewind(mark)` frees what was allocated after it. */

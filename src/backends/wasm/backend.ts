@@ -21,7 +21,8 @@
  *   elementwise ops with Wasm code (ops.ts: float32 arithmetic, compares, where, casts, exact
  *     unary ops; copy on any dtype): lazy, fused into one program per chain (fusion.ts, fused.ts),
  *     bit-exact with the reference
- *   sum max min                  float32 rows (kept axes first), bit-exact (sum in f64, as the reference)
+ *   sum max min                  float32, read in place by a loop nest (a fused input straight from
+ *                                the arena), bit-exact (sum in f64, in the reference's order)
  * Operands of kernels and leaves of fused programs are copied in with `copyIn` (elementwise.ts): a
  * memcpy per long contiguous run, else the Wasm strided copy.
  *
@@ -60,6 +61,7 @@ export class WasmBackend implements Backend<WasmStorage> {
   private readonly arena: Arena;
   private readonly programs: FusedPrograms;
   private readonly fusion: WasmFusion;
+  private evaluated: { storage: CpuStorage; at: number; generation: number } | null = null;
 
   constructor(options: WasmBackendOptions = {}) {
     this.kernels = compileKernels(options.relaxedSimd);
@@ -104,14 +106,24 @@ export class WasmBackend implements Backend<WasmStorage> {
 
   /** A fused elementwise program's result in a fresh array (fusion.ts realizes values through this). */
   private evaluate(root: WasmNode, out: OutputSpec): CpuStorage {
-    return this.cpu.upload(this.programs.run(this.arena, this.kernels.maps.copy, root, out), out.dtype);
+    const result = this.programs.run(this.arena, this.kernels.maps.copy, root, out);
+    const storage = this.cpu.upload(result, out.dtype);
+    this.evaluated = { storage, at: result.byteOffset, generation: this.arena.generation };
+    return storage;
+  }
+
+  /** The byte address of `storage` in the arena where it is the result of the last program run
+   *  and the arena has not been reset since (a reduction then reads it there, not staged again). */
+  private inArena(storage: CpuStorage): number | undefined {
+    const e = this.evaluated;
+    return e && e.storage === storage && e.generation === this.arena.generation ? e.at : undefined;
   }
 
   /** The result of `prim` from a Wasm kernel (a view of the arena), or null where none applies. */
   private runKernel<P extends ComputePrim>(prim: P, inputs: CpuView[], params: PrimParams[P], out: OutputSpec): AnyStorageArray | null {
     const { kernels: k, arena } = this;
     if (!inputs.every((v) => v.dtype === 'float32') || out.dtype !== 'float32') return null;
-    if (isReduce(prim)) return runReduce(arena, k.maps.copy, prim, k.maps.reduce[prim], inputs[0], (params as PrimParams['sum']).axes, out);
+    if (isReduce(prim)) return runReduce(arena, k.maps, prim, inputs[0], (params as PrimParams['sum']).axes, out, this.inArena(inputs[0].storage));
     if (prim === 'matmul') return wasmMatmul(k, arena, inputs[0], inputs[1], out);
     if (prim === 'conv2d') return wasmConv2d(k, arena, inputs, params as PrimParams['conv2d'], out);
     if (prim === 'conv2dInputGrad') return wasmConv2dInputGrad(k, arena, inputs, params as PrimParams['conv2dInputGrad'], out);

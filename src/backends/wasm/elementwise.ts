@@ -15,14 +15,12 @@ import { broadcastStrides, contiguousStrides, numel, type Shape } from '../../co
 import { permuteView } from '../cpu/strided.js';
 import type { CpuView } from '../cpu/types.js';
 import type { Arena } from './arena.js';
-import { COPY_RANK, type MapKernels, type ReduceKind } from './kernels-map.js';
+import { COPY_RANK, REDUCE_RANK, type MapKernels, type ReduceKind } from './kernels-map.js';
 
-type Kernel = (...args: number[]) => void;
 type Copy = MapKernels['copy'];
 
-/** Sizes and strides of `v` broadcast to `shape`, size-1 axes dropped, mergeable axes merged. */
-function runs(v: CpuView, shape: Shape): { sizes: number[]; strides: number[] } {
-  const all = broadcastStrides(v.shape, v.strides, shape);
+/** The axes `sizes` × `strides` with size-1 axes dropped and mergeable neighbours merged. */
+function coalesce(shape: readonly number[], all: readonly number[]): { sizes: number[]; strides: number[] } {
   const sizes: number[] = [];
   const strides: number[] = [];
   shape.forEach((d, i) => {
@@ -38,6 +36,9 @@ function runs(v: CpuView, shape: Shape): { sizes: number[]; strides: number[] } 
   });
   return { sizes, strides };
 }
+
+/** Sizes and strides of `v` broadcast to `shape`, size-1 axes dropped, mergeable axes merged. */
+const runs = (v: CpuView, shape: Shape) => coalesce(shape, broadcastStrides(v.shape, v.strides, shape));
 
 /** Copies `len` elements of `src` from `pos`, `stride` apart, to `dst` from `o`. */
 function copyRun(src: AnyStorageArray | Float64Array, pos: number, stride: number, len: number, dst: AnyStorageArray, o: number): void {
@@ -109,16 +110,29 @@ export function arenaArray(arena: Arena, dtype: DType): AnyStorageArray {
   return dtype === 'float32' ? arena.f32 : dtype === 'int32' ? new Int32Array(buf) : new Uint32Array(buf);
 }
 
-/** A float32 reduction over `axes`: x read with the kept axes first, then one row per output. */
-export function runReduce(arena: Arena, copy: Copy, op: ReduceKind, kernel: Kernel, x: CpuView, axes: number[], out: OutputSpec): Float32Array {
-  const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
-  const rows = permuteView(x, [...kept, ...axes]);
-  const n = numel(x.shape);
+/**
+ * A float32 reduction over `axes`, read in place by the reduce kernel's loop nest from x's storage
+ * staged in the arena — or from `staged`, the byte address of x's storage already in the arena
+ * (a fused program's result: backend.ts). Views whose kept or reduced axes do not coalesce into
+ * REDUCE_RANK axes are first copied dense with the kept axes first.
+ */
+export function runReduce(arena: Arena, k: MapKernels, op: ReduceKind, x: CpuView, axes: number[], out: OutputSpec, staged?: number): Float32Array {
+  const keptAxes = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const pick = (which: number[]) => coalesce(which.map((i) => x.shape[i]), which.map((i) => x.strides[i]));
+  let [kept, reduced] = [pick(keptAxes), pick(axes)];
   const count = numel(out.shape);
-  arena.reset();
-  const at = arena.alloc(op, n);
+  if (staged === undefined) arena.reset();
+  let src: number;
+  if (kept.sizes.length > REDUCE_RANK || reduced.sizes.length > REDUCE_RANK) {
+    const rows = permuteView(x, [...keptAxes, ...axes]);
+    const len = count === 0 ? 0 : numel(x.shape) / count;
+    src = arena.alloc(op, numel(x.shape));
+    copyIn(arena, k.copy, rows, rows.shape, src);
+    [kept, reduced] = [{ sizes: [count], strides: [len] }, { sizes: [len], strides: [1] }];
+  } else {
+    src = staged === undefined ? stage(arena, x) : staged + 4 * x.offset;
+  }
   const result = arena.alloc(op, count);
-  copyIn(arena, copy, rows, rows.shape, at);
-  kernel(at, result, count, count === 0 ? 0 : n / count);
+  k.reduce(op, src, result, kept, reduced);
   return arena.f32.subarray(result / 4, result / 4 + count);
 }

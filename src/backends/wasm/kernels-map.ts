@@ -2,9 +2,13 @@
  * Row reductions and the strided copy of the wasm backend, over operands in the arena (the
  * elementwise ops are compiled per expression: ops.ts, fused.ts):
  *
- *   reduce_<op>(x, out, rows, len)   out[r] = op over x[r·len, (r+1)·len) (float32):
- *     sum accumulates in f64 in row order and rounds once (the CPU reference's exact result);
- *     max / min start at ∓∞ and propagate NaN (Wasm's f32.max / f32.min, like Math.max / min).
+ *   reduce_<op>(src, out, k0…k3, ks0…ks3, r0…r3, rs0…rs3)   out, row-major over the kept axes
+ *     (sizes k, byte strides ks), = op over the reduced axes (sizes r, byte strides rs) of the float32
+ *     view at src: a loop nest that reads the view in place, so a reduction needs no dense,
+ *     permuted copy of its input (a max-pool's 2 × 2 windows are read straight from the image).
+ *     The reduced axes are walked in row-major order, so sum accumulates in f64 in the reference's
+ *     order and rounds once (its exact result); max / min start at ∓∞ and propagate NaN (Wasm's
+ *     f32.max / f32.min, like Math.max / min).
  *
  *   strided(src, dst, n0, …, n5, s0, …, s5, d0, …, d5)   copies the 32-bit words of the 6-axis
  *     view of src with sizes n0…n5 and byte strides s0…s5 (any sign, 0 broadcasts) to the view of
@@ -16,27 +20,47 @@ import { F32, F64, I32, OP, type ModuleBuilder } from './builder.js';
 export const REDUCE_OPS = ['sum', 'max', 'min'] as const;
 export type ReduceKind = (typeof REDUCE_OPS)[number];
 
-/** Emits reduce_<op>(x, out, rows, len) (see the header). */
+/** Coalesced axes of each group (kept, reduced) of a reduction's loop nest. */
+export const REDUCE_RANK = 4;
+
+/** Emits reduce_<op> (see the header). */
 function emitReduce(m: ModuleBuilder, op: ReduceKind): void {
-  m.function(`reduce_${op}`, [I32, I32, I32, I32], [], (f) => {
-    const [x, out, rows, len] = [0, 1, 2, 3];
-    const [r, k, p] = [f.local(I32), f.local(I32), f.local(I32)];
+  m.function(`reduce_${op}`, Array(2 + 4 * REDUCE_RANK).fill(I32), [], (f) => {
+    const [src, out] = [0, 1];
+    const param = (group: number, d: number) => 2 + group * REDUCE_RANK + d; // groups: kept sizes, kept strides, reduced sizes, reduced strides
+    const i = Array.from({ length: 2 * REDUCE_RANK }, () => f.local(I32));
+    const p = Array.from({ length: 2 * REDUCE_RANK + 1 }, () => f.local(I32));
     const acc = f.local(op === 'sum' ? F64 : F32);
-    f.localGet(x).localSet(p);
-    f.forRange(r, 0, rows, 1, () => {
-      if (op === 'sum') f.f64Const(0).localSet(acc);
-      else f.f32Const(op === 'max' ? -Infinity : Infinity).localSet(acc);
-      f.forRange(k, 0, len, 1, () => {
-        f.localGet(acc).localGet(p).mem(OP.f32_load);
+    const q = f.local(I32);
+    // Level d < REDUCE_RANK walks kept axis d, the rest reduced axis d − REDUCE_RANK; p[d] is the
+    // address at the start of level d's current iteration.
+    const level = (d: number): void => {
+      if (d === REDUCE_RANK) {
+        if (op === 'sum') f.f64Const(0).localSet(acc);
+        else f.f32Const(op === 'max' ? -Infinity : Infinity).localSet(acc);
+      }
+      if (d === 2 * REDUCE_RANK) {
+        f.localGet(acc).localGet(p[d]).mem(OP.f32_load);
         if (op === 'sum') f.op(OP.f64_promote_f32, OP.f64_add);
         else f.op(op === 'max' ? OP.f32_max : OP.f32_min);
         f.localSet(acc);
-        f.localGet(p).i32Const(4).op(OP.i32_add).localSet(p);
-      });
-      f.localGet(out).localGet(r).i32Const(2).op(OP.i32_shl).op(OP.i32_add).localGet(acc);
-      if (op === 'sum') f.op(OP.f32_demote_f64);
-      f.mem(OP.f32_store);
-    });
+      } else {
+        const [size, stride] = d < REDUCE_RANK ? [param(0, d), param(1, d)] : [param(2, d - REDUCE_RANK), param(3, d - REDUCE_RANK)];
+        f.localGet(p[d]).localSet(p[d + 1]);
+        f.forRange(i[d], 0, size, 1, () => {
+          level(d + 1);
+          f.localGet(p[d + 1]).localGet(stride).op(OP.i32_add).localSet(p[d + 1]);
+        });
+      }
+      if (d === REDUCE_RANK) {
+        f.localGet(q).localGet(acc);
+        if (op === 'sum') f.op(OP.f32_demote_f64);
+        f.mem(OP.f32_store);
+        f.localGet(q).i32Const(4).op(OP.i32_add).localSet(q);
+      }
+    };
+    f.localGet(src).localSet(p[0]).localGet(out).localSet(q);
+    level(0);
   });
 }
 
@@ -78,17 +102,28 @@ export function emitMaps(m: ModuleBuilder): void {
 
 type Fn = (...args: number[]) => void;
 
+/** Sizes and element strides of a group of axes. */
+export interface Axes { sizes: readonly number[]; strides: readonly number[] }
+
 export interface MapKernels {
-  reduce: Record<ReduceKind, Fn>;
+  /** reduce_<op> over kept axes (sizes, strides) and reduced axes (sizes, strides), strides in
+   *  elements, up to REDUCE_RANK axes each. */
+  reduce(op: ReduceKind, src: number, out: number, kept: Axes, reduced: Axes): void;
   /** The strided copy, sizes and strides in elements, up to COPY_RANK axes. */
   copy(src: number, dst: number, sizes: readonly number[], srcStrides: readonly number[], dstStrides: readonly number[]): void;
 }
 
 /** The exports of emitMaps from an instance. */
 export function mapKernels(ex: Record<string, Fn>): MapKernels {
-  const pick = <K extends string>(keys: readonly K[], name: (k: K) => string) => Object.fromEntries(keys.map((k) => [k, ex[name(k)]])) as Record<K, Fn>;
   return {
-    reduce: pick(REDUCE_OPS, (k) => `reduce_${k}`),
+    reduce(op, src, out, kept, reduced) {
+      const pad = (a: Axes) => {
+        const n = REDUCE_RANK - a.sizes.length;
+        if (n < 0) throw new Error(`reduce: ${a.sizes.length} axes, more than ${REDUCE_RANK}`);
+        return [[...Array(n).fill(1), ...a.sizes], [...Array(n).fill(0), ...a.strides.map((x) => 4 * x)]];
+      };
+      ex[`reduce_${op}`](src, out, ...pad(kept).flat(), ...pad(reduced).flat());
+    },
     copy(src, dst, sizes, srcStrides, dstStrides) {
       const pad = COPY_RANK - sizes.length;
       if (pad < 0) throw new Error(`strided copy: ${sizes.length} axes, more than ${COPY_RANK}`);
