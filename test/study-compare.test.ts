@@ -112,11 +112,21 @@ describe('compare --seeds and report', () => {
     expect(text).toContain('](cmp/results.md)');
     expect(text).toContain(md.slice(md.indexOf('| method |'), md.indexOf('\n\n', md.indexOf('| method |'))));
     expect(text.endsWith('<!-- wgrad report: end -->\n\nprose after\n')).toBe(true);
-    writeFileSync(doc, 'no markers\n');
-    const none = await wgrad('report', '--runs', root, '--into', doc);
-    expect(none.status).toBe(1);
-    expect(none.stderr).toMatch(/--into .*doc\.md: expected one line "<!-- wgrad report: begin.*found 0 and 0/);
-    expect(readFileSync(doc, 'utf8')).toBe('no markers\n');
+    // the verdicts table alone (a README's summary)
+    writeFileSync(doc, 'top\n<!-- wgrad report verdicts: begin (generated from the run directories; do not edit by hand) -->\n<!-- wgrad report verdicts: end -->\n');
+    expect((await wgrad('report', '--runs', root, '--into', doc)).status).toBe(0);
+    expect(readFileSync(doc, 'utf8')).toContain('verdicts: begin (generated from the run directories; do not edit by hand) -->\n\nNo hypothesis is decided by these tables yet.\n\n<!-- wgrad report verdicts: end -->');
+    for (const [content, msg] of [
+      ['no markers\n', /it marks no part to generate/],
+      [`${begin}\n${begin}\n<!-- wgrad report: end -->\n`, /expected one line "<!-- wgrad report: begin.*found 2 and 1/],
+      ['<!-- wgrad report: end -->\n' + begin + '\n', /found 1 and 1 in the wrong order/],
+    ] as const) {
+      writeFileSync(doc, content);
+      const bad = await wgrad('report', '--runs', root, '--into', doc);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(msg);
+      expect(readFileSync(doc, 'utf8')).toBe(content);
+    }
 
     // A robust row evaluated at other radii cannot join the table; the clean row's missing radii are expected.
     const evalPath = join(out, 'runs', 'noise', 'eval.json');
