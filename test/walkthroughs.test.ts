@@ -7,11 +7,23 @@
  * adversarial view lies in the ε-ball and the box and raises NT-Xent against the anchor; the
  * record's flags are validated; a step is a pure function of its key; training runs through the
  * method registry.
+ *
+ * A new differentiable primitive (examples/walkthrough-primitive.patch adds `erf`): the patch is
+ * applied with `git apply` to a `git archive HEAD` copy (so it must still apply to the committed
+ * code), and examples/walkthrough-primitive.ts runs there: the CPU rule against an independent
+ * float64 reference, checkGrads to second order, the WGSL kernel against the CPU on WebGPU.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as wg from '../src/index.js';
 import { FGSM_VIEW, fgsmView, main, tinySetup } from '../examples/walkthrough-method.js';
+import { erfBySimpson, newOp, ulpDistance } from '../examples/walkthrough-primitive.js';
+import { skipUnlessCi } from './helpers/ci.js';
+import { codeBlocks, root } from './helpers/markdown.js';
 
 beforeAll(async () => {
   await wg.init({ backend: 'cpu' });
@@ -61,5 +73,79 @@ describe('walkthrough: a new SSL method as a record (examples/walkthrough-method
     expect(wg.ssl.methodNames()).toContain('fgsm-view');
     expect(losses).toHaveLength(3);
     expect(losses.every(Number.isFinite)).toBe(true);
+  });
+});
+
+/** What examples/walkthrough-primitive.ts prints. */
+interface PrimitiveReport {
+  forward: { points: number; maxUlp: number };
+  grads: wg.CheckGradsReport;
+  wgsl?: { unavailable: string } | {
+    adapter: string; maxUlp: number; maxRelError: number;
+    specials: { nanIsNaN: boolean; inf: number; negInf: number; negZero: boolean };
+  };
+}
+
+const PATCH = 'examples/walkthrough-primitive.patch';
+
+/** HEAD exported into `dir` with node_modules linked in; then the walkthrough's patch applied there. */
+function exportHeadWithPatch(dir: string): void {
+  const tar = execFileSync('git', ['archive', '--format=tar', 'HEAD'], { cwd: root, maxBuffer: 1 << 30 });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  try {
+    execFileSync('git', ['apply', PATCH], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new Error(`${PATCH} no longer applies to HEAD: redo the walkthrough's change on the current code and regenerate the patch `
+      + `(docs/walkthroughs.md#a-new-differentiable-primitive-erf)\n${(e as { stderr?: Buffer }).stderr?.toString() ?? e}`);
+  }
+}
+
+describe('walkthrough: a new differentiable primitive, erf (examples/walkthrough-primitive.patch)', () => {
+  let dir = '';
+  let report: PrimitiveReport;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wgrad-walkthrough-'));
+    exportHeadWithPatch(dir);
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/walkthrough-primitive.ts'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    report = JSON.parse(out.trim().split('\n').at(-1)!) as PrimitiveReport;
+  }, 120_000);
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the unpatched library has no erf (the patch is what adds it), and the checks\' own helpers are right', () => {
+    expect(() => newOp('erf')).toThrow(/apply examples\/walkthrough-primitive.patch/);
+    // Simpson's reference against tabulated values (Abramowitz & Stegun, table 7.1) and its symmetry.
+    expect(erfBySimpson(0.5)).toBeCloseTo(0.5204998778, 10);
+    expect(erfBySimpson(-1.5)).toBeCloseTo(-0.9661051465, 10);
+    expect(Object.is(erfBySimpson(-0), -0)).toBe(true);
+    expect(ulpDistance(1, Math.fround(1 + 2 ** -23))).toBe(1);
+    expect(ulpDistance(-0, 0)).toBe(0);
+    expect(ulpDistance(Math.fround(-1e-45), Math.fround(1e-45))).toBe(2);
+  });
+
+  it('patched: the CPU rule is float64 erf rounded once to float32 (0 ulp from an independent reference), specials included', () => {
+    expect(report.forward.points).toBeGreaterThanOrEqual(200);
+    expect(report.forward.maxUlp).toBe(0);
+  });
+
+  it('patched: the VJP rule matches finite differences to second order (checkGrads)', () => {
+    expect(report.grads.checks).toBeGreaterThan(0);
+    expect(report.grads.maxRelError).toBeLessThan(1e-4);
+  });
+
+  it('patched: the WGSL kernel matches the CPU reference on WebGPU within the transcendental tolerance', (ctx) => {
+    const w = report.wgsl!;
+    if ('unavailable' in w) skipUnlessCi(ctx, `no WebGPU adapter for the WGSL check: ${w.unavailable}`);
+    expect(w.maxRelError).toBeLessThanOrEqual(4e-6); // test/kernels-elementwise.test.ts's rtol for transcendentals
+    expect(w.specials).toEqual({ nanIsNaN: true, inf: 1, negInf: -1, negZero: true });
+  });
+
+  it('every diff block of the walkthrough is part of the patch', () => {
+    const patch = readFileSync(join(root, PATCH), 'utf8');
+    const blocks = codeBlocks(readFileSync(join(root, 'docs/walkthroughs.md'), 'utf8')).filter((b) => b.lang === 'diff');
+    expect(blocks.length).toBeGreaterThanOrEqual(6);
+    for (const b of blocks) expect(patch, `docs/walkthroughs.md line ${b.line}`).toContain(b.code);
   });
 });
