@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CpuBackend } from '../src/backends/cpu/backend.js';
 import { WasmBackend } from '../src/backends/wasm/backend.js';
 import { FusedPrograms } from '../src/backends/wasm/fused.js';
-import { LazyValue, MAX_NODES } from '../src/backends/wasm/fusion.js';
+import { LazyValue, MAX_NODES, type WasmStorage } from '../src/backends/wasm/fusion.js';
+import { Spares } from '../src/backends/wasm/spares.js';
 import { mulberry32 } from '../src/core/random/mulberry.js';
 import * as wg from '../src/index.js';
 import { withBackend } from '../src/tensor/engine.js';
@@ -163,6 +164,38 @@ describe('wasm elementwise fusion', () => {
     compareArrays(await on(wasm, f).data(), await on(cpu, f).data(), { exact: true }, 'chain of 200 ops');
     expect(runs.mock.calls.length).toBeGreaterThanOrEqual(Math.ceil(200 / MAX_NODES));
     for (const [, , root] of runs.mock.calls) expect(root.size).toBeLessThanOrEqual(MAX_NODES);
+  });
+
+  it('released arrays are recycled as later results of the same type and length (spares)', async () => {
+    const b = new WasmBackend();
+    const n = 5000;
+    const view = (storage: WasmStorage) => ({ storage, dtype: 'float32' as const, shape: [n], strides: [1], offset: 0 });
+    const x = b.upload(Float32Array.from({ length: n }, (_, i) => i), 'float32');
+    const y = b.run('neg', [view(x)], {}, { shape: [n], dtype: 'float32' });
+    const yArray = b['fusion'].concrete(view(y)).storage.data;
+    b.release(y);
+    expect(b.memory().pooledBuffers).toBe(2); // the arena and y's array
+    const z = b.run('abs', [view(x)], {}, { shape: [n], dtype: 'float32' });
+    const zArray = b['fusion'].concrete(view(z)).storage.data;
+    expect(zArray).toBe(yArray);
+    expect(Array.from(await b.read(view(z))).slice(0, 3)).toEqual([0, 1, 2]);
+    expect(b.memory().pooledBuffers).toBe(1);
+    b.release(z);
+    b.release(x);
+    expect(b.memory()).toMatchObject({ liveBuffers: 0, pooledBuffers: 3, pooledBytes: b['arena'].bytes + 2 * 4 * n });
+  });
+
+  it('the spare pool keeps at most its byte budget, oldest arrays dropped first, and no small arrays', () => {
+    const s = new Spares(3 * 4 * 4096);
+    const arrays = Array.from({ length: 4 }, () => new Float32Array(4096));
+    for (const a of arrays) s.put(a);
+    s.put(new Float32Array(100));
+    expect(s.count).toBe(3);
+    expect(s.bytes).toBe(3 * 4 * 4096);
+    const taken = [s.take(arrays[0]), s.take(arrays[0]), s.take(arrays[0]), s.take(arrays[0])];
+    // The newest of the three kept first; arrays[0], the oldest, was dropped.
+    [arrays[3], arrays[2], arrays[1], null].forEach((a, i) => expect(taken[i]).toBe(a));
+    expect(s.take(new Int32Array(4096))).toBeNull();
   });
 
   it('reads and sync realize every pending value, so chains across steps do not grow', async () => {

@@ -51,7 +51,9 @@ export class CpuBackend implements Backend<CpuStorage> {
     return this.ctx.float64;
   }
 
-  private adopt(data: CpuData): CpuStorage {
+  /** Storage owning `data` as it is (no copy): the caller hands over an array no one else holds
+   *  (the wasm backend's recycled arrays). */
+  adopt(data: CpuData): CpuStorage {
     const storage: CpuStorage = { size: data.length, data };
     this.live.add(storage);
     return storage;

@@ -8,8 +8,9 @@
  * the reference rule on the same storage with no conversion — or, for a fused elementwise value
  * not yet needed, a pending expression over such arrays (fusion.ts). A kernel call copies its
  * operands into one scratch Wasm memory (arena.ts), runs, and copies the result out into a fresh
- * array. For the GEMM the copy-in IS the packing every fast GEMM does anyway (and it absorbs
- * transposes, flips and broadcast batch axes); for a fused program it is one strided copy per
+ * array (a released array of the same type and length where one is spare: spares.ts). For the
+ * GEMM the copy-in IS the packing every fast GEMM does anyway (and it absorbs transposes, flips and
+ * broadcast batch axes); for a fused program it is one strided copy per
  * distinct leaf (none for scalars). The arena grows to the largest call and is reused, so a loop
  * of equal shapes holds memory flat.
  *
@@ -38,6 +39,7 @@ import { elementwiseOp } from '../../kernels/elementwise-ops.js';
 import { CpuBackend } from '../cpu/backend.js';
 import type { CpuStorage, CpuView } from '../cpu/types.js';
 import { Arena } from './arena.js';
+import { Spares } from './spares.js';
 import { wasmConv2d, wasmConv2dInputGrad, wasmConv2dWeightGrad } from './conv.js';
 import { runReduce } from './elementwise.js';
 import { FusedPrograms, type WasmNode } from './fused.js';
@@ -62,6 +64,7 @@ export class WasmBackend implements Backend<WasmStorage> {
   private readonly programs: FusedPrograms;
   private readonly fusion: WasmFusion;
   private evaluated: { storage: CpuStorage; at: number; generation: number } | null = null;
+  private readonly spares = new Spares();
 
   constructor(options: WasmBackendOptions = {}) {
     this.kernels = compileKernels(options.relaxedSimd);
@@ -69,7 +72,10 @@ export class WasmBackend implements Backend<WasmStorage> {
     this.programs = new FusedPrograms(this.kernels.memory);
     this.fusion = new WasmFusion({
       evaluate: (root, out) => this.evaluate(root, out),
-      release: (array) => this.cpu.release(array),
+      release: (array) => {
+        this.cpu.release(array);
+        this.spares.put(array.data);
+      },
     });
     const simd = this.kernels.relaxed ? 'SIMD128 + relaxed-SIMD FMA' : 'SIMD128';
     this.report = {
@@ -101,13 +107,21 @@ export class WasmBackend implements Backend<WasmStorage> {
     }
     const concrete = inputs.map((v) => this.fusion.concrete(v));
     const result = this.runKernel(prim, concrete, params, out);
-    return result ? this.cpu.upload(result, out.dtype) : this.cpu.run(prim, concrete, params, out);
+    return result ? this.store(result, out.dtype) : this.cpu.run(prim, concrete, params, out);
+  }
+
+  /** A kernel's result (a view of the arena) copied into a recycled array where one fits, else a fresh one. */
+  private store(result: AnyStorageArray, dtype: DType): CpuStorage {
+    const data = this.spares.take(result);
+    if (!data) return this.cpu.upload(result, dtype);
+    data.set(result);
+    return this.cpu.adopt(data);
   }
 
   /** A fused elementwise program's result in a fresh array (fusion.ts realizes values through this). */
   private evaluate(root: WasmNode, out: OutputSpec): CpuStorage {
     const result = this.programs.run(this.arena, this.kernels.maps.copy, root, out);
-    const storage = this.cpu.upload(result, out.dtype);
+    const storage = this.store(result, out.dtype);
     this.evaluated = { storage, at: result.byteOffset, generation: this.arena.generation };
     return storage;
   }
@@ -140,13 +154,14 @@ export class WasmBackend implements Backend<WasmStorage> {
     this.fusion.realizeAll();
   }
 
-  /** Tensors' arrays and pending fused values as live buffers; the scratch arena as one pooled buffer. */
+  /** Tensors' arrays and pending fused values as live buffers; the scratch arena and the spare
+   *  arrays (spares.ts) as pooled buffers. */
   memory(): MemoryInfo {
     const cpu = this.cpu.memory();
     const pending = this.fusion.pendingCount;
     return {
       liveBuffers: cpu.liveBuffers + pending.values, liveBytes: cpu.liveBytes + pending.bytes,
-      pooledBuffers: 1, pooledBytes: this.arena.bytes,
+      pooledBuffers: 1 + this.spares.count, pooledBytes: this.arena.bytes + this.spares.bytes,
     };
   }
 
