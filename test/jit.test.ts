@@ -91,7 +91,6 @@ describe('replays match eager calls bit for bit', () => {
 describe('the SimCLR and RoCL steps under jit', () => {
   const config: ssl.ModelConfig = { imageSize: 8, width: 2, featureDim: 8, projHidden: 8, projDim: 4 };
   const augment = { crop: { scale: [0.5, 1] as [number, number] } };
-  // An optimizer whose state holds no host step count (a count is a number: every step would trace anew).
   const optimizer = wg.optim.chain(wg.optim.traceMomentum({ decay: 0.9 }), wg.optim.scale(-0.05));
   const steps: [string, ssl.MethodStep][] = [
     ['simclr', (p, s, x, k) => ssl.simclrStep(p, s, x, k, { optimizer, augment })],
@@ -118,6 +117,33 @@ describe('the SimCLR and RoCL steps under jit', () => {
       const jstep = wg.jit(step);
       expect(await train(method, jstep, 3)).toEqual(await train(method, step, 3));
       expect([jstep.traces, jstep.replays]).toEqual([1, 2]);
+    });
+  }
+
+  // The command line's step: the method's record with makeOptimizer's optimizers and schedule. The
+  // step count is on the device (src/optim/device-count.ts), so the signature does not change.
+  for (const name of wg.optim.OPTIMIZER_NAMES) {
+    it(`the CLI's simclr step with ${name} and a warm-up cosine schedule: one trace, then replays, bit for bit`, async () => {
+      const spec = { name, lr: 0.1, schedule: 'cosine', warmupSteps: 2, totalSteps: 4, weightDecay: 1e-4 } as const;
+      const modelConfig = ssl.methodModelConfig('simclr', config);
+      const step = ssl.methodStep('simclr', { augment }, { modelConfig, optimizer: wg.optim.makeOptimizer(spec), optimizerSpec: spec, box: [0, 1] });
+      const trainCli = async (f: ssl.MethodStep) => {
+        const { params, state } = ssl.model.init(wg.random.key(5), modelConfig);
+        let p = params, s = ssl.methodInitState('simclr', {}, params, state, wg.random.key(8), { modelConfig, optimizer: wg.optim.makeOptimizer(spec), optimizerSpec: spec, box: [0, 1] });
+        const x = wg.random.uniform(wg.random.key(6), [4, 1, 8, 8]);
+        const trail: unknown[] = [];
+        for (let i = 0; i < 5; i++) {
+          const r = f(p, s, x, wg.random.foldIn(wg.random.key(7), i));
+          trail.push(await treeBits([r.loss, r.params, r.state]));
+          wg.dispose([p, s, r.loss, r.parts]);
+          [p, s] = [r.params, r.state];
+        }
+        wg.dispose([p, s, x]);
+        return trail;
+      };
+      const jstep = wg.jit(step);
+      expect(await trainCli(jstep)).toEqual(await trainCli(step));
+      expect([jstep.traces, jstep.replays]).toEqual([1, 4]);
     });
   }
 });

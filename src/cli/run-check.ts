@@ -35,7 +35,10 @@ function configProblems(cfg: Record<string, unknown>): string[] {
   return out;
 }
 
-/** The problems of a run's counters and trees (every stored tensor is float32). */
+/** An optimizer's step count (src/optim/device-count.ts): an int32 scalar named `count`. */
+const isStepCount = (path: string, t: { dtype: string; rank: number }) => t.dtype === 'int32' && t.rank === 0 && /(^|\.)count$/.test(path);
+
+/** The problems of a run's counters and trees (every stored tensor is float32, but optimizers' step counts). */
 function runProblems(run: RunCheckpoint): string[] {
   const out: string[] = [];
   for (const k of ['epochsDone', 'vaeEpochsDone'] as const) if (!(Number.isInteger(run[k]) && run[k] >= 0)) out.push(`${k} is ${JSON.stringify(run[k])}, expected an integer ≥ 0`);
@@ -43,7 +46,7 @@ function runProblems(run: RunCheckpoint): string[] {
   if (typeof run.modelConfig !== 'object' || run.modelConfig === null) out.push('modelConfig is missing');
   if (!treeLeaves(run.params).length) out.push('params holds no tensors');
   for (const [path, t] of treeLeaves({ params: run.params, state: run.state, vae: run.vae })) {
-    if (t.dtype !== 'float32') out.push(`${path} is ${t.dtype} [${t.shape.join(', ')}], expected float32`);
+    if (t.dtype !== 'float32' && !isStepCount(path, t)) out.push(`${path} is ${t.dtype} [${t.shape.join(', ')}], expected float32`);
   }
   return out;
 }

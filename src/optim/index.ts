@@ -15,10 +15,12 @@
  *   }
  *
  * `update` never returns or mutates its inputs, so disposing the old params and state is always
- * safe; grads and updates die with the tidy scope. The step count lives in the state as a plain
- * number (host side), which is what schedules read.
+ * safe; grads and updates die with the tidy scope. The step count lives in the state as an int32
+ * scalar on the device (as Optax's `count`), and schedules and bias corrections are looked up there
+ * by it (./device-count.ts), so a step under `jit` replays; a schedule given as a plain function
+ * keeps a host count instead.
  */
-export type { GradientTransformation, StateOf, Schedule, ScalarOrSchedule, ParamPredicate } from './types.js';
+export type { GradientTransformation, StateOf, Schedule, ScheduleTable, ScalarOrSchedule, ParamPredicate, Count } from './types.js';
 export {
   scale, scaleByLearningRate, traceMomentum, scaleByAdam, addDecayedWeights, scaleByTrustRatio, clipByGlobalNorm,
   globalNorm, chain, masked, applyUpdates,
@@ -29,7 +31,7 @@ export {
   type Optimizer, type SgdOptions, type AdamOptions, type AdamWOptions, type LarsOptions,
 } from './optimizers.js';
 export {
-  constantSchedule, piecewiseConstantSchedule, stepSchedule, linearSchedule, cosineDecaySchedule, warmupCosineDecaySchedule,
+  constantSchedule, tabulatedSchedule, piecewiseConstantSchedule, stepSchedule, linearSchedule, cosineDecaySchedule, warmupCosineDecaySchedule,
   type WarmupCosineOptions,
 } from './schedules.js';
 export { makeOptimizer, OPTIMIZER_NAMES, type OptimizerName, type OptimizerSpec } from './spec.js';

@@ -1,7 +1,9 @@
 /**
  * Gradient transformations (Optax's building blocks), each a pure { init, update } pair, and the
  * combinators `chain` and `applyUpdates`. Scalars that change from step to step (learning rates,
- * bias corrections) are uploaded as fresh rank-0 tensors, never as cached constants.
+ * bias corrections) are looked up on the device by the state's step count (./device-count.ts);
+ * computed on the host (a schedule given as a plain function), they are uploaded as fresh rank-0
+ * tensors, never as cached constants.
  *
  * Every `update` runs in `tidy`: only the returned updates and state survive.
  */
@@ -14,7 +16,8 @@ import { treeMap } from '../tensor/tree.js';
 import { tidy } from '../tensor/scope.js';
 import { alias } from '../tensor/alias.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { type GradientTransformation, type ParamPredicate, type ScalarOrSchedule, type StateOf, valueAt, zipLeaves } from './types.js';
+import { biasCorrectionTable, deviceCount, hostCount, initCount, lookup, negatedScheduleTable, nextCount } from './device-count.js';
+import { type Count, type GradientTransformation, type ParamPredicate, type ScalarOrSchedule, type StateOf, valueAt, zipLeaves } from './types.js';
 
 type Empty = Record<string, never>;
 const empty = (): Empty => ({});
@@ -39,20 +42,31 @@ export function scale(factor: number): GradientTransformation<Empty> {
   };
 }
 
-/** The state of a transformation that counts steps. */
-export type CountState = { count: number };
+/**
+ * The state of a transformation that counts steps: an int32 scalar on the device, or a number
+ * when what it derives from the count is computed on the host (./device-count.ts).
+ */
+export type CountState = { count: Count };
 
 /**
  * updates · (−lr), with lr a number or a schedule of the step count (kept in the state, starting at
- * 0: the first update uses schedule(0)).
+ * 0: the first update uses schedule(0)). The count is on the device unless lr is a plain function
+ * (a schedule without a table), whose value the host computes from a host count, as before.
  */
 export function scaleByLearningRate(lr: ScalarOrSchedule): GradientTransformation<CountState> {
+  const table = negatedScheduleTable(lr);
   return {
-    init: () => ({ count: 0 }),
+    init: () => ({ count: table ? initCount() : 0 }),
     update: (updates, state) =>
       tidy(() => {
-        const factor = scalar(-valueAt(lr, state.count));
-        return [treeMap(updates, (u) => mul(u, factor)), { count: state.count + 1 }];
+        if (!table) {
+          const count = hostCount('scaleByLearningRate', state.count);
+          const factor = scalar(-valueAt(lr, count));
+          return [treeMap(updates, (u) => mul(u, factor)), { count: count + 1 }];
+        }
+        const count = deviceCount('scaleByLearningRate', state.count);
+        const factor = lookup(table, count);
+        return [treeMap(updates, (u) => mul(u, factor)), { count: nextCount(count) }];
       }),
   };
 }
@@ -78,8 +92,8 @@ export function traceMomentum(opts: { decay: number; nesterov?: boolean }): Grad
   };
 }
 
-/** Adam's state: the step count and the first and second moments. */
-export type AdamState = { count: number; mu: unknown; nu: unknown };
+/** Adam's state: the step count (see CountState) and the first and second moments. */
+export type AdamState = { count: Count; mu: unknown; nu: unknown };
 
 /** Options of `scaleByAdam`: β₁, β₂ and ε. */
 export interface AdamScalingOptions {
@@ -99,13 +113,22 @@ export interface AdamScalingOptions {
  */
 export function scaleByAdam(opts: AdamScalingOptions = {}): GradientTransformation<AdamState> {
   const { b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0 } = opts;
+  const tables = [biasCorrectionTable(b1), biasCorrectionTable(b2)] as const;
+  const onDevice = tables[0] !== undefined && tables[1] !== undefined;
+  /** The bias corrections 1/(1 − b^t), t = count + 1, and the next count. */
+  const corrections = (count: Count): [Tensor | number, Tensor | number, Count] => {
+    if (!onDevice) {
+      const t = hostCount('scaleByAdam', count) + 1;
+      return [scalar(1 / (1 - b1 ** t)), scalar(1 / (1 - b2 ** t)), t];
+    }
+    const c = deviceCount('scaleByAdam', count);
+    return [lookup(tables[0]!, c), lookup(tables[1]!, c), nextCount(c)];
+  };
   return {
-    init: (params) => ({ count: 0, mu: treeMap(params, (p) => full(p.shape, 0)), nu: treeMap(params, (p) => full(p.shape, 0)) }),
+    init: (params) => ({ count: onDevice ? initCount() : 0, mu: treeMap(params, (p) => full(p.shape, 0)), nu: treeMap(params, (p) => full(p.shape, 0)) }),
     update: (updates, state) =>
       tidy(() => {
-        const t = state.count + 1;
-        const c1 = scalar(1 / (1 - b1 ** t));
-        const c2 = scalar(1 / (1 - b2 ** t));
+        const [c1, c2, t] = corrections(state.count);
         const zipped = zipLeaves('scaleByAdam', updates, state.mu, state.nu);
         const mu = zipped.map(({ leaves: [u, m] }) => add(mul(m, b1), mul(u, 1 - b1)));
         const nu = zipped.map(({ leaves: [u, , v] }) => add(mul(v, b2), mul(mul(u, u), 1 - b2)));

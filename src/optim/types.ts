@@ -23,9 +23,26 @@ export interface GradientTransformation<S = unknown> {
 /** The state type of a transformation. */
 export type StateOf<T> = T extends GradientTransformation<infer S> ? S : never;
 
-/** A learning-rate (or any hyperparameter) schedule: step count (0 at the first update) → value. */
-export type Schedule = (count: number) => number;
+/**
+ * A learning-rate (or any hyperparameter) schedule: step count (0 at the first update) → value.
+ * With a `table` (every schedule of ./schedules.ts has one) it also runs on the device, looked up
+ * by the count of the optimizer state (./device-count.ts); a plain function runs on the host, and
+ * the optimizer keeps its count there.
+ */
+export type Schedule = ((count: number) => number) & { readonly table?: ScheduleTable };
 export type ScalarOrSchedule = number | Schedule;
+
+/**
+ * How a schedule is tabulated for the device: entry i is its value at count i·period, and the last
+ * of the `length` entries holds for every later count (the schedule is constant from there on).
+ */
+export interface ScheduleTable {
+  readonly period: number;
+  readonly length: number;
+}
+
+/** A step count in an optimizer state: an int32 rank-0 tensor, or a number (host count; states saved before counts moved to the device). */
+export type Count = Tensor | number;
 
 /** Selects parameters by their pytree path (e.g. "stages[0][1].bn1.scale") and tensor. */
 export type ParamPredicate = (path: string, param: Tensor) => boolean;
