@@ -12,6 +12,9 @@
  * applied with `git apply` to a `git archive HEAD` copy (so it must still apply to the committed
  * code), and examples/walkthrough-primitive.ts runs there: the CPU rule against an independent
  * float64 reference, checkGrads to second order, the WGSL kernel against the CPU on WebGPU.
+ *
+ * Tuning a kernel shape: the walkthrough's quickest measurement line (bench/matmul.ts with two
+ * configurations taking turns) runs, and its table has the shape the walkthrough describes.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -148,4 +151,32 @@ describe('walkthrough: a new differentiable primitive, erf (examples/walkthrough
     expect(blocks.length).toBeGreaterThanOrEqual(6);
     for (const b of blocks) expect(patch, `docs/walkthroughs.md line ${b.line}`).toContain(b.code);
   });
+});
+
+describe('walkthrough: tuning a kernel shape for an adapter (bench/matmul.ts)', () => {
+  const QUICK = 'npx tsx bench/matmul.ts --sizes 64 --reps 3 --cfg sg:16,4 --cfg sg:8,4';
+
+  it('the quickest measurement line of the walkthrough runs and prints one row per configuration with its ratio to the first', (ctx) => {
+    expect(readFileSync(join(root, 'docs/walkthroughs.md'), 'utf8')).toContain(`\n${QUICK}\n`);
+    const [, , file, ...args] = QUICK.split(' ');
+    let out: string;
+    try {
+      out = execFileSync(process.execPath, ['--import', 'tsx', file, ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      const err = `${(e as { stderr?: string }).stderr ?? e}`;
+      if (/adapter|subgroups|WebGPU/i.test(err)) skipUnlessCi(ctx, `bench/matmul.ts needs a WebGPU adapter with subgroups: ${err.slice(0, 300)}`);
+      throw e;
+    }
+    const table = out.slice(out.indexOf('| config |')).trim().split('\n');
+    expect(table[0]).toBe('| config | size | ms | GFLOP/s | CPU ms | GFLOP/CPU-s | time ÷ first config (wall / CPU) | first call ms | max rel. err (64 samples) |');
+    const rows = table.slice(2).map((r) => r.split('|').slice(1, -1).map((c) => c.trim()));
+    expect(rows.map((r) => [r[0], r[1]])).toEqual([['sg: 8-lane wg, 16×4/lane', '64²'], ['sg: 8-lane wg, 8×4/lane', '64²']]);
+    expect(rows[0][6]).toBe('1.00 / 1.00');
+    for (const r of rows) {
+      expect(r).toHaveLength(9);
+      for (const c of [r[2], r[3], r[4], r[5], r[7]]) expect(Number(c)).toBeGreaterThan(0);
+      expect(r[6]).toMatch(/^\d+\.\d\d \/ \d+\.\d\d$/);
+      expect(Number(r[8])).toBeLessThan(1e-5);
+    }
+  }, 60_000);
 });
