@@ -119,8 +119,9 @@ fn cosF(x: f32) -> f32 {
   },
   tanh: {
     deps: ['isNan'],
-    // Branch-free (the lanes of a SIMD chunk take every branch anyway on a CPU adapter, and the
-    // branchy form ran the chain tanh(1.5x + 0.5)·x 1.6× slower on lavapipe): below |x| = 0.55 the
+    // Branch-free (the lanes of a SIMD chunk take every branch anyway on a CPU adapter, so the
+    // branchy form ran the chain tanh(1.5x + 0.5)·x slower on lavapipe:
+    // docs/benchmarks.md#kernel-work-commit-by-commit): below |x| = 0.55 the
     // odd Taylor series to x^19 (truncation < 1e-9), else sign(x)·(1 − 2 / (e^{2|x|} + 1)) with |x|
     // capped at 10 (tanh(10) rounds to 1 in f32). x · (1 + x²·q) keeps tanh(−0) = −0.
     code: `fn tanhF(x: f32) -> f32 {

@@ -10,8 +10,9 @@
  * Algorithm: one pass, no workgroup memory, in the adapter's kernel shape (tuning-elementwise.ts):
  * lanes per workgroup, units (elements, or vec4s) per invocation, consecutive or interleaved
  * across the lanes, a 2-D grid of workgroups for large outputs. On lavapipe one 8-lane SIMD chunk
- * per workgroup with 64 vec4s per invocation moves a memory-bound chain at the copy kernel's rate,
- * where the former 256 lanes × 16 elements ran at ≈ 0.5× of it.
+ * per workgroup with 64 vec4s per invocation moves a memory-bound chain at about the copy kernel's
+ * rate, which the former 256 lanes × 16 elements fell well short of
+ * (docs/benchmarks.md#workgroup-shape-on-a-software-rasterizer).
  *
  * Width: when every leaf group's merged innermost axis is a multiple of 4 — or is 2 with an even
  * axis above it (`pairUnits`: 2×2 pooling tiles beside a window value broadcast over them, each
@@ -37,9 +38,9 @@
  *
  * Pipelines are keyed by the DAG's structure (ops, kinds, leaf paths 'f' / 'w4' / 'g4', walked or
  * indexed, which buffer each leaf reads) and the kernel shape, never by sizes: shapes, strides,
- * offsets and units per invocation are uniforms, which bounds lavapipe's ~0.5 s LLVM compile per new
- * pipeline (see wgsl.ts) to a few per distinct chain. (Making the op a
- * uniform switch as well would cut compiles further but measured 1.5–2× slower on cheap ops.)
+ * offsets and units per invocation are uniforms, which bounds lavapipe's LLVM compile per new
+ * pipeline (see wgsl.ts) to a few per distinct chain. (Making the op a uniform switch as well would
+ * cut compiles further but ran cheap ops slower: docs/benchmarks.md#figures-behind-the-kernel-headers.)
  */
 import type { OutputSpec } from '../core/backend.js';
 import type { ElementwisePrim, PrimParams, UnaryOp } from '../core/prims.js';
@@ -364,8 +365,8 @@ function load4(
  *
  * Width 4 loads each leaf once per 4 elements (one vec4, one splat or four scalars, see Load4) and
  * computes the addresses once per 4 elements; the ops are then evaluated per component (the op
- * library is scalar). On lavapipe this is ~1.6–2× faster than width 1: loads and index math, not
- * arithmetic, dominate there.
+ * library is scalar). On lavapipe this is much faster than width 1 (docs/benchmarks.md#figures-behind-the-kernel-headers):
+ * loads and index math, not arithmetic, dominate there.
  */
 export interface ExprFunction {
   name: string;
@@ -469,7 +470,7 @@ ${main.code}`;
 /**
  * `shape`, or its blocked form where a strided one would leave the addresses unwalkable: lanes
  * interleaved `lanes` units apart cannot walk rows shorter than that step (2×2 pooling tiles, whose
- * rows have 2 elements), and per-unit index arithmetic then costs ~2× (the small CNN's pooling
+ * rows have 2 elements), and per-unit index arithmetic then dominates (the small CNN's pooling
  * gradient: docs/benchmarks.md#kernel-work-commit-by-commit); consecutive units always walk.
  */
 function kernelShape(root: OpNode, width: 1 | 4, shape: ElementwiseShape): ElementwiseShape {

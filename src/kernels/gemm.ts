@@ -16,27 +16,28 @@
  *   and owns an R × 8C output tile; lane l owns columns l·C .. l·C+C−1 for all R rows (R·C/4 vec4
  *   accumulators). Per 4-deep k step, lane l loads A rows 8q+l as units of 4 k (R/8 units) and its
  *   own B columns (C/4 units per k); row i's A values reach all lanes by subgroupBroadcast(·, i%8).
- *   No workgroup memory, no barrier. Blocks: 16×4 below 2^24 multiply-adds, 32×8 above (faster,
- *   but a 32×8 shader takes LLVM about 5× longer to JIT, which small products never repay);
- *   8×4 when M ≤ 8.
+ *   No workgroup memory, no barrier. Blocks: 16×4 below 2^24 multiply-adds, 32×8 above (faster
+ *   per flop, but a 32×8 shader takes LLVM several times longer to JIT, which small products never
+ *   repay: docs/benchmarks.md#gemm-kernel-families); 8×4 when M ≤ 8.
  * 'tiled' — every other adapter: the classic two-level tiling. A workgroup of WX × WY invocations
  *   owns a TM × TN tile (TM = WY·R, TN = WX·C); invocation (tx, ty) owns an R × C register block
  *   (default 8 × 8 in an 8 × 8 workgroup, TK = 32). Per TK slice: a copy pass stages A[TM × TK] and
  *   B[TK × TN] in workgroup memory (k-major, vec4 along M / N), barrier, an FMA pass (R/4 + C/4 vec4
  *   loads feed R·C multiply-adds per k), barrier.
  *
- * Why two families — measured on lavapipe (Mesa 25, LLVM 15, 2 cores, see bench/matmul.ts):
+ * Why two families — on lavapipe (bench/matmul.ts; docs/benchmarks.md#gemm-kernel-families):
  *   - every load whose address is not a compile-time constant, inside a loop, becomes a per-lane
  *     gather: ≈ 35 instructions per lane for a vec4 from a storage buffer (bounds check per
  *     component), ≈ 290 for 8 lanes; from workgroup memory not much less. An 8-lane multiply-add is
  *     2 instructions (no FMA contraction) plus spills. So the kernels are load-bound, and what
  *     counts is how many multiply-adds each loaded element feeds.
  *   - a barrier makes llvmpipe run the workgroup as coroutines: everything live across it moves to
- *     the coroutine frame, and each barrier suspends/resumes every 8-lane chunk. The tiled kernel
- *     spends ~40 % of its time there; removing the barriers alone (racy) made it 1.6–2.8× faster.
+ *     the coroutine frame, and each barrier suspends/resumes every 8-lane chunk: a large share of
+ *     the tiled kernel's time, as removing its barriers alone (racy) showed
+ *     (docs/benchmarks.md#figures-behind-the-kernel-headers).
  *   - the sg kernel needs neither: each B element is loaded once, straight into the lane that uses
  *     it, and reused R times; A is loaded once per 8 rows and shared by broadcasts (cheap: lane
- *     extracts and splats): about 3× the best tiled variant's rate (docs/benchmarks.md#gemm-kernel-families).
+ *     extracts and splats): several times the best tiled variant's rate (docs/benchmarks.md#gemm-kernel-families).
  * Edges: the "checked" variant zero-fills out-of-range unit elements at load time and masks the
  * stores; shapes that are multiples of the tile (and K of the k step) get the unchecked variant.
  * K = 0 runs no k step and stores zeros.

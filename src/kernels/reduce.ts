@@ -26,8 +26,9 @@
  *    2 adjacent outputs per invocation from one vec4 per window row (2×2 max pooling of
  *    [256, 32, 28, 28] on lavapipe: see bench/results).
  *  - 'thread' (short rows, or ≥ 256 rows of ≤ 2048): one invocation per output element (several
- *    for short rows: 2×2 pooling tiles) walks its row. (Measured on lavapipe: 3× faster than a
- *    workgroup per row for [1024, 1024] and 10× for [8192, 128]; a subgroup per row was on par.)
+ *    for short rows: 2×2 pooling tiles) walks its row. (On lavapipe far faster than a workgroup
+ *    per row, the more so the shorter the rows; a subgroup per row was on par:
+ *    docs/benchmarks.md#figures-behind-the-kernel-headers.)
  *  - 'group' (otherwise: few or very long rows): one workgroup per output element (or per chunk of a
  *    row, below); lane t folds elements t, t+L, ... then a shared-memory tree combines the L
  *    partials.
@@ -117,7 +118,7 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
     return dispatchReduce(rt, { ...base, strategy: 'pairs4', G: 1, lanes: shapes.rowLanes, perLane: rowsPerLane(outer / 2, 2 * R, shapes) });
   }
   // One invocation per row whenever there are enough rows to fill the device: on lavapipe this beats
-  // a workgroup per row 2–10× (no barriers, lanes of one SIMD chunk walk 8 rows side by side). Very
+  // a workgroup per row by far (no barriers, lanes of one SIMD chunk walk 8 rows side by side). Very
   // long rows keep the workgroup strategy unless there are many of them (a 256-row workgroup is
   // one task on one CPU thread).
   if (R <= 64 || (outer >= 256 && (R <= 2048 || outer >= 4096))) {
@@ -135,7 +136,7 @@ export function runReduce(rt: GpuRuntime, op: ReduceOp, x: GpuView, axes: readon
  * 'cols4'; not pair groups or scalar gathers), or every leaf flat (offset + i · stride). Elsewhere (pooling windows, other strided reads of broadcast or reshaped
  * leaves) each element would pay a div/mod per merged axis per leaf group, and such values are
  * usually needed again (a ReLU output by its pooling's gradient, a pre-activation gradient by the
- * conv gradients): realizing them once cut the small CNN's reduction time per step about 6×
+ * conv gradients): realizing them once cut the small CNN's reduction time per step several-fold
  * (docs/benchmarks.md#kernel-work-commit-by-commit).
  */
 export function readsSourceInPlace(op: ReduceOp, x: GpuView, axes: readonly number[], source: OpNode): boolean {
@@ -164,7 +165,8 @@ function twoPass(rt: GpuRuntime, plan: Plan, out: OutputSpec): GpuStorage {
  * is contiguous with a multiple of 4 elements and every other reduced and kept stride (and the
  * offset) a multiple of 4, so that each output's elements are 4-aligned vec4 segments of a buffer
  * bound as vec4s (or of a fused source that `vec4Ready` can evaluate 4 at a time). Rows are then read
- * with one vec4 load per 4 elements: measured 1.4–2.4× faster than a scalar walk on lavapipe.
+ * with one vec4 load per 4 elements, faster than a scalar walk on lavapipe
+ * (docs/benchmarks.md#vec4-elementwise-and-reduction-kernels).
  */
 /**
  * Whether 'pairs4' applies: a value op over a realized buffer whose reduced axes merge into rows of

@@ -3,7 +3,8 @@
  * (elementwise, reduce, gather, movement, random, sort).
  *
  * Pipeline count matters: on lavapipe the first dispatch of every new pipeline JIT-compiles it with
- * LLVM, 0.3–0.8 s per shader on a 2-core machine (Mesa's disk cache hides it on later runs). So
+ * LLVM, a fraction of a second per shader on a small CPU (docs/benchmarks.md#figures-behind-the-kernel-headers; Mesa's
+ * disk cache hides it on later runs). So
  * shapes, strides, offsets and ranks are always uniforms: the all-contiguous case (the common one)
  * has a fast path, strided views a general path unrolled to rank 4 with uniform guards (views are
  * first merged with `coalesce`, so most collapse to rank 1–3). Pipelines are keyed by op, dtypes
@@ -102,7 +103,8 @@ fn uwi(k: u32) -> i32 { return bitcast<i32>(U[k >> 2u][k & 3u]); }`;
 /**
  * Division by a run-time divisor without a divide instruction. GPUs and lavapipe's x86 code have
  * no vector integer divide: lavapipe runs a u32 `/` or `%` one lane at a time, which made strided
- * addressing (one div and mod per axis per element) 2.7× slower than this multiply-high form
+ * addressing (one div and mod per axis per element) much slower than this multiply-high form
+ * (docs/benchmarks.md#figures-behind-the-kernel-headers)
  * (Granlund & Montgomery 1994, round-up method for 31-bit dividends): with l = ⌈log2 d⌉ and
  * m = ⌈2^(31+l) / d⌉ < 2^32, ⌊n / d⌋ = mulhi(n, m) >> (l − 1) for every n < 2^31 (element indices
  * are). d = 1 is flagged by m = 0. mulhi is built from 16-bit halves (WGSL has no 64-bit product).
@@ -146,7 +148,7 @@ export const PER = 16;
  * elements `i` (u32), WG apart (so a workgroup covers WG·PER consecutive elements and lanes stay
  * coalesced); the body runs inside a loop that stops at n and must be closed with FLAT_END.
  * Few large workgroups matter on lavapipe, where each workgroup is a task with real overhead (a
- * plain add runs 3× faster with 16 elements per invocation than with one:
+ * plain add runs several times faster with 16 elements per invocation than with one:
  * docs/benchmarks.md#workgroup-shape-on-a-software-rasterizer). The lane index comes
  * from local_invocation_id: `local_invocation_index` is markedly slower there.
  */
@@ -209,7 +211,8 @@ export const capFor = (rank: number): number => Math.max(4, rank);
  * path — index = offset + flat, or offset — with the per-operand choice in a uniform. Otherwise the
  * general path unravels `flat` with one div/mod per axis, unrolled to a rank capacity of 4 with a
  * uniform `rank > d` guard per axis: uniforms are read at fixed positions (a runtime loop reads
- * them at dynamic offsets, which lavapipe turns into per-lane gathers, measured 3–7× slower) while
+ * them at dynamic offsets, which lavapipe turns into per-lane gathers, measured several times
+ * slower: docs/benchmarks.md#figures-behind-the-kernel-headers) while
  * one pipeline still serves every merged rank up to 4. `key` ('f' or 'g<cap>') must be part of the
  * pipeline key. `code(flat, names)` emits WGSL declaring `var names[k]: i32` = the element index
  * of operand k for the row-major flat index `flat` (u32).
