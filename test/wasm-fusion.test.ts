@@ -121,6 +121,22 @@ describe('wasm elementwise fusion', () => {
     }
   });
 
+  it('leaves broadcast along their innermost axes (repeated 2, 4, 8 times: compact copies; 3, 6: dense) through strided views', async () => {
+    const cases = fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 }), fc.constantFrom(1, 2, 3, 4, 6, 8), fc.constantFrom(1, 2), fc.nat());
+    await fc.assert(fc.asyncProperty(cases, async ([a, b, r, split, seed]) => {
+      const gen = withSpecials((i) => Math.round(Math.sin(i * 1.7 + seed) * 8) / 4, seed);
+      const f = () => {
+        const big = wg.tensor(Float32Array.from({ length: a * b * r }, (_, i) => gen(i + 1000)), { shape: [a, b, r] });
+        // small: [b, a] transposed (strided) and flipped, read as [a, b, 1] and broadcast over r
+        // (as [a, b, split, r / split] where r splits, so two broadcast axes make up the repeat).
+        const small = wg.flip(wg.transpose(wg.tensor(Float32Array.from({ length: a * b }, (_, i) => gen(i)), { shape: [b, a] })), [1]);
+        const wide = r % split === 0 ? wg.reshape(wg.broadcastTo(wg.reshape(small, [a, b, 1, 1]), [a, b, split, r / split]), [a, b, r]) : wg.broadcastTo(wg.reshape(small, [a, b, 1]), [a, b, r]);
+        return wg.where(wg.greater(big, 0), wg.mul(big, wide), wg.sub(wide, 1));
+      };
+      compareArrays(await on(wasm, f).data(), await on(cpu, f).data(), { exact: true, signedZeros: true }, JSON.stringify({ a, b, r, split }));
+    }), { numRuns: 40 });
+  });
+
   it('size-0 and scalar shapes', async () => {
     for (const shape of [[0], [3, 0, 2], []]) {
       const n = shape.reduce((p, d) => p * d, 1);

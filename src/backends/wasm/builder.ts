@@ -33,7 +33,7 @@ export const OP = {
 
 /** SIMD opcodes: prefix 0xfd, then the number as a LEB128 u32 (SIMD proposal, relaxed SIMD proposal). */
 export const SIMD = {
-  v128_load: 0x00, v128_load32_splat: 0x09, v128_store: 0x0b, v128_const: 0x0c,
+  v128_load: 0x00, v128_load32_splat: 0x09, v128_load64_splat: 0x0a, v128_store: 0x0b, v128_const: 0x0c,
   i32x4_splat: 0x11, f32x4_splat: 0x13, f32x4_extract_lane: 0x1f,
   i32x4_eq: 0x37, i32x4_ne: 0x38,
   f32x4_eq: 0x41, f32x4_ne: 0x42, f32x4_lt: 0x43, f32x4_gt: 0x44, f32x4_le: 0x45, f32x4_ge: 0x46,
@@ -52,7 +52,7 @@ export const SIMD = {
   i32x4_trunc_sat_f64x2_s_zero: 0xfc,
 } as const;
 export type SimdOp = (typeof SIMD)[keyof typeof SIMD];
-const SIMD_MEMORY_OPS: ReadonlySet<number> = new Set([SIMD.v128_load, SIMD.v128_load32_splat, SIMD.v128_store]);
+const SIMD_MEMORY_OPS: ReadonlySet<number> = new Set([SIMD.v128_load, SIMD.v128_load32_splat, SIMD.v128_load64_splat, SIMD.v128_store]);
 
 /** Unsigned LEB128 of a non-negative integer below 2^32. */
 export function uleb(n: number): number[] {

@@ -10,14 +10,17 @@
  * Leaves: the distinct views the DAG reads (equal views read once). A leaf that reads one element
  * everywhere (a scalar, or a view broadcast from one) is a *splat*: one 4-byte slot in the arena,
  * loaded with v128.load32_splat before the loop, so a relu's 0 or a mask's 1 costs no copy and no
- * memory traffic. Every other leaf is copied in dense at the output's shape (elementwise.ts
- * `copyIn`: memcpy for contiguous runs, the Wasm strided copy for the rest) in its own row-major
- * order, which is the output's (an inlined value was made at a shape of the same size, read whole
- * in row-major order: fusion.ts). Whole vectors only:
- * the arena rounds each slot up to 16 bytes, so the last vector touches only slot padding.
+ * memory traffic. A leaf broadcast along its innermost axes over r = 2, 4, 8, … consecutive outputs
+ * (a max-pool gradient's window values, r = 2 per row) is copied in compact, one element per r
+ * outputs, and its loads broadcast it (v128.load64_splat + a shuffle for r = 2, load32_splat
+ * beyond), so its copy is 1/r as long and has r-times longer runs. Every other leaf is copied in
+ * dense (elementwise.ts `copyIn`: memcpy for contiguous runs, the Wasm strided copy for the rest)
+ * in its own row-major order, which is the output's (an inlined value was made at a shape of the
+ * same size, read whole in row-major order: fusion.ts). Whole vectors only: the arena rounds each
+ * slot up to 16 bytes, so the last vector touches only slot padding.
  *
- * Modules: one per distinct program (its ops, argument dtypes, DAG shape and which leaves are
- * splats — not sizes or strides), compiled on first use and cached; a training step repeats the
+ * Modules: one per distinct program (its ops, argument dtypes, DAG shape and each leaf's repeat —
+ * not sizes or strides), compiled on first use and cached; a training step repeats the
  * same few dozen programs, so compilation happens in the first step only.
  */
 import type { OutputSpec } from '../../core/backend.js';
@@ -40,21 +43,46 @@ type Fused = (...args: number[]) => void;
 /** The dtype of an expression's value. */
 export const dtypeOf = (e: WasmExpr): DType => (e.type === 'leaf' ? e.view.dtype : e.dtype);
 
-/** Whether every element of `l` reads the same storage element (its strides are 0 or its axes 1). */
-const isSplat = (l: WasmLeaf): boolean => l.view.shape.every((d, i) => d === 1 || l.view.strides[i] === 0);
+/**
+ * How many consecutive outputs read each element `l` reads: SPLAT where all read one element
+ * (strides 0 or axes 1), r where its innermost non-1 axes are broadcast (stride 0) over r outputs
+ * and r is a power of two (then one vector of 4 outputs reads r = 2: two elements, r ≥ 4: one), else 1.
+ */
+function repeatOf(l: WasmLeaf): number {
+  const { shape, strides } = l.view;
+  let r = 1;
+  let d = shape.length - 1;
+  for (; d >= 0 && (shape[d] === 1 || strides[d] === 0); d--) r *= shape[d];
+  if (d < 0) return SPLAT;
+  return r > 1 && (r & (r - 1)) === 0 ? r : 1;
+}
+const SPLAT = 0;
+
+/** `l` without its repeated innermost axes (repeatOf), which the program's loads broadcast. */
+function compactView(l: WasmLeaf, repeat: number): WasmLeaf['view'] {
+  if (repeat === 1) return l.view;
+  let left = repeat;
+  const shape = [...l.view.shape];
+  for (let d = shape.length - 1; left > 1; d--) {
+    left /= shape[d];
+    shape[d] = 1;
+  }
+  return { ...l.view, shape };
+}
 
 /** Leaves reading the same elements of the same storage are one leaf. */
 function leafKey(l: WasmLeaf, ids: Map<CpuStorage, number>): string {
   if (!ids.has(l.view.storage)) ids.set(l.view.storage, ids.size);
   const { offset, strides, dtype } = l.view;
   const id = `${ids.get(l.view.storage)}@${offset}:${dtype}`;
-  return isSplat(l) ? id : `${id}:${l.view.shape.join(',')}:${strides.join(',')}`;
+  return repeatOf(l) === SPLAT ? id : `${id}:${l.view.shape.join(',')}:${strides.join(',')}`;
 }
 
 /** A DAG in evaluation order: its distinct leaves, its op nodes with argument slots, a cache key. */
 interface Program {
   leaves: WasmLeaf[];
-  splat: boolean[];
+  /** Per leaf: repeatOf. */
+  repeat: number[];
   /** Op nodes in dependency order; args index values: leaves first, then nodes. */
   nodes: { emit: OpEmitter; args: number[] }[];
   key: string;
@@ -89,14 +117,14 @@ function program(root: WasmNode): Program | null {
     return ['node', ops.length - 1];
   };
   if (!visit(root)) return null;
-  const splat = leaves.map(isSplat);
+  const repeat = leaves.map(repeatOf);
   const slot = ([kind, i]: ['leaf' | 'node', number]) => (kind === 'leaf' ? i : leaves.length + i);
   const nodes = ops.map((o) => ({ emit: o.emit, args: o.args.map(slot) }));
   const key = [
-    leaves.map((l, i) => `${l.view.dtype}${splat[i] ? 's' : ''}`).join(','),
+    leaves.map((l, i) => `${l.view.dtype}×${repeat[i]}`).join(','),
     ...ops.map((o, i) => `${i}=${o.node.op.name}:${o.node.args.map(dtypeOf).join(',')}>${o.node.dtype}(${nodes[i].args.join(',')})`),
   ].join(';');
-  return { leaves, splat, nodes, key };
+  return { leaves, repeat, nodes, key };
 }
 
 /** Emits the body of `fused` (see the header) for `p`. */
@@ -105,11 +133,11 @@ function emitProgram(f: FunctionBuilder, p: Program): void {
   const [out, n] = [L, L + 1];
   const [i, end] = [f.local(I32), f.local(I32)];
   const values = Array.from({ length: L + p.nodes.length }, () => f.local(V128));
-  p.splat.forEach((s, k) => { if (s) f.localGet(k).simd(SIMD.v128_load32_splat, { alignLog2: 2 }).localSet(values[k]); });
+  p.repeat.forEach((r, k) => { if (r === SPLAT) f.localGet(k).simd(SIMD.v128_load32_splat, { alignLog2: 2 }).localSet(values[k]); });
   // end = ⌈n/4⌉ · 16 bytes; i runs over byte offsets.
   f.localGet(n).i32Const(3).op(OP.i32_add).i32Const(~3).op(OP.i32_and).i32Const(2).op(OP.i32_shl).localSet(end);
   f.forRange(i, 0, end, 16, () => {
-    p.splat.forEach((s, k) => { if (!s) f.localGet(k).localGet(i).op(OP.i32_add).simd(SIMD.v128_load).localSet(values[k]); });
+    p.repeat.forEach((r, k) => { if (r !== SPLAT) emitLeafLoad(f, k, i, r, values[k]); });
     p.nodes.forEach((node, j) => {
       node.emit(f, node.args.map((a) => values[a]));
       f.localSet(values[L + j]);
@@ -117,6 +145,22 @@ function emitProgram(f: FunctionBuilder, p: Program): void {
     f.localGet(out).localGet(i).op(OP.i32_add).localGet(values.at(-1)!).simd(SIMD.v128_store);
   });
 }
+
+/** Sets local `into` to the vector of leaf `k` (its compact copy's address is parameter k) for
+ *  the outputs at byte offset `i`: a plain load, or for a leaf repeated r times, its element(s) there. */
+function emitLeafLoad(f: FunctionBuilder, k: number, i: number, r: number, into: number): void {
+  f.localGet(k).localGet(i);
+  // Outputs 4i'… share element ⌊4i'/r⌋: byte offset i / r, rounded down to an element for r > 4.
+  if (r > 1) f.i32Const(Math.log2(r)).op(OP.i32_shr_u);
+  if (r > 4) f.i32Const(~3).op(OP.i32_and);
+  f.op(OP.i32_add);
+  if (r === 1) f.simd(SIMD.v128_load).localSet(into);
+  else if (r > 2) f.simd(SIMD.v128_load32_splat, { alignLog2: 2 }).localSet(into);
+  else f.simd(SIMD.v128_load64_splat, { alignLog2: 3 }).localTee(into).localGet(into).shuffle(PAIRS_DOUBLED).localSet(into);
+}
+
+/** Lanes a, b, a, b → a, a, b, b (r = 2). */
+const PAIRS_DOUBLED = [0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7];
 
 /** Compiled programs by key; cleared when it reaches MAX_PROGRAMS (programs are a few hundred bytes). */
 const MAX_PROGRAMS = 1024;
@@ -153,11 +197,11 @@ export class FusedPrograms {
     if (!p) throw new Error(`fused: an op of ${root.op.name}'s program has no Wasm code`);
     const n = numel(out.shape);
     arena.reset();
-    const at = p.leaves.map((_, k) => arena.alloc(root.op.name, p.splat[k] ? 1 : n));
+    const at = p.leaves.map((_, k) => arena.alloc(root.op.name, p.repeat[k] === SPLAT ? 1 : n / p.repeat[k]));
     const result = arena.alloc(root.op.name, n);
     p.leaves.forEach((l, k) => {
-      if (p.splat[k]) arenaArray(arena, l.view.dtype)[at[k] / 4] = l.view.storage.data[l.view.offset];
-      else copyIn(arena, copy, l.view, l.view.shape, at[k]);
+      if (p.repeat[k] === SPLAT) arenaArray(arena, l.view.dtype)[at[k] / 4] = l.view.storage.data[l.view.offset];
+      else copyIn(arena, copy, compactView(l, p.repeat[k]), compactView(l, p.repeat[k]).shape, at[k]);
     });
     if (n > 0) this.compile(p)(...at, result, n);
     return arenaArray(arena, out.dtype).subarray(result / 4, result / 4 + n);
