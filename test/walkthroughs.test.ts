@@ -145,11 +145,19 @@ describe('walkthrough: a new differentiable primitive, erf (examples/walkthrough
     expect(w.specials).toEqual({ nanIsNaN: true, inf: 1, negInf: -1, negZero: true });
   });
 
-  it('every diff block of the walkthrough is part of the patch', () => {
+  it('every diff block of the walkthrough is part of the patch, and each file its tsc output names holds a table typed over the primitives', () => {
     const patch = readFileSync(join(root, PATCH), 'utf8');
-    const blocks = codeBlocks(readFileSync(join(root, 'docs/walkthroughs.md'), 'utf8')).filter((b) => b.lang === 'diff');
-    expect(blocks.length).toBeGreaterThanOrEqual(6);
-    for (const b of blocks) expect(patch, `docs/walkthroughs.md line ${b.line}`).toContain(b.code);
+    const blocks = codeBlocks(readFileSync(join(root, 'docs/walkthroughs.md'), 'utf8'));
+    const diffs = blocks.filter((b) => b.lang === 'diff');
+    expect(diffs.length).toBeGreaterThanOrEqual(6);
+    for (const b of diffs) expect(patch, `docs/walkthroughs.md line ${b.line}`).toContain(b.code);
+    const tscOutput = blocks.find((b) => b.lang === 'text' && b.code.includes("Property 'erf' is missing"))!;
+    const files = tscOutput.code.split('\n').map((l) => l.split(':')[0]);
+    expect(files).toHaveLength(5);
+    for (const f of files) {
+      expect(readFileSync(join(root, f), 'utf8'), f).toMatch(/\[(P|op) in (Prim|ComputePrim|ElementwisePrim|UnaryOp)\]/);
+      expect(patch, f).toContain(`diff --git a/${f} `);
+    }
   });
 });
 
