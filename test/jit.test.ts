@@ -3,14 +3,17 @@
  * (random programs; valueAndGrad + an optimizer; the SimCLR and RoCL steps over several steps, keys
  * as inputs), traces again when the signature changes, refuses what it cannot capture with a
  * WgradError naming it, and keeps memory flat over 1,000 replays. CPU backend, plus a few cases on
- * WebGPU.
+ * WebGPU, where a replay records the trace's dispatches again (work-log.ts: no primitive reaches
+ * the backend; random kernels get their new keys; the SimCLR step bit for bit; memory flat).
  */
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import * as wg from '../src/index.js';
 import * as ssl from '../src/ssl/index.js';
 import { withBackend } from '../src/tensor/engine.js';
 import { getGpu } from './helpers/gpu.js';
+import type { GpuBufferHandle } from '../src/backends/webgpu/buffer-pool.js';
+import { WorkLog } from '../src/backends/webgpu/work-log.js';
 
 type T = wg.Tensor;
 
@@ -251,13 +254,18 @@ describe('WebGPU', () => {
     const gpu = await getGpu();
     // withBackend holds only for synchronous work: every tensor is made inside a synchronous call.
     const on = <R>(f: () => R): R => withBackend(gpu, f);
+    const runs = vi.spyOn(gpu, 'run');
     await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 6 }), async (ops) => {
       const f = program(ops), jf = wg.jit(f);
-      for (let call = 0; call < 2; call++) {
+      for (let call = 0; call < 3; call++) {
         const [inputs, k, eager, jitted] = on(() => {
           const inputs = { a: data(20 * call), b: data(20 * call + 1) }, k = wg.random.key(call);
-          return [inputs, k, wg.tidy(() => f(inputs, k)), jf(inputs, k)] as const;
+          const eager = wg.tidy(() => f(inputs, k));
+          runs.mockClear();
+          return [inputs, k, eager, jf(inputs, k)] as const;
         });
+        // A replay records the trace's dispatches (work-log.ts): no primitive reaches the backend.
+        if (call > 0) expect(runs).not.toHaveBeenCalled();
         expect(jitted.last.backend).toBe(gpu);
         expect(await treeBits(jitted)).toEqual(await treeBits(eager));
         wg.dispose([eager, jitted, inputs]);
@@ -287,5 +295,88 @@ describe('WebGPU', () => {
     expect(await run(jstep)).toEqual(await run((p) => wg.tidy(() => step(p))));
     expect(jstep.replays).toBe(2);
     wg.dispose([x, y]);
+    runs.mockRestore();
+  });
+
+  it('the CLI\'s SimCLR step with lars: replays of recorded dispatches (new keys written into the random kernels) are the eager steps bit for bit', async () => {
+    const gpu = await getGpu();
+    const on = <R>(f: () => R): R => withBackend(gpu, f);
+    const config: ssl.ModelConfig = { imageSize: 8, width: 2, featureDim: 8, projHidden: 8, projDim: 4 };
+    const spec = { name: 'lars', lr: 0.1, schedule: 'cosine', warmupSteps: 1, totalSteps: 3, weightDecay: 1e-6 } as const;
+    const ctx = { modelConfig: ssl.methodModelConfig('simclr', config), optimizer: wg.optim.makeOptimizer(spec), optimizerSpec: spec, box: [0, 1] as const };
+    const step = ssl.methodStep('simclr', { augment: { crop: { scale: [0.5, 1] } } }, ctx);
+    const runs = vi.spyOn(gpu, 'run');
+    const train = async (f: ssl.MethodStep, replays: boolean) => {
+      let [p, s, x] = on(() => {
+        const { params, state } = ssl.model.init(wg.random.key(5), ctx.modelConfig);
+        return [params, ssl.methodInitState('simclr', {}, params, state, wg.random.key(8), ctx), wg.random.uniform(wg.random.key(6), [4, 1, 8, 8])] as const;
+      });
+      const trail: unknown[] = [];
+      for (let i = 0; i < 3; i++) {
+        runs.mockClear();
+        const r = on(() => f(p, s, x, wg.random.foldIn(wg.random.key(7), i)));
+        if (replays && i > 0) expect(runs).not.toHaveBeenCalled();
+        trail.push(await treeBits([r.loss, r.parts, r.params, r.state]));
+        wg.dispose([p, s, r.loss, r.parts]);
+        [p, s] = [r.params, r.state];
+      }
+      wg.dispose([p, s, x]);
+      return trail;
+    };
+    const jstep = wg.jit(step);
+    expect(await train(jstep, true)).toEqual(await train((...a) => wg.tidy(() => step(...a)), false));
+    expect([jstep.traces, jstep.replays]).toEqual([1, 2]);
+    runs.mockRestore();
+  });
+
+  it('work that does not fit a dispatch plan gives none (jit replays it call by call)', () => {
+    const buf = (size: number) => ({ size }) as unknown as GpuBufferHandle;
+    const d = (uniforms: number[]) => ({ key: 'k', entry: {} as never, uniforms: Uint32Array.from(uniforms).buffer, uniformBytes: 16, workgroups: [1, 1, 1] as const, readOnly: 1 });
+    const [arg, out, tmp, constant] = [buf(4), buf(4), buf(4), buf(4)];
+    const fits = () => {
+      const log = new WorkLog();
+      log.alloc(out);
+      log.dispatch(d([4, 7, 9, 0]), [arg, constant, out]);
+      log.randomCall(0, [7, 9]);
+      return log;
+    };
+    expect(fits().plan([arg], [out])).toBeDefined();
+    const kept = fits();
+    kept.alloc(tmp); // made during the trace, neither released nor returned: something else keeps it
+    expect(kept.plan([arg], [out])).toBeUndefined();
+    const freed = fits();
+    freed.release(constant); // a buffer the trace did not make, and not an argument
+    expect(freed.plan([arg], [out])).toBeUndefined();
+    expect(fits().plan([arg], [arg])).toBeUndefined(); // an output the trace did not make
+    const ambiguous = new WorkLog();
+    ambiguous.dispatch(d([7, 9, 7, 9]), [out]);
+    ambiguous.randomCall(0, [7, 9]);
+    expect(ambiguous.plan([], [])).toBeUndefined();
+  });
+
+  it('live tensors and GPU memory stay flat over 300 replays of a training step', async () => {
+    const gpu = await getGpu();
+    const on = <R>(f: () => R): R => withBackend(gpu, f);
+    const x = on(() => data(1)), y = on(() => data(2));
+    const opt = wg.optim.adam({ lr: 0.01 });
+    const step = wg.jit((p: { w: T }, s: unknown) => {
+      const [value, g] = wg.valueAndGrad((q: { w: T }) => wg.mean(wg.square(wg.sub(wg.tanh(wg.matmul(x, q.w)), y))))(p);
+      const [u, next] = opt.update(g, s as never, p);
+      return { value, params: wg.optim.applyUpdates(p, u), state: next };
+    });
+    let p = { w: on(() => wg.zeros([4, 4])) }, s: unknown = on(() => opt.init(p));
+    const sample = () => ({ ...wg.memoryStats(), ...gpu.memory() });
+    let first: ReturnType<typeof sample> | undefined;
+    for (let i = 0; i < 301; i++) {
+      const r = on(() => step(p, s));
+      wg.dispose([p, s, r.value]);
+      [p, s] = [r.params, r.state];
+      if (i % 50 === 0) await gpu.sync();
+      if (i === 50) first = sample();
+    }
+    await gpu.sync();
+    expect(sample()).toEqual(first);
+    expect([step.traces, step.replays]).toEqual([1, 300]);
+    wg.dispose([p, s, x, y]);
   });
 });

@@ -77,15 +77,14 @@ function denseParam(i: number, o: number, seed: number, flatten?: [number, numbe
 /**
  * A wgrad SGD trainer over the pytree `build(tensors)` (tensors in `defs` order). `prepare` runs
  * before the gradient, outside its trace (the views; the RoCL attack), and returns extra inputs.
- * With `jit` the whole step (prepare, gradient, update) runs under `wg.jit` (suite/train-jit.ts),
- * with SGD as `optim.scale(−lr)`: the same update, without a host step count in the state (a count
- * is a number argument, so every step would be traced anew).
+ * With `jit` the whole step (prepare, gradient, update) runs under `wg.jit` (suite/train-jit.ts):
+ * the optimizer's step count is on the device, so every step after the first is a replay.
  */
 async function wgTrainer<P>(wg: WG, defs: ParamDef[], build: (t: Tensor[]) => P, consts: Tensor[], lr: number,
   loss: (p: P, extra: Tensor[]) => Tensor, prepare?: (p: P) => Tensor[], jit = false): Promise<SideImpl> {
   const stats = await runtimeStats();
   let params = build(defs.map((d) => wg.tensor(d.data, { shape: d.shape })));
-  const opt = jit ? wg.optim.scale(-lr) : wg.optim.sgd({ lr });
+  const opt = wg.optim.sgd({ lr });
   let state: unknown = opt.init(params);
   const vg = wg.valueAndGrad((p: P, extra: Tensor[]) => loss(p, extra));
   const body = (p: P, s: unknown) => {

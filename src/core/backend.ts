@@ -70,6 +70,34 @@ export interface Backend<S extends Storage = Storage> {
   memory(): MemoryInfo;
   /** Frees pooled buffers and device resources. */
   destroy(): void;
+  /**
+   * Optional (WebGPU): records the device work of the `run`/`release` calls that follow, below the
+   * front end, on the argument storages `args`, so that jit (tensor/jit.ts) can replay it without
+   * them. Backends without it are replayed call by call.
+   */
+  recordWork?(args: readonly S[]): WorkRecorder<S>;
+}
+
+/** A recording started by `Backend.recordWork`. */
+export interface WorkRecorder<S extends Storage = Storage> {
+  /**
+   * Stops recording; `outputs` are the storages the recorded calls made that outlive them. Returns
+   * the work, or undefined when it cannot be replayed below the front end (then jit replays it call
+   * by call).
+   */
+  finish(outputs: readonly S[]): RecordedWork<S> | undefined;
+  /** Stops recording, keeping nothing (the recorded function threw). */
+  discard(): void;
+}
+
+/** Work recorded by `Backend.recordWork`. */
+export interface RecordedWork<S extends Storage = Storage> {
+  /**
+   * Does the work again on new argument storages (same dtypes and layouts as recorded), with
+   * `keys[i]` the key of the i-th `random` call recorded; returns new storages for the outputs,
+   * owned by the caller.
+   */
+  replay(args: readonly S[], keys: readonly (readonly [number, number])[]): S[];
 }
 
 // WgradError lives in errors.ts (dtype.ts and shape.ts raise it too); the rest of wgrad imports it from here.

@@ -2,8 +2,8 @@
  * `jit(fn)`: run a function once per input signature, record what reached the backend
  * (./jit-capture.ts), and replay that record on new inputs — no front end (argument checks, shape
  * rules, dtype promotion), no autodiff trace, no scopes, only the backend's `run` and `release`
- * calls. On WebGPU a replay still goes through fusion and the pipeline cache, which find every
- * kernel and pipeline they built for the first run.
+ * calls — or, where the backend records the work below them (Backend.recordWork: WebGPU's
+ * dispatches, src/backends/webgpu/work-log.ts), that work on the new inputs' buffers.
  *
  * The signature of a call is the pytree structure of its arguments; for each tensor its dtype,
  * shape, layout (strides, offset), backend and which other argument shares its storage; for each
@@ -16,7 +16,7 @@
  * and host values it computes with are captured by value when it is traced.
  */
 import { WgradError } from '../core/backend.js';
-import type { Backend, Storage, View } from '../core/backend.js';
+import type { Backend, RecordedWork, Storage, View, WorkRecorder } from '../core/backend.js';
 import { threefry2x32 } from '../core/random/threefry.js';
 import { isKey } from '../random/key-track.js';
 import type { Key } from '../random/random.js';
@@ -68,6 +68,12 @@ interface Program {
   result: unknown;
   /** Arguments the function disposed: a replay disposes them too. */
   disposedArgs: number[];
+  /**
+   * The work below the front end, where the backend records it (Backend.recordWork: WebGPU's
+   * dispatches): a replay does it instead of the steps, and it makes `workSlots`.
+   */
+  work?: RecordedWork;
+  workSlots: number[];
 }
 
 const ids = new WeakMap<object, number>();
@@ -167,14 +173,17 @@ function trace(name: string, call: () => unknown, flat: Flat): [unknown, Program
   const cap = new Capture(flat.tensors, flat.keys);
   let made = new Set<unknown>();
   let result: unknown;
+  let recorder: WorkRecorder | undefined;
   tracing = true;
   cap.begin();
   try {
+    recorder = (flat.tensors[0]?.backend ?? backend()).recordWork?.(argStorages(cap.slots, flat));
     result = inScope(call, (r, scope) => {
       made = new Set(scope);
       return new Set(treeTensors(r));
     });
   } catch (e) {
+    recorder?.discard();
     cap.discard();
     throw e;
   } finally {
@@ -185,12 +194,21 @@ function trace(name: string, call: () => unknown, flat: Flat): [unknown, Program
     checkCapturable(name, cap, result);
     const program = compile(cap, flat, result, made);
     checkNoLeaks(name, cap, program);
+    if (recorder) {
+      const outs = program.outputs.flatMap((o) => (o.kind === 'fresh' ? [o] : []));
+      program.workSlots = [...new Set(outs.map((o) => o.slot))];
+      program.work = recorder.finish(program.workSlots.map((slot) => outs.find((o) => o.slot === slot)!.tensor._ref.storage));
+    }
     return [result, program];
   } catch (e) {
+    recorder?.discard();
     cap.discard();
     throw e;
   }
 }
+
+/** The storages of the argument slots, in slot order (what Backend.recordWork and a replay of its work take). */
+const argStorages = (slots: readonly Slot[], flat: Flat): Storage[] => slots.flatMap((s) => (s.kind === 'arg' ? [flat.tensors[s.arg]._ref.storage] : []));
 
 function checkCapturable(name: string, cap: Capture, result: unknown): void {
   if (result instanceof Promise) {
@@ -213,7 +231,7 @@ function compile(cap: Capture, flat: Flat, result: unknown, made: Set<unknown>):
   });
   const disposedArgs = flat.tensors.flatMap((t, i) => (t.isDisposed ? [i] : []));
   const b = flat.tensors[0]?.backend ?? backend();
-  return { backend: b, slots: cap.slots, steps: cap.steps, derivations: cap.derivations, outputs, result, disposedArgs };
+  return { backend: b, slots: cap.slots, steps: cap.steps, derivations: cap.derivations, outputs, result, disposedArgs, workSlots: [] };
 }
 
 /** Storage a primitive made that the function neither freed nor returned: something kept it (keep(), a cache). */
@@ -238,11 +256,17 @@ function deriveKeys(p: Program, keys: readonly Key[]): Key[] {
   return table;
 }
 
-/** Issues the program's backend calls on the arguments in `flat`; returns the new result. */
+/** Issues the program's backend calls (or its recorded work) on the arguments in `flat`; returns the new result. */
 function replay(p: Program, flat: Flat): unknown {
   const b = p.backend;
-  const store: (Storage | undefined)[] = p.slots.map((s) => (s.kind === 'arg' ? flat.tensors[s.arg]._ref.storage : s.kind === 'const' ? s.ref.storage : undefined));
   const keys = p.derivations.length || flat.keys.length ? deriveKeys(p, flat.keys) : [];
+  if (p.work) {
+    const store: (Storage | undefined)[] = [];
+    const made = p.work.replay(argStorages(p.slots, flat), randomKeys(p, keys));
+    p.workSlots.forEach((slot, i) => (store[slot] = made[i]));
+    return finish(p, flat, store);
+  }
+  const store: (Storage | undefined)[] = p.slots.map((s) => (s.kind === 'arg' ? flat.tensors[s.arg]._ref.storage : s.kind === 'const' ? s.ref.storage : undefined));
   try {
     for (const step of p.steps) {
       if (step.op === 'free') {
@@ -261,6 +285,11 @@ function replay(p: Program, flat: Flat): unknown {
     throw e;
   }
   return finish(p, flat, store);
+}
+
+/** The key of each random draw of the program, in order: the new one where it derives from a key argument. */
+function randomKeys(p: Program, keys: readonly Key[]): (readonly [number, number])[] {
+  return p.steps.flatMap((s) => (s.op === 'run' && s.prim === 'random' ? [s.key === undefined ? (s.params as { key: Key }).key : keys[s.key]] : []));
 }
 
 /** The replay's result: fresh tensors over its output slots, arguments and outside tensors as they are. */

@@ -16,7 +16,7 @@
  *    outputs are fresh and contiguous. Zero-size outputs never reach a kernel.
  *  - After the device is lost every call throws a WgradError asking to call init() again.
  */
-import { WgradError, type AdapterReport, type Backend, type MemoryInfo, type OutputSpec } from '../../core/backend.js';
+import { WgradError, type AdapterReport, type Backend, type MemoryInfo, type OutputSpec, type WorkRecorder } from '../../core/backend.js';
 import { storageArray, type AnyStorageArray, type DType } from '../../core/dtype.js';
 import { isElementwisePrim, isReduceOp, type ComputePrim, type PrimParams } from '../../core/prims.js';
 import type { View } from '../../core/backend.js';
@@ -27,7 +27,8 @@ import { runUnary } from '../../kernels/elementwise.js';
 import { elementwiseOp } from '../../kernels/elementwise-ops.js';
 import { Fusion, type WebStorage } from './fusion.js';
 import { gpuRules, readsFused, readsInPlace, type KernelPrim } from './rules.js';
-import { WebGpuRuntime } from './runtime.js';
+import { GpuBufferHandle, WebGpuRuntime } from './runtime.js';
+import { WorkLog } from './work-log.js';
 
 function arrayFor(dtype: DType, buf: ArrayBuffer): AnyStorageArray {
   switch (dtype) {
@@ -115,7 +116,58 @@ export class WebGpuBackend implements Backend<WebStorage> {
       const rows = this.fusion.reduceLastAxis(prim, inputs[0], (params as PrimParams[typeof prim]).axes, out);
       if (rows) return rows;
     }
-    return this.runKernel(prim as KernelPrim, inputs, params as PrimParams[KernelPrim], out);
+    const log = this.runtime.recording, from = log?.length ?? 0;
+    const result = this.runKernel(prim as KernelPrim, inputs, params as PrimParams[KernelPrim], out);
+    if (log && prim === 'random') log.randomCall(from, (params as PrimParams['random']).key);
+    return result;
+  }
+
+  /**
+   * jit's recording below the front end (work-log.ts): from here until `finish`, the runtime logs
+   * every allocation, dispatch and release. Work pending from before is realized first, so it is
+   * not part of the log, and so are the arguments (a replay binds their buffers).
+   */
+  recordWork(args: readonly WebStorage[]): WorkRecorder<WebStorage> {
+    this.runtime.check('jit');
+    if (this.runtime.recording) throw new WgradError('jit', 'a recording is already under way on this backend');
+    try {
+      this.fusion.realizeAll();
+    } catch (e) {
+      // Not the traced function's error: reported at the next flush, sync or read (as tick() does).
+      if (!(e instanceof WgradError)) throw e;
+      this.runtime.deferError(e);
+    }
+    const argBuffers = args.map((s) => this.buffer(s));
+    const log = new WorkLog();
+    this.runtime.recording = log;
+    const stop = () => {
+      if (this.runtime.recording === log) this.runtime.recording = null;
+    };
+    return {
+      finish: (outputs) => {
+        let outBuffers: GpuBufferHandle[];
+        try {
+          outBuffers = outputs.map((s) => this.buffer(s));
+        } finally {
+          stop();
+        }
+        const plan = log.plan(argBuffers, outBuffers);
+        return plan && {
+          replay: (newArgs, keys) => {
+            this.runtime.check('jit');
+            const buffers = newArgs.map((s) => this.buffer(s));
+            this.runtime.activeOp = 'jit replay';
+            return plan.replay(this.runtime, buffers, keys);
+          },
+        };
+      },
+      discard: stop,
+    };
+  }
+
+  /** The buffer holding `s` (realizing a fused value). */
+  private buffer(s: WebStorage): GpuBufferHandle {
+    return this.runtime.own(this.fusion.realize(s), 'jit');
   }
 
   /** A non-elementwise primitive: its rule, on realized inputs (or unrealized ones it reads in place). */

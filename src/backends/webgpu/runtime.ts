@@ -18,6 +18,7 @@ import { DeviceErrors } from './device-errors.js';
 import { CommandLog, type KernelDumpSink } from './kernel-dump.js';
 import { BindGroupCache, PipelineCache } from './pipeline-cache.js';
 import { ARENA_BYTES } from './uniform-arena.js';
+import type { PlannedDispatch, WorkLog } from './work-log.js';
 import { WgradError } from '../../core/backend.js';
 import type { GpuRuntime, GpuStorage, KernelSpec } from '../../kernels/runtime.js';
 
@@ -68,6 +69,8 @@ export class WebGpuRuntime implements GpuRuntime {
   readonly maxBindingBytes: number;
   /** The op being recorded (set by the backend), named by asynchronous allocation errors. */
   activeOp = 'webgpu';
+  /** While jit traces a function: the log of its allocations, dispatches and releases (work-log.ts). */
+  recording: WorkLog | null = null;
 
   private readonly errors: DeviceErrors;
   private readonly pool: BufferPool;
@@ -187,15 +190,19 @@ export class WebGpuRuntime implements GpuRuntime {
   }
 
   /** A buffer for a dispatch output: may reuse buffers released earlier in the current batch. */
-  alloc(size: number): GpuStorage {
+  alloc(size: number): GpuBufferHandle {
     this.check('alloc');
-    return this.logged(this.pool.forOutput(size, this.activeOp));
+    const h = this.logged(this.pool.forOutput(size, this.activeOp));
+    this.recording?.alloc(h);
+    return h;
   }
 
   /** A buffer safe to fill with `queue.writeBuffer` (not referenced by the unsubmitted batch). */
   allocForUpload(size: number): GpuBufferHandle {
     this.check('upload');
-    return this.logged(this.pool.forUpload(size, this.activeOp));
+    const h = this.logged(this.pool.forUpload(size, this.activeOp));
+    this.recording?.upload(h);
+    return h;
   }
 
   private logged(h: GpuBufferHandle): GpuBufferHandle {
@@ -203,8 +210,14 @@ export class WebGpuRuntime implements GpuRuntime {
     return h;
   }
 
+  /** `storage` as a handle of this runtime, or a WgradError of `op`. */
+  own(storage: GpuStorage, op: string): GpuBufferHandle {
+    return this.pool.own(storage, op);
+  }
+
   release(storage: GpuStorage): void {
     const h = this.pool.own(storage, 'release');
+    this.recording?.release(h);
     const inOpenBatch = this.recorder.open && h.slot.lastBatch === this.recorder.batchId;
     this.pool.release(h, inOpenBatch, this.destroyed || this.lostMessage !== null);
   }
@@ -243,14 +256,30 @@ export class WebGpuRuntime implements GpuRuntime {
     const ubytes = spec.uniforms.byteLength;
     const usize = Math.ceil(ubytes / 16) * 16;
     if (usize > ARENA_BYTES) throw new WgradError(`kernel ${spec.key}`, `uniform block of ${ubytes} bytes is too large`);
-    if (this.recorder.isFull(usize)) this.flush(false);
-    const bindGroup = this.bindGroups.get(entry, this.recorder.uniforms.buffer, usize, handles);
+    const planned: PlannedDispatch = { key: spec.key, entry, uniforms: spec.uniforms, uniformBytes: usize, workgroups: [x, y, z], readOnly: spec.readOnly };
+    this.recording?.dispatch(planned, handles);
+    this.record(planned, handles);
+  }
+
+  /**
+   * A dispatch whose pipeline and uniforms are known (a jit replay's, work-log.ts): checked only
+   * for what can change between replays — the buffers it binds.
+   */
+  dispatchPlanned(d: PlannedDispatch, handles: GpuBufferHandle[]): void {
+    this.check(d.key);
+    for (const h of handles) this.checkBindable(h, `kernel ${d.key}`);
+    this.record(d, handles);
+  }
+
+  private record(d: PlannedDispatch, handles: GpuBufferHandle[]): void {
+    if (this.recorder.isFull(d.uniformBytes)) this.flush(false);
+    const bindGroup = this.bindGroups.get(d.entry, this.recorder.uniforms.buffer, d.uniformBytes, handles);
     this.recorder.record({
-      key: spec.key, entry, bindGroup, uniforms: spec.uniforms, uniformBytes: usize, workgroups: [x, y, z],
-      reads: handles, writes: handles.slice(spec.readOnly),
+      key: d.key, entry: d.entry, bindGroup, uniforms: d.uniforms, uniformBytes: d.uniformBytes, workgroups: d.workgroups,
+      reads: handles, writes: handles.slice(d.readOnly),
     });
     this.log?.record({
-      kind: 'dispatch', key: spec.key, workgroups: [x, y, z], bindings: handles.map((h) => h.size * 4), readOnly: spec.readOnly, uniformBytes: ubytes,
+      kind: 'dispatch', key: d.key, workgroups: d.workgroups, bindings: handles.map((h) => h.size * 4), readOnly: d.readOnly, uniformBytes: d.uniforms.byteLength,
     });
     for (const h of handles) h.slot.lastBatch = this.recorder.batchId;
   }
