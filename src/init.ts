@@ -22,9 +22,12 @@ export interface GpuEntryPoint {
 
 /** Options of `init`: the backend, the adapter and its power preference, the WebGPU entry point, fusion and the kernel dump. */
 export interface InitOptions {
-  /** 'webgpu' (default), 'cpu' (the plain-TypeScript reference backend) or 'wasm' (WebAssembly
-   *  SIMD kernels for the hot primitives, the CPU reference for the rest). Env: WGRAD_BACKEND. */
-  backend?: 'webgpu' | 'cpu' | 'wasm';
+  /** 'webgpu' (default), 'cpu' (the plain-TypeScript reference backend), 'wasm' (WebAssembly
+   *  SIMD kernels for the hot primitives, the CPU reference for the rest) or 'auto': WebGPU on a
+   *  hardware adapter, wasm where there is none or the adapter is a CPU rasterizer (Mesa
+   *  lavapipe/llvmpipe, SwiftShader, WARP), where wasm trains several times faster
+   *  (docs/benchmarks.md). Env: WGRAD_BACKEND. */
+  backend?: 'webgpu' | 'cpu' | 'wasm' | 'auto';
   /** Picks the adapter whose vendor/architecture/device/description contains this text. Env: WGRAD_ADAPTER. */
   adapter?: string;
   powerPreference?: 'low-power' | 'high-performance';
@@ -46,9 +49,10 @@ const env = (name: string): string | undefined =>
 /** Starts a backend (replacing any previous one) and reports what it got. */
 export async function init(opts: InitOptions = {}): Promise<AdapterReport> {
   const kind = opts.backend ?? (env('WGRAD_BACKEND') as InitOptions['backend']) ?? 'webgpu';
-  if (kind !== 'webgpu' && kind !== 'cpu' && kind !== 'wasm') {
-    throw new WgradError('init', `unknown backend "${kind}": expected "webgpu", "cpu" or "wasm"`);
+  if (kind !== 'webgpu' && kind !== 'cpu' && kind !== 'wasm' && kind !== 'auto') {
+    throw new WgradError('init', `unknown backend "${kind}": expected "webgpu", "cpu", "wasm" or "auto"`);
   }
+  if (kind === 'auto') return initAuto(opts);
   if (opts.dumpKernels && kind !== 'webgpu') {
     throw new WgradError('init', `dumpKernels needs the WebGPU backend: the ${kind} backend compiles no WGSL kernels`);
   }
@@ -64,6 +68,27 @@ export async function init(opts: InitOptions = {}): Promise<AdapterReport> {
     });
   setBackend(b);
   return b.report;
+}
+
+/** A CPU rasterizer standing in for a GPU: WebGPU on it is slower than the wasm backend. */
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|microsoft basic render|\bwarp\b/i;
+
+/** Whether an adapter is a software one (by its reported names). */
+export function isSoftwareAdapter(r: Pick<AdapterReport, 'vendor' | 'architecture' | 'device' | 'description'>): boolean {
+  return SOFTWARE_ADAPTER.test([r.vendor, r.architecture, r.device, r.description].join(' '));
+}
+
+/** backend 'auto': WebGPU on a hardware adapter; wasm where WebGPU is missing or runs on a CPU rasterizer. */
+async function initAuto(opts: InitOptions): Promise<AdapterReport> {
+  let gpu: AdapterReport | undefined;
+  try {
+    gpu = await init({ ...opts, backend: 'webgpu' });
+  } catch {
+    gpu = undefined; // no WebGPU here: the wasm backend runs everywhere
+  }
+  if (gpu && !isSoftwareAdapter(gpu)) return gpu;
+  if (opts.dumpKernels) throw new WgradError('init', `dumpKernels needs the WebGPU backend, and backend 'auto' chose wasm (${gpu ? `the adapter is a CPU rasterizer: ${gpu.description || gpu.device}` : 'no WebGPU adapter'})`);
+  return init({ ...opts, backend: 'wasm' });
 }
 
 /** What the current backend is. */

@@ -24,7 +24,8 @@ export interface NodeInitOptions extends Omit<InitOptions, 'dumpKernels'> {
 
 /** Starts a backend; in Node, WebGPU comes from Dawn unless `opts.gpu` is given. */
 export async function init(opts: NodeInitOptions = {}): Promise<AdapterReport> {
-  const wantsGpu = (opts.backend ?? process.env.WGRAD_BACKEND ?? 'webgpu') === 'webgpu';
+  const kind = opts.backend ?? process.env.WGRAD_BACKEND ?? 'webgpu';
+  const wantsGpu = kind === 'webgpu' || kind === 'auto'; // 'auto' looks at Dawn's adapter first
   const gpu = opts.gpu ?? (wantsGpu ? nodeGpu({ dawnToggles: opts.dawnToggles }) : undefined);
   const dump = opts.dumpKernels ?? (wantsGpu ? process.env.WGRAD_DUMP || undefined : undefined);
   // A directory on another backend is passed on unopened, for init's refusal to name it.
