@@ -266,6 +266,19 @@ describe('wasm elementwise', () => {
     }), { numRuns: 60 });
   });
 
+  it('max and min over 2 × 2 windows (a max-pool\'s tiles: the window kernel) are bit-exact, with odd widths, specials and −0', async () => {
+    const dims = fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 11 }), fc.nat());
+    await fc.assert(fc.asyncProperty(fc.constantFrom('max', 'min' as const), dims, async (op, [N, C, Ho, Wo, seed]) => {
+      const shape = [N, C, Ho, 2, Wo, 2];
+      const zeros = (s: number) => (i: number) => (i % 7 === 3 ? (i % 2 ? -0 : 0) : specials(s)(i));
+      const x = pair(wasm, shape, contiguousLayout(6), zeros(seed));
+      await check(wasm, op, [x], { axes: [3, 5] }, { shape: [N, C, Ho, Wo], dtype: 'float32' }, { exact: true, signedZeros: true }, `${op} windows ${JSON.stringify(shape)}`);
+    }), { numRuns: 40 });
+    // One kept axis (rows = 1) and windows with a row stride beyond the width (a sliced image).
+    const row = pair(wasm, [2, 7, 2], contiguousLayout(3), specials(9));
+    await check(wasm, 'max', [row], { axes: [0, 2] }, { shape: [7], dtype: 'float32' }, { exact: true, signedZeros: true }, 'one row of windows');
+  });
+
   it('copies operands in by both paths: long runs and views of 7 axes (JS), short and flipped runs (Wasm gather)', async () => {
     const shapes = [[5, 100], [3, 1, 70], [2, 3, 2, 3, 2, 3, 2], [4, 2, 5, 3]];
     await fc.assert(fc.asyncProperty(fc.constantFrom(...shapes), fc.nat(), async (shape, seed) => {
@@ -323,7 +336,7 @@ describe('wasm backend selection and memory', () => {
     } finally {
       if (prev === undefined) delete process.env.WGRAD_BACKEND; else process.env.WGRAD_BACKEND = prev;
     }
-    await expect(init({ backend: 'wasmx' as 'wasm' })).rejects.toThrow('"webgpu", "cpu" or "wasm"');
+    await expect(init({ backend: 'wasmx' as 'wasm' })).rejects.toThrow(/unknown backend "wasmx": expected "webgpu", "cpu".*"wasm"/);
   });
 
   it('the CLI accepts --backend wasm and names it', async () => {

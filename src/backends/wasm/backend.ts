@@ -23,7 +23,8 @@
  *     unary ops; copy on any dtype): lazy, fused into one program per chain (fusion.ts, fused.ts),
  *     bit-exact with the reference
  *   sum max min                  float32, read in place by a loop nest (a fused input straight from
- *                                the arena), bit-exact (sum in f64, in the reference's order)
+ *                                the arena), bit-exact (sum in f64, in the reference's order);
+ *                                max / min over 2 × 2 windows four at a time (pool.ts)
  * Operands of kernels and leaves of fused programs are copied in with `copyIn` (elementwise.ts): a
  * memcpy per long contiguous run, else the Wasm strided copy.
  *

@@ -16,6 +16,7 @@
  *     of elementwise.ts and the GEMM's packing (gemm.ts).
  */
 import { F32, F64, I32, OP, type ModuleBuilder } from './builder.js';
+import { emitWindows, windowCall } from './pool.js';
 
 export const REDUCE_OPS = ['sum', 'max', 'min'] as const;
 export type ReduceKind = (typeof REDUCE_OPS)[number];
@@ -94,9 +95,10 @@ function emitStridedCopy(m: ModuleBuilder): void {
   });
 }
 
-/** Emits the reduce and copy kernels of this file. */
+/** Emits the reduce and copy kernels of this file and the 2 × 2 window kernels (pool.ts). */
 export function emitMaps(m: ModuleBuilder): void {
   for (const op of REDUCE_OPS) emitReduce(m, op);
+  emitWindows(m);
   emitStridedCopy(m);
 }
 
@@ -107,7 +109,7 @@ export interface Axes { sizes: readonly number[]; strides: readonly number[] }
 
 export interface MapKernels {
   /** reduce_<op> over kept axes (sizes, strides) and reduced axes (sizes, strides), strides in
-   *  elements, up to REDUCE_RANK axes each. */
+   *  elements, up to REDUCE_RANK axes each (2 × 2 windows of max / min: pool.ts's kernel). */
   reduce(op: ReduceKind, src: number, out: number, kept: Axes, reduced: Axes): void;
   /** The strided copy, sizes and strides in elements, up to COPY_RANK axes. */
   copy(src: number, dst: number, sizes: readonly number[], srcStrides: readonly number[], dstStrides: readonly number[]): void;
@@ -117,6 +119,8 @@ export interface MapKernels {
 export function mapKernels(ex: Record<string, Fn>): MapKernels {
   return {
     reduce(op, src, out, kept, reduced) {
+      const window = op === 'sum' ? null : windowCall(kept, reduced);
+      if (window) return void ex[`window2_${op}`](src, out, ...window);
       const pad = (a: Axes) => {
         const n = REDUCE_RANK - a.sizes.length;
         if (n < 0) throw new Error(`reduce: ${a.sizes.length} axes, more than ${REDUCE_RANK}`);
