@@ -14,12 +14,9 @@
  */
 import { WgradError } from '../core/backend.js';
 import type { Backend } from '../core/backend.js';
-import { backend } from '../tensor/engine.js';
-import { graphAlive } from '../tensor/lifetime.js';
-import { tensor } from '../tensor/ops/creation.js';
+import { cachedTensor, tensor } from '../tensor/ops/creation.js';
 import { add, div, less, where } from '../tensor/ops/elementwise.js';
 import { take } from '../tensor/ops/movement.js';
-import { keep } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { Count, ScalarOrSchedule, Schedule } from './types.js';
 
@@ -54,6 +51,7 @@ interface Table {
   /** Identifies the values across calls (the table tensor is cached under it). */
   key: string;
   period: number;
+  length: number;
   /** The float64 values; each is rounded to float32 once, as an uploaded scalar is. */
   values: () => number[];
 }
@@ -71,10 +69,10 @@ export function lookup(table: Table, count: Tensor): Tensor | number {
 
 /** The schedule's table with each value negated (a learning rate enters as −lr), or undefined when it has none. */
 export function negatedScheduleTable(lr: ScalarOrSchedule): Table | undefined {
-  if (typeof lr === 'number') return { key: `n${lr}`, period: 1, values: () => [-lr] };
+  if (typeof lr === 'number') return { key: `n${lr}`, period: 1, length: 1, values: () => [-lr] };
   const spec = (lr as Schedule).table;
   if (!spec) return undefined;
-  return { key: `s${idOf(lr)}`, period: spec.period, values: () => Array.from({ length: spec.length }, (_, i) => -lr(i * spec.period)) };
+  return { key: `s${idOf(lr)}`, period: spec.period, length: spec.length, values: () => Array.from({ length: spec.length }, (_, i) => -lr(i * spec.period)) };
 }
 
 /**
@@ -87,7 +85,7 @@ export function biasCorrectionTable(b: number): Table | undefined {
   for (let t = 1; t <= MAX_TABLE; t++) {
     const c = 1 / (1 - b ** t);
     values.push(c);
-    if (Math.fround(c) === 1) return { key: `b${b}`, period: 1, values: () => values };
+    if (Math.fround(c) === 1) return { key: `b${b}`, period: 1, length: values.length, values: () => values };
   }
   return undefined;
 }
@@ -96,35 +94,12 @@ const ids = new WeakMap<object, number>();
 let nextId = 0;
 const idOf = (o: object) => ids.get(o) ?? (ids.set(o, ++nextId), nextId);
 
-// Table tensors are cached per backend (kept out of every scope, as the scalar constants of
-// tensor/ops/creation.ts are), so an eager step uploads nothing. Least recently used first out;
-// never while a traced graph is alive (its nodes may still read a table). A jitted program keeps
-// its own reference to the tables it read.
+// Table tensors are cached per backend (kept out of every scope, as the scalar constants are), so
+// an eager step uploads nothing; a jitted program keeps its own reference to the tables it read.
 const cached = new WeakMap<Backend, Map<string, Tensor>>();
 const MAX_CACHED = 32;
 
 function tableTensor(table: Table): Tensor | number {
-  const b = backend();
-  let cache = cached.get(b);
-  if (!cache) cached.set(b, (cache = new Map()));
-  let t = cache.get(table.key);
-  if (t && !t.isDisposed) {
-    cache.delete(table.key);
-    cache.set(table.key, t);
-    return t;
-  }
-  const values = table.values();
-  if (values.length === 1) return values[0];
-  cache.delete(table.key);
-  if (cache.size >= MAX_CACHED && !graphAlive()) {
-    let evict = cache.size - MAX_CACHED / 2;
-    for (const [k, old] of cache) {
-      if (evict-- <= 0) break;
-      cache.delete(k);
-      old.dispose();
-    }
-  }
-  t = keep(tensor(Float32Array.from(values)));
-  cache.set(table.key, t);
-  return t;
+  if (table.length === 1) return table.values()[0];
+  return cachedTensor(cached, table.key, MAX_CACHED, () => tensor(Float32Array.from(table.values())));
 }

@@ -98,19 +98,20 @@ function checkRagged(data: NestedArray, shape: readonly number[], axis = 0): voi
 }
 
 // Scalar constants are cached per backend (kept out of every scope) so `mul(x, 2)` uploads nothing.
-// The cache is kept in least-recently-used order (a Map iterates in insertion order; a hit moves
-// the entry to the end). When full, the older half is disposed — never while a traced graph is
-// alive, since its nodes may still read any constant (the cache may then grow past the limit until
-// the trace ends), and never the entries just handed out (an op may ask for two in a row).
 const constants = new WeakMap<Backend, Map<string, Tensor>>();
 const MAX_CONSTANTS = 512;
 
-/** @internal A cached rank-0 constant; do not dispose it. */
-export function constant(value: number, dtype: DType): Tensor {
+/**
+ * @internal `make()` cached per backend under `key` in `caches`, kept out of every scope; do not
+ * dispose it. Each cache is kept in least-recently-used order (a Map iterates in insertion order; a
+ * hit moves the entry to the end). When it holds `max`, the older half is disposed — never while a
+ * traced graph is alive, since its nodes may still read any entry (the cache may then grow past the
+ * limit until the trace ends), and never the entries just handed out (an op may ask for two in a row).
+ */
+export function cachedTensor(caches: WeakMap<Backend, Map<string, Tensor>>, key: string, max: number, make: () => Tensor): Tensor {
   const b = backend();
-  let cache = constants.get(b);
-  if (!cache) constants.set(b, (cache = new Map()));
-  const key = `${dtype}:${Object.is(value, -0) ? '-0' : value}`;
+  let cache = caches.get(b);
+  if (!cache) caches.set(b, (cache = new Map()));
   let t = cache.get(key);
   if (t && !t.isDisposed) {
     cache.delete(key);
@@ -118,17 +119,22 @@ export function constant(value: number, dtype: DType): Tensor {
     return t;
   }
   cache.delete(key);
-  if (cache.size >= MAX_CONSTANTS && !graphAlive()) {
-    let evict = cache.size - MAX_CONSTANTS / 2;
+  if (cache.size >= max && !graphAlive()) {
+    let evict = cache.size - max / 2;
     for (const [k, c] of cache) {
       if (evict-- <= 0) break;
       cache.delete(k);
       c.dispose();
     }
   }
-  t = keep(tensor(value, { dtype }));
+  t = keep(make());
   cache.set(key, t);
   return t;
+}
+
+/** @internal A cached rank-0 constant; do not dispose it. */
+export function constant(value: number, dtype: DType): Tensor {
+  return cachedTensor(constants, `${dtype}:${Object.is(value, -0) ? '-0' : value}`, MAX_CONSTANTS, () => tensor(value, { dtype }));
 }
 
 /** @internal The value of `t` if it is a cached scalar constant (a graph printout shows it as a literal). */
