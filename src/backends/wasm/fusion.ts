@@ -21,8 +21,8 @@
  *
  * Ownership: the front end owns each storage it gets once (`release` once). A pending value also
  * owns a reference to every array its expression reads, dropped when it is realized or released;
- * an array is released to the CPU reference's accounting when its last owner lets go (`owners`
- * counts owners only for arrays that have more than one).
+ * an array is released to the CPU reference's accounting when its last owner lets go
+ * (src/backends/owners.ts, shared with the WebGPU fusion).
  */
 import type { OutputSpec, Storage, View } from '../../core/backend.js';
 import { WgradError } from '../../core/backend.js';
@@ -31,6 +31,7 @@ import { numel } from '../../core/shape.js';
 import type { Op } from '../../kernels/elementwise-ops.js';
 import { leafAt, leavesOf, opNode } from '../../kernels/expr.js';
 import { isRowMajor } from '../../kernels/wgsl.js';
+import { Owners } from '../owners.js';
 import type { CpuStorage, CpuView } from '../cpu/types.js';
 import type { WasmExpr, WasmNode } from './fused.js';
 import { wasmOp } from './ops.js';
@@ -70,10 +71,12 @@ export interface FusionHost {
 const arraysOf = (root: WasmNode): Set<CpuStorage> => new Set(leavesOf(root).map((l) => l.view.storage));
 
 export class WasmFusion {
-  private readonly owners = new Map<CpuStorage, number>();
+  private readonly owners: Owners<CpuStorage>;
   private readonly pending = new Set<LazyValue>();
 
-  constructor(private readonly host: FusionHost) {}
+  constructor(private readonly host: FusionHost) {
+    this.owners = new Owners((array) => host.release(array));
+  }
 
   /**
    * `op` of `inputs` as a pending value, or null where the wasm backend has no code for it (the
@@ -91,7 +94,7 @@ export class WasmFusion {
       root = opNode<CpuStorage>(op, out.dtype, inputs.map((v) => leafAt(this.concrete(v), out.shape)));
       leaves = arraysOf(root);
     }
-    for (const a of leaves) this.retain(a);
+    for (const a of leaves) this.owners.retain(a);
     const value = new LazyValue(out.shape, out.dtype, root, leaves);
     this.pending.add(value);
     return value;
@@ -123,30 +126,20 @@ export class WasmFusion {
   }
 
   release(s: WasmStorage): void {
-    if (!(s instanceof LazyValue)) return this.drop(s);
+    if (!(s instanceof LazyValue)) return this.owners.drop(s);
     if (s.released) throw new WgradError('release', 'storage released twice');
     s.released = true;
-    if (s.buffer) this.drop(s.buffer);
+    if (s.buffer) this.owners.drop(s.buffer);
     this.dropInputs(s);
   }
 
   private dropInputs(s: LazyValue): void {
     this.pending.delete(s);
-    for (const a of s.leaves) this.drop(a);
+    for (const a of s.leaves) this.owners.drop(a);
     s.leaves = new Set();
     s.root = null;
   }
 
-  private retain(a: CpuStorage): void {
-    this.owners.set(a, (this.owners.get(a) ?? 1) + 1);
-  }
-
-  private drop(a: CpuStorage): void {
-    const c = this.owners.get(a);
-    if (c === undefined) this.host.release(a);
-    else if (c === 2) this.owners.delete(a);
-    else this.owners.set(a, c - 1);
-  }
 }
 
 /** Whether `v` reads its whole storage in row-major order as an operand of an op of shape `shape`. */

@@ -14,7 +14,6 @@
  * f32.max / f32.min (NaN if either is NaN, −0 < +0) are commutative and associative on values.
  */
 import { I32, OP, SIMD, V128, type FunctionBuilder, type ModuleBuilder, type SimdOp } from './builder.js';
-import type { Axes } from './kernels-map.js';
 
 export const WINDOW_OPS = ['max', 'min'] as const;
 type WindowOp = (typeof WINDOW_OPS)[number];
@@ -65,6 +64,9 @@ function emitWindow(m: ModuleBuilder, op: WindowOp): void {
     });
   });
 }
+
+/** Sizes and element strides of a group of axes (kernels-map.ts's Axes). */
+interface Axes { sizes: readonly number[]; strides: readonly number[] }
 
 export function emitWindows(m: ModuleBuilder): void {
   for (const op of WINDOW_OPS) emitWindow(m, op);

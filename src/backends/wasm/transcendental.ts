@@ -19,7 +19,6 @@
  *     e·ln2_hi + e·ln2_lo. x = 0 → −∞, x < 0 → NaN, +∞ → +∞, NaN → NaN (as Math.log).
  */
 import { SIMD, V128, type FunctionBuilder } from './builder.js';
-import type { OpEmitter } from './ops.js';
 
 /** ln 2 split so that k·LN2_HI is exact for |k| < 2^20 (fdlibm's constants). */
 const LN2_HI = 6.93147180369123816490e-01;
@@ -89,8 +88,11 @@ const LOW_HALF = [0, 1, 2, 3, 4, 5, 6, 7];
 /** Bytes 8–15 of the first vector, twice: its float lanes 2 and 3 moved to lanes 0 and 1. */
 const HIGH_TO_LOW = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 
+/** An op's emitter, as ops.ts calls it: the V128 locals of its arguments; its result on the stack. */
+type Emitter = (f: FunctionBuilder, args: readonly number[]) => void;
+
 /** An f32x4 op computed as `half` on each f64x2 half of its argument, each result rounded once. */
-const viaFloat64 = (half: (f: FunctionBuilder, d: number) => void): OpEmitter => (f, [x]) => {
+const viaFloat64 = (half: (f: FunctionBuilder, d: number) => void): Emitter => (f, [x]) => {
   const [d, lo] = [f.local(V128), f.local(V128)];
   f.localGet(x).simd(SIMD.f64x2_promote_low_f32x4).localSet(d);
   half(f, d);
@@ -104,7 +106,7 @@ const viaFloat64 = (half: (f: FunctionBuilder, d: number) => void): OpEmitter =>
 };
 
 /** The float32 transcendental ops with Wasm code (see the header). */
-export const TRANSCENDENTAL: Readonly<Record<string, OpEmitter>> = {
+export const TRANSCENDENTAL: Readonly<Record<string, Emitter>> = {
   exp: viaFloat64(exp64),
   log: viaFloat64(log64),
   rsqrt: viaFloat64(rsqrt64),

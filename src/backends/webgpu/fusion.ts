@@ -41,8 +41,8 @@
  *
  * Ownership: the front end still owns each storage it gets once (`release` once). A lazy value
  * additionally owns a reference to every buffer its expression reads, dropped when it is realized
- * or released; a buffer returns to the pool when its last owner lets go (`owners` counts owners only
- * for buffers that have more than one).
+ * or released; a buffer returns to the pool when its last owner lets go (src/backends/owners.ts
+ * counts owners only for buffers that have more than one).
  */
 import type { OutputSpec, Storage, View } from '../../core/backend.js';
 import { WgradError } from '../../core/backend.js';
@@ -56,6 +56,7 @@ import { allLeaves, MAX_ROW, MIN_ROWS, rowGeometry, runRowExpr } from '../../ker
 import type { GpuStorage, GpuView } from '../../kernels/runtime.js';
 import { isRowMajor } from '../../kernels/wgsl.js';
 import type { WebGpuRuntime } from './runtime.js';
+import { Owners } from '../owners.js';
 
 /** Op nodes per fused kernel (counting repeats): bounds kernel size and recomputation. */
 export const MAX_NODES = 48;
@@ -97,7 +98,7 @@ export class LazyStorage implements Storage {
 export type WebStorage = GpuStorage | LazyStorage;
 
 export class Fusion {
-  private readonly owners = new Map<GpuStorage, number>();
+  private readonly owners = new Owners<GpuStorage>((b) => this.rt.release(b));
   private readonly pending = new Set<LazyStorage>();
   private seenSubmits = 0;
   /** Distinct buffers one fused kernel may read (one binding is the output). */
@@ -178,7 +179,7 @@ export class Fusion {
 
   /** `s` no longer needs the buffers its expression reads (realized, failed or released). */
   private dropInputs(s: LazyStorage): void {
-    for (const b of s.leaves) this.drop(b);
+    for (const b of s.leaves) this.owners.drop(b);
     s.root = null;
     s.leaves = new Set();
     this.pending.delete(s);
@@ -264,7 +265,7 @@ export class Fusion {
   /** A new unrealized value: it owns a reference to every buffer its expression reads, and is pending. */
   private track(root: OpNode | RowNode, shape: readonly number[], origin: string | undefined, rowShape: readonly number[]): LazyStorage {
     const leaves = leafBuffers(root);
-    for (const b of leaves) this.retain(b);
+    for (const b of leaves) this.owners.retain(b);
     const lazy = new LazyStorage(numel(shape), shape, root, leaves, origin, rowShape);
     this.pending.add(lazy);
     return lazy;
@@ -324,22 +325,11 @@ export class Fusion {
 
   /** The front end's release of storage it owns. */
   release(s: WebStorage): void {
-    if (!(s instanceof LazyStorage)) return this.drop(s);
+    if (!(s instanceof LazyStorage)) return this.owners.drop(s);
     if (s.released) throw new WgradError('release', 'storage released twice');
     s.released = true;
-    if (s.buffer) this.drop(s.buffer);
+    if (s.buffer) this.owners.drop(s.buffer);
     this.dropInputs(s);
-  }
-
-  private retain(b: GpuStorage): void {
-    this.owners.set(b, (this.owners.get(b) ?? 1) + 1);
-  }
-
-  private drop(b: GpuStorage): void {
-    const c = this.owners.get(b);
-    if (c === undefined) this.rt.release(b);
-    else if (c === 2) this.owners.delete(b);
-    else this.owners.set(b, c - 1);
   }
 }
 
