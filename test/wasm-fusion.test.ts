@@ -201,6 +201,25 @@ describe('wasm elementwise fusion', () => {
     expect(b.memory()).toMatchObject({ liveBuffers: 0, pooledBuffers: 3, pooledBytes: b['arena'].bytes + 2 * 4 * n });
   });
 
+  it('a training-like loop over large arrays (fused values, spares in use) holds live and pooled memory flat', async () => {
+    const b = new WasmBackend();
+    const w = withBackend(b, () => wg.keep(wg.tensor(Float32Array.from({ length: 128 * 64 }, (_, i) => Math.sin(i) / 8), { shape: [128, 64] })));
+    const x = withBackend(b, () => wg.keep(wg.tensor(Float32Array.from({ length: 64 * 128 }, (_, i) => Math.cos(i)), { shape: [64, 128] })));
+    const samples: string[] = [];
+    for (let step = 0; step < 8; step++) {
+      const loss = on(b, () => {
+        const g = wg.grad((v: T) => { const y = wg.matmul(x, v); return wg.sum(wg.where(wg.lessEqual(y, 0), 0, y)); })(w);
+        return wg.sum(wg.mul(g, g));
+      });
+      await loss.data();
+      loss.dispose();
+      if (step >= 2) samples.push(JSON.stringify(b.memory()));
+    }
+    expect(b.memory().pooledBuffers).toBeGreaterThan(1); // spares were kept
+    expect(new Set(samples).size, samples.join('\n')).toBe(1);
+    wg.dispose([w, x]);
+  });
+
   it('the spare pool keeps at most its byte budget, oldest arrays dropped first, and no small arrays', () => {
     const s = new Spares(3 * 4 * 4096);
     const arrays = Array.from({ length: 4 }, () => new Float32Array(4096));
