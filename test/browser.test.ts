@@ -37,6 +37,19 @@ const CASES: Record<string, Case> = {
     const chain = w.mul(w.add(w.exp(x), 1), w.sqrt(w.add(w.abs(w.sub(x, y)), 1e-3)));
     return [chain, w.clip(w.square(w.sin(w.mul(x, 3))), 0.1, 0.9), w.sum(w.mul(w.tanh(x), y), -1)];
   },
+  // Random-resized-crop's "some attempt fits" (src/data/augment.ts): ten logical ors over columns,
+  // fused into one kernel. Written with the short-circuit || it compiled in time exponential in the
+  // chain on SwiftShader (hours for ten): the page's RoCL step on WebGPU never finished.
+  'fused chains: ten logical ors and ands over columns (one kernel)': (w) => {
+    const x = w.random.normal(w.random.key(19), [64, 10]);
+    const col = (t: wg.Tensor, a: number) => w.reshape(w.slice(t, [{}, a]), [64]);
+    let any = w.full([64], 0, 'bool'), all = w.full([64], 1, 'bool');
+    for (let a = 9; a >= 0; a--) {
+      any = w.logicalOr(any, col(w.greater(x, 1), a));
+      all = w.logicalAnd(all, w.notEqual(col(x, a), 0.5));
+    }
+    return [w.cast(any, 'int32'), w.cast(all, 'int32')];
+  },
   'reductions: sum, mean, max, variance, argmax along axes': (w) => {
     const x = w.random.normal(w.random.key(5), [4, 6, 3]);
     return [w.sum(x, 1), w.mean(x, [0, 2]), w.max(x, -1), w.variance(x, 0), w.argmax(x, 1), w.min(x), w.nn.softmax(x, -1)];

@@ -123,13 +123,16 @@ export const WGSL_OPS: { [P in ElementwisePrim]: OpLowering<P> } = {
   maximum: binary((k) => (k === 'f32' ? call2(k, 'maxF') : code2(k, (a, b) => `max(${a}, ${b})`))),
   minimum: binary((k) => (k === 'f32' ? call2(k, 'minF') : code2(k, (a, b) => `min(${a}, ${b})`))),
   eq: infixCompare('=='),
-  ne: binary((k) => (k === 'f32' ? compare((a, b) => `(${a} != ${b} || isNan(${a}) || isNan(${b}))`, ['isNan']) : compare((a, b) => `(${a} != ${b})`))),
+  ne: binary((k) => (k === 'f32' ? compare((a, b) => `((${a} != ${b}) | isNan(${a}) | isNan(${b}))`, ['isNan']) : compare((a, b) => `(${a} != ${b})`))),
   lt: infixCompare('<'),
   le: infixCompare('<='),
   gt: infixCompare('>'),
   ge: infixCompare('>='),
-  logicalAnd: binary((k) => compare((a, b) => `(${nonzero(k, a)} && ${nonzero(k, b)})`, nzLib(k))),
-  logicalOr: binary((k) => compare((a, b) => `(${nonzero(k, a)} || ${nonzero(k, b)})`, nzLib(k))),
+  // Boolean | and &, never the short-circuit || and &&: the operands are pure, and a short-circuit
+  // is a branch; a fused chain of them (an any() over stacked masks) compiled in time exponential
+  // in the chain's length on SwiftShader (README, In the browser), and diverges on any GPU.
+  logicalAnd: binary((k) => compare((a, b) => `(${nonzero(k, a)} & ${nonzero(k, b)})`, nzLib(k))),
+  logicalOr: binary((k) => compare((a, b) => `(${nonzero(k, a)} | ${nonzero(k, b)})`, nzLib(k))),
 
   cast: ([x], { dtype }) => ({ name: `cast-${dtype}`, code: castCode(x, dtype), argKinds: [kindOf(x)] }),
   /** where(cond, a, b): cond nonzero (NaN counts as nonzero) picks a, else b. */
