@@ -1,71 +1,87 @@
 // @ts-check
 /**
- * The page's controller: the form, the backend, the training loop's hooks (live loss chart,
- * images/s, per-epoch kNN and linear probe, examples), pause/resume, the robust-accuracy sweep at
- * the end, and saving/loading checkpoints. `window.wgradDemo` exposes the page's state to the tests.
+ * The page's controller: the form, the backend selector, and what the training worker
+ * (worker.js) reports — live loss chart, images/s, per-epoch kNN and linear probe, examples, the
+ * robust-accuracy chart — drawn here; pause/resume, stop, save and load are messages to it. The
+ * page holds no tensor and never waits for a step, so it stays responsive while the worker trains.
+ * `window.wgradDemo` exposes the page's state to the tests.
  */
 import * as wg from '/dist/index.js';
-import { CLASSES, freshRun, loadRun, loadSubset, nextTask, pageConfig, pretrain, rowsOf, saveRun, trainSteps } from './run.js';
-import { examples, probe, robustSweep } from './evaluate.js';
 import { renderChart, renderExamples } from './draw.js';
 
 const $ = (id) => /** @type {any} */ (document.getElementById(id));
-const EXAMPLE_COUNT = 4;
+const BACKEND_NAMES = { auto: 'auto', webgpu: 'WebGPU', wasm: 'wasm', cpu: 'CPU' };
 
-/** What the page holds; `demo` (window.wgradDemo) is what a test reads. */
-const demo = { state: 'loading', backend: '', adapter: '', step: 0, totalSteps: 0, losses: [], imagesPerSec: 0, epochs: [], sweep: undefined, error: '', method: '', params: async () => flatParams(run) };
+/** What the page shows; `demo` (window.wgradDemo) is what a test reads. `longestTaskMs`: the
+ *  longest gap between two ticks of a 50 ms timer while a run was going (the page's responsiveness). */
+const demo = {
+  state: 'loading', backend: '', requested: '', adapter: '', reason: '', step: 0, totalSteps: 0, losses: [], imagesPerSec: 0, epochs: [],
+  sweep: undefined, error: '', method: '', ticks: 0, longestTaskMs: 0, params: () => ask('params'),
+};
 window.wgradDemo = demo;
-let run, data, dataKey = '', head, paused = false, resumeGate = () => {};
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+let sweepPoints = [], lastSettings;
+
+/** Sends a request to the worker and resolves with its answer (matched by id). */
+const pending = new Map();
+let nextId = 0;
+function ask(type) {
+  const id = ++nextId;
+  return new Promise((resolve, reject) => { pending.set(id, { resolve, reject }); worker.postMessage({ type, id }); });
+}
 
 function setState(state, message, error = false) {
   demo.state = state;
   document.body.dataset.state = state;
   const status = $('status');
-  status.textContent = message;
+  if (message !== undefined) status.textContent = message;
   status.toggleAttribute('data-error', error);
-  $('pause').disabled = state !== 'training' && state !== 'paused';
-  const busy = ['training', 'paused', 'loading', 'evaluating'].includes(state);
+  const running = state === 'training' || state === 'paused';
+  const busy = running || ['loading', 'evaluating', 'starting'].includes(state);
+  $('pause').disabled = !running;
+  $('stop').disabled = !running;
   $('start').disabled = busy;
-  $('save').disabled = !run || busy;
+  $('save').disabled = busy || !demo.method;
   $('load').disabled = busy;
   $('backend').disabled = busy;
+  if (!running) showPause(false);
 }
 
-const fail = (e) => {
-  demo.error = String(e?.message ?? e);
-  setState('error', `Error: ${demo.error}`, true);
-  console.error(e);
-};
-
-/** The run's parameters as { path: numbers } (what the tests compare with the saved file). */
-async function flatParams(r) {
-  if (!r) return {};
-  const out = {};
-  for (const [path, t] of wg.treeLeaves(r.params)) out[path] = Array.from(await t.data());
-  return out;
+function fail(message) {
+  demo.error = message;
+  for (const { reject } of pending.values()) reject(new Error(message));
+  pending.clear();
+  setState('error', `Error: ${message}`, true);
 }
 
-/** Starts the chosen backend (if it is not running) and shows the adapter it got. */
-async function startBackend(kind) {
-  if (demo.backend === kind) return;
-  wg.dispose([run, data, head]);
-  [run, data, head, dataKey] = [undefined, undefined, undefined, ''];
-  const report = await wg.init({ backend: kind });
-  demo.backend = report.backend;
-  demo.adapter = report.backend === 'webgpu' ? [report.vendor, report.architecture, report.device, report.description].filter(Boolean).join(' · ') || 'an unnamed adapter' : report.description;
-  $('adapter').textContent = `Backend: ${report.backend} — ${demo.adapter}`;
+function showPause(paused) {
+  $('pause').setAttribute('aria-pressed', String(paused));
+  $('pause').textContent = paused ? 'Resume' : 'Pause';
 }
 
-/** Reports that WebGPU is missing or failed, and offers the CPU backend. */
-function offerCpu(why) {
+/** The backend line: what init got and, for auto, why (e.g. wasm because the WebGPU adapter is SwiftShader). */
+function showBackend(m) {
+  Object.assign(demo, { backend: m.backend, requested: m.requested, adapter: m.adapter, reason: m.reason });
+  const why = m.reason ? ` — chosen by auto: ${m.reason}` : '';
+  $('adapter').textContent = `Backend: ${BACKEND_NAMES[m.backend]} — ${m.adapter}${why}`;
+  if (m.backend === 'webgpu') $('gpu-message').hidden = true;
+}
+
+/** Reports that WebGPU is missing or failed, and offers the wasm backend. */
+function offerWasm(why) {
   const box = $('gpu-message');
   box.hidden = false;
-  box.textContent = `${why} The page can train on wgrad's CPU backend instead (slower).`;
+  box.textContent = `${why} The page can train on wgrad's wasm backend instead (WebAssembly SIMD, on the CPU).`;
   const use = document.createElement('button');
   use.type = 'button';
-  use.textContent = 'Use the CPU backend';
-  use.addEventListener('click', () => { $('backend').value = 'cpu'; box.hidden = true; startBackend('cpu').then(() => setState('idle', 'Ready (CPU backend).'), fail); });
+  use.textContent = 'Use the wasm backend';
+  use.addEventListener('click', () => { $('backend').value = 'wasm'; box.hidden = true; startBackend('wasm'); });
   box.appendChild(use);
+}
+
+function startBackend(kind) {
+  setState('starting', `Starting the ${BACKEND_NAMES[kind]} backend…`);
+  worker.postMessage({ type: 'backend', backend: kind });
 }
 
 /** The form's settings, checked (a message naming the field when one is out of range). */
@@ -87,15 +103,6 @@ function settings() {
   };
 }
 
-/** The subset's tensors for these sizes (reloaded when they change). */
-async function ensureData(s) {
-  const key = `${s.trainImages}/${s.testImages}`;
-  if (data && key === dataKey) return;
-  wg.dispose(data);
-  data = await loadSubset(s.trainImages, s.testImages);
-  dataKey = key;
-}
-
 function renderLoss() {
   const x = demo.losses.map((_, i) => i + 1);
   const last = demo.losses.at(-1);
@@ -103,76 +110,39 @@ function renderLoss() {
     `Training loss over ${demo.losses.length} steps${last === undefined ? '' : `, last ${last.toFixed(4)}`}`);
 }
 
-/** After an epoch: kNN and linear probe on the test images, and the example grid. */
-async function evaluateEpoch(s, epoch, meanLoss) {
-  setState(demo.state, `Epoch ${epoch}: evaluating (kNN, linear probe, examples)…`);
-  wg.dispose(head);
-  const r = await probe(run, data, { bank: s.trainImages, probeEpochs: s.probeEpochs });
-  head = r.head;
-  demo.epochs.push({ epoch, knn: r.knn, linear: r.linear, loss: meanLoss });
-  const row = $('accuracy').tBodies[0].insertRow();
-  for (const v of [String(epoch), `${(100 * r.knn).toFixed(1)} % (k = ${r.k})`, `${(100 * r.linear).toFixed(1)} %`, meanLoss === undefined ? '–' : meanLoss.toFixed(4)]) row.insertCell().textContent = v;
-  const x = rowsOf(data.test.images, Array.from({ length: EXAMPLE_COUNT }, (_, i) => i));
-  try {
-    const labels = Array.from((await data.test.labels.data()).slice(0, EXAMPLE_COUNT), (l) => CLASSES[l]);
-    renderExamples($('examples'), await examples(run, x, wg.random.key(run.config.seed + 7)), labels);
-  } finally {
-    x.dispose();
-  }
-}
-
-/** The accuracy-versus-ε sweep of encoder + the last linear probe. */
-async function sweep(s) {
-  const points = [];
-  const draw = () => renderChart($('robust-chart'), {
+function renderSweep() {
+  const s = lastSettings;
+  renderChart($('robust-chart'), {
     title: 'robust accuracy of encoder + linear probe', subtitle: `first ${Math.min(s.robustLimit, s.testImages)} test images; PGD-${s.pgdSteps}`,
-    xLabel: 'ε (L∞)', yLabel: 'accuracy (%)', yRange: [0, 100], series: [{ name: `${demo.method} (PGD-${s.pgdSteps})`, x: points.map((p) => p[0]), y: points.map((p) => 100 * p[1]) }],
-  }, `Robust accuracy: ${points.map(([e, a]) => `ε ${e}: ${(100 * a).toFixed(1)} %`).join(', ')}`);
-  demo.sweep = await robustSweep(run, head, data.test, {
-    steps: s.pgdSteps, eps: s.sweep, limit: s.robustLimit,
-    onPoint: (_n, e, acc) => { points.push([e, acc]); draw(); setState(demo.state, `Robust accuracy: ε = ${e} done`); },
-  });
+    xLabel: 'ε (L∞)', yLabel: 'accuracy (%)', yRange: [0, 100], series: [{ name: `${demo.method} (PGD-${s.pgdSteps})`, x: sweepPoints.map((p) => p.eps), y: sweepPoints.map((p) => 100 * p.accuracy) }],
+  }, `Robust accuracy: ${sweepPoints.map((p) => `ε ${p.eps}: ${(100 * p.accuracy).toFixed(1)} %`).join(', ')}`);
 }
 
-/** Pauses before the next step while `paused` (the Pause button). */
-const gate = () => (paused ? new Promise((resolve) => { resumeGate = resolve; }) : Promise.resolve());
-
-function togglePause() {
-  paused = !paused;
-  $('pause').setAttribute('aria-pressed', String(paused));
-  $('pause').textContent = paused ? 'Resume' : 'Pause';
-  if (paused) setState('paused', `Paused after step ${demo.step} of ${demo.totalSteps}. Resume to continue.`);
-  else { setState('training', `Training: step ${demo.step} of ${demo.totalSteps}`); resumeGate(); }
-}
-
-async function train(s) {
-  await startBackend(s.backend);
-  setState('training', 'Loading the Fashion-MNIST subset…');
-  await ensureData(s);
-  wg.dispose([run, head]);
-  [run, head] = [freshRun(pageConfig(s)), undefined];
-  Object.assign(demo, { method: s.method, step: 0, totalSteps: s.steps, losses: [], epochs: [], sweep: undefined, error: '' });
+/** A run began (trained or loaded): the previous one's results go. */
+function beginRun(m) {
+  Object.assign(demo, { method: m.method, step: 0, totalSteps: m.totalSteps, losses: [], epochs: [], sweep: undefined, error: '' });
+  sweepPoints = [];
   $('accuracy').tBodies[0].replaceChildren();
   $('robust-chart').replaceChildren();
-  await pretrain(run, data.train, (r) => setState('training', `IDAA's VAE: epoch ${r.epoch}, loss ${r.loss.toFixed(3)}`));
-  await trainSteps(run, data.train, s.steps, {
-    gate,
-    onStep: ({ step, epoch, loss, imagesPerSec }) => {
-      Object.assign(demo, { step, imagesPerSec });
-      demo.losses.push(loss);
-      renderLoss();
-      $('progress').textContent = `step ${step}/${s.steps} · epoch ${epoch} · loss ${loss.toFixed(4)} · ${imagesPerSec.toFixed(1)} images/s`;
-      if (!paused) setState('training', `Training: step ${step} of ${s.steps}`);
-    },
-    onEpoch: (epoch) => evaluateEpoch(s, epoch, run.history.at(-1)?.loss),
-  });
-  setState('training', 'Robust accuracy versus ε…');
-  await sweep(s);
-  setState('done', `Done: ${s.steps} steps of ${s.method}. Save the checkpoint to evaluate it with wgrad eval.`);
+  $('loss-chart').replaceChildren();
+  if (m.loaded) { $('method').value = m.method; showMethod(); }
 }
 
-async function save() {
-  const bytes = await saveRun(run);
+function showStep(m) {
+  Object.assign(demo, { step: m.step, imagesPerSec: m.imagesPerSec });
+  demo.losses.push(m.loss);
+  renderLoss();
+  $('progress').textContent = `step ${m.step}/${demo.totalSteps} · epoch ${m.epoch} · loss ${m.loss.toFixed(4)} · ${m.imagesPerSec.toFixed(1)} images/s`;
+}
+
+function showEpoch(m) {
+  demo.epochs.push({ epoch: m.epoch, knn: m.knn, linear: m.linear, loss: m.loss });
+  const row = $('accuracy').tBodies[0].insertRow();
+  for (const v of [String(m.epoch), `${(100 * m.knn).toFixed(1)} % (k = ${m.k})`, `${(100 * m.linear).toFixed(1)} %`, m.loss === undefined ? '–' : m.loss.toFixed(4)]) row.insertCell().textContent = v;
+}
+
+/** Offers the saved bytes as a download named checkpoint.safetensors. */
+function download(bytes) {
   const a = document.createElement('a');
   a.href = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
   a.download = 'checkpoint.safetensors';
@@ -181,22 +151,27 @@ async function save() {
   setState(demo.state, `Saved checkpoint.safetensors (${(bytes.length / 1024).toFixed(0)} KiB): put it in a directory DIR and run wgrad eval --checkpoint DIR.`);
 }
 
-/** Loads a CLI checkpoint, shows its settings, evaluates it and shows its examples and sweep. */
-async function load(file) {
-  const s = settings();
-  await startBackend(s.backend);
-  setState('evaluating', `Reading ${file.name}…`);
-  const loaded = await loadRun(new Uint8Array(await file.arrayBuffer()), file.name);
-  wg.dispose([run, head]);
-  [run, head] = [loaded, undefined];
-  Object.assign(demo, { method: run.config.method, losses: [], epochs: [], step: 0, totalSteps: 0 });
-  $('method').value = run.config.method;
-  showMethod();
-  await ensureData(s);
-  $('accuracy').tBodies[0].replaceChildren();
-  await evaluateEpoch(s, run.epochsDone, run.history.filter((h) => h.phase === 'encoder').at(-1)?.loss);
-  await sweep(s);
-  setState('done', `Loaded ${file.name}: ${run.config.method}, ${run.epochsDone} epochs (batch ${run.config.batch}, seed ${run.config.seed}).`);
+/** What the worker says. */
+const HANDLERS = {
+  backend: showBackend,
+  state: (m) => { setState(m.state, m.message); if (m.state === 'paused') showPause(true); },
+  run: beginRun,
+  step: showStep,
+  epoch: showEpoch,
+  examples: (m) => renderExamples($('examples'), m.examples, m.labels),
+  sweep: (m) => { if (m.point) { sweepPoints.push(m.point); renderSweep(); } else demo.sweep = m.result; },
+  saved: (m) => download(m.bytes),
+  params: (m) => { pending.get(m.id)?.resolve(m.params); pending.delete(m.id); },
+  error: (m) => {
+    if (demo.state === 'starting' && $('backend').value === 'webgpu') offerWasm(`WebGPU did not start: ${m.message}.`);
+    fail(m.message);
+  },
+};
+
+function onWorkerMessage({ data: m }) {
+  const handle = HANDLERS[m.type];
+  if (!handle) return fail(`the page got an unknown message ${JSON.stringify(m.type)} from the worker`);
+  return handle(m);
 }
 
 /** The method's description and whether it has an ε (from its record). */
@@ -209,26 +184,56 @@ function showMethod() {
   $('eps-help').textContent = flag ? `ε: ${flag.spec.help} (default ${record.defaults.eps}).` : `${record.name} has no attack: ε does not apply.`;
 }
 
-async function main() {
-  for (const m of wg.ssl.methods().filter((r) => r.domains.includes('image'))) $('method').add(new Option(`${m.name}`, m.name, false, m.name === 'rocl'));
-  showMethod();
-  $('method').addEventListener('change', showMethod);
-  $('pause').addEventListener('click', togglePause);
-  $('save').addEventListener('click', () => save().catch(fail));
-  $('load').addEventListener('change', (e) => { const f = e.target.files?.[0]; if (f) load(f).catch(fail).finally(() => { e.target.value = ''; }); });
-  $('settings').addEventListener('submit', (e) => { e.preventDefault(); nextTask().then(() => train(settings())).catch(fail); });
-  $('backend').addEventListener('change', () => startBackend($('backend').value).then(() => setState('idle', 'Ready.'), fail));
-  if (!('gpu' in navigator)) {
-    $('backend').value = 'cpu';
-    offerCpu('This browser has no WebGPU (navigator.gpu is missing; in Chromium, it needs a secure context or --enable-unsafe-webgpu).');
-  }
-  try {
-    await startBackend($('backend').value);
-  } catch (e) {
-    offerCpu(`WebGPU did not start: ${e?.message ?? e}.`);
-    $('adapter').textContent = 'No backend yet.';
-  }
-  setState('idle', demo.backend ? 'Ready: choose a method and press Train.' : 'Choose the CPU backend to train.');
+function togglePause() {
+  const pausing = $('pause').getAttribute('aria-pressed') !== 'true';
+  showPause(pausing);
+  worker.postMessage({ type: pausing ? 'pause' : 'resume' });
+  if (pausing) setState(demo.state, 'Pausing after this step…');
 }
 
-main().catch(fail);
+/** A 50 ms timer: the longest gap between its ticks while a run goes shows that nothing blocks the page. */
+function heartbeat() {
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    demo.ticks++;
+    if (['training', 'paused', 'evaluating'].includes(demo.state)) demo.longestTaskMs = Math.max(demo.longestTaskMs, now - last);
+    last = now;
+  }, 50);
+}
+
+/** Runs `f`, showing a thrown error (bad settings) in the status line. */
+const guarded = (f) => (...args) => { try { f(...args); } catch (e) { fail(String(e?.message ?? e)); } };
+
+function main() {
+  for (const m of wg.ssl.methods().filter((r) => r.domains.includes('image'))) $('method').add(new Option(`${m.name}`, m.name, false, m.name === 'rocl'));
+  showMethod();
+  worker.addEventListener('message', onWorkerMessage);
+  worker.addEventListener('error', (e) => fail(`the training worker failed: ${e.message ?? 'it could not load (see the console)'}`));
+  $('method').addEventListener('change', showMethod);
+  $('pause').addEventListener('click', togglePause);
+  $('stop').addEventListener('click', () => { worker.postMessage({ type: 'stop' }); setState(demo.state, 'Stopping after this step…'); });
+  $('save').addEventListener('click', () => worker.postMessage({ type: 'save' }));
+  $('load').addEventListener('change', guarded(async (e) => {
+    const f = e.target.files?.[0];
+    if (!f) return;
+    lastSettings = settings();
+    e.target.value = '';
+    setState('evaluating', `Reading ${f.name}…`);
+    const bytes = await f.arrayBuffer();
+    worker.postMessage({ type: 'load', bytes, name: f.name, settings: lastSettings }, [bytes]);
+  }));
+  $('settings').addEventListener('submit', guarded((e) => {
+    e.preventDefault();
+    lastSettings = settings();
+    demo.longestTaskMs = 0;
+    setState('training', 'Starting…');
+    worker.postMessage({ type: 'train', settings: lastSettings });
+  }));
+  $('backend').addEventListener('change', () => startBackend($('backend').value));
+  heartbeat();
+  if (!('gpu' in navigator)) offerWasm('This browser has no WebGPU (navigator.gpu is missing; in Chromium it needs a secure context, or --enable-unsafe-webgpu).');
+  startBackend($('backend').value);
+}
+
+main();

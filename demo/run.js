@@ -3,8 +3,8 @@
  * One training run in the page, built from the method records as `wgrad train` builds it
  * (src/cli/run.ts): the same run keys, data order, step keys, optimizer schedule and checkpoint tree
  * (RunCheckpoint), so that the file the page saves is a run directory's checkpoint.safetensors that
- * `wgrad eval` reads, and a checkpoint the CLI wrote loads here. Training awaits a macrotask between
- * steps, so the page never freezes, and can be paused between any two steps.
+ * `wgrad eval` reads, and a checkpoint the CLI wrote loads here. It runs in the page's worker
+ * (worker.js), which handles its messages between any two steps (pause, stop).
  */
 import * as wg from '/dist/index.js';
 import { DEFAULT_LR, methodContext, modelConfigFor, runKeys, RUN_VERSION, upgradeConfig } from '/dist/cli/run-config.js';
@@ -18,13 +18,10 @@ export const IMAGE_SHAPE = [1, 28, 28];
 const PAGE_VAE_EPOCHS = 3;
 
 /**
- * Waits until the page has painted a frame and handled pending input (between steps): the next
- * animation frame, then a macrotask. A hidden tab gets no frames, so 100 ms stand in for one there.
+ * Lets the worker's pending messages (pause, stop, save) run: a macrotask, awaited between steps.
+ * The page itself never waits for training: the loop runs in worker.js.
  */
-export const nextTask = () => new Promise((resolve) => {
-  const fallback = setTimeout(resolve, 100);
-  requestAnimationFrame(() => { clearTimeout(fallback); setTimeout(resolve, 0); });
-});
+export const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /**
  * The subset as tensors: the first `trainLimit` training and `testLimit` test images [N, 1, 28, 28]
@@ -97,7 +94,8 @@ export async function pretrain(run, train, onEpoch) {
 
 /**
  * Trains `run` for `steps` encoder steps from `done`, calling hooks.onStep after each (loss and
- * images/s) and hooks.onEpoch after each epoch; `hooks.gate()` is awaited before every step (pause).
+ * images/s) and hooks.onEpoch after each epoch; `hooks.gate()` is awaited before every step (it holds
+ * while paused, and resolves to false to stop the loop there: Stop).
  * Epoch e's data order and step keys are the CLI's (src/cli/run.ts).
  */
 export async function trainSteps(run, train, steps, hooks) {
@@ -106,7 +104,7 @@ export async function trainSteps(run, train, steps, hooks) {
   const step = wg.ssl.methodStep(cfg.method, cfg.options, methodContext(cfg, run.modelConfig, perEpoch, run.vae));
   let order, epochStart = performance.now(), epochLoss = 0;
   for (let s = hooks.done ?? 0; s < steps; s++) {
-    await hooks.gate();
+    if (!(await hooks.gate())) return;
     const e = Math.floor(s / perEpoch) + 1, within = s % perEpoch;
     if (!order || within === 0) order = wg.data.permutationIndices(wg.random.foldIn(keys.data, e), n);
     if (within === 0) [epochStart, epochLoss] = [performance.now(), 0];

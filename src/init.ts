@@ -78,17 +78,21 @@ export function isSoftwareAdapter(r: Pick<AdapterReport, 'vendor' | 'architectur
   return SOFTWARE_ADAPTER.test([r.vendor, r.architecture, r.device, r.description].join(' '));
 }
 
+/** The names an adapter reports, joined ('google swiftshader'). */
+const adapterName = (r: AdapterReport): string => [r.vendor, r.architecture, r.device, r.description].filter(Boolean).join(' ') || 'an unnamed adapter';
+
 /** backend 'auto': WebGPU on a hardware adapter; wasm where WebGPU is missing or runs on a CPU rasterizer. */
 async function initAuto(opts: InitOptions): Promise<AdapterReport> {
-  let gpu: AdapterReport | undefined;
+  let gpu: AdapterReport | undefined, failure = '';
   try {
     gpu = await init({ ...opts, backend: 'webgpu' });
-  } catch {
-    gpu = undefined; // no WebGPU here: the wasm backend runs everywhere
+  } catch (e) {
+    failure = (e as Error).message; // no WebGPU here: the wasm backend runs everywhere
   }
-  if (gpu && !isSoftwareAdapter(gpu)) return gpu;
+  if (gpu && !isSoftwareAdapter(gpu)) return { ...gpu, autoReason: `a hardware WebGPU adapter (${adapterName(gpu)})` };
   if (opts.dumpKernels) throw new WgradError('init', `dumpKernels needs the WebGPU backend, and backend 'auto' chose wasm (${gpu ? `the adapter is a CPU rasterizer: ${gpu.description || gpu.device}` : 'no WebGPU adapter'})`);
-  return init({ ...opts, backend: 'wasm' });
+  const autoReason = gpu ? `the WebGPU adapter (${adapterName(gpu)}) is a CPU rasterizer, slower than wasm` : `no WebGPU here (${failure})`;
+  return { ...(await init({ ...opts, backend: 'wasm' })), autoReason };
 }
 
 /** What the current backend is. */

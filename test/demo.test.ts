@@ -1,11 +1,11 @@
 /**
  * The demo page (demo/, `npm run demo`) end to end in headless Debian chromium: the server, the
- * page on the package's browser build, a short RoCL run (loss recorded and falling, examples and
- * charts drawn, pause holding the step), its checkpoint read by the CLI's loadRun and `wgrad eval`
- * with the page's weights, and a checkpoint written by `wgrad train` loaded into the page.
- *
- * The page trains on wgrad's CPU backend here: a RoCL step on WebGPU through SwiftShader takes
- * minutes on a 2-core machine (test/browser.test.ts checks the WebGPU kernels in the browser).
+ * page on the package's browser build, its training worker on the page's default backend ('auto':
+ * here chromium's WebGPU adapter is SwiftShader, a CPU rasterizer, so wasm), a short RoCL run (loss
+ * recorded and falling, examples and charts drawn, pause holding the step, the page responsive
+ * throughout), its checkpoint read by the CLI's loadRun and `wgrad eval` with the page's weights,
+ * Stop, a checkpoint written by `wgrad train` loaded into the page, and the message without WebGPU.
+ * (test/browser.test.ts runs the WebGPU kernels and a RoCL step on chromium's WebGPU.)
  */
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -19,7 +19,10 @@ import { loadRun } from '../src/cli/run.js';
 import { wgrad } from './helpers/cli.js';
 import { launchChromium } from './helpers/chromium.js';
 
-type DemoState = { state: string; backend: string; adapter: string; step: number; losses: number[]; epochs: { knn: number; linear: number }[]; method: string; error: string; sweep?: { eps: number[] } };
+type DemoState = {
+  state: string; backend: string; requested: string; adapter: string; reason: string; step: number; losses: number[]; epochs: { knn: number; linear: number }[];
+  method: string; error: string; sweep?: { eps: number[] }; ticks: number; longestTaskMs: number;
+};
 declare const wgradDemo: DemoState & { params: () => Promise<Record<string, number[]>> };
 
 let server: Server, url: string, browser: Browser, page: Page;
@@ -39,7 +42,7 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const demoState = () => page.evaluate(() => ({ ...wgradDemo }) as DemoState);
+const demoState = () => page.evaluate(() => ({ ...wgradDemo, params: undefined }) as DemoState);
 const waitFor = (state: string, timeout = 60_000) =>
   page.waitForFunction((s) => wgradDemo.state === s || wgradDemo.state === 'error', state, { timeout, polling: 100 });
 
@@ -56,31 +59,36 @@ async function expectSameParams(dir: string): Promise<void> {
   }
 }
 
-test('npm run demo: a RoCL run in chromium, paused and resumed, saved for wgrad eval', async () => {
+/** The form's run settings (the evaluation ones too: they are in the closed <details>). */
+async function fillSettings(steps: string): Promise<void> {
+  await page.selectOption('#method', 'rocl');
+  await page.fill('#eps', '0.1');
+  await page.fill('#batch', '8');
+  await page.fill('#steps', steps);
+  await page.fill('#train-images', '16');
+  if (!(await page.isVisible('#test-images'))) await page.click('summary');
+  for (const [id, v] of [['test-images', '32'], ['robust-limit', '8'], ['pgd-steps', '2'], ['sweep-eps', '0.05, 0.1'], ['probe-epochs', '3']]) await page.fill(`#${id}`, v);
+}
+
+test('npm run demo: a RoCL run in a worker on the default backend, paused and resumed, the page responsive, saved for wgrad eval', async () => {
   await page.goto(url);
   await waitFor('idle');
   const ready = await demoState();
   expect(ready.error).toBe('');
-  expect(ready.backend).toBe('webgpu'); // the page starts on WebGPU and shows the adapter it got
-  expect(await page.textContent('#adapter')).toMatch(/webgpu — .*swiftshader/i);
-  await page.selectOption('#backend', 'cpu');
-  await page.waitForFunction(() => wgradDemo.backend === 'cpu' && wgradDemo.state === 'idle');
-  await page.selectOption('#method', 'rocl');
-  await page.fill('#eps', '0.1');
-  await page.fill('#batch', '8');
-  await page.fill('#steps', '4');
-  await page.fill('#train-images', '16');
-  await page.click('summary');
-  for (const [id, v] of [['test-images', '32'], ['robust-limit', '8'], ['pgd-steps', '2'], ['sweep-eps', '0.05, 0.1'], ['probe-epochs', '3']]) await page.fill(`#${id}`, v);
+  // The page starts on 'auto' and says what it got and why: chromium's WebGPU here is SwiftShader.
+  expect(await page.inputValue('#backend')).toBe('auto');
+  expect([ready.requested, ready.backend]).toEqual(['auto', 'wasm']);
+  expect(await page.textContent('#adapter')).toMatch(/^Backend: wasm — WebAssembly SIMD128.* — chosen by auto: the WebGPU adapter \(google swiftshader\) is a CPU rasterizer, slower than wasm$/);
+  await fillSettings('6');
   await page.click('#start');
 
   await page.waitForFunction(() => wgradDemo.step >= 2, undefined, { timeout: 60_000 });
-  // A DOM click, handled when the page yields between two steps: Playwright's own click waits for
-  // animation frames, which headless chromium grants rarely while the CPU backend computes a step.
-  await page.evaluate(() => document.getElementById('pause')!.click());
+  const ticks = (await demoState()).ticks;
+  await page.click('#pause'); // a real click: Playwright waits for the page to paint and take input
   await waitFor('paused');
   const held = (await demoState()).step;
-  await page.waitForTimeout(1500);
+  expect(held).toBeLessThan(6);
+  await page.waitForTimeout(1000);
   expect((await demoState()).step).toBe(held); // no step while paused
   expect(await page.getAttribute('#pause', 'aria-pressed')).toBe('true');
   await page.focus('#pause');
@@ -89,12 +97,15 @@ test('npm run demo: a RoCL run in chromium, paused and resumed, saved for wgrad 
 
   const done = await demoState();
   expect(done.error).toBe('');
-  expect(done.losses).toHaveLength(4);
+  expect(done.losses).toHaveLength(6);
   expect(done.losses.every(Number.isFinite)).toBe(true);
   expect(done.losses.at(-1)!).toBeLessThan(done.losses[0]);
-  expect(done.epochs).toHaveLength(2); // 16 images / batch 8: an epoch is 2 steps
-  expect(await page.locator('#accuracy tbody tr').count()).toBe(2);
-  expect(await page.locator('#loss-chart svg circle').count()).toBe(4); // a point per step
+  // The page's 50 ms timer kept firing while the worker trained and evaluated: no long task.
+  expect(done.ticks - ticks).toBeGreaterThan(15);
+  expect(done.longestTaskMs).toBeLessThan(1000);
+  expect(done.epochs).toHaveLength(3); // 16 images / batch 8: an epoch is 2 steps
+  expect(await page.locator('#accuracy tbody tr').count()).toBe(3);
+  expect(await page.locator('#loss-chart svg circle').count()).toBe(6); // a point per step
   expect(await page.locator('#robust-chart svg').count()).toBe(1);
   expect(done.sweep?.eps).toEqual([0, 0.05, 0.1]);
   for (const kind of ['clean', 'view', 'adv', 'delta']) expect(await page.locator(`#examples canvas[data-kind="${kind}"]`).count(), kind).toBe(4);
@@ -111,7 +122,17 @@ test('npm run demo: a RoCL run in chromium, paused and resumed, saved for wgrad 
   expect(existsSync(join(dir, 'eval', 'eval.json'))).toBe(true);
 });
 
-test('a checkpoint written by wgrad train loads into the page with its weights', async () => {
+test('Stop ends a run after the current step; a checkpoint written by wgrad train loads into the page with its weights', async () => {
+  await fillSettings('1000');
+  await page.click('#start');
+  await page.waitForFunction(() => wgradDemo.step >= 1, undefined, { timeout: 60_000 });
+  await page.click('#stop');
+  await waitFor('stopped');
+  const stopped = await demoState();
+  expect(stopped.error).toBe('');
+  expect(stopped.step).toBeLessThan(10);
+  expect(await page.isEnabled('#save')).toBe(true);
+
   const dir = join(tmp, 'cli-run');
   const r = await wgrad('train', '--method', 'simclr', '--data', 'subset', '--train-limit', '16', '--test-limit', '16', '--batch', '8', '--epochs', '1', '--out', dir);
   expect(r.status, r.stderr).toBe(0);
@@ -131,6 +152,24 @@ test('a checkpoint written by wgrad train loads into the page with its weights',
   const bad = join(tmp, 'not-a-run.safetensors');
   copyFileSync(join(import.meta.dirname, '..', 'data', 'fashion-mnist-subset', 'README.md'), bad);
   await page.setInputFiles('#load', bad);
-  await waitFor('done');
+  await waitFor('error');
   expect((await demoState()).error).toMatch(/not-a-run\.safetensors/);
+});
+
+test('without WebGPU the page says so and offers the wasm backend', async () => {
+  const bare = await browser.newPage();
+  try {
+    await bare.addInitScript(() => { delete (Navigator.prototype as { gpu?: unknown }).gpu; });
+    await bare.goto(url);
+    await bare.waitForFunction(() => wgradDemo.state === 'idle' || wgradDemo.state === 'error');
+    expect(await bare.textContent('[role="alert"]')).toMatch(/^This browser has no WebGPU \(navigator\.gpu is missing.*wasm backend instead/);
+    await bare.selectOption('#backend', 'cpu');
+    await bare.waitForFunction(() => wgradDemo.backend === 'cpu' && wgradDemo.state === 'idle');
+    await bare.click('text=Use the wasm backend');
+    await bare.waitForFunction(() => wgradDemo.backend === 'wasm' && wgradDemo.state === 'idle');
+    expect(await bare.inputValue('#backend')).toBe('wasm');
+    expect(await bare.isHidden('[role="alert"]')).toBe(true);
+  } finally {
+    await bare.close();
+  }
 });

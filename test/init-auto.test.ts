@@ -18,10 +18,13 @@ describe("backend 'auto'", () => {
 
   it('falls back to wasm without WebGPU, and on a software adapter (lavapipe here)', async () => {
     const noAdapter = { requestAdapter: async () => null };
-    expect((await init({ backend: 'auto', gpu: noAdapter })).backend).toBe('wasm');
+    const none = await init({ backend: 'auto', gpu: noAdapter });
+    expect(none.backend).toBe('wasm');
+    expect(none.autoReason).toMatch(/^no WebGPU here \(.*adapter/); // what a program shows its user
     const software = isSoftwareAdapter(await nodeInit({ backend: 'webgpu' })); // lavapipe without a GPU (CI); a GPU machine: false
     const r = await nodeInit({ backend: 'auto' });
     expect(r.backend).toBe(software ? 'wasm' : 'webgpu');
+    expect(r.autoReason).toMatch(software ? /^the WebGPU adapter \(.+\) is a CPU rasterizer, slower than wasm$/ : /^a hardware WebGPU adapter \(.+\)$/);
     expect(await startBackend('auto')).toMatch(software ? /^the wasm backend \(WebAssembly SIMD128.*\), chosen by --backend auto: no hardware WebGPU adapter here$/ : /^WebGPU \(.*\), chosen by --backend auto$/);
     await expect(init({ backend: 'gpu' as never })).rejects.toThrow(/unknown backend "gpu": expected "webgpu", "cpu", "wasm" or "auto"/);
   });

@@ -50,6 +50,9 @@ export interface AdapterReport {
   description: string;
   features: string[];
   limits: Record<string, number>;
+  /** Set by `init({ backend: 'auto' })` only: why it chose this backend (the adapter it found,
+   *  or why there was no WebGPU), for a program to show its user. */
+  autoReason?: string;
 }
 
 export interface Backend<S extends Storage = Storage> {
@@ -98,6 +101,8 @@ export interface RecordedWork<S extends Storage = Storage> {
    * owned by the caller.
    */
   replay(args: readonly S[], keys: readonly (readonly [number, number])[]): S[];
+  /** Frees what the work keeps between replays (its buffer plan's buffers). */
+  dispose(): void;
 }
 
 // WgradError lives in errors.ts (dtype.ts and shape.ts raise it too); the rest of wgrad imports it from here.
