@@ -74,6 +74,8 @@ interface Program {
    */
   work?: RecordedWork;
   workSlots: number[];
+  /** The random draws among the steps, in order (the recorded work takes their keys). */
+  draws: Extract<Step, { op: 'run' }>[];
 }
 
 const ids = new WeakMap<object, number>();
@@ -231,7 +233,8 @@ function compile(cap: Capture, flat: Flat, result: unknown, made: Set<unknown>):
   });
   const disposedArgs = flat.tensors.flatMap((t, i) => (t.isDisposed ? [i] : []));
   const b = flat.tensors[0]?.backend ?? backend();
-  return { backend: b, slots: cap.slots, steps: cap.steps, derivations: cap.derivations, outputs, result, disposedArgs, workSlots: [] };
+  return { backend: b, slots: cap.slots, steps: cap.steps, derivations: cap.derivations, outputs, result, disposedArgs, workSlots: [],
+    draws: cap.steps.flatMap((s) => (s.op === 'run' && s.prim === 'random' ? [s] : [])) };
 }
 
 /** Storage a primitive made that the function neither freed nor returned: something kept it (keep(), a cache). */
@@ -243,10 +246,11 @@ function checkNoLeaks(name: string, cap: Capture, p: Program): void {
   }
 }
 
-/** Releases the constants a program keeps (unless their backend was replaced since). */
+/** Releases the constants a program keeps, and its recorded work's buffers (unless their backend was replaced since). */
 function drop(p: Program): void {
-  const live = p.backend === backend();
-  for (const s of p.slots) if (s.kind === 'const' && live) s.ref.release();
+  if (p.backend !== backend()) return;
+  for (const s of p.slots) if (s.kind === 'const') s.ref.release();
+  p.work?.dispose();
 }
 
 /** The key table of a replay: the input keys, then each derivation's result in order. */
@@ -289,7 +293,7 @@ function replay(p: Program, flat: Flat): unknown {
 
 /** The key of each random draw of the program, in order: the new one where it derives from a key argument. */
 function randomKeys(p: Program, keys: readonly Key[]): (readonly [number, number])[] {
-  return p.steps.flatMap((s) => (s.op === 'run' && s.prim === 'random' ? [s.key === undefined ? (s.params as { key: Key }).key : keys[s.key]] : []));
+  return p.draws.map((s) => (s.key === undefined ? (s.params as { key: Key }).key : keys[s.key]));
 }
 
 /** The replay's result: fresh tensors over its output slots, arguments and outside tensors as they are. */

@@ -159,6 +159,7 @@ export class WebGpuBackend implements Backend<WebStorage> {
             this.runtime.activeOp = 'jit replay';
             return plan.replay(this.runtime, buffers, keys);
           },
+          dispose: () => plan.dispose(this.runtime),
         };
       },
       discard: stop,

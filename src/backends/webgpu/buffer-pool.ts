@@ -96,8 +96,10 @@ export class BufferPool {
    * A buffer of `size` elements for a dispatch output: may reuse buffers released earlier in the
    * current batch. `activeOp` is named if creating the buffer fails later.
    */
-  forOutput(size: number, activeOp: string): GpuBufferHandle {
+  forOutput(size: number, activeOp: string, prefer?: number): GpuBufferHandle {
     const bucket = this.bucketFor(size, 'alloc');
+    const preferred = prefer === undefined ? undefined : this.takeById(bucket, prefer);
+    if (preferred) return this.wrap(preferred, size);
     const pendingSlot = this.take(this.pendingByBucket, bucket);
     if (pendingSlot) this.pending.splice(this.pending.indexOf(pendingSlot), 1);
     return this.wrap(this.pooledOrNew(bucket, activeOp, pendingSlot), size);
@@ -228,6 +230,24 @@ export class BufferPool {
     this.slots.set(id, slot);
     this.stats.buffersCreated++;
     return slot;
+  }
+
+  /**
+   * The free slot `id` of `bucket` bytes, if it is free (a jit replay asks for the buffers its
+   * outputs had before, so that the bind groups of the dispatches binding them are found again).
+   */
+  private takeById(bucket: number, id: number): Slot | undefined {
+    for (const list of [this.pendingByBucket, this.ready]) {
+      const l = list.get(bucket) ?? [];
+      const i = l.findIndex((slot) => slot.id === id);
+      if (i < 0 || l[i].invalid) continue;
+      const [slot] = l.splice(i, 1);
+      if (list === this.pendingByBucket) this.pending.splice(this.pending.indexOf(slot), 1);
+      this.pooledBuffers--;
+      this.pooledBytes -= slot.bytes;
+      return slot;
+    }
+    return undefined;
   }
 
   /** A free slot of `bucket` bytes from `list`; invalid ones found on the way are destroyed. */

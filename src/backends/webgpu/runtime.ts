@@ -189,10 +189,13 @@ export class WebGpuRuntime implements GpuRuntime {
     }
   }
 
-  /** A buffer for a dispatch output: may reuse buffers released earlier in the current batch. */
-  alloc(size: number): GpuBufferHandle {
+  /**
+   * A buffer for a dispatch output: may reuse buffers released earlier in the current batch; the
+   * pooled buffer `preferSlot` (a slot id) when it is free.
+   */
+  alloc(size: number, preferSlot?: number): GpuBufferHandle {
     this.check('alloc');
-    const h = this.logged(this.pool.forOutput(size, this.activeOp));
+    const h = this.logged(this.pool.forOutput(size, this.activeOp, preferSlot));
     this.recording?.alloc(h);
     return h;
   }
@@ -265,15 +268,16 @@ export class WebGpuRuntime implements GpuRuntime {
    * A dispatch whose pipeline and uniforms are known (a jit replay's, work-log.ts): checked only
    * for what can change between replays — the buffers it binds.
    */
-  dispatchPlanned(d: PlannedDispatch, handles: GpuBufferHandle[]): void {
+  dispatchPlanned(d: PlannedDispatch, handles: GpuBufferHandle[], bindGroup?: GPUBindGroup): GPUBindGroup {
     this.check(d.key);
     for (const h of handles) this.checkBindable(h, `kernel ${d.key}`);
-    this.record(d, handles);
+    return this.record(d, handles, bindGroup);
   }
 
-  private record(d: PlannedDispatch, handles: GpuBufferHandle[]): void {
+  /** Records `d` on `handles` (with `bindGroup`, a bind group of them, or the cache's); returns the bind group. */
+  private record(d: PlannedDispatch, handles: GpuBufferHandle[], bindGroup?: GPUBindGroup): GPUBindGroup {
     if (this.recorder.isFull(d.uniformBytes)) this.flush(false);
-    const bindGroup = this.bindGroups.get(d.entry, this.recorder.uniforms.buffer, d.uniformBytes, handles);
+    bindGroup ??= this.bindGroups.get(d.entry, this.recorder.uniforms.buffer, d.uniformBytes, handles);
     this.recorder.record({
       key: d.key, entry: d.entry, bindGroup, uniforms: d.uniforms, uniformBytes: d.uniformBytes, workgroups: d.workgroups,
       reads: handles, writes: handles.slice(d.readOnly),
@@ -282,6 +286,7 @@ export class WebGpuRuntime implements GpuRuntime {
       kind: 'dispatch', key: d.key, workgroups: d.workgroups, bindings: handles.map((h) => h.size * 4), readOnly: d.readOnly, uniformBytes: d.uniforms.byteLength,
     });
     for (const h of handles) h.slot.lastBatch = this.recorder.batchId;
+    return bindGroup;
   }
 
   /** Throws (as `op`) unless `h` is a live, valid storage of this runtime. */

@@ -2,23 +2,26 @@
  * jit's replay below the front end on WebGPU (Backend.recordWork, src/tensor/jit.ts).
  *
  * Why: replaying a step call by call through `backend.run` still builds the fusion graphs,
- * generates each kernel's WGSL and key and looks its pipeline up, every step. While jit traces a
- * function, the runtime writes down what reached the device instead — each buffer allocated, each
- * dispatch (its pipeline, uniforms, workgroups and the buffers it binds) and each buffer released —
- * as a plan over numbered buffers. A replay allocates from the pool, records the same dispatches
- * on the new buffers and releases where the trace released: no fusion, no code generation, no
- * pipeline lookup. The kernels are those the trace realized; fusion on and off agree bit for bit
- * (test/fusion.test.ts), so a replay gives the eager results bit for bit wherever a batch
- * boundary happened to cut the eager step's fused chains.
- *
- * A buffer of the plan is one of:
- *   - 'alloc':    allocated during the trace (an intermediate or an output): a replay allocates it anew;
- *   - 'external': a buffer that existed before (an argument's, or one a constant holds) or that the
- *                 trace uploaded (jit keeps uploads as constants): a replay binds the argument's
- *                 buffer, or the same buffer.
- * The key of a `random` call is in its kernel's uniforms: a replay writes the new key there.
- * Work that does not fit (a buffer made during the trace and kept by something else, a constant
- * released, a key that cannot be found in the uniforms) gives no plan: jit replays it call by call.
+ * generates each kernel's WGSL and key, looks its pipeline up and makes bind groups, every step.
+ * While jit traces a function, the runtime writes down what reached the device instead — each
+ * buffer allocated, each dispatch (its pipeline, uniforms, workgroups and the buffers it binds) and
+ * each buffer released — and turns it into a plan over numbered buffers:
+ *   - 'arg':   an argument's buffer: a replay binds the new argument's;
+ *   - 'fixed': a buffer that existed before (one a constant holds) or that the trace uploaded (jit
+ *              keeps uploads as constants): a replay binds the same one;
+ *   - 'temp':  an intermediate (allocated and released during the trace): it lives in a buffer of
+ *              the plan's own, kept across replays, which a later intermediate of the same size
+ *              shares once the first is released (the buffer plan);
+ *   - 'out':   an output: allocated from the pool by each replay (the caller owns it), preferably
+ *              in the buffer it had two replays ago (see WorkPlan.lastSlots).
+ * A replay records the same dispatches on those buffers: no fusion, no code generation, no
+ * pipeline lookup, and the bind group of a dispatch that binds only temps and fixed buffers is made
+ * once. The kernels are those the trace realized; fusion on and off agree bit for bit
+ * (test/fusion.test.ts), so a replay gives the eager results bit for bit wherever a batch boundary
+ * happened to cut the eager step's fused chains. The key of a `random` call is in its kernel's
+ * uniforms: a replay writes the new key there. Work that does not fit (a buffer made during the
+ * trace and kept by something else, a constant released, a key that cannot be found in the
+ * uniforms) gives no plan: jit replays it call by call.
  */
 import type { GpuBufferHandle } from './buffer-pool.js';
 import type { PipelineEntry } from './pipeline-cache.js';
@@ -40,9 +43,11 @@ type Event =
 
 /** What a replay needs of the runtime. */
 export interface ReplayRuntime {
-  alloc(size: number): GpuBufferHandle;
+  /** A buffer from the pool: the one of slot `preferSlot` when it is free. */
+  alloc(size: number, preferSlot?: number): GpuBufferHandle;
   release(h: GpuBufferHandle): void;
-  dispatchPlanned(d: PlannedDispatch, handles: GpuBufferHandle[]): void;
+  /** Records `d` on `handles`, with `bindGroup` when one is known for them; returns the bind group. */
+  dispatchPlanned(d: PlannedDispatch, handles: GpuBufferHandle[], bindGroup?: GPUBindGroup): GPUBindGroup;
 }
 
 /** The runtime's record of a trace (runtime.ts calls it while `recording` is set). */
@@ -108,10 +113,15 @@ export class WorkLog {
     });
     if (outputIds.some((id) => id === undefined || !this.allocated[id] || this.released[id])) this.problem ??= 'an output is not a buffer the trace made';
     if (this.problem) return undefined;
-    // An argument released during the trace (the function disposed it) is released by jit after a replay.
-    const events = this.events.filter((ev) => !(ev.op === 'release' && !this.allocated[ev.id]));
-    const external = this.handles.map((h, id) => (this.allocated[id] ? undefined : { arg: argOf.get(h), handle: h }));
-    return new WorkPlan(events, external, outputIds as number[], this.handles.length);
+    const where = this.handles.map((h, id): Where => {
+      if (!this.allocated[id]) return argOf.has(h) ? { kind: 'arg', arg: argOf.get(h)! } : { kind: 'fixed', handle: h };
+      return this.released[id] ? { kind: 'temp', index: -1 } : { kind: 'out' };
+    });
+    const tempSizes = assignTemps(this.events, where);
+    // What a replay does: allocate the outputs and dispatch (the temporaries are the plan's; an
+    // argument released during the trace, which the function disposed, is released by jit).
+    const events = this.events.filter((ev) => ev.op === 'dispatch' || (ev.op === 'alloc' && where[ev.id].kind === 'out'));
+    return new WorkPlan(events, where, tempSizes, outputIds as number[]);
   }
 
   private newId(h: GpuBufferHandle, allocated: boolean): number {
@@ -127,34 +137,109 @@ export class WorkLog {
   }
 }
 
-/** Recorded work, replayable on new argument buffers (see the header). */
+/** Where a replay finds a buffer of the plan. */
+type Where =
+  | { kind: 'arg'; arg: number }
+  | { kind: 'fixed'; handle: GpuBufferHandle }
+  /** An intermediate: the plan's own buffer `index`, kept across replays. */
+  | { kind: 'temp'; index: number }
+  /** An output: allocated anew by each replay (the caller owns it). */
+  | { kind: 'out' };
+
+/**
+ * The buffer plan of the intermediates: each gets one of the plan's own buffers, which a later
+ * intermediate of the same size reuses once the first is released (the dispatches run in order, as
+ * in the pool's reuse within a batch). Sets each temp's index; returns the buffers' sizes.
+ */
+function assignTemps(events: readonly Event[], where: Where[]): number[] {
+  const sizes: number[] = [], free = new Map<number, number[]>(), sizeOf = new Map<number, number>();
+  for (const ev of events) {
+    if (ev.op === 'dispatch' || where[ev.id].kind !== 'temp') continue;
+    if (ev.op === 'alloc') {
+      const index = free.get(ev.size)?.pop() ?? sizes.push(ev.size) - 1;
+      where[ev.id] = { kind: 'temp', index };
+      sizeOf.set(ev.id, ev.size);
+    } else {
+      const size = sizeOf.get(ev.id)!;
+      free.set(size, [...(free.get(size) ?? []), (where[ev.id] as { index: number }).index]);
+    }
+  }
+  return sizes;
+}
+
+/**
+ * Recorded work, replayable on new argument buffers (see the header). Its intermediates live in
+ * buffers of its own, kept across replays, so a dispatch that binds only those and fixed buffers
+ * keeps its bind group too; only the arguments and outputs change.
+ */
 export class WorkPlan {
+  private temps: GpuBufferHandle[] | null = null;
+  /** By event: the bind group of a dispatch that binds no argument and no output (made at the first replay). */
+  private bindGroups: (GPUBindGroup | undefined)[] = [];
+  private readonly fixedBindings: boolean[];
+  /**
+   * By event: the slots an output had in the last two replays. A replay asks for the one of two
+   * replays ago: in a training loop the step's arguments are the last step's outputs, and the
+   * outputs of the step before are free again, so the buffers alternate and the bind groups of
+   * the dispatches binding them are found in the cache.
+   */
+  private readonly lastSlots: [number | undefined, number | undefined][] = [];
+
   constructor(
     private readonly events: readonly Event[],
-    /** By buffer id, for buffers the trace did not allocate: the argument it is, or the buffer itself. */
-    private readonly external: readonly ({ arg: number | undefined; handle: GpuBufferHandle } | undefined)[],
+    private readonly where: readonly Where[],
+    private readonly tempSizes: readonly number[],
     private readonly outputs: readonly number[],
-    private readonly buffers: number,
-  ) {}
+  ) {
+    this.fixedBindings = events.map((ev) => ev.op === 'dispatch' && ev.ids.every((id) => where[id].kind === 'temp' || where[id].kind === 'fixed'));
+  }
 
   /** Records the work on `args`, with `keys[i]` the key of the i-th random call; returns the outputs' buffers. */
   replay(rt: ReplayRuntime, args: readonly GpuBufferHandle[], keys: readonly (readonly [number, number])[]): GpuBufferHandle[] {
-    const h: (GpuBufferHandle | undefined)[] = new Array(this.buffers);
-    this.external.forEach((e, id) => {
-      if (e) h[id] = e.arg === undefined ? e.handle : args[e.arg];
-    });
+    const temps = this.ownBuffers(rt);
+    const h: (GpuBufferHandle | undefined)[] = this.where.map((w) => (w.kind === 'arg' ? args[w.arg] : w.kind === 'fixed' ? w.handle : w.kind === 'temp' ? temps[w.index] : undefined));
     const made: GpuBufferHandle[] = [];
     try {
-      for (const ev of this.events) {
-        if (ev.op === 'alloc') made.push((h[ev.id] = rt.alloc(ev.size)));
-        else if (ev.op === 'release') rt.release(h[ev.id]!);
-        else rt.dispatchPlanned(withKey(ev, keys), ev.ids.map((id) => h[id]!));
-      }
+      this.events.forEach((ev, i) => {
+        if (ev.op === 'alloc') {
+          const last = (this.lastSlots[i] ??= [undefined, undefined]);
+          const b = (h[ev.id] = rt.alloc(ev.size, last[0]));
+          made.push(b);
+          this.lastSlots[i] = [last[1], b.slot.id];
+        }
+        else if (ev.op === 'dispatch') {
+          const bg = rt.dispatchPlanned(withKey(ev, keys), ev.ids.map((id) => h[id]!), this.bindGroups[i]);
+          if (this.fixedBindings[i]) this.bindGroups[i] = bg;
+        }
+      });
     } catch (e) {
       for (const b of made) if (!b.released) rt.release(b);
       throw e;
     }
     return this.outputs.map((id) => h[id]!);
+  }
+
+  /** Gives the plan's own buffers back to the pool (the program is dropped). */
+  dispose(rt: ReplayRuntime): void {
+    for (const t of this.temps ?? []) if (!t.released) rt.release(t);
+    this.temps = null;
+    this.bindGroups = [];
+  }
+
+  /** The intermediates' buffers: allocated at the first replay, and again after a batch that wrote them failed. */
+  private ownBuffers(rt: ReplayRuntime): GpuBufferHandle[] {
+    if (this.temps?.some((t) => t.failedBy || t.slot.invalid)) this.dispose(rt);
+    if (!this.temps) {
+      const temps: GpuBufferHandle[] = [];
+      try {
+        for (const size of this.tempSizes) temps.push(rt.alloc(size));
+      } catch (e) {
+        for (const t of temps) rt.release(t);
+        throw e;
+      }
+      this.temps = temps;
+    }
+    return this.temps;
   }
 }
 
