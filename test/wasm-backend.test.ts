@@ -247,6 +247,20 @@ describe('wasm elementwise', () => {
     }
   });
 
+  it('logicalAnd, logicalOr (bool) and logicalNot (any dtype: NaN → 0, −0 → 1) match the reference', async () => {
+    await fc.assert(fc.asyncProperty(fc.constantFrom('logicalAnd', 'logicalOr' as const), operandShapes, async (op, { shape, small, seed }) => {
+      const [la, lb] = fc.sample(fc.tuple(layoutArb(shape.length), layoutArb(small.length)), { seed, numRuns: 1 })[0];
+      const a = pair(wasm, shape, la, gens.bool(seed), 'bool');
+      const b = pair(wasm, small, lb, gens.bool(seed + 1), 'bool');
+      await check(wasm, op, seed % 2 ? [a, b] : [b, a], {}, { shape, dtype: 'bool' }, { exact: true }, op);
+    }), { numRuns: 30 });
+    await fc.assert(fc.asyncProperty(fc.constantFrom<DType>('float32', 'int32', 'bool'), operandShapes, async (dtype, { shape, seed }) => {
+      const gen = dtype === 'float32' ? withSpecials((i) => (i % 3 ? 0 : gens.float(seed)(i)), seed) : dtype === 'bool' ? gens.bool(seed) : (i: number) => (i % 3 ? 0 : gens.int(seed)(i));
+      const x = pair(wasm, shape, fc.sample(layoutArb(shape.length), { seed, numRuns: 1 })[0], gen, dtype);
+      await check(wasm, 'logicalNot', [x], {}, { shape, dtype: 'bool' }, { exact: true }, `logicalNot ${dtype}`);
+    }), { numRuns: 30 });
+  });
+
   it('casts between float32, int32, uint32 and bool are bit-exact (saturation, NaN → 0, −0)', async () => {
     const kinds = [['bool', 'float32'], ['int32', 'float32'], ['uint32', 'float32'], ['float32', 'int32'], ['float32', 'uint32'], ['float32', 'bool'], ['int32', 'bool'], ['uint32', 'bool']] as const;
     await fc.assert(fc.asyncProperty(fc.constantFrom(...kinds), operandShapes, async ([from, to], { shape, seed }) => {

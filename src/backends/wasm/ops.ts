@@ -12,6 +12,7 @@
  *            ties-to-even, keeping −0; sign passes ±0 and NaN)
  *   compare  eq ne lt le gt ge on float32 → bool 0/1 (IEEE: NaN compares unequal; −0 == +0)
  *   where    cond bool (0/1; the only condition dtype the primitive takes) → a's or b's bits
+ *   logical  logicalAnd, logicalOr (x != 0 of each operand), logicalNot (x == 0; NaN → 0) → bool
  *   cast     bool/int32 → float32 (nearest), uint32 → float32, float32 → int32/uint32 (truncate,
  *            saturate, NaN → 0), float32/int → bool (≠ 0, NaN → 1), and a dtype to itself
  * except the float32 transcendentals of transcendental.ts, evaluated in float64 lanes: rsqrt
@@ -64,6 +65,17 @@ const toBool = (from: DType): OpEmitter => (f, [x]) => {
   maskToBool(f);
 };
 
+const LOGICAL = new Set(['logicalAnd', 'logicalOr', 'logicalNot']);
+
+/** logicalAnd / logicalOr of the operands' x != 0 (bool 0/1); logicalNot: x == 0 (NaN → 0). */
+function logical(name: string, args: readonly DType[]): OpEmitter {
+  if (name === 'logicalNot') {
+    return (f, [x]) => { f.localGet(x).i32Const(0).simd(SIMD.i32x4_splat).simd(args[0] === 'float32' ? SIMD.f32x4_eq : SIMD.i32x4_eq); maskToBool(f); };
+  }
+  const combine = name === 'logicalAnd' ? SIMD.v128_and : SIMD.v128_or;
+  return (f, [a, b]) => { toBool(args[0])(f, [a]); toBool(args[1])(f, [b]); f.simd(combine); };
+}
+
 const simd1 = (op: SimdOp): OpEmitter => (f, [x]) => { f.localGet(x).simd(op); };
 const simd2 = (op: SimdOp): OpEmitter => (f, [a, b]) => { f.localGet(a).localGet(b).simd(op); };
 const identity: OpEmitter = (f, [x]) => { f.localGet(x); };
@@ -89,6 +101,7 @@ export function wasmOp(name: string, args: readonly DType[], out: DType): OpEmit
       ? (f, [c, a, b]) => { f.localGet(a).localGet(b).localGet(c).i32Const(0).simd(SIMD.i32x4_splat).simd(SIMD.i32x4_ne).simd(SIMD.v128_bitselect); }
       : null;
   }
+  if (LOGICAL.has(name) && out === 'bool') return logical(name, args);
   if (!float) return null;
   if (has(BINARY, name) && out === 'float32') return simd2(BINARY[name]);
   if (has(COMPARE, name) && out === 'bool') return (f, [a, b]) => { f.localGet(a).localGet(b).simd(COMPARE[name]); maskToBool(f); };
