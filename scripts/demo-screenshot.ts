@@ -2,10 +2,10 @@
  * docs/demo.png: a screenshot of the demo page (npm run demo) after a real run, taken by the headless
  * Debian chromium the browser tests use (test/helpers/chromium.ts). Not in CI.
  *
- *   npx tsx scripts/demo-screenshot.ts [--backend cpu|webgpu|wasm] [--method rocl] [--steps 24] [--out docs/demo.png]
+ *   npx tsx scripts/demo-screenshot.ts [--backend auto|webgpu|wasm|cpu] [--method rocl] [--steps 24] [--out docs/demo.png]
  *
- * The default backend is the CPU one: chromium's WebGPU here is SwiftShader (software), much slower
- * than the CPU reference for a RoCL step on a small machine. The page shows which backend ran.
+ * The default backend is the page's, auto: wasm beside chromium's SwiftShader WebGPU (a CPU
+ * rasterizer). The page shows which backend ran and why.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,7 +15,7 @@ import { launchChromium } from '../test/helpers/chromium.js';
 
 const { values: a } = parseArgs({
   options: {
-    backend: { type: 'string', default: 'cpu' }, method: { type: 'string', default: 'rocl' }, steps: { type: 'string', default: '24' },
+    backend: { type: 'string', default: 'auto' }, method: { type: 'string', default: 'rocl' }, steps: { type: 'string', default: '24' },
     out: { type: 'string', default: join(ROOT, 'docs', 'demo.png') },
   },
 });
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     await page.goto(url);
     await page.waitForFunction(() => (window as any).wgradDemo?.state === 'idle' || (window as any).wgradDemo?.state === 'error');
     await page.selectOption('#backend', a.backend!);
-    await page.waitForFunction((b) => (window as any).wgradDemo.backend === b && (window as any).wgradDemo.state === 'idle', a.backend);
+    await page.waitForFunction((b) => (window as any).wgradDemo.requested === b && (window as any).wgradDemo.state === 'idle', a.backend);
     await page.selectOption('#method', a.method!);
     await page.fill('#steps', a.steps!);
     await page.click('summary');

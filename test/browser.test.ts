@@ -137,3 +137,29 @@ test('wgrad runs in headless chromium on navigator.gpu and matches the CPU refer
   // The PRNG gives the same bits on WebGPU in the browser as on the CPU reference.
   expect(got.uniform).toEqual(Array.from(await wg.random.uniform(wg.random.key(42), [8]).data()));
 });
+
+// A RoCL step (PGD-7 on the augmented views, NT-Xent, the CNN encoder) as the demo page runs it
+// (demo/run.js), on chromium's WebGPU and on wasm from the same keys. On SwiftShader the first step
+// is mostly pipeline compiles; it never finished while a fused chain of logical ors compiled in
+// exponential time (src/kernels/elementwise-ops.ts).
+test('a RoCL step of the demo page finishes on chromium\'s WebGPU and agrees with wasm', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${url}dist/`);
+  const losses = await page.evaluate(`(async () => {
+    const w = await import('/dist/index.js');
+    const run = await import('/run.js');
+    const losses = {};
+    for (const backend of ['webgpu', 'wasm']) {
+      await w.init({ backend });
+      const s = { method: 'rocl', eps: 0.1, batch: 8, steps: 1, trainImages: 8, testImages: 1, width: 4, seed: 0 };
+      const data = await run.loadSubset(s.trainImages, s.testImages);
+      const r = run.freshRun(run.pageConfig(s));
+      await run.trainSteps(r, data.train, 1, { gate: async () => true, onStep: (p) => { losses[backend] = p.loss; }, onEpoch: async () => {} });
+      w.dispose([r, data]);
+    }
+    return losses;
+  })()`) as { webgpu: number; wasm: number };
+  expect(Number.isFinite(losses.webgpu)).toBe(true);
+  expect(Math.abs(losses.webgpu - losses.wasm)).toBeLessThan(1e-3 * Math.abs(losses.wasm));
+}, 300_000);
+
