@@ -49,6 +49,40 @@ describe('robust accuracy as the per-example worst case', () => {
     expect(Array.from(hits!)).toEqual([1, 1, 1, 1, 1, 1, 0]);
     await expect(evaluation.worstCaseVsEps(model, [], data, [0])).rejects.toThrow(/at least one attack/);
   });
+
+  it('as a cascade: each attack sees only the survivors of the ones before it; the worst case is the same', async () => {
+    // x [N, 3]: two logits and the row's id; an attack flips the logits of the rows whose id it names, wherever they sit in a batch.
+    const xs = () => wg.tensor(Array.from({ length: n }, (_, i) => (i === 6 ? [0, 1, i] : [1, 0, i])).flat(), { shape: [n, 3] });
+    const logits = (t: wg.Tensor) => wg.slice(t, [{}, { start: 0, stop: 2 }]);
+    const seen: Record<string, number> = { A: 0, B: 0 };
+    const byId = (name: string, ids: number[]) => (eps: number): evaluation.Attack => (xb) => wg.tidy(() => {
+      if (eps > 0) seen[name] += xb.shape[0];
+      const id = wg.slice(xb, [{}, { start: 2, stop: 3 }]);
+      const mask = ids.reduce<wg.Tensor>((m, k) => wg.add(m, wg.cast(wg.equal(id, k), 'float32')), wg.zerosLike(id));
+      const on = eps > 0 ? mask : wg.zerosLike(mask);
+      const flipped = wg.concat([wg.flip(logits(xb), [1]), id], 1);
+      return wg.add(wg.mul(xb, wg.sub(1, on)), wg.mul(flipped, on));
+    });
+    const attacks = [{ name: 'A', attack: byId('A', [0, 1]) }, { name: 'B', attack: byId('B', [1, 2, 3]) }];
+    const tensors = { images: xs(), labels: y() };
+    const source: evaluation.BatchSource = { size: n, batch: (s, e) => ({ images: wg.slice(tensors.images, [{ start: s, stop: e }]), labels: wg.slice(tensors.labels, [{ start: s, stop: e }]) }) };
+    for (const data of [tensors, source]) {
+      seen.A = 0; seen.B = 0;
+      const r = await evaluation.worstCaseVsEps(logits, attacks, data, [0, 0.1], { batchSize: 3, cascade: true });
+      expect(r.cascade).toBe(true);
+      expect(r.attacks.map((a) => a.accuracy)).toEqual([[6 / 7, 4 / 7], [6 / 7, 2 / 7]]); // after A; after A and B
+      expect(r.worst).toEqual([6 / 7, 2 / 7]);
+      expect(seen.A).toBe(7);
+      expect(seen.B).toBe(4); // rows 2–5: the ones A did not break (row 6 is wrong even clean)
+      const plain = await evaluation.worstCaseVsEps(logits, attacks, data, [0.1], { batchSize: 3 });
+      expect(plain.worst).toEqual([2 / 7]);
+    }
+    // nothing left to attack: the later attack does not run
+    seen.B = 0;
+    const all = await evaluation.worstCaseVsEps(logits, [{ name: 'A', attack: byId('A', [0, 1, 2, 3, 4, 5]) }, attacks[1]], tensors, [0.1], { cascade: true });
+    expect(all.worst).toEqual([0]);
+    expect(seen.B).toBe(0);
+  });
 });
 
 describe('the probe chosen on a validation split', () => {
@@ -78,7 +112,7 @@ describe('compare with the study\'s evaluation', () => {
     const r = await wgrad(...args);
     expect(r.status, r.stderr).toBe(0);
     const md = readFileSync(join(out, 'results.md'), 'utf8');
-    expect(md).toContain('| method | linear probe | kNN | clean (first 4) | worst of PGD-1 and APGD-CE-2 ε = 0.1 | PGD-1 ε = 0.1 | APGD-CE-2 ε = 0.1 | train time | eval time |');
+    expect(md).toContain('| method | probe, validation split | linear probe | kNN | clean (first 4) | worst of PGD-1 and APGD-CE-2 ε = 0.1 | PGD-1 ε = 0.1 | APGD-CE-2 ε = 0.1 | train time | eval time |');
     const ev = JSON.parse(readFileSync(join(out, 'runs', 'random', 'eval.json'), 'utf8')).result;
     const at = (a: { robust: { eps: number; accuracy: number }[] }) => a.robust.find((p) => p.eps === 0.1)!.accuracy;
     expect(at(ev)).toBeLessThanOrEqual(Math.min(...ev.robustAttacks.map(at)));
@@ -91,6 +125,18 @@ describe('compare with the study\'s evaluation', () => {
     const again = await wgrad(...args, '--resume');
     expect(again.status, again.stderr).toBe(0);
     expect(again.stderr.match(/evaluation reused/g)).toHaveLength(2);
+    // --robust-cascade: evaluated again (another setting), the same worst case, the columns say "after".
+    const cascade = await wgrad(...args, '--resume', '--robust-cascade');
+    expect(cascade.status, cascade.stderr).toBe(0);
+    expect(cascade.stderr).toMatch(/made with robustCascade = undefined, not true/);
+    const cmd = readFileSync(join(out, 'results.md'), 'utf8');
+    expect(cmd).toContain('| clean (first 4) | worst of PGD-1 then APGD-CE-2 (cascade) ε = 0.1 | after PGD-1 ε = 0.1 | after PGD-1 then APGD-CE-2 ε = 0.1 |');
+    const cev = JSON.parse(readFileSync(join(out, 'runs', 'random', 'eval.json'), 'utf8')).result;
+    expect(at(cev)).toBe(at(cev.robustAttacks[1]));
+    expect(at(cev.robustAttacks[0])).toBe(at(ev.robustAttacks[0])); // the first attack runs on every example, as before
+    const lone = await wgrad('compare', '--methods', 'random', '--robust-cascade', '--out', join(dir, 'never'));
+    expect(lone.status).toBe(2);
+    expect(lone.stderr).toMatch(/--robust-cascade orders the attacks of --robust-attacks/);
     for (const [flag, msg] of [['pgd:0', /steps 0: must be ≥ 1/], ['fgsm:3', /fgsm takes no steps/], ['cw:5', /ATTACK one of pgd, apgd, fgsm/]] as const) {
       const bad = await wgrad('compare', '--methods', 'random', '--robust-attacks', flag, '--out', join(dir, 'never'));
       expect(bad.status).toBe(2);

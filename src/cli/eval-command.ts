@@ -21,6 +21,7 @@ export const EVAL_SETTING_FLAGS: Flags = {
   ...ATTACK_FLAGS,
   'eval-eps': { kind: 'numbers', min: 0, default: '0.05,0.1', value: 'E1,E2', help: 'L∞ radii of the robust accuracy and the accuracy-vs-ε chart: pixels in [0, 1] on images (box [0, 1]); standard deviations of the standardized features on tables and log-mels (no box)' },
   'robust-attacks': { kind: 'list', value: 'A:STEPS,…', help: 'robust accuracy as the per-example worst case of these attacks, each one\'s numbers beside it (the study\'s: pgd:20,apgd:100); replaces --attack there (--steps stays the robust linear evaluation\'s PGD)' },
+  'robust-cascade': { kind: 'boolean', help: 'with --robust-attacks: run each attack only on the examples the ones before it did not break (AutoAttack\'s order; the study\'s): the same worst case at the survivors\' cost, each attack\'s column then the accuracy after it and those before it' },
   'robust-limit': { kind: 'int', min: 1, default: 500, help: 'robust accuracy on the first N test examples' },
   'probe-epochs': { kind: 'int', min: 1, default: 30, help: 'linear-head training epochs (SGD, step decay)' },
   'probe-scaling': { kind: 'string', choices: ['global', 'per-feature', 'none'], default: 'global', help: 'feature scaling before the linear head, folded into it: centre + one σ, per-feature σ, or none (RoCL\'s protocol)' },
@@ -43,9 +44,16 @@ export const EVAL_FLAGS: Flags = {
 /** `eval`'s flags (a function, as the other commands'). */
 export const evalFlags = (): Flags => EVAL_FLAGS;
 
+/** --robust-cascade: only beside --robust-attacks (one attack has nothing to cascade into); undefined when off, so older evaluations stay reusable. */
+function cascadeFlag(command: string, a: Parsed): true | undefined {
+  if (!a['robust-cascade']) return undefined;
+  if (!a['robust-attacks']) throw new UsageError('--robust-cascade orders the attacks of --robust-attacks: give --robust-attacks too (e.g. pgd:20,apgd:100)', command);
+  return true;
+}
+
 export function evalSettings(command: string, a: Parsed, seed: number): EvalSettings {
   return {
-    ...attackSettings(command, a), attacks: robustAttackList(command, a['robust-attacks'] as string[] | undefined), eps: a['eval-eps'] as number[], robustLimit: a['robust-limit'] as number,
+    ...attackSettings(command, a), attacks: robustAttackList(command, a['robust-attacks'] as string[] | undefined), robustCascade: cascadeFlag(command, a), eps: a['eval-eps'] as number[], robustLimit: a['robust-limit'] as number,
     probeEpochs: a['probe-epochs'] as number, probeScaling: a['probe-scaling'] as ProbeScaling, probeSelect: a['probe-select'] === 'val' ? 'val' : undefined, knnK: a['knn-k'] as number | undefined, robustLinearEpochs: a['robust-linear'] as number, seed, log: (l) => process.stderr.write(`${l}\n`),
   };
 }

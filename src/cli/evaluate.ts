@@ -34,6 +34,8 @@ export interface EvalSettings {
   steps: number;
   /** Robust accuracy as the per-example worst case of these attacks (e.g. PGD-20 and APGD-CE-100) instead of `attack` alone. */
   attacks?: { attack: AttackName; steps: number }[];
+  /** With `attacks`: each attack only on the examples the ones before it did not break (src/eval worstCaseVsEps's cascade). */
+  robustCascade?: boolean;
   /** Robust accuracy on the first N test images. */
   robustLimit: number;
   /** Linear-head training epochs. */
@@ -177,8 +179,11 @@ async function robustAccuracy(model: (x: Tensor) => Tensor, test: evaluation.Bat
     return { result: { attack: label, robustTotal: sweep.total, robust: sweep.eps.map((e, i) => ({ eps: e, accuracy: sweep.series[0].accuracy[i] })) }, sweep };
   }
   const attacks = s.attacks.map((a) => ({ name: attackLabel(a.attack, a.steps), attack: attackFor(a.attack, model, a.steps, box) }));
-  const label = `worst of ${attacks.map((a) => a.name).join(' and ')}`;
-  const w = await evaluation.worstCaseVsEps(model, attacks, test, eps, opts);
+  const names = attacks.map((a) => a.name);
+  const label = s.robustCascade ? `worst of ${names.join(' then ')} (cascade)` : `worst of ${names.join(' and ')}`;
+  const w = await evaluation.worstCaseVsEps(model, attacks, test, eps, { ...opts, cascade: s.robustCascade });
+  // In a cascade each attack's number is the accuracy after it and the ones before it: its label says so.
+  if (s.robustCascade) w.attacks.forEach((a, j) => { a.name = `after ${names.slice(0, j + 1).join(' then ')}`; });
   s.log(`  ${label}: ${w.eps.map((e, i) => `ε = ${e}: ${(100 * w.worst[i]).toFixed(2)} %`).join(', ')}`);
   const byEps = (acc: number[]) => w.eps.map((e, i) => ({ eps: e, accuracy: acc[i] }));
   return {

@@ -7,7 +7,9 @@
  */
 import { WgradError } from '../core/backend.js';
 import { fmtShape } from '../core/shape.js';
-import { slice } from '../tensor/ops/movement.js';
+import { takeRows } from '../data/batching.js';
+import { concat, slice } from '../tensor/ops/movement.js';
+import { dispose } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 
 export interface Batch { images: Tensor; labels: Tensor }
@@ -40,6 +42,31 @@ export function checkDataset(op: string, data: LabeledData): number {
 export function takeBatch(data: LabeledData, start: number, stop: number): Batch {
   if ('size' in data) return data.batch(start, stop);
   return { images: slice(data.images, [{ start, stop }]), labels: slice(data.labels, [{ start, stop }]) };
+}
+
+/**
+ * The examples at `indices` (increasing) as a BatchSource: each batch gathers its rows from the
+ * source's contiguous runs, so a subset of a few scattered examples reads only those.
+ */
+export function subsetOf(data: LabeledData, indices: Int32Array): BatchSource {
+  return {
+    size: indices.length,
+    batch(start: number, stop: number): Batch {
+      const rows = indices.subarray(start, stop);
+      if (!('size' in data)) return takeRows(data, rows);
+      const parts: Batch[] = [];
+      for (let i = 0; i < rows.length;) {
+        let j = i + 1;
+        while (j < rows.length && rows[j] === rows[j - 1] + 1) j++;
+        parts.push(data.batch(rows[i], rows[j - 1] + 1));
+        i = j;
+      }
+      if (parts.length === 1) return parts[0];
+      const out = { images: concat(parts.map((p) => p.images), 0), labels: concat(parts.map((p) => p.labels), 0) };
+      dispose(parts);
+      return out;
+    },
+  };
 }
 
 export function checkBatchSize(op: string, batchSize: number): void {
