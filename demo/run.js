@@ -29,7 +29,7 @@ export const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
  */
 export async function loadSubset(trainLimit, testLimit) {
   const read = async (file) => {
-    const res = await fetch(SUBSET + file);
+    const res = await fetch(new URL(SUBSET + file, import.meta.url)); // this module's server, whoever imports it
     if (!res.ok) throw new Error(`cannot fetch ${SUBSET}${file}: HTTP ${res.status} (is the page served by npm run demo?)`);
     return wg.io.parseIdx(new Uint8Array(await res.arrayBuffer()), file);
   };

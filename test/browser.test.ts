@@ -138,28 +138,32 @@ test('wgrad runs in headless chromium on navigator.gpu and matches the CPU refer
   expect(got.uniform).toEqual(Array.from(await wg.random.uniform(wg.random.key(42), [8]).data()));
 });
 
-// A RoCL step (PGD-7 on the augmented views, NT-Xent, the CNN encoder) as the demo page runs it
-// (demo/run.js), on chromium's WebGPU and on wasm from the same keys. On SwiftShader the first step
-// is mostly pipeline compiles; it never finished while a fused chain of logical ors compiled in
-// exponential time (src/kernels/elementwise-ops.ts).
-test('a RoCL step of the demo page finishes on chromium\'s WebGPU and agrees with wasm', async () => {
+// A RoCL step (PGD-7 on the augmented views, NT-Xent, the CNN encoder) as the demo page's worker
+// runs it (demo/run.js, in a module Web Worker), on chromium's WebGPU and on wasm from the same
+// keys. On SwiftShader the first step is mostly pipeline compiles; it never finished while a fused
+// chain of logical ors compiled in exponential time (src/kernels/elementwise-ops.ts).
+test('a RoCL step of the demo page finishes on chromium\'s WebGPU in a worker and agrees with wasm', async () => {
   const page = await browser.newPage();
   await page.goto(`${url}dist/`);
-  const losses = await page.evaluate(`(async () => {
-    const w = await import('/dist/index.js');
-    const run = await import('/run.js');
-    const losses = {};
-    for (const backend of ['webgpu', 'wasm']) {
-      await w.init({ backend });
-      const s = { method: 'rocl', eps: 0.1, batch: 8, steps: 1, trainImages: 8, testImages: 1, width: 4, seed: 0 };
-      const data = await run.loadSubset(s.trainImages, s.testImages);
-      const r = run.freshRun(run.pageConfig(s));
-      await run.trainSteps(r, data.train, 1, { gate: async () => true, onStep: (p) => { losses[backend] = p.loss; }, onEpoch: async () => {} });
-      w.dispose([r, data]);
-    }
-    return losses;
-  })()`) as { webgpu: number; wasm: number };
+  const losses = await page.evaluate(`new Promise((resolve, reject) => {
+    const src = \`
+      const w = await import('\${location.origin}/dist/index.js');
+      const run = await import('\${location.origin}/run.js');
+      const losses = { inWorker: typeof document === 'undefined' };
+      for (const backend of ['webgpu', 'wasm']) {
+        await w.init({ backend });
+        const s = { method: 'rocl', eps: 0.1, batch: 8, steps: 1, trainImages: 8, testImages: 1, width: 4, seed: 0 };
+        const data = await run.loadSubset(s.trainImages, s.testImages);
+        const r = run.freshRun(run.pageConfig(s));
+        await run.trainSteps(r, data.train, 1, { gate: async () => true, onStep: (p) => { losses[backend] = p.loss; }, onEpoch: async () => {} });
+        w.dispose([r, data]);
+      }
+      postMessage(losses);\`;
+    const worker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), { type: 'module' });
+    worker.onmessage = (e) => resolve(e.data);
+    worker.onerror = (e) => reject(new Error('the worker failed: ' + e.message));
+  })`) as { inWorker: boolean; webgpu: number; wasm: number };
+  expect(losses.inWorker).toBe(true);
   expect(Number.isFinite(losses.webgpu)).toBe(true);
   expect(Math.abs(losses.webgpu - losses.wasm)).toBeLessThan(1e-3 * Math.abs(losses.wasm));
 }, 300_000);
-
