@@ -3,7 +3,8 @@
  * `npm run demo`: serves the demo page (demo/), the package's own browser build (dist/, built by
  * `npm run build` first when it is missing or older than src/) and the shipped Fashion-MNIST subset
  * (data/fashion-mnist-subset/) on 127.0.0.1. Plain node:http, no framework, nothing fetched from the
- * network: the page imports /dist/index.js as an ES module, so no bundler runs either.
+ * network: the page and its training worker (demo/worker.js, a module worker) import
+ * /dist/index.js as an ES module, so no bundler runs either.
  *
  *   npm run demo                 # http://127.0.0.1:8080/
  *   npm run demo -- --port 9000  # or PORT=9000 npm run demo; --port 0 picks a free port
