@@ -25,7 +25,7 @@ describe("backend 'auto'", () => {
     const r = await nodeInit({ backend: 'auto' });
     expect(r.backend).toBe(software ? 'wasm' : 'webgpu');
     expect(r.autoReason).toMatch(software ? /^the WebGPU adapter \(.+\) is a CPU rasterizer, slower than wasm$/ : /^a hardware WebGPU adapter \(.+\)$/);
-    expect(await startBackend('auto')).toMatch(software ? /^the wasm backend \(WebAssembly SIMD128.*\), chosen by --backend auto: no hardware WebGPU adapter here$/ : /^WebGPU \(.*\), chosen by --backend auto$/);
+    expect(await startBackend('auto')).toMatch(software ? /^the wasm backend \(WebAssembly SIMD128.*\), chosen by --backend auto: the WebGPU adapter \(.+\) is a CPU rasterizer, slower than wasm$/ : /^WebGPU \(.*\), chosen by --backend auto: a hardware WebGPU adapter \(.+\)$/);
     await expect(init({ backend: 'gpu' as never })).rejects.toThrow(/unknown backend "gpu": expected "webgpu", "cpu", "wasm" or "auto"/);
   });
 });

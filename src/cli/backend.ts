@@ -24,7 +24,7 @@ export async function startBackend(backend: string): Promise<string> {
     if (backend === 'webgpu') (e as Error).message += ' — or pass --backend wasm (or cpu) to the command';
     throw e;
   }
-  const why = backend === 'auto' ? (r.backend === 'wasm' ? ', chosen by --backend auto: no hardware WebGPU adapter here' : ', chosen by --backend auto') : '';
+  const why = backend === 'auto' ? `, chosen by --backend auto: ${r.autoReason ?? 'the default'}` : '';
   if (r.backend === 'wasm') return `the wasm backend (${r.description})${why}`;
   return r.backend === 'cpu' ? 'the CPU reference backend' : `WebGPU (${[r.vendor, r.architecture, r.description].filter(Boolean).join(', ')})${why}`;
 }

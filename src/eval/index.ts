@@ -24,6 +24,6 @@ export {
 export { selectLinearHead, PROBE_GRID, type ProbeGridPoint, type ProbeSelection, type ProbeSelectOptions } from './probe-select.js';
 export { knnPredict, knnAccuracy, knnDefaultK, type KnnOptions, type KnnFeatures, type FeatureSet } from './knn.js';
 export { checkFiniteTree } from './finite.js';
-export { accuracyVsEps, worstCaseVsEps, sweepChart, type SweepEntry, type SweepResult, type SweepOptions, type NamedAttack, type WorstCaseResult } from './sweep.js';
+export { accuracyVsEps, worstCaseVsEps, sweepChart, type SweepEntry, type SweepResult, type SweepOptions, type NamedAttack, type WorstCaseResult, type WorstCaseOptions } from './sweep.js';
 export { lineChart, barChart, niceTicks, escapeXml, type Series, type LineChartOptions, type BarChartOptions, type BarGroup } from './svg.js';
 export { ATTACKS, PGD, APGD, FGSM, attackRecord, type AttackRecord } from './attacks.js';
