@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { mean, pairedInterval, sampleSd, tCdf, tQuantile, verdict } from '../src/cli/stats.js';
+import { decideHypotheses, groupRows, PREREGISTERED_SEEDS, verdictText } from '../src/cli/study.js';
 import { decideHypotheses, groupRows, HYPOTHESES, type RunRecord } from '../src/cli/study.js';
 import type { EvalResult } from '../src/cli/evaluate.js';
 
@@ -59,7 +60,7 @@ describe('hypotheses on a table', () => {
     expect(a1.differences[1]).toBeCloseTo(8, 10);
     expect(a1.interval.t).toBeCloseTo(12.706204736174694, 9);
     expect(decided[1].seeds).toEqual([0]);
-    expect(decided[1].verdict).toBe('not shown');
+    expect(decided[1].verdict).toBe('pending'); // one seed of three
     expect(decideHypotheses(rows, 'image').map((d) => d.hypothesis.id)).toEqual(['A1', 'A2']);
   });
 
@@ -69,3 +70,18 @@ describe('hypotheses on a table', () => {
     expect(HYPOTHESES.filter((h) => h.metric === 'robust').every((h) => h.eps === 0.1)).toBe(true);
   });
 });
+
+describe('deciding a hypothesis on a table', () => {
+  const run = (row: string, seed: number, probe: number) => ({ row, label: row, index: 0, seed, trainSeconds: 0, eval: { linearAccuracy: probe, knnAccuracy: 0, robust: [] } as never });
+  const rows = (seeds: number[]) => groupRows(seeds.flatMap((s) => [run('aplr', s, 0.9 + 0.001 * s), run('noise', s, 0.8)]));
+  it('gives a verdict only on the pre-registered three seeds; fewer are pending, with their interval', () => {
+    const [three] = decideHypotheses(rows([0, 1, 2]), 'tabular').filter((r) => r.hypothesis.id === 'A1');
+    expect(three.verdict).toBe('holds');
+    expect(verdictText(three, true)).toBe('**holds**');
+    const [two] = decideHypotheses(rows([0, 1]), 'tabular').filter((r) => r.hypothesis.id === 'A1');
+    expect(two.verdict).toBe('pending');
+    expect(two.interval.lo).toBeGreaterThan(0); // it would hold: still no verdict
+    expect(verdictText(two)).toBe(`pending (2 of ${PREREGISTERED_SEEDS} seeds)`);
+  });
+});
+

@@ -15,7 +15,7 @@ import { type Flags, type Parsed, UsageError } from './args.js';
 import { EVAL_FILE } from './eval-cache.js';
 import { displayPath } from './paths.js';
 import { checkOutDir } from './run-dir.js';
-import { decideHypotheses, groupRows, metricLabel } from './study.js';
+import { decideHypotheses, groupRows, metricLabel, verdictText } from './study.js';
 import { hypothesesTable, metricsTable, type StoredRun, type Table, type TableMeta, writeTable } from './study-report.js';
 
 export const ROW_FILE = 'row.json';
@@ -161,7 +161,7 @@ function reportPage(tables: Map<string, Table>, page: string): { page: string; v
     for (const r of decided) {
       const i = r.interval;
       const interval = Number.isFinite(i.lo) ? `[${i.lo.toFixed(2)}, ${i.hi.toFixed(2)}]` : 'none';
-      verdicts.push(`| ${r.hypothesis.id} | ${t.meta.data.split(':')[0]} | ${metricLabel(r.hypothesis)} | ${i.mean.toFixed(2)} | ${interval} | ${r.seeds.length} | ${r.verdict === 'distance' ? 'distance (no verdict)' : r.verdict} |`);
+      verdicts.push(`| ${r.hypothesis.id} | ${t.meta.data.split(':')[0]} | ${metricLabel(r.hypothesis)} | ${i.mean.toFixed(2)} | ${interval} | ${r.seeds.length} | ${verdictText(r)} |`);
     }
   }
   const table = verdicts.length ? ['| id | data | metric | mean difference (points) | 95 % interval | seeds | verdict |', '|---|---|---|---|---|---|---|', ...verdicts].join('\n') : 'No hypothesis is decided by these tables yet.';

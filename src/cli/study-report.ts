@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { barChart, lineChart, PALETTE, type Series } from '../eval/svg.js';
 import { compareLossChart } from './charts.js';
 import type { Domain } from './dataset.js';
-import { decideHypotheses, groupRows, type HypothesisResult, metricLabel, type MetricName, type RowRuns, rowSummary, type RunRecord, type Summary, summaryBy } from './study.js';
+import { decideHypotheses, groupRows, type HypothesisResult, metricLabel, type MetricName, type RowRuns, rowSummary, type RunRecord, type Summary, summaryBy, verdictText } from './study.js';
 
 /** What every run of a table shares (stored with each run, so a table can be rebuilt from any of them). */
 export interface TableMeta {
@@ -89,7 +89,7 @@ export function hypothesesTable(results: readonly HypothesisResult[]): string {
   for (const r of results) {
     const h = r.hypothesis, i = r.interval;
     const interval = Number.isFinite(i.lo) ? `[${signed(i.lo)}, ${signed(i.hi)}] (t = ${i.t.toFixed(3)}, n = ${i.n})` : `none (n = ${i.n})`;
-    lines.push(`| ${[h.id, h.claim, h.method, h.control, metricLabel(h), r.seeds.join(', '), r.differences.map((d) => signed(d)).join(', '), signed(i.mean), interval, r.verdict === 'distance' ? 'distance (no verdict)' : `**${r.verdict}**`].join(' | ')} |`);
+    lines.push(`| ${[h.id, h.claim, h.method, h.control, metricLabel(h), r.seeds.join(', '), r.differences.map((d) => signed(d)).join(', '), signed(i.mean), interval, verdictText(r, true)].join(' | ')} |`);
   }
   return lines.join('\n');
 }

@@ -106,8 +106,18 @@ export interface HypothesisResult {
   /** method − control per seed, in percentage points. */
   differences: number[];
   interval: PairedInterval;
-  /** The verdict by the decision rule, or 'distance' where the hypothesis decides nothing (R3). */
-  verdict: Verdict | 'distance';
+  /** The verdict by the decision rule; 'pending' while fewer than the pre-registered seeds are paired; 'distance' where the hypothesis decides nothing (R3). */
+  verdict: Verdict | 'pending' | 'distance';
+}
+
+/** docs/results.md: every row runs with 3 seeds, and a hypothesis is decided on all three. */
+export const PREREGISTERED_SEEDS = 3;
+
+/** A verdict as the tables print it ('pending' with how many seeds are in, 'distance' as no verdict). */
+export function verdictText(r: Pick<HypothesisResult, 'verdict' | 'seeds'>, bold = false): string {
+  if (r.verdict === 'distance') return 'distance (no verdict)';
+  if (r.verdict === 'pending') return `pending (${r.seeds.length} of ${PREREGISTERED_SEEDS} seeds)`;
+  return bold ? `**${r.verdict}**` : r.verdict;
 }
 
 /** The value of `metric` by seed for a row. */
@@ -124,7 +134,7 @@ function bySeed(row: RowRuns, h: Hypothesis): Map<number, number> {
  * The hypotheses of `domain` whose method and control rows are both in the table, each on the seeds
  * both rows have (the pairing: seed s of the method beside seed s of its control).
  */
-export function decideHypotheses(rows: readonly RowRuns[], domain: Domain, hypotheses: readonly Hypothesis[] = HYPOTHESES): HypothesisResult[] {
+export function decideHypotheses(rows: readonly RowRuns[], domain: Domain, hypotheses: readonly Hypothesis[] = HYPOTHESES, seedsNeeded = PREREGISTERED_SEEDS): HypothesisResult[] {
   const out: HypothesisResult[] = [];
   for (const h of hypotheses) {
     const m = rows.find((r) => r.row === h.method), c = rows.find((r) => r.row === h.control);
@@ -135,7 +145,8 @@ export function decideHypotheses(rows: readonly RowRuns[], domain: Domain, hypot
     const method = seeds.map((s) => mv.get(s)!), control = seeds.map((s) => cv.get(s)!);
     const differences = seeds.map((_, i) => 100 * (method[i] - control[i]));
     const interval = pairedInterval(differences);
-    out.push({ hypothesis: h, seeds, method, control, differences, interval, verdict: h.decides ? verdict(interval) : 'distance' });
+    const decided = !h.decides ? 'distance' : seeds.length < seedsNeeded ? 'pending' : verdict(interval);
+    out.push({ hypothesis: h, seeds, method, control, differences, interval, verdict: decided });
   }
   return out;
 }
