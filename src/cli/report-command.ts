@@ -169,6 +169,13 @@ function reportPage(tables: Map<string, Table>, page: string): { page: string; v
   return { page: lines.join('\n'), verdicts: table };
 }
 
+/** `text` (the document `file`) with its marked parts generated from `tables`: the page (headings one level down) and the verdicts table. */
+export function documentWith(tables: Map<string, Table>, file: string, text: string): string {
+  const generated = reportPage(tables, file);
+  const section = generated.page.split('\n').slice(1).map((l) => (l.startsWith('#') ? `#${l}` : l)).join('\n');
+  return replaceGenerated(text, { page: section, verdicts: generated.verdicts }, file);
+}
+
 /** FILE's text, checked for the markers before any file is written. */
 function readInto(file: string): string {
   let text: string;
@@ -193,10 +200,6 @@ export async function reportCommand(a: Parsed): Promise<void> {
   const intoText = into === undefined ? undefined : readInto(into);
   for (const [out, t] of tables) writeTable(out, t);
   await writeFileAtomic(page, reportPage(tables, page).page, 'report');
-  if (into !== undefined) {
-    const generated = reportPage(tables, into);
-    const section = generated.page.split('\n').slice(1).map((l) => (l.startsWith('#') ? `#${l}` : l)).join('\n');
-    await writeFileAtomic(into, replaceGenerated(intoText!, { page: section, verdicts: generated.verdicts }, into), 'report');
-  }
+  if (into !== undefined) await writeFileAtomic(into, documentWith(tables, into, intoText!), 'report');
   process.stderr.write(`rebuilt ${tables.size} table${tables.size > 1 ? 's' : ''} (${[...tables.keys()].map(displayPath).join(', ')}); wrote ${displayPath(page)}\n`);
 }
