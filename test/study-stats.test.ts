@@ -5,8 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { mean, pairedInterval, sampleSd, tCdf, tQuantile, verdict } from '../src/cli/stats.js';
-import { decideHypotheses, groupRows, PREREGISTERED_SEEDS, verdictText } from '../src/cli/study.js';
-import { decideHypotheses, groupRows, HYPOTHESES, type RunRecord } from '../src/cli/study.js';
+import { decideHypotheses, groupRows, HYPOTHESES, PREREGISTERED_SEEDS, type RunRecord, verdictText } from '../src/cli/study.js';
 import type { EvalResult } from '../src/cli/evaluate.js';
 
 describe('Student t', () => {
